@@ -1,0 +1,48 @@
+"""A person in the chat, and what the chat needs from their connection.
+
+The chat core keeps the facts about a person (``Member``); the transport
+gives it an ``Outlet`` to reach them. Keeping the two apart is what lets the
+core be tested without sockets: tests pass an outlet that records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sshchat.chat.message import Message
+from sshchat.chat.names import name_key
+
+
+class Outlet(Protocol):
+    """The chat's way to reach one connected person. Must never block."""
+
+    def deliver(self, msg: Message) -> None:
+        """Queue a room or private message for this person."""
+
+    def notice(self, text: str) -> None:
+        """Queue a line meant for this person only (replies, errors)."""
+
+    def renamed(self, name: str) -> None:
+        """The person's name changed (their prompt shows it)."""
+
+    def close(self, reason: str) -> None:
+        """Tell the person ``reason`` and end their session."""
+
+
+@dataclass(eq=False)
+class Member:
+    """One logged-in person: identity and activity, no transport state."""
+
+    name: str
+    fingerprint: str | None  # SHA256 fingerprint of their key, None if keyless
+    outlet: Outlet
+    address: str = ""
+    connected_at: float = 0.0
+    last_active: float = 0.0
+    rooms: list[str] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        """The name as compared for uniqueness."""
+        return name_key(self.name)

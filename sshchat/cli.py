@@ -1,0 +1,86 @@
+"""The command line: ``sshchat serve`` and ``sshchat keygen``.
+
+Every failure a person can cause (bad option, unreadable key, busy port)
+ends in one line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+
+from sshchat import __version__
+from sshchat.app import StartError, run
+from sshchat.config import ConfigError, load
+from sshchat.ssh.hostkey import HostKeyError, fingerprint, generate
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sshchat", description="A chat server people reach with plain ssh."
+    )
+    parser.add_argument("--version", action="version", version=f"sshchat {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the chat server")
+    # Defaults are None so that only flags given on the command line
+    # override the config file and the environment.
+    serve.add_argument("--host", help="address to listen on (default 0.0.0.0)")
+    serve.add_argument("--port", type=int, help="port (default 2222; 0 picks a free one)")
+    serve.add_argument("--host-key", help="host key file, made if missing (default keys/host)")
+    serve.add_argument("--db", help="SQLite database file (default sshchat.db)")
+    serve.add_argument("--config", help="TOML file of settings (also $SSHCHAT_CONFIG)")
+    serve.add_argument("--log-level", help="debug, info, warning or error (default info)")
+
+    keygen = sub.add_parser("keygen", help="write a new ed25519 host key")
+    keygen.add_argument("path", nargs="?", default="keys/host", help="default keys/host")
+    keygen.add_argument("--force", action="store_true", help="replace an existing key")
+    return parser
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+    # asyncssh logs every connection and channel at INFO: noise, and CPU.
+    logging.getLogger("asyncssh").setLevel(logging.WARNING)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    flags = {
+        "host": args.host,
+        "port": args.port,
+        "host_key": args.host_key,
+        "db": args.db,
+        "log_level": args.log_level,
+    }
+    config = load(args.config, os.environ, flags)
+    _setup_logging(config.log_level)
+    asyncio.run(run(config))
+    return 0
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    key = generate(args.path, force=args.force)
+    print(f"wrote {args.path} ({fingerprint(key)})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``sshchat`` script; returns the exit status."""
+    args = _parser().parse_args(argv)
+    if args.command is None:
+        _parser().print_help(sys.stderr)
+        return 2
+    try:
+        return _serve(args) if args.command == "serve" else _keygen(args)
+    except (ConfigError, HostKeyError, StartError) as e:
+        print(f"sshchat: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # Ctrl-C before the signal handlers were set
+        return 130

@@ -1,0 +1,143 @@
+"""One Config for every setting: defaults < TOML file < environment < flags.
+
+Each later limit or option is a field here, so the file, ``SSHCHAT_<NAME>``
+variables and command-line flags all reach it the same way, with the same
+type checking and the same error wording.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+ENV_PREFIX = "SSHCHAT_"
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; ``str()`` says which and why."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting of the server, with its default."""
+
+    host: str = "0.0.0.0"
+    port: int = 2222
+    host_key: str = "keys/host"
+    db: str = "sshchat.db"
+    log_level: str = "info"
+    server_name: str = "sshchat"
+    # What people may send.
+    max_message_chars: int = 1024
+    max_line_chars: int = 16384  # an unterminated line longer than this ends the session
+    # What people get.
+    history_on_join: int = 20
+    outbox_limit: int = 256 * 1024  # unsent bytes before a non-reading client is cut off
+    # Connections.
+    login_timeout: float = 30.0
+    keepalive_interval: float = 30.0
+    keepalive_count_max: int = 3
+    shutdown_grace: float = 3.0  # seconds to let goodbyes reach clients
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+_LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def _convert(name: str, value: Any, origin: str) -> Any:
+    """Coerce ``value`` to the type of field ``name``, or raise ConfigError."""
+    kind = _FIELDS[name].type
+    try:
+        if kind == "int":
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            return int(value)
+        if kind == "float":
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            lowered = str(value).strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if not isinstance(value, str):
+            raise ValueError
+        return value
+    except (TypeError, ValueError):
+        raise ConfigError(f"{origin}: {name} must be {_describe(kind)}, not {value!r}") from None
+
+
+def _describe(kind: object) -> str:
+    return {"int": "a whole number", "float": "a number", "bool": "true or false"}.get(
+        str(kind), "text"
+    )
+
+
+def _validate(config: Config) -> Config:
+    if not 0 <= config.port <= 65535:
+        raise ConfigError(f"port must be between 0 and 65535, not {config.port}")
+    if config.log_level.lower() not in _LOG_LEVELS:
+        raise ConfigError(f"log_level must be one of {', '.join(_LOG_LEVELS)}")
+    for name in ("max_message_chars", "max_line_chars", "outbox_limit"):
+        if getattr(config, name) <= 0:
+            raise ConfigError(f"{name} must be positive")
+    if config.history_on_join < 0:
+        raise ConfigError("history_on_join must not be negative")
+    return config
+
+
+def read_file(path: str) -> dict[str, Any]:
+    """Settings from a TOML file; unknown keys are an error, not a silent typo."""
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
+    settings: dict[str, Any] = {}
+    for key, value in data.items():
+        name = key.replace("-", "_")
+        if name not in _FIELDS:
+            raise ConfigError(f"{path}: unknown setting {key!r}")
+        settings[name] = _convert(name, value, path)
+    return settings
+
+
+def from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    """Settings from ``SSHCHAT_<NAME>`` variables (SSHCHAT_CONFIG excepted)."""
+    settings: dict[str, Any] = {}
+    for var, value in env.items():
+        if not var.startswith(ENV_PREFIX) or var == ENV_PREFIX + "CONFIG":
+            continue
+        name = var[len(ENV_PREFIX) :].lower()
+        if name not in _FIELDS:
+            raise ConfigError(f"unknown environment variable {var}")
+        settings[name] = _convert(name, value, var)
+    return settings
+
+
+def load(
+    config_file: str | None = None,
+    env: Mapping[str, str] | None = None,
+    flags: Mapping[str, Any] | None = None,
+) -> Config:
+    """Merge the layers; flags given as None count as not given."""
+    env = env or {}
+    merged: dict[str, Any] = {}
+    config_file = config_file or env.get(ENV_PREFIX + "CONFIG")
+    if config_file:
+        merged.update(read_file(config_file))
+    merged.update(from_env(env))
+    for name, value in (flags or {}).items():
+        if value is not None:
+            merged[name] = _convert(name, value, "--" + name.replace("_", "-"))
+    return _validate(Config(**merged))

@@ -1,0 +1,1 @@
+"""Everything that touches asyncssh: authentication, limits, sessions."""

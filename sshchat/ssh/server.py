@@ -1,0 +1,92 @@
+"""Authentication and connection set-up, on asyncssh.
+
+Everyone gets in: a public key (any; asyncssh still checks the signature)
+becomes the person's identity as its SHA256 fingerprint, and clients
+without keys pass keyboard-interactive with no prompts. No password is ever
+asked. The login name is checked by the chat core when the session starts,
+where the refusal can be shown as text and an exit status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import asyncssh
+
+from sshchat.ssh.context import ServerContext
+from sshchat.ssh.session import ChatSession
+
+log = logging.getLogger("sshchat")
+
+
+class ChatServer(asyncssh.SSHServer):
+    """One client connection: captures the key it authenticated with."""
+
+    def __init__(self, ctx: ServerContext) -> None:
+        self._ctx = ctx
+        self._conn: asyncssh.SSHServerConnection | None = None
+        self._key: asyncssh.SSHKey | None = None
+        self._address = ""
+        self._has_session = False
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self._conn = conn
+        peer = conn.get_extra_info("peername") or ("?", 0)
+        self._address = str(peer[0])
+        self._ctx.connections.add(conn)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._ctx.connections.discard(self._conn)
+
+    def begin_auth(self, username: str) -> bool:
+        return True  # ask for auth, so that clients offer their keys
+
+    def password_auth_supported(self) -> bool:
+        return False
+
+    def public_key_auth_supported(self) -> bool:
+        return True
+
+    def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        # Called for the key offered and again, just before the signature is
+        # checked, for the key that authenticates: the last one seen wins.
+        self._key = key
+        return True
+
+    def kbdint_auth_supported(self) -> bool:
+        return True
+
+    def get_kbdint_challenge(self, username: str, lang: str, submethods: str) -> bool:
+        self._key = None  # no key proved: keyless identity
+        return True  # succeed without asking anything
+
+    def session_requested(self) -> ChatSession | bool:
+        if self._has_session or self._conn is None:
+            return False  # one connection, one chat session
+        self._has_session = True
+        fingerprint = self._key.get_fingerprint("sha256") if self._key else None
+        username = self._conn.get_extra_info("username") or ""
+        return ChatSession(self._ctx, self._conn, username, fingerprint, self._address)
+
+
+async def listen(ctx: ServerContext, host_key: asyncssh.SSHKey) -> asyncio.AbstractServer:
+    """Start accepting SSH connections on the configured address."""
+    config = ctx.config
+    return await asyncssh.create_server(
+        lambda: ChatServer(ctx),
+        config.host,
+        config.port,
+        server_host_keys=[host_key],
+        server_version="sshchat",
+        line_editor=False,
+        encoding="utf-8",
+        errors="replace",
+        allow_pty=True,
+        agent_forwarding=False,
+        x11_forwarding=False,
+        rdns_lookup=False,
+        login_timeout=config.login_timeout,
+        keepalive_interval=config.keepalive_interval,
+        keepalive_count_max=config.keepalive_count_max,
+    )

@@ -1,0 +1,271 @@
+"""One connected terminal: input in, the person's outbox out.
+
+This is step 7 of DESIGN.md's path of a message. The chat core queues
+messages here through the Outlet methods (``deliver``, ``notice``), which
+never write: the first one in an event-loop turn schedules ``_flush`` and the
+rest just join the list. ``_flush`` then writes everything pending in one
+``channel.write``, with one erase and one redraw of the input line. A quiet
+room gets each message at once; a busy one gets larger batches, not a
+backlog of small writes.
+
+A client that stops reading is never awaited: if what we have written but
+the network has not taken passes ``outbox_limit``, the session is cut off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import asyncssh
+
+from sshchat.chat.hub import JoinRefused
+from sshchat.chat.member import Member
+from sshchat.chat.message import Message
+from sshchat.ssh.context import ServerContext
+from sshchat.term.editor import LineEditor
+from sshchat.term.render import Style, render, render_notice, render_prompt, style_for_term
+
+log = logging.getLogger("sshchat")
+
+BRACKETED_PASTE_ON = "\x1b[?2004h"
+BRACKETED_PASTE_OFF = "\x1b[?2004l"
+
+EXEC_UNSUPPORTED = (
+    "sshchat: running commands is not supported yet; "
+    "connect without a command to chat, e.g. ssh -p PORT NAME@HOST"
+)
+
+
+class ChatSession(asyncssh.SSHServerSession[str]):
+    """The chat shell of one SSH session, with or without a PTY."""
+
+    def __init__(
+        self,
+        ctx: ServerContext,
+        conn: asyncssh.SSHServerConnection,
+        username: str,
+        fingerprint: str | None,
+        address: str,
+    ) -> None:
+        self._ctx = ctx
+        self._loop = asyncio.get_running_loop()
+        self._conn = conn
+        self._username = username
+        self._fingerprint = fingerprint
+        self._address = address
+        self._chan: asyncssh.SSHServerChannel[str] | None = None
+        self._term: str | None = None
+        self._width = 80
+        self._command: str | None = None
+        self._editor: LineEditor | None = None
+        self._style = Style.MONO
+        self._member: Member | None = None
+        self._pending: list[Message | str] = []
+        self._flush_scheduled = False
+        self._closing = False
+        self._partial = ""  # an unfinished input line, without a PTY
+
+    # ------------------------------------------------------ asyncssh callbacks
+
+    def connection_made(self, chan: asyncssh.SSHServerChannel[str]) -> None:  # type: ignore[override]
+        self._chan = chan
+
+    def pty_requested(self, term_type: str, term_size: tuple[int, int, int, int], term_modes: dict[int, int]) -> bool:  # type: ignore[override]
+        self._term = term_type
+        self._width = term_size[0] or 80
+        return True
+
+    def shell_requested(self) -> bool:
+        return True
+
+    def exec_requested(self, command: str) -> bool:
+        self._command = command
+        return True
+
+    def subsystem_requested(self, subsystem: str) -> bool:
+        return False
+
+    def session_started(self) -> None:
+        chan = self._chan
+        assert chan is not None
+        if self._command is not None:
+            chan.write_stderr(EXEC_UNSUPPORTED + "\n")
+            chan.exit(2)
+            return
+        if self._term is not None:
+            self._style = style_for_term(self._term)
+            self._editor = LineEditor(
+                self._width, max_submit=self._ctx.config.max_message_chars
+            )
+            self._editor.set_prompt(*render_prompt(self._username, self._style))
+        try:
+            self._member = self._ctx.hub.join(
+                self._username, self._fingerprint, self, self._address
+            )
+        except JoinRefused as e:
+            log.info("refused %s from %s: %s", self._username, self._address, e)
+            chan.write_stderr(f"sshchat: {e}" + ("\r\n" if self._editor else "\n"))
+            chan.exit(1)
+            return
+        log.info(
+            "%s joined from %s (%s)", self._username, self._address, self._fingerprint or "no key"
+        )
+        if self._editor is not None:
+            chan.write(BRACKETED_PASTE_ON)
+
+    def data_received(self, data: str, datatype: asyncssh.DataType) -> None:
+        if self._member is None or self._closing:
+            return
+        try:
+            if self._editor is not None:
+                self._typed(data)
+            else:
+                self._piped(data)
+        except Exception:  # one broken session must never take others down
+            log.exception("error handling input from %s", self._username)
+            self.close("internal error; sorry")
+
+    def eof_received(self) -> bool:
+        if self._member is not None and not self._closing:
+            if self._partial.strip():
+                self._ctx.hub.handle_line(self._member, self._partial)
+            self._partial = ""
+            self.close(None)
+        return True  # we close the channel ourselves, after the goodbye
+
+    def terminal_size_changed(self, width: int, height: int, pixwidth: int, pixheight: int) -> None:
+        if self._editor is not None and width > 0 and not self._closing:
+            self._write(self._editor.resize(width))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._member is not None:
+            self._ctx.hub.leave(self._member, "connection lost" if exc else None)
+        self._chan = None
+        self._pending.clear()
+        self._conn.close()  # one connection, one session: the session's end is the connection's
+
+    # ------------------------------------------------------------------ input
+
+    def _typed(self, data: str) -> None:
+        """Keys from a person at a terminal."""
+        assert self._editor is not None and self._member is not None
+        result = self._editor.feed(data)
+        if result.echo:
+            self._write(result.echo)
+        for error in result.errors:
+            self.notice(error)
+        for line in result.lines:
+            if self._closing:
+                return
+            self._ctx.hub.handle_line(self._member, line)
+        if result.leave:
+            self.close(None)
+
+    def _piped(self, data: str) -> None:
+        """Lines from a script or ``ssh -T``: each \\n-terminated line counts."""
+        assert self._member is not None
+        *lines, self._partial = (self._partial + data).split("\n")
+        for line in lines:
+            if self._closing:
+                return
+            line = line.rstrip("\r")
+            if line.strip():
+                self._ctx.hub.handle_line(self._member, line)
+        if len(self._partial) > self._ctx.config.max_line_chars:
+            self._partial = ""
+            self.close(f"line longer than {self._ctx.config.max_line_chars} characters")
+
+    # ------------------------------------------------------- Outlet interface
+
+    def deliver(self, msg: Message) -> None:
+        self._queue(msg)
+
+    def notice(self, text: str) -> None:
+        self._queue(text)
+
+    def renamed(self, name: str) -> None:
+        self._username = name
+        if self._editor is not None:
+            self._write(self._editor.set_prompt(*render_prompt(name, self._style)))
+
+    def close(self, reason: str | None) -> None:
+        """Say goodbye (and why), then end the session; safe to call twice."""
+        if self._closing:
+            return
+        self._flush()
+        self._closing = True
+        if self._member is not None:
+            self._ctx.hub.leave(self._member)
+        chan = self._chan
+        if chan is None:
+            return
+        reason_line = render_notice(reason, self._style) if reason else ""
+        if self._editor is not None:
+            out = self._editor.erase() + (reason_line + "\r\n" if reason else "")
+            out += BRACKETED_PASTE_OFF
+        else:
+            out = reason_line + "\n" if reason else ""
+        self._write(out)
+        if self._chan is not None:
+            self._chan.exit(0)
+
+    # ----------------------------------------------------------------- output
+
+    def _queue(self, item: Message | str) -> None:
+        if self._closing:
+            return
+        self._pending.append(item)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """Write everything pending in one write, with one redraw."""
+        self._flush_scheduled = False
+        if not self._pending or self._closing:
+            return
+        items, self._pending = self._pending, []
+        style = self._style
+        lines = [
+            render(item, style) if isinstance(item, Message) else render_notice(item, style)
+            for item in items
+        ]
+        if self._editor is not None:
+            self._write(self._editor.above("\r\n".join(lines)))
+        else:
+            self._write("\n".join(lines) + "\n")
+
+    def _write(self, data: str) -> None:
+        chan = self._chan
+        if chan is None or not data:
+            return
+        try:
+            chan.write(data)
+        except OSError:  # the channel is already closing
+            return
+        backlog = chan.get_write_buffer_size() + _transport_backlog(self._conn)
+        if backlog > self._ctx.config.outbox_limit and not self._closing:
+            self._cut_off(backlog)
+
+    def _cut_off(self, backlog: int) -> None:
+        """Drop a client that is not reading, without waiting on it."""
+        log.warning(
+            "cutting off %s from %s: %d bytes unsent", self._username, self._address, backlog
+        )
+        self._closing = True
+        self._pending.clear()
+        if self._member is not None:
+            self._ctx.hub.leave(self._member, "too slow to keep up; disconnected")
+        self._chan = None
+        self._conn.abort()
+
+
+def _transport_backlog(conn: asyncssh.SSHServerConnection) -> int:
+    """Bytes queued in the connection's socket transport, not yet sent.
+
+    The channel's own buffer only fills once the client's SSH window is used
+    up (about 2 MB for OpenSSH); until then unsent data piles up here.
+    """
+    transport = getattr(conn, "_transport", None)
+    return transport.get_write_buffer_size() if transport is not None else 0

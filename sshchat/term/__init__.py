@@ -1,0 +1,1 @@
+"""What a person sees: cleaning input, rendering messages, the input line."""

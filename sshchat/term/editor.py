@@ -1,0 +1,314 @@
+"""The input line, owned by us in raw mode.
+
+Why our own editor rather than asyncssh's: the built-in one crashes the whole
+connection for terminal types outside its list (tmux-256color, screen-256color,
+xterm-kitty), builds a table of printable characters for every session, and
+has no prompt (see DESIGN.md). This one speaks only the ANSI subset every
+common terminal shares: CR, LF, cursor up/forward (CSI A, CSI C) and erase
+to end of screen (CSI J).
+
+The input area is drawn with our own hard line breaks rather than the
+terminal's automatic wrap, so where the cursor ends up never depends on how a
+terminal treats the last column or a wide character that does not fit there.
+Knowing which row of the area the cursor is on lets ``erase`` clear the whole
+area before anything is printed above it, and ``draw`` put it back, with the
+half-typed text and the cursor position intact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from wcwidth import wcwidth
+
+from sshchat.term.keys import KeyDecoder
+from sshchat.term.sanitize import is_printable
+
+ERASE_DOWN = "\x1b[J"
+
+
+def char_width(ch: str) -> int:
+    """Terminal cells taken by one character (0 for combining marks)."""
+    return max(wcwidth(ch), 0)
+
+
+@dataclass
+class EditResult:
+    """What one chunk of keystrokes produced, in the order it must be used."""
+
+    echo: str = ""  # bytes for this person's own terminal
+    lines: list[str] = field(default_factory=list)  # submitted with Enter
+    errors: list[str] = field(default_factory=list)  # to show this person
+    leave: bool = False  # Ctrl-C / Ctrl-D on an empty line
+
+
+class LineEditor:
+    """An Emacs-style single-line editor with history, drawn below the chat."""
+
+    def __init__(
+        self,
+        width: int = 80,
+        *,
+        max_chars: int = 4096,
+        max_submit: int = 1024,
+        history_size: int = 100,
+    ) -> None:
+        self.width = max(width, 2)
+        self.max_chars = max_chars
+        self.max_submit = max_submit
+        self.history_size = history_size
+        self.buf: list[str] = []
+        self.pos = 0
+        self._prompt_plain = ""
+        self._prompt_styled = ""
+        self._decoder = KeyDecoder()
+        self._paste = False
+        self._history: list[str] = []
+        self._hist_index: int | None = None
+        self._draft: list[str] = []
+        # Where the terminal cursor is, relative to the drawn input area.
+        self._cursor_row = 0
+        self._end_col = 0  # column after the last drawn character
+        self._drawn = False
+
+    # ----------------------------------------------------------------- drawing
+
+    @property
+    def text(self) -> str:
+        """The half-typed line."""
+        return "".join(self.buf)
+
+    def set_prompt(self, plain: str, styled: str | None = None) -> str:
+        """Change the prompt; returns the redraw if the line is on screen."""
+        self._prompt_plain, self._prompt_styled = plain, styled or plain
+        return self.redraw() if self._drawn else ""
+
+    def _layout(self) -> tuple[list[str], list[tuple[int, int]], int]:
+        """Break prompt + input into rows of at most ``width`` cells.
+
+        Returns the rows, the (row, col) of every cursor position 0..len(buf),
+        and the column after the last character.
+        """
+        rows: list[list[str]] = [[]]
+        positions: list[tuple[int, int]] = []
+        col = 0
+        width = self.width
+        n_prompt = len(self._prompt_plain)
+        for k, ch in enumerate(self._prompt_plain + self.text):
+            w = char_width(ch)
+            if w and col + w > width:
+                rows.append([])
+                col = 0
+            if k >= n_prompt:
+                positions.append((len(rows) - 1, col))
+            rows[-1].append(ch)
+            col += w
+        if col >= width:  # a full last row: the cursor lives on the next one
+            rows.append([])
+            col = 0
+        positions.append((len(rows) - 1, col))
+        return ["".join(r) for r in rows], positions, col
+
+    def draw(self) -> str:
+        """Draw prompt and input from the start of an empty row."""
+        rows, positions, end_col = self._layout()
+        plain = self._prompt_plain
+        if rows[0].startswith(plain):
+            rows[0] = self._prompt_styled + rows[0][len(plain) :]
+        row, col = positions[self.pos]
+        out = "\r\n".join(rows)
+        up = len(rows) - 1 - row
+        if up:
+            out += f"\x1b[{up}A"
+        if col != end_col or up:
+            out += "\r" + (f"\x1b[{col}C" if col else "")
+        self._cursor_row = row
+        self._end_col = end_col
+        self._drawn = True
+        return out
+
+    def erase(self) -> str:
+        """Move to the start of the input area and clear it (and below)."""
+        if not self._drawn:
+            return ""
+        self._drawn = False
+        up = f"\x1b[{self._cursor_row}A" if self._cursor_row else ""
+        return f"\r{up}{ERASE_DOWN}"
+
+    def redraw(self) -> str:
+        """Erase and draw again, e.g. after the prompt or the width changed."""
+        return self.erase() + self.draw()
+
+    def above(self, text: str) -> str:
+        """Print ``text`` (lines joined by CRLF) above the input line."""
+        return f"{self.erase()}{text}\r\n{self.draw()}"
+
+    def resize(self, width: int) -> str:
+        """Take a new terminal width; returns the redraw."""
+        out = self.erase()
+        self.width = max(width, 2)
+        return out + self.draw()
+
+    # ------------------------------------------------------------------ input
+
+    def feed(self, data: str) -> EditResult:
+        """Apply typed (or pasted) input; return what to echo and what was sent."""
+        result = EditResult()
+        fast = ""  # characters appended at the end that need no redraw
+        full_redraw = False
+        for key in self._decoder.feed(data):
+            if len(key) == 1:
+                if self._paste and not is_printable(key):
+                    continue
+                if self._insert(key) and not full_redraw:
+                    w = char_width(key)
+                    if (
+                        w
+                        and self._drawn
+                        and self.pos == len(self.buf)
+                        and self._end_col + w < self.width
+                    ):
+                        fast += key
+                        self._end_col += w
+                    else:
+                        full_redraw = True
+                continue
+            before = (len(self.buf), self.pos, self.buf)
+            if key == "paste-start":
+                self._paste = True
+            elif key == "paste-end":
+                self._paste = False
+            elif key == "enter":
+                self._enter(result)
+            elif self._paste:
+                continue  # editing keys inside a paste are pasted junk
+            elif key == "ctrl-l":
+                result.echo += "\x1b[H\x1b[2J"
+                self._drawn = False
+                full_redraw = True
+            elif key in ("ctrl-c", "ctrl-d") and not self.buf:
+                result.leave = True
+                break
+            else:
+                self._edit(key)
+            if (len(self.buf), self.pos, self.buf) != before or not self._drawn:
+                full_redraw = True
+        if full_redraw:
+            result.echo += self.erase() + self.draw()
+        else:
+            result.echo += fast
+        return result
+
+    def _insert(self, ch: str) -> bool:
+        if not is_printable(ch) or len(self.buf) >= self.max_chars:
+            return False
+        if char_width(ch) == 0 and self.pos == 0:
+            return False  # a combining mark needs a character to sit on
+        self.buf.insert(self.pos, ch)
+        self.pos += 1
+        return True
+
+    def _enter(self, result: EditResult) -> None:
+        text = self.text
+        if not text.strip():
+            self.buf, self.pos = [], 0
+            return
+        if len(text) > self.max_submit:
+            result.errors.append(
+                f"message too long ({len(text)} characters, at most "
+                f"{self.max_submit}): shorten it and press Enter again"
+            )
+            return
+        result.lines.append(text)
+        if not self._history or self._history[-1] != text:
+            self._history.append(text)
+            del self._history[: -self.history_size]
+        self._hist_index = None
+        self.buf, self.pos = [], 0
+
+    def _edit(self, key: str) -> None:
+        """Apply one editing key to the buffer and cursor."""
+        buf, pos = self.buf, self.pos
+        if key == "left":
+            self.pos = self._prev_boundary(pos)
+        elif key == "right":
+            self.pos = self._next_boundary(pos)
+        elif key in ("home", "ctrl-a"):
+            self.pos = 0
+        elif key in ("end", "ctrl-e"):
+            self.pos = len(buf)
+        elif key == "backspace":
+            start = self._prev_boundary(pos)
+            del buf[start:pos]
+            self.pos = start
+        elif key in ("delete", "ctrl-d"):
+            del buf[pos : self._next_boundary(pos)]
+        elif key == "ctrl-c":
+            self.buf, self.pos = [], 0
+            self._hist_index = None
+        elif key == "ctrl-u":
+            del buf[:pos]
+            self.pos = 0
+        elif key == "ctrl-k":
+            del buf[pos:]
+        elif key in ("ctrl-w", "word-backspace"):
+            start = self._word_start(pos)
+            del buf[start:pos]
+            self.pos = start
+        elif key == "word-delete":
+            del buf[pos : self._word_end(pos)]
+        elif key == "word-left":
+            self.pos = self._word_start(pos)
+        elif key == "word-right":
+            self.pos = self._word_end(pos)
+        elif key == "up":
+            self._history_move(-1)
+        elif key == "down":
+            self._history_move(+1)
+
+    def _history_move(self, step: int) -> None:
+        if self._hist_index is None:
+            if step > 0 or not self._history:
+                return
+            self._draft = list(self.buf)
+            index = len(self._history) - 1
+        else:
+            index = self._hist_index + step
+            if index < 0:
+                return
+        if index >= len(self._history):
+            self._hist_index = None
+            self.buf = list(self._draft)
+        else:
+            self._hist_index = index
+            self.buf = list(self._history[index])
+        self.pos = len(self.buf)
+
+    def _prev_boundary(self, pos: int) -> int:
+        """One character left, stepping over combining marks as one."""
+        pos = max(pos - 1, 0)
+        while pos > 0 and char_width(self.buf[pos]) == 0:
+            pos -= 1
+        return pos
+
+    def _next_boundary(self, pos: int) -> int:
+        n = len(self.buf)
+        pos = min(pos + 1, n)
+        while pos < n and char_width(self.buf[pos]) == 0:
+            pos += 1
+        return pos
+
+    def _word_start(self, pos: int) -> int:
+        while pos > 0 and self.buf[pos - 1].isspace():
+            pos -= 1
+        while pos > 0 and not self.buf[pos - 1].isspace():
+            pos -= 1
+        return pos
+
+    def _word_end(self, pos: int) -> int:
+        n = len(self.buf)
+        while pos < n and self.buf[pos].isspace():
+            pos += 1
+        while pos < n and not self.buf[pos].isspace():
+            pos += 1
+        return pos
