@@ -72,12 +72,13 @@ class App:
 
 async def run(config: Config) -> None:
     """Serve until SIGINT or SIGTERM, then stop gracefully."""
-    app = App(config)
-    await app.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    # Before listening: a script may signal as soon as it reads the port.
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    app = App(config)
+    await app.start()
     await stop.wait()
     log.info("shutting down")
     await app.stop()

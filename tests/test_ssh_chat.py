@@ -227,9 +227,9 @@ async def test_history_on_join(start_server) -> None:
 
 async def test_slow_reader_is_cut_off_and_others_keep_up(start_server) -> None:
     server = await start_server(outbox_limit=64 * 1024)
-    # A client that stops reading: nothing consumes its stream any more and
-    # its channel stops taking data, so the server's unsent output grows.
-    slow = await server.connect("slow")
+    # A client that stops reading: its channel no longer takes data, and with
+    # a small SSH window the server soon has to hold what it cannot send.
+    slow = await server.connect("slow", window=16 * 1024)
     for reader in slow._readers:
         reader.cancel()
     slow.process.channel.pause_reading()
@@ -244,5 +244,7 @@ async def test_slow_reader_is_cut_off_and_others_keep_up(start_server) -> None:
         latencies.append(loop.time() - sent)
     await watcher.wait_for("slow left (too slow to keep up; disconnected)")
     assert server.app.hub.find("slow") is None
+    # Its connection (and everything queued for it) is gone, the others stay.
+    assert len(server.app.ctx.connections) == 2
     latencies.sort()
     assert latencies[len(latencies) * 99 // 100] < 0.5, latencies[-5:]

@@ -1,0 +1,132 @@
+"""The command line as a script or a person uses it: real processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import asyncssh
+
+from tests.conftest import KeylessClient
+
+SSHCHAT = [sys.executable, "-m", "sshchat"]
+
+
+def start(tmp: Path, *args: str) -> tuple[subprocess.Popen[str], int]:
+    """Start `sshchat serve` and read its port from the readiness line."""
+    proc = subprocess.Popen(
+        [*SSHCHAT, "serve", "--host", "127.0.0.1", "--port", "0", "--host-key", str(tmp / "host"), *args],
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp,
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+        if m:
+            return proc, int(m.group(1))
+    raise AssertionError(f"no readiness line; exit {proc.wait()}")
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*SSHCHAT, *args], capture_output=True, text=True, cwd=cwd, timeout=30)
+
+
+def test_serve_generates_key_listens_and_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
+    proc, port = start(tmp_path)
+    try:
+        key = tmp_path / "host"
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600
+
+        async def chat_until_shutdown() -> tuple[str, int | None]:
+            async with asyncssh.connect(
+                "127.0.0.1", port, username="alice", known_hosts=None,
+                client_keys=None, agent_path=None, client_factory=KeylessClient,
+            ) as conn:
+                process = await conn.create_process(encoding="utf-8")
+                out = await process.stdout.readuntil("alice joined")
+                proc.send_signal(signal.SIGTERM)
+                out += await asyncio.wait_for(process.stdout.read(), 10)
+                await process.wait_closed()
+                return out, process.exit_status
+
+        out, status = asyncio.run(chat_until_shutdown())
+        assert "the server is shutting down" in out
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.stderr is not None
+    assert "Traceback" not in proc.stderr.read()
+
+
+def test_sigint_stops_with_status_0(tmp_path: Path) -> None:
+    proc, _ = start(tmp_path)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(10) == 0
+
+
+def test_busy_port_is_one_clear_line(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = run("serve", "--host", "127.0.0.1", "--port", str(port), "--host-key", "k", cwd=tmp_path)
+    assert r.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_unreadable_host_key_is_one_clear_line(tmp_path: Path) -> None:
+    (tmp_path / "bad").write_text("not a key\n")
+    r = run("serve", "--port", "0", "--host-key", "bad", cwd=tmp_path)
+    assert r.returncode == 1
+    assert "host key bad is not a usable private key" in r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_bad_option_values(tmp_path: Path) -> None:
+    r = run("serve", "--port", "70000", cwd=tmp_path)
+    assert r.returncode == 1 and "port must be between 0 and 65535" in r.stderr
+    r = run("serve", "--port", "many", cwd=tmp_path)
+    assert r.returncode == 2 and "invalid int value" in r.stderr
+    r = run(cwd=tmp_path)
+    assert r.returncode == 2
+
+
+def test_environment_and_config_file_reach_serve(tmp_path: Path) -> None:
+    (tmp_path / "c.toml").write_text('host = "127.0.0.1"\nport = 1\n')
+    env = {**os.environ, "SSHCHAT_PORT": "0"}
+    proc = subprocess.Popen(
+        [*SSHCHAT, "serve", "--config", "c.toml", "--host-key", "k"],
+        stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env,
+    )
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if "listening on" in line:
+                assert re.search(r"listening on 127\.0\.0\.1:(?!1\b)\d+", line)
+                break
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+
+
+def test_keygen_writes_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    r = run("keygen", "keys/host", cwd=tmp_path)
+    assert r.returncode == 0 and "SHA256:" in r.stdout
+    path = tmp_path / "keys" / "host"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    before = path.read_bytes()
+    r = run("keygen", "keys/host", cwd=tmp_path)
+    assert r.returncode == 1 and "already exists; use --force" in r.stderr
+    assert path.read_bytes() == before
+    r = run("keygen", "keys/host", "--force", cwd=tmp_path)
+    assert r.returncode == 0 and path.read_bytes() != before

@@ -1,0 +1,204 @@
+"""The input line, checked on a terminal emulator (pyte) as a person sees it."""
+
+from __future__ import annotations
+
+import pyte
+import pytest
+
+from sshchat.term.editor import LineEditor
+from sshchat.term.keys import KeyDecoder
+
+LEFT, RIGHT, UP, DOWN = "\x1b[D", "\x1b[C", "\x1b[A", "\x1b[B"
+HOME, END, DELETE = "\x1b[H", "\x1b[F", "\x1b[3~"
+
+
+class Screen:
+    """An editor wired to a pyte screen of the given size."""
+
+    def __init__(self, cols: int = 40, rows: int = 10, prompt: str = "[alice] ") -> None:
+        self.screen = pyte.Screen(cols, rows)
+        self.stream = pyte.Stream(self.screen)
+        self.editor = LineEditor(cols)
+        self.editor.set_prompt(prompt, f"\x1b[1m{prompt}\x1b[0m")
+        self.stream.feed(self.editor.draw())
+
+    def type(self, keys: str):
+        result = self.editor.feed(keys)
+        self.stream.feed(result.echo)
+        return result
+
+    def message(self, text: str) -> None:
+        self.stream.feed(self.editor.above(text))
+
+    def resize(self, cols: int) -> None:
+        self.screen.resize(self.screen.lines, cols)
+        self.stream.feed(self.editor.resize(cols))
+
+    @property
+    def lines(self) -> list[str]:
+        return [line.rstrip() for line in self.screen.display]
+
+    @property
+    def cursor(self) -> tuple[int, int]:
+        return self.screen.cursor.y, self.screen.cursor.x
+
+    def char_at_cursor(self) -> str:
+        y, x = self.cursor
+        return self.screen.buffer[y][x].data
+
+
+def test_typing_and_cursor_keys() -> None:
+    s = Screen()
+    s.type("helo world")
+    s.type(HOME + RIGHT * 3 + "l")
+    assert s.lines[0] == "[alice] hello world"
+    assert s.cursor == (0, 12) and s.char_at_cursor() == "o"
+    s.type(END + "!")
+    assert s.lines[0] == "[alice] hello world!"
+    s.type("\x01" + DELETE)  # Ctrl-A, Delete
+    assert s.lines[0] == "[alice] ello world!"
+    s.type("\x05\x7f")  # Ctrl-E, Backspace
+    assert s.lines[0] == "[alice] ello world"
+
+
+def test_kill_keys() -> None:
+    s = Screen()
+    s.type("one two three")
+    s.type("\x17")  # Ctrl-W
+    assert s.lines[0] == "[alice] one two"
+    assert s.editor.text == "one two "  # like readline: the space stays
+    s.type(LEFT * 3 + "\x0b")  # Ctrl-K
+    assert s.lines[0] == "[alice] one t"
+    s.type("\x15")  # Ctrl-U
+    assert s.lines[0] == "[alice]" and s.cursor == (0, 8)
+
+
+def test_enter_submits_and_history_recalls() -> None:
+    s = Screen()
+    assert s.type("first\r").lines == ["first"]
+    assert s.type("second\r\n").lines == ["second"]  # CR LF is one Enter
+    assert s.lines[0] == "[alice]"
+    s.type("draft")
+    s.type(UP)
+    assert s.lines[0] == "[alice] second"
+    s.type(UP + UP)
+    assert s.lines[0] == "[alice] first"
+    s.type(DOWN + DOWN)
+    assert s.lines[0] == "[alice] draft"
+
+
+def test_blank_enter_sends_nothing() -> None:
+    s = Screen()
+    assert s.type("   \r").lines == []
+    assert s.lines[0] == "[alice]"
+
+
+def test_ctrl_c_clears_then_leaves_and_ctrl_d_leaves_on_empty_line() -> None:
+    s = Screen()
+    result = s.type("abc\x03")
+    assert not result.leave and s.lines[0] == "[alice]"
+    assert s.type("\x03").leave
+    s = Screen()
+    result = s.type("abc" + LEFT + "\x04")  # Ctrl-D deletes under the cursor
+    assert not result.leave and s.lines[0] == "[alice] ab"
+    assert s.type("\x15\x04").leave
+
+
+@pytest.mark.parametrize("cols", [20, 33, 80])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "plain ascii text that is long enough to wrap several times over",
+        "日本語のテキストは幅が二つのセルを使うので折り返しが難しいです",
+        "mixed 😀 emoji 🎉 and 中文 with ascii 🚀🚀🚀 end",
+    ],
+)
+def test_half_typed_line_survives_incoming_messages(cols: int, text: str) -> None:
+    s = Screen(cols=cols, rows=30)
+    s.type(text)
+    s.type(LEFT * 7)
+    expected_char = text[-7]
+    s.message("bob: hello")
+    s.message("carol: " + "long message " * 8)
+    screen_text = "".join(s.lines)
+    assert "bob: hello" in s.lines
+    # The whole input is still there, after the messages, and the cursor
+    # sits on the same character it was on.
+    assert screen_text.replace(" ", "").endswith(("[alice]" + text).replace(" ", ""))
+    assert s.char_at_cursor() == expected_char
+    assert s.editor.text == text
+
+
+def test_wide_character_that_does_not_fit_moves_to_the_next_row() -> None:
+    s = Screen(cols=10, rows=5, prompt="> ")
+    s.type("abcdefg日x")  # 2 + 7 = 9 columns used: 日 cannot take the last one
+    assert s.lines[0] == "> abcdefg"
+    assert s.lines[1] == "日x"
+    assert s.cursor == (1, 3)
+
+
+def test_exactly_full_row_puts_cursor_on_the_next_row() -> None:
+    s = Screen(cols=10, rows=5, prompt="> ")
+    s.type("abcdefgh")
+    assert s.lines[0] == "> abcdefgh"
+    assert s.cursor == (1, 0)
+    s.message("m")
+    assert s.lines[:2] == ["m", "> abcdefgh"] and s.cursor == (2, 0)
+
+
+def test_resize_redraws_at_the_new_width() -> None:
+    s = Screen(cols=40, rows=10)
+    s.type("a" * 50)
+    s.resize(20)
+    s.message("hi")
+    assert s.lines[0] == "hi"
+    assert s.lines[1] == "[alice] " + "a" * 12
+    assert "".join(s.lines[1:5]) == "[alice] " + "a" * 50
+
+
+def test_paste_keeps_text_drops_controls_and_sends_each_line() -> None:
+    s = Screen()
+    result = s.type("\x1b[200~line one\rline\x07 two\x1b[31m\x08\rhalf\x1b[201~")
+    assert result.lines == ["line one", "line two"]
+    assert s.lines[0] == "[alice] half"
+
+
+def test_too_long_line_is_kept_for_editing() -> None:
+    s = Screen(cols=80, rows=30)
+    s.editor.max_submit = 10
+    result = s.type("x" * 11 + "\r")
+    assert result.lines == []
+    assert "message too long (11 characters, at most 10)" in result.errors[0]
+    assert s.editor.text == "x" * 11
+
+
+def test_input_is_capped() -> None:
+    editor = LineEditor(80, max_chars=100)
+    editor.feed("y" * 1000)
+    assert len(editor.text) == 100
+
+
+def test_combining_marks_move_with_their_letter() -> None:
+    s = Screen()
+    s.type("e\u0301x")
+    s.type(LEFT + LEFT)
+    assert s.editor.pos == 0
+    s.type(DELETE)
+    assert s.editor.text == "x"
+
+
+def test_escape_sequences_split_across_reads() -> None:
+    decoder = KeyDecoder()
+    assert decoder.feed("a\x1b") == ["a"]
+    assert decoder.feed("[") == []
+    assert decoder.feed("1;5") == []
+    assert decoder.feed("Cb") == ["word-right", "b"]
+    assert decoder.feed("\x1bOH\x1b[3~\x1bb") == ["home", "delete", "word-left"]
+    assert decoder.feed("\r") == ["enter"]
+    assert decoder.feed("\n") == []  # the LF of a CR LF split over two reads
+
+
+def test_garbage_escape_is_not_buffered_forever() -> None:
+    decoder = KeyDecoder()
+    decoder.feed("\x1b[" + "1" * 100)
+    assert decoder.feed("z") == ["z"]

@@ -1,0 +1,143 @@
+"""The chat core, called directly: no sockets, a controllable clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from sshchat.chat.hub import ChatSettings, Hub, JoinRefused
+from sshchat.chat.message import Kind, Message
+
+
+class Recorder:
+    """An outlet that records what the core queued for one person."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self.notices: list[str] = []
+        self.closed: str | None = None
+        self.names: list[str] = []
+
+    def deliver(self, msg: Message) -> None:
+        self.messages.append(msg)
+
+    def notice(self, text: str) -> None:
+        self.notices.append(text)
+
+    def renamed(self, name: str) -> None:
+        self.names.append(name)
+
+    def close(self, reason: str) -> None:
+        self.closed = reason
+
+    def texts(self, kind: Kind | None = None) -> list[str]:
+        return [m.text for m in self.messages if kind is None or m.kind is kind]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def hub(clock: Clock) -> Hub:
+    return Hub(ChatSettings(history_on_join=2), clock=clock)
+
+
+def test_room_delivers_in_accepted_order_to_every_member(hub: Hub) -> None:
+    outs = [Recorder() for _ in range(3)]
+    members = [hub.join(f"u{i}", None, o) for i, o in enumerate(outs)]
+    for n in range(10):
+        hub.handle_line(members[n % 3], f"m{n}")
+    for out in outs:
+        assert out.texts(Kind.CHAT) == [f"m{n}" for n in range(10)]
+    ids = [m.id for m in outs[0].messages]
+    assert ids == sorted(ids)
+
+
+def test_history_replays_only_what_people_said(hub: Hub) -> None:
+    a = hub.join("alice", None, Recorder())
+    for n in range(3):
+        hub.handle_line(a, f"m{n}")
+    hub.handle_line(a, "/me waves")
+    late = Recorder()
+    hub.join("bob", None, late)
+    assert late.notices[0].startswith("Welcome to sshchat, bob! 2 online")
+    assert late.texts() == ["m2", "waves", "bob joined (2 online)"]
+
+
+def test_whois_reports_connected_and_idle_time(hub: Hub, clock: Clock) -> None:
+    out = Recorder()
+    alice = hub.join("alice", "SHA256:abc", out)
+    bob = hub.join("bob", None, Recorder())
+    clock.now += 3600 + 120
+    hub.handle_line(bob, "hi")
+    clock.now += 45
+    hub.handle_line(alice, "/whois bob")
+    assert "bob: no key; connected since" in out.notices[-1]
+    assert out.notices[-1].endswith("(1h 2m ago); idle 45s")
+
+
+def test_rename_follows_the_name_rule_and_updates_everything(hub: Hub) -> None:
+    out = Recorder()
+    alice = hub.join("alice", None, out)
+    hub.join("bob", None, Recorder())
+    hub.handle_line(alice, "/nick BOB")
+    assert out.notices[-1] == 'the name "bob" is already in use'
+    hub.handle_line(alice, "/nick Alice")  # a change of case is allowed
+    assert out.names == ["Alice"]
+    assert hub.find("ALICE") is alice and alice.name == "Alice"
+    assert out.texts(Kind.SYSTEM) == ["alice is now known as Alice"]
+
+
+def test_takeover_needs_the_same_key(hub: Hub) -> None:
+    old = Recorder()
+    hub.join("alice", "SHA256:k1", old)
+    with pytest.raises(JoinRefused, match="already in use"):
+        hub.join("Alice", "SHA256:k2", Recorder())
+    with pytest.raises(JoinRefused, match="already in use"):
+        hub.join("alice", None, Recorder())
+    new = Recorder()
+    member = hub.join("alice", "SHA256:k1", new)
+    assert old.closed == "you logged in from elsewhere"
+    assert hub.find("alice") is member
+
+
+def test_leave_is_idempotent_and_ignores_replaced_sessions(hub: Hub) -> None:
+    watcher = Recorder()
+    hub.join("watcher", None, watcher)
+    first = hub.join("alice", "SHA256:k", Recorder())
+    second = hub.join("alice", "SHA256:k", Recorder())
+    hub.leave(first)  # the old session's connection closing later
+    assert hub.find("alice") is second
+    hub.leave(second)
+    hub.leave(second)
+    assert watcher.texts(Kind.LEAVE) == ["alice left"]
+
+
+def test_shutdown_closes_everyone_quietly(hub: Hub) -> None:
+    outs = [Recorder() for _ in range(2)]
+    members = [hub.join(f"u{i}", None, o) for i, o in enumerate(outs)]
+    hub.shutdown("bye all")
+    for m in members:
+        hub.leave(m)
+    assert all(o.closed == "bye all" for o in outs)
+    assert not any(o.texts(Kind.LEAVE) for o in outs)
+    with pytest.raises(JoinRefused, match="shutting down"):
+        hub.join("late", None, Recorder())
+
+
+def test_input_from_a_departed_member_is_ignored(hub: Hub) -> None:
+    watcher = Recorder()
+    hub.join("watcher", None, watcher)
+    ghost = hub.join("ghost", None, Recorder())
+    hub.leave(ghost)
+    hub.handle_line(ghost, "boo")
+    assert "boo" not in watcher.texts()
