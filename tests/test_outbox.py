@@ -1,0 +1,136 @@
+"""The outbox: one write per event-loop turn, and a cap on unsent output.
+
+A ChatSession is driven here with a stand-in channel, so what the session
+writes can be counted exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from sshchat.chat.hub import Hub
+from sshchat.config import Config
+from sshchat.ssh.context import ServerContext
+from sshchat.ssh.session import ChatSession
+
+
+@dataclass
+class FakeTransport:
+    backlog: int = 0
+
+    def get_write_buffer_size(self) -> int:
+        return self.backlog
+
+
+@dataclass
+class FakeConn:
+    _transport: FakeTransport = field(default_factory=FakeTransport)
+    aborted: bool = False
+    closed: bool = False
+
+    def abort(self) -> None:
+        self.aborted = True
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@dataclass
+class FakeChannel:
+    writes: list[str] = field(default_factory=list)
+    stderr: list[str] = field(default_factory=list)
+    status: int | None = None
+
+    def write(self, data: str) -> None:
+        self.writes.append(data)
+
+    def write_stderr(self, data: str) -> None:
+        self.stderr.append(data)
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def exit(self, status: int) -> None:
+        self.status = status
+
+
+def open_session(hub: Hub, name: str, *, pty: bool, **config: object) -> tuple[ChatSession, FakeChannel, FakeConn]:
+    conn, chan = FakeConn(), FakeChannel()
+    session = ChatSession(ServerContext(hub, Config(**config)), conn, name, None, "127.0.0.1")  # type: ignore[arg-type]
+    session.connection_made(chan)  # type: ignore[arg-type]
+    if pty:
+        session.pty_requested("xterm", (80, 24, 0, 0), {})
+    session.shell_requested()
+    session.session_started()
+    return session, chan, conn
+
+
+async def settle() -> None:
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+
+async def test_a_burst_goes_out_in_one_write_with_one_redraw() -> None:
+    hub = Hub()
+    _, chan, _ = open_session(hub, "reader", pty=True)
+    sender, _, _ = open_session(hub, "sender", pty=False)
+    await settle()
+    chan.writes.clear()
+    for n in range(50):
+        sender.data_received(f"burst {n}\n", None)
+    await settle()
+    assert len(chan.writes) == 1
+    out = chan.writes[0]
+    assert all(f"burst {n}" in out for n in range(50))
+    assert out.count("\x1b[J") == 1  # one erase of the input line
+    assert out.count("reader\x1b[0m] ") == 1  # and one redraw of the prompt
+    assert out.index("burst 0") < out.index("burst 49")
+
+
+async def test_a_quiet_message_goes_out_at_once() -> None:
+    hub = Hub()
+    _, chan, _ = open_session(hub, "reader", pty=False)
+    sender, _, _ = open_session(hub, "sender", pty=False)
+    await settle()
+    chan.writes.clear()
+    sender.data_received("one\n", None)
+    await asyncio.sleep(0)  # the very next loop turn
+    assert chan.writes == ["sender: one\n"]
+
+
+async def test_unsent_output_past_the_limit_cuts_the_session_off() -> None:
+    hub = Hub()
+    _, chan, conn = open_session(hub, "slow", pty=False, outbox_limit=10_000)
+    watcher, watcher_chan, _ = open_session(hub, "watcher", pty=False)
+    await settle()
+    conn._transport.backlog = 9_000
+    watcher.data_received("small\n", None)
+    await settle()
+    assert not conn.aborted
+    conn._transport.backlog = 10_001
+    watcher.data_received("more\n", None)
+    await settle()
+    assert conn.aborted and hub.find("slow") is None
+    assert "slow left (too slow to keep up; disconnected)" in "".join(watcher_chan.writes)
+    writes = len(chan.writes)
+    watcher.data_received("after\n", None)
+    await settle()
+    assert len(chan.writes) == writes  # nothing more is queued for it
+
+
+async def test_a_crash_in_one_session_ends_only_that_session(monkeypatch) -> None:
+    hub = Hub()
+    broken, chan, _ = open_session(hub, "broken", pty=True)
+    fine, fine_chan, _ = open_session(hub, "fine", pty=False)
+    await settle()
+
+    def boom(data: str) -> None:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(broken._editor, "feed", boom)
+    broken.data_received("x", None)
+    assert chan.status == 0 and "internal error" in "".join(chan.writes)
+    fine.data_received("still ok\n", None)
+    await settle()
+    assert "fine: still ok" in "".join(fine_chan.writes)
