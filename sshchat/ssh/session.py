@@ -22,6 +22,7 @@ import asyncssh
 from sshchat.chat.hub import JoinRefused
 from sshchat.chat.member import Member
 from sshchat.chat.message import Message
+from sshchat.chat.names import NAME_RE
 from sshchat.ssh.context import ServerContext
 from sshchat.term.editor import LineEditor
 from sshchat.term.render import Style, render, render_notice, render_prompt, style_for_term
@@ -33,7 +34,7 @@ BRACKETED_PASTE_OFF = "\x1b[?2004l"
 
 EXEC_UNSUPPORTED = (
     "sshchat: running commands is not supported yet; "
-    "connect without a command to chat, e.g. ssh -p PORT NAME@HOST"
+    "to chat, connect without one: ssh -p {port} {name}@HOST"
 )
 
 
@@ -90,7 +91,9 @@ class ChatSession(asyncssh.SSHServerSession[str]):
         chan = self._chan
         assert chan is not None
         if self._command is not None:
-            chan.write_stderr(EXEC_UNSUPPORTED + "\n")
+            port = (self._conn.get_extra_info("sockname") or ("", 22))[1]
+            name = self._username if NAME_RE.fullmatch(self._username) else "NAME"
+            chan.write_stderr(EXEC_UNSUPPORTED.format(port=port, name=name) + "\n")
             chan.exit(2)
             return
         if self._term is not None:
