@@ -1,0 +1,101 @@
+"""The real OpenSSH client in a pseudo-terminal, read back as a screen.
+
+These are the tests closest to a person: /usr/bin/ssh, a TERM value, typing
+key by key, and what the terminal emulator (pyte) shows afterwards.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.terminal import Terminal, ssh_argv
+
+pytestmark = pytest.mark.skipif(shutil.which("ssh") is None, reason="needs the OpenSSH client")
+
+
+@pytest.fixture(scope="module")
+def port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """A real `sshchat serve` process for the module."""
+    tmp = tmp_path_factory.mktemp("server")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sshchat", "serve", "--host", "127.0.0.1", "--port", "0",
+         "--host-key", str(tmp / "host")],
+        stderr=subprocess.PIPE, text=True,
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+        if m:
+            break
+    else:
+        raise AssertionError("server did not start")
+    yield int(m.group(1))
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == 0
+
+
+@pytest.fixture(scope="module")
+def keyfile(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("keys") / "id"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
+    return str(path)
+
+
+def input_row(term: Terminal, name: str) -> int:
+    rows = [i for i, line in enumerate(term.lines()) if line.startswith(f"[{name}]")]
+    assert rows, term.dump()
+    return rows[-1]
+
+
+@pytest.mark.parametrize("term_type", ["xterm", "tmux-256color"])
+def test_half_typed_line_survives_an_incoming_message(port: int, keyfile: str, term_type: str) -> None:
+    name = "alice" if term_type == "xterm" else "alice2"
+    with Terminal(ssh_argv(port, name, key=keyfile), term=term_type, rows=20, cols=50) as alice, \
+         Terminal(ssh_argv(port, "bob" + name[-1]), term="xterm", rows=20, cols=50) as bob:
+        alice.wait_for(f"[{name}]")
+        bob.wait_for("[bob")
+        # Unique per run: the room's history replays earlier tests' lines.
+        typed = f"{name} half typed, 日本語 and more than fifty cells wide!!"
+        alice.type(typed)
+        alice.send("\x1b[D" * 5)
+        alice.wait_for(lambda t: f"[{name}]{typed}".replace(" ", "") in "".join(t.lines()).replace(" ", ""))
+        bob.type(f"interrupting {name}\r")
+        alice.wait_for(f"interrupting {name}")
+        start = input_row(alice, name)
+        assert f"interrupting {name}" in alice.text().split(f"[{name}]")[0]
+        shown = "".join(alice.lines()[start:]).replace(" ", "")
+        assert shown == f"[{name}]{typed}".replace(" ", ""), alice.dump()
+        row, col = alice.cursor()
+        assert alice.char_at(row, col).data == typed[-5], alice.dump()
+        alice.type("\r")
+        sent = f"{name}: {typed}".replace(" ", "")
+        bob.wait_for(lambda t: sent in "".join(t.lines()).replace(" ", ""))
+
+
+def test_ctrl_c_twice_leaves_and_others_see_it(port: int) -> None:
+    with Terminal(ssh_argv(port, "carol"), term="screen", rows=20, cols=60) as carol, \
+         Terminal(ssh_argv(port, "dave"), term="xterm-256color", rows=20, cols=60) as dave:
+        carol.wait_for("[carol]")
+        dave.wait_for("[dave]")
+        carol.type("never sent")
+        carol.send("\x03")
+        carol.wait_for(lambda t: "never sent" not in t.text())
+        carol.send("\x03")
+        assert carol.wait_exit(10) == 0
+        dave.wait_for("carol left")
+        assert "never sent" not in dave.text()
+
+
+def test_invalid_name_is_explained_by_the_real_client(port: int) -> None:
+    with Terminal(ssh_argv(port, "9lives"), term="xterm", rows=10, cols=100) as term:
+        status = term.wait_exit(10)
+        assert status not in (0, None)
+        assert 'invalid name "9lives": use 1-16 letters, digits, _ or -, starting with a letter' in term.text()
