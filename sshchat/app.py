@@ -1,6 +1,6 @@
-"""Wiring: config -> host key + hub + SSH listener; start-up and graceful stop.
+"""Wiring: config -> host key + store + hub + SSH listener; start and stop.
 
-Nothing else lives here: behaviour belongs in chat/, term/ or ssh/.
+Nothing else lives here: behaviour belongs in chat/, term/, ssh/ or store/.
 """
 
 from __future__ import annotations
@@ -15,7 +15,10 @@ from sshchat.chat.hub import ChatSettings, Hub
 from sshchat.config import Config
 from sshchat.ssh.context import ServerContext
 from sshchat.ssh.hostkey import load_or_create
+from sshchat.ssh.keyfiles import read_fingerprints
 from sshchat.ssh.server import listen
+from sshchat.store import SQLiteStore
+from sshchat.term.sanitize import clean
 
 log = logging.getLogger("sshchat")
 
@@ -26,30 +29,55 @@ class StartError(Exception):
     """The server could not start; ``str()`` says why in one line."""
 
 
+def read_motd(path: str) -> str:
+    """The message of the day from a file, each line cleaned."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines = [clean(line) for line in f.read().splitlines()]
+    except OSError as e:
+        raise StartError(f"cannot read MOTD file {path}: {e.strerror}") from None
+    return "\n".join(line for line in lines if line)
+
+
 class App:
     """One running sshchat server."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        settings = ChatSettings(
-            max_message_chars=config.max_message_chars,
-            history_on_join=config.history_on_join,
-            server_name=config.server_name,
-        )
-        self.ctx = ServerContext(Hub(settings), config)
+        self._ctx: ServerContext | None = None
+        self._store: SQLiteStore | None = None
         self._listener: asyncssh.SSHAcceptor | None = None
+
+    @property
+    def ctx(self) -> ServerContext:
+        assert self._ctx is not None, "start() first"
+        return self._ctx
 
     @property
     def hub(self) -> Hub:
         return self.ctx.hub
 
     async def start(self) -> list[tuple[str, int]]:
-        """Listen; return the (host, port) pairs actually bound."""
-        key = load_or_create(self.config.host_key)
+        """Open the store, listen; return the (host, port) pairs bound."""
+        config = self.config
+        key = load_or_create(config.host_key)
+        admins = read_fingerprints(config.admin_keys) if config.admin_keys else set()
+        allowlist = read_fingerprints(config.allowlist) if config.allowlist else None
+        motd = read_motd(config.motd) if config.motd else None
+        self._store = SQLiteStore(config.db, asyncio.get_running_loop())
+        settings = ChatSettings(
+            max_message_chars=config.max_message_chars,
+            history_on_join=config.history_on_join,
+            history_per_call=config.history_per_call,
+            server_name=config.server_name,
+        )
+        hub = Hub(self._store, settings, admins=admins, allowlist=allowlist, motd=motd)
+        self._ctx = ServerContext(hub, config)
         try:
-            self._listener = await listen(self.ctx, key)
+            self._listener = await listen(self._ctx, key)
         except OSError as e:
-            where = f"{self.config.host}:{self.config.port}"
+            self._store.close()
+            where = f"{config.host}:{config.port}"
             raise StartError(f"cannot listen on {where}: {e.strerror or e}") from None
         addresses = [s.getsockname()[:2] for s in self._listener.sockets]
         for host, port in addresses:
@@ -57,17 +85,20 @@ class App:
         return addresses
 
     async def stop(self, reason: str = SHUTDOWN_REASON) -> None:
-        """Stop accepting, tell everyone why, and give goodbyes time to arrive."""
+        """Stop accepting, tell everyone why, let goodbyes arrive, commit all."""
         if self._listener is not None:
             self._listener.close()
-        self.hub.shutdown(reason)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.config.shutdown_grace
-        while self.ctx.connections and loop.time() < deadline:
-            await asyncio.sleep(0.02)
-        for conn in list(self.ctx.connections):
-            conn.abort()
-        self.ctx.connections.clear()
+        if self._ctx is not None:
+            self.hub.shutdown(reason)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self.config.shutdown_grace
+            while self._ctx.connections and loop.time() < deadline:
+                await asyncio.sleep(0.02)
+            for conn in list(self._ctx.connections):
+                conn.abort()
+            self._ctx.connections.clear()
+        if self._store is not None:
+            self._store.close()  # everything accepted is committed before we exit
 
 
 async def run(config: Config) -> None:

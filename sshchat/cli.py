@@ -16,6 +16,8 @@ from sshchat import __version__
 from sshchat.app import StartError, run
 from sshchat.config import ConfigError, load
 from sshchat.ssh.hostkey import HostKeyError, fingerprint, generate
+from sshchat.ssh.keyfiles import KeyFileError
+from sshchat.store import StoreError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,6 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (default 2222; 0 picks a free one)")
     serve.add_argument("--host-key", help="host key file, made if missing (default keys/host)")
     serve.add_argument("--db", help="SQLite database file (default sshchat.db)")
+    serve.add_argument("--admin-keys", help="authorized_keys file of operator keys")
+    serve.add_argument("--allowlist", help="authorized_keys file: only these keys may connect")
+    serve.add_argument("--motd", help="file with the message of the day")
     serve.add_argument("--config", help="TOML file of settings (also $SSHCHAT_CONFIG)")
     serve.add_argument("--log-level", help="debug, info, warning or error (default info)")
 
@@ -58,6 +63,9 @@ def _serve(args: argparse.Namespace) -> int:
         "host_key": args.host_key,
         "db": args.db,
         "log_level": args.log_level,
+        "admin_keys": args.admin_keys,
+        "allowlist": args.allowlist,
+        "motd": args.motd,
     }
     config = load(args.config, os.environ, flags)
     _setup_logging(config.log_level)
@@ -79,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return _serve(args) if args.command == "serve" else _keygen(args)
-    except (ConfigError, HostKeyError, StartError) as e:
+    except (ConfigError, HostKeyError, KeyFileError, StartError, StoreError) as e:
         print(f"sshchat: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # Ctrl-C before the signal handlers were set

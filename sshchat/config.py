@@ -29,12 +29,16 @@ class Config:
     host_key: str = "keys/host"
     db: str = "sshchat.db"
     log_level: str = "info"
+    admin_keys: str = ""  # authorized_keys file: these keys are operators
+    allowlist: str = ""  # authorized_keys file: when set, only these keys may connect
+    motd: str = ""  # file with the message of the day
     server_name: str = "sshchat"
     # What people may send.
     max_message_chars: int = 1024
     max_line_chars: int = 16384  # an unterminated line longer than this ends the session
     # What people get.
     history_on_join: int = 20
+    history_per_call: int = 200  # most messages one /history shows
     outbox_limit: int = 256 * 1024  # unsent bytes before a non-reading client is cut off
     # Connections.
     login_timeout: float = 30.0

@@ -6,6 +6,7 @@ import pytest
 
 from sshchat.chat.hub import ChatSettings, Hub, JoinRefused
 from sshchat.chat.message import Kind, Message
+from sshchat.store.memory import MemoryStore
 
 
 class Recorder:
@@ -48,7 +49,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def hub(clock: Clock) -> Hub:
-    return Hub(ChatSettings(history_on_join=2), clock=clock)
+    return Hub(MemoryStore(), ChatSettings(history_on_join=2), clock=clock)
 
 
 def test_room_delivers_in_accepted_order_to_every_member(hub: Hub) -> None:
@@ -81,7 +82,7 @@ def test_whois_reports_connected_and_idle_time(hub: Hub, clock: Clock) -> None:
     hub.handle_line(bob, "hi")
     clock.now += 45
     hub.handle_line(alice, "/whois bob")
-    assert "bob: no key; connected since" in out.notices[-1]
+    assert "bob: no key (not registered); connected since" in out.notices[-1]
     assert out.notices[-1].endswith("(1h 2m ago); idle 45s")
 
 
@@ -100,9 +101,9 @@ def test_rename_follows_the_name_rule_and_updates_everything(hub: Hub) -> None:
 def test_takeover_needs_the_same_key(hub: Hub) -> None:
     old = Recorder()
     hub.join("alice", "SHA256:k1", old)
-    with pytest.raises(JoinRefused, match="already in use"):
+    with pytest.raises(JoinRefused, match="registered to another key"):
         hub.join("Alice", "SHA256:k2", Recorder())
-    with pytest.raises(JoinRefused, match="already in use"):
+    with pytest.raises(JoinRefused, match="registered to a key"):
         hub.join("alice", None, Recorder())
     new = Recorder()
     member = hub.join("alice", "SHA256:k1", new)

@@ -70,9 +70,9 @@ async def test_commands(server: Server, keys) -> None:
     await bob.wait_for("2 online: alice, bob")
     bob.line("/whois alice")
     fp = keys["alice"].get_fingerprint("sha256")
-    await bob.wait_for(f"alice: key {fp}; connected since")
+    await bob.wait_for(f"alice: key {fp} (registered); connected since")
     alice.line("/whois bob")
-    await alice.wait_for(re.compile(r"bob: no key; connected since .* idle \d+s"))
+    await alice.wait_for(re.compile(r"bob: no key \(not registered\); connected since .* idle \d+s"))
     alice.line("/nick Alicia")
     await bob.wait_for("alice is now known as Alicia")
     bob.line("hello Alicia")
@@ -114,10 +114,10 @@ async def test_invalid_and_reserved_names_never_join(server: Server, name: str, 
 
 async def test_taken_name_is_refused_for_another_key_or_no_key(server: Server, keys) -> None:
     alice = await server.connect("alice", key=keys["alice"])
-    for key in (keys["mallory"], None):
+    for key, reason in ((keys["mallory"], "registered to another key"), (None, "registered to a key")):
         impostor = await server.connect("ALICE", key=key)
         assert await impostor.exit_status() == 1
-        assert 'the name "alice" is already in use' in impostor.stderr
+        assert f'the name "alice" is {reason}; connect with that key' in impostor.stderr
     alice.line("still here")
     await alice.wait_for("alice: still here")
 
@@ -133,6 +133,16 @@ async def test_same_key_takes_over_the_name(server: Server, keys) -> None:
     # The takeover is seamless for others: no leave or second join.
     assert "alice left" not in bob.text
     assert bob.text.count("alice joined") == 1
+
+
+async def test_live_keyed_name_is_refused_while_unregistered(server: Server, keys) -> None:
+    server.app.hub.names.release("dave")  # (never registered: keyless holder)
+    first = await server.connect("dave")
+    second = await server.connect("dave", key=keys["bob"])
+    assert await second.exit_status() == 1
+    assert 'the name "dave" is already in use' in second.stderr
+    first.line("still mine")
+    await first.wait_for("dave: still mine")
 
 
 async def test_keyless_name_cannot_be_taken_over(server: Server) -> None:

@@ -1,8 +1,9 @@
 """The slash commands: one table, from which /help and usage lines are made.
 
 Each command is data (name, parameters, summary, minimum argument count,
-handler), checked before the handler runs, so a handler never sees too few
-arguments and every error names the right usage.
+operator-only flag, handler), checked before the handler runs: a handler
+never sees too few arguments or a caller without the right to use it, and
+every error names the right usage.
 """
 
 from __future__ import annotations
@@ -13,12 +14,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sshchat.chat.message import Kind
+from sshchat.chat.moderation import mute_target, parse_duration, parse_network
+from sshchat.chat.names import name_key
+from sshchat.chat.store import Ban, Mute
 
 if TYPE_CHECKING:
     from sshchat.chat.hub import Hub
     from sshchat.chat.member import Member
 
 Handler = Callable[["Hub", "Member", list[str], str], None]
+
+FINGERPRINT_PREFIX = "fingerprint:"
+IP_PREFIX = "ip:"
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,7 @@ class Command:
     summary: str
     handler: Handler
     min_args: int = 0
+    op_only: bool = False
     aliases: tuple[str, ...] = ()
 
     @property
@@ -41,9 +49,12 @@ def dispatch(hub: Hub, member: Member, line: str) -> None:
     """Run the command on ``line`` (which starts with "/") for ``member``."""
     word, _, rest = line[1:].partition(" ")
     command = COMMANDS.get(word.lower())
-    if command is None:
-        shown = hub.accept_text(member, word) or ""
-        member.outlet.notice(f"unknown command /{shown[:32]}; type /help for the list")
+    if command is None or (command.op_only and not hub.is_op(member)):
+        shown = (hub.accept_text(member, word) or "")[:32]
+        if command is not None:
+            member.outlet.notice(f"/{shown} is for operators only")
+        else:
+            member.outlet.notice(f"unknown command /{shown}; type /help for the list")
         return
     rest = rest.strip()
     args = rest.split()
@@ -65,20 +76,68 @@ def ago(seconds: float) -> str:
     return f"{s // 86400}d {s % 86400 // 3600}h"
 
 
-# ----------------------------------------------------------------- handlers
+def _when(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(t))
+
+
+def _count(args: list[str], default: int, most: int) -> int | None:
+    """A positive count from the first argument, capped at ``most``."""
+    if not args:
+        return default
+    return min(int(args[0]), most) if args[0].isdigit() and int(args[0]) > 0 else None
+
+
+def _resolve_key(hub: Hub, member: Member, target: str) -> tuple[str | None, Member | None, str]:
+    """A target as (fingerprint or None, online member or None, label).
+
+    Accepts "fingerprint:SHA256:...", an online name, or a registered name.
+    Tells ``member`` and returns (None, None, "") when nothing matches.
+    """
+    if target.startswith(FINGERPRINT_PREFIX):
+        fp = target[len(FINGERPRINT_PREFIX) :]
+        if not fp.startswith("SHA256:") or len(fp) < 20:
+            member.outlet.notice("a fingerprint looks like fingerprint:SHA256:AbC...")
+            return None, None, ""
+        online = next((m for m in hub.members.values() if m.fingerprint == fp), None)
+        return fp, online, fp
+    online = hub.find(target)
+    if online is not None:
+        return online.fingerprint, online, online.name
+    binding = hub.names.binding(target)
+    if binding is not None:
+        return binding.fingerprint, None, binding.name
+    shown = (hub.accept_text(member, target) or "?")[:32]
+    member.outlet.notice(f"no one called {shown} is online or registered")
+    return None, None, ""
+
+
+def _duration_and_reason(args: list[str]) -> tuple[float | None, str]:
+    """Split "[DURATION] [REASON...]"; the first word is a duration if it parses."""
+    if args and parse_duration(args[0]) is not None:
+        return parse_duration(args[0]), " ".join(args[1:])
+    return None, " ".join(args)
+
+
+# ----------------------------------------------------------------- everyone
 
 
 def _help(hub: Hub, member: Member, args: list[str], rest: str) -> None:
+    is_op = hub.is_op(member)
     if args:
         command = COMMANDS.get(args[0].lstrip("/").lower())
-        if command is None:
-            member.outlet.notice(f"no command /{args[0].lstrip('/')[:32]}; type /help")
+        if command is None or (command.op_only and not is_op):
+            shown = (hub.accept_text(member, args[0].lstrip("/")) or "")[:32]
+            member.outlet.notice(f"no command /{shown}; type /help")
         else:
             member.outlet.notice(f"{command.usage}: {command.summary}")
         return
+    visible = [c for c in _TABLE if is_op or not c.op_only]
+    width = max(len(c.usage) for c in visible)
     lines = ["commands:"]
-    width = max(len(c.usage) for c in _TABLE)
-    lines += [f"  {c.usage.ljust(width)}  {c.summary}" for c in _TABLE]
+    lines += [f"  {c.usage.ljust(width)}  {c.summary}" for c in visible if not c.op_only]
+    if is_op:
+        lines.append("operator commands:")
+        lines += [f"  {c.usage.ljust(width)}  {c.summary}" for c in visible if c.op_only]
     lines.append("Ctrl-C or Ctrl-D on an empty line leaves; // starts a message with /")
     for line in lines:
         member.outlet.notice(line)
@@ -112,21 +171,263 @@ def _nick(hub: Hub, member: Member, args: list[str], rest: str) -> None:
 
 def _whois(hub: Hub, member: Member, args: list[str], rest: str) -> None:
     target = hub.find(args[0])
+    binding = hub.names.binding(args[0])
     if target is None:
-        shown = hub.accept_text(member, args[0]) or "?"
-        member.outlet.notice(f"no one called {shown[:32]} is online")
+        if binding is None:
+            shown = hub.accept_text(member, args[0]) or "?"
+            member.outlet.notice(f"no one called {shown[:32]} is online or registered")
+        else:
+            member.outlet.notice(
+                f"{binding.name} is offline; the name is registered to {binding.fingerprint}"
+            )
         return
     now = hub.clock()
     key = f"key {target.fingerprint}" if target.fingerprint else "no key"
-    since = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(target.connected_at))
+    standing = "registered" if binding is not None else "not registered"
+    if hub.is_op(target):
+        standing += ", operator"
     member.outlet.notice(
-        f"{target.name}: {key}; connected since {since} "
+        f"{target.name}: {key} ({standing}); connected since {_when(target.connected_at)} "
         f"({ago(now - target.connected_at)} ago); idle {ago(now - target.last_active)}"
     )
 
 
+def _history(hub: Hub, member: Member, args: list[str], rest: str) -> None:
+    most = hub.settings.history_per_call
+    count = _count(args, 50, most)
+    if count is None:
+        member.outlet.notice(f"usage: /history [N] (N from 1 to {most})")
+        return
+
+    def show(messages: list) -> None:
+        member.outlet.notice(f"the last {len(messages)} messages of {hub.lobby.name}:")
+        for msg in messages:
+            member.outlet.deliver(msg)
+
+    hub.store.history(hub.lobby.name, None, count, show)
+
+
+def _motd(hub: Hub, member: Member, args: list[str], rest: str) -> None:
+    if not rest:
+        for line in (hub.moderation.motd or "there is no message of the day").splitlines():
+            member.outlet.notice(line)
+        return
+    if not hub.is_op(member):
+        member.outlet.notice("only operators can set the message of the day")
+        return
+    text = None if rest == "-" else hub.accept_text(member, rest)
+    hub.moderation.set_motd(text)
+    hub.audit(member, "motd", "-", text or "(cleared)")
+    member.outlet.notice("message of the day cleared" if text is None else "message of the day set")
+
+
 def _quit(hub: Hub, member: Member, args: list[str], rest: str) -> None:
     member.outlet.close("bye")
+
+
+# --------------------------------------------------------------- operators
+
+
+def _kick(hub: Hub, member: Member, args: list[str], rest: str) -> None:
+    target = hub.find(args[0])
+    if target is None:
+        member.outlet.notice(f"no one called {(hub.accept_text(member, args[0]) or '?')[:32]} is online")
+        return
+    reason = hub.accept_text(member, " ".join(args[1:])) or ""
+    hub.audit(member, "kick", target.name, reason)
+    hub.leave(target, f"kicked by {member.name}" + (f": {reason}" if reason else ""))
+    target.outlet.close(f"you were kicked by {member.name}" + (f": {reason}" if reason else ""))
+
+
+def _ban(hub: Hub, member: Member, args: list[str], rest: str) -> None:
+    target, *more = args
+    until, reason = _duration_and_reason(more)
+    reason = hub.accept_text(member, reason) or ""
+    now = hub.clock()
+    if target.startswith(IP_PREFIX):
+        network = parse_network(target[len(IP_PREFIX) :])
+        if network is None:
+            member.outlet.notice("an address looks like ip:203.0.113.7 or ip:203.0.113.0/24")
+            return
+        kind, value, label = "ip", network, network
+    else:
+        fp, online, label = _resolve_key(hub, member, target)
+        if not label:
+            return
+        if fp is not None:
+            kind, value = "fingerprint", fp
+        elif online is not None:  # no key: the address is all we have
+            kind, value = "ip", parse_network(online.address) or online.address
+            label = f"{online.name} (no key, so their address {value})"
+        else:
+            return
+    ban = Ban(kind, value, now + until if until else None, reason, member.name, now)
+    hub.moderation.ban(ban)
+    hub.audit(member, "ban", f"{kind}:{value}", reason + (f" for {args[1]}" if until else ""))
+    member.outlet.notice(f"banned {label}{_until(ban.until)}")
+    for victim in list(hub.members.values()):
+        if victim is not member and hub.moderation.ban_for(victim.fingerprint, victim.address) is ban:
+            hub.leave(victim, f"banned by {member.name}" + (f": {reason}" if reason else ""))
+            victim.outlet.close(f"you were banned by {member.name}{_until(ban.until)}" + (f": {reason}" if reason else ""))
+
+
+def _until(until: float | None) -> str:
+    return f" until {_when(until)}" if until is not None else ""
+
+
+def _unban(hub: Hub, member: Member, args: list[str], rest: str) -> None:
+    target = args[0]
+    if target.startswith(IP_PREFIX):
+        key = ("ip", parse_network(target[len(IP_PREFIX) :]) or "")
+    elif target.startswith(FINGERPRINT_PREFIX):
+        key = ("fingerprint", target[len(FINGERPRINT_PREFIX) :])
+    else:
+        binding = hub.names.binding(target)
+        key = ("fingerprint", binding.fingerprint if binding else "")
+    if hub.moderation.unban(*key) is None:
+        member.outlet.notice(f"no ban on {(hub.accept_text(member, target) or '?')[:60]}; see /banned")
+        return
+    hub.audit(member, "unban", f"{key[0]}:{key[1]}")
+    member.outlet.notice(f"lifted the ban on {key[1]}")
+
+
+def _banned(hub: Hub, member: Member, args: list[str], rest: str) -> None:
+    bans = hub.moderation.active_bans()
+    if not bans:
+        member.outlet.notice("no bans")
+        return
+    member.outlet.notice(f"{len(bans)} bans:")
+    for b in bans:
+        member.outlet.notice(
+            f"  {b.kind}:{b.value} by {b.by} on {_when(b.time)}, "
+            f"{'until ' + _when(b.until) if b.until else 'until lifted'}"
+            + (f": {b.reason}" if b.reason else "")
+        )
+
+
+def _mute(hub: Hub, member: Member, args: list[str], rest: str) -> None:
+    fp, online, label = _resolve_key(hub, member, args[0])
+    if not label:
+        return
+    target = mute_target(fp, name_key(label) if online is None else online.key)
+    until, reason = _duration_and_reason(args[1:])
+    reason = hub.accept_text(member, reason) or ""
+    now = hub.clock()
+    mute = Mute(target, now + until if until else None, reason, member.name, now)
+    hub.moderation.mute(mute)
+    hub.audit(member, "mute", target, reason + (f" for {args[1]}" if until else ""))
+    member.outlet.notice(f"muted {label}{_until(mute.until)}")
+    if online is not None:
+        online.outlet.notice(
+            f"you were muted by {member.name}{_until(mute.until)}: nobody else sees your messages"
+        )
+
+
+def _unmute(hub: Hub, member: Member, args: list[str], rest: str) -> None:
+    fp, online, label = _resolve_key(hub, member, args[0])
+    if not label:
+        return
+    target = mute_target(fp, name_key(label) if online is None else online.key)
+    if hub.moderation.unmute(target) is None:
+        member.outlet.notice(f"{label} is not muted")
+        return
+    hub.audit(member, "unmute", target)
+    member.outlet.notice(f"unmuted {label}")
+    if online is not None:
+        online.outlet.notice(f"you were unmuted by {member.name}")
+
+
+def _op(hub: Hub, member: Member, args: list[str], rest: str) -> None:
+    fp, online, label = _resolve_key(hub, member, args[0])
+    if not label:
+        return
+    if fp is None:
+        member.outlet.notice(f"{label} has no key; only people with a key can be operators")
+        return
+    if hub.moderation.is_op(fp):
+        member.outlet.notice(f"{label} is already an operator")
+        return
+    hub.moderation.grant(fp, member.name)
+    hub.audit(member, "op", fp, label)
+    member.outlet.notice(f"{label} is now an operator")
+    if online is not None:
+        online.outlet.notice(f"{member.name} made you an operator; /help lists your new commands")
+
+
+def _deop(hub: Hub, member: Member, args: list[str], rest: str) -> None:
+    fp, online, label = _resolve_key(hub, member, args[0])
+    if not label:
+        return
+    if fp is not None and fp in hub.moderation.admins:
+        member.outlet.notice(f"{label} is an admin from the server's --admin-keys file; change it there")
+        return
+    if fp is None or not hub.moderation.revoke(fp):
+        member.outlet.notice(f"{label} is not an operator")
+        return
+    hub.audit(member, "deop", fp, label)
+    member.outlet.notice(f"{label} is no longer an operator")
+    if online is not None:
+        online.outlet.notice(f"{member.name} removed your operator status")
+
+
+def _unregister(hub: Hub, member: Member, args: list[str], rest: str) -> None:
+    binding = hub.names.release(args[0])
+    if binding is None:
+        member.outlet.notice(f"{(hub.accept_text(member, args[0]) or '?')[:32]} is not registered")
+        return
+    hub.audit(member, "unregister", binding.name, binding.fingerprint)
+    member.outlet.notice(f"released the name {binding.name} (was {binding.fingerprint})")
+
+
+def _allow(hub: Hub, member: Member, args: list[str], rest: str) -> None:
+    moderation = hub.moderation
+    if moderation.allowlist_file is None:
+        member.outlet.notice("the allowlist is off; start the server with --allowlist FILE to use it")
+        return
+    action = args[0].lower()
+    if action == "list":
+        fps = sorted(moderation.allowlist_file | moderation.allowed)
+        member.outlet.notice(f"{len(fps)} keys on the allowlist (admins are always let in):")
+        for fp in fps:
+            source = "file" if fp in moderation.allowlist_file else "added"
+            member.outlet.notice(f"  {fp} ({source})")
+        return
+    if action not in ("add", "remove") or len(args) < 2:
+        member.outlet.notice("usage: /allow add|remove NAME|fingerprint:SHA256:... or /allow list")
+        return
+    fp, _, label = _resolve_key(hub, member, args[1])
+    if not label:
+        return
+    if fp is None:
+        member.outlet.notice(f"{label} has no key; the allowlist holds keys")
+        return
+    if action == "add":
+        moderation.allow(fp, member.name)
+        member.outlet.notice(f"added {label} to the allowlist")
+    elif moderation.disallow(fp):
+        member.outlet.notice(f"removed {label} from the allowlist")
+    else:
+        note = " (it is in the file; edit the file)" if fp in moderation.allowlist_file else ""
+        member.outlet.notice(f"{label} was not added at runtime{note}")
+        return
+    hub.audit(member, f"allow {action}", fp, label)
+
+
+def _audit(hub: Hub, member: Member, args: list[str], rest: str) -> None:
+    most = hub.settings.history_per_call
+    count = _count(args, 20, most)
+    if count is None:
+        member.outlet.notice(f"usage: /audit [N] (N from 1 to {most})")
+        return
+
+    def show(entries: list) -> None:
+        member.outlet.notice(f"the last {len(entries)} moderation actions:")
+        for e in entries:
+            member.outlet.notice(
+                f"  {_when(e.time)} {e.actor} {e.action} {e.target}" + (f": {e.detail}" if e.detail else "")
+            )
+
+    hub.store.audit_log(count, show)
 
 
 _TABLE = (
@@ -135,8 +436,24 @@ _TABLE = (
     Command("msg", "NAME TEXT", "send a private message", _msg, 2),
     Command("names", "", "who is online", _names),
     Command("nick", "NEWNAME", "change your name", _nick, 1),
-    Command("whois", "NAME", "key, time connected and idle time of someone", _whois, 1),
+    Command("whois", "NAME", "key, registration, time connected and idle time", _whois, 1),
+    Command("history", "[N]", "show the last N messages of the room (default 50)", _history),
+    Command("motd", "[TEXT]", "show the message of the day (operators: set it; - clears)", _motd),
     Command("quit", "", "leave the chat (also /exit)", _quit, aliases=("exit",)),
+    Command("kick", "NAME [REASON]", "disconnect someone", _kick, 1, op_only=True),
+    Command(
+        "ban", "NAME|fingerprint:FP|ip:ADDR[/PREFIX] [DURATION] [REASON]",
+        "turn a key or address away, e.g. /ban bob 2h spam", _ban, 1, op_only=True,
+    ),
+    Command("unban", "NAME|fingerprint:FP|ip:ADDR[/PREFIX]", "lift a ban", _unban, 1, op_only=True),
+    Command("banned", "", "list bans with expiry and reason", _banned, op_only=True),
+    Command("mute", "NAME [DURATION] [REASON]", "only they see their messages", _mute, 1, op_only=True),
+    Command("unmute", "NAME", "let someone be heard again", _unmute, 1, op_only=True),
+    Command("op", "NAME", "make someone's key an operator", _op, 1, op_only=True),
+    Command("deop", "NAME", "take operator status away", _deop, 1, op_only=True),
+    Command("unregister", "NAME", "release a name from its key", _unregister, 1, op_only=True),
+    Command("allow", "add|remove|list [NAME|fingerprint:FP]", "manage the allowlist", _allow, 1, op_only=True),
+    Command("audit", "[N]", "show the last N moderation actions", _audit, op_only=True),
 )
 
 COMMANDS: dict[str, Command] = {

@@ -40,7 +40,7 @@ class Member:
     address: str = ""
     connected_at: float = 0.0
     last_active: float = 0.0
-    rooms: list[str] = field(default_factory=list)
+    muted_reminded: float = float("-inf")  # when a muted person was last told
 
     @property
     def key(self) -> str:

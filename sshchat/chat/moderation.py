@@ -1,0 +1,177 @@
+"""Operators, bans, mutes, the allowlist and the MOTD: who may do what.
+
+State is in memory (loaded from the store at start) and every change is
+written behind. Expiry is checked against the hub's clock when a ban or
+mute is looked at, so tests move a fake clock instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Iterable
+
+from sshchat.chat.store import Ban, Change, Mute, Snapshot, Store
+
+_DURATION_RE = re.compile(r"(\d{1,6})([smhdw])")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> float | None:
+    """Seconds in "30s", "10m", "2h", "7d", "1w"; None if it is not one."""
+    m = _DURATION_RE.fullmatch(text.lower())
+    if m is None or int(m.group(1)) == 0:
+        return None
+    return int(m.group(1)) * _UNITS[m.group(2)]
+
+
+def normalise_address(address: str) -> str:
+    """An IPv4 address seen as ::ffff:a.b.c.d is the IPv4 address."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        return str(ip.ipv4_mapped)
+    return str(ip)
+
+
+def parse_network(text: str) -> str | None:
+    """Canonical "ADDR/PREFIX" for an address or range; None if invalid."""
+    address, slash, prefix = text.partition("/")
+    try:
+        return str(ipaddress.ip_network(normalise_address(address) + slash + prefix, strict=False))
+    except ValueError:
+        return None
+
+
+def mute_target(fingerprint: str | None, name_key: str) -> str:
+    """What a mute is keyed on: the key if there is one, else the name."""
+    return f"fingerprint:{fingerprint}" if fingerprint else f"name:{name_key}"
+
+
+class Moderation:
+    """The rules of who may join, who may speak, and who is an operator."""
+
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        store: Store,
+        clock: Callable[[], float],
+        admins: Iterable[str] = (),
+        allowlist: Iterable[str] | None = None,
+        motd: str | None = None,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self.admins = frozenset(admins)
+        self.operators = dict(snapshot.operators)
+        self.bans = {(b.kind, b.value): b for b in snapshot.bans}
+        self.mutes = {m.target: m for m in snapshot.mutes}
+        # None: everyone may connect. A set: only the keys in the file given
+        # at start, plus those operators added at runtime, plus the admins.
+        self.allowlist_file = None if allowlist is None else frozenset(allowlist)
+        self.allowed = set(snapshot.allowed)
+        self.motd = snapshot.motd
+        if motd is not None and motd != self.motd:
+            self.set_motd(motd)  # the file given at start wins
+
+    # ------------------------------------------------------------ operators
+
+    def is_op(self, fingerprint: str | None) -> bool:
+        return fingerprint is not None and (
+            fingerprint in self.admins or fingerprint in self.operators
+        )
+
+    def grant(self, fingerprint: str, by: str) -> None:
+        self.operators[fingerprint] = by
+        self._store.save(Change("op", (fingerprint, by)))
+
+    def revoke(self, fingerprint: str) -> bool:
+        if self.operators.pop(fingerprint, None) is None:
+            return False
+        self._store.save(Change("deop", fingerprint))
+        return True
+
+    # ----------------------------------------------------------------- bans
+
+    def ban(self, ban: Ban) -> None:
+        self.bans[(ban.kind, ban.value)] = ban
+        self._store.save(Change("ban", ban))
+
+    def unban(self, kind: str, value: str) -> Ban | None:
+        ban = self.bans.pop((kind, value), None)
+        if ban is not None:
+            self._store.save(Change("unban", (kind, value)))
+        return ban
+
+    def active_bans(self) -> list[Ban]:
+        """Bans in force, oldest first; expired ones are dropped on the way."""
+        now = self._clock()
+        for key, ban in list(self.bans.items()):
+            if ban.until is not None and ban.until <= now:
+                self.unban(*key)
+        return sorted(self.bans.values(), key=lambda b: b.time)
+
+    def ban_for(self, fingerprint: str | None, address: str) -> Ban | None:
+        """The ban that turns this key or address away, if any."""
+        ip = None
+        try:
+            ip = ipaddress.ip_address(normalise_address(address))
+        except ValueError:
+            pass
+        for ban in self.active_bans():
+            if ban.kind == "fingerprint" and ban.value == fingerprint:
+                return ban
+            if ban.kind == "ip" and ip is not None:
+                net = ipaddress.ip_network(ban.value)
+                if ip.version == net.version and ip in net:
+                    return ban
+        return None
+
+    # ---------------------------------------------------------------- mutes
+
+    def mute(self, mute: Mute) -> None:
+        self.mutes[mute.target] = mute
+        self._store.save(Change("mute", mute))
+
+    def unmute(self, target: str) -> Mute | None:
+        mute = self.mutes.pop(target, None)
+        if mute is not None:
+            self._store.save(Change("unmute", target))
+        return mute
+
+    def mute_of(self, target: str) -> Mute | None:
+        mute = self.mutes.get(target)
+        if mute is not None and mute.until is not None and mute.until <= self._clock():
+            self.unmute(target)
+            return None
+        return mute
+
+    # ------------------------------------------------------------ allowlist
+
+    def admits(self, fingerprint: str | None) -> bool:
+        if self.allowlist_file is None:
+            return True
+        return fingerprint is not None and (
+            fingerprint in self.allowlist_file
+            or fingerprint in self.allowed
+            or fingerprint in self.admins
+        )
+
+    def allow(self, fingerprint: str, by: str) -> None:
+        self.allowed.add(fingerprint)
+        self._store.save(Change("allow", (fingerprint, by)))
+
+    def disallow(self, fingerprint: str) -> bool:
+        if fingerprint not in self.allowed:
+            return False
+        self.allowed.discard(fingerprint)
+        self._store.save(Change("disallow", fingerprint))
+        return True
+
+    # ----------------------------------------------------------------- motd
+
+    def set_motd(self, text: str | None) -> None:
+        self.motd = text or None
+        self._store.save(Change("motd", self.motd))

@@ -1,0 +1,50 @@
+"""Names that belong to keys: the first key to use a name owns it.
+
+Trust on first use, as SSH itself does for host keys. A keyless person may
+use any name no key owns, and owns nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sshchat.chat.names import name_key
+from sshchat.chat.store import Binding, Change, Store
+
+
+class NameRegistry:
+    """Name -> owning key, kept in memory and written behind to the store."""
+
+    def __init__(self, bindings: dict[str, Binding], store: Store, clock: Callable[[], float]) -> None:
+        self._bindings = dict(bindings)
+        self._store = store
+        self._clock = clock
+
+    def binding(self, name: str) -> Binding | None:
+        return self._bindings.get(name_key(name))
+
+    def refusal(self, name: str, fingerprint: str | None) -> str | None:
+        """Why ``fingerprint`` may not use ``name``, or None if it may."""
+        owned = self.binding(name)
+        if owned is None or owned.fingerprint == fingerprint:
+            return None
+        whose = "another key" if fingerprint else "a key"
+        return (
+            f'the name "{owned.name}" is registered to {whose}; '
+            f"connect with that key, or pick another name"
+        )
+
+    def claim(self, name: str, fingerprint: str | None) -> None:
+        """Bind an unowned ``name`` to ``fingerprint`` (keyless: nothing)."""
+        if fingerprint is None or self.binding(name) is not None:
+            return
+        binding = Binding(name, fingerprint, self._clock())
+        self._bindings[name_key(name)] = binding
+        self._store.save(Change("bind", binding))
+
+    def release(self, name: str) -> Binding | None:
+        """Free ``name`` for anyone; returns the binding it had."""
+        binding = self._bindings.pop(name_key(name), None)
+        if binding is not None:
+            self._store.save(Change("unbind", name_key(name)))
+        return binding

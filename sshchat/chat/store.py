@@ -1,0 +1,146 @@
+"""What the chat core needs from durable storage, and the records it keeps.
+
+The core never imports a database. It talks to an object with this shape;
+``sshchat.store`` provides SQLite (the default) and an in-memory twin.
+
+Two kinds of traffic:
+
+* messages go through ``append``: the store gives them their ids and calls
+  back once they are committed, and only then does anyone see them. So a
+  message anyone has seen is on disk; and since the callbacks come in
+  commit order, a room's delivery order is its id order;
+* small state (names, operators, bans, mutes, the MOTD, the audit log) lives
+  in memory in the core, loaded once at start with ``load``; changes are
+  written behind with ``save``, in order, never blocking the caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sshchat.chat.message import Kind, Message
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A message the room has accepted but the store has not yet numbered.
+
+    ``keep`` is False for notices (joins, leaves) that are never stored but
+    must keep their place in the room's order.
+    """
+
+    room: str
+    kind: Kind
+    sender: str
+    text: str
+    time: float
+    recipient: str | None = None
+    sender_fp: str | None = None
+    keep: bool = True
+
+
+@dataclass(frozen=True)
+class Binding:
+    """A name owned by a key (trust on first use)."""
+
+    name: str
+    fingerprint: str
+    time: float
+
+
+@dataclass(frozen=True)
+class Ban:
+    """A key or an address range turned away at login.
+
+    ``kind`` is "fingerprint" or "ip"; ``until`` None means until lifted.
+    """
+
+    kind: str
+    value: str
+    until: float | None
+    reason: str
+    by: str
+    time: float
+
+
+@dataclass(frozen=True)
+class Mute:
+    """Someone whose messages reach only themselves.
+
+    ``target`` is "fingerprint:SHA256:..." for a key, "name:alice" otherwise.
+    """
+
+    target: str
+    until: float | None
+    reason: str
+    by: str
+    time: float
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One moderation action, kept for good."""
+
+    time: float
+    actor: str
+    actor_fp: str | None
+    action: str
+    target: str
+    detail: str = ""
+
+
+@dataclass
+class Snapshot:
+    """Everything the core keeps in memory, as loaded at start."""
+
+    recent: dict[str, list[Message]] = field(default_factory=dict)  # room -> oldest first
+    bindings: dict[str, Binding] = field(default_factory=dict)  # by name key
+    operators: dict[str, str] = field(default_factory=dict)  # fingerprint -> granted by
+    bans: list[Ban] = field(default_factory=list)
+    mutes: list[Mute] = field(default_factory=list)
+    allowed: set[str] = field(default_factory=set)  # fingerprints added at runtime
+    motd: str | None = None
+
+
+# A batch's outcome: the committed messages, or the error that stopped them.
+Committed = Callable[[list[Message] | Exception], None]
+
+
+class Store(Protocol):
+    """Durable storage as the core sees it. No method blocks on I/O."""
+
+    def load(self, recent_per_room: int) -> Snapshot:
+        """Everything kept, for start-up (the only call that may block)."""
+
+    def append(self, drafts: list[Draft], done: Committed) -> None:
+        """Commit ``drafts`` (in order) and call ``done`` on the event loop."""
+
+    def save(self, change: Change) -> None:
+        """Write a state change behind, in order with everything else."""
+
+    def history(
+        self, room: str, before_id: int | None, limit: int, done: Callable[[list[Message]], None]
+    ) -> None:
+        """Room messages older than ``before_id`` (newest ``limit``), oldest first."""
+
+    def audit_log(self, limit: int, done: Callable[[list[AuditEntry]], None]) -> None:
+        """The newest ``limit`` audit entries, oldest first."""
+
+    def close(self) -> None:
+        """Commit everything accepted so far, then release the database."""
+
+
+@dataclass(frozen=True)
+class Change:
+    """One state change: ``what`` names the table, ``record`` the row.
+
+    what: "bind" (Binding), "unbind" (name key), "op" ((fingerprint, by)),
+    "deop" (fingerprint), "ban" (Ban), "unban" ((kind, value)), "mute" (Mute),
+    "unmute" (target), "allow" ((fingerprint, by)), "disallow" (fingerprint),
+    "motd" (text or None), "audit" (AuditEntry).
+    """
+
+    what: str
+    record: object
