@@ -27,7 +27,7 @@ def port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     tmp = tmp_path_factory.mktemp("server")
     proc = subprocess.Popen(
         [sys.executable, "-m", "sshchat", "serve", "--host", "127.0.0.1", "--port", "0",
-         "--host-key", str(tmp / "host")],
+         "--host-key", str(tmp / "host"), "--db", str(tmp / "chat.db")],
         stderr=subprocess.PIPE, text=True,
     )
     assert proc.stderr is not None
