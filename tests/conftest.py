@@ -142,7 +142,8 @@ class Server:
 
 
 def make_config(tmp: Path, **overrides: Any) -> Config:
-    return Config(host="127.0.0.1", port=0, host_key=str(tmp / "host"), db=":memory:", **overrides)
+    settings: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "host_key": str(tmp / "host"), "db": ":memory:"}
+    return Config(**{**settings, **overrides})
 
 
 @pytest.fixture

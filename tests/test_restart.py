@@ -1,0 +1,148 @@
+"""What survives a restart, and what a SIGKILL cannot take away."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import asyncssh
+
+from sshchat.app import App
+from tests.conftest import KeylessClient, Server, make_config
+
+
+async def restart(server: Server, **overrides) -> Server:
+    """Stop ``server`` and start a new one on the same files."""
+    for client in server.clients:
+        await client.close()
+    await server.app.stop()
+    app = App(make_config(server.tmp, db=str(server.tmp / "chat.db"), shutdown_grace=0.5, **overrides))
+    (_, port), *_ = await app.start()
+    return Server(app, port, server.tmp)
+
+
+async def test_history_bindings_bans_ops_and_mutes_come_back(tmp_path: Path, keys) -> None:
+    admin_file = tmp_path / "admins"
+    admin_file.write_text(keys["carol"].export_public_key().decode())
+    app = App(make_config(tmp_path, db=str(tmp_path / "chat.db"), admin_keys=str(admin_file), shutdown_grace=0.5))
+    (_, port), *_ = await app.start()
+    server = Server(app, port, tmp_path)
+    try:
+        boss = await server.connect("boss", key=keys["carol"])
+        alice = await server.connect("alice", key=keys["alice"])
+        mallory = await server.connect("mallory", key=keys["mallory"])
+        bob = await server.connect("bob", key=keys["bob"])
+        for n in range(25):
+            alice.line(f"before restart {n}")
+        await boss.wait_for("before restart 24")
+        boss.line("/op alice")
+        boss.line("/mute bob")
+        boss.line("/ban mallory spamming")
+        boss.line("/motd remember the rules")
+        await mallory.exit_status()
+        await boss.wait_for("message of the day set")
+
+        server = await restart(server, admin_keys=str(admin_file))
+        # History: the last 20 of the room, in order.
+        late = await server.connect("late")
+        await late.wait_for("before restart 24")
+        assert "before restart 4" not in late.text
+        shown = re.findall(r"before restart (\d+)", late.text)
+        assert shown == [str(n) for n in range(5, 25)]
+        assert "remember the rules" in late.text
+        # Binding: nobody else can be alice.
+        impostor = await server.connect("alice", key=keys["bob"])
+        assert await impostor.exit_status() == 1
+        assert "registered to another key" in impostor.stderr
+        # Ban: mallory is still turned away, with the reason.
+        again = await server.connect("mallory2", key=keys["mallory"])
+        assert await again.exit_status() == 1
+        assert "you are banned: spamming" in again.stderr
+        # Op: alice can still moderate; mute: bob is still unheard.
+        alice = await server.connect("alice", key=keys["alice"])
+        bob = await server.connect("bob", key=keys["bob"])
+        bob.line("hello after restart")
+        await bob.wait_for("bob: hello after restart")
+        alice.line("/kick late")
+        assert await late.exit_status() == 0
+        alice.line("marker")
+        await alice.wait_for("alice: marker")
+        assert "hello after restart" not in alice.text
+    finally:
+        for client in server.clients:
+            await client.close()
+        await server.app.stop()
+
+
+def _start_process(tmp: Path) -> tuple[subprocess.Popen[str], int]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sshchat", "serve", "--host", "127.0.0.1", "--port", "0",
+         "--host-key", str(tmp / "host"), "--db", str(tmp / "chat.db")],
+        stderr=subprocess.PIPE, text=True,
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+        if m:
+            return proc, int(m.group(1))
+    raise AssertionError("server did not start")
+
+
+async def _connect(port: int, name: str) -> tuple[asyncssh.SSHClientConnection, asyncssh.SSHClientProcess]:
+    conn = await asyncssh.connect(
+        "127.0.0.1", port, username=name, known_hosts=None, client_keys=None,
+        agent_path=None, client_factory=KeylessClient,
+    )
+    return conn, await conn.create_process(encoding="utf-8")
+
+
+async def test_sigkill_loses_nothing_a_client_saw(tmp_path: Path) -> None:
+    proc, port = _start_process(tmp_path)
+    seen: list[int] = []
+    try:
+        _, reader = await _connect(port, "reader")
+        _, writer = await _connect(port, "writer")
+        await reader.stdout.readuntil("writer joined")
+
+        async def read() -> None:
+            while True:
+                line = await reader.stdout.readline()
+                if not line:
+                    return
+                m = re.match(r"writer: n(\d+)$", line.strip())
+                if m:
+                    seen.append(int(m.group(1)))
+                    if len(seen) == 150:
+                        proc.send_signal(signal.SIGKILL)  # mid-stream
+
+        async def write() -> None:
+            for n in range(100_000):
+                try:
+                    writer.stdin.write(f"n{n}\n")
+                except Exception:
+                    return
+                if n % 10 == 0:
+                    await asyncio.sleep(0.001)
+
+        await asyncio.wait_for(asyncio.gather(read(), write(), return_exceptions=True), 30)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert len(seen) >= 150
+
+    proc, port = _start_process(tmp_path)
+    try:
+        conn, checker = await _connect(port, "checker")
+        # The store answers reads in order: the second reply ends the first.
+        checker.stdin.write("/history 200\n/history 1\n")
+        out = await asyncio.wait_for(checker.stdout.readuntil("the last 1 messages"), 10)
+        stored = {int(n) for n in re.findall(r"writer: n(\d+)$", out, re.M)}
+        assert set(seen) <= stored, sorted(set(seen) - stored)[:10]
+        conn.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0

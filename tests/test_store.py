@@ -1,0 +1,97 @@
+"""The SQLite store on its own: schema, ordering, batching, durability."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from sshchat.chat.message import Kind, Message
+from sshchat.chat.store import Ban, Binding, Change, Draft, Mute
+from sshchat.store.sqlite import MIGRATIONS, SQLiteStore, StoreError
+
+
+def draft(text: str, **kw) -> Draft:
+    return Draft("#lobby", kw.pop("kind", Kind.CHAT), kw.pop("sender", "alice"), text, 1.0, **kw)
+
+
+def test_new_database_gets_the_current_schema(tmp_path: Path) -> None:
+    store = SQLiteStore(str(tmp_path / "c.db"))
+    store.close()
+    db = sqlite3.connect(tmp_path / "c.db")
+    assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_newer_schema_is_refused_clearly(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / "c.db")
+    db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    db.close()
+    with pytest.raises(StoreError, match="newer than this sshchat knows"):
+        SQLiteStore(str(tmp_path / "c.db"))
+
+
+def test_unusable_path_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="cannot use database"):
+        SQLiteStore(str(tmp_path / "no" / "such" / "dir" / "c.db"))
+
+
+def test_appends_commit_in_order_with_increasing_ids(tmp_path: Path) -> None:
+    store = SQLiteStore(str(tmp_path / "c.db"))
+    got: list[Message] = []
+    done = threading.Event()
+    for n in range(500):
+        store.append([draft(f"m{n}")], lambda r: got.extend(r))
+    store.append([draft("join", kind=Kind.JOIN, keep=False)], lambda r: (got.extend(r), done.set()))
+    assert done.wait(10)
+    assert [m.text for m in got] == [f"m{n}" for n in range(500)] + ["join"]
+    ids = [m.id for m in got[:-1]]
+    assert ids == sorted(ids) and len(set(ids)) == 500
+    assert got[-1].id == 0  # notices are not stored
+    store.close()
+
+
+def test_history_is_the_newest_room_messages_without_private_ones(tmp_path: Path) -> None:
+    store = SQLiteStore(str(tmp_path / "c.db"))
+    store.append([draft(f"m{n}") for n in range(10)], lambda r: None)
+    store.append([draft("secret", kind=Kind.PRIVATE, recipient="bob")], lambda r: None)
+    got: list[list[Message]] = []
+    store.history("#lobby", None, 3, got.append)
+    store.close()  # close waits for the queue, reads included
+    assert [m.text for m in got[0]] == ["m7", "m8", "m9"]
+
+
+def test_state_round_trips_through_a_restart(tmp_path: Path) -> None:
+    path = str(tmp_path / "c.db")
+    store = SQLiteStore(path)
+    store.save(Change("bind", Binding("Alice", "SHA256:a", 5.0)))
+    store.save(Change("op", ("SHA256:o", "boss")))
+    store.save(Change("ban", Ban("ip", "10.0.0.0/8", None, "bots", "boss", 6.0)))
+    store.save(Change("mute", Mute("name:bob", 99.0, "", "boss", 7.0)))
+    store.save(Change("allow", ("SHA256:x", "boss")))
+    store.save(Change("motd", "hello"))
+    store.append([draft(f"m{n}") for n in range(30)], lambda r: None)
+    store.close()
+    snap = SQLiteStore(path).load(20)
+    assert snap.bindings["alice"] == Binding("Alice", "SHA256:a", 5.0)
+    assert snap.operators == {"SHA256:o": "boss"}
+    assert snap.bans == [Ban("ip", "10.0.0.0/8", None, "bots", "boss", 6.0)]
+    assert snap.mutes == [Mute("name:bob", 99.0, "", "boss", 7.0)]
+    assert snap.allowed == {"SHA256:x"} and snap.motd == "hello"
+    assert [m.text for m in snap.recent["#lobby"]] == [f"m{n}" for n in range(10, 30)]
+
+
+def test_a_failed_write_reports_to_each_caller(tmp_path: Path) -> None:
+    store = SQLiteStore(str(tmp_path / "c.db"))
+    store.close()
+    store = SQLiteStore(str(tmp_path / "c.db"))
+    # Make the table unwritable: the next batch fails as a full disk would.
+    store._db.execute("CREATE TRIGGER no_insert BEFORE INSERT ON messages BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+    results: list[object] = []
+    store.append([draft("x")], results.append)
+    store.append([draft("joined", kind=Kind.JOIN, keep=False)], results.append)
+    store.close()
+    assert isinstance(results[0], OSError) and "disk full" in str(results[0])
+    assert isinstance(results[1], list) and results[1][0].text == "joined"  # notices still go out
