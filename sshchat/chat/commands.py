@@ -131,16 +131,26 @@ def _help(hub: Hub, member: Member, args: list[str], rest: str) -> None:
         else:
             member.outlet.notice(f"{command.usage}: {command.summary}")
         return
-    visible = [c for c in _TABLE if is_op or not c.op_only]
-    width = max(len(c.usage) for c in visible)
     lines = ["commands:"]
-    lines += [f"  {c.usage.ljust(width)}  {c.summary}" for c in visible if not c.op_only]
+    lines += [_help_line(c) for c in _TABLE if not c.op_only]
     if is_op:
         lines.append("operator commands:")
-        lines += [f"  {c.usage.ljust(width)}  {c.summary}" for c in visible if c.op_only]
+        lines += [_help_line(c) for c in _TABLE if c.op_only]
     lines.append("Ctrl-C or Ctrl-D on an empty line leaves; // starts a message with /")
+    lines.append("/help COMMAND explains one command")
     for line in lines:
         member.outlet.notice(line)
+
+
+_HELP_COLUMN = 26
+
+
+def _help_line(command: Command) -> str:
+    """One aligned line of /help; a long usage gets the summary after it."""
+    usage = command.usage
+    if len(usage) > _HELP_COLUMN:
+        return f"  {usage}  {command.summary}"
+    return f"  {usage.ljust(_HELP_COLUMN)}  {command.summary}"
 
 
 def _me(hub: Hub, member: Member, args: list[str], rest: str) -> None:
@@ -318,6 +328,7 @@ def _mute(hub: Hub, member: Member, args: list[str], rest: str) -> None:
     hub.audit(member, "mute", target, reason + (f" for {args[1]}" if until else ""))
     member.outlet.notice(f"muted {label}{_until(mute.until)}")
     if online is not None:
+        online.muted_reminded = hub.clock()  # told now; no reminder on their next line
         online.outlet.notice(
             f"you were muted by {member.name}{_until(mute.until)}: nobody else sees your messages"
         )
@@ -442,17 +453,22 @@ _TABLE = (
     Command("quit", "", "leave the chat (also /exit)", _quit, aliases=("exit",)),
     Command("kick", "NAME [REASON]", "disconnect someone", _kick, 1, op_only=True),
     Command(
-        "ban", "NAME|fingerprint:FP|ip:ADDR[/PREFIX] [DURATION] [REASON]",
-        "turn a key or address away, e.g. /ban bob 2h spam", _ban, 1, op_only=True,
+        "ban", "TARGET [DURATION] [REASON]",
+        "turn away a NAME, fingerprint:SHA256:... or ip:ADDR[/PREFIX]; "
+        "DURATION like 10m, 2h, 7d (none: until lifted). Example: /ban bob 2h spam",
+        _ban, 1, op_only=True,
     ),
-    Command("unban", "NAME|fingerprint:FP|ip:ADDR[/PREFIX]", "lift a ban", _unban, 1, op_only=True),
+    Command("unban", "TARGET", "lift a ban on a NAME, fingerprint:... or ip:...", _unban, 1, op_only=True),
     Command("banned", "", "list bans with expiry and reason", _banned, op_only=True),
     Command("mute", "NAME [DURATION] [REASON]", "only they see their messages", _mute, 1, op_only=True),
     Command("unmute", "NAME", "let someone be heard again", _unmute, 1, op_only=True),
     Command("op", "NAME", "make someone's key an operator", _op, 1, op_only=True),
     Command("deop", "NAME", "take operator status away", _deop, 1, op_only=True),
     Command("unregister", "NAME", "release a name from its key", _unregister, 1, op_only=True),
-    Command("allow", "add|remove|list [NAME|fingerprint:FP]", "manage the allowlist", _allow, 1, op_only=True),
+    Command(
+        "allow", "add|remove|list [TARGET]",
+        "manage the allowlist: a NAME or fingerprint:SHA256:...", _allow, 1, op_only=True,
+    ),
     Command("audit", "[N]", "show the last N moderation actions", _audit, op_only=True),
 )
 
