@@ -454,8 +454,7 @@ _TABLE = (
     Command("kick", "NAME [REASON]", "disconnect someone", _kick, 1, op_only=True),
     Command(
         "ban", "TARGET [DURATION] [REASON]",
-        "turn away a NAME, fingerprint:SHA256:... or ip:ADDR[/PREFIX]; "
-        "DURATION like 10m, 2h, 7d (none: until lifted). Example: /ban bob 2h spam",
+        "turn away a NAME, fingerprint:FP or ip:ADDR[/N]; e.g. /ban bob 2h spam",
         _ban, 1, op_only=True,
     ),
     Command("unban", "TARGET", "lift a ban on a NAME, fingerprint:... or ip:...", _unban, 1, op_only=True),
