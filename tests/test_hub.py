@@ -16,16 +16,19 @@ class Recorder:
         self.messages: list[Message] = []
         self.notices: list[str] = []
         self.closed: str | None = None
-        self.names: list[str] = []
+        self.elsewhere: list[Message] = []
+        self.prompts = 0
 
-    def deliver(self, msg: Message) -> None:
+    def deliver(self, msg: Message, elsewhere: bool = False) -> None:
         self.messages.append(msg)
+        if elsewhere:
+            self.elsewhere.append(msg)
 
     def notice(self, text: str) -> None:
         self.notices.append(text)
 
-    def renamed(self, name: str) -> None:
-        self.names.append(name)
+    def prompt_changed(self) -> None:
+        self.prompts += 1
 
     def close(self, reason: str) -> None:
         self.closed = reason
@@ -93,7 +96,7 @@ def test_rename_follows_the_name_rule_and_updates_everything(hub: Hub) -> None:
     hub.handle_line(alice, "/nick BOB")
     assert out.notices[-1] == 'the name "bob" is already in use'
     hub.handle_line(alice, "/nick Alice")  # a change of case is allowed
-    assert out.names == ["Alice"]
+    assert out.prompts == 1
     assert hub.find("ALICE") is alice and alice.name == "Alice"
     assert out.texts(Kind.SYSTEM) == ["alice is now known as Alice"]
 

@@ -50,7 +50,7 @@ def keyfile(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def input_row(term: Terminal, name: str) -> int:
-    rows = [i for i, line in enumerate(term.lines()) if line.startswith(f"[{name}]")]
+    rows = [i for i, line in enumerate(term.lines()) if line.startswith(f"[{name} #lobby]")]
     assert rows, term.dump()
     return rows[-1]
 
@@ -60,19 +60,19 @@ def test_half_typed_line_survives_an_incoming_message(port: int, keyfile: str, t
     name = "alice" if term_type == "xterm" else "alice2"
     with Terminal(ssh_argv(port, name, key=keyfile), term=term_type, rows=20, cols=50) as alice, \
          Terminal(ssh_argv(port, "bob" + name[-1]), term="xterm", rows=20, cols=50) as bob:
-        alice.wait_for(f"[{name}]")
+        alice.wait_for(f"[{name} #lobby]")
         bob.wait_for("[bob")
         # Unique per run: the room's history replays earlier tests' lines.
         typed = f"{name} half typed, 日本語 and more than fifty cells wide!!"
         alice.type(typed)
         alice.send("\x1b[D" * 5)
-        alice.wait_for(lambda t: f"[{name}]{typed}".replace(" ", "") in "".join(t.lines()).replace(" ", ""))
+        alice.wait_for(lambda t: f"[{name} #lobby]{typed}".replace(" ", "") in "".join(t.lines()).replace(" ", ""))
         bob.type(f"interrupting {name}\r")
         alice.wait_for(f"interrupting {name}")
         start = input_row(alice, name)
-        assert f"interrupting {name}" in alice.text().split(f"[{name}]")[0]
+        assert f"interrupting {name}" in alice.text().split(f"[{name} #lobby]")[0]
         shown = "".join(alice.lines()[start:]).replace(" ", "")
-        assert shown == f"[{name}]{typed}".replace(" ", ""), alice.dump()
+        assert shown == f"[{name}#lobby]{typed}".replace(" ", ""), alice.dump()
         row, col = alice.cursor()
         assert alice.char_at(row, col).data == typed[-5], alice.dump()
         alice.type("\r")
@@ -83,8 +83,8 @@ def test_half_typed_line_survives_an_incoming_message(port: int, keyfile: str, t
 def test_ctrl_c_twice_leaves_and_others_see_it(port: int) -> None:
     with Terminal(ssh_argv(port, "carol"), term="screen", rows=20, cols=60) as carol, \
          Terminal(ssh_argv(port, "dave"), term="xterm-256color", rows=20, cols=60) as dave:
-        carol.wait_for("[carol]")
-        dave.wait_for("[dave]")
+        carol.wait_for("[carol #lobby]")
+        dave.wait_for("[dave #lobby]")
         carol.type("never sent")
         carol.send("\x03")
         carol.wait_for(lambda t: "never sent" not in t.text())

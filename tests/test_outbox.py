@@ -85,7 +85,7 @@ async def test_a_burst_goes_out_in_one_write_with_one_redraw() -> None:
     out = chan.writes[0]
     assert all(f"burst {n}" in out for n in range(50))
     assert out.count("\x1b[J") == 1  # one erase of the input line
-    assert out.count("reader\x1b[0m] ") == 1  # and one redraw of the prompt
+    assert out.count("reader\x1b[0m #lobby] ") == 1  # and one redraw of the prompt
     assert out.index("burst 0") < out.index("burst 49")
 
 

@@ -48,7 +48,7 @@ async def test_paramiko_client_chats(server: Server, with_key: bool) -> None:
     def chat() -> str:
         client, chan = paramiko_session(server.port, "pk", key)
         try:
-            read_until(chan, "[pk]")
+            read_until(chan, "[pk #lobby]")
             chan.sendall(b"hello from paramiko\r")
             return read_until(chan, "pk: hello from paramiko")
         finally:

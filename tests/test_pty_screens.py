@@ -48,7 +48,7 @@ class Seen:
 async def pty_client(server: Server, name: str, term: str, cols: int = 40) -> tuple[Client, Seen]:
     client = await server.connect(name, pty=True, term=term, width=cols)
     seen = Seen(client, cols)
-    await seen.wait_for(f"[{name}]")
+    await seen.wait_for(f"[{name} #lobby]")
     return client, seen
 
 
@@ -64,11 +64,11 @@ async def test_half_typed_line_survives_incoming_messages(server: Server, term: 
         bob.line(f"message {n} " + "x" * 50)
     await screen.wait_for("message 2")
     lines = screen.lines
-    input_rows = [i for i, line in enumerate(lines) if line.startswith("[alice]")]
+    input_rows = [i for i, line in enumerate(lines) if line.startswith("[alice #lobby]")]
     assert input_rows, lines
     start = input_rows[-1]
     shown = "".join(lines[start:]).replace(" ", "")
-    assert shown == ("[alice]" + typed).replace(" ", ""), lines
+    assert shown == ("[alice#lobby]" + typed).replace(" ", ""), lines
     assert screen.char_at_cursor() == typed[-4]
     # Messages are above the input, none of them cut into it.
     assert all("message" not in line for line in lines[start:])
@@ -88,9 +88,10 @@ async def test_resize_is_honoured(server: Server, term: str) -> None:
     bob.line("after resize")
     await screen.wait_for("after resize")
     lines = screen.lines
-    start = max(i for i, line in enumerate(lines) if line.startswith("[alice]"))
-    assert lines[start] == "[alice] " + "z" * 22
-    assert lines[start + 1] == "z" * 28
+    start = max(i for i, line in enumerate(lines) if line.startswith("[alice #lobby]"))
+    assert lines[start] == "[alice #lobby] " + "z" * 15
+    assert lines[start + 1] == "z" * 30
+    assert lines[start + 2] == "z" * 5
 
 
 async def test_names_have_stable_colours_and_own_messages_echo_alike(server: Server) -> None:

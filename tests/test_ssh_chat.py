@@ -60,14 +60,14 @@ async def test_commands(server: Server, keys) -> None:
     bob = await server.connect("bob")
     alice.line("/help")
     await alice.wait_for("/whois NAME")
-    for name in ("/me", "/msg", "/names", "/nick", "/quit"):
+    for name in ("/me", "/msg", "/names", "/nick", "/quit", "/join", "/part", "/rooms", "/topic", "/reply"):
         assert name in alice.text
     alice.line("/help msg")
     await alice.wait_for("/msg NAME TEXT: send a private message")
     alice.line("/me waves")
     await bob.wait_for("* alice waves")
     bob.line("/names")
-    await bob.wait_for("2 online: alice, bob")
+    await bob.wait_for("2 in #lobby: alice, bob")
     bob.line("/whois alice")
     fp = keys["alice"].get_fingerprint("sha256")
     await bob.wait_for(f"alice: key {fp} (registered); connected since")
@@ -109,7 +109,7 @@ async def test_invalid_and_reserved_names_never_join(server: Server, name: str, 
     assert reason in client.stderr
     assert "Welcome" not in client.text
     watcher.line("/names")
-    await watcher.wait_for("1 online: watcher")
+    await watcher.wait_for("1 in #lobby: watcher")
 
 
 async def test_taken_name_is_refused_for_another_key_or_no_key(server: Server, keys) -> None:

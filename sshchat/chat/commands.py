@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sshchat.chat.message import Kind
-from sshchat.chat.moderation import mute_target, parse_duration, parse_network
+from sshchat.chat.member import identity
+from sshchat.chat.moderation import parse_duration, parse_network
 from sshchat.chat.names import name_key
 from sshchat.chat.store import Ban, Mute
 
@@ -171,8 +172,51 @@ def _msg(hub: Hub, member: Member, args: list[str], rest: str) -> None:
 
 
 def _names(hub: Hub, member: Member, args: list[str], rest: str) -> None:
-    names = sorted((m.name for m in hub.members.values()), key=str.casefold)
-    member.outlet.notice(f"{len(names)} online: {', '.join(names)}")
+    if args:
+        room = hub.rooms.get(name_key(args[0]))
+        if room is None:
+            member.outlet.notice(f"no room called {(hub.accept_text(member, args[0]) or '?')[:32]}; see /rooms")
+            return
+    else:
+        room = hub.room_of(member)
+    names = sorted((m.name for m in room.members.values()), key=str.casefold)
+    member.outlet.notice(f"{len(names)} in {room.name}: {', '.join(names) or 'nobody'}")
+
+
+def _join(hub: Hub, member: Member, args: list[str], rest: str) -> None:
+    hub.enter(member, args[0])
+
+
+def _part(hub: Hub, member: Member, args: list[str], rest: str) -> None:
+    hub.part(member, args[0] if args else None)
+
+
+def _rooms(hub: Hub, member: Member, args: list[str], rest: str) -> None:
+    rooms = sorted(hub.rooms.values(), key=lambda r: r.key)
+    member.outlet.notice(f"{len(rooms)} rooms (* you are here, + you are a member):")
+    for room in rooms:
+        mark = "*" if room.key == member.room else "+" if room.key in member.rooms else " "
+        unread = member.unread.get(room.key, 0)
+        details = [f"{len(room.members)} online"]
+        if unread:
+            details.append(f"{unread} unread")
+        topic = f" - {room.info.topic}" if room.info.topic else ""
+        member.outlet.notice(f" {mark}{room.name} ({', '.join(details)}){topic}")
+
+
+def _topic(hub: Hub, member: Member, args: list[str], rest: str) -> None:
+    hub.set_topic(member, hub.accept_text(member, rest) if rest else None)
+
+
+def _reply(hub: Hub, member: Member, args: list[str], rest: str) -> None:
+    target = hub.find(member.last_pm_from) if member.last_pm_from else None
+    if target is None:
+        who = f"{member.last_pm_from} is not online" if member.last_pm_from else "nobody has written to you yet"
+        member.outlet.notice(f"{who}; use /msg NAME TEXT")
+        return
+    text = hub.accept_text(member, rest)
+    if text:
+        hub.private(member, target, text)
 
 
 def _nick(hub: Hub, member: Member, args: list[str], rest: str) -> None:
@@ -209,12 +253,14 @@ def _history(hub: Hub, member: Member, args: list[str], rest: str) -> None:
         member.outlet.notice(f"usage: /history [N] (N from 1 to {most})")
         return
 
+    room = hub.room_of(member)
+
     def show(messages: list) -> None:
-        member.outlet.notice(f"the last {len(messages)} messages of {hub.lobby.name}:")
+        member.outlet.notice(f"the last {len(messages)} messages of {room.name}:")
         for msg in messages:
             member.outlet.deliver(msg)
 
-    hub.store.history(hub.lobby.name, None, count, show)
+    hub.store.history(room.name, None, count, show)
 
 
 def _motd(hub: Hub, member: Member, args: list[str], rest: str) -> None:
@@ -239,11 +285,18 @@ def _quit(hub: Hub, member: Member, args: list[str], rest: str) -> None:
 
 
 def _kick(hub: Hub, member: Member, args: list[str], rest: str) -> None:
+    is_op = hub.is_op(member)
+    if not is_op and not hub.may_manage(member, hub.room_of(member)):
+        member.outlet.notice("only operators, and the creator of a room (in that room), can /kick")
+        return
     target = hub.find(args[0])
     if target is None:
         member.outlet.notice(f"no one called {(hub.accept_text(member, args[0]) or '?')[:32]} is online")
         return
     reason = hub.accept_text(member, " ".join(args[1:])) or ""
+    if not is_op:
+        hub.remove_from_room(member, target, reason)
+        return
     hub.audit(member, "kick", target.name, reason)
     hub.leave(target, f"kicked by {member.name}" + (f": {reason}" if reason else ""))
     target.outlet.close(f"you were kicked by {member.name}" + (f": {reason}" if reason else ""))
@@ -319,7 +372,7 @@ def _mute(hub: Hub, member: Member, args: list[str], rest: str) -> None:
     fp, online, label = _resolve_key(hub, member, args[0])
     if not label:
         return
-    target = mute_target(fp, name_key(label) if online is None else online.key)
+    target = identity(fp, name_key(label) if online is None else online.key)
     until, reason = _duration_and_reason(args[1:])
     reason = hub.accept_text(member, reason) or ""
     now = hub.clock()
@@ -338,7 +391,7 @@ def _unmute(hub: Hub, member: Member, args: list[str], rest: str) -> None:
     fp, online, label = _resolve_key(hub, member, args[0])
     if not label:
         return
-    target = mute_target(fp, name_key(label) if online is None else online.key)
+    target = identity(fp, name_key(label) if online is None else online.key)
     if hub.moderation.unmute(target) is None:
         member.outlet.notice(f"{label} is not muted")
         return
@@ -445,13 +498,21 @@ _TABLE = (
     Command("help", "[COMMAND]", "list commands, or explain one", _help),
     Command("me", "ACTION", "say what you are doing: * alice waves", _me, 1),
     Command("msg", "NAME TEXT", "send a private message", _msg, 2),
-    Command("names", "", "who is online", _names),
+    Command("names", "[#ROOM]", "who is in this room (or another)", _names),
+    Command("join", "#ROOM", "go to a room, making it if it is new", _join, 1),
+    Command("part", "[#ROOM]", "leave this room (or another)", _part),
+    Command("rooms", "", "all rooms, with people online, unread counts and topics", _rooms),
+    Command("topic", "[TEXT]", "show this room's topic (its creator and operators: set it)", _topic),
+    Command("reply", "TEXT", "answer the last person who wrote to you privately", _reply, 1),
     Command("nick", "NEWNAME", "change your name", _nick, 1),
     Command("whois", "NAME", "key, registration, time connected and idle time", _whois, 1),
     Command("history", "[N]", "show the last N messages of the room (default 50)", _history),
     Command("motd", "[TEXT]", "show the message of the day (operators: set it; - clears)", _motd),
     Command("quit", "", "leave the chat (also /exit)", _quit, aliases=("exit",)),
-    Command("kick", "NAME [REASON]", "disconnect someone", _kick, 1, op_only=True),
+    Command(
+        "kick", "NAME [REASON]",
+        "operators: disconnect someone; a room's creator: remove them from it", _kick, 1,
+    ),
     Command(
         "ban", "TARGET [DURATION] [REASON]",
         "turn away a NAME, fingerprint:FP or ip:ADDR[/N]; e.g. /ban bob 2h spam",

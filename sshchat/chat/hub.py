@@ -1,4 +1,4 @@
-"""The hub: who is online, and where each line a person types goes.
+"""The hub: who is online, which rooms there are, where each line goes.
 
 It is the whole chat as seen from a transport: ``join`` a person with an
 outlet, feed their lines to ``handle_line``, ``leave`` when they go. No I/O
@@ -16,16 +16,17 @@ from dataclasses import dataclass
 from sshchat.chat.commands import COMMANDS, dispatch
 from sshchat.chat.member import Member, Outlet
 from sshchat.chat.message import Kind, Message
-from sshchat.chat.moderation import Moderation, mute_target
-from sshchat.chat.names import InvalidName, check_name, name_key
+from sshchat.chat.moderation import Moderation
+from sshchat.chat.names import InvalidName, check_name, check_room, name_key
 from sshchat.chat.registry import NameRegistry
-from sshchat.chat.room import Room
+from sshchat.chat.room import Room, RoomInfo
 from sshchat.chat.store import AuditEntry, Change, Draft, Store
 from sshchat.term.sanitize import clean
 
 log = logging.getLogger("sshchat")
 
 LOBBY = "#lobby"
+LOBBY_KEY = name_key(LOBBY)
 
 # Only what people said is worth replaying to someone who joins later.
 _KEPT_IN_HISTORY = frozenset({Kind.CHAT, Kind.EMOTE})
@@ -55,7 +56,7 @@ def until_text(until: float | None) -> str:
 
 
 class Hub:
-    """Online members, the room, the rules, and the routing of input."""
+    """Online members, the rooms, the rules, and the routing of input."""
 
     def __init__(
         self,
@@ -74,10 +75,23 @@ class Hub:
         self.names = NameRegistry(snapshot.bindings, store, clock)
         self.moderation = Moderation(snapshot, store, clock, admins, allowlist, motd)
         self.members: dict[str, Member] = {}
-        self.lobby = Room(LOBBY, self.settings.history_in_memory)
-        self.lobby.history.extend(snapshot.recent.get(LOBBY, []))
+        self.rooms: dict[str, Room] = {}
+        for info in [RoomInfo(LOBBY), *snapshot.rooms]:
+            self.rooms[info.key] = Room(info, self.settings.history_in_memory)
+        for room_name, messages in snapshot.recent.items():
+            room = self.rooms.get(name_key(room_name))
+            if room is not None:
+                room.history.extend(messages)
+        self._memberships = {
+            who: [(k, cur) for k, cur in rooms if k in self.rooms]
+            for who, rooms in snapshot.memberships.items()
+        }
         self.commands = COMMANDS
         self.closing = False
+
+    @property
+    def lobby(self) -> Room:
+        return self.rooms[LOBBY_KEY]
 
     # ------------------------------------------------------------- presence
 
@@ -87,6 +101,10 @@ class Hub:
 
     def is_op(self, member: Member) -> bool:
         return self.moderation.is_op(member.fingerprint)
+
+    def room_of(self, member: Member) -> Room:
+        """The room ``member`` is looking at (where what they type goes)."""
+        return self.rooms[member.room]
 
     def join(
         self, name: str, fingerprint: str | None, outlet: Outlet, address: str = ""
@@ -122,19 +140,27 @@ class Hub:
             old.outlet.close("you logged in from elsewhere")
         now = self.clock()
         member = Member(name, fingerprint, outlet, address, connected_at=now, last_active=now)
+        remembered = self._memberships.get(member.identity) or [(LOBBY_KEY, True)]
+        member.rooms = [key for key, _ in remembered]
+        member.room = next((key for key, current in remembered if current), member.rooms[0])
         self.members[member.key] = member
-        self.lobby.add(member)
+        for key in member.rooms:
+            self.rooms[key].add(member)
         self.names.claim(name, fingerprint)
+        room = self.room_of(member)
         outlet.notice(
             f"Welcome to {self.settings.server_name}, {name}! "
             f"{len(self.members)} online. Type /help for commands."
         )
         for line in (self.moderation.motd or "").splitlines():
             outlet.notice(line)
-        for msg in self.lobby.recent(self.settings.history_on_join):
+        if room.info.topic:
+            outlet.notice(f"{room.name}: {room.info.topic}")
+        for msg in room.recent(self.settings.history_on_join):
             outlet.deliver(msg)
         if old is None:
-            self._publish(member, Kind.JOIN, f"{name} joined ({len(self.members)} online)")
+            for key in member.rooms:
+                self._publish(member, self.rooms[key], Kind.JOIN, f"{name} joined ({len(self.members)} online)")
         return member
 
     def leave(self, member: Member, reason: str | None = None) -> None:
@@ -142,13 +168,15 @@ class Hub:
         if not self._remove(member) or self.closing:
             return
         text = f"{member.name} left" + (f" ({reason})" if reason else "")
-        self._publish(member, Kind.LEAVE, text)
+        for key in member.rooms:
+            self._publish(member, self.rooms[key], Kind.LEAVE, text)
 
     def _remove(self, member: Member) -> bool:
         if self.members.get(member.key) is not member:
             return False
         del self.members[member.key]
-        self.lobby.remove(member)
+        for key in member.rooms:
+            self.rooms[key].remove(member)
         return True
 
     def rename(self, member: Member, new_name: str) -> None:
@@ -173,10 +201,12 @@ class Hub:
         del self.members[old_key]
         member.name = new_name
         self.members[member.key] = member
-        self.lobby.rekey(old_key, member)
+        for key in member.rooms:
+            self.rooms[key].rekey(old_key, member)
         self.names.claim(new_name, member.fingerprint)
-        member.outlet.renamed(new_name)
-        self._publish(member, Kind.SYSTEM, f"{old_name} is now known as {new_name}")
+        member.outlet.prompt_changed()
+        for key in member.rooms:
+            self._publish(member, self.rooms[key], Kind.SYSTEM, f"{old_name} is now known as {new_name}")
 
     def shutdown(self, reason: str) -> None:
         """Tell everyone ``reason`` and end every session, without leave noise."""
@@ -185,10 +215,111 @@ class Hub:
             member.outlet.close(reason)
         self.members.clear()
 
+    # ---------------------------------------------------------------- rooms
+
+    def enter(self, member: Member, room_name: str) -> None:
+        """/join: switch to a room, making it (and joining it) if needed."""
+        try:
+            check_room(room_name)
+        except InvalidName as e:
+            member.outlet.notice(str(e))
+            return
+        key = name_key(room_name)
+        room = self.rooms.get(key)
+        if room is None:
+            info = RoomInfo(room_name, "", member.name, member.fingerprint, self.clock())
+            room = self.rooms[key] = Room(info, self.settings.history_in_memory)
+            self.store.save(Change("room", info))
+            log.info("%s created %s", member.name, room_name)
+        if key == member.room:
+            member.outlet.notice(f"you are already in {room.name}")
+            return
+        joined = key not in member.rooms
+        if joined:
+            member.rooms.append(key)
+            room.add(member)
+        self._look_at(member, room)
+        if joined:
+            self._publish(member, room, Kind.JOIN, f"{member.name} joined {room.name} ({len(room.members)} here)")
+
+    def part(self, member: Member, room_name: str | None) -> None:
+        """/part: leave a room (the current one by default)."""
+        key = member.room if room_name is None else name_key(room_name)
+        if key not in member.rooms:
+            member.outlet.notice(f"you are not in {room_name}")
+            return
+        if member.rooms == [LOBBY_KEY]:
+            member.outlet.notice(f"{LOBBY} is the last room you are in; /quit leaves the chat")
+            return
+        self._drop_from(member, self.rooms[key], f"{member.name} left {self.rooms[key].name}")
+
+    def _drop_from(self, member: Member, room: Room, notice: str) -> None:
+        """Take ``member`` out of ``room``; the last room returns them to the lobby."""
+        member.rooms.remove(room.key)
+        member.unread.pop(room.key, None)
+        room.remove(member)
+        self._publish(member, room, Kind.LEAVE, notice)
+        if not member.rooms:
+            member.rooms.append(LOBBY_KEY)
+            self.lobby.add(member)
+        if member.room == room.key:
+            self._look_at(member, self.rooms[member.rooms[-1]])
+        else:
+            self._remember(member)
+
+    def _look_at(self, member: Member, room: Room) -> None:
+        """Make ``room`` the one ``member`` sees and types into; catch them up."""
+        member.room = room.key
+        self._remember(member)
+        member.outlet.prompt_changed()
+        unread = member.unread.pop(room.key, 0)
+        topic = f"; topic: {room.info.topic}" if room.info.topic else ""
+        member.outlet.notice(f"now in {room.name} ({len(room.members)} here{topic})")
+        if unread:
+            member.outlet.notice(f"{unread} new messages since you last looked")
+        count = min(max(self.settings.history_on_join, unread), self.settings.history_per_call)
+        for msg in room.recent(count):
+            member.outlet.deliver(msg)
+
+    def _remember(self, member: Member) -> None:
+        """Keep ``member``'s rooms (and which one they look at) for next time."""
+        rooms = [(key, key == member.room) for key in member.rooms]
+        self._memberships[member.identity] = rooms
+        self.store.save(Change("memberships", (member.identity, rooms)))
+
+    def set_topic(self, member: Member, text: str | None) -> None:
+        """/topic: the room's creator (by key) or an operator may set it."""
+        room = self.room_of(member)
+        if text is None:
+            member.outlet.notice(f"{room.name}: {room.info.topic or 'no topic'}")
+            return
+        if not self.may_manage(member, room):
+            member.outlet.notice(f"only {room.name}'s creator or an operator can set its topic")
+            return
+        room.info.topic = text
+        self.store.save(Change("room", room.info))
+        self._publish(member, room, Kind.SYSTEM, f"{member.name} set the topic: {text}")
+
+    def may_manage(self, member: Member, room: Room) -> bool:
+        """Operators, and the keyed creator of ``room``."""
+        creator = room.info.creator_fp
+        return self.is_op(member) or (creator is not None and creator == member.fingerprint)
+
+    def remove_from_room(self, member: Member, target: Member, reason: str) -> None:
+        """A room creator's /kick: out of this room only."""
+        room = self.room_of(member)
+        if room.key not in target.rooms:
+            member.outlet.notice(f"{target.name} is not in {room.name}")
+            return
+        self.audit(member, "kick", f"{target.name} from {room.name}", reason)
+        suffix = f": {reason}" if reason else ""
+        self._drop_from(target, room, f"{target.name} was removed from {room.name} by {member.name}{suffix}")
+        target.outlet.notice(f"you were removed from {room.name} by {member.name}{suffix}")
+
     # ---------------------------------------------------------------- input
 
     def handle_line(self, member: Member, line: str) -> None:
-        """Route one line a person typed: a command, or a message to the room."""
+        """Route one line a person typed: a command, or a message to their room."""
         if self.members.get(member.key) is not member:
             return  # a replaced or departed session still draining input
         member.last_active = self.clock()
@@ -213,23 +344,24 @@ class Hub:
         return text or None
 
     def say(self, member: Member, kind: Kind, text: str) -> None:
-        """Publish ``text`` (already cleaned) from ``member`` in the room."""
-        if self._muted(member, Message(0, LOBBY, kind, member.name, text, self.clock())):
+        """Publish ``text`` (already cleaned) from ``member`` in their room."""
+        room = self.room_of(member)
+        if self._muted(member, Message(0, room.name, kind, member.name, text, self.clock())):
             return
-        self._publish(member, kind, text)
+        self._publish(member, room, kind, text)
 
     def private(self, member: Member, target: Member, text: str) -> None:
-        """A message only ``member`` and ``target`` see (stored for them only)."""
-        draft = Draft(
-            LOBBY, Kind.PRIVATE, member.name, text, self.clock(), target.name, member.fingerprint
-        )
-        if self._muted(member, Message(0, LOBBY, Kind.PRIVATE, member.name, text, draft.time, target.name)):
+        """A message only ``member`` and ``target`` see, wherever they are."""
+        now = self.clock()
+        if self._muted(member, Message(0, "", Kind.PRIVATE, member.name, text, now, target.name)):
             return
+        draft = Draft("", Kind.PRIVATE, member.name, text, now, target.name, member.fingerprint)
 
         def committed(result: list[Message] | Exception) -> None:
             if isinstance(result, Exception):
                 member.outlet.notice(_NOT_SAVED)
                 return
+            target.last_pm_from = member.name
             target.outlet.deliver(result[0])
             if target is not member:
                 member.outlet.deliver(result[0])
@@ -238,7 +370,7 @@ class Hub:
 
     def _muted(self, member: Member, echo: Message) -> bool:
         """If ``member`` is muted, show them their own line only and say so."""
-        mute = self.moderation.mute_of(mute_target(member.fingerprint, member.key))
+        mute = self.moderation.mute_of(member.identity)
         if mute is None:
             return False
         member.outlet.deliver(echo)
@@ -254,16 +386,17 @@ class Hub:
         log.info("audit: %s %s %s %s", member.name, action, target, detail)
         self.store.save(Change("audit", entry))
 
-    def _publish(self, member: Member, kind: Kind, text: str) -> None:
+    def _publish(self, member: Member, room: Room, kind: Kind, text: str) -> None:
+        """Commit, then deliver: nobody sees what the store has not kept."""
         keep = kind in _KEPT_IN_HISTORY
-        draft = Draft(LOBBY, kind, member.name, text, self.clock(), None, member.fingerprint, keep)
+        draft = Draft(room.name, kind, member.name, text, self.clock(), None, member.fingerprint, keep)
 
         def committed(result: list[Message] | Exception) -> None:
             if isinstance(result, Exception):
                 member.outlet.notice(_NOT_SAVED)
                 return
             for msg in result:
-                self.lobby.publish(msg, keep=keep)
+                room.publish(msg, keep=keep)
 
         self.store.append([draft], committed)
 

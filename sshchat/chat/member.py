@@ -7,6 +7,7 @@ core be tested without sockets: tests pass an outlet that records.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -17,14 +18,17 @@ from sshchat.chat.names import name_key
 class Outlet(Protocol):
     """The chat's way to reach one connected person. Must never block."""
 
-    def deliver(self, msg: Message) -> None:
-        """Queue a room or private message for this person."""
+    def deliver(self, msg: Message, elsewhere: bool = False) -> None:
+        """Queue a room or private message for this person.
+
+        ``elsewhere``: from a room they are not looking at (it names them).
+        """
 
     def notice(self, text: str) -> None:
         """Queue a line meant for this person only (replies, errors)."""
 
-    def renamed(self, name: str) -> None:
-        """The person's name changed (their prompt shows it)."""
+    def prompt_changed(self) -> None:
+        """The person's name or current room changed (their prompt shows both)."""
 
     def close(self, reason: str) -> None:
         """Tell the person ``reason`` and end their session."""
@@ -41,8 +45,22 @@ class Member:
     connected_at: float = 0.0
     last_active: float = 0.0
     muted_reminded: float = float("-inf")  # when a muted person was last told
+    room: str = "#lobby"  # key of the current room: where what they type goes
+    rooms: list[str] = field(default_factory=list)  # keys of rooms they belong to
+    unread: Counter[str] = field(default_factory=Counter)  # room key -> messages missed
+    last_pm_from: str | None = None  # for /reply
 
     @property
     def key(self) -> str:
         """The name as compared for uniqueness."""
         return name_key(self.name)
+
+    @property
+    def identity(self) -> str:
+        """What remembers this person: their key, or for keyless people their name."""
+        return identity(self.fingerprint, self.key)
+
+
+def identity(fingerprint: str | None, key: str) -> str:
+    """"fingerprint:SHA256:..." for a key, "name:alice" otherwise."""
+    return f"fingerprint:{fingerprint}" if fingerprint else f"name:{key}"

@@ -45,11 +45,6 @@ def parse_network(text: str) -> str | None:
         return None
 
 
-def mute_target(fingerprint: str | None, name_key: str) -> str:
-    """What a mute is keyed on: the key if there is one, else the name."""
-    return f"fingerprint:{fingerprint}" if fingerprint else f"name:{name_key}"
-
-
 class Moderation:
     """The rules of who may join, who may speak, and who is an operator."""
 

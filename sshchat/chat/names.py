@@ -10,6 +10,8 @@ import re
 
 NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,15}")
 RULE = "use 1-16 letters, digits, _ or -, starting with a letter"
+ROOM_RE = re.compile(r"#[A-Za-z0-9_-]{1,24}")
+ROOM_RULE = "use # followed by 1-24 letters, digits, - or _"
 
 # Names that could pass for the server speaking, or address everyone at once.
 RESERVED = frozenset(
@@ -36,6 +38,12 @@ class InvalidName(ValueError):
     """A name that may not be used; ``str()`` is the reason, fit to show."""
 
 
+def _shown(text: str) -> str:
+    """``text`` with control characters escaped and cut to a sane length."""
+    shown = text.encode("unicode_escape", "backslashreplace").decode("ascii")
+    return shown if len(shown) <= 40 else shown[:37] + "..."
+
+
 def name_key(name: str) -> str:
     """The key under which names are compared: unique ignoring case."""
     return name.casefold()
@@ -48,10 +56,20 @@ def check_name(name: str) -> str:
     login name cannot paint on the terminal that reads the refusal.
     """
     if NAME_RE.fullmatch(name) is None:
-        shown = name.encode("unicode_escape", "backslashreplace").decode("ascii")
-        if len(shown) > 40:
-            shown = shown[:37] + "..."
-        raise InvalidName(f'invalid name "{shown}": {RULE}')
+        raise InvalidName(f'invalid name "{_shown(name)}": {RULE}')
     if name_key(name) in RESERVED:
         raise InvalidName(f'the name "{name}" is reserved; please pick another')
     return name
+
+
+def check_room(name: str) -> str:
+    """Return ``name`` if it may name a room, else raise InvalidName."""
+    if ROOM_RE.fullmatch(name) is None:
+        raise InvalidName(f'invalid room name "{_shown(name)}": {ROOM_RULE}')
+    return name
+
+
+def mentions(text: str, name: str) -> bool:
+    """Whether ``text`` names ``name`` as a word (ignoring case)."""
+    pattern = rf"(?<![A-Za-z0-9_-]){re.escape(name)}(?![A-Za-z0-9_-])"
+    return re.search(pattern, text, re.IGNORECASE) is not None

@@ -1,25 +1,56 @@
-"""Room: members, recent history, and delivery in the order accepted.
+"""Room: who is in it, what was said recently, and delivery in order.
 
-Delivery is a plain loop over members' outlets, each of which only queues:
-no member can slow the loop down, and every member sees the room's messages
-in exactly the order the room accepted them.
+Delivery is a plain loop over the online members' outlets, each of which
+only queues: no member can slow the loop down, and every member sees the
+room's messages in exactly the order the room accepted them.
+
+A member belongs to several rooms but looks at one. What is said in a room
+they are not looking at is counted as unread, except lines that name them,
+which reach them wherever they are.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
 
 from sshchat.chat.member import Member
-from sshchat.chat.message import Message
+from sshchat.chat.message import Kind, Message
+from sshchat.chat.names import mentions, name_key
+
+_SPOKEN = frozenset({Kind.CHAT, Kind.EMOTE})
+
+
+@dataclass
+class RoomInfo:
+    """What is kept about a room: its name, topic and creator."""
+
+    name: str
+    topic: str = ""
+    creator: str = ""  # the creator's name when they made it
+    creator_fp: str | None = None  # their key: only a keyed creator has rights
+    created: float = 0.0
+
+    @property
+    def key(self) -> str:
+        return name_key(self.name)
 
 
 class Room:
     """A named conversation with the people in it and what was said recently."""
 
-    def __init__(self, name: str, history_size: int = 200) -> None:
-        self.name = name
-        self.members: dict[str, Member] = {}  # by name key, in join order
+    def __init__(self, info: RoomInfo, history_size: int = 200) -> None:
+        self.info = info
+        self.members: dict[str, Member] = {}  # online members, by name key, in join order
         self.history: deque[Message] = deque(maxlen=history_size)
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def key(self) -> str:
+        return self.info.key
 
     def add(self, member: Member) -> None:
         self.members[member.key] = member
@@ -33,11 +64,22 @@ class Room:
         self.members = {(member.key if k == old_key else k): m for k, m in self.members.items()}
 
     def publish(self, msg: Message, keep: bool = True) -> None:
-        """Queue ``msg`` for every member, in order; ``keep`` it in history."""
+        """Queue ``msg`` for the members looking at this room, in order.
+
+        Members looking elsewhere get spoken lines that name them, and a
+        count of the rest; notices stay in the room they concern.
+        """
         if keep:
             self.history.append(msg)
+        key = self.key
+        spoken = msg.kind in _SPOKEN
         for member in self.members.values():
-            member.outlet.deliver(msg)
+            if member.room == key:
+                member.outlet.deliver(msg)
+            elif spoken:
+                member.unread[key] += 1
+                if mentions(msg.text, member.name):
+                    member.outlet.deliver(msg, elsewhere=True)
 
     def recent(self, count: int) -> list[Message]:
         """The last ``count`` messages, oldest first."""

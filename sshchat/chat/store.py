@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from sshchat.chat.message import Kind, Message
+from sshchat.chat.room import RoomInfo
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,9 @@ class Snapshot:
     mutes: list[Mute] = field(default_factory=list)
     allowed: set[str] = field(default_factory=set)  # fingerprints added at runtime
     motd: str | None = None
+    rooms: list[RoomInfo] = field(default_factory=list)
+    # identity -> [(room key, is current)], in the order they joined
+    memberships: dict[str, list[tuple[str, bool]]] = field(default_factory=dict)
 
 
 # A batch's outcome: the committed messages, or the error that stopped them.
@@ -139,7 +143,8 @@ class Change:
     what: "bind" (Binding), "unbind" (name key), "op" ((fingerprint, by)),
     "deop" (fingerprint), "ban" (Ban), "unban" ((kind, value)), "mute" (Mute),
     "unmute" (target), "allow" ((fingerprint, by)), "disallow" (fingerprint),
-    "motd" (text or None), "audit" (AuditEntry).
+    "motd" (text or None), "audit" (AuditEntry), "room" (RoomInfo, made or
+    changed), "memberships" ((identity, [(room key, is current), ...])).
     """
 
     what: str

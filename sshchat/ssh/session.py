@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import NamedTuple
 
 import asyncssh
 
@@ -36,6 +37,12 @@ EXEC_UNSUPPORTED = (
     "sshchat: running commands is not supported yet; "
     "to chat, connect without one: ssh -p {port} {name}@HOST"
 )
+
+
+class Elsewhere(NamedTuple):
+    """A message from a room the person is not looking at (it names them)."""
+
+    msg: Message
 
 
 class ChatSession(asyncssh.SSHServerSession[str]):
@@ -62,7 +69,7 @@ class ChatSession(asyncssh.SSHServerSession[str]):
         self._editor: LineEditor | None = None
         self._style = Style.MONO
         self._member: Member | None = None
-        self._pending: list[Message | str] = []
+        self._pending: list[Message | str | Elsewhere] = []
         self._flush_scheduled = False
         self._closing = False
         self._partial = ""  # an unfinished input line, without a PTY
@@ -101,7 +108,6 @@ class ChatSession(asyncssh.SSHServerSession[str]):
             self._editor = LineEditor(
                 self._width, max_submit=self._ctx.config.max_message_chars
             )
-            self._editor.set_prompt(*render_prompt(self._username, self._style))
         try:
             self._member = self._ctx.hub.join(
                 self._username, self._fingerprint, self, self._address
@@ -115,6 +121,7 @@ class ChatSession(asyncssh.SSHServerSession[str]):
             "%s joined from %s (%s)", self._username, self._address, self._fingerprint or "no key"
         )
         if self._editor is not None:
+            self._editor.set_prompt(*self._prompt())
             chan.write(BRACKETED_PASTE_ON)
 
     def data_received(self, data: str, datatype: asyncssh.DataType) -> None:
@@ -181,16 +188,22 @@ class ChatSession(asyncssh.SSHServerSession[str]):
 
     # ------------------------------------------------------- Outlet interface
 
-    def deliver(self, msg: Message) -> None:
-        self._queue(msg)
+    def deliver(self, msg: Message, elsewhere: bool = False) -> None:
+        self._queue(Elsewhere(msg) if elsewhere else msg)
 
     def notice(self, text: str) -> None:
         self._queue(text)
 
-    def renamed(self, name: str) -> None:
-        self._username = name
+    def prompt_changed(self) -> None:
+        if self._member is not None:
+            self._username = self._member.name
         if self._editor is not None:
-            self._write(self._editor.set_prompt(*render_prompt(name, self._style)))
+            self._write(self._editor.set_prompt(*self._prompt()))
+
+    def _prompt(self) -> tuple[str, str]:
+        assert self._member is not None
+        room = self._ctx.hub.room_of(self._member).name
+        return render_prompt(self._member.name, room, self._style)
 
     def close(self, reason: str | None) -> None:
         """Say goodbye (and why), then end the session; safe to call twice."""
@@ -215,7 +228,7 @@ class ChatSession(asyncssh.SSHServerSession[str]):
 
     # ----------------------------------------------------------------- output
 
-    def _queue(self, item: Message | str) -> None:
+    def _queue(self, item: Message | str | Elsewhere) -> None:
         if self._closing:
             return
         self._pending.append(item)
@@ -231,7 +244,11 @@ class ChatSession(asyncssh.SSHServerSession[str]):
         items, self._pending = self._pending, []
         style = self._style
         lines = [
-            render(item, style) if isinstance(item, Message) else render_notice(item, style)
+            render(item, style)
+            if isinstance(item, Message)
+            else render_notice(item, style)
+            if isinstance(item, str)
+            else render(item.msg, style, True)
             for item in items
         ]
         if self._editor is not None:

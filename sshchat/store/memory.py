@@ -48,7 +48,8 @@ class MemoryStore:
     ) -> None:
         found = [
             m for m in self.messages
-            if m.room == room and m.recipient is None and (before_id is None or m.id < before_id)
+            if m.room.casefold() == room.casefold() and m.recipient is None
+            and (before_id is None or m.id < before_id)
         ]
         done(found[-limit:] if limit > 0 else [])
 

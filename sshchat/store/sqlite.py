@@ -24,6 +24,7 @@ from typing import Any
 
 from sshchat.chat.message import Kind, Message
 from sshchat.chat.names import name_key
+from sshchat.chat.room import RoomInfo
 from sshchat.chat.store import (
     AuditEntry,
     Ban,
@@ -95,6 +96,24 @@ MIGRATIONS: list[str] = [
         action TEXT NOT NULL,
         target TEXT NOT NULL,
         detail TEXT NOT NULL
+    );
+    """,
+    # 2: rooms and who belongs to which (memberships survive restarts).
+    """
+    CREATE TABLE rooms (
+        name_key TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        topic TEXT NOT NULL,
+        creator TEXT NOT NULL,
+        creator_fp TEXT,
+        created REAL NOT NULL
+    );
+    CREATE TABLE memberships (
+        who TEXT NOT NULL,
+        room TEXT NOT NULL,
+        current INTEGER NOT NULL DEFAULT 0,
+        time REAL NOT NULL,
+        PRIMARY KEY (who, room)
     );
     """,
 ]
@@ -291,6 +310,12 @@ class SQLiteStore:
         snap.allowed = {fp for (fp,) in db.execute("SELECT fingerprint FROM allowlist")}
         row = db.execute("SELECT value FROM settings WHERE key = 'motd'").fetchone()
         snap.motd = row[0] if row else None
+        snap.rooms = [RoomInfo(*row) for row in db.execute(
+            "SELECT name, topic, creator, creator_fp, created FROM rooms")]
+        for who, room, current in db.execute(
+            "SELECT who, room, current FROM memberships ORDER BY who, time"
+        ):
+            snap.memberships.setdefault(who, []).append((room, bool(current)))
         return snap
 
     def _read_history(self, arg: tuple[str, int | None, int]) -> list[Message]:
@@ -319,6 +344,15 @@ def _run_callbacks(results: list[tuple[Callable[[Any], None], Any]]) -> None:
             log.exception("error delivering a committed batch")
 
 
+def _set_memberships(db: sqlite3.Connection, who: str, rooms: list[tuple[str, bool]]) -> None:
+    """Replace ``who``'s rooms; ``time`` keeps their order."""
+    db.execute("DELETE FROM memberships WHERE who = ?", (who,))
+    db.executemany(
+        "INSERT INTO memberships VALUES (?, ?, ?, ?)",
+        [(who, room, int(current), order) for order, (room, current) in enumerate(rooms)],
+    )
+
+
 # How each kind of state change is written.
 _WRITERS: dict[str, Callable[[sqlite3.Connection, Any], object]] = {
     "bind": lambda db, b: db.execute(
@@ -342,6 +376,10 @@ _WRITERS: dict[str, Callable[[sqlite3.Connection, Any], object]] = {
     "motd": lambda db, text: db.execute(
         "INSERT OR REPLACE INTO settings VALUES ('motd', ?)", (text,))
     if text is not None else db.execute("DELETE FROM settings WHERE key = 'motd'"),
+    "room": lambda db, r: db.execute(
+        "INSERT OR REPLACE INTO rooms VALUES (?, ?, ?, ?, ?, ?)",
+        (r.key, r.name, r.topic, r.creator, r.creator_fp, r.created)),
+    "memberships": lambda db, r: _set_memberships(db, *r),
     "audit": lambda db, a: db.execute(
         "INSERT INTO audit (time, actor, actor_fp, action, target, detail)"
         " VALUES (?, ?, ?, ?, ?, ?)",

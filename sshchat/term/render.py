@@ -34,6 +34,7 @@ _PALETTE_16 = ("31", "32", "33", "34", "35", "36", "91", "92", "93", "94", "95",
 _RESET = "\x1b[0m"
 _DIM = {Style.ANSI256: "\x1b[38;5;245m", Style.ANSI16: "\x1b[90m"}
 _PM = {Style.ANSI256: "\x1b[38;5;170m", Style.ANSI16: "\x1b[35m"}
+_ELSEWHERE = {Style.ANSI256: "\x1b[1;38;5;214m", Style.ANSI16: "\x1b[1;33m"}
 
 _MONO_TERMS = frozenset({"dumb", "vt52", "vt100", "vt102", "vt220", "vt320"})
 _TRUECOLOUR_TERMS = ("xterm-kitty", "alacritty", "wezterm", "foot", "xterm-ghostty")
@@ -67,8 +68,15 @@ def _paint(text: str, sgr: str) -> str:
 
 
 @lru_cache(maxsize=4096)
-def render(msg: Message, style: Style) -> str:
-    """One message as one logical line (the terminal wraps it), no newline."""
+def render(msg: Message, style: Style, elsewhere: bool = False) -> str:
+    """One message as one logical line (the terminal wraps it), no newline.
+
+    ``elsewhere``: the reader is looking at another room, so the line says
+    which room it comes from, highlighted (it reached them because it names
+    them).
+    """
+    if elsewhere:
+        return f"{_paint(f'[{msg.room}]', _ELSEWHERE.get(style, ''))} {render(msg, style)}"
     name = _paint(msg.sender, name_colour(msg.sender, style))
     if msg.kind is Kind.CHAT:
         return f"{name}: {msg.text}"
@@ -85,7 +93,7 @@ def render_notice(text: str, style: Style) -> str:
     return _paint(f"-> {text}", _DIM.get(style, ""))
 
 
-def render_prompt(name: str, style: Style) -> tuple[str, str]:
+def render_prompt(name: str, room: str, style: Style) -> tuple[str, str]:
     """The prompt as (plain, styled): plain for measuring, styled for drawing."""
-    plain = f"[{name}] "
-    return plain, f"[{_paint(name, name_colour(name, style))}] "
+    plain = f"[{name} {room}] "
+    return plain, f"[{_paint(name, name_colour(name, style))} {room}] "
