@@ -184,7 +184,7 @@ def _names(hub: Hub, member: Member, args: list[str], rest: str) -> None:
 
 
 def _join(hub: Hub, member: Member, args: list[str], rest: str) -> None:
-    hub.enter(member, args[0])
+    hub.enter(member, rest)  # "#sp ace" is refused, not cut to "#sp"
 
 
 def _part(hub: Hub, member: Member, args: list[str], rest: str) -> None:
