@@ -6,6 +6,7 @@ Nothing else lives here: behaviour belongs in chat/, term/, ssh/ or store/.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import signal
 
@@ -65,12 +66,11 @@ class App:
         allowlist = read_fingerprints(config.allowlist) if config.allowlist else None
         motd = read_motd(config.motd) if config.motd else None
         self._store = SQLiteStore(config.db, asyncio.get_running_loop())
-        settings = ChatSettings(
-            max_message_chars=config.max_message_chars,
-            history_on_join=config.history_on_join,
-            history_per_call=config.history_per_call,
-            server_name=config.server_name,
-        )
+        # The chat core's settings are the config fields of the same names.
+        settings = ChatSettings(**{
+            f.name: getattr(config, f.name)
+            for f in dataclasses.fields(ChatSettings) if hasattr(config, f.name)
+        })
         hub = Hub(self._store, settings, admins=admins, allowlist=allowlist, motd=motd)
         self._ctx = ServerContext(hub, config)
         try:

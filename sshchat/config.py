@@ -36,11 +36,22 @@ class Config:
     # What people may send.
     max_message_chars: int = 1024
     max_line_chars: int = 16384  # an unterminated line longer than this ends the session
+    rate_burst: int = 10  # messages (and commands) at once...
+    rate_per_second: float = 1.0  # ...then this many per second
+    input_bytes_per_minute: int = 256 * 1024  # more than this from one connection ends it
     # What people get.
     history_on_join: int = 20
     history_per_call: int = 200  # most messages one /history shows
     outbox_limit: int = 256 * 1024  # unsent bytes before a non-reading client is cut off
     # Connections.
+    max_connections: int = 10000  # in all
+    max_per_address: int = 16  # from one source address
+    max_startups: int = 100  # still in the SSH handshake (OpenSSH's MaxStartups)
+    offence_threshold: int = 10  # refused logins or floods from one address...
+    offence_window: float = 60.0  # ...within this many seconds...
+    offence_block: float = 600.0  # ...block it for this long
+    idle_away: float = 600.0  # idle this long: marked away (0: never)
+    idle_kick: float = 0.0  # idle this long: disconnected (0: never)
     login_timeout: float = 30.0
     keepalive_interval: float = 30.0
     keepalive_count_max: int = 3
@@ -90,7 +101,10 @@ def _validate(config: Config) -> Config:
         raise ConfigError(f"port must be between 0 and 65535, not {config.port}")
     if config.log_level.lower() not in _LOG_LEVELS:
         raise ConfigError(f"log_level must be one of {', '.join(_LOG_LEVELS)}")
-    for name in ("max_message_chars", "max_line_chars", "outbox_limit"):
+    for name in (
+        "max_message_chars", "max_line_chars", "outbox_limit", "rate_burst", "rate_per_second",
+        "input_bytes_per_minute", "max_connections", "max_per_address", "max_startups",
+    ):
         if getattr(config, name) <= 0:
             raise ConfigError(f"{name} must be positive")
     if config.history_on_join < 0:

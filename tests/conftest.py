@@ -142,7 +142,12 @@ class Server:
 
 
 def make_config(tmp: Path, **overrides: Any) -> Config:
-    settings: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "host_key": str(tmp / "host"), "db": ":memory:"}
+    # Scripted clients send in bursts no person could type; the tests of
+    # flood control set their own limits.
+    settings: dict[str, Any] = {
+        "host": "127.0.0.1", "port": 0, "host_key": str(tmp / "host"), "db": ":memory:",
+        "rate_burst": 100_000, "input_bytes_per_minute": 1 << 30,
+    }
     return Config(**{**settings, **overrides})
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import os
 import signal
 import sqlite3
 import subprocess
@@ -84,6 +85,7 @@ def _start_process(tmp: Path) -> tuple[subprocess.Popen[str], int]:
         [sys.executable, "-m", "sshchat", "serve", "--host", "127.0.0.1", "--port", "0",
          "--host-key", str(tmp / "host"), "--db", str(tmp / "chat.db")],
         stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "SSHCHAT_RATE_BURST": "1000000", "SSHCHAT_INPUT_BYTES_PER_MINUTE": "1000000000"},
     )
     assert proc.stderr is not None
     for line in proc.stderr:

@@ -17,7 +17,8 @@ from sshchat.chat.commands import COMMANDS, dispatch
 from sshchat.chat.member import Member, Outlet
 from sshchat.chat.message import Kind, Message
 from sshchat.chat.moderation import Moderation
-from sshchat.chat.names import InvalidName, check_name, check_room, name_key
+from sshchat.chat.names import InvalidName, check_name, check_room, name_key, skeleton
+from sshchat.chat.ratelimit import Offences, TokenBucket
 from sshchat.chat.registry import NameRegistry
 from sshchat.chat.room import Room, RoomInfo
 from sshchat.chat.store import AuditEntry, Change, Draft, Store
@@ -46,6 +47,13 @@ class ChatSettings:
     history_per_call: int = 200  # most messages one /history shows
     history_in_memory: int = 200  # per room, for joins without a disk read
     server_name: str = "sshchat"
+    rate_burst: int = 10
+    rate_per_second: float = 1.0
+    offence_threshold: int = 10
+    offence_window: float = 60.0
+    offence_block: float = 600.0
+    idle_away: float = 600.0  # 0: never
+    idle_kick: float = 0.0  # 0: never
 
 
 def until_text(until: float | None) -> str:
@@ -74,7 +82,10 @@ class Hub:
         snapshot = store.load(self.settings.history_in_memory)
         self.names = NameRegistry(snapshot.bindings, store, clock)
         self.moderation = Moderation(snapshot, store, clock, admins, allowlist, motd)
+        s = self.settings
+        self.offences = Offences(s.offence_threshold, s.offence_window, s.offence_block, clock)
         self.members: dict[str, Member] = {}
+        self._shapes: dict[str, Member] = {}  # skeleton -> online member
         self.rooms: dict[str, Room] = {}
         for info in [RoomInfo(LOBBY), *snapshot.rooms]:
             self.rooms[info.key] = Room(info, self.settings.history_in_memory)
@@ -106,16 +117,41 @@ class Hub:
         """The room ``member`` is looking at (where what they type goes)."""
         return self.rooms[member.room]
 
+    def screen_address(self, address: str) -> str | None:
+        """Why a connection from ``address`` is turned away at once, if it is.
+
+        Lets the transport refuse blocked and banned addresses before the
+        costly part of the SSH handshake.
+        """
+        until = self.offences.blocked_until(address)
+        if until is not None:
+            return f"too many refused logins or floods from your address; try again{until_text(until)}"
+        ban = self.moderation.ban_for(None, address)
+        if ban is not None:
+            return f"you are banned{until_text(ban.until)}: {ban.reason or 'no reason given'}"
+        return None
+
     def join(
         self, name: str, fingerprint: str | None, outlet: Outlet, address: str = ""
     ) -> Member:
         """Admit a person, or raise JoinRefused with the reason to show them.
 
         The same name with the same key replaces the old session (a dropped
-        connection must never leave a ghost that holds the name).
+        connection must never leave a ghost that holds the name). Refusals
+        count as offences of the address: many in a row earn it a block.
         """
         if self.closing:
             raise JoinRefused("the server is shutting down; try again shortly")
+        try:
+            return self._admit(name, fingerprint, outlet, address)
+        except JoinRefused:
+            self.offences.record(address)
+            raise
+
+    def _admit(self, name: str, fingerprint: str | None, outlet: Outlet, address: str) -> Member:
+        refusal = self.screen_address(address)
+        if refusal:
+            raise JoinRefused(refusal)
         try:
             check_name(name)
         except InvalidName as e:
@@ -126,7 +162,7 @@ class Hub:
         if not self.moderation.admits(fingerprint):
             yours = f"your key is {fingerprint}" if fingerprint else "you connected without a key"
             raise JoinRefused(f"this server admits only keys on its allowlist; {yours}")
-        refusal = self.names.refusal(name, fingerprint)
+        refusal = self.names.refusal(name, fingerprint) or self._lookalike_online(name)
         if refusal:
             raise JoinRefused(refusal)
         old = self.find(name)
@@ -140,10 +176,12 @@ class Hub:
             old.outlet.close("you logged in from elsewhere")
         now = self.clock()
         member = Member(name, fingerprint, outlet, address, connected_at=now, last_active=now)
+        member.bucket = TokenBucket(self.settings.rate_burst, self.settings.rate_per_second, self.clock)
         remembered = self._memberships.get(member.identity) or [(LOBBY_KEY, True)]
         member.rooms = [key for key, _ in remembered]
         member.room = next((key for key, current in remembered if current), member.rooms[0])
         self.members[member.key] = member
+        self._shapes[skeleton(name)] = member
         for key in member.rooms:
             self.rooms[key].add(member)
         self.names.claim(name, fingerprint)
@@ -175,9 +213,33 @@ class Hub:
         if self.members.get(member.key) is not member:
             return False
         del self.members[member.key]
+        if self._shapes.get(skeleton(member.name)) is member:
+            del self._shapes[skeleton(member.name)]
         for key in member.rooms:
             self.rooms[key].remove(member)
         return True
+
+    def _lookalike_online(self, name: str, me: Member | None = None) -> str | None:
+        """Refusal for a name that looks like someone else's online name."""
+        other = self._shapes.get(skeleton(name))
+        if other is None or other is me or other.key == name_key(name):
+            return None
+        return f'the name "{name}" looks too much like "{other.name}"; please pick another'
+
+    def sweep_idle(self) -> None:
+        """Mark idle people away, and disconnect them if so configured.
+
+        Called every few seconds by the application, not per message.
+        """
+        now = self.clock()
+        away, kick = self.settings.idle_away, self.settings.idle_kick
+        for member in list(self.members.values()):
+            idle = now - member.last_active
+            if kick and idle >= kick:
+                self.leave(member, "idle")
+                member.outlet.close(f"disconnected after {int(kick // 60)} minutes idle")
+            elif away and idle >= away and member.away is None:
+                member.away = "idle"
 
     def rename(self, member: Member, new_name: str) -> None:
         """Change a member's name under the same rules as logging in."""
@@ -193,14 +255,16 @@ class Hub:
         if other is not None and other is not member:
             member.outlet.notice(f'the name "{other.name}" is already in use')
             return
-        refusal = self.names.refusal(new_name, member.fingerprint)
+        refusal = self.names.refusal(new_name, member.fingerprint) or self._lookalike_online(new_name, member)
         if refusal:
             member.outlet.notice(refusal)
             return
         old_name, old_key = member.name, member.key
         del self.members[old_key]
+        self._shapes.pop(skeleton(old_name), None)
         member.name = new_name
         self.members[member.key] = member
+        self._shapes[skeleton(new_name)] = member
         for key in member.rooms:
             self.rooms[key].rekey(old_key, member)
         self.names.claim(new_name, member.fingerprint)
@@ -323,6 +387,12 @@ class Hub:
         if self.members.get(member.key) is not member:
             return  # a replaced or departed session still draining input
         member.last_active = self.clock()
+        if member.away == "idle":
+            member.away = None
+        if member.bucket is not None and not member.bucket.take():
+            self._throttle(member)
+            return
+        member.throttled = False
         if line.startswith("/") and not line.startswith("//"):
             dispatch(self, member, line)
             return
@@ -331,6 +401,22 @@ class Hub:
         text = self.accept_text(member, line)
         if text:
             self.say(member, Kind.CHAT, text)
+
+    def _throttle(self, member: Member) -> None:
+        """Over the rate limit: say so once per burst; repeat floods earn a block."""
+        if member.throttled:
+            return
+        member.throttled = True
+        s = self.settings
+        if self.offences.record(member.address):
+            until = until_text(self.offences.blocked_until(member.address))
+            self.leave(member, "flooding")
+            member.outlet.close(f"disconnected for flooding; your address may reconnect{until}")
+            return
+        member.outlet.notice(
+            f"slow down: {s.rate_burst} messages at once, then {s.rate_per_second:g} a second; "
+            "what you send now reaches nobody"
+        )
 
     def accept_text(self, member: Member, text: str) -> str | None:
         """Clean ``text`` and check its length; tell the member if refused."""

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from sshchat.chat.message import Message
 from sshchat.chat.names import name_key
+from sshchat.chat.ratelimit import TokenBucket
 
 
 class Outlet(Protocol):
@@ -49,6 +50,9 @@ class Member:
     rooms: list[str] = field(default_factory=list)  # keys of rooms they belong to
     unread: Counter[str] = field(default_factory=Counter)  # room key -> messages missed
     last_pm_from: str | None = None  # for /reply
+    bucket: TokenBucket | None = None  # their message rate limit
+    throttled: bool = False  # over the limit, and already told so
+    away: str | None = None  # why they are away ("idle" when the server decided)
 
     @property
     def key(self) -> str:

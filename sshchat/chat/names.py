@@ -7,6 +7,7 @@ Every place that accepts a name (login, /nick, /msg targets) goes through
 from __future__ import annotations
 
 import re
+import unicodedata
 
 NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,15}")
 RULE = "use 1-16 letters, digits, _ or -, starting with a letter"
@@ -45,8 +46,29 @@ def _shown(text: str) -> str:
 
 
 def name_key(name: str) -> str:
-    """The key under which names are compared: unique ignoring case."""
-    return name.casefold()
+    """The key under which names are compared: unique ignoring case.
+
+    NFKC and case folding, so that should the rule ever admit more than
+    ASCII, compatibility forms and case variants still compare equal.
+    """
+    return unicodedata.normalize("NFKC", name).casefold()
+
+
+# Characters that pass for one another in common terminal fonts.
+# After case folding a capital I is an i, so i, l and 1 are one class: being
+# strict here refuses a few honest names (ali while all is taken), which is
+# the price of never letting "aIice" pass for "alice".
+_LOOKALIKES = str.maketrans({"0": "o", "1": "l", "i": "l"})
+
+
+def skeleton(name: str) -> str:
+    """What a name looks like: "aIice", "alice" and "a1ice" share one.
+
+    Two names with the same skeleton but different keys would let one person
+    pass for another, so the second one is refused.
+    """
+    text = name_key(name).translate(_LOOKALIKES)
+    return text.replace("rn", "m").replace("vv", "w")
 
 
 def check_name(name: str) -> str:

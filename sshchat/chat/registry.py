@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sshchat.chat.names import name_key
+from sshchat.chat.names import name_key, skeleton
 from sshchat.chat.store import Binding, Change, Store
 
 
@@ -17,14 +17,23 @@ class NameRegistry:
 
     def __init__(self, bindings: dict[str, Binding], store: Store, clock: Callable[[], float]) -> None:
         self._bindings = dict(bindings)
+        self._shapes = {skeleton(b.name): b for b in bindings.values()}
         self._store = store
         self._clock = clock
 
     def binding(self, name: str) -> Binding | None:
         return self._bindings.get(name_key(name))
 
+    def lookalike(self, name: str) -> Binding | None:
+        """A registered name that looks like ``name`` but is not it."""
+        owned = self._shapes.get(skeleton(name))
+        return owned if owned is not None and name_key(owned.name) != name_key(name) else None
+
     def refusal(self, name: str, fingerprint: str | None) -> str | None:
         """Why ``fingerprint`` may not use ``name``, or None if it may."""
+        twin = self.lookalike(name)
+        if twin is not None and twin.fingerprint != fingerprint:
+            return f'the name "{name}" looks too much like "{twin.name}"; please pick another'
         owned = self.binding(name)
         if owned is None or owned.fingerprint == fingerprint:
             return None
@@ -40,11 +49,14 @@ class NameRegistry:
             return
         binding = Binding(name, fingerprint, self._clock())
         self._bindings[name_key(name)] = binding
+        self._shapes.setdefault(skeleton(name), binding)
         self._store.save(Change("bind", binding))
 
     def release(self, name: str) -> Binding | None:
         """Free ``name`` for anyone; returns the binding it had."""
         binding = self._bindings.pop(name_key(name), None)
         if binding is not None:
+            if self._shapes.get(skeleton(binding.name)) is binding:
+                del self._shapes[skeleton(binding.name)]
             self._store.save(Change("unbind", name_key(name)))
         return binding
