@@ -48,6 +48,7 @@ class App:
         self._ctx: ServerContext | None = None
         self._store: SQLiteStore | None = None
         self._listener: asyncssh.SSHAcceptor | None = None
+        self._sweeper: asyncio.Task[None] | None = None
 
     @property
     def ctx(self) -> ServerContext:
@@ -79,13 +80,26 @@ class App:
             self._store.close()
             where = f"{config.host}:{config.port}"
             raise StartError(f"cannot listen on {where}: {e.strerror or e}") from None
+        self._sweeper = asyncio.create_task(self._sweep_idle())
         addresses = [s.getsockname()[:2] for s in self._listener.sockets]
         for host, port in addresses:
             log.info("listening on %s:%d", host, port)
         return addresses
 
+    async def _sweep_idle(self) -> None:
+        """Mark idle people away (and kick them, if configured) every few seconds."""
+        limits = [t for t in (self.config.idle_away, self.config.idle_kick) if t > 0]
+        if not limits:
+            return
+        interval = min(5.0, max(0.05, min(limits) / 4))
+        while True:
+            await asyncio.sleep(interval)
+            self.hub.sweep_idle()
+
     async def stop(self, reason: str = SHUTDOWN_REASON) -> None:
         """Stop accepting, tell everyone why, let goodbyes arrive, commit all."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         if self._listener is not None:
             self._listener.close()
         if self._ctx is not None:

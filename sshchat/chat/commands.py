@@ -179,7 +179,8 @@ def _names(hub: Hub, member: Member, args: list[str], rest: str) -> None:
             return
     else:
         room = hub.room_of(member)
-    names = sorted((m.name for m in room.members.values()), key=str.casefold)
+    people = sorted(room.members.values(), key=lambda m: m.key)
+    names = [m.name + (" (away)" if m.away else "") for m in people]
     member.outlet.notice(f"{len(names)} in {room.name}: {', '.join(names) or 'nobody'}")
 
 
@@ -240,6 +241,8 @@ def _whois(hub: Hub, member: Member, args: list[str], rest: str) -> None:
     standing = "registered" if binding is not None else "not registered"
     if hub.is_op(target):
         standing += ", operator"
+    if target.away:
+        standing += f", away: {target.away}"
     member.outlet.notice(
         f"{target.name}: {key} ({standing}); connected since {_when(target.connected_at)} "
         f"({ago(now - target.connected_at)} ago); idle {ago(now - target.last_active)}"

@@ -7,6 +7,7 @@ from typing import Any
 
 from sshchat.chat.hub import Hub
 from sshchat.config import Config
+from sshchat.ssh.limits import ConnectionLimits
 
 
 @dataclass
@@ -17,3 +18,8 @@ class ServerContext:
     config: Config
     # Open connections (asyncssh connection objects), for shutdown to wait on.
     connections: set[Any] = field(default_factory=set)
+    limits: ConnectionLimits = field(init=False)
+
+    def __post_init__(self) -> None:
+        c = self.config
+        self.limits = ConnectionLimits(c.max_connections, c.max_per_address, c.max_startups)

@@ -14,6 +14,7 @@ import logging
 
 import asyncssh
 
+from sshchat.chat.moderation import normalise_address
 from sshchat.ssh.context import ServerContext
 from sshchat.ssh.session import ChatSession
 
@@ -29,15 +30,36 @@ class ChatServer(asyncssh.SSHServer):
         self._key: asyncssh.SSHKey | None = None
         self._address = ""
         self._has_session = False
+        self._counted = False  # admitted under the connection limits
+        self._handshaking = False
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
         peer = conn.get_extra_info("peername") or ("?", 0)
-        self._address = str(peer[0])
+        self._address = normalise_address(str(peer[0]))
         self._ctx.connections.add(conn)
+        refusal = self._ctx.limits.admit(self._address)
+        if refusal is None:
+            self._counted = self._handshaking = True
+            refusal = self._ctx.hub.screen_address(self._address)
+        if refusal is not None:
+            log.info("refused a connection from %s: %s", self._address, refusal)
+            # Soon, not now: asyncssh must first send its version line, and
+            # then OpenSSH shows the reason ("Received disconnect ...").
+            asyncio.get_running_loop().call_soon(
+                conn.disconnect, asyncssh.DISC_TOO_MANY_CONNECTIONS, refusal
+            )
+
+    def auth_completed(self) -> None:
+        if self._handshaking:
+            self._handshaking = False
+            self._ctx.limits.logged_in()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._ctx.connections.discard(self._conn)
+        if self._counted:
+            self._counted = False
+            self._ctx.limits.release(self._address, self._handshaking)
 
     def begin_auth(self, username: str) -> bool:
         return True  # ask for auth, so that clients offer their keys

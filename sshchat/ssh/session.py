@@ -24,6 +24,7 @@ from sshchat.chat.hub import JoinRefused
 from sshchat.chat.member import Member
 from sshchat.chat.message import Message
 from sshchat.chat.names import NAME_RE
+from sshchat.chat.ratelimit import TokenBucket
 from sshchat.ssh.context import ServerContext
 from sshchat.term.editor import LineEditor
 from sshchat.term.render import Style, render, render_notice, render_prompt, style_for_term
@@ -73,6 +74,8 @@ class ChatSession(asyncssh.SSHServerSession[str]):
         self._flush_scheduled = False
         self._closing = False
         self._partial = ""  # an unfinished input line, without a PTY
+        per_minute = ctx.config.input_bytes_per_minute
+        self._input_budget = TokenBucket(per_minute, per_minute / 60, self._loop.time)
 
     # ------------------------------------------------------ asyncssh callbacks
 
@@ -126,6 +129,13 @@ class ChatSession(asyncssh.SSHServerSession[str]):
 
     def data_received(self, data: str, datatype: asyncssh.DataType) -> None:
         if self._member is None or self._closing:
+            return
+        if not self._input_budget.take(len(data.encode("utf-8", "surrogatepass"))):
+            limit = self._ctx.config.input_bytes_per_minute
+            log.warning("cutting off %s from %s: input flood", self._username, self._address)
+            self._ctx.hub.offences.record(self._address)
+            self._ctx.hub.leave(self._member, "sent too much")
+            self.close(f"you sent more than {limit} bytes in a minute; disconnected")
             return
         try:
             if self._editor is not None:

@@ -1,0 +1,244 @@
+"""Hostile clients: floods, too many connections, repeat offenders, idling.
+
+Every limit here is a setting; each test sets the ones it exercises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+
+import asyncssh
+import pytest
+
+from sshchat.chat.hub import ChatSettings, Hub, JoinRefused
+from sshchat.chat.ratelimit import Offences, TokenBucket
+from sshchat.store.memory import MemoryStore
+from tests.conftest import KeylessClient, Server
+from tests.test_hub import Clock, Recorder
+
+
+# ------------------------------------------------------------- in the core
+
+
+def test_token_bucket_lets_a_burst_through_then_a_steady_rate() -> None:
+    clock = Clock()
+    bucket = TokenBucket(3, 1.0, clock)
+    assert [bucket.take() for _ in range(4)] == [True, True, True, False]
+    clock.now += 1.0
+    assert bucket.take() and not bucket.take()
+    clock.now += 100
+    assert [bucket.take() for _ in range(4)] == [True, True, True, False]  # never more than the burst
+
+
+def test_rate_limit_tells_once_per_burst_and_lets_nothing_through() -> None:
+    clock = Clock()
+    hub = Hub(MemoryStore(), ChatSettings(rate_burst=10, rate_per_second=1.0), clock)
+    sender_out, other_out = Recorder(), Recorder()
+    sender = hub.join("paster", None, sender_out)
+    hub.join("other", None, other_out)
+    for n in range(15):  # a pasted block of 15 lines
+        hub.handle_line(sender, f"line {n}")
+    assert [t for t in other_out.texts() if t.startswith("line")] == [f"line {n}" for n in range(10)]
+    assert sum("slow down" in n for n in sender_out.notices) == 1
+    clock.now += 2
+    hub.handle_line(sender, "later")
+    assert "later" in other_out.texts()
+    assert hub.offences.blocked_until("") is None
+
+
+def test_repeated_floods_block_the_address_and_disconnect() -> None:
+    clock = Clock()
+    settings = ChatSettings(rate_burst=2, rate_per_second=1.0, offence_threshold=3, offence_block=600)
+    hub = Hub(MemoryStore(), settings, clock)
+    out = Recorder()
+    flooder = hub.join("flooder", None, out, "198.51.100.7")
+    for _ in range(10):  # three bursts over the limit, a second apart
+        for n in range(5):
+            hub.handle_line(flooder, f"spam {n}")
+        clock.now += 1.01
+    assert out.closed is not None and "disconnected for flooding" in out.closed
+    assert hub.find("flooder") is None
+    with pytest.raises(JoinRefused, match="too many refused logins or floods from your address"):
+        hub.join("innocent", None, Recorder(), "198.51.100.7")
+    clock.now += 601
+    hub.join("innocent", None, Recorder(), "198.51.100.7")
+
+
+def test_refused_logins_earn_a_temporary_block() -> None:
+    clock = Clock()
+    hub = Hub(MemoryStore(), ChatSettings(offence_threshold=5, offence_window=60, offence_block=300), clock)
+    for _ in range(5):
+        with pytest.raises(JoinRefused, match="invalid name"):
+            hub.join("bad name", None, Recorder(), "203.0.113.9")
+    assert hub.screen_address("203.0.113.9") is not None
+    assert hub.screen_address("203.0.113.10") is None
+    clock.now += 301
+    assert hub.screen_address("203.0.113.9") is None
+
+
+def test_offences_outside_the_window_do_not_add_up() -> None:
+    clock = Clock()
+    offences = Offences(3, 10.0, 60.0, clock)
+    for _ in range(10):
+        assert not offences.record("a")
+        clock.now += 6
+    assert offences.blocked_until("a") is None
+
+
+def test_offence_memory_is_bounded() -> None:
+    offences = Offences(5, 60.0, 60.0, Clock(), max_addresses=100)
+    for n in range(10_000):
+        offences.record(f"10.0.{n // 256}.{n % 256}")
+    assert len(offences._recent) <= 101
+
+
+@pytest.mark.parametrize(("taken", "wanted"), [("alice", "aIice"), ("alice", "a1ice"), ("bob", "b0b"), ("modem", "modern")])
+def test_look_alike_names_are_refused(taken: str, wanted: str) -> None:
+    hub = Hub(MemoryStore())
+    hub.join(taken, "SHA256:k", Recorder())
+    with pytest.raises(JoinRefused, match=f'"{wanted}" looks too much like "{taken}"'):
+        hub.join(wanted, None, Recorder())
+    other = hub.join("zed", None, Recorder())
+    out = other.outlet
+    hub.handle_line(other, f"/nick {wanted}")
+    assert "looks too much like" in out.notices[-1]  # type: ignore[attr-defined]
+    hub.leave(hub.find(taken))  # type: ignore[arg-type]
+    with pytest.raises(JoinRefused, match="looks too much like"):  # registered, still taken
+        hub.join(wanted, "SHA256:other", Recorder())
+
+
+def test_idle_people_are_marked_away_and_come_back() -> None:
+    clock = Clock()
+    hub = Hub(MemoryStore(), ChatSettings(idle_away=600), clock)
+    sleepy = hub.join("sleepy", None, Recorder())
+    out = Recorder()
+    watcher = hub.join("watcher", None, out)
+    clock.now += 601
+    hub.handle_line(watcher, "/names")
+    hub.sweep_idle()
+    hub.handle_line(watcher, "/names")
+    assert out.notices[-1] == "2 in #lobby: sleepy (away), watcher"
+    hub.handle_line(sleepy, "I'm back")
+    hub.handle_line(watcher, "/names")
+    assert out.notices[-1] == "2 in #lobby: sleepy, watcher"
+
+
+# --------------------------------------------------------------- over SSH
+
+
+async def _refusal(port: int, name: str = "x", local: str = "127.0.0.1") -> str:
+    """Connect and return the disconnect reason the server gave."""
+    with pytest.raises(asyncssh.DisconnectError) as e:
+        conn = await asyncssh.connect(
+            "127.0.0.1", port, username=name, known_hosts=None, client_keys=None,
+            agent_path=None, client_factory=KeylessClient, local_addr=(local, 0),
+        )
+        process = await conn.create_process()
+        await process.wait_closed()
+    return e.value.reason
+
+
+async def test_rate_limit_over_ssh(start_server) -> None:
+    server: Server = await start_server(rate_burst=10, rate_per_second=1.0)
+    paster = await server.connect("paster")
+    other = await server.connect("other")
+    paster.send("".join(f"line {n}\n" for n in range(15)))
+    await paster.wait_for("slow down: 10 messages at once, then 1 a second")
+    paster.line("marker")  # still over the limit: nobody gets it
+    await other.wait_for("line 9")
+    await asyncio.sleep(1.2)
+    paster.line("after a pause")
+    await other.wait_for("paster: after a pause")
+    assert "line 10" not in other.text and "marker" not in other.text
+
+
+async def test_per_address_cap_is_explained(start_server) -> None:
+    server: Server = await start_server(max_per_address=2)
+    await server.connect("one")
+    await server.connect("two")
+    reason = await _refusal(server.port, "three")
+    assert reason.startswith("too many connections from your address (at most 2)")
+    # Another source address (all of 127/8 is this machine) is not affected.
+    await server.connect("four", local_addr=("127.0.0.2", 0))
+
+
+async def test_global_cap_is_explained(start_server) -> None:
+    server: Server = await start_server(max_connections=2)
+    await server.connect("one")
+    await server.connect("two", local_addr=("127.0.0.2", 0))
+    assert "the server is full (2 connections)" in await _refusal(server.port, "three", "127.0.0.3")
+
+
+async def test_blocked_address_is_refused_before_the_handshake(start_server) -> None:
+    server: Server = await start_server(offence_threshold=3)
+    for _ in range(3):
+        bad = await server.connect("9bad", local_addr=("127.0.0.5", 0))
+        assert await bad.exit_status() == 1
+    reason = await _refusal(server.port, "good", "127.0.0.5")
+    assert reason.startswith("too many refused logins or floods from your address; try again until")
+    ok = await server.connect("good", local_addr=("127.0.0.6", 0))
+    assert "Welcome" in ok.text
+
+
+async def test_input_flood_ends_the_session(start_server) -> None:
+    server: Server = await start_server(input_bytes_per_minute=20_000)
+    flooder = await server.connect("flooder")
+    watcher = await server.connect("watcher")
+    for _ in range(30):
+        flooder.send("x" * 900 + "\n")
+    assert await flooder.exit_status() == 0
+    assert "you sent more than 20000 bytes in a minute; disconnected" in flooder.text
+    await watcher.wait_for("flooder left (sent too much)")
+
+
+async def test_idle_kick_when_configured(start_server) -> None:
+    server: Server = await start_server(idle_away=0.2, idle_kick=0.6)
+    sleepy = await server.connect("sleepy")
+    watcher = await server.connect("watcher")
+    await asyncio.sleep(0.35)
+    watcher.line("/names")
+    await watcher.wait_for("sleepy (away)")
+    assert await sleepy.exit_status(timeout=5) == 0
+    assert "disconnected after 0 minutes idle" in sleepy.text
+
+
+async def test_handshake_flood_does_not_slow_the_chat(start_server) -> None:
+    """Hundreds of TCP connections that never finish the SSH handshake."""
+    server: Server = await start_server(max_startups=50, max_per_address=100_000, login_timeout=30)
+    alice = await server.connect("alice")
+    bob = await server.connect("bob", local_addr=("127.0.0.2", 0))
+    loop = asyncio.get_running_loop()
+    sockets = []
+    try:
+        for n in range(1000):
+            s = socket.socket()
+            s.setblocking(False)
+            try:
+                await loop.sock_connect(s, ("127.0.0.1", server.port))
+            except OSError:
+                s.close()
+                continue
+            sockets.append(s)
+        latencies = []
+        for n in range(20):
+            sent = time.perf_counter()
+            alice.line(f"ping {n}")
+            await bob.wait_for(f"alice: ping {n}")
+            latencies.append(time.perf_counter() - sent)
+        assert server.app.ctx.limits.handshaking <= 50
+        latencies.sort()
+        assert latencies[-1] < 0.5, latencies
+        # New real logins are refused while the flood holds every slot...
+        assert "busy with other logins" in await _refusal(server.port, "carol", "127.0.0.3")
+    finally:
+        for s in sockets:
+            s.close()
+    # ...and get in once it is gone.
+    for _ in range(50):
+        await asyncio.sleep(0.05)
+        if server.app.ctx.limits.handshaking == 0:
+            break
+    carol = await server.connect("carol", local_addr=("127.0.0.3", 0))
+    assert "Welcome" in carol.text
