@@ -1,0 +1,199 @@
+"""Load: many sessions, floods, stalled readers, abrupt disconnects.
+
+Checks that everyone who stayed got every message, in the same order, that
+stalled readers were cut off instead of slowing anyone, and that the
+server's memory came back near its baseline. The short run is part of the
+suite; `pytest -m slow tests/test_load.py -s` runs the long one and prints
+its figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncssh
+import pytest
+
+from tests.conftest import KeylessClient
+
+
+@dataclass(frozen=True)
+class Load:
+    sessions: int
+    senders: int
+    messages: int  # per sender
+    rate: float  # messages per second per sender
+    stalled: int
+    dropped: int
+
+
+SHORT = Load(sessions=30, senders=3, messages=40, rate=100, stalled=2, dropped=3)
+LONG = Load(sessions=200, senders=10, messages=300, rate=100, stalled=10, dropped=20)
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))  # type: ignore[union-attr]
+
+
+def start_server(tmp: Path) -> tuple[subprocess.Popen[str], int]:
+    env = {
+        **os.environ,
+        "SSHCHAT_RATE_BURST": "1000000",
+        "SSHCHAT_INPUT_BYTES_PER_MINUTE": "1000000000",
+        "SSHCHAT_MAX_PER_ADDRESS": "100000",
+        "SSHCHAT_OUTBOX_LIMIT": "8192",  # small, so the stalled readers hit it
+        "SSHCHAT_LOG_LEVEL": "warning",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sshchat", "serve", "--host", "127.0.0.1", "--port", "0",
+         "--host-key", str(tmp / "host"), "--db", str(tmp / "chat.db"), "--log-level", "info"],
+        stderr=subprocess.PIPE, text=True, env=env,
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+        if m:
+            return proc, int(m.group(1))
+    raise AssertionError("server did not start")
+
+
+_CHAT = re.compile(r"^u\d+: (s\d+:\d+):x+$")
+
+
+class Reader:
+    """One session that records every chat line it receives."""
+
+    def __init__(self, name: str, conn: asyncssh.SSHClientConnection, process: asyncssh.SSHClientProcess) -> None:
+        self.name, self.conn, self.process = name, conn, process
+        self.lines: list[str] = []
+        self.notices: list[str] = []
+        self.task = asyncio.ensure_future(self._read())
+
+    async def _read(self) -> None:
+        try:
+            async for line in self.process.stdout:
+                m = _CHAT.match(line)
+                if m:
+                    self.lines.append(m.group(1))
+                elif line.startswith("-> "):
+                    self.notices.append(line[3:].rstrip("\n"))
+        except (asyncssh.Error, ConnectionError):
+            pass
+
+
+async def connect(port: int, name: str, n: int, window: int = 2 * 1024 * 1024) -> Reader:
+    # Spread over 127.0.0.0/8 as many users' addresses would be.
+    local = f"127.0.{n // 250}.{n % 250 + 1}"
+    conn = await asyncssh.connect(
+        "127.0.0.1", port, username=name, known_hosts=None, client_keys=None, agent_path=None,
+        client_factory=KeylessClient, local_addr=(local, 0), window=window,
+    )
+    process = await conn.create_process(encoding="utf-8")
+    return Reader(name, conn, process)
+
+
+async def run_load(tmp: Path, load: Load) -> dict[str, float]:
+    proc, port = start_server(tmp)
+    try:
+        # Warm up: one round of logins and messages, so the baseline includes
+        # what the first connections allocate once.
+        warm = [await connect(port, f"warm{n}", n) for n in range(10)]
+        warm[0].process.stdin.write("warm\n")
+        await asyncio.sleep(0.5)
+        for r in warm:
+            r.conn.close()
+        await asyncio.sleep(1.0)
+        baseline = rss_kib(proc.pid)
+
+        started = time.perf_counter()
+        readers = [await connect(port, f"u{n}", n) for n in range(load.sessions)]
+        login_time = time.perf_counter() - started
+        stalled = [await connect(port, f"stall{n}", 1000 + n, window=4096) for n in range(load.stalled)]
+        for s in stalled:
+            s.task.cancel()
+            s.process.channel.pause_reading()
+        peak_sessions = rss_kib(proc.pid)
+        senders = readers[: load.senders]
+        dropped = readers[load.senders : load.senders + load.dropped]
+        stayed = [r for r in readers if r not in dropped]
+
+        async def send(r: Reader, index: int) -> None:
+            for n in range(load.messages):
+                r.process.stdin.write(f"s{index}:{n}:" + "x" * 100 + "\n")
+                await asyncio.sleep(1 / load.rate)
+
+        async def drop_midway() -> None:
+            await asyncio.sleep(load.messages / load.rate / 2)
+            for r in dropped:
+                r.conn.abort()  # no goodbye: the TCP connection just goes
+
+        sent_at = time.perf_counter()
+        await asyncio.gather(*(send(r, i) for i, r in enumerate(senders)), drop_midway())
+        total = load.senders * load.messages
+        deadline = time.perf_counter() + 30
+        while time.perf_counter() < deadline and any(len(r.lines) < total for r in stayed):
+            await asyncio.sleep(0.05)
+        elapsed = time.perf_counter() - sent_at
+        peak = rss_kib(proc.pid)
+
+        # Everyone who stayed got everything, in one and the same order.
+        first = stayed[0].lines
+        assert len(first) == total, (len(first), total)
+        for r in stayed:
+            assert r.lines == first, r.name
+        for i in range(load.senders):
+            mine = [int(line.split(":")[1]) for line in first if line.startswith(f"s{i}:")]
+            assert mine == list(range(load.messages))
+        # Stalled readers were cut off, not waited for; the dropped are gone.
+        stayed[0].process.stdin.write("/names\n")
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            names = [n for n in stayed[0].notices if " in #lobby: " in n]
+            if names:
+                break
+        online = set(names[-1].split(": ", 1)[1].split(", "))
+        assert online == {r.name for r in stayed}, online
+
+        for r in readers + stalled:
+            r.conn.close()
+        await asyncio.sleep(2.0)
+        after = rss_kib(proc.pid)
+        figures = {
+            "sessions": load.sessions + load.stalled,
+            "messages": total,
+            "deliveries": total * len(stayed),
+            "seconds": round(elapsed, 2),
+            "logins_per_second": round(load.sessions / login_time, 1),
+            "rss_baseline_kib": baseline,
+            "rss_with_sessions_kib": peak_sessions,
+            "rss_peak_kib": peak,
+            "rss_after_kib": after,
+            "kib_per_session": round((peak_sessions - baseline) / (load.sessions + load.stalled), 1),
+        }
+        print("\nload figures:", figures)
+        assert after - baseline < max(8 * 1024, (peak - baseline) // 2), figures
+        return figures
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+async def test_load_short(tmp_path: Path) -> None:
+    await run_load(tmp_path, SHORT)
+
+
+@pytest.mark.slow
+async def test_load_long(tmp_path: Path) -> None:
+    await run_load(tmp_path, LONG)
