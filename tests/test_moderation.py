@@ -103,8 +103,7 @@ def test_operator_commands_are_hidden_and_refused_for_others(hub: Hub) -> None:
         assert out.notices[-1].endswith("is for operators only"), line
     admin, admin_out = join(hub, "boss", ADMIN)
     hub.handle_line(admin, "/help")
-    assert "operator commands:" in admin_out.notices
-    assert any(n.strip().startswith("/ban ") for n in admin_out.notices)
+    assert any(n.startswith("operators:") and "/ban" in n for n in admin_out.notices)
 
 
 def test_op_and_deop(hub: Hub, store: MemoryStore) -> None:

@@ -59,11 +59,13 @@ async def test_commands(server: Server, keys) -> None:
     alice = await server.connect("alice", key=keys["alice"])
     bob = await server.connect("bob")
     alice.line("/help")
-    await alice.wait_for("/whois NAME")
-    for name in ("/me", "/msg", "/names", "/nick", "/quit", "/join", "/part", "/rooms", "/topic", "/reply"):
+    await alice.wait_for("/help COMMAND explains one")
+    for name in ("/me", "/msg", "/names", "/nick", "/quit", "/join", "/part", "/rooms", "/topic", "/reply", "/whois"):
         assert name in alice.text
+    assert "/ban" not in alice.text  # operators only
     alice.line("/help msg")
     await alice.wait_for("/msg NAME TEXT: send a private message")
+    await alice.wait_for("example: /msg bob see you at 5")
     alice.line("/me waves")
     await bob.wait_for("* alice waves")
     bob.line("/names")

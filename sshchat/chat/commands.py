@@ -17,6 +17,7 @@ from sshchat.chat.message import Kind
 from sshchat.chat.member import identity
 from sshchat.chat.moderation import parse_duration, parse_network
 from sshchat.chat.names import name_key
+from sshchat.chat.prefs import BELLS, THEMES, TIMESTAMPS, parse_zone
 from sshchat.chat.store import Ban, Mute
 
 if TYPE_CHECKING:
@@ -40,6 +41,8 @@ class Command:
     min_args: int = 0
     op_only: bool = False
     aliases: tuple[str, ...] = ()
+    group: str = "talk"
+    example: str = ""
 
     @property
     def usage(self) -> str:
@@ -122,6 +125,9 @@ def _duration_and_reason(args: list[str]) -> tuple[float | None, str]:
 # ----------------------------------------------------------------- everyone
 
 
+_GROUPS = (("talk", "talking"), ("rooms", "rooms"), ("people", "people"), ("view", "your view"), ("ops", "operators"))
+
+
 def _help(hub: Hub, member: Member, args: list[str], rest: str) -> None:
     is_op = hub.is_op(member)
     if args:
@@ -129,29 +135,18 @@ def _help(hub: Hub, member: Member, args: list[str], rest: str) -> None:
         if command is None or (command.op_only and not is_op):
             shown = (hub.accept_text(member, args[0].lstrip("/")) or "")[:32]
             member.outlet.notice(f"no command /{shown}; type /help")
-        else:
-            member.outlet.notice(f"{command.usage}: {command.summary}")
+            return
+        member.outlet.notice(f"{command.usage}: {command.summary}")
+        if command.aliases:
+            member.outlet.notice("also: " + ", ".join(f"/{a}" for a in command.aliases))
+        if command.example:
+            member.outlet.notice(f"example: {command.example}")
         return
-    lines = ["commands:"]
-    lines += [_help_line(c) for c in _TABLE if not c.op_only]
-    if is_op:
-        lines.append("operator commands:")
-        lines += [_help_line(c) for c in _TABLE if c.op_only]
-    lines.append("Ctrl-C or Ctrl-D on an empty line leaves; // starts a message with /")
-    lines.append("/help COMMAND explains one command")
-    for line in lines:
-        member.outlet.notice(line)
-
-
-_HELP_COLUMN = 26
-
-
-def _help_line(command: Command) -> str:
-    """One aligned line of /help; a long usage gets the summary after it."""
-    usage = command.usage
-    if len(usage) > _HELP_COLUMN:
-        return f"  {usage}  {command.summary}"
-    return f"  {usage.ljust(_HELP_COLUMN)}  {command.summary}"
+    for group, title in _GROUPS:
+        names = [f"/{c.name}" for c in _TABLE if c.group == group and (is_op or not c.op_only)]
+        if names:
+            member.outlet.notice(f"{title + ':':11} {' '.join(names)}")
+    member.outlet.notice("/help COMMAND explains one. Tab completes. Ctrl-C or Ctrl-D on an empty line leaves.")
 
 
 def _me(hub: Hub, member: Member, args: list[str], rest: str) -> None:
@@ -278,6 +273,92 @@ def _motd(hub: Hub, member: Member, args: list[str], rest: str) -> None:
     hub.moderation.set_motd(text)
     hub.audit(member, "motd", "-", text or "(cleared)")
     member.outlet.notice("message of the day cleared" if text is None else "message of the day set")
+
+
+def _away(hub: Hub, member: Member, args: list[str], rest: str) -> None:
+    member.away = hub.accept_text(member, rest) or "away"
+    member.outlet.notice(f"you are away ({member.away}); /back when you return")
+
+
+def _back(hub: Hub, member: Member, args: list[str], rest: str) -> None:
+    if member.away is None:
+        member.outlet.notice("you were not away")
+        return
+    member.away = None
+    member.outlet.notice("welcome back")
+
+
+def _ignore(hub: Hub, member: Member, args: list[str], rest: str) -> None:
+    ignores = member.prefs.ignores
+    if not args:
+        member.outlet.notice(f"ignoring: {', '.join(ignores)}" if ignores else "you ignore nobody")
+        return
+    key = name_key(args[0])
+    if key == member.key:
+        member.outlet.notice("you cannot ignore yourself")
+        return
+    if key not in ignores:
+        ignores.append(key)
+        hub.save_prefs(member)
+    member.outlet.notice(f"ignoring {args[0][:16]}: their messages never reach you; /unignore to undo")
+
+
+def _unignore(hub: Hub, member: Member, args: list[str], rest: str) -> None:
+    key = name_key(args[0])
+    if key not in member.prefs.ignores:
+        member.outlet.notice(f"you are not ignoring {(hub.accept_text(member, args[0]) or '?')[:16]}")
+        return
+    member.prefs.ignores.remove(key)
+    hub.save_prefs(member)
+    member.outlet.notice(f"no longer ignoring {args[0][:16]}")
+
+
+def _quiet(hub: Hub, member: Member, args: list[str], rest: str) -> None:
+    member.prefs.quiet = not member.prefs.quiet
+    hub.save_prefs(member)
+    member.outlet.notice("join and leave notices hidden; /quiet again shows them"
+                         if member.prefs.quiet else "join and leave notices shown")
+
+
+def _choice(member: Member, args: list[str], options: tuple[str, ...], what: str) -> str | None:
+    if not args or args[0].lower() not in options:
+        member.outlet.notice(f"usage: /{what} {'|'.join(options)}")
+        return None
+    return args[0].lower()
+
+
+def _timestamp(hub: Hub, member: Member, args: list[str], rest: str) -> None:
+    mode = _choice(member, args[:1], TIMESTAMPS, "timestamp")
+    if mode is None:
+        return
+    zone = args[1] if len(args) > 1 else member.prefs.zone
+    if parse_zone(zone) is None:
+        member.outlet.notice(f"unknown time zone {(hub.accept_text(member, zone) or '?')[:40]}: "
+                             "use UTC, an offset like +05:30, or a name like Europe/Paris")
+        return
+    member.prefs.timestamps, member.prefs.zone = mode, zone
+    hub.save_prefs(member)
+    member.outlet.prompt_changed()  # the view changed: redraw with the new settings
+    member.outlet.notice("timestamps off" if mode == "off" else f"timestamps: {mode}, {zone}")
+
+
+def _theme(hub: Hub, member: Member, args: list[str], rest: str) -> None:
+    theme = _choice(member, args, THEMES, "theme")
+    if theme is None:
+        return
+    member.prefs.theme = theme
+    hub.save_prefs(member)
+    member.outlet.prompt_changed()
+    member.outlet.notice(f"theme: {theme}")
+
+
+def _bell(hub: Hub, member: Member, args: list[str], rest: str) -> None:
+    bell = _choice(member, args, BELLS, "bell")
+    if bell is None:
+        return
+    member.prefs.bell = bell
+    hub.save_prefs(member)
+    member.outlet.notice(f"bell: {bell}")
 
 
 def _quit(hub: Hub, member: Member, args: list[str], rest: str) -> None:
@@ -497,42 +578,52 @@ def _audit(hub: Hub, member: Member, args: list[str], rest: str) -> None:
     hub.store.audit_log(count, show)
 
 
+C = Command
 _TABLE = (
-    Command("help", "[COMMAND]", "list commands, or explain one", _help),
-    Command("me", "ACTION", "say what you are doing: * alice waves", _me, 1),
-    Command("msg", "NAME TEXT", "send a private message", _msg, 2),
-    Command("names", "[#ROOM]", "who is in this room (or another)", _names),
-    Command("join", "#ROOM", "go to a room, making it if it is new", _join, 1),
-    Command("part", "[#ROOM]", "leave this room (or another)", _part),
-    Command("rooms", "", "all rooms, with people online, unread counts and topics", _rooms),
-    Command("topic", "[TEXT]", "show this room's topic (its creator and operators: set it)", _topic),
-    Command("reply", "TEXT", "answer the last person who wrote to you privately", _reply, 1),
-    Command("nick", "NEWNAME", "change your name", _nick, 1),
-    Command("whois", "NAME", "key, registration, time connected and idle time", _whois, 1),
-    Command("history", "[N]", "show the last N messages of the room (default 50)", _history),
-    Command("motd", "[TEXT]", "show the message of the day (operators: set it; - clears)", _motd),
-    Command("quit", "", "leave the chat (also /exit)", _quit, aliases=("exit",)),
-    Command(
-        "kick", "NAME [REASON]",
-        "operators: disconnect someone; a room's creator: remove them from it", _kick, 1,
-    ),
-    Command(
-        "ban", "TARGET [DURATION] [REASON]",
-        "turn away a NAME, fingerprint:FP or ip:ADDR[/N]; e.g. /ban bob 2h spam",
-        _ban, 1, op_only=True,
-    ),
-    Command("unban", "TARGET", "lift a ban on a NAME, fingerprint:... or ip:...", _unban, 1, op_only=True),
-    Command("banned", "", "list bans with expiry and reason", _banned, op_only=True),
-    Command("mute", "NAME [DURATION] [REASON]", "only they see their messages", _mute, 1, op_only=True),
-    Command("unmute", "NAME", "let someone be heard again", _unmute, 1, op_only=True),
-    Command("op", "NAME", "make someone's key an operator", _op, 1, op_only=True),
-    Command("deop", "NAME", "take operator status away", _deop, 1, op_only=True),
-    Command("unregister", "NAME", "release a name from its key", _unregister, 1, op_only=True),
-    Command(
-        "allow", "add|remove|list [TARGET]",
-        "manage the allowlist: a NAME or fingerprint:SHA256:...", _allow, 1, op_only=True,
-    ),
-    Command("audit", "[N]", "show the last N moderation actions", _audit, op_only=True),
+    C("help", "[COMMAND]", "list commands, or explain one", _help, example="/help msg"),
+    C("me", "ACTION", "say what you are doing: * alice waves", _me, 1, example="/me waves"),
+    C("msg", "NAME TEXT", "send a private message", _msg, 2, example="/msg bob see you at 5"),
+    C("reply", "TEXT", "answer the last person who wrote to you privately", _reply, 1, example="/reply ok!"),
+    C("history", "[N]", "show the last N messages of this room (default 50)", _history, example="/history 100"),
+    C("quit", "", "leave the chat", _quit, aliases=("exit",)),
+    C("join", "#ROOM", "go to a room, making it if it is new", _join, 1, group="rooms", example="/join #rust"),
+    C("part", "[#ROOM]", "leave this room (or another)", _part, group="rooms", example="/part #rust"),
+    C("rooms", "", "all rooms, with people online, unread counts and topics", _rooms, group="rooms"),
+    C("topic", "[TEXT]", "show this room's topic (its creator and operators: set it)", _topic,
+      group="rooms", example="/topic release on Friday"),
+    C("names", "[#ROOM]", "who is in this room (or another)", _names, group="people", example="/names #rust"),
+    C("whois", "NAME", "key, registration, time connected, idle time, away", _whois, 1,
+      group="people", example="/whois bob"),
+    C("nick", "NEWNAME", "change your name", _nick, 1, group="people", example="/nick alice2"),
+    C("away", "[REASON]", "tell people you are away", _away, group="people", example="/away lunch"),
+    C("back", "", "you are back", _back, group="people"),
+    C("ignore", "[NAME]", "never see NAME's messages (no NAME: list)", _ignore, group="people",
+      example="/ignore mallory"),
+    C("unignore", "NAME", "see NAME's messages again", _unignore, 1, group="people"),
+    C("motd", "[TEXT]", "show the message of the day (operators: set it; - clears)", _motd, group="people"),
+    C("kick", "NAME [REASON]", "operators: disconnect someone; a room's creator: remove them from it",
+      _kick, 1, group="rooms", example="/kick bob please stop"),
+    C("quiet", "", "hide (or show again) join and leave notices", _quiet, group="view"),
+    C("timestamp", "off|time|datetime [ZONE]", "times on messages; ZONE: UTC, +05:30, Europe/Paris",
+      _timestamp, 1, group="view", example="/timestamp time Europe/Paris"),
+    C("theme", "256|16|mono", "colours: 256, 16 for basic terminals, or none", _theme, 1, group="view",
+      example="/theme mono"),
+    C("bell", "off|mention|all", "when your terminal beeps (default: mentions and private)", _bell, 1,
+      group="view", example="/bell off"),
+    C("ban", "TARGET [DURATION] [REASON]", "turn away a NAME, fingerprint:FP or ip:ADDR[/N]",
+      _ban, 1, op_only=True, group="ops", example="/ban bob 2h spam"),
+    C("unban", "TARGET", "lift a ban on a NAME, fingerprint:... or ip:...", _unban, 1, op_only=True,
+      group="ops", example="/unban ip:203.0.113.0/24"),
+    C("banned", "", "list bans with expiry and reason", _banned, op_only=True, group="ops"),
+    C("mute", "NAME [DURATION] [REASON]", "only they see their messages", _mute, 1, op_only=True,
+      group="ops", example="/mute bob 10m calm down"),
+    C("unmute", "NAME", "let someone be heard again", _unmute, 1, op_only=True, group="ops"),
+    C("op", "NAME", "make someone's key an operator", _op, 1, op_only=True, group="ops"),
+    C("deop", "NAME", "take operator status away", _deop, 1, op_only=True, group="ops"),
+    C("unregister", "NAME", "release a name from its key", _unregister, 1, op_only=True, group="ops"),
+    C("allow", "add|remove|list [TARGET]", "manage the allowlist: a NAME or fingerprint:SHA256:...",
+      _allow, 1, op_only=True, group="ops", example="/allow add bob"),
+    C("audit", "[N]", "show the last N moderation actions", _audit, op_only=True, group="ops"),
 )
 
 COMMANDS: dict[str, Command] = {

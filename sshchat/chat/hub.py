@@ -18,6 +18,7 @@ from sshchat.chat.member import Member, Outlet
 from sshchat.chat.message import Kind, Message
 from sshchat.chat.moderation import Moderation
 from sshchat.chat.names import InvalidName, check_name, check_room, name_key, skeleton
+from sshchat.chat.prefs import Prefs
 from sshchat.chat.ratelimit import Offences, TokenBucket
 from sshchat.chat.registry import NameRegistry
 from sshchat.chat.room import Room, RoomInfo
@@ -93,6 +94,7 @@ class Hub:
             room = self.rooms.get(name_key(room_name))
             if room is not None:
                 room.history.extend(messages)
+        self._prefs = dict(snapshot.prefs)
         self._memberships = {
             who: [(k, cur) for k, cur in rooms if k in self.rooms]
             for who, rooms in snapshot.memberships.items()
@@ -177,6 +179,8 @@ class Hub:
         now = self.clock()
         member = Member(name, fingerprint, outlet, address, connected_at=now, last_active=now)
         member.bucket = TokenBucket(self.settings.rate_burst, self.settings.rate_per_second, self.clock)
+        if fingerprint and fingerprint in self._prefs:
+            member.prefs = Prefs.from_json(self._prefs[fingerprint])
         remembered = self._memberships.get(member.identity) or [(LOBBY_KEY, True)]
         member.rooms = [key for key, _ in remembered]
         member.room = next((key for key, current in remembered if current), member.rooms[0])
@@ -345,6 +349,13 @@ class Hub:
         for msg in room.recent(count):
             member.outlet.deliver(msg)
 
+    def save_prefs(self, member: Member) -> None:
+        """Keep ``member``'s view settings, if they have a key to keep them under."""
+        if member.fingerprint:
+            data = member.prefs.to_json()
+            self._prefs[member.fingerprint] = data
+            self.store.save(Change("prefs", (member.fingerprint, data)))
+
     def _remember(self, member: Member) -> None:
         """Keep ``member``'s rooms (and which one they look at) for next time."""
         rooms = [(key, key == member.room) for key in member.rooms]
@@ -447,10 +458,13 @@ class Hub:
             if isinstance(result, Exception):
                 member.outlet.notice(_NOT_SAVED)
                 return
-            target.last_pm_from = member.name
-            target.outlet.deliver(result[0])
+            if member.key not in target.prefs.ignores:  # ignored: silently not delivered
+                target.last_pm_from = member.name
+                target.outlet.deliver(result[0])
             if target is not member:
                 member.outlet.deliver(result[0])
+                if target.away:
+                    member.outlet.notice(f"{target.name} is away: {target.away}")
 
         self.store.append([draft], committed)
 

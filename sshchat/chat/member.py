@@ -13,6 +13,7 @@ from typing import Protocol
 
 from sshchat.chat.message import Message
 from sshchat.chat.names import name_key
+from sshchat.chat.prefs import Prefs
 from sshchat.chat.ratelimit import TokenBucket
 
 
@@ -53,6 +54,7 @@ class Member:
     bucket: TokenBucket | None = None  # their message rate limit
     throttled: bool = False  # over the limit, and already told so
     away: str | None = None  # why they are away ("idle" when the server decided)
+    prefs: Prefs = field(default_factory=Prefs)
 
     @property
     def key(self) -> str:

@@ -19,6 +19,7 @@ from sshchat.chat.message import Kind, Message
 from sshchat.chat.names import mentions, name_key
 
 _SPOKEN = frozenset({Kind.CHAT, Kind.EMOTE})
+_COMINGS_AND_GOINGS = frozenset({Kind.JOIN, Kind.LEAVE})
 
 
 @dataclass
@@ -73,7 +74,12 @@ class Room:
             self.history.append(msg)
         key = self.key
         spoken = msg.kind in _SPOKEN
+        noise = msg.kind in _COMINGS_AND_GOINGS
+        sender = name_key(msg.sender)
         for member in self.members.values():
+            prefs = member.prefs
+            if (prefs.ignores and sender in prefs.ignores) or (noise and prefs.quiet):
+                continue
             if member.room == key:
                 member.outlet.deliver(msg)
             elif spoken:

@@ -106,6 +106,7 @@ class Snapshot:
     rooms: list[RoomInfo] = field(default_factory=list)
     # identity -> [(room key, is current)], in the order they joined
     memberships: dict[str, list[tuple[str, bool]]] = field(default_factory=dict)
+    prefs: dict[str, str] = field(default_factory=dict)  # fingerprint -> Prefs as JSON
 
 
 # A batch's outcome: the committed messages, or the error that stopped them.
@@ -144,7 +145,8 @@ class Change:
     "deop" (fingerprint), "ban" (Ban), "unban" ((kind, value)), "mute" (Mute),
     "unmute" (target), "allow" ((fingerprint, by)), "disallow" (fingerprint),
     "motd" (text or None), "audit" (AuditEntry), "room" (RoomInfo, made or
-    changed), "memberships" ((identity, [(room key, is current), ...])).
+    changed), "memberships" ((identity, [(room key, is current), ...])),
+    "prefs" ((fingerprint, Prefs as JSON)).
     """
 
     what: str

@@ -116,6 +116,13 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (who, room)
     );
     """,
+    # 3: per-person view settings, for people with a key.
+    """
+    CREATE TABLE prefs (
+        fingerprint TEXT PRIMARY KEY,
+        data TEXT NOT NULL
+    );
+    """,
 ]
 
 _MESSAGE_COLUMNS = "id, room, kind, sender, text, time, recipient"
@@ -316,6 +323,7 @@ class SQLiteStore:
             "SELECT who, room, current FROM memberships ORDER BY who, time"
         ):
             snap.memberships.setdefault(who, []).append((room, bool(current)))
+        snap.prefs = dict(db.execute("SELECT fingerprint, data FROM prefs"))
         return snap
 
     def _read_history(self, arg: tuple[str, int | None, int]) -> list[Message]:
@@ -380,6 +388,7 @@ _WRITERS: dict[str, Callable[[sqlite3.Connection, Any], object]] = {
         "INSERT OR REPLACE INTO rooms VALUES (?, ?, ?, ?, ?, ?)",
         (r.key, r.name, r.topic, r.creator, r.creator_fp, r.created)),
     "memberships": lambda db, r: _set_memberships(db, *r),
+    "prefs": lambda db, r: db.execute("INSERT OR REPLACE INTO prefs VALUES (?, ?)", r),
     "audit": lambda db, a: db.execute(
         "INSERT INTO audit (time, actor, actor_fp, action, target, detail)"
         " VALUES (?, ?, ?, ?, ?, ?)",

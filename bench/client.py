@@ -1,0 +1,211 @@
+"""One simulated user: an SSH connection, a session without a PTY, a parser.
+
+Receiving is asyncssh's session callback (``data_received``), not a task
+reading a stream: asyncssh calls it once per SSH packet with the bytes
+(``encoding=None``), so there is no queue, no task switch and no decoding
+per line. Complete lines are parsed in one ``findall`` of a compiled
+pattern over the whole packet; only this run's measured messages match it,
+so join notices, the welcome and warm-up lines cost no Python work per line.
+All users of a generator process append latencies to one shared array.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from array import array
+from typing import Any
+
+import asyncssh
+
+
+class KeylessClient(asyncssh.SSHClient):
+    """Keyboard-interactive with no answers: how keyless users log in."""
+
+    def kbdint_auth_requested(self) -> str:
+        return ""
+
+    def kbdint_challenge_received(self, name: str, instructions: str, lang: str, prompts: Any) -> list[str]:
+        return [""] * len(prompts)
+
+
+def message_pattern(token: str) -> re.Pattern[bytes]:
+    """Matches ``NAME: ~TOKEN mSENDER SEQ TS_US`` anywhere in a chunk of lines.
+
+    Unanchored on purpose: the name may come wrapped in colour codes (other
+    servers colour it even without a PTY), and the token makes a false match
+    impossible in practice.
+    """
+    return re.compile(rb": ~" + re.escape(token.encode()) + rb" m(\d+) (\d+) (\d+)")
+
+
+def message_line(token: str, sender: int, seq: int, measured: bool, size: int) -> bytes:
+    """One chat line, padded to ``size`` characters: what a sender types.
+
+    Warm-up lines say ``w`` where measured ones say ``m``, so receivers
+    ignore them without parsing. The timestamp is CLOCK_MONOTONIC in
+    microseconds, which every process on this machine shares.
+    """
+    head = f"~{token} {'m' if measured else 'w'}{sender} {seq} {time.monotonic_ns() // 1000}"
+    if len(head) < size:
+        head += " " + "x" * (size - len(head) - 1)
+    return head.encode() + b"\n"
+
+
+class Tally:
+    """What every user of one generator process received, in one place."""
+
+    def __init__(self) -> None:
+        self.latencies_us: array[int] = array("q")
+        self.notices: dict[bytes, int] = {}  # "-> ..." lines other than the welcome
+
+
+_NOTICE = re.compile(rb"^-> (.{0,120})", re.M)
+
+
+class ChatUser(asyncssh.SSHClientSession[bytes]):
+    """One logged-in user: counts and times this run's measured messages."""
+
+    def __init__(self, index: int, name: str, pattern: re.Pattern[bytes], tally: Tally) -> None:
+        self.index = index
+        self.name = name
+        self.conn: asyncssh.SSHClientConnection | None = None
+        self.chan: asyncssh.SSHClientChannel[bytes] | None = None
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.received = 0  # measured messages, from anyone
+        self.gaps = 0  # sequence numbers skipped (a message lost mid-stream)
+        self.disorder = 0  # a sequence number at or below one already seen
+        self.lost_at: float | None = None  # when the connection went, if it did
+        self.lost_reason = ""
+        self.stderr = b""
+        self._pattern = pattern
+        self._tally = tally
+        self._next: dict[bytes, int] = {}  # sender -> next measured sequence number
+        self._tail = b""
+
+    # asyncssh callbacks -------------------------------------------------
+
+    def connection_made(self, chan: asyncssh.SSHClientChannel[bytes]) -> None:  # type: ignore[override]
+        self.chan = chan
+
+    def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
+        if datatype is not None:  # stderr: a refusal, say
+            self.stderr = (self.stderr + data)[-500:]
+            return
+        now = time.monotonic_ns() // 1000
+        if not self.ready.done():
+            self.ready.set_result(None)
+        if self._tail:
+            data = self._tail + data
+        cut = data.rfind(b"\n") + 1
+        if cut != len(data):
+            self._tail = data[cut:]
+            data = data[:cut]
+        elif self._tail:
+            self._tail = b""
+        if b"-> " in data:
+            self._notices(data)
+        found = self._pattern.findall(data)
+        if not found:
+            return
+        self.received += len(found)
+        append = self._tally.latencies_us.append
+        nxt = self._next
+        for sender, seq, ts in found:
+            append(now - int(ts))
+            q = int(seq)
+            expected = nxt.get(sender, 0)
+            if q != expected:
+                if q > expected:
+                    self.gaps += q - expected
+                else:
+                    self.disorder += 1
+            nxt[sender] = q + 1
+
+    def _notices(self, data: bytes) -> None:
+        notices = self._tally.notices
+        for text in _NOTICE.findall(data):
+            if not text.startswith(b"Welcome"):
+                key = re.sub(rb"\d+", b"N", text)
+                notices[key] = notices.get(key, 0) + 1
+
+    def exit_status_received(self, status: int) -> None:
+        self.lost_reason = self.lost_reason or f"exit status {status}"
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost_at = time.monotonic()
+        self.lost_reason = self.lost_reason or (str(exc) if exc else "closed by server")
+        if not self.ready.done():
+            why = self.stderr.decode(errors="replace").strip() or self.lost_reason
+            self.ready.set_exception(ConnectionError(why))
+
+    # -------------------------------------------------------------------
+
+    def send(self, line: bytes) -> None:
+        if self.chan is not None and self.lost_at is None:
+            self.chan.write(line)
+
+
+def client_options(cipher: str | None, connect_timeout: float) -> asyncssh.SSHClientConnectionOptions:
+    """Options shared by every connection, built once (building them is not free).
+
+    No keys, no agent, no ~/.ssh/config, no host key check: a keyless client
+    on loopback. The cipher defaults to asyncssh's first choice, which is
+    also OpenSSH's (chacha20-poly1305).
+    """
+    extra: dict[str, Any] = {"encryption_algs": [cipher]} if cipher else {}
+    return asyncssh.SSHClientConnectionOptions(
+        client_factory=KeylessClient,
+        known_hosts=None,
+        client_keys=None,
+        agent_path=None,
+        config=None,
+        preferred_auth="keyboard-interactive",
+        connect_timeout=connect_timeout,
+        **extra,
+    )
+
+
+async def connect_user(
+    host: str,
+    port: int,
+    index: int,
+    name: str,
+    local_address: str,
+    options: asyncssh.SSHClientConnectionOptions,
+    pattern: re.Pattern[bytes],
+    tally: Tally,
+    timeout: float,
+) -> ChatUser:
+    """Log ``name`` in from ``local_address``; ready once the server first writes.
+
+    "Logged in" means the server has sent the session its first bytes (for
+    sshchat, the welcome), which works for any chat server.
+    """
+    conn: asyncssh.SSHClientConnection | None = None
+    try:
+        async with asyncio.timeout(timeout):
+            conn = await asyncssh.connect(
+                host, port, options=options, username=name, local_addr=(local_address, 0)
+            )
+            _, user = await conn.create_session(
+                lambda: ChatUser(index, name, pattern, tally), encoding=None
+            )
+            assert isinstance(user, ChatUser)
+            user.conn = conn
+            await user.ready
+            return user
+    except BaseException:
+        if conn is not None:
+            conn.abort()
+        raise
+
+
+def source_address(slot: int) -> str:
+    """The ``slot``-th loopback source address: 127.1.0.1, 127.1.0.2, ...
+
+    All of 127.0.0.0/8 is loopback on Linux, so each user can have its own
+    address and the server's per-address limits can stay on.
+    """
+    return f"127.{1 + slot // 62500}.{(slot // 250) % 250}.{slot % 250 + 1}"

@@ -1,0 +1,78 @@
+"""Turning raw counts into figures: percentiles, the JSON object, the table.
+
+Percentiles are nearest-rank over every delivery (no sampling, no
+histogram), so p99 and max are the real ones; sorting a few million
+integers once at the end is cheaper than any per-delivery bookkeeping.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+
+def percentiles(values: Sequence[float], points: Sequence[float] = (50, 90, 99)) -> dict[str, float]:
+    """{"p50": .., "p90": .., "p99": .., "max": ..} of ``values`` (nearest rank)."""
+    if not values:
+        return {**{f"p{p:g}": 0.0 for p in points}, "max": 0.0}
+    ordered = sorted(values)
+    n = len(ordered)
+    out = {f"p{p:g}": float(ordered[min(n - 1, max(0, math.ceil(n * p / 100) - 1))]) for p in points}
+    out["max"] = float(ordered[-1])
+    return out
+
+
+def scaled(figures: dict[str, float], factor: float, digits: int = 2) -> dict[str, float]:
+    """The same figures times ``factor`` (e.g. microseconds to milliseconds), rounded."""
+    return {k: round(v * factor, digits) for k, v in figures.items()}
+
+
+def write_json(path: str, report: dict[str, Any]) -> None:
+    with open(path, "w") as f:
+        json.dump(report, f, indent=2, sort_keys=False)
+        f.write("\n")
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def table(report: dict[str, Any]) -> str:
+    """A short human summary: one figure per line, the ones people compare."""
+    p = report["params"]
+    rows: list[tuple[str, Any]] = [
+        ("server", f"{report['server']['target']} (pid {report['server'].get('pid') or '?'})"),
+        ("users / senders / rate", f"{p['users']} / {p['senders']} / {p['rate']:g} msg/s"),
+        ("generator processes", p["processes"]),
+        ("logins/s", report["logins"]["per_second"]),
+        ("login p50/p99 ms", "{p50:.1f} / {p99:.1f}".format(**report["logins"]["latency_ms"])),
+        ("server CPU ms/login", report["logins"].get("server_cpu_ms_per_login")),
+    ]
+    if report.get("mode") == "messages":
+        lat = report["latency_ms"]
+        rows += [
+            ("deliveries/s", report["deliveries_per_second"]),
+            ("expected / received", f"{report['expected']:,} / {report['received']:,}"),
+            ("lost / late", f"{report['lost']:,} / {report['late']:,} (late > {p['late_ms']:g} ms)"),
+            ("latency p50/p90/p99/max ms", f"{lat['p50']} / {lat['p90']} / {lat['p99']} / {lat['max']}"),
+            ("server CPU us/delivery", report.get("server_cpu_us_per_delivery")),
+            ("server CPU % of a core", report.get("server_cpu_percent")),
+            ("disconnected", report["disconnected"]),
+        ]
+    rss = report["rss_kib"]
+    rows += [
+        ("server RSS KiB start/idle/end", f"{_fmt(rss.get('start'))} / {_fmt(rss.get('idle'))} / {_fmt(rss.get('end'))}"),
+        ("RSS per idle session KiB", report.get("rss_per_idle_session_kib")),
+        ("generator busy (max worker)", report["generator"].get("max_busy")),
+        ("generator saturated?", report["generator"].get("saturated")),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {_fmt(v)}" for k, v in rows)

@@ -1,0 +1,248 @@
+"""One generator process: a slice of the users, driven by the parent over a pipe.
+
+The parent (``loadgen``) owns the timeline and the server measurements; a
+worker only logs its users in, sends on the shared schedule, counts what
+arrives and reports. Splitting users over processes (``--processes``) keeps
+the generator from being the bottleneck on a machine where one Python event
+loop cannot decrypt as fast as the server encrypts.
+
+Every wait is bounded: each step has a deadline from the parent, and the
+worker exits if the parent goes away or ``lifetime`` passes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from array import array
+from collections import Counter
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+from bench.client import (
+    ChatUser,
+    Tally,
+    client_options,
+    connect_user,
+    message_line,
+    message_pattern,
+    source_address,
+)
+from bench.procstats import cpu_seconds
+
+_LAG_TICK = 0.05  # seconds between event-loop lag probes
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """Everything a worker needs; picklable, so it crosses the process boundary."""
+
+    worker: int
+    host: str
+    port: int
+    users: tuple[int, ...]  # global user indices
+    senders: int  # users with an index below this send
+    name_prefix: str
+    token: str
+    rate: float
+    size: int
+    concurrency: int
+    login_timeout: float
+    addresses: int
+    cipher: str | None
+    lifetime: float  # hard limit on this process, seconds
+
+
+def _stats(values: array[float]) -> dict[str, float]:
+    """max and p99 of a small array, in milliseconds."""
+    if not values:
+        return {"p99_ms": 0.0, "max_ms": 0.0}
+    ordered = sorted(values)
+    return {
+        "p99_ms": round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1000, 2),
+        "max_ms": round(ordered[-1] * 1000, 2),
+    }
+
+
+class Worker:
+    """The users of this process and the steps the parent asks for."""
+
+    def __init__(self, spec: WorkerSpec, ctl: Connection) -> None:
+        self.spec = spec
+        self.ctl = ctl
+        self.tally = Tally()
+        self.pattern = message_pattern(spec.token)
+        self.users: dict[int, ChatUser] = {}
+        self.inbox: asyncio.Queue[Any] = asyncio.Queue()
+        self.sent: dict[int, int] = {}  # sender -> measured messages sent
+        self.send_lag: array[float] = array("d")
+        self.loop_lag: array[float] = array("d")
+        self.window: dict[str, float] = {}
+
+    def _readable(self) -> None:
+        try:
+            while self.ctl.poll():
+                self.inbox.put_nowait(self.ctl.recv())
+        except (EOFError, OSError):  # the parent is gone: stop
+            self.inbox.put_nowait(("close", 5.0))
+            asyncio.get_running_loop().remove_reader(self.ctl.fileno())
+
+    async def serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_reader(self.ctl.fileno(), self._readable)
+        self.ctl.send(("hello", self.spec.worker))
+        while True:
+            cmd = await self.inbox.get()
+            if cmd[0] == "login":
+                self.ctl.send(("logged_in", await self.login()))
+            elif cmd[0] == "run":
+                self.ctl.send(("sent", await self.run(*cmd[1:])))
+            elif cmd[0] == "drain":
+                self.ctl.send(("result", await self.drain(*cmd[1:])))
+            elif cmd[0] == "close":
+                await self.close(cmd[1])
+                try:
+                    self.ctl.send(("closed", self.spec.worker))
+                except OSError:
+                    pass
+                return
+
+    # ----------------------------------------------------------- logins
+
+    async def login(self) -> dict[str, Any]:
+        spec = self.spec
+        options = client_options(spec.cipher, spec.login_timeout)
+        gate = asyncio.Semaphore(spec.concurrency)
+        durations: array[float] = array("d")
+        failures: Counter[str] = Counter()
+
+        async def one(i: int) -> None:
+            async with gate:
+                started = time.monotonic()
+                try:
+                    self.users[i] = await connect_user(
+                        spec.host, spec.port, i, f"{spec.name_prefix}{i}",
+                        source_address(i % spec.addresses), options, self.pattern, self.tally,
+                        spec.login_timeout,
+                    )
+                except Exception as e:  # a failed login is a result, not a crash
+                    failures[f"{type(e).__name__}: {e}"[:160]] += 1
+                    return
+                durations.append(time.monotonic() - started)
+
+        began, cpu0 = time.monotonic(), cpu_seconds()
+        await asyncio.gather(*(one(i) for i in spec.users))
+        done, cpu1 = time.monotonic(), cpu_seconds()
+        return {
+            "worker": spec.worker,
+            "ok": len(self.users),
+            "failures": dict(failures.most_common(5)),
+            "failed": sum(failures.values()),
+            "durations": durations,
+            "began": began,
+            "done": done,
+            "cpu": cpu1 - cpu0,
+        }
+
+    # -------------------------------------------------------- messages
+
+    async def _probe_loop(self, until: float) -> None:
+        """Event-loop lag: how late a short sleep wakes up (saturation sign)."""
+        while (now := time.monotonic()) < until:
+            await asyncio.sleep(_LAG_TICK)
+            if now >= self.window.get("measure", until):
+                self.loop_lag.append(time.monotonic() - now - _LAG_TICK)
+
+    async def _send(self, user: ChatUser, offset: float, start: float, measure: float, end: float) -> None:
+        """One sender on an absolute schedule, so a slow turn does not lower the rate."""
+        interval = 1.0 / self.spec.rate
+        due = start + offset
+        seq = {True: 0, False: 0}
+        while due < end:
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            measured = due >= measure
+            if measured:
+                self.send_lag.append(max(0.0, time.monotonic() - due))
+            user.send(message_line(self.spec.token, user.index, seq[measured], measured, self.spec.size))
+            seq[measured] += 1
+            due += interval
+        self.sent[user.index] = seq[True]
+
+    async def run(self, start: float, measure: float, end: float) -> dict[str, Any]:
+        senders = [u for i, u in sorted(self.users.items()) if i < self.spec.senders]
+        probe = asyncio.create_task(self._probe_loop(end))
+        self.window["measure"] = measure
+
+        async def mark() -> None:
+            await asyncio.sleep(max(0.0, measure - time.monotonic()))
+            self.window["cpu0"], self.window["t0"] = cpu_seconds(), time.monotonic()
+
+        marker = asyncio.create_task(mark())
+        interval = 1.0 / self.spec.rate
+        # Spread first sends over one interval (golden ratio steps), so the
+        # senders do not all fire in the same event-loop turn.
+        await asyncio.gather(*(
+            self._send(u, (u.index * 0.6180339887) % 1.0 * interval, start, measure, end)
+            for u in senders
+        ))
+        await marker
+        self.window["cpu1"], self.window["t1"] = cpu_seconds(), time.monotonic()
+        await probe
+        return {"worker": self.spec.worker, "sent": dict(self.sent)}
+
+    async def drain(self, per_receiver: int, deadline: float) -> dict[str, Any]:
+        """Wait until every user has every measured message, or the deadline."""
+        live = list(self.users.values())
+        while time.monotonic() < deadline:
+            if all(u.received >= per_receiver for u in live if u.lost_at is None):
+                break
+            await asyncio.sleep(0.02)
+        drained = time.monotonic()
+        reasons = Counter(u.lost_reason for u in live if u.lost_at is not None)
+        return {
+            "worker": self.spec.worker,
+            "receivers": len(live),
+            "received": sum(u.received for u in live),
+            "short": sum(max(0, per_receiver - u.received) for u in live),
+            "incomplete": sum(1 for u in live if u.received < per_receiver),
+            "gaps": sum(u.gaps for u in live),
+            "disorder": sum(u.disorder for u in live),
+            "disconnected": sum(1 for u in live if u.lost_at is not None),
+            "disconnect_reasons": dict(reasons.most_common(5)),
+            "notices": {k.decode(errors="replace"): v for k, v in self.tally.notices.items()},
+            "latencies_us": self.tally.latencies_us,
+            "cpu": self.window.get("cpu1", 0.0) - self.window.get("cpu0", 0.0),
+            "wall": self.window.get("t1", 0.0) - self.window.get("t0", 0.0),
+            "send_lag": _stats(self.send_lag),
+            "loop_lag": _stats(self.loop_lag),
+            "drained": drained,
+        }
+
+    # ------------------------------------------------------------- end
+
+    async def close(self, timeout: float) -> None:
+        conns = [u.conn for u in self.users.values() if u.conn is not None]
+        for conn in conns:
+            conn.close()
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.gather(*(c.wait_closed() for c in conns), return_exceptions=True)
+        except TimeoutError:
+            for conn in conns:
+                conn.abort()
+
+
+def worker_main(spec: WorkerSpec, ctl: Connection) -> None:
+    """Process entry point: serve the parent's steps, within ``spec.lifetime``."""
+
+    async def main() -> None:
+        try:
+            async with asyncio.timeout(spec.lifetime):
+                await Worker(spec, ctl).serve()
+        except TimeoutError:
+            pass
+
+    asyncio.run(main())

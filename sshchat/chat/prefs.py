@@ -1,0 +1,74 @@
+"""Per-person view settings: theme, timestamps, bell, quiet, ignores.
+
+They belong to the core (who sees what: ignores, quiet) and to the terminal
+(how it looks: theme, timestamps); they persist for people with a key.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta, timezone, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+THEMES = ("256", "16", "mono")
+TIMESTAMPS = ("off", "time", "datetime")
+BELLS = ("off", "mention", "all")
+
+_OFFSET_RE = re.compile(r"(?:UTC|GMT)?([+-])(\d{1,2})(?::?(\d{2}))?")
+
+
+def parse_zone(text: str) -> tzinfo | None:
+    """A zone from "UTC", "+05:30", "UTC-8" or an IANA name; None if unknown."""
+    if text.upper() in ("UTC", "GMT", "Z"):
+        return timezone.utc
+    m = _OFFSET_RE.fullmatch(text.upper())
+    if m:
+        hours, minutes = int(m.group(2)), int(m.group(3) or 0)
+        if hours > 14 or minutes >= 60:
+            return None
+        delta = timedelta(hours=hours, minutes=minutes)
+        return timezone(-delta if m.group(1) == "-" else delta)
+    if not re.fullmatch(r"[A-Za-z_]+(?:/[A-Za-z0-9_+-]+){0,2}", text):
+        return None  # never hand odd paths to the zone database
+    try:
+        return ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+@dataclass
+class Prefs:
+    """How one person wants the chat shown to them."""
+
+    theme: str | None = None  # None: chosen from the terminal type
+    timestamps: str = "off"
+    zone: str = "UTC"
+    bell: str = "mention"  # private messages ring too, unless "off"
+    quiet: bool = False  # hide join and leave notices
+    ignores: list[str] = field(default_factory=list)  # name keys
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Prefs:
+        """Settings as saved; anything unknown or malformed falls back to defaults."""
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return cls()
+        prefs = cls()
+        if data.get("theme") in THEMES:
+            prefs.theme = data["theme"]
+        if data.get("timestamps") in TIMESTAMPS:
+            prefs.timestamps = data["timestamps"]
+        if isinstance(data.get("zone"), str) and parse_zone(data["zone"]) is not None:
+            prefs.zone = data["zone"]
+        if data.get("bell") in BELLS:
+            prefs.bell = data["bell"]
+        prefs.quiet = bool(data.get("quiet", False))
+        if isinstance(data.get("ignores"), list):
+            prefs.ignores = [k for k in data["ignores"] if isinstance(k, str)][:1000]
+        return prefs
