@@ -9,6 +9,7 @@ import asyncio
 import dataclasses
 import logging
 import signal
+import sys
 
 import asyncssh
 
@@ -83,7 +84,8 @@ class App:
         self._sweeper = asyncio.create_task(self._sweep_idle())
         addresses = [s.getsockname()[:2] for s in self._listener.sockets]
         for host, port in addresses:
-            log.info("listening on %s:%d", host, port)
+            # Printed whatever the log level: scripts and tests wait for it.
+            print(f"sshchat: listening on {host}:{port}", file=sys.stderr, flush=True)
         return addresses
 
     async def _sweep_idle(self) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import re
 import signal
 import socket
 import stat
@@ -15,24 +13,15 @@ from pathlib import Path
 import asyncssh
 
 from tests.conftest import KeylessClient
+from tests.support.server import ServerProcess
 
 SSHCHAT = [sys.executable, "-m", "sshchat"]
 
 
-def start(tmp: Path, *args: str) -> tuple[subprocess.Popen[str], int]:
-    """Start `sshchat serve` and read its port from the readiness line."""
-    proc = subprocess.Popen(
-        [*SSHCHAT, "serve", "--host", "127.0.0.1", "--port", "0", "--host-key", str(tmp / "host"), *args],
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=tmp,
-    )
-    assert proc.stderr is not None
-    for line in proc.stderr:
-        m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
-        if m:
-            return proc, int(m.group(1))
-    raise AssertionError(f"no readiness line; exit {proc.wait()}")
+def start(tmp: Path, *args: str) -> tuple[subprocess.Popen[str], ServerProcess]:
+    """Start `sshchat serve` in ``tmp``; its port is read from the readiness line."""
+    server = ServerProcess(tmp, *args, cwd=tmp)
+    return server.proc, server
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -40,7 +29,8 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_serve_generates_key_listens_and_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
-    proc, port = start(tmp_path)
+    proc, server = start(tmp_path)
+    port = server.port
     try:
         key = tmp_path / "host"
         assert stat.S_IMODE(key.stat().st_mode) == 0o600
@@ -63,8 +53,7 @@ def test_serve_generates_key_listens_and_stops_gracefully_on_sigterm(tmp_path: P
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.stderr is not None
-    assert "Traceback" not in proc.stderr.read()
+    assert "Traceback" not in "".join(server.log)
 
 
 def test_sigint_stops_with_status_0(tmp_path: Path) -> None:
@@ -103,20 +92,11 @@ def test_bad_option_values(tmp_path: Path) -> None:
 
 def test_environment_and_config_file_reach_serve(tmp_path: Path) -> None:
     (tmp_path / "c.toml").write_text('host = "127.0.0.1"\nport = 1\n')
-    env = {**os.environ, "SSHCHAT_PORT": "0"}
-    proc = subprocess.Popen(
-        [*SSHCHAT, "serve", "--config", "c.toml", "--host-key", "k"],
-        stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env,
+    server = ServerProcess(
+        tmp_path, "--config", "c.toml", "--host-key", "k", env={"SSHCHAT_PORT": "0"}, cwd=tmp_path, bare=True,
     )
-    try:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            if "listening on" in line:
-                assert re.search(r"listening on 127\.0\.0\.1:(?!1\b)\d+", line)
-                break
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(10) == 0
+    assert server.port not in (0, 1)  # host from the file; port 0 from the environment beat its 1
+    assert server.stop() == 0
 
 
 def test_keygen_writes_and_refuses_to_overwrite(tmp_path: Path) -> None:

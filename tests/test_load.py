@@ -10,11 +10,7 @@ its figures.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +19,7 @@ import asyncssh
 import pytest
 
 from tests.conftest import KeylessClient
+from tests.support.server import ServerProcess
 
 
 @dataclass(frozen=True)
@@ -44,26 +41,13 @@ def rss_kib(pid: int) -> int:
         return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))  # type: ignore[union-attr]
 
 
-def start_server(tmp: Path) -> tuple[subprocess.Popen[str], int]:
-    env = {
-        **os.environ,
-        "SSHCHAT_RATE_BURST": "1000000",
-        "SSHCHAT_INPUT_BYTES_PER_MINUTE": "1000000000",
-        "SSHCHAT_MAX_PER_ADDRESS": "100000",
-        "SSHCHAT_OUTBOX_LIMIT": "8192",  # small, so the stalled readers hit it
-        "SSHCHAT_LOG_LEVEL": "warning",
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sshchat", "serve", "--host", "127.0.0.1", "--port", "0",
-         "--host-key", str(tmp / "host"), "--db", str(tmp / "chat.db"), "--log-level", "info"],
-        stderr=subprocess.PIPE, text=True, env=env,
-    )
-    assert proc.stderr is not None
-    for line in proc.stderr:
-        m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
-        if m:
-            return proc, int(m.group(1))
-    raise AssertionError("server did not start")
+LOAD_ENV = {
+    "SSHCHAT_RATE_BURST": "1000000",
+    "SSHCHAT_INPUT_BYTES_PER_MINUTE": "1000000000",
+    "SSHCHAT_MAX_PER_ADDRESS": "100000",
+    "SSHCHAT_OUTBOX_LIMIT": "8192",  # small, so the stalled readers hit it
+    "SSHCHAT_LOG_LEVEL": "warning",
+}
 
 
 _CHAT = re.compile(r"^r\d+u\d+: (r\d+s\d+:\d+):x+$")
@@ -175,7 +159,8 @@ async def run_load(tmp: Path, load: Load) -> list[dict[str, float]]:
     lines, room history, SQLite's page cache) reach their working size; a
     leak would show as growth from the end of one round to the next.
     """
-    proc, port = start_server(tmp)
+    server = ServerProcess(tmp, env=LOAD_ENV)
+    proc, port = server.proc, server.port
     try:
         rounds = []
         idle = rss_kib(proc.pid)
@@ -191,11 +176,7 @@ async def run_load(tmp: Path, load: Load) -> list[dict[str, float]]:
         assert growth < max(2 * 1024, rounds[1]["rss_after_kib"] // 50), rounds
         return rounds
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        assert server.stop() == 0
 
 
 async def test_load_short(tmp_path: Path) -> None:

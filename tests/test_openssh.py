@@ -6,16 +6,13 @@ key by key, and what the terminal emulator (pyte) shows afterwards.
 
 from __future__ import annotations
 
-import re
 import shutil
-import signal
 import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+from tests.support.server import ServerProcess
 from tests.support.terminal import Terminal, ssh_argv
 
 pytestmark = pytest.mark.skipif(shutil.which("ssh") is None, reason="needs the OpenSSH client")
@@ -24,22 +21,9 @@ pytestmark = pytest.mark.skipif(shutil.which("ssh") is None, reason="needs the O
 @pytest.fixture(scope="module")
 def port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """A real `sshchat serve` process for the module."""
-    tmp = tmp_path_factory.mktemp("server")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sshchat", "serve", "--host", "127.0.0.1", "--port", "0",
-         "--host-key", str(tmp / "host"), "--db", str(tmp / "chat.db")],
-        stderr=subprocess.PIPE, text=True,
-    )
-    assert proc.stderr is not None
-    for line in proc.stderr:
-        m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
-        if m:
-            break
-    else:
-        raise AssertionError("server did not start")
-    yield int(m.group(1))
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(10) == 0
+    server = ServerProcess(tmp_path_factory.mktemp("server"))
+    yield server.port
+    assert server.stop() == 0
 
 
 @pytest.fixture(scope="module")

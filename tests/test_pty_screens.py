@@ -6,7 +6,6 @@ the screen is read back, as a person would read it.
 
 from __future__ import annotations
 
-import asyncio
 
 import pyte
 import pytest

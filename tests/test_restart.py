@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import re
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import asyncssh
 
 from sshchat.app import App
 from tests.conftest import KeylessClient, Server, make_config
+from tests.support.server import ServerProcess
 
 
 async def restart(server: Server, **overrides) -> Server:
@@ -80,19 +78,7 @@ async def test_history_bindings_bans_ops_and_mutes_come_back(tmp_path: Path, key
         await server.app.stop()
 
 
-def _start_process(tmp: Path) -> tuple[subprocess.Popen[str], int]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sshchat", "serve", "--host", "127.0.0.1", "--port", "0",
-         "--host-key", str(tmp / "host"), "--db", str(tmp / "chat.db")],
-        stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "SSHCHAT_RATE_BURST": "1000000", "SSHCHAT_INPUT_BYTES_PER_MINUTE": "1000000000"},
-    )
-    assert proc.stderr is not None
-    for line in proc.stderr:
-        m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
-        if m:
-            return proc, int(m.group(1))
-    raise AssertionError("server did not start")
+_NO_LIMITS = {"SSHCHAT_RATE_BURST": "1000000", "SSHCHAT_INPUT_BYTES_PER_MINUTE": "1000000000"}
 
 
 async def _connect(port: int, name: str) -> tuple[asyncssh.SSHClientConnection, asyncssh.SSHClientProcess]:
@@ -104,7 +90,8 @@ async def _connect(port: int, name: str) -> tuple[asyncssh.SSHClientConnection, 
 
 
 async def test_sigkill_loses_nothing_a_client_saw(tmp_path: Path) -> None:
-    proc, port = _start_process(tmp_path)
+    server = ServerProcess(tmp_path, env=_NO_LIMITS)
+    proc, port = server.proc, server.port
     seen: list[int] = []
     try:
         _, reader = await _connect(port, "reader")
@@ -142,7 +129,8 @@ async def test_sigkill_loses_nothing_a_client_saw(tmp_path: Path) -> None:
     db.close()
     assert set(seen) <= stored, sorted(set(seen) - stored)[:10]
 
-    proc, port = _start_process(tmp_path)  # and the server starts on it
+    server = ServerProcess(tmp_path, env=_NO_LIMITS)  # and the server starts on it
+    proc, port = server.proc, server.port
     try:
         conn, checker = await _connect(port, "checker")
         checker.stdin.write("/history 1\n")

@@ -1,0 +1,42 @@
+"""Smoke test of the load generator (bench/): a tiny run against a spawned server.
+
+Not a measurement: it checks that ``python -m bench.loadgen --spawn`` runs
+end to end, stops by itself, writes its JSON report, and that in a run this
+small every message reaches every user.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+KEYS = {
+    "mode", "server", "params", "rss_kib", "logins", "logins_per_second", "rss_per_idle_session_kib",
+    "messages_sent", "expected", "received", "lost", "late", "deliveries_per_second", "latency_ms",
+    "server_cpu_us_per_delivery", "generator",
+}
+
+
+def test_loadgen_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.loadgen", "--spawn", "--users", "5", "--senders", "2",
+         "--rate", "5", "--duration", "2", "--warmup", "0.5", "--grace", "3", "--json", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    report = json.loads(out.read_text())
+    assert KEYS <= report.keys(), KEYS - report.keys()
+    assert set(report["latency_ms"]) == {"p50", "p90", "p99", "max"}
+    assert set(report["rss_kib"]) >= {"start", "idle", "end"}
+    assert report["logins"]["ok"] == 5
+    assert report["messages_sent"] == 2 * 5 * 2  # 2 senders x 5/s x 2 s
+    assert report["expected"] == report["messages_sent"] * 5
+    assert report["received"] == report["expected"]
+    assert report["lost"] == 0
+    assert report["server"]["exit_code"] == 0
+    assert "deliveries/s" in done.stdout
