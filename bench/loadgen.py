@@ -62,6 +62,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     where.add_argument("--host", type=_loopback, default="127.0.0.1", help="server address (127.x only)")
     where.add_argument("--port", type=int, help="port of an already running server")
     where.add_argument("--server-pid", type=int, help="pid of the attached server, for CPU and RSS")
+    where.add_argument("--server-src", metavar="DIR",
+                       help="with --spawn: run the server from this source tree (e.g. `git archive` of a commit)")
     where.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
                        help="extra environment for --spawn, e.g. SSHCHAT_HISTORY_ON_JOIN=0")
     load = p.add_argument_group("load")
@@ -105,6 +107,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     for item in args.server_env:
         if "=" not in item:
             p.error(f"--server-env {item!r}: expected NAME=VALUE")
+    if args.server_src is not None and not (args.spawn and os.path.isdir(os.path.join(args.server_src, "sshchat"))):
+        p.error("--server-src needs --spawn and a directory that holds sshchat/")
     if args.server_pid is not None and not procstats.alive(args.server_pid):
         p.error(f"--server-pid {args.server_pid}: no such process")
     return args
@@ -223,13 +227,14 @@ class Run:
         a = self.args
         if a.spawn:
             extra = dict(item.split("=", 1) for item in a.server_env)
-            self.server = ServerUnderTest.spawn(extra)
+            self.server = ServerUnderTest.spawn(extra, a.server_src)
         else:
             self.server = ServerUnderTest(a.host, a.port, a.server_pid)
         server = self.server
         report = self.report
         report["mode"] = "logins" if a.logins_only or a.senders == 0 or a.duration == 0 else "messages"
-        report["server"] = {"target": f"{server.host}:{server.port}", "pid": server.pid, "spawned": server.spawned}
+        report["server"] = {"target": f"{server.host}:{server.port}", "pid": server.pid, "spawned": server.spawned,
+                            "src": a.server_src if a.spawn else None}
         report["params"] = {
             "users": a.users, "senders": a.senders if report["mode"] == "messages" else 0, "rate": a.rate,
             "duration": a.duration, "warmup": a.warmup, "size": a.size, "processes": a.processes,

@@ -56,22 +56,28 @@ class ServerUnderTest:
         return self.tmp / "server.log" if self.tmp else None
 
     @classmethod
-    def spawn(cls, env_overrides: dict[str, str], timeout: float = 30.0) -> ServerUnderTest:
+    def spawn(cls, env_overrides: dict[str, str], src: str | None = None, timeout: float = 30.0) -> ServerUnderTest:
         """Start ``python -m sshchat serve`` on 127.0.0.1:0 and find its port.
 
-        The port comes from the "listening on" log line when the log level
-        shows it, else from the process's listening socket in /proc (at
-        ``warning`` the line is not logged).
+        ``src``: a source tree to run the server from (e.g. an exported
+        commit), so a run measures a fixed revision while the working tree
+        changes, or compares two. ``python -m`` puts its cwd first on the path.
+
+        The port comes from the "listening on" line when the server prints
+        it, else from the process's listening socket in /proc (some
+        revisions log that line at INFO, hidden at ``warning``).
         """
         tmp = Path(tempfile.mkdtemp(prefix="sshchat-bench-"))
         env = {k: v for k, v in os.environ.items() if not k.startswith("SSHCHAT_")}
         env.update(BENCH_ENV)
         env.update(env_overrides)
+        if src:
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
         log = open(tmp / "server.log", "wb")
         proc = subprocess.Popen(
             [sys.executable, "-m", "sshchat", "serve", "--host", "127.0.0.1", "--port", "0",
              "--host-key", str(tmp / "host"), "--db", str(tmp / "chat.db")],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, cwd=src or None,
             start_new_session=True,  # a Ctrl-C on the generator reaches us, not it; we stop it
         )
         log.close()

@@ -16,7 +16,7 @@ from sshchat.chat.hub import ChatSettings, Hub
 from sshchat.chat.names import NAME_RE, InvalidName, check_name
 from sshchat.store.memory import MemoryStore
 from sshchat.term.editor import LineEditor
-from sshchat.term.render import Style, render
+from sshchat.term.render import Look, Style, render
 from sshchat.term.sanitize import clean
 from tests.test_hub import Recorder
 
@@ -81,7 +81,7 @@ def test_whatever_anyone_types_others_receive_only_clean_text(lines: list[str]) 
         hub.handle_line(mallory, "/" + line)  # every command with hostile arguments
     for msg in victim_out.messages:
         for style in Style:
-            shown = render(msg, style)
+            shown, _ = render(msg, Look(style, "datetime"), True, True)
             # Only our own SGR colour codes may carry ESC; the text itself is clean.
             assert not any(unsafe(ch) for ch in msg.text)
             assert not any(unsafe(ch) for ch in shown.replace("\x1b[", ""))

@@ -52,6 +52,9 @@ class FakeChannel:
     def get_write_buffer_size(self) -> int:
         return 0
 
+    def get_environment(self) -> dict[str, str]:
+        return {}
+
     def exit(self, status: int) -> None:
         self.status = status
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from sshchat.chat.message import Kind, Message
-from sshchat.term.render import Style, name_colour, render, style_for_term
+from sshchat.term.render import Look, Style, name_colour, render, style_for_term
 
 
 def test_name_colour_is_stable_across_processes_and_case() -> None:
@@ -33,6 +33,6 @@ def test_styles_by_term() -> None:
 def test_mono_has_no_escape_codes() -> None:
     for kind in Kind:
         msg = Message(1, "#lobby", kind, "alice", "text", 0.0, "bob")
-        assert "\x1b" not in render(msg, Style.MONO)
+        assert "\x1b" not in render(msg, Look(Style.MONO))[0]
     chat = Message(2, "#lobby", Kind.CHAT, "alice", "hi", 0.0)
-    assert render(chat, Style.MONO) == "alice: hi"
+    assert render(chat, Look(Style.MONO)) == ("alice: hi", 7)

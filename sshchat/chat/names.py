@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,15}")
 RULE = "use 1-16 letters, digits, _ or -, starting with a letter"
@@ -91,7 +92,15 @@ def check_room(name: str) -> str:
     return name
 
 
+_WORD_RE = re.compile(r"[A-Za-z0-9_-]+")
+
+
+@lru_cache(maxsize=4096)
+def _words(text: str) -> frozenset[str]:
+    """The name-like words of a message, once per message text, not per reader."""
+    return frozenset(w.casefold() for w in _WORD_RE.findall(text))
+
+
 def mentions(text: str, name: str) -> bool:
     """Whether ``text`` names ``name`` as a word (ignoring case)."""
-    pattern = rf"(?<![A-Za-z0-9_-]){re.escape(name)}(?![A-Za-z0-9_-])"
-    return re.search(pattern, text, re.IGNORECASE) is not None
+    return name_key(name) in _words(text)

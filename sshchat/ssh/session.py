@@ -22,12 +22,21 @@ import asyncssh
 
 from sshchat.chat.hub import JoinRefused
 from sshchat.chat.member import Member
-from sshchat.chat.message import Message
-from sshchat.chat.names import NAME_RE
+from sshchat.chat.message import Kind, Message
+from sshchat.chat.names import NAME_RE, mentions
 from sshchat.chat.ratelimit import TokenBucket
 from sshchat.ssh.context import ServerContext
 from sshchat.term.editor import LineEditor
-from sshchat.term.render import Style, render, render_notice, render_prompt, style_for_term
+from sshchat.term.render import (
+    Look,
+    Style,
+    plain,
+    render,
+    render_notice,
+    render_prompt,
+    style_for_term,
+)
+from sshchat.term.wrap import wrap
 
 log = logging.getLogger("sshchat")
 
@@ -38,6 +47,17 @@ EXEC_UNSUPPORTED = (
     "sshchat: running commands is not supported yet; "
     "to chat, connect without one: ssh -p {port} {name}@HOST"
 )
+
+
+_SPOKEN = frozenset({Kind.CHAT, Kind.EMOTE})
+_RINGS_ALL = frozenset({Kind.CHAT, Kind.EMOTE, Kind.PRIVATE})
+_THEMES = {"256": Style.ANSI256, "16": Style.ANSI16, "mono": Style.MONO}
+
+
+def _plain(item: Message | str | Elsewhere) -> str:
+    if isinstance(item, str):
+        return render_notice(item, Style.MONO)
+    return plain(item.msg if isinstance(item, Elsewhere) else item)
 
 
 class Elsewhere(NamedTuple):
@@ -68,7 +88,8 @@ class ChatSession(asyncssh.SSHServerSession[str]):
         self._width = 80
         self._command: str | None = None
         self._editor: LineEditor | None = None
-        self._style = Style.MONO
+        self._default_style = Style.MONO  # from the terminal type and NO_COLOR
+        self._look = Look()  # from that and the person's settings
         self._member: Member | None = None
         self._pending: list[Message | str | Elsewhere] = []
         self._flush_scheduled = False
@@ -107,7 +128,9 @@ class ChatSession(asyncssh.SSHServerSession[str]):
             chan.exit(2)
             return
         if self._term is not None:
-            self._style = style_for_term(self._term)
+            # NO_COLOR (no-color.org), sent with e.g. ssh -o SetEnv=NO_COLOR=1
+            no_color = "NO_COLOR" in chan.get_environment()
+            self._default_style = Style.MONO if no_color else style_for_term(self._term)
             self._editor = LineEditor(
                 self._width, max_submit=self._ctx.config.max_message_chars
             )
@@ -212,8 +235,11 @@ class ChatSession(asyncssh.SSHServerSession[str]):
 
     def _prompt(self) -> tuple[str, str]:
         assert self._member is not None
+        prefs = self._member.prefs
+        style = _THEMES[prefs.theme] if prefs.theme else self._default_style
+        self._look = Look(style, prefs.timestamps, prefs.zone)
         room = self._ctx.hub.room_of(self._member).name
-        return render_prompt(self._member.name, room, self._style)
+        return render_prompt(self._member.name, room, style)
 
     def close(self, reason: str | None) -> None:
         """Say goodbye (and why), then end the session; safe to call twice."""
@@ -226,7 +252,7 @@ class ChatSession(asyncssh.SSHServerSession[str]):
         chan = self._chan
         if chan is None:
             return
-        reason_line = render_notice(reason, self._style) if reason else ""
+        reason_line = render_notice(reason, self._look.style) if reason else ""
         if self._editor is not None:
             out = self._editor.erase() + (reason_line + "\r\n" if reason else "")
             out += BRACKETED_PASTE_OFF
@@ -252,19 +278,28 @@ class ChatSession(asyncssh.SSHServerSession[str]):
         if not self._pending or self._closing:
             return
         items, self._pending = self._pending, []
-        style = self._style
-        lines = [
-            render(item, style)
-            if isinstance(item, Message)
-            else render_notice(item, style)
-            if isinstance(item, str)
-            else render(item.msg, style, True)
-            for item in items
-        ]
-        if self._editor is not None:
-            self._write(self._editor.above("\r\n".join(lines)))
-        else:
-            self._write("\n".join(lines) + "\n")
+        if self._editor is None:  # scripts: plain lines, nothing else
+            self._write("\n".join(_plain(item) for item in items) + "\n")
+            return
+        look, width = self._look, self._editor.width
+        me = self._member.name if self._member is not None else ""
+        bell = self._member.prefs.bell if self._member is not None else "off"
+        ring = False
+        rows: list[str] = []
+        for item in items:
+            if isinstance(item, str):
+                rows.extend(wrap(render_notice(item, look.style), 3, width))
+                continue
+            elsewhere = isinstance(item, Elsewhere)
+            msg = item.msg if elsewhere else item
+            mine = msg.sender == me
+            mention = not mine and msg.kind in _SPOKEN and mentions(msg.text, me)
+            text, indent = render(msg, look, elsewhere, mention)
+            rows.extend(wrap(text, indent, width))
+            if not mine and (bell == "all" and msg.kind in _RINGS_ALL or mention or msg.kind is Kind.PRIVATE):
+                ring = True
+        out = self._editor.above("\r\n".join(rows))
+        self._write(out + "\x07" if ring and bell != "off" else out)
 
     def _write(self, data: str) -> None:
         chan = self._chan

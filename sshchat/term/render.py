@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import enum
 import zlib
+from dataclasses import dataclass
+from datetime import datetime, timezone, tzinfo
 from functools import lru_cache
 
+from wcwidth import wcswidth
+
 from sshchat.chat.message import Kind, Message
+from sshchat.chat.prefs import parse_zone
 
 
 class Style(enum.Enum):
@@ -67,30 +72,79 @@ def _paint(text: str, sgr: str) -> str:
     return f"{sgr}{text}{_RESET}" if sgr else text
 
 
+@dataclass(frozen=True)
+class Look:
+    """Everything about a reader that changes how a line looks.
+
+    Lines are cached per Look, so readers who share one share the work.
+    """
+
+    style: Style = Style.MONO
+    timestamps: str = "off"  # off | time | datetime
+    zone: str = "UTC"
+
+
+_HIGHLIGHT = {Style.ANSI256: "\x1b[1;38;5;226m", Style.ANSI16: "\x1b[1;93m", Style.MONO: "\x1b[1m"}
+
+
+@lru_cache(maxsize=64)
+def _tz(zone: str) -> tzinfo:
+    return parse_zone(zone) or timezone.utc
+
+
+def _stamp(t: float, look: Look) -> str:
+    """The time of a message as the reader wants it, plain, with a space."""
+    if look.timestamps == "off":
+        return ""
+    when = datetime.fromtimestamp(t, _tz(look.zone))
+    return when.strftime("%H:%M " if look.timestamps == "time" else "%Y-%m-%d %H:%M ")
+
+
+def _cells(text: str) -> int:
+    return wcswidth(text)
+
+
 @lru_cache(maxsize=4096)
-def render(msg: Message, style: Style, elsewhere: bool = False) -> str:
-    """One message as one logical line (the terminal wraps it), no newline.
+def render(msg: Message, look: Look, elsewhere: bool = False, mention: bool = False) -> tuple[str, int]:
+    """One message as one logical line, and the column its text starts at.
 
     ``elsewhere``: the reader is looking at another room, so the line says
-    which room it comes from, highlighted (it reached them because it names
-    them).
+    which room it comes from. ``mention``: the line names the reader; its
+    text is highlighted. The column lets long lines wrap under the text.
     """
+    style = look.style
+    prefix_plain = _stamp(msg.time, look)
+    stamp = prefix_plain and _paint(prefix_plain[:-1], _DIM.get(style, "")) + " "
     if elsewhere:
-        return f"{_paint(f'[{msg.room}]', _ELSEWHERE.get(style, ''))} {render(msg, style)}"
+        label = f"[{msg.room}] "
+        stamp += _paint(label[:-1], _ELSEWHERE.get(style, "")) + " "
+        prefix_plain += label
+    text = _paint(msg.text, _HIGHLIGHT[style]) if mention else msg.text
     name = _paint(msg.sender, name_colour(msg.sender, style))
     if msg.kind is Kind.CHAT:
-        return f"{name}: {msg.text}"
-    if msg.kind is Kind.EMOTE:
-        return f"* {name} {msg.text}"
-    if msg.kind is Kind.PRIVATE:
-        to = _paint(msg.recipient or "?", name_colour(msg.recipient or "?", style))
-        return f"{_paint('[pm]', _PM.get(style, ''))} {name} -> {to}: {msg.text}"
-    return _paint(f"* {msg.text}", _DIM.get(style, ""))
+        head, head_plain = f"{name}: ", f"{msg.sender}: "
+    elif msg.kind is Kind.EMOTE:
+        head, head_plain = f"* {name} ", f"* {msg.sender} "
+    elif msg.kind is Kind.PRIVATE:
+        to = msg.recipient or "?"
+        head = f"{_paint('[pm]', _PM.get(style, ''))} {name} -> {_paint(to, name_colour(to, style))}: "
+        head_plain = f"[pm] {msg.sender} -> {to}: "
+    else:
+        return stamp + _paint(f"* {msg.text}", _DIM.get(style, "")), _cells(prefix_plain) + 2
+    return stamp + head + text, _cells(prefix_plain) + _cells(head_plain)
 
 
 def render_notice(text: str, style: Style) -> str:
     """A line meant for one person only: command replies, errors, welcome."""
     return _paint(f"-> {text}", _DIM.get(style, ""))
+
+
+def plain(msg: Message) -> str:
+    """A message for scripts: no colour, no timestamp, no wrapping."""
+    return render(msg, _PLAIN)[0]
+
+
+_PLAIN = Look()
 
 
 def render_prompt(name: str, room: str, style: Style) -> tuple[str, str]:
