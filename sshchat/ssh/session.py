@@ -20,6 +20,7 @@ from typing import NamedTuple
 
 import asyncssh
 
+from sshchat.chat.completion import complete
 from sshchat.chat.hub import JoinRefused
 from sshchat.chat.member import Member
 from sshchat.chat.message import Kind, Message
@@ -147,6 +148,9 @@ class ChatSession(asyncssh.SSHServerSession[str]):
             "%s joined from %s (%s)", self._username, self._address, self._fingerprint or "no key"
         )
         if self._editor is not None:
+            member = self._member
+            hub = self._ctx.hub
+            self._editor.completer = lambda before: complete(hub, member, before)
             self._editor.set_prompt(*self._prompt())
             chan.write(BRACKETED_PASTE_ON)
 

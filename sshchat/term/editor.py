@@ -17,6 +17,7 @@ half-typed text and the cursor position intact.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from wcwidth import wcwidth
@@ -70,6 +71,9 @@ class LineEditor:
         self._cursor_row = 0
         self._end_col = 0  # column after the last drawn character
         self._drawn = False
+        # Tab: text before the cursor -> (start of the word, candidates).
+        self.completer: Callable[[str], tuple[int, list[str]]] | None = None
+        self._completing: tuple[int, list[str], int] | None = None  # start, candidates, index
 
     # ----------------------------------------------------------------- drawing
 
@@ -157,6 +161,8 @@ class LineEditor:
         fast = ""  # characters appended at the end that need no redraw
         full_redraw = False
         for key in self._decoder.feed(data):
+            if key != "tab":
+                self._completing = None
             if len(key) == 1:
                 if self._paste and not is_printable(key):
                     continue
@@ -186,6 +192,8 @@ class LineEditor:
                 result.echo += "\x1b[H\x1b[2J"
                 self._drawn = False
                 full_redraw = True
+            elif key == "tab":
+                self._complete()
             elif key in ("ctrl-c", "ctrl-d") and not self.buf:
                 result.leave = True
                 break
@@ -198,6 +206,22 @@ class LineEditor:
         else:
             result.echo += fast
         return result
+
+    def _complete(self) -> None:
+        """Replace the word before the cursor with the next candidate."""
+        if self._completing is None:
+            if self.completer is None:
+                return
+            start, candidates = self.completer("".join(self.buf[: self.pos]))
+            if not candidates:
+                return
+            self._completing = (start, candidates, -1)
+        start, candidates, index = self._completing
+        index = (index + 1) % len(candidates)
+        self._completing = (start, candidates, index)
+        word = list(candidates[index])
+        self.buf[start : self.pos] = word
+        self.pos = start + len(word)
 
     def _insert(self, ch: str) -> bool:
         if not is_printable(ch) or len(self.buf) >= self.max_chars:
