@@ -34,6 +34,7 @@ from bench.server import ServerError, ServerUnderTest
 from bench.worker import WorkerSpec, worker_main
 
 BUSY_SATURATED = 0.85  # a generator process this busy may be what limits the run
+HOST_SATURATED = 90.0  # % of all cores busy: the machine itself is the limit
 LAG_SATURATED_MS = 50.0  # or whose event loop wakes this late (p99)
 
 
@@ -259,7 +260,7 @@ class Run:
 
     def _logins(self, fleet: Fleet, rss: dict[str, int | None]) -> None:
         a, report = self.args, self.report
-        cpu0 = self._cpu()
+        cpu0, host0 = self._cpu(), procstats.host_cpu()
         fleet.send(("login",))
         replies = fleet.gather("logged_in", self.login_phase)
         ok = sum(r["ok"] for r in replies)
@@ -269,6 +270,7 @@ class Run:
         for r in replies:
             durations.extend(r["durations"])
             failures.update(r["failures"])
+        host1 = procstats.host_cpu()  # logins done; the fan-out of join notices may go on
         waited = settle(self.server.pid if self.server else None, a.settle_timeout)
         cpu1 = self._cpu()
         rss["idle"] = self._rss()
@@ -281,6 +283,7 @@ class Run:
             "per_second": round(ok / seconds, 1) if seconds > 0 else None,
             "latency_ms": scaled(percentiles(durations), 1000.0, 1),
             "settle_seconds": round(waited, 2),
+            "host_cpu_percent": round((host1[0] - host0[0]) / max(1e-9, host1[1] - host0[1]) * 100, 1),
             # Includes the join notices fanned out to everyone already online.
             "server_cpu_ms_per_login": round((cpu1 - cpu0) / ok * 1000, 3) if ok and cpu0 is not None and cpu1 is not None else None,
         }
@@ -299,8 +302,9 @@ class Run:
         end = measure + a.duration
         fleet.send(("run", start, measure, end))
         time.sleep(max(0.0, measure - time.monotonic()))
-        cpu0, t0 = self._cpu(), time.monotonic()
+        cpu0, t0, host0 = self._cpu(), time.monotonic(), procstats.host_cpu()
         sent_replies = fleet.gather("sent", end - time.monotonic() + 60)
+        host1 = procstats.host_cpu()
         sent: dict[int, int] = {}
         for r in sent_replies:
             sent.update(r["sent"])
@@ -335,6 +339,9 @@ class Run:
             "notices": dict(notices.most_common(10)),
             "deliveries_per_second": round(received / a.duration, 1) if a.duration else None,
             "latency_ms": scaled(percentiles(latencies), 0.001, 2),
+            # Busy share of all cores while senders ran: near 100 % means the
+            # machine (server + generator together) was the limit.
+            "host_cpu_percent": round((host1[0] - host0[0]) / max(1e-9, host1[1] - host0[1]) * 100, 1),
         })
         if cpu0 is not None and cpu1 is not None:
             report["server_cpu_seconds"] = round(cpu1 - cpu0, 3)
@@ -363,6 +370,8 @@ class Run:
             "max_loop_lag_p99_ms": lag,
             "saturated": busiest >= BUSY_SATURATED or lag >= LAG_SATURATED_MS,
         }
+        host = self.report.get("host_cpu_percent", self.report.get("logins", {}).get("host_cpu_percent"))
+        self.report["host_saturated"] = host is not None and host >= HOST_SATURATED
 
     def close(self) -> None:
         """Stop our workers and, if we spawned it, the server; record its log."""

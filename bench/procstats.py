@@ -27,6 +27,19 @@ def cpu_seconds(pid: int | str = "self") -> float:
     return (int(fields[11]) + int(fields[12])) / _CLK_TCK
 
 
+def host_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine, all cores, from /proc/stat.
+
+    With the server and the generator on one machine, this tells whether
+    the machine itself was the limit, whichever process looked busy.
+    """
+    with open("/proc/stat", "rb") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    total = sum(fields[:8])  # guest time is already counted in user
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (total - idle) / _CLK_TCK, total / _CLK_TCK
+
+
 def rss_kib(pid: int | str = "self") -> int:
     """Resident set size of ``pid`` in KiB (VmRSS)."""
     with open(f"/proc/{pid}/status", "rb") as f:

@@ -57,6 +57,7 @@ def table(report: dict[str, Any]) -> str:
         ("logins/s", report["logins"]["per_second"]),
         ("login p50/p99 ms", "{p50:.1f} / {p99:.1f}".format(**report["logins"]["latency_ms"])),
         ("server CPU ms/login", report["logins"].get("server_cpu_ms_per_login")),
+        ("host CPU % during logins", report["logins"].get("host_cpu_percent")),
     ]
     if report.get("mode") == "messages":
         lat = report["latency_ms"]
@@ -67,6 +68,7 @@ def table(report: dict[str, Any]) -> str:
             ("latency p50/p90/p99/max ms", f"{lat['p50']} / {lat['p90']} / {lat['p99']} / {lat['max']}"),
             ("server CPU us/delivery", report.get("server_cpu_us_per_delivery")),
             ("server CPU % of a core", report.get("server_cpu_percent")),
+            ("host CPU % (all cores)", report.get("host_cpu_percent")),
             ("disconnected", report["disconnected"]),
         ]
     rss = report["rss_kib"]
@@ -75,6 +77,7 @@ def table(report: dict[str, Any]) -> str:
         ("RSS per idle session KiB", report.get("rss_per_idle_session_kib")),
         ("generator busy (max worker)", report["generator"].get("max_busy")),
         ("generator saturated?", report["generator"].get("saturated")),
+        ("machine (all cores) saturated?", report.get("host_saturated")),
     ]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {_fmt(v)}" for k, v in rows)

@@ -213,13 +213,6 @@ async def test_eof_leaves_cleanly_and_sends_the_last_line(server: Server) -> Non
     await watcher.wait_for("bot left")
 
 
-async def test_exec_command_is_explained_with_status_2(server: Server) -> None:
-    client = await server.connect("alice", command="tail -f", wait_joined=False)
-    assert await client.exit_status() == 2
-    assert "running commands is not supported yet" in client.stderr
-    assert f"ssh -p {server.port} alice@HOST" in client.stderr
-
-
 async def test_one_session_per_connection(server: Server) -> None:
     alice = await server.connect("alice")
     with pytest.raises(asyncssh.ChannelOpenError):

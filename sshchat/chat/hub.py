@@ -85,6 +85,7 @@ class Hub:
         self.moderation = Moderation(snapshot, store, clock, admins, allowlist, motd)
         s = self.settings
         self.offences = Offences(s.offence_threshold, s.offence_window, s.offence_block, clock)
+        self._buckets: dict[str, TokenBucket] = {}  # identity -> rate limit
         self.members: dict[str, Member] = {}
         self._shapes: dict[str, Member] = {}  # skeleton -> online member
         self.rooms: dict[str, Room] = {}
@@ -119,6 +120,61 @@ class Hub:
         """The room ``member`` is looking at (where what they type goes)."""
         return self.rooms[member.room]
 
+    def visitor(self, name: str, fingerprint: str | None, outlet: Outlet, address: str = "") -> Member:
+        """Admit a one-command bot session (say, tail, who) without joining it.
+
+        The same rules as for people apply, and the same rate limit (it is
+        kept per identity, so a new connection per message gains nothing).
+        A name in use online may be used only with the same key.
+        """
+        try:
+            self._check(name, fingerprint, address)
+            online = self.find(name)
+            if online is not None and (fingerprint is None or online.fingerprint != fingerprint):
+                raise JoinRefused(f'the name "{online.name}" is in use by someone online')
+        except JoinRefused:
+            self.offences.record(address)
+            raise
+        now = self.clock()
+        visitor = Member(name, fingerprint, outlet, address, connected_at=now, last_active=now)
+        visitor.bucket = self._bucket(visitor.identity)
+        self.names.claim(name, fingerprint)
+        return visitor
+
+    def _bucket(self, identity: str) -> TokenBucket:
+        """The rate limit of one identity, shared by all its connections."""
+        bucket = self._buckets.pop(identity, None)
+        if bucket is None:
+            bucket = TokenBucket(self.settings.rate_burst, self.settings.rate_per_second, self.clock)
+        self._buckets[identity] = bucket  # newest last; the oldest go first
+        if len(self._buckets) > 10_000:
+            del self._buckets[next(iter(self._buckets))]
+        return bucket
+
+    def post(self, member: Member, room_name: str, text: str, done: Callable[[str | None], None]) -> None:
+        """A bot's message to a room it is not in; ``done(error or None)`` once stored."""
+        room = self.rooms.get(name_key(room_name))
+        if room is None:
+            done(f"no room called {room_name[:32]}")
+            return
+        if member.bucket is not None and not member.bucket.take():
+            self.offences.record(member.address)
+            done(f"rate limited: at most {self.settings.rate_burst} messages at once, "
+                 f"then {self.settings.rate_per_second:g} a second")
+            return
+        cleaned = clean(text)
+        if not cleaned:
+            done("nothing to say")
+            return
+        if len(cleaned) > self.settings.max_message_chars:
+            done(f"message too long ({len(cleaned)} characters, at most {self.settings.max_message_chars})")
+            return
+        mute = self.moderation.mute_of(member.identity)
+        if mute is not None:
+            done(f"you are muted{until_text(mute.until)}")
+            return
+        self._publish(member, room, Kind.CHAT, cleaned, done)
+
     def screen_address(self, address: str) -> str | None:
         """Why a connection from ``address`` is turned away at once, if it is.
 
@@ -150,7 +206,8 @@ class Hub:
             self.offences.record(address)
             raise
 
-    def _admit(self, name: str, fingerprint: str | None, outlet: Outlet, address: str) -> Member:
+    def _check(self, name: str, fingerprint: str | None, address: str) -> None:
+        """The admission rules every login goes through, people and bots alike."""
         refusal = self.screen_address(address)
         if refusal:
             raise JoinRefused(refusal)
@@ -167,6 +224,9 @@ class Hub:
         refusal = self.names.refusal(name, fingerprint) or self._lookalike_online(name)
         if refusal:
             raise JoinRefused(refusal)
+
+    def _admit(self, name: str, fingerprint: str | None, outlet: Outlet, address: str) -> Member:
+        self._check(name, fingerprint, address)
         old = self.find(name)
         if old is not None:
             if fingerprint is None or old.fingerprint != fingerprint:
@@ -178,7 +238,7 @@ class Hub:
             old.outlet.close("you logged in from elsewhere")
         now = self.clock()
         member = Member(name, fingerprint, outlet, address, connected_at=now, last_active=now)
-        member.bucket = TokenBucket(self.settings.rate_burst, self.settings.rate_per_second, self.clock)
+        member.bucket = self._bucket(member.identity)
         if fingerprint and fingerprint in self._prefs:
             member.prefs = Prefs.from_json(self._prefs[fingerprint])
         remembered = self._memberships.get(member.identity) or [(LOBBY_KEY, True)]
@@ -486,17 +546,27 @@ class Hub:
         log.info("audit: %s %s %s %s", member.name, action, target, detail)
         self.store.save(Change("audit", entry))
 
-    def _publish(self, member: Member, room: Room, kind: Kind, text: str) -> None:
-        """Commit, then deliver: nobody sees what the store has not kept."""
+    def _publish(
+        self, member: Member, room: Room, kind: Kind, text: str,
+        then: Callable[[str | None], None] | None = None,
+    ) -> None:
+        """Commit, then deliver: nobody sees what the store has not kept.
+
+        ``then`` hears the outcome: None once delivered, or the error.
+        """
         keep = kind in _KEPT_IN_HISTORY
         draft = Draft(room.name, kind, member.name, text, self.clock(), None, member.fingerprint, keep)
 
         def committed(result: list[Message] | Exception) -> None:
             if isinstance(result, Exception):
                 member.outlet.notice(_NOT_SAVED)
+                if then is not None:
+                    then(_NOT_SAVED)
                 return
             for msg in result:
                 room.publish(msg, keep=keep)
+            if then is not None:
+                then(None)
 
         self.store.append([draft], committed)
 

@@ -24,8 +24,9 @@ from sshchat.chat.completion import complete
 from sshchat.chat.hub import JoinRefused
 from sshchat.chat.member import Member
 from sshchat.chat.message import Kind, Message
-from sshchat.chat.names import NAME_RE, mentions
+from sshchat.chat.names import mentions
 from sshchat.chat.ratelimit import TokenBucket
+from sshchat.ssh import bots
 from sshchat.ssh.context import ServerContext
 from sshchat.term.editor import LineEditor
 from sshchat.term.render import (
@@ -44,10 +45,6 @@ log = logging.getLogger("sshchat")
 BRACKETED_PASTE_ON = "\x1b[?2004h"
 BRACKETED_PASTE_OFF = "\x1b[?2004l"
 
-EXEC_UNSUPPORTED = (
-    "sshchat: running commands is not supported yet; "
-    "to chat, connect without one: ssh -p {port} {name}@HOST"
-)
 
 
 _SPOKEN = frozenset({Kind.CHAT, Kind.EMOTE})
@@ -96,6 +93,7 @@ class ChatSession(asyncssh.SSHServerSession[str]):
         self._flush_scheduled = False
         self._closing = False
         self._partial = ""  # an unfinished input line, without a PTY
+        self._bot: bots.BotSession | None = None  # set for `ssh host say|tail|who`
         per_minute = ctx.config.input_bytes_per_minute
         self._input_budget = TokenBucket(per_minute, per_minute / 60, self._loop.time)
 
@@ -123,10 +121,7 @@ class ChatSession(asyncssh.SSHServerSession[str]):
         chan = self._chan
         assert chan is not None
         if self._command is not None:
-            port = (self._conn.get_extra_info("sockname") or ("", 22))[1]
-            name = self._username if NAME_RE.fullmatch(self._username) else "NAME"
-            chan.write_stderr(EXEC_UNSUPPORTED.format(port=port, name=name) + "\n")
-            chan.exit(2)
+            self._start_bot(self._command)
             return
         if self._term is not None:
             # NO_COLOR (no-color.org), sent with e.g. ssh -o SetEnv=NO_COLOR=1
@@ -155,6 +150,16 @@ class ChatSession(asyncssh.SSHServerSession[str]):
             chan.write(BRACKETED_PASTE_ON)
 
     def data_received(self, data: str, datatype: asyncssh.DataType) -> None:
+        if self._bot is not None and not self._closing:
+            if self._input_budget.take(len(data.encode("utf-8", "surrogatepass"))):
+                *lines, self._partial = (self._partial + data).split("\n")
+                for line in lines:
+                    self._bot.line(line.rstrip("\r"))
+                if len(self._partial) > self._ctx.config.max_line_chars:
+                    self._bot_finish(1, "line too long")
+            else:
+                self._bot_finish(1, "sent too much input")
+            return
         if self._member is None or self._closing:
             return
         if not self._input_budget.take(len(data.encode("utf-8", "surrogatepass"))):
@@ -174,6 +179,12 @@ class ChatSession(asyncssh.SSHServerSession[str]):
             self.close("internal error; sorry")
 
     def eof_received(self) -> bool:
+        if self._bot is not None and not self._closing:
+            if self._partial.strip():
+                self._bot.line(self._partial)
+            self._partial = ""
+            self._bot.eof()
+            return True
         if self._member is not None and not self._closing:
             if self._partial.strip():
                 self._ctx.hub.handle_line(self._member, self._partial)
@@ -186,11 +197,43 @@ class ChatSession(asyncssh.SSHServerSession[str]):
             self._write(self._editor.resize(width))
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._bot is not None:
+            self._bot.ended()
         if self._member is not None:
             self._ctx.hub.leave(self._member, "connection lost" if exc else None)
         self._chan = None
         self._pending.clear()
         self._conn.close()  # one connection, one session: the session's end is the connection's
+
+    # ------------------------------------------------------------------- bots
+
+    def _start_bot(self, command: str) -> None:
+        """Run a bot command (say, tail, who) instead of the chat shell."""
+        try:
+            cmd = bots.parse(command)
+        except bots.UsageError as e:
+            assert self._chan is not None
+            self._chan.write_stderr(f"sshchat: {e}\n{bots.USAGE}")
+            self._chan.exit(2)
+            self._closing = True
+            return
+        self._bot = bots.BotSession(self._ctx.hub, cmd, self._bot_write, self._bot_finish)
+        self._bot.start(self._username, self._fingerprint, self._address)
+
+    def _bot_write(self, line: str) -> None:
+        if not self._closing:
+            self._write(line + "\n")
+
+    def _bot_finish(self, status: int, error: str | None) -> None:
+        """End a bot session once: the error (if any) on stderr, then the status."""
+        if self._closing or self._chan is None:
+            return
+        self._closing = True
+        if self._bot is not None:
+            self._bot.ended()
+        if error:
+            self._chan.write_stderr(f"sshchat: {error}\n")
+        self._chan.exit(status)
 
     # ------------------------------------------------------------------ input
 
