@@ -9,13 +9,12 @@ from pathlib import Path
 import pyte
 import pytest
 
-from sshchat.app import App
 from sshchat.chat.completion import complete
 from sshchat.chat.hub import Hub
 from sshchat.chat.message import Kind
 from sshchat.store.memory import MemoryStore
 from sshchat.term.editor import LineEditor
-from tests.conftest import Client, Server, make_config
+from tests.conftest import Client, Server
 from tests.test_hub import Clock, Recorder
 
 OP = "SHA256:op-key-0000000000000000000000000000000000"
