@@ -83,3 +83,24 @@ def test_invalid_name_is_explained_by_the_real_client(port: int) -> None:
         status = term.wait_exit(10)
         assert status not in (0, None)
         assert 'invalid name "9lives": use 1-16 letters, digits, _ or -, starting with a letter' in term.text()
+
+
+def test_tab_completion_and_wrapping_with_the_real_client(port: int) -> None:
+    with Terminal(ssh_argv(port, "erin"), term="tmux-256color", rows=20, cols=44) as erin, \
+         Terminal(ssh_argv(port, "frank"), term="xterm", rows=20, cols=60) as frank:
+        erin.wait_for("[erin #lobby]")
+        frank.wait_for("[frank #lobby]")
+        frank.type("/join #wrapping-room\r")
+        frank.wait_for("[frank #wrapping-room]")
+        erin.type("/jo\t#wrapp\t")
+        erin.wait_for("/join #wrapping-room")
+        erin.type("\r")
+        erin.wait_for("[erin #wrapping-room]")
+        erin.type("fr\t")
+        erin.wait_for("[erin #wrapping-room] frank:")
+        erin.type("a long line that certainly needs more than one row here\r")
+        erin.wait_for(lambda t: any(line.endswith("one row here") for line in t.lines()))
+        rows = erin.lines()
+        first = next(i for i, line in enumerate(rows) if line.startswith("erin: frank: a long"))
+        assert rows[first] == "erin: frank: a long line that certainly"
+        assert rows[first + 1] == "      needs more than one row here"
