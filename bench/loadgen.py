@@ -187,6 +187,21 @@ def settle(pid: int | None, timeout: float, quiet: float = 0.05, window: float =
     return time.monotonic() - began
 
 
+def _other_load(host0: tuple[float, float], host1: tuple[float, float], server0: float | None,
+                server1: float | None, generator: float) -> float | None:
+    """Cores busy with neither the server nor the generator over a window.
+
+    Well above 0 means something else ran on the machine (another test
+    suite, say) and the figures of that run are suspect.
+    """
+    if server0 is None or server1 is None:
+        return None
+    cores = os.cpu_count() or 1
+    wall = (host1[1] - host0[1]) / cores
+    other = (host1[0] - host0[0]) - (server1 - server0) - generator
+    return round(other / wall, 2) if wall > 0 else None
+
+
 class Run:
     """One benchmark run: the timeline, the measurements, the report."""
 
@@ -270,7 +285,7 @@ class Run:
         for r in replies:
             durations.extend(r["durations"])
             failures.update(r["failures"])
-        host1 = procstats.host_cpu()  # logins done; the fan-out of join notices may go on
+        host1, cpu_done = procstats.host_cpu(), self._cpu()  # logins done; join notices may still fan out
         waited = settle(self.server.pid if self.server else None, a.settle_timeout)
         cpu1 = self._cpu()
         rss["idle"] = self._rss()
@@ -284,6 +299,7 @@ class Run:
             "latency_ms": scaled(percentiles(durations), 1000.0, 1),
             "settle_seconds": round(waited, 2),
             "host_cpu_percent": round((host1[0] - host0[0]) / max(1e-9, host1[1] - host0[1]) * 100, 1),
+            "other_load_cores": _other_load(host0, host1, cpu0, cpu_done, sum(r["cpu"] for r in replies)),
             # Includes the join notices fanned out to everyone already online.
             "server_cpu_ms_per_login": round((cpu1 - cpu0) / ok * 1000, 3) if ok and cpu0 is not None and cpu1 is not None else None,
         }
@@ -304,7 +320,7 @@ class Run:
         time.sleep(max(0.0, measure - time.monotonic()))
         cpu0, t0, host0 = self._cpu(), time.monotonic(), procstats.host_cpu()
         sent_replies = fleet.gather("sent", end - time.monotonic() + 60)
-        host1 = procstats.host_cpu()
+        host1, cpu_end = procstats.host_cpu(), self._cpu()
         sent: dict[int, int] = {}
         for r in sent_replies:
             sent.update(r["sent"])
@@ -342,6 +358,7 @@ class Run:
             # Busy share of all cores while senders ran: near 100 % means the
             # machine (server + generator together) was the limit.
             "host_cpu_percent": round((host1[0] - host0[0]) / max(1e-9, host1[1] - host0[1]) * 100, 1),
+            "other_load_cores": _other_load(host0, host1, cpu0, cpu_end, sum(r["cpu"] for r in results)),
         })
         if cpu0 is not None and cpu1 is not None:
             report["server_cpu_seconds"] = round(cpu1 - cpu0, 3)

@@ -58,6 +58,7 @@ def table(report: dict[str, Any]) -> str:
         ("login p50/p99 ms", "{p50:.1f} / {p99:.1f}".format(**report["logins"]["latency_ms"])),
         ("server CPU ms/login", report["logins"].get("server_cpu_ms_per_login")),
         ("host CPU % during logins", report["logins"].get("host_cpu_percent")),
+        ("other load during logins (cores)", report["logins"].get("other_load_cores")),
     ]
     if report.get("mode") == "messages":
         lat = report["latency_ms"]
@@ -69,6 +70,7 @@ def table(report: dict[str, Any]) -> str:
             ("server CPU us/delivery", report.get("server_cpu_us_per_delivery")),
             ("server CPU % of a core", report.get("server_cpu_percent")),
             ("host CPU % (all cores)", report.get("host_cpu_percent")),
+            ("other load (cores)", report.get("other_load_cores")),
             ("disconnected", report["disconnected"]),
         ]
     rss = report["rss_kib"]

@@ -99,7 +99,7 @@ def test_tab_completion_and_wrapping_with_the_real_client(port: int) -> None:
         erin.type("fr\t")
         erin.wait_for("[erin #wrapping-room] frank:")
         erin.type("a long line that certainly needs more than one row here\r")
-        erin.wait_for(lambda t: any(line.endswith("one row here") for line in t.lines()))
+        erin.wait_for(lambda t: any(line.startswith("erin: frank: a long") for line in t.lines()))
         rows = erin.lines()
         first = next(i for i, line in enumerate(rows) if line.startswith("erin: frank: a long"))
         assert rows[first] == "erin: frank: a long line that certainly"
