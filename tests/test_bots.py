@@ -73,6 +73,7 @@ async def test_tail_plain_and_json(server: Server) -> None:
 
 async def test_a_following_bot_misses_nothing_and_keeps_order(server: Server) -> None:
     follower = await server.connect("follower", command="tail -n 0 --follow --json", wait_joined=False)
+    follower.process.stdin.write_eof()  # as with stdin at /dev/null: it keeps following
     await asyncio.sleep(0.2)
     talkers = [await server.connect(f"t{n}") for n in range(3)]
     for n in range(30):

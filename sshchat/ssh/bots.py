@@ -157,11 +157,10 @@ class BotSession:
             self._post(text, last=False)
 
     def eof(self) -> None:
+        """End of input. Only `say` without TEXT reads input; a follower keeps
+        following (bots often run with stdin at /dev/null) until it hangs up."""
         self._eof = True
         if self.cmd.verb == "say" and not self.cmd.text and self._pending_says == 0:
-            self.finish(0, None)
-        elif self.cmd.follow:
-            self._stop_following()
             self.finish(0, None)
 
     def _post(self, text: str, last: bool) -> None:
