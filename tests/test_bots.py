@@ -143,3 +143,12 @@ async def test_muted_bot_is_refused(start_server, keys, tmp_path) -> None:
     await boss.wait_for("muted bot")
     status, _, err = await run(server, "bot", "say second", key=keys["bob"])
     assert status == 1 and "you are muted" in err
+
+
+async def test_followers_are_told_when_the_server_stops(start_server) -> None:
+    server: Server = await start_server(shutdown_grace=2)
+    follower = await server.connect("follower", command="tail --follow", wait_joined=False)
+    await asyncio.sleep(0.2)
+    await server.app.stop()
+    assert await follower.exit_status() == 0
+    assert "the server is shutting down" in follower.stderr

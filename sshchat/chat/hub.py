@@ -342,6 +342,10 @@ class Hub:
         for member in list(self.members.values()):
             member.outlet.close(reason)
         self.members.clear()
+        for room in self.rooms.values():
+            for listener in list(room.listeners):  # bots following a room
+                listener.close(reason)
+            room.listeners.clear()
 
     # ---------------------------------------------------------------- rooms
 
