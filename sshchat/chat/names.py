@@ -96,11 +96,11 @@ _WORD_RE = re.compile(r"[A-Za-z0-9_-]+")
 
 
 @lru_cache(maxsize=4096)
-def _words(text: str) -> frozenset[str]:
+def words(text: str) -> frozenset[str]:
     """The name-like words of a message, once per message text, not per reader."""
     return frozenset(w.casefold() for w in _WORD_RE.findall(text))
 
 
 def mentions(text: str, name: str) -> bool:
     """Whether ``text`` names ``name`` as a word (ignoring case)."""
-    return name_key(name) in _words(text)
+    return name_key(name) in words(text)

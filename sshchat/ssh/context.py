@@ -7,6 +7,7 @@ from typing import Any
 
 from sshchat.chat.hub import Hub
 from sshchat.config import Config
+from sshchat.ssh.flusher import Flusher
 from sshchat.ssh.limits import ConnectionLimits
 
 
@@ -19,6 +20,7 @@ class ServerContext:
     # Open connections (asyncssh connection objects), for shutdown to wait on.
     connections: set[Any] = field(default_factory=set)
     limits: ConnectionLimits = field(init=False)
+    flusher: Flusher = field(default_factory=Flusher)
 
     def __post_init__(self) -> None:
         c = self.config

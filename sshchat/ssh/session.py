@@ -2,8 +2,8 @@
 
 This is step 7 of DESIGN.md's path of a message. The chat core queues
 messages here through the Outlet methods (``deliver``, ``notice``), which
-never write: the first one in an event-loop turn schedules ``_flush`` and the
-rest just join the list. ``_flush`` then writes everything pending in one
+never write: the first one in an event-loop turn marks the session due (see
+flusher.py) and the rest just join the list. ``flush`` then writes everything pending in one
 ``channel.write``, with one erase and one redraw of the input line. A quiet
 room gets each message at once; a busy one gets larger batches, not a
 backlog of small writes.
@@ -24,7 +24,7 @@ from sshchat.chat.completion import complete
 from sshchat.chat.hub import JoinRefused
 from sshchat.chat.member import Member
 from sshchat.chat.message import Kind, Message
-from sshchat.chat.names import mentions
+from sshchat.chat.names import name_key, words
 from sshchat.chat.ratelimit import TokenBucket
 from sshchat.ssh import bots
 from sshchat.ssh.context import ServerContext
@@ -33,8 +33,8 @@ from sshchat.term.render import (
     Look,
     Style,
     plain,
-    render,
     render_notice,
+    render_rows,
     render_prompt,
     style_for_term,
 )
@@ -88,6 +88,7 @@ class ChatSession(asyncssh.SSHServerSession[str]):
         self._editor: LineEditor | None = None
         self._default_style = Style.MONO  # from the terminal type and NO_COLOR
         self._look = Look()  # from that and the person's settings
+        self._my_key = ""  # the person's name as mentions are matched
         self._member: Member | None = None
         self._pending: list[Message | str | Elsewhere] = []
         self._flush_scheduled = False
@@ -282,6 +283,7 @@ class ChatSession(asyncssh.SSHServerSession[str]):
 
     def _prompt(self) -> tuple[str, str]:
         assert self._member is not None
+        self._my_key = name_key(self._member.name)
         prefs = self._member.prefs
         style = _THEMES[prefs.theme] if prefs.theme else self._default_style
         self._look = Look(style, prefs.timestamps, prefs.zone)
@@ -292,7 +294,7 @@ class ChatSession(asyncssh.SSHServerSession[str]):
         """Say goodbye (and why), then end the session; safe to call twice."""
         if self._closing:
             return
-        self._flush()
+        self.flush()
         self._closing = True
         if self._member is not None:
             self._ctx.hub.leave(self._member)
@@ -317,9 +319,9 @@ class ChatSession(asyncssh.SSHServerSession[str]):
         self._pending.append(item)
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            self._loop.call_soon(self._flush)
+            self._ctx.flusher.mark(self)
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
         """Write everything pending in one write, with one redraw."""
         self._flush_scheduled = False
         if not self._pending or self._closing:
@@ -328,22 +330,22 @@ class ChatSession(asyncssh.SSHServerSession[str]):
         if self._editor is None:  # scripts: plain lines, nothing else
             self._write("\n".join(_plain(item) for item in items) + "\n")
             return
-        look, width = self._look, self._editor.width
-        me = self._member.name if self._member is not None else ""
+        look, width, me, my_key = self._look, self._editor.width, self._username, self._my_key
         bell = self._member.prefs.bell if self._member is not None else "off"
         ring = False
         rows: list[str] = []
         for item in items:
-            if isinstance(item, str):
+            if item.__class__ is Message:
+                msg, elsewhere = item, False
+            elif isinstance(item, str):
                 rows.extend(wrap(render_notice(item, look.style), 3, width))
                 continue
-            elsewhere = isinstance(item, Elsewhere)
-            msg = item.msg if elsewhere else item
+            else:
+                msg, elsewhere = item.msg, True  # type: ignore[union-attr]
             mine = msg.sender == me
-            mention = not mine and msg.kind in _SPOKEN and mentions(msg.text, me)
-            text, indent = render(msg, look, elsewhere, mention)
-            rows.extend(wrap(text, indent, width))
-            if not mine and (bell == "all" and msg.kind in _RINGS_ALL or mention or msg.kind is Kind.PRIVATE):
+            mention = not mine and msg.kind in _SPOKEN and my_key in words(msg.text)
+            rows.extend(render_rows(msg, look, elsewhere, mention, width))
+            if not mine and (mention or msg.kind is Kind.PRIVATE or (bell == "all" and msg.kind in _RINGS_ALL)):
                 ring = True
         out = self._editor.above("\r\n".join(rows))
         self._write(out + "\x07" if ring and bell != "off" else out)

@@ -71,6 +71,11 @@ class LineEditor:
         self._cursor_row = 0
         self._end_col = 0  # column after the last drawn character
         self._drawn = False
+        # draw() is called for every batch of incoming messages, and the
+        # line rarely changed in between: keep the last drawing, keyed by a
+        # counter that every change of text, cursor, prompt or width bumps.
+        self._version = 0
+        self._drawing: tuple[int, str, int, int] | None = None  # version, text, row, end col
         # Tab: text before the cursor -> (start of the word, candidates).
         self.completer: Callable[[str], tuple[int, list[str]]] | None = None
         self._completing: tuple[int, list[str], int] | None = None  # start, candidates, index
@@ -85,6 +90,7 @@ class LineEditor:
     def set_prompt(self, plain: str, styled: str | None = None) -> str:
         """Change the prompt; returns the redraw if the line is on screen."""
         self._prompt_plain, self._prompt_styled = plain, styled or plain
+        self._version += 1
         return self.redraw() if self._drawn else ""
 
     def _layout(self) -> tuple[list[str], list[tuple[int, int]], int]:
@@ -115,6 +121,11 @@ class LineEditor:
 
     def draw(self) -> str:
         """Draw prompt and input from the start of an empty row."""
+        cached = self._drawing
+        if cached is not None and cached[0] == self._version:
+            _, out, self._cursor_row, self._end_col = cached
+            self._drawn = True
+            return out
         rows, positions, end_col = self._layout()
         plain = self._prompt_plain
         if rows[0].startswith(plain):
@@ -129,6 +140,7 @@ class LineEditor:
         self._cursor_row = row
         self._end_col = end_col
         self._drawn = True
+        self._drawing = (self._version, out, row, end_col)
         return out
 
     def erase(self) -> str:
@@ -151,6 +163,7 @@ class LineEditor:
         """Take a new terminal width; returns the redraw."""
         out = self.erase()
         self.width = max(width, 2)
+        self._version += 1
         return out + self.draw()
 
     # ------------------------------------------------------------------ input
@@ -158,6 +171,7 @@ class LineEditor:
     def feed(self, data: str) -> EditResult:
         """Apply typed (or pasted) input; return what to echo and what was sent."""
         result = EditResult()
+        self._version += 1  # whatever the keys do, the next draw starts afresh
         fast = ""  # characters appended at the end that need no redraw
         full_redraw = False
         for key in self._decoder.feed(data):

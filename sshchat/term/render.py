@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import enum
 import zlib
-from dataclasses import dataclass
 from datetime import datetime, timezone, tzinfo
 from functools import lru_cache
+from typing import NamedTuple
 
 from wcwidth import wcswidth
 
 from sshchat.chat.message import Kind, Message
 from sshchat.chat.prefs import parse_zone
+from sshchat.term.wrap import wrap
 
 
 class Style(enum.Enum):
@@ -72,11 +73,11 @@ def _paint(text: str, sgr: str) -> str:
     return f"{sgr}{text}{_RESET}" if sgr else text
 
 
-@dataclass(frozen=True)
-class Look:
+class Look(NamedTuple):
     """Everything about a reader that changes how a line looks.
 
-    Lines are cached per Look, so readers who share one share the work.
+    Lines are cached per Look, so readers who share one share the work (a
+    NamedTuple: hashed in C, on every delivery).
     """
 
     style: Style = Style.MONO
@@ -132,6 +133,14 @@ def render(msg: Message, look: Look, elsewhere: bool = False, mention: bool = Fa
     else:
         return stamp + _paint(f"* {msg.text}", _DIM.get(style, "")), _cells(prefix_plain) + 2
     return stamp + head + text, _cells(prefix_plain) + _cells(head_plain)
+
+
+@lru_cache(maxsize=8192)
+def render_rows(msg: Message, look: Look, elsewhere: bool, mention: bool, width: int) -> tuple[str, ...]:
+    """A message rendered and wrapped for one kind of reader: one cache
+    lookup per delivery, shared by every reader with the same look and width."""
+    text, indent = render(msg, look, elsewhere, mention)
+    return wrap(text, indent, width)
 
 
 def render_notice(text: str, style: Style) -> str:

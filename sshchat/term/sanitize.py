@@ -55,8 +55,8 @@ def clean(text: str) -> str:
             continue
         if unicodedata.combining(ch):
             marks += 1
-            if marks > MAX_COMBINING or not out:
-                continue
+            if marks > MAX_COMBINING or not out or out[-1].isspace():
+                continue  # a mark needs a letter to sit on
         else:
             marks = 0
         out.append(ch)
