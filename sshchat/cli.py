@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Callable
 import logging
 import os
 import sys
@@ -39,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--motd", help="file with the message of the day")
     serve.add_argument("--config", help="TOML file of settings (also $SSHCHAT_CONFIG)")
     serve.add_argument("--log-level", help="debug, info, warning or error (default info)")
+    serve.add_argument("--event-loop", help="auto (uvloop if installed), uvloop or asyncio")
 
     keygen = sub.add_parser("keygen", help="write a new ed25519 host key")
     keygen.add_argument("path", nargs="?", default="keys/host", help="default keys/host")
@@ -66,11 +68,26 @@ def _serve(args: argparse.Namespace) -> int:
         "admin_keys": args.admin_keys,
         "allowlist": args.allowlist,
         "motd": args.motd,
+        "event_loop": args.event_loop,
     }
     config = load(args.config, os.environ, flags)
     _setup_logging(config.log_level)
-    asyncio.run(run(config))
+    with asyncio.Runner(loop_factory=_loop_factory(config.event_loop)) as runner:
+        runner.run(run(config))
     return 0
+
+
+def _loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's faster transport where installed (pip install 'sshchat[fast]')."""
+    if choice == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        if choice == "uvloop":
+            raise ConfigError("event_loop is uvloop, but uvloop is not installed") from None
+        return None
+    return uvloop.new_event_loop
 
 
 def _keygen(args: argparse.Namespace) -> int:

@@ -29,6 +29,7 @@ class Config:
     host_key: str = "keys/host"
     db: str = "sshchat.db"
     log_level: str = "info"
+    event_loop: str = "auto"  # auto (uvloop if installed), uvloop, asyncio
     admin_keys: str = ""  # authorized_keys file: these keys are operators
     allowlist: str = ""  # authorized_keys file: when set, only these keys may connect
     motd: str = ""  # file with the message of the day
@@ -99,6 +100,8 @@ def _describe(kind: object) -> str:
 def _validate(config: Config) -> Config:
     if not 0 <= config.port <= 65535:
         raise ConfigError(f"port must be between 0 and 65535, not {config.port}")
+    if config.event_loop not in ("auto", "uvloop", "asyncio"):
+        raise ConfigError("event_loop must be auto, uvloop or asyncio")
     if config.log_level.lower() not in _LOG_LEVELS:
         raise ConfigError(f"log_level must be one of {', '.join(_LOG_LEVELS)}")
     for name in (

@@ -110,3 +110,23 @@ def test_keygen_writes_and_refuses_to_overwrite(tmp_path: Path) -> None:
     assert path.read_bytes() == before
     r = run("keygen", "keys/host", "--force", cwd=tmp_path)
     assert r.returncode == 0 and path.read_bytes() != before
+
+
+def test_both_event_loops_serve(tmp_path: Path) -> None:
+    for choice in ("asyncio", "uvloop"):
+        server = ServerProcess(tmp_path, "--event-loop", choice)
+        try:
+
+            async def chat() -> str:
+                async with asyncssh.connect(
+                    "127.0.0.1", server.port, username="alice", known_hosts=None,
+                    client_keys=None, agent_path=None, client_factory=KeylessClient,
+                ) as conn:
+                    process = await conn.create_process(encoding="utf-8")
+                    process.stdin.write(f"on {choice}\n")
+                    return await asyncio.wait_for(process.stdout.readuntil(f"alice: on {choice}"), 10)
+
+            assert f"alice: on {choice}" in asyncio.run(chat())
+        finally:
+            assert server.stop() == 0
+        assert f"event loop: {choice}" in "".join(server.log)
