@@ -124,9 +124,9 @@ async def run(config: Config) -> None:
     # Before listening: a script may signal as soon as it reads the port.
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    log.info("event loop: %s", type(loop).__module__.split(".")[0])
     app = App(config)
     await app.start()
+    log.info("event loop: %s", type(loop).__module__.split(".")[0])
     await stop.wait()
     log.info("shutting down")
     await app.stop()
