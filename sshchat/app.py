@@ -15,6 +15,7 @@ import asyncssh
 
 from sshchat.chat.hub import ChatSettings, Hub
 from sshchat.config import Config
+from sshchat.ssh import fastpath
 from sshchat.ssh.context import ServerContext
 from sshchat.ssh.hostkey import load_or_create
 from sshchat.ssh.keyfiles import read_fingerprints
@@ -64,6 +65,10 @@ class App:
         """Open the store, listen; return the (host, port) pairs bound."""
         config = self.config
         key = load_or_create(config.host_key)
+        if config.fast_path:
+            fastpath.install()
+        else:
+            fastpath.uninstall()
         admins = read_fingerprints(config.admin_keys) if config.admin_keys else set()
         allowlist = read_fingerprints(config.allowlist) if config.allowlist else None
         motd = read_motd(config.motd) if config.motd else None

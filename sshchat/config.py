@@ -30,6 +30,7 @@ class Config:
     db: str = "sshchat.db"
     log_level: str = "info"
     event_loop: str = "auto"  # auto (uvloop if installed), uvloop, asyncio
+    fast_path: bool = True  # skip asyncssh's empty IGNORE packets under AEAD ciphers
     admin_keys: str = ""  # authorized_keys file: these keys are operators
     allowlist: str = ""  # authorized_keys file: when set, only these keys may connect
     motd: str = ""  # file with the message of the day
