@@ -64,3 +64,21 @@ async def test_off_switch_keeps_asyncssh_behaviour(start_server) -> None:
         from sshchat.ssh import fastpath
 
         fastpath.install()
+
+
+def test_merged_chacha_writes_exactly_what_asyncssh_would() -> None:
+    import os
+
+    from asyncssh.crypto.chacha import ChachaCipher
+
+    from sshchat.ssh import fastpath
+
+    for size in (0, 1, 15, 16, 63, 64, 65, 1000, 35000):
+        key, nonce = os.urandom(64), os.urandom(8)
+        header, data = os.urandom(4), os.urandom(size)
+        cipher = ChachaCipher(key)
+        expected = fastpath._original_encrypt_and_sign(cipher, header, data, nonce)
+        assert fastpath._encrypt_and_sign(cipher, header, data, nonce) == expected
+        # and the receiving side (asyncssh's own code) accepts it
+        packet, tag = expected
+        assert cipher.verify_and_decrypt(packet[:4], packet[4:], nonce, tag) == data
