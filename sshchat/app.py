@@ -86,6 +86,9 @@ class App:
             self._store.close()
             where = f"{config.host}:{config.port}"
             raise StartError(f"cannot listen on {where}: {e.strerror or e}") from None
+        except ValueError as e:  # asyncssh's word on a setting, e.g. an unknown cipher
+            self._store.close()
+            raise StartError(f"invalid setting: {e}") from None
         self._sweeper = asyncio.create_task(self._sweep_idle())
         addresses = [s.getsockname()[:2] for s in self._listener.sockets]
         for host, port in addresses:

@@ -31,6 +31,10 @@ class Config:
     log_level: str = "info"
     event_loop: str = "auto"  # auto (uvloop if installed), uvloop, asyncio
     fast_path: bool = True  # skip asyncssh's empty IGNORE packets under AEAD ciphers
+    # Comma-separated SSH ciphers to offer; empty: asyncssh's defaults. Clients
+    # choose by their own order, so "aes128-gcm@openssh.com,aes256-gcm@openssh.com"
+    # is the way to make them use AES-GCM, the cheapest for the server.
+    ciphers: str = ""
     admin_keys: str = ""  # authorized_keys file: these keys are operators
     allowlist: str = ""  # authorized_keys file: when set, only these keys may connect
     motd: str = ""  # file with the message of the day

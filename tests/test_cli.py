@@ -130,3 +130,11 @@ def test_both_event_loops_serve(tmp_path: Path) -> None:
         finally:
             assert server.stop() == 0
         assert f"event loop: {choice}" in "".join(server.log)
+
+
+def test_bad_cipher_setting(tmp_path: Path) -> None:
+    (tmp_path / "c.toml").write_text('ciphers = "bogus"\n')
+    r = run("serve", "--config", "c.toml", "--host", "127.0.0.1", "--port", "0", "--host-key", "k", "--db", ":memory:", cwd=tmp_path)
+    assert r.returncode == 1
+    assert "invalid setting: bogus is not a valid encryption algorithm" in r.stderr
+    assert "Traceback" not in r.stderr

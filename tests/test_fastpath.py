@@ -82,3 +82,13 @@ def test_merged_chacha_writes_exactly_what_asyncssh_would() -> None:
         # and the receiving side (asyncssh's own code) accepts it
         packet, tag = expected
         assert cipher.verify_and_decrypt(packet[:4], packet[4:], nonce, tag) == data
+
+
+async def test_ciphers_setting_limits_what_clients_may_pick(start_server) -> None:
+    import asyncssh
+
+    server: Server = await start_server(ciphers="aes128-gcm@openssh.com, aes256-gcm@openssh.com")
+    client = await server.connect("gcm")
+    assert client.conn.get_extra_info("send_cipher") in ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
+    with pytest.raises(asyncssh.KeyExchangeFailed):
+        await server.connect("old", encryption_algs=["chacha20-poly1305@openssh.com"])

@@ -108,6 +108,8 @@ async def listen(ctx: ServerContext, host_key: asyncssh.SSHKey) -> asyncio.Abstr
         agent_forwarding=False,
         x11_forwarding=False,
         rdns_lookup=False,
+        **({"encryption_algs": [c.strip() for c in config.ciphers.split(",") if c.strip()]}
+           if config.ciphers else {}),
         login_timeout=config.login_timeout,
         keepalive_interval=config.keepalive_interval,
         keepalive_count_max=config.keepalive_count_max,

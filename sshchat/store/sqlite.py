@@ -201,7 +201,8 @@ class SQLiteStore:
                     self._db.execute(statement)
             self._db.execute(f"PRAGMA user_version = {number + 1}")
             self._db.execute("COMMIT")
-            log.info("database %s upgraded to schema version %d", self.path, number + 1)
+        if version < len(MIGRATIONS):
+            log.info("database %s: schema version %d -> %d", self.path, version, len(MIGRATIONS))
 
     # ------------------------------------------------------------- thread
 
