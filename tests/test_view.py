@@ -219,3 +219,14 @@ async def test_mentions_are_highlighted_and_ring_the_bell(server: Server) -> Non
     bob.line("/msg alice private")
     await alice.wait_for("private")
     assert "\x07" not in alice.output[mark:]
+
+
+def test_ignore_list_is_bounded(hub: Hub) -> None:
+    from sshchat.chat.prefs import MAX_IGNORES
+
+    alice, out = person(hub, "alice")
+    alice.bucket = None  # (the rate limit is not what this test is about)
+    for n in range(MAX_IGNORES + 5):
+        hub.handle_line(alice, f"/ignore user{n}")
+    assert len(alice.prefs.ignores) == MAX_IGNORES
+    assert out.notices[-1] == f"you ignore {MAX_IGNORES} people already; /unignore someone first"

@@ -17,7 +17,7 @@ from sshchat.chat.message import Kind
 from sshchat.chat.member import identity
 from sshchat.chat.moderation import parse_duration, parse_network
 from sshchat.chat.names import name_key
-from sshchat.chat.prefs import BELLS, THEMES, TIMESTAMPS, parse_zone
+from sshchat.chat.prefs import BELLS, MAX_IGNORES, THEMES, TIMESTAMPS, parse_zone
 from sshchat.chat.store import Ban, Mute
 
 if TYPE_CHECKING:
@@ -298,6 +298,9 @@ def _ignore(hub: Hub, member: Member, args: list[str], rest: str) -> None:
         member.outlet.notice("you cannot ignore yourself")
         return
     if key not in ignores:
+        if len(ignores) >= MAX_IGNORES:
+            member.outlet.notice(f"you ignore {MAX_IGNORES} people already; /unignore someone first")
+            return
         ignores.append(key)
         hub.save_prefs(member)
     member.outlet.notice(f"ignoring {args[0][:16]}: their messages never reach you; /unignore to undo")

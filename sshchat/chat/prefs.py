@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 THEMES = ("256", "16", "mono")
 TIMESTAMPS = ("off", "time", "datetime")
 BELLS = ("off", "mention", "all")
+MAX_IGNORES = 100  # checked per delivery: the list must stay short
 
 _OFFSET_RE = re.compile(r"(?:UTC|GMT)?([+-])(\d{1,2})(?::?(\d{2}))?")
 
@@ -70,5 +71,5 @@ class Prefs:
             prefs.bell = data["bell"]
         prefs.quiet = bool(data.get("quiet", False))
         if isinstance(data.get("ignores"), list):
-            prefs.ignores = [k for k in data["ignores"] if isinstance(k, str)][:1000]
+            prefs.ignores = [k for k in data["ignores"] if isinstance(k, str)][:MAX_IGNORES]
         return prefs
