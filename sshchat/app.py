@@ -15,7 +15,7 @@ import asyncssh
 
 from sshchat.chat.hub import ChatSettings, Hub
 from sshchat.config import Config
-from sshchat.ssh import fastpath
+from sshchat.ssh import fastpath, hardening
 from sshchat.ssh.context import ServerContext
 from sshchat.ssh.hostkey import load_or_create
 from sshchat.ssh.keyfiles import read_fingerprints
@@ -65,6 +65,7 @@ class App:
         """Open the store, listen; return the (host, port) pairs bound."""
         config = self.config
         key = load_or_create(config.host_key)
+        hardening.install()
         if config.fast_path:
             fastpath.install()
         else:

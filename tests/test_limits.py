@@ -245,3 +245,17 @@ async def test_handshake_flood_does_not_slow_the_chat(start_server) -> None:
             break
     carol = await server.connect("carol", local_addr=("127.0.0.3", 0))
     assert "Welcome" in carol.text
+
+
+async def test_environment_requests_are_bounded(start_server) -> None:
+    server: Server = await start_server()
+    env = {f"VAR{n}": "x" * 100 for n in range(50)}
+    env["HUGE"] = "y" * 100_000
+    env["NO_COLOR"] = "1"
+    client = await server.connect("envy", pty=True, env=env)
+    client.send("hello\r")
+    await client.wait_for("envy: hello")
+    [conn] = [c for c in server.app.ctx.connections]
+    channel = next(iter(conn._channels.values()))
+    assert len(channel._env) <= 16
+    assert all(len(v) <= 256 for v in channel._env.values())

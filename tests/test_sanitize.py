@@ -38,3 +38,8 @@ def test_nothing_unsafe_survives_any_byte() -> None:
     assert all(ch >= " " and not "\x7f" <= ch <= "\x9f" for ch in out)
     for bad in "\u200e\u200f\u202a\u2066\u2069\u061c":
         assert bad not in out
+
+
+def test_marks_that_combining_misses_are_capped_too() -> None:
+    assert clean("a" + "\u0489" * 300) == "a" + "\u0489" * 3
+    assert clean("\u20dd" * 5 + "x") == "x"

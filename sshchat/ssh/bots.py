@@ -119,6 +119,7 @@ class BotSession:
         self._following = None
         self._pending_says = 0
         self._eof = False
+        self._ended = False  # the connection is gone: never start following
 
     # The Outlet a visitor needs (notices go to stderr via finish on errors).
     def deliver(self, msg: Message, elsewhere: bool = False) -> None:
@@ -182,6 +183,8 @@ class BotSession:
         def show(messages: list[Message]) -> None:
             for msg in messages:
                 self.write(message_json(msg) if cmd.as_json else plain(msg))
+            if self._ended:
+                return
             if cmd.follow:
                 room.listeners.append(self)
                 self._following = room
@@ -208,5 +211,6 @@ class BotSession:
         self._following = None
 
     def ended(self) -> None:
-        """The connection went away: stop listening."""
+        """The connection went away (or the session finished): stop listening."""
+        self._ended = True
         self._stop_following()

@@ -31,6 +31,8 @@ _ESCAPE_RE = re.compile(
 # line/paragraph separators that would break a line on some terminals.
 _DROP_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 
+_MARKS = frozenset({"Mn", "Me", "Mc"})
+
 # More combining marks than this on one character is "zalgo" text that spills
 # over the lines above and below it.
 MAX_COMBINING = 3
@@ -53,7 +55,7 @@ def clean(text: str) -> str:
     for ch in text:
         if unicodedata.category(ch) in _DROP_CATEGORIES:
             continue
-        if unicodedata.combining(ch):
+        if unicodedata.category(ch) in _MARKS:  # combining() misses ~1000 marks (U+0489...)
             marks += 1
             if marks > MAX_COMBINING or not out or out[-1].isspace():
                 continue  # a mark needs a letter to sit on
