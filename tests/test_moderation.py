@@ -308,3 +308,34 @@ def test_storage_failure_tells_the_sender_and_shows_nothing(hub: Hub, store: Mem
     assert "lost words" not in bob_out.texts() and "lost words" not in out.texts()
     hub.handle_line(alice, "next one")
     assert "next one" in bob_out.texts()
+
+
+def test_runtime_operators_cannot_act_on_admins(hub: Hub) -> None:
+    admin, admin_out = join(hub, "boss", ADMIN)
+    op, out = join(hub, "deputy", BOB)
+    hub.handle_line(admin, "/op deputy")
+    for line in ("/ban boss", "/kick boss", "/mute boss", f"/ban fingerprint:{ADMIN}"):
+        hub.handle_line(op, line)
+        assert out.notices[-1].endswith("operators cannot act on admins"), line
+    assert hub.find("boss") is admin and admin_out.closed is None
+    hub.handle_line(admin, "/ban ip:192.0.2.0/24")  # even an address ban that covers an admin
+    hub.leave(admin)
+    join(hub, "boss", ADMIN)  # admins pass bans
+
+
+def test_muted_people_cannot_rename_and_offline_keyless_mutes_can_be_lifted(hub: Hub) -> None:
+    admin, out = join(hub, "boss", ADMIN)
+    troll, troll_out = join(hub, "troll", None)
+    hub.handle_line(admin, "/mute troll")
+    hub.handle_line(troll, "/nick troll2")
+    assert troll_out.notices[-1] == "you cannot change your name while muted"
+    hub.leave(troll)
+    hub.handle_line(admin, "/unmute troll")
+    assert out.notices[-1] == "unmuted troll"
+
+
+def test_ignore_takes_names_only(hub: Hub) -> None:
+    alice, out = join(hub, "alice", None)
+    hub.handle_line(alice, "/ignore " + "x" * 100)
+    assert out.notices[-1].startswith("/ignore takes a name")
+    assert alice.prefs.ignores == []

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from sshchat.chat.message import Kind
 from sshchat.chat.member import identity
 from sshchat.chat.moderation import parse_duration, parse_network
-from sshchat.chat.names import name_key
+from sshchat.chat.names import NAME_RE, name_key
 from sshchat.chat.prefs import BELLS, MAX_IGNORES, THEMES, TIMESTAMPS, parse_zone
 from sshchat.chat.store import Ban, Mute
 
@@ -293,6 +293,9 @@ def _ignore(hub: Hub, member: Member, args: list[str], rest: str) -> None:
     if not args:
         member.outlet.notice(f"ignoring: {', '.join(ignores)}" if ignores else "you ignore nobody")
         return
+    if NAME_RE.fullmatch(args[0]) is None:
+        member.outlet.notice("/ignore takes a name: 1-16 letters, digits, _ or -")
+        return
     key = name_key(args[0])
     if key == member.key:
         member.outlet.notice("you cannot ignore yourself")
@@ -381,6 +384,9 @@ def _kick(hub: Hub, member: Member, args: list[str], rest: str) -> None:
         member.outlet.notice(f"no one called {(hub.accept_text(member, args[0]) or '?')[:32]} is online")
         return
     reason = hub.accept_text(member, " ".join(args[1:])) or ""
+    if _protected(hub, member, target.fingerprint):
+        member.outlet.notice(f"{target.name} is an admin (--admin-keys); operators cannot act on admins")
+        return
     if not is_op:
         hub.remove_from_room(member, target, reason)
         return
@@ -411,6 +417,9 @@ def _ban(hub: Hub, member: Member, args: list[str], rest: str) -> None:
             label = f"{online.name} (no key, so their address {value})"
         else:
             return
+    if kind == "fingerprint" and _protected(hub, member, value):
+        member.outlet.notice(f"{label} is an admin (--admin-keys); operators cannot act on admins")
+        return
     ban = Ban(kind, value, now + until if until else None, reason, member.name, now)
     hub.moderation.ban(ban)
     hub.audit(member, "ban", f"{kind}:{value}", reason + (f" for {args[1]}" if until else ""))
@@ -419,6 +428,19 @@ def _ban(hub: Hub, member: Member, args: list[str], rest: str) -> None:
         if victim is not member and hub.moderation.ban_for(victim.fingerprint, victim.address) is ban:
             hub.leave(victim, f"banned by {member.name}" + (f": {reason}" if reason else ""))
             victim.outlet.close(f"you were banned by {member.name}{_until(ban.until)}" + (f": {reason}" if reason else ""))
+
+
+    for room in hub.rooms.values():  # bots following a room are turned away too
+        for listener in list(room.listeners):
+            visitor = getattr(listener, "visitor", None)
+            if visitor is not None and hub.moderation.ban_for(visitor.fingerprint, visitor.address) is ban:
+                listener.close(f"you were banned by {member.name}")
+
+
+def _protected(hub: Hub, actor: Member, fingerprint: str | None) -> bool:
+    """Admins from --admin-keys are out of reach of operators made at runtime."""
+    admins = hub.moderation.admins
+    return fingerprint is not None and fingerprint in admins and actor.fingerprint not in admins
 
 
 def _until(until: float | None) -> str:
@@ -459,6 +481,9 @@ def _mute(hub: Hub, member: Member, args: list[str], rest: str) -> None:
     fp, online, label = _resolve_key(hub, member, args[0])
     if not label:
         return
+    if _protected(hub, member, fp):
+        member.outlet.notice(f"{label} is an admin (--admin-keys); operators cannot act on admins")
+        return
     target = identity(fp, name_key(label) if online is None else online.key)
     until, reason = _duration_and_reason(args[1:])
     reason = hub.accept_text(member, reason) or ""
@@ -475,9 +500,13 @@ def _mute(hub: Hub, member: Member, args: list[str], rest: str) -> None:
 
 
 def _unmute(hub: Hub, member: Member, args: list[str], rest: str) -> None:
-    fp, online, label = _resolve_key(hub, member, args[0])
-    if not label:
-        return
+    by_name = identity(None, name_key(args[0]))
+    if not args[0].startswith(FINGERPRINT_PREFIX) and hub.find(args[0]) is None and by_name in hub.moderation.mutes:
+        fp, online, label = None, None, args[0][:16]  # a keyless person, offline
+    else:
+        fp, online, label = _resolve_key(hub, member, args[0])
+        if not label:
+            return
     target = identity(fp, name_key(label) if online is None else online.key)
     if hub.moderation.unmute(target) is None:
         member.outlet.notice(f"{label} is not muted")

@@ -178,16 +178,13 @@ class Hub:
     def screen_address(self, address: str) -> str | None:
         """Why a connection from ``address`` is turned away at once, if it is.
 
-        Lets the transport refuse blocked and banned addresses before the
-        costly part of the SSH handshake.
+        Lets the transport refuse blocked addresses before the costly part
+        of the SSH handshake.
         """
         until = self.offences.blocked_until(address)
         if until is not None:
             return f"too many refused logins or floods from your address; try again{until_text(until)}"
-        ban = self.moderation.ban_for(None, address)
-        if ban is not None:
-            return f"you are banned{until_text(ban.until)}: {ban.reason or 'no reason given'}"
-        return None
+        return None  # address bans wait for the key: admins pass them
 
     def join(
         self, name: str, fingerprint: str | None, outlet: Outlet, address: str = ""
@@ -216,7 +213,7 @@ class Hub:
         except InvalidName as e:
             raise JoinRefused(str(e)) from None
         ban = self.moderation.ban_for(fingerprint, address)
-        if ban is not None:
+        if ban is not None and fingerprint not in self.moderation.admins:
             raise JoinRefused(f"you are banned{until_text(ban.until)}: {ban.reason or 'no reason given'}")
         if not self.moderation.admits(fingerprint):
             yours = f"your key is {fingerprint}" if fingerprint else "you connected without a key"
@@ -315,6 +312,9 @@ class Hub:
         if new_name == member.name:
             member.outlet.notice(f"you are already {new_name}")
             return
+        if self.moderation.mute_of(member.identity) is not None:
+            member.outlet.notice("you cannot change your name while muted")
+            return
         other = self.find(new_name)
         if other is not None and other is not member:
             member.outlet.notice(f'the name "{other.name}" is already in use')
@@ -326,7 +326,7 @@ class Hub:
         old_name, old_key = member.name, member.key
         del self.members[old_key]
         self._shapes.pop(skeleton(old_name), None)
-        member.name = new_name
+        member.rename(new_name)
         self.members[member.key] = member
         self._shapes[skeleton(new_name)] = member
         for key in member.rooms:

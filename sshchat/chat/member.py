@@ -56,10 +56,15 @@ class Member:
     away: str | None = None  # why they are away ("idle" when the server decided)
     prefs: Prefs = field(default_factory=Prefs)
 
-    @property
-    def key(self) -> str:
-        """The name as compared for uniqueness."""
-        return name_key(self.name)
+    key: str = field(init=False, default="")  # the name as compared; see rename()
+
+    def __post_init__(self) -> None:
+        self.key = name_key(self.name)
+
+    def rename(self, name: str) -> None:
+        """Change the name, and the key it is compared (and mentioned) by."""
+        self.name = name
+        self.key = name_key(name)
 
     @property
     def identity(self) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from sshchat.chat.member import Member, Outlet
 from sshchat.chat.message import Kind, Message
-from sshchat.chat.names import mentions, name_key
+from sshchat.chat.names import name_key, words
 
 _SPOKEN = frozenset({Kind.CHAT, Kind.EMOTE})
 _COMINGS_AND_GOINGS = frozenset({Kind.JOIN, Kind.LEAVE})
@@ -87,7 +87,7 @@ class Room:
                 member.outlet.deliver(msg)
             elif spoken:
                 member.unread[key] += 1
-                if mentions(msg.text, member.name):
+                if member.key in words(msg.text):
                     member.outlet.deliver(msg, elsewhere=True)
 
     def recent(self, count: int) -> list[Message]:
