@@ -259,3 +259,36 @@ async def test_environment_requests_are_bounded(start_server) -> None:
     channel = next(iter(conn._channels.values()))
     assert len(channel._env) <= 16
     assert all(len(v) <= 256 for v in channel._env.values())
+
+
+async def test_resize_storm_counts_as_input(start_server) -> None:
+    server: Server = await start_server(input_bytes_per_minute=20_000)
+    storm = await server.connect("storm", pty=True)
+    watcher = await server.connect("watcher")
+    for n in range(200):  # 200 resizes x 256 bytes of budget each
+        storm.process.change_terminal_size(40 + n % 40, 24)
+    assert await storm.exit_status() == 0
+    await watcher.wait_for("storm left (sent too much)")
+
+
+def test_editing_a_long_ascii_line_measures_no_characters(monkeypatch) -> None:
+    """Each key lays the line out again: for ASCII that is arithmetic, not a
+    wcwidth call per character (a 4000-character line once cost ~4 ms a key)."""
+    from sshchat.term import editor as editor_module
+
+    calls = [0]
+    real = editor_module.char_width
+
+    def counting(ch: str) -> int:
+        calls[0] += 1
+        return real(ch)
+
+    monkeypatch.setattr(editor_module, "char_width", counting)
+    editor = editor_module.LineEditor(80, max_chars=2048, max_submit=1024)
+    editor.set_prompt("[x #lobby] ")
+    editor.draw()
+    editor.feed("y" * 2000)
+    calls[0] = 0
+    for _ in range(50):
+        editor.feed("\x02")  # Ctrl-B: one step left, a full redraw
+    assert calls[0] <= 50 * 2  # moving the cursor looks at a character or two, not the line

@@ -48,6 +48,7 @@ BRACKETED_PASTE_OFF = "\x1b[?2004l"
 
 
 _SPOKEN = frozenset({Kind.CHAT, Kind.EMOTE})
+_RESIZE_COST = 256  # input bytes a window-size change counts as (it costs a redraw)
 _RINGS_ALL = frozenset({Kind.CHAT, Kind.EMOTE, Kind.PRIVATE})
 _THEMES = {"256": Style.ANSI256, "16": Style.ANSI16, "mono": Style.MONO}
 
@@ -128,9 +129,9 @@ class ChatSession(asyncssh.SSHServerSession[str]):
             # NO_COLOR (no-color.org), sent with e.g. ssh -o SetEnv=NO_COLOR=1
             no_color = "NO_COLOR" in chan.get_environment()
             self._default_style = Style.MONO if no_color else style_for_term(self._term)
-            self._editor = LineEditor(
-                self._width, max_submit=self._ctx.config.max_message_chars
-            )
+            limit = self._ctx.config.max_message_chars
+            # Room to paste and trim, but not without end: every key lays the line out.
+            self._editor = LineEditor(self._width, max_submit=limit, max_chars=2 * limit)
         try:
             self._member = self._ctx.hub.join(
                 self._username, self._fingerprint, self, self._address
@@ -164,11 +165,7 @@ class ChatSession(asyncssh.SSHServerSession[str]):
         if self._member is None or self._closing:
             return
         if not self._input_budget.take(len(data.encode("utf-8", "surrogatepass"))):
-            limit = self._ctx.config.input_bytes_per_minute
-            log.warning("cutting off %s from %s: input flood", self._username, self._address)
-            self._ctx.hub.offences.record(self._address)
-            self._ctx.hub.leave(self._member, "sent too much")
-            self.close(f"you sent more than {limit} bytes in a minute; disconnected")
+            self._input_flood()
             return
         try:
             if self._editor is not None:
@@ -178,6 +175,15 @@ class ChatSession(asyncssh.SSHServerSession[str]):
         except Exception:  # one broken session must never take others down
             log.exception("error handling input from %s", self._username)
             self.close("internal error; sorry")
+
+    def _input_flood(self) -> None:
+        """More input (keys, pastes, resizes) than a person makes: disconnect."""
+        limit = self._ctx.config.input_bytes_per_minute
+        log.warning("cutting off %s from %s: input flood", self._username, self._address)
+        self._ctx.hub.offences.record(self._address)
+        if self._member is not None:
+            self._ctx.hub.leave(self._member, "sent too much")
+        self.close(f"you sent more than {limit} bytes in a minute; disconnected")
 
     def eof_received(self) -> bool:
         if self._bot is not None and not self._closing:
@@ -194,7 +200,12 @@ class ChatSession(asyncssh.SSHServerSession[str]):
         return True  # we close the channel ourselves, after the goodbye
 
     def terminal_size_changed(self, width: int, height: int, pixwidth: int, pixheight: int) -> None:
-        if self._editor is not None and width > 0 and not self._closing:
+        if self._closing:
+            return
+        if not self._input_budget.take(_RESIZE_COST):  # a resize storm is a flood too
+            self._input_flood()
+            return
+        if self._editor is not None and width > 0:
             self._write(self._editor.resize(width))
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -93,31 +93,39 @@ class LineEditor:
         self._version += 1
         return self.redraw() if self._drawn else ""
 
-    def _layout(self) -> tuple[list[str], list[tuple[int, int]], int]:
+    def _layout(self) -> tuple[list[str], tuple[int, int], int]:
         """Break prompt + input into rows of at most ``width`` cells.
 
-        Returns the rows, the (row, col) of every cursor position 0..len(buf),
-        and the column after the last character.
+        Returns the rows, the (row, col) of the cursor, and the column after
+        the last character. Plain ASCII (the usual case) is cut by arithmetic;
+        anything else is measured character by character with wcwidth.
         """
-        rows: list[list[str]] = [[]]
-        positions: list[tuple[int, int]] = []
-        col = 0
         width = self.width
-        n_prompt = len(self._prompt_plain)
-        for k, ch in enumerate(self._prompt_plain + self.text):
+        text = self._prompt_plain + self.text
+        cursor = len(self._prompt_plain) + self.pos
+        if text.isascii():
+            rows = [text[i : i + width] for i in range(0, len(text), width)] or [""]
+            if len(text) % width == 0 and text:
+                rows.append("")  # a full last row: the cursor lives on the next one
+            return rows, divmod(cursor, width), len(text) % width
+        rows_: list[list[str]] = [[]]
+        at = (0, 0)
+        col = 0
+        for k, ch in enumerate(text):
             w = char_width(ch)
             if w and col + w > width:
-                rows.append([])
+                rows_.append([])
                 col = 0
-            if k >= n_prompt:
-                positions.append((len(rows) - 1, col))
-            rows[-1].append(ch)
+            if k == cursor:
+                at = (len(rows_) - 1, col)
+            rows_[-1].append(ch)
             col += w
-        if col >= width:  # a full last row: the cursor lives on the next one
-            rows.append([])
+        if col >= width:
+            rows_.append([])
             col = 0
-        positions.append((len(rows) - 1, col))
-        return ["".join(r) for r in rows], positions, col
+        if cursor >= len(text):
+            at = (len(rows_) - 1, col)
+        return ["".join(r) for r in rows_], at, col
 
     def draw(self) -> str:
         """Draw prompt and input from the start of an empty row."""
@@ -126,11 +134,10 @@ class LineEditor:
             _, out, self._cursor_row, self._end_col = cached
             self._drawn = True
             return out
-        rows, positions, end_col = self._layout()
+        rows, (row, col), end_col = self._layout()
         plain = self._prompt_plain
         if rows[0].startswith(plain):
             rows[0] = self._prompt_styled + rows[0][len(plain) :]
-        row, col = positions[self.pos]
         out = "\r\n".join(rows)
         up = len(rows) - 1 - row
         if up:
