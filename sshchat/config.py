@@ -47,6 +47,8 @@ class Config:
     input_bytes_per_minute: int = 256 * 1024  # more than this from one connection ends it
     # What people get.
     history_on_join: int = 20
+    max_rooms: int = 1000  # rooms in all (they are kept for good)
+    max_rooms_per_person: int = 20  # rooms one key (or keyless name) may create
     history_per_call: int = 200  # most messages one /history shows
     outbox_limit: int = 256 * 1024  # unsent bytes before a non-reading client is cut off
     # Connections.

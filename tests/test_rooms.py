@@ -259,3 +259,20 @@ async def test_rooms_topics_history_and_memberships_survive_a_restart(tmp_path: 
         for c in server.clients:
             await c.close()
         await app.stop()
+
+
+def test_room_creation_is_bounded() -> None:
+    from sshchat.chat.hub import ChatSettings
+
+    hub = Hub(MemoryStore(), ChatSettings(max_rooms=5, max_rooms_per_person=2, rate_burst=1000))
+    alice, out = person(hub, "alice", ALICE)
+    bob, bob_out = person(hub, "bob")
+    for n in range(3):
+        hub.handle_line(alice, f"/join #a{n}")
+    assert out.notices[-1] == "you have created 2 rooms, the most one person may"
+    for n in range(3):
+        hub.handle_line(bob, f"/join #b{n}")
+    assert len(hub.rooms) == 5
+    assert bob_out.notices[-1] == "the server has its limit of 5 rooms; join one of them (/rooms)"
+    hub.handle_line(bob, "/join #a0")  # joining an existing room is always fine
+    assert bob.room == "#a0"

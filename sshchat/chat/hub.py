@@ -55,6 +55,8 @@ class ChatSettings:
     offence_block: float = 600.0
     idle_away: float = 600.0  # 0: never
     idle_kick: float = 0.0  # 0: never
+    max_rooms: int = 1000
+    max_rooms_per_person: int = 20
 
 
 def until_text(until: float | None) -> str:
@@ -359,6 +361,10 @@ class Hub:
         key = name_key(room_name)
         room = self.rooms.get(key)
         if room is None:
+            refusal = self._room_limit(member)
+            if refusal:
+                member.outlet.notice(refusal)
+                return
             info = RoomInfo(room_name, "", member.name, member.fingerprint, self.clock())
             room = self.rooms[key] = Room(info, self.settings.history_in_memory)
             self.store.save(Change("room", info))
@@ -373,6 +379,20 @@ class Hub:
         self._look_at(member, room)
         if joined:
             self._publish(member, room, Kind.JOIN, f"{member.name} joined {room.name} ({len(room.members)} here)")
+
+    def _room_limit(self, member: Member) -> str | None:
+        """Why ``member`` may not create another room (rooms are kept for good)."""
+        s = self.settings
+        if len(self.rooms) >= s.max_rooms:
+            return f"the server has its limit of {s.max_rooms} rooms; join one of them (/rooms)"
+        made = sum(
+            1 for r in self.rooms.values()
+            if (r.info.creator_fp == member.fingerprint if member.fingerprint
+                else r.info.creator_fp is None and name_key(r.info.creator) == member.key)
+        )
+        if made >= s.max_rooms_per_person:
+            return f"you have created {made} rooms, the most one person may"
+        return None
 
     def part(self, member: Member, room_name: str | None) -> None:
         """/part: leave a room (the current one by default)."""
