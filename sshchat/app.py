@@ -90,22 +90,26 @@ class App:
         except ValueError as e:  # asyncssh's word on a setting, e.g. an unknown cipher
             self._store.close()
             raise StartError(f"invalid setting: {e}") from None
-        self._sweeper = asyncio.create_task(self._sweep_idle())
+        self._sweeper = asyncio.create_task(self._every_second())
         addresses = [s.getsockname()[:2] for s in self._listener.sockets]
         for host, port in addresses:
             # Printed whatever the log level: scripts and tests wait for it.
             print(f"sshchat: listening on {host}:{port}", file=sys.stderr, flush=True)
         return addresses
 
-    async def _sweep_idle(self) -> None:
-        """Mark idle people away (and kick them, if configured) every few seconds."""
+    async def _every_second(self) -> None:
+        """The chat's clockwork: summed-up join/leave notices, idle marks."""
         limits = [t for t in (self.config.idle_away, self.config.idle_kick) if t > 0]
-        if not limits:
-            return
-        interval = min(5.0, max(0.05, min(limits) / 4))
+        interval = min([1.0, *(max(0.05, t / 4) for t in limits)])
+        idle_every = min(5.0, max(0.05, min(limits) / 4)) if limits else 0.0
+        last_idle = 0.0
+        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(interval)
-            self.hub.sweep_idle()
+            self.hub.tick()
+            if idle_every and loop.time() - last_idle >= idle_every:
+                last_idle = loop.time()
+                self.hub.sweep_idle()
 
     async def stop(self, reason: str = SHUTDOWN_REASON) -> None:
         """Stop accepting, tell everyone why, let goodbyes arrive, commit all."""

@@ -145,3 +145,20 @@ def test_input_from_a_departed_member_is_ignored(hub: Hub) -> None:
     hub.leave(ghost)
     hub.handle_line(ghost, "boo")
     assert "boo" not in watcher.texts()
+
+
+def test_a_login_storm_is_summed_up(clock: Clock) -> None:
+    hub = Hub(MemoryStore(), ChatSettings(notice_burst=3, notice_window=2.0), clock=clock)
+    watcher = Recorder()
+    hub.join("watcher", None, watcher)  # 1 notice
+    for n in range(12):
+        hub.join(f"user{n}", None, Recorder())
+    joins = watcher.texts(Kind.JOIN)
+    assert joins == ["watcher joined (1 online)", "user0 joined (2 online)", "user1 joined (3 online)"]
+    hub.tick()
+    assert watcher.texts(Kind.JOIN)[-1] == (
+        "user2, user3, user4, user5, user6 and 5 others joined (13 online)"
+    )
+    clock.now += 3  # the storm is over: notices go out at once again
+    hub.join("late", None, Recorder())
+    assert watcher.texts(Kind.JOIN)[-1] == "late joined (14 online)"

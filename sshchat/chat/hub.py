@@ -57,6 +57,11 @@ class ChatSettings:
     idle_kick: float = 0.0  # 0: never
     max_rooms: int = 1000
     max_rooms_per_person: int = 20
+    # Comings and goings beyond this many per room within notice_window
+    # seconds are summed up in one line at the next tick(): a login storm
+    # must not cost a write to every member per login.
+    notice_burst: int = 5
+    notice_window: float = 2.0
 
 
 def until_text(until: float | None) -> str:
@@ -261,7 +266,7 @@ class Hub:
             outlet.deliver(msg)
         if old is None:
             for key in member.rooms:
-                self._publish(member, self.rooms[key], Kind.JOIN, f"{name} joined ({len(self.members)} online)")
+                self._announce(member, self.rooms[key], Kind.JOIN, f"{name} joined ({len(self.members)} online)")
         return member
 
     def leave(self, member: Member, reason: str | None = None) -> None:
@@ -270,7 +275,39 @@ class Hub:
             return
         text = f"{member.name} left" + (f" ({reason})" if reason else "")
         for key in member.rooms:
-            self._publish(member, self.rooms[key], Kind.LEAVE, text)
+            self._announce(member, self.rooms[key], Kind.LEAVE, text)
+
+    def _announce(self, member: Member, room: Room, kind: Kind, text: str) -> None:
+        """A join or leave notice: at once while they are few, summed up in a storm."""
+        now = self.clock()
+        recent = room.recent_notices
+        while recent and recent[0] <= now - self.settings.notice_window:
+            recent.popleft()
+        if len(recent) < self.settings.notice_burst:
+            recent.append(now)
+            self._publish(member, room, kind, text)
+            return
+        room.pending_notices.setdefault(kind, []).append(member.name)
+
+    def tick(self) -> None:
+        """Publish the summed-up comings and goings (called every second or so)."""
+        for room in self.rooms.values():
+            if not room.pending_notices:
+                continue
+            pending, room.pending_notices = room.pending_notices, {}
+            for kind, names in pending.items():
+                verb = "joined" if kind is Kind.JOIN else "left"
+                shown = ", ".join(names[:5])
+                more = f" and {len(names) - 5} others" if len(names) > 5 else ""
+                text = f"{shown}{more} {verb} ({len(self.members)} online)"
+                draft = Draft(room.name, kind, "", text, self.clock(), keep=False)
+                self.store.append([draft], lambda result, room=room: self._deliver_notice(room, result))
+
+    @staticmethod
+    def _deliver_notice(room: Room, result: list[Message] | Exception) -> None:
+        if not isinstance(result, Exception):  # a lost summary is not worth an error
+            for msg in result:
+                room.publish(msg, keep=False)
 
     def _remove(self, member: Member) -> bool:
         if self.members.get(member.key) is not member:

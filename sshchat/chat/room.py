@@ -44,6 +44,8 @@ class Room:
         self.info = info
         self.members: dict[str, Member] = {}  # online members, by name key, in join order
         self.listeners: list[Outlet] = []  # bots following the room (tail --follow)
+        self.recent_notices: deque[float] = deque()  # times of recent joins/leaves
+        self.pending_notices: dict[Kind, list[str]] = {}  # names waiting for a summary
         self.history: deque[Message] = deque(maxlen=history_size)
 
     @property
