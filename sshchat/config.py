@@ -47,6 +47,8 @@ class Config:
     input_bytes_per_minute: int = 256 * 1024  # more than this from one connection ends it
     # What people get.
     history_on_join: int = 20
+    notice_burst: int = 5  # joins/leaves shown at once per room within notice_window;
+    notice_window: float = 2.0  # beyond that, summed up in one line a second
     max_rooms: int = 1000  # rooms in all (they are kept for good)
     max_rooms_per_person: int = 20  # rooms one key (or keyless name) may create
     history_per_call: int = 200  # most messages one /history shows
