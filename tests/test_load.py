@@ -173,7 +173,10 @@ async def run_load(tmp: Path, load: Load) -> list[dict[str, float]]:
             print(f"\nload round {round_no + 1}:", figures)
             rounds.append(figures)
         growth = rounds[2]["rss_after_kib"] - rounds[1]["rss_after_kib"]
-        assert growth < max(2 * 1024, rounds[1]["rss_after_kib"] // 50), rounds
+        # RSS is a coarse witness: glibc keeps freed memory in per-thread
+        # arenas (the store's thread has its own), so it creeps even with no
+        # leak. test_leak.py checks the Python heap itself, exactly.
+        assert growth < max(2 * 1024, rounds[1]["rss_after_kib"] // 10), rounds
         return rounds
     finally:
         assert server.stop() == 0

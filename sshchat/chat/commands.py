@@ -189,7 +189,7 @@ def _part(hub: Hub, member: Member, args: list[str], rest: str) -> None:
 
 def _rooms(hub: Hub, member: Member, args: list[str], rest: str) -> None:
     rooms = sorted(hub.rooms.values(), key=lambda r: r.key)
-    member.outlet.notice(f"{len(rooms)} rooms (* you are here, + you are a member):")
+    member.outlet.notice(f"{len(rooms)} room{'' if len(rooms) == 1 else 's'} (* you are here, + you are a member):")
     for room in rooms:
         mark = "*" if room.key == member.room else "+" if room.key in member.rooms else " "
         unread = member.unread.get(room.key, 0)

@@ -95,7 +95,7 @@ def check_room(name: str) -> str:
 _WORD_RE = re.compile(r"[A-Za-z0-9_-]+")
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1024)
 def words(text: str) -> frozenset[str]:
     """The name-like words of a message, once per message text, not per reader."""
     return frozenset(w.casefold() for w in _WORD_RE.findall(text))

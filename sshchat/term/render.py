@@ -105,7 +105,7 @@ def _cells(text: str) -> int:
     return wcswidth(text)
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1024)
 def render(msg: Message, look: Look, elsewhere: bool = False, mention: bool = False) -> tuple[str, int]:
     """One message as one logical line, and the column its text starts at.
 
@@ -135,7 +135,7 @@ def render(msg: Message, look: Look, elsewhere: bool = False, mention: bool = Fa
     return stamp + head + text, _cells(prefix_plain) + _cells(head_plain)
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=1024)
 def render_rows(msg: Message, look: Look, elsewhere: bool, mention: bool, width: int) -> tuple[str, ...]:
     """A message rendered and wrapped for one kind of reader: one cache
     lookup per delivery, shared by every reader with the same look and width."""

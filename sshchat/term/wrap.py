@@ -29,7 +29,7 @@ def _tokens(line: str) -> list[tuple[str, int]]:
     return out
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1024)
 def wrap(line: str, indent: int, width: int) -> tuple[str, ...]:
     """``line`` as rows of at most ``width`` cells; rows after the first indented."""
     if width < 2:
