@@ -152,3 +152,16 @@ async def test_followers_are_told_when_the_server_stops(start_server) -> None:
     await server.app.stop()
     assert await follower.exit_status() == 0
     assert "the server is shutting down" in follower.stderr
+
+
+async def test_a_ban_ends_a_following_bot(start_server, keys, tmp_path) -> None:
+    admins = tmp_path / "admins"
+    admins.write_text(keys["carol"].export_public_key().decode())
+    server: Server = await start_server(admin_keys=str(admins))
+    boss = await server.connect("boss", key=keys["carol"])
+    follower = await server.connect("spy", command="tail --follow", wait_joined=False, key=keys["bob"])
+    await asyncio.sleep(0.2)
+    boss.line("/ban spy")
+    await boss.wait_for("banned spy")
+    assert await follower.exit_status() == 0
+    assert "you were banned by boss" in follower.stderr

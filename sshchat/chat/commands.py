@@ -431,10 +431,9 @@ def _ban(hub: Hub, member: Member, args: list[str], rest: str) -> None:
 
 
     for room in hub.rooms.values():  # bots following a room are turned away too
-        for listener in list(room.listeners):
-            visitor = getattr(listener, "visitor", None)
-            if visitor is not None and hub.moderation.ban_for(visitor.fingerprint, visitor.address) is ban:
-                listener.close(f"you were banned by {member.name}")
+        for visitor in list(room.listeners):
+            if hub.moderation.ban_for(visitor.fingerprint, visitor.address) is ban:
+                visitor.outlet.close(f"you were banned by {member.name}")
 
 
 def _protected(hub: Hub, actor: Member, fingerprint: str | None) -> bool:

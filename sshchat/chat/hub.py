@@ -383,7 +383,7 @@ class Hub:
         self.members.clear()
         for room in self.rooms.values():
             for listener in list(room.listeners):  # bots following a room
-                listener.close(reason)
+                listener.outlet.close(reason)
             room.listeners.clear()
 
     # ---------------------------------------------------------------- rooms

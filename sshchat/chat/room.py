@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from sshchat.chat.member import Member, Outlet
+from sshchat.chat.member import Member
 from sshchat.chat.message import Kind, Message
 from sshchat.chat.names import name_key, words
 
@@ -43,7 +43,7 @@ class Room:
     def __init__(self, info: RoomInfo, history_size: int = 200) -> None:
         self.info = info
         self.members: dict[str, Member] = {}  # online members, by name key, in join order
-        self.listeners: list[Outlet] = []  # bots following the room (tail --follow)
+        self.listeners: list[Member] = []  # bots following the room (tail --follow), not members
         self.recent_notices: deque[float] = deque()  # times of recent joins/leaves
         self.pending_notices: dict[Kind, list[str]] = {}  # names waiting for a summary
         self.history: deque[Message] = deque(maxlen=history_size)
@@ -76,7 +76,7 @@ class Room:
         if keep:
             self.history.append(msg)
         for listener in self.listeners:
-            listener.deliver(msg)
+            listener.outlet.deliver(msg)
         key = self.key
         spoken = msg.kind in _SPOKEN
         noise = msg.kind in _COMINGS_AND_GOINGS

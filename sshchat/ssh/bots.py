@@ -186,7 +186,7 @@ class BotSession:
             if self._ended:
                 return
             if cmd.follow:
-                room.listeners.append(self)
+                room.listeners.append(self.visitor)
                 self._following = room
             else:
                 self.finish(0, None)
@@ -206,8 +206,8 @@ class BotSession:
         self.finish(0, None)
 
     def _stop_following(self) -> None:
-        if self._following is not None and self in self._following.listeners:
-            self._following.listeners.remove(self)
+        if self._following is not None and self.visitor in self._following.listeners:
+            self._following.listeners.remove(self.visitor)
         self._following = None
 
     def ended(self) -> None:
