@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from sshchat.chat.commands import COMMANDS, dispatch
+from sshchat.chat.commands import dispatch
 from sshchat.chat.member import Member, Outlet
 from sshchat.chat.message import Kind, Message
 from sshchat.chat.moderation import Moderation
@@ -107,7 +107,6 @@ class Hub:
             who: [(k, cur) for k, cur in rooms if k in self.rooms]
             for who, rooms in snapshot.memberships.items()
         }
-        self.commands = COMMANDS
         self.closing = False
 
     @property

@@ -97,10 +97,7 @@ _WORD_RE = re.compile(r"[A-Za-z0-9_-]+")
 
 @lru_cache(maxsize=1024)
 def words(text: str) -> frozenset[str]:
-    """The name-like words of a message, once per message text, not per reader."""
+    """The name-like words of a message (casefolded), once per message text,
+    not per reader: a line names you if your name key is among them."""
     return frozenset(w.casefold() for w in _WORD_RE.findall(text))
 
-
-def mentions(text: str, name: str) -> bool:
-    """Whether ``text`` names ``name`` as a word (ignoring case)."""
-    return name_key(name) in words(text)
