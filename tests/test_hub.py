@@ -162,3 +162,21 @@ def test_a_login_storm_is_summed_up(clock: Clock) -> None:
     clock.now += 3  # the storm is over: notices go out at once again
     hub.join("late", None, Recorder())
     assert watcher.texts(Kind.JOIN)[-1] == "late joined (14 online)"
+
+
+def test_big_rooms_get_storm_summaries_less_often(clock: Clock) -> None:
+    hub = Hub(MemoryStore(), ChatSettings(notice_burst=1, notice_window=100.0), clock=clock)
+    watcher = Recorder()
+    hub.join("watcher", None, watcher)
+    for n in range(2500):
+        hub.join(f"u{n}", None, Recorder())
+    hub.tick()
+    summaries = lambda: [t for t in watcher.texts(Kind.JOIN) if "others" in t]  # noqa: E731
+    assert len(summaries()) == 1
+    hub.join("late1", None, Recorder())
+    clock.now += 1.5
+    hub.tick()
+    assert len(summaries()) == 1  # 2500 members: at most one summary per 2.5 s
+    clock.now += 1.5
+    hub.tick()
+    assert len(summaries()) == 1 and watcher.texts(Kind.JOIN)[-1] == "late1 joined (2502 online)"

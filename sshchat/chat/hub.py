@@ -289,10 +289,19 @@ class Hub:
         room.pending_notices.setdefault(kind, []).append(member.name)
 
     def tick(self) -> None:
-        """Publish the summed-up comings and goings (called every second or so)."""
+        """Publish the summed-up comings and goings (called every second or so).
+
+        A summary costs a write to every member of the room, so big rooms get
+        them less often: every second up to 1000 members, then one second
+        more per 1000.
+        """
+        now = self.clock()
         for room in self.rooms.values():
             if not room.pending_notices:
                 continue
+            if now - room.last_summary < max(1.0, len(room.members) / 1000):
+                continue
+            room.last_summary = now
             pending, room.pending_notices = room.pending_notices, {}
             for kind, names in pending.items():
                 verb = "joined" if kind is Kind.JOIN else "left"

@@ -46,6 +46,7 @@ class Room:
         self.listeners: list[Member] = []  # bots following the room (tail --follow), not members
         self.recent_notices: deque[float] = deque()  # times of recent joins/leaves
         self.pending_notices: dict[Kind, list[str]] = {}  # names waiting for a summary
+        self.last_summary = float("-inf")  # when the last summary went out
         self.history: deque[Message] = deque(maxlen=history_size)
 
     @property
