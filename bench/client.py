@@ -61,7 +61,7 @@ class Tally:
         self.notices: dict[bytes, int] = {}  # "-> ..." lines other than the welcome
 
 
-_NOTICE = re.compile(rb"^-> (.{0,120})", re.M)
+_NOTICE = re.compile(rb"^-> (.{0,120})", re.MULTILINE)
 
 
 class ChatUser(asyncssh.SSHClientSession[bytes]):

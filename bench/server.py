@@ -73,14 +73,13 @@ class ServerUnderTest:
         env.update(env_overrides)
         if src:
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
-        log = open(tmp / "server.log", "wb")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "sshchat", "serve", "--host", "127.0.0.1", "--port", "0",
-             "--host-key", str(tmp / "host"), "--db", str(tmp / "chat.db")],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, cwd=src or None,
-            start_new_session=True,  # a Ctrl-C on the generator reaches us, not it; we stop it
-        )
-        log.close()
+        with open(tmp / "server.log", "wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "sshchat", "serve", "--host", "127.0.0.1", "--port", "0",
+                 "--host-key", str(tmp / "host"), "--db", str(tmp / "chat.db")],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, cwd=src or None,
+                start_new_session=True,  # a Ctrl-C on the generator reaches us, not it; we stop it
+            )
         server = cls("127.0.0.1", 0, proc.pid, proc, tmp)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

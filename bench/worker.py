@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
+import asyncssh
+
 from bench.client import (
     ChatUser,
     Tally,
@@ -126,7 +128,7 @@ class Worker:
                         source_address(i % spec.addresses), options, self.pattern, self.tally,
                         spec.login_timeout,
                     )
-                except Exception as e:  # a failed login is a result, not a crash
+                except (OSError, asyncssh.Error, TimeoutError) as e:  # a failed login is a result, not a crash
                     failures[f"{type(e).__name__}: {e}"[:160]] += 1
                     return
                 durations.append(time.monotonic() - started)
