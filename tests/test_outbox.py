@@ -138,3 +138,24 @@ async def test_a_crash_in_one_session_ends_only_that_session(monkeypatch) -> Non
     fine.data_received("still ok\n", None)
     await settle()
     assert "fine: still ok" in "".join(fine_chan.writes)
+
+
+async def test_a_session_that_cannot_flush_is_ended_and_others_still_get_output(monkeypatch) -> None:
+    from sshchat.ssh.flusher import Flusher
+
+    hub = Hub(MemoryStore(), ChatSettings(rate_burst=1000))
+    broken, chan, _ = open_session(hub, "broken", pty=True)
+    fine, fine_chan, _ = open_session(hub, "fine", pty=False)
+    shared = Flusher()
+    broken._ctx.flusher = fine._ctx.flusher = shared
+    await settle()
+
+    def boom(*args: object) -> str:
+        raise RuntimeError("render bug")
+
+    monkeypatch.setattr(broken._editor, "above", boom)
+    fine.data_received("hello\n", None)
+    await settle()
+    assert chan.status == 0  # ended, not left connected and silent
+    assert hub.find("broken") is None
+    assert "fine: hello" in "".join(fine_chan.writes)

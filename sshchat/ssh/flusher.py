@@ -18,6 +18,8 @@ log = logging.getLogger("sshchat")
 class Flushable(Protocol):
     def flush(self) -> None: ...
 
+    def close(self, reason: str | None) -> None: ...
+
 
 class Flusher:
     """Sessions that have output due, flushed together at the next turn."""
@@ -40,4 +42,8 @@ class Flusher:
             try:
                 session.flush()
             except Exception:  # one session's failure must not cost the others their output
-                log.exception("error flushing a session")
+                log.exception("error flushing a session; ending it")
+                try:  # a session that cannot show anything is no use to its person
+                    session.close("internal error; sorry")
+                except Exception:
+                    log.exception("error ending a session that failed to flush")
