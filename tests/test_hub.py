@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sshchat.chat.hub import ChatSettings, Hub, JoinRefused
+from sshchat.chat.member import Member
 from sshchat.chat.message import Kind, Message
 from sshchat.store.memory import MemoryStore
 
@@ -35,6 +36,12 @@ class Recorder:
 
     def texts(self, kind: Kind | None = None) -> list[str]:
         return [m.text for m in self.messages if kind is None or m.kind is kind]
+
+
+def person(hub: Hub, name: str, fp: str | None = None, address: str = "") -> tuple[Member, Recorder]:
+    """Join ``name`` with a recording outlet; the test reads what they were sent."""
+    out = Recorder()
+    return hub.join(name, fp, out, address), out
 
 
 class Clock:

@@ -12,7 +12,7 @@ from sshchat.chat.hub import Hub
 from sshchat.chat.message import Kind
 from sshchat.store.memory import MemoryStore
 from tests.conftest import Server, make_config
-from tests.test_hub import Clock, Recorder
+from tests.test_hub import Clock, person
 
 OP = "SHA256:operator-key-000000000000000000000000000000"
 ALICE = "SHA256:alice-key-00000000000000000000000000000000"
@@ -22,10 +22,6 @@ ALICE = "SHA256:alice-key-00000000000000000000000000000000"
 def hub() -> Hub:
     return Hub(MemoryStore(), clock=Clock(), admins={OP})
 
-
-def person(hub: Hub, name: str, fp: str | None = None):
-    out = Recorder()
-    return hub.join(name, fp, out), out
 
 
 def test_everyone_starts_in_the_lobby_and_join_creates_and_switches(hub: Hub) -> None:

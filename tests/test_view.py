@@ -15,7 +15,7 @@ from sshchat.chat.message import Kind
 from sshchat.store.memory import MemoryStore
 from sshchat.term.editor import LineEditor
 from tests.conftest import Client, Server
-from tests.test_hub import Clock, Recorder
+from tests.test_hub import Clock, person
 
 OP = "SHA256:op-key-0000000000000000000000000000000000"
 
@@ -29,10 +29,6 @@ def clock() -> Clock:
 def hub(clock: Clock) -> Hub:
     return Hub(MemoryStore(), clock=clock, admins={OP})
 
-
-def person(hub: Hub, name: str, fp: str | None = None):
-    out = Recorder()
-    return hub.join(name, fp, out), out
 
 
 # -------------------------------------------------------------- completion

@@ -384,8 +384,7 @@ def _kick(hub: Hub, member: Member, args: list[str], rest: str) -> None:
         member.outlet.notice(f"no one called {(hub.accept_text(member, args[0]) or '?')[:32]} is online")
         return
     reason = hub.accept_text(member, " ".join(args[1:])) or ""
-    if _protected(hub, member, target.fingerprint):
-        member.outlet.notice(f"{target.name} is an admin (--admin-keys); operators cannot act on admins")
+    if _protected(hub, member, target.fingerprint, target.name):
         return
     if not is_op:
         hub.remove_from_room(member, target, reason)
@@ -417,8 +416,7 @@ def _ban(hub: Hub, member: Member, args: list[str], rest: str) -> None:
             label = f"{online.name} (no key, so their address {value})"
         else:
             return
-    if kind == "fingerprint" and _protected(hub, member, value):
-        member.outlet.notice(f"{label} is an admin (--admin-keys); operators cannot act on admins")
+    if kind == "fingerprint" and _protected(hub, member, value, label):
         return
     ban = Ban(kind, value, now + until if until else None, reason, member.name, now)
     hub.moderation.ban(ban)
@@ -436,10 +434,14 @@ def _ban(hub: Hub, member: Member, args: list[str], rest: str) -> None:
                 visitor.outlet.close(f"you were banned by {member.name}")
 
 
-def _protected(hub: Hub, actor: Member, fingerprint: str | None) -> bool:
-    """Admins from --admin-keys are out of reach of operators made at runtime."""
+def _protected(hub: Hub, actor: Member, fingerprint: str | None, label: str) -> bool:
+    """Admins from --admin-keys are out of reach of operators made at runtime
+    (the actor is told so)."""
     admins = hub.moderation.admins
-    return fingerprint is not None and fingerprint in admins and actor.fingerprint not in admins
+    if fingerprint is None or fingerprint not in admins or actor.fingerprint in admins:
+        return False
+    actor.outlet.notice(f"{label} is an admin (--admin-keys); operators cannot act on admins")
+    return True
 
 
 def _until(until: float | None) -> str:
@@ -480,8 +482,7 @@ def _mute(hub: Hub, member: Member, args: list[str], rest: str) -> None:
     fp, online, label = _resolve_key(hub, member, args[0])
     if not label:
         return
-    if _protected(hub, member, fp):
-        member.outlet.notice(f"{label} is an admin (--admin-keys); operators cannot act on admins")
+    if _protected(hub, member, fp, label):
         return
     target = identity(fp, name_key(label) if online is None else online.key)
     until, reason = _duration_and_reason(args[1:])

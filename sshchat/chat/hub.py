@@ -168,12 +168,9 @@ class Hub:
             done(f"rate limited: at most {self.settings.rate_burst} messages at once, "
                  f"then {self.settings.rate_per_second:g} a second")
             return
-        cleaned = clean(text)
-        if not cleaned:
-            done("nothing to say")
-            return
-        if len(cleaned) > self.settings.max_message_chars:
-            done(f"message too long ({len(cleaned)} characters, at most {self.settings.max_message_chars})")
+        cleaned, error = self._clean(text)
+        if error or not cleaned:
+            done(error or "nothing to say")
             return
         mute = self.moderation.mute_of(member.identity)
         if mute is not None:
@@ -560,14 +557,19 @@ class Hub:
 
     def accept_text(self, member: Member, text: str) -> str | None:
         """Clean ``text`` and check its length; tell the member if refused."""
+        text, error = self._clean(text)
+        if error:
+            member.outlet.notice(f"{error}; not sent")
+            return None
+        return text or None
+
+    def _clean(self, text: str) -> tuple[str, str | None]:
+        """The one check of what people and bots send: cleaned text, or why not."""
         text = clean(text)
         limit = self.settings.max_message_chars
         if len(text) > limit:
-            member.outlet.notice(
-                f"message too long ({len(text)} characters, at most {limit}); not sent"
-            )
-            return None
-        return text or None
+            return text, f"message too long ({len(text)} characters, at most {limit})"
+        return text, None
 
     def say(self, member: Member, kind: Kind, text: str) -> None:
         """Publish ``text`` (already cleaned) from ``member`` in their room."""

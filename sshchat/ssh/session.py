@@ -154,10 +154,10 @@ class ChatSession(asyncssh.SSHServerSession[str]):
     def data_received(self, data: str, datatype: asyncssh.DataType) -> None:
         if self._bot is not None and not self._closing:
             if self._input_budget.take(len(data.encode("utf-8", "surrogatepass"))):
-                *lines, self._partial = (self._partial + data).split("\n")
+                lines, too_long = self._lines(data)
                 for line in lines:
-                    self._bot.line(line.rstrip("\r"))
-                if len(self._partial) > self._ctx.config.max_line_chars:
+                    self._bot.line(line)
+                if too_long:
                     self._bot_finish(1, "line too long")
             else:
                 self._bot_finish(1, "sent too much input")
@@ -267,16 +267,23 @@ class ChatSession(asyncssh.SSHServerSession[str]):
     def _piped(self, data: str) -> None:
         """Lines from a script or ``ssh -T``: each \\n-terminated line counts."""
         assert self._member is not None
-        *lines, self._partial = (self._partial + data).split("\n")
+        lines, too_long = self._lines(data)
         for line in lines:
             if self._closing:
                 return
-            line = line.rstrip("\r")
             if line.strip():
                 self._ctx.hub.handle_line(self._member, line)
-        if len(self._partial) > self._ctx.config.max_line_chars:
-            self._partial = ""
+        if too_long:
             self.close(f"line longer than {self._ctx.config.max_line_chars} characters")
+
+    def _lines(self, data: str) -> tuple[list[str], bool]:
+        """Complete lines (\n or \r\n ended) so far, and whether the unfinished
+        one has grown past max_line_chars (then it is dropped)."""
+        *lines, self._partial = (self._partial + data).split("\n")
+        too_long = len(self._partial) > self._ctx.config.max_line_chars
+        if too_long:
+            self._partial = ""
+        return [line.rstrip("\r") for line in lines], too_long
 
     # ------------------------------------------------------- Outlet interface
 
