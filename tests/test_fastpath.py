@@ -10,17 +10,25 @@ import pytest
 from tests.conftest import Server
 
 
+class CountingTransport:
+    """A socket transport that counts its writes (one per SSH packet)."""
+
+    def __init__(self, transport, counts: list[int]) -> None:
+        self._transport, self._counts = transport, counts
+
+    def write(self, data: bytes) -> None:
+        self._counts[0] += 1
+        self._transport.write(data)
+
+    def __getattr__(self, name: str):
+        return getattr(self._transport, name)
+
+
 def count_packets(server: Server) -> list[int]:
-    """Patch the server connections' socket writes to count them."""
+    """Wrap the server connections' socket transports to count writes."""
     counts = [0]
     for conn in server.app.ctx.connections:
-        original = conn._send
-
-        def counting(data: bytes, original=original) -> None:
-            counts[0] += 1
-            original(data)
-
-        conn._send = counting
+        conn._transport = CountingTransport(conn._transport, counts)
     return counts
 
 
@@ -92,3 +100,64 @@ async def test_ciphers_setting_limits_what_clients_may_pick(start_server) -> Non
     assert client.conn.get_extra_info("send_cipher") in ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
     with pytest.raises(asyncssh.KeyExchangeFailed):
         await server.connect("old", encryption_algs=["chacha20-poly1305@openssh.com"])
+
+
+@pytest.mark.parametrize("cipher", ["aes128-gcm@openssh.com", "chacha20-poly1305@openssh.com"])
+async def test_direct_send_writes_what_asyncssh_would(start_server, monkeypatch, cipher: str) -> None:
+    """The direct CHANNEL_DATA writer and asyncssh's channel.write put the
+    same bytes on the wire and leave the connection in the same state."""
+    import asyncssh.connection
+
+    from sshchat.ssh import fastpath
+
+    server: Server = await start_server()
+    client = await server.connect("reader", encryption_algs=[cipher])
+    await client.wait_for("reader")
+    (conn,) = server.app.ctx.connections
+    (chan,) = conn._channels.values()
+    monkeypatch.setattr(fastpath, "padding", lambda n: bytes(range(n)))
+    monkeypatch.setattr(asyncssh.connection.os, "urandom", lambda n: bytes(range(n)))
+    written: list[bytes] = []
+    transport = conn._transport
+    monkeypatch.setattr(conn, "_transport", type("T", (), {"write": lambda self, d: written.append(d)})())
+
+    def state() -> tuple:
+        enc = conn._send_encryption
+        iv = getattr(enc._cipher, "_iv", None)
+        return conn._send_seq, conn._rekey_bytes_sent, chan._send_window, iv
+
+    for text in ("hi", "é" * 70, "x" * 1000):
+        before = state()
+        assert fastpath.send_data(chan, text.encode())
+        after_direct, direct = state(), written.pop()
+        # rewind the counters and let asyncssh send the same data
+        conn._send_seq, conn._rekey_bytes_sent, chan._send_window, iv = before
+        if iv is not None:
+            conn._send_encryption._cipher._iv = iv
+        chan.write(text)
+        assert written.pop() == direct
+        assert state() == after_direct
+        transport.write(direct)  # the client gets it once, and stays in step
+    conn._transport = transport
+    chan.write("still talking\r\n")
+    await client.wait_for("x" * 1000 + "still talking")  # the real client read all of it
+
+
+async def test_direct_send_declines_what_it_cannot_send_at_once(start_server) -> None:
+    from sshchat.ssh import fastpath
+
+    server: Server = await start_server()
+    client = await server.connect("reader")
+    await client.wait_for("reader")
+    (conn,) = server.app.ctx.connections
+    (chan,) = conn._channels.values()
+    assert not fastpath.send_data(chan, b"x" * (chan._send_pktsize + 1))  # more than a packet
+    window = chan._send_window
+    chan._send_window = 10
+    assert not fastpath.send_data(chan, b"x" * 11)  # beyond the peer's window
+    chan._send_window = window
+    conn._rekey_bytes_sent = conn._rekey_bytes  # a rekey is due: asyncssh starts it
+    assert not fastpath.send_data(chan, b"x")
+    conn._rekey_bytes_sent = 0
+    assert fastpath.send_data(chan, b"fine\r\n")
+    await client.wait_for("fine")

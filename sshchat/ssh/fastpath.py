@@ -1,7 +1,7 @@
 """Trim asyncssh's per-packet work on the server's output path.
 
-Two changes, both on what the server sends, both measured (see README's
-performance section), both undone by `fast_path = false`:
+Four changes, all on what the server sends, all measured (see README's
+performance section), all undone by `fast_path = false`:
 
 1. asyncssh 2.24 sends an empty SSH_MSG_IGNORE ahead of every packet once
 encryption is on. Such padding blunts attacks on CBC-mode ciphers; with the
@@ -16,16 +16,39 @@ payload (blocks 1 onwards). The last two share key and nonce, so one pass
 over 64 zero bytes followed by the payload yields both: two ciphers a packet
 instead of three. The bytes on the wire are identical (tested against
 asyncssh's own function).
+
+3. Its AES-GCM builds a new AESGCM object (an OpenSSL context) for every
+packet, sent or received; one per key does: 4.3 -> 1.7 us a packet.
+
+4. `send_data` writes a chat session's output as one CHANNEL_DATA packet
+straight to the socket, where asyncssh's `SSHChannel.write` would go
+through its send buffer, three layers of packet building, per-packet debug
+logging and flow-control checks for every one of them. It takes that road
+only when asyncssh itself would send the data at once as one packet (the
+channel open with nothing queued, the data within the peer's window and
+packet size, keys settled, no rekey due, no compression, an AEAD cipher,
+packet logging off) and keeps asyncssh's counters (sequence number, window,
+rekey bytes) as asyncssh would; otherwise the caller uses
+`SSHChannel.write`. The packets are byte for byte what asyncssh writes
+(tested with a fixed padding source).
 """
 
 from __future__ import annotations
 
+import os
+import time
 from typing import Any
 
+from asyncssh.channel import SSHChannel
 from asyncssh.connection import SSHServerConnection
-from asyncssh.constants import MSG_IGNORE
+from asyncssh.constants import MSG_CHANNEL_DATA, MSG_IGNORE
 from asyncssh.crypto import chacha
+from asyncssh.crypto import cipher as gcm
+from asyncssh.encryption import ChachaEncryption, GCMEncryption
+from asyncssh.logging import SSHLogger
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.ciphers.algorithms import ChaCha20
 from cryptography.hazmat.primitives.poly1305 import Poly1305
 
@@ -63,12 +86,122 @@ def _encrypt_and_sign(self: Any, header: bytes, data: bytes, nonce: bytes) -> tu
     return header + data, tag
 
 
+_original_gcm_encrypt = gcm.GCMCipher.encrypt_and_sign
+_original_gcm_decrypt = gcm.GCMCipher.verify_and_decrypt
+_GCM_TAG = 16
+_INVOCATION_MASK = 0xFFFFFFFFFFFFFFFF
+
+
+def _gcm_aead(self: Any) -> Any:
+    """The cipher's AESGCM object, made once per key (keys change on rekey,
+    and with them the GCMCipher object)."""
+    aead = self.__dict__.get("_sshchat_aead")
+    if aead is None:
+        aead = self._sshchat_aead = AESGCM(self._key)
+    return aead
+
+
+def _next_iv(iv: bytes) -> bytes:
+    """RFC 5647: the low 64 bits of the nonce count packets."""
+    return iv[:4] + ((int.from_bytes(iv[4:], "big") + 1) & _INVOCATION_MASK).to_bytes(8, "big")
+
+
+def _gcm_encrypt_and_sign(self: Any, header: bytes, data: bytes) -> tuple[bytes, bytes]:
+    sealed = _gcm_aead(self).encrypt(self._iv, data, header)
+    self._iv = _next_iv(self._iv)
+    return header + sealed[:-_GCM_TAG], sealed[-_GCM_TAG:]
+
+
+def _gcm_verify_and_decrypt(self: Any, header: bytes, data: bytes, mac: bytes) -> bytes | None:
+    try:
+        plain: bytes | None = _gcm_aead(self).decrypt(self._iv, data + mac, header)
+    except InvalidTag:
+        plain = None
+    self._iv = _next_iv(self._iv)
+    return plain
+
+
+class _Padding:
+    """Random padding bytes cut from one urandom read of 64 KiB, not one
+    urandom call (a system call) per packet."""
+
+    def __init__(self) -> None:
+        self._pool = b""
+        self._at = 0
+
+    def __call__(self, n: int) -> bytes:
+        at = self._at
+        if at + n > len(self._pool):
+            self._pool, at = os.urandom(65536), 0
+        self._at = at + n
+        return self._pool[at:at + n]
+
+
+padding = _Padding()
+_AEAD_ENCRYPTIONS = (GCMEncryption, ChachaEncryption)
+_DATA = bytes([MSG_CHANNEL_DATA])
+_enabled = False
+
+
+def send_data(chan: SSHChannel[Any], data: bytes) -> bool:
+    """Send ``data`` on ``chan`` as one packet, straight to the socket.
+
+    Returns False, having done nothing, when asyncssh's own path is needed;
+    the caller then uses ``chan.write``.
+    """
+    n = len(data)
+    conn: Any = chan._conn
+    if (
+        not _enabled
+        or chan._send_state != "open"
+        or chan._send_buf
+        or n == 0
+        or n > chan._send_window
+        or n > chan._send_pktsize
+        or chan._send_chan is None
+        or conn is None
+        or conn._transport is None
+        or not conn._kex_complete
+        or not conn._auth_complete
+        or conn._compressor is not None
+        or conn._send_encryption.__class__ not in _AEAD_ENCRYPTIONS
+        or conn._rekey_bytes_sent >= conn._rekey_bytes
+        or (conn._rekey_seconds and time.monotonic() >= conn._rekey_time)
+        or SSHLogger._debug_level >= 2
+    ):
+        return False
+    payload = _DATA + chan._send_chan.to_bytes(4, "big") + n.to_bytes(4, "big") + data
+    blocksize = conn._send_blocksize
+    padlen = -(conn._send_enchdrlen + len(payload)) % blocksize
+    if padlen < 4:
+        padlen += blocksize
+    packet = padlen.to_bytes(1, "big") + payload + padding(padlen)
+    seq = conn._send_seq
+    sealed, mac = conn._send_encryption.encrypt_packet(seq, len(packet).to_bytes(4, "big"), packet)
+    try:
+        conn._transport.write(sealed + mac)
+    except ConnectionError:  # as asyncssh's _send: the connection is going anyway
+        pass
+    conn._send_seq = (seq + 1) & 0xFFFFFFFF
+    conn._rekey_bytes_sent += len(packet)
+    chan._send_window -= n
+    return True
+
+
 def install() -> None:
     """Use the trimmed output path on server connections (idempotent)."""
+    global _enabled
     SSHServerConnection.send_packet = _send_packet  # type: ignore[method-assign]
     chacha.ChachaCipher.encrypt_and_sign = _encrypt_and_sign  # type: ignore[method-assign]
+    gcm.GCMCipher.encrypt_and_sign = _gcm_encrypt_and_sign  # type: ignore[method-assign]
+    gcm.GCMCipher.verify_and_decrypt = _gcm_verify_and_decrypt  # type: ignore[method-assign]
+    _enabled = True
 
 
 def uninstall() -> None:
+    global _enabled
     SSHServerConnection.send_packet = _original_send_packet  # type: ignore[method-assign]
     chacha.ChachaCipher.encrypt_and_sign = _original_encrypt_and_sign  # type: ignore[method-assign]
+    gcm.GCMCipher.encrypt_and_sign = _original_gcm_encrypt  # type: ignore[method-assign]
+    gcm.GCMCipher.verify_and_decrypt = _original_gcm_decrypt  # type: ignore[method-assign]
+    _enabled = False

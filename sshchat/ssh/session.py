@@ -26,7 +26,7 @@ from sshchat.chat.member import Member
 from sshchat.chat.message import Kind, Message
 from sshchat.chat.names import name_key, words
 from sshchat.chat.ratelimit import TokenBucket
-from sshchat.ssh import bots
+from sshchat.ssh import bots, fastpath
 from sshchat.ssh.context import ServerContext
 from sshchat.term.editor import LineEditor
 from sshchat.term.render import (
@@ -83,6 +83,7 @@ class ChatSession(asyncssh.SSHServerSession[str]):
         self._fingerprint = fingerprint
         self._address = address
         self._chan: asyncssh.SSHServerChannel[str] | None = None
+        self._direct = False  # write packets ourselves (fastpath.send_data)?
         self._term: str | None = None
         self._width = 80
         self._command: str | None = None
@@ -103,6 +104,8 @@ class ChatSession(asyncssh.SSHServerSession[str]):
 
     def connection_made(self, chan: asyncssh.SSHServerChannel[str]) -> None:  # type: ignore[override]
         self._chan = chan
+        # asyncssh's own channels may take the direct packet writer
+        self._direct = isinstance(chan, asyncssh.SSHServerChannel)
 
     def pty_requested(self, term_type: str, term_size: tuple[int, int, int, int], term_modes: dict[int, int]) -> bool:  # type: ignore[override]
         self._term = term_type
@@ -373,7 +376,8 @@ class ChatSession(asyncssh.SSHServerSession[str]):
         if chan is None or not data:
             return
         try:
-            chan.write(data)
+            if not (self._direct and fastpath.send_data(chan, data.encode())):
+                chan.write(data)
         except OSError:  # the channel is already closing
             return
         backlog = chan.get_write_buffer_size() + _transport_backlog(self._conn)
