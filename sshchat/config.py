@@ -20,6 +20,20 @@ class ConfigError(ValueError):
     """A setting that cannot be used; ``str()`` says which and why."""
 
 
+# What the server offers decides what a client can pick, and the client picks
+# by its own order. Measured per 156-byte packet on this machine, in Python:
+# AES-GCM 2.4 us, AES-CTR with HMAC-SHA2-256 (EtM) 4.2 us, AES-CTR with
+# UMAC-64 12 us, chacha20-poly1305 16-28 us. Leaving chacha20 and UMAC out
+# of the offer moves OpenSSH (chacha20 first, then AES-CTR with UMAC) and
+# PuTTY to the cheap ones; every SSH client of the last 15 years has AES-CTR
+# and HMAC-SHA2. CBC stays out, as in asyncssh's defaults.
+DEFAULT_CIPHERS = "aes128-gcm@openssh.com,aes256-gcm@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr"
+DEFAULT_MACS = (
+    "hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com,hmac-sha2-256,hmac-sha2-512,"
+    "hmac-sha1-etm@openssh.com,hmac-sha1"
+)
+
+
 @dataclass(frozen=True)
 class Config:
     """Every setting of the server, with its default."""
@@ -31,10 +45,10 @@ class Config:
     log_level: str = "info"
     event_loop: str = "auto"  # auto (uvloop if installed), uvloop, asyncio
     fast_path: bool = True  # skip asyncssh's empty IGNORE packets under AEAD ciphers
-    # Comma-separated SSH ciphers to offer; empty: asyncssh's defaults. Clients
-    # choose by their own order, so "aes128-gcm@openssh.com,aes256-gcm@openssh.com"
-    # is the way to make them use AES-GCM, the cheapest for the server.
-    ciphers: str = ""
+    # Comma-separated SSH ciphers and MACs to offer (see DEFAULT_CIPHERS);
+    # empty: asyncssh's whole default lists.
+    ciphers: str = DEFAULT_CIPHERS
+    macs: str = DEFAULT_MACS
     admin_keys: str = ""  # authorized_keys file: these keys are operators
     allowlist: str = ""  # authorized_keys file: when set, only these keys may connect
     motd: str = ""  # file with the message of the day

@@ -1,5 +1,5 @@
-"""The trimmed output path: one SSH packet per chat write under AEAD ciphers,
-and every cipher a client may pick still works."""
+"""The trimmed output path: one SSH packet per chat write under AEAD and CTR
+ciphers, and every cipher a client may pick still works."""
 
 from __future__ import annotations
 
@@ -38,13 +38,14 @@ def count_packets(server: Server) -> list[int]:
         ("chacha20-poly1305@openssh.com", 1),
         ("aes128-gcm@openssh.com", 1),
         ("aes256-gcm@openssh.com", 1),
-        ("aes128-ctr", 2),  # not AEAD: asyncssh's IGNORE padding stays
+        ("aes128-ctr", 1),
+        ("aes128-cbc", 2),  # CBC: asyncssh's IGNORE padding stays
     ],
 )
 async def test_each_cipher_chats_and_aead_sends_one_packet(
     start_server, cipher: str, packets_per_message: int
 ) -> None:
-    server: Server = await start_server()
+    server: Server = await start_server(ciphers=f"chacha20-poly1305@openssh.com,{cipher}")
     reader = await server.connect("reader", encryption_algs=[cipher])
     writer = await server.connect("writer")
     await asyncio.sleep(0.1)
@@ -53,12 +54,12 @@ async def test_each_cipher_chats_and_aead_sends_one_packet(
         writer.line(f"m{n}")
         await reader.wait_for(f"writer: m{n}")
     # Each message: a write to the reader (cipher under test) and the echo to
-    # the writer (default cipher, chacha20-poly1305: one packet).
+    # the writer (the client's first choice, chacha20-poly1305: one packet).
     assert counts[0] == 10 * (packets_per_message + 1)
 
 
 async def test_off_switch_keeps_asyncssh_behaviour(start_server) -> None:
-    server: Server = await start_server(fast_path=False)
+    server: Server = await start_server(fast_path=False, ciphers="aes128-gcm@openssh.com")
     try:
         reader = await server.connect("reader", encryption_algs=["aes128-gcm@openssh.com"])
         writer = await server.connect("writer", encryption_algs=["aes128-gcm@openssh.com"])
@@ -95,7 +96,7 @@ def test_merged_chacha_writes_exactly_what_asyncssh_would() -> None:
 async def test_ciphers_setting_limits_what_clients_may_pick(start_server) -> None:
     import asyncssh
 
-    server: Server = await start_server(ciphers="aes128-gcm@openssh.com, aes256-gcm@openssh.com")
+    server: Server = await start_server(ciphers="aes128-gcm@openssh.com, aes256-gcm@openssh.com", macs="")
     client = await server.connect("gcm")
     assert client.conn.get_extra_info("send_cipher") in ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
     with pytest.raises(asyncssh.KeyExchangeFailed):
@@ -110,7 +111,7 @@ async def test_direct_send_writes_what_asyncssh_would(start_server, monkeypatch,
 
     from sshchat.ssh import fastpath
 
-    server: Server = await start_server()
+    server: Server = await start_server(ciphers="")
     client = await server.connect("reader", encryption_algs=[cipher])
     await client.wait_for("reader")
     (conn,) = server.app.ctx.connections
@@ -161,3 +162,26 @@ async def test_direct_send_declines_what_it_cannot_send_at_once(start_server) ->
     conn._rekey_bytes_sent = 0
     assert fastpath.send_data(chan, b"fine\r\n")
     await client.wait_for("fine")
+
+
+async def test_clients_pick_aes_gcm_by_default_and_old_ones_still_get_in(start_server) -> None:
+    """The default offer leaves chacha20-poly1305 and UMAC out, so asyncssh
+    settles on AES-GCM, and a client that puts AES-CTR with UMAC next (as
+    OpenSSH does) gets AES-CTR with HMAC-SHA2."""
+    import asyncssh
+
+    server: Server = await start_server()
+    modern = await server.connect("modern")  # asyncssh's own order: chacha20 first
+    assert modern.conn.get_extra_info("send_cipher") == "aes256-gcm@openssh.com"
+    old = await server.connect(
+        "old",
+        encryption_algs=["chacha20-poly1305@openssh.com", "aes128-ctr", "aes128-gcm@openssh.com"],
+        mac_algs=["umac-64-etm@openssh.com", "hmac-sha2-256-etm@openssh.com"],
+    )
+    assert old.conn.get_extra_info("send_cipher") == "aes128-ctr"
+    assert old.conn.get_extra_info("send_mac") == "hmac-sha2-256-etm@openssh.com"
+    await old.wait_for("old")
+    modern.line("hi old")
+    await old.wait_for("modern: hi old")
+    with pytest.raises(asyncssh.KeyExchangeFailed):
+        await server.connect("chacha", encryption_algs=["chacha20-poly1305@openssh.com"])

@@ -4,11 +4,12 @@ Four changes, all on what the server sends, all measured (see README's
 performance section), all undone by `fast_path = false`:
 
 1. asyncssh 2.24 sends an empty SSH_MSG_IGNORE ahead of every packet once
-encryption is on. Such padding blunts attacks on CBC-mode ciphers; with the
-AEAD ciphers that every current client picks (chacha20-poly1305, AES-GCM) it
-buys nothing, and costs a second encryption, a second urandom call and a
-second socket write for every chat message. For those ciphers only, and on
-server connections only, we leave it out.
+encryption is on. Such padding blunts attacks on CBC-mode ciphers (their
+next IV is known to an attacker, RFC 4251 9.3.1); with the AEAD ciphers and
+AES-CTR, the only ones we offer by default, it buys nothing, and costs a
+second encryption, a second urandom call and a second socket write for every
+chat message. For those ciphers only, and on server connections only, we
+leave it out.
 
 2. Its chacha20-poly1305 builds three ChaCha20 ciphers per packet: one for
 the length, one for the Poly1305 key (keystream block 0) and one for the
@@ -26,8 +27,8 @@ through its send buffer, three layers of packet building, per-packet debug
 logging and flow-control checks for every one of them. It takes that road
 only when asyncssh itself would send the data at once as one packet (the
 channel open with nothing queued, the data within the peer's window and
-packet size, keys settled, no rekey due, no compression, an AEAD cipher,
-packet logging off) and keeps asyncssh's counters (sequence number, window,
+packet size, keys settled, no rekey due, no compression, a cipher of
+NO_IGNORE_CIPHERS, packet logging off) and keeps asyncssh's counters (sequence number, window,
 rekey bytes) as asyncssh would; otherwise the caller uses
 `SSHChannel.write`. The packets are byte for byte what asyncssh writes
 (tested with a fixed padding source).
@@ -44,7 +45,6 @@ from asyncssh.connection import SSHServerConnection
 from asyncssh.constants import MSG_CHANNEL_DATA, MSG_IGNORE
 from asyncssh.crypto import chacha
 from asyncssh.crypto import cipher as gcm
-from asyncssh.encryption import ChachaEncryption, GCMEncryption
 from asyncssh.logging import SSHLogger
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher
@@ -52,9 +52,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.ciphers.algorithms import ChaCha20
 from cryptography.hazmat.primitives.poly1305 import Poly1305
 
-AEAD_CIPHERS = frozenset(
-    {b"chacha20-poly1305@openssh.com", b"aes128-gcm@openssh.com", b"aes256-gcm@openssh.com"}
-)
+# Ciphers that need no IGNORE packet ahead of each packet (not CBC).
+NO_IGNORE_CIPHERS = frozenset({
+    b"chacha20-poly1305@openssh.com", b"aes128-gcm@openssh.com", b"aes256-gcm@openssh.com",
+    b"aes128-ctr", b"aes192-ctr", b"aes256-ctr",
+})
 _EMPTY_STRING = b"\x00\x00\x00\x00"  # an SSH string of length 0
 
 _original_send_packet = SSHServerConnection.send_packet
@@ -64,7 +66,7 @@ def _send_packet(self: Any, pkttype: int, *args: bytes, handler: Any = None) -> 
     if (
         pkttype == MSG_IGNORE
         and args == (_EMPTY_STRING,)
-        and self._enc_alg_sc in AEAD_CIPHERS
+        and self._enc_alg_sc in NO_IGNORE_CIPHERS
         and self._send_encryption is not None
     ):
         return
@@ -138,7 +140,6 @@ class _Padding:
 
 
 padding = _Padding()
-_AEAD_ENCRYPTIONS = (GCMEncryption, ChachaEncryption)
 _DATA = bytes([MSG_CHANNEL_DATA])
 _enabled = False
 
@@ -164,7 +165,8 @@ def send_data(chan: SSHChannel[Any], data: bytes) -> bool:
         or not conn._kex_complete
         or not conn._auth_complete
         or conn._compressor is not None
-        or conn._send_encryption.__class__ not in _AEAD_ENCRYPTIONS
+        or conn._send_encryption is None
+        or conn._enc_alg_sc not in NO_IGNORE_CIPHERS
         or conn._rekey_bytes_sent >= conn._rekey_bytes
         or (conn._rekey_seconds and time.monotonic() >= conn._rekey_time)
         or SSHLogger._debug_level >= 2

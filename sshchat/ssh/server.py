@@ -92,6 +92,11 @@ class ChatServer(asyncssh.SSHServer):
         return ChatSession(self._ctx, self._conn, username, fingerprint, self._address)
 
 
+def _names(setting: str) -> list[str]:
+    """A comma-separated algorithm list, as asyncssh takes it."""
+    return [name.strip() for name in setting.split(",") if name.strip()]
+
+
 async def listen(ctx: ServerContext, host_key: asyncssh.SSHKey) -> asyncio.AbstractServer:
     """Start accepting SSH connections on the configured address."""
     config = ctx.config
@@ -108,8 +113,8 @@ async def listen(ctx: ServerContext, host_key: asyncssh.SSHKey) -> asyncio.Abstr
         agent_forwarding=False,
         x11_forwarding=False,
         rdns_lookup=False,
-        **({"encryption_algs": [c.strip() for c in config.ciphers.split(",") if c.strip()]}
-           if config.ciphers else {}),
+        **({"encryption_algs": _names(config.ciphers)} if config.ciphers else {}),
+        **({"mac_algs": _names(config.macs)} if config.macs else {}),
         login_timeout=config.login_timeout,
         keepalive_interval=config.keepalive_interval,
         keepalive_count_max=config.keepalive_count_max,

@@ -376,7 +376,7 @@ class ChatSession(asyncssh.SSHServerSession[str]):
         if chan is None or not data:
             return
         try:
-            if not (self._direct and fastpath.send_data(chan, data.encode())):
+            if not (self._direct and fastpath.send_data(chan, data.encode("utf-8", "replace"))):
                 chan.write(data)
         except OSError:  # the channel is already closing
             return
