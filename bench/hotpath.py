@@ -1,0 +1,131 @@
+"""The server's own cost per delivery, without the kernel and the clients.
+
+``python -m bench.hotpath [--users N] [--pty] [--messages M]``
+
+A real server (in this process, 127.0.0.1, port 0) and N real SSH
+sessions (asyncssh clients, also in this process) are set up; then every
+server connection's socket transport is swapped for one that counts and
+drops bytes, and M chat messages are fanned out to all N through the same
+path a typed line takes after the store has committed it: room, outlets,
+one flush per loop turn, rendering, packet building, encryption. What it
+prints is the CPU time per delivery of exactly that path, the part that is
+ours to make cheaper; the full benchmark (``bench.loadgen``) adds the
+socket writes, the clients, the store, and a machine shared with the
+generator. Figures vary less than a full run's, so this is the one to
+compare before and after a change to the output path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from typing import Any
+
+import asyncssh
+
+from sshchat.app import App
+from sshchat.chat.message import Kind, Message
+from sshchat.config import Config
+
+
+class _KeylessClient(asyncssh.SSHClient):
+    def kbdint_auth_requested(self) -> str:
+        return ""
+
+    def kbdint_challenge_received(self, name: str, instructions: str, lang: str, prompts: Any) -> list[str]:
+        return [""] * len(prompts)
+
+
+class _NullTransport:
+    """Stands in for a socket transport: counts what it is given."""
+
+    def __init__(self, real: asyncio.BaseTransport) -> None:
+        self.real = real
+        self.bytes = 0
+        self.writes = 0
+
+    def write(self, data: bytes) -> None:
+        self.writes += 1
+        self.bytes += len(data)
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+async def _measure(users: int, messages: int, pty: bool, ciphers: str) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="sshchat-hotpath-") as tmp:
+        config = Config(
+            host="127.0.0.1", port=0, host_key=os.path.join(tmp, "host"), db=os.path.join(tmp, "chat.db"),
+            log_level="warning", rate_burst=10**6, max_per_address=users + 10, max_startups=users + 10,
+            notice_burst=10**6, ciphers=ciphers,
+        )
+        app = App(config)
+        (_, port), *_ = await app.start()
+        clients = []
+        try:
+            for n in range(users):
+                conn = await asyncssh.connect(
+                    "127.0.0.1", port, username=f"u{n}", known_hosts=None, client_keys=None,
+                    agent_path=None, client_factory=_KeylessClient,
+                )
+                process = await conn.create_process(term_type="xterm" if pty else None, encoding=None)
+                clients.append((conn, process))
+            while len(app.ctx.connections) < users or len(app.hub.rooms["#lobby"].members) < users:
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.5)  # join notices flushed
+            nulls = []
+            for conn in app.ctx.connections:
+                null = _NullTransport(conn._transport)
+                conn._transport = null
+                nulls.append(null)
+            room = app.hub.rooms["#lobby"]
+            text = "~bench m1 " + "x" * 54
+            msgs = [Message(10**9 + i, "#lobby", Kind.CHAT, f"u{i % users}", text, time.time()) for i in range(messages)]
+            await asyncio.sleep(0)
+            cpu0, wall0 = time.process_time(), time.perf_counter()
+            for msg in msgs:
+                room.publish(msg, keep=False)
+                await asyncio.sleep(0)  # the flush runs in the next loop turn, one message per write
+            cpu1, wall1 = time.process_time(), time.perf_counter()
+            writes = sum(n.writes for n in nulls)
+            for conn, null in zip(app.ctx.connections, nulls):
+                conn._transport = null.real  # let the sessions end cleanly
+            deliveries = messages * users
+            return {
+                "users": users,
+                "deliveries": deliveries,
+                "packets": writes,
+                "bytes_per_packet": sum(n.bytes for n in nulls) / max(writes, 1),
+                "cpu_us_per_delivery": (cpu1 - cpu0) * 1e6 / deliveries,
+                "wall_us_per_delivery": (wall1 - wall0) * 1e6 / deliveries,
+            }
+        finally:
+            for conn, _ in clients:
+                conn.abort()
+            await app.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.hotpath", description=__doc__.split("\n\n")[0])
+    p.add_argument("--users", type=int, default=100)
+    p.add_argument("--messages", type=int, default=300)
+    p.add_argument("--pty", action="store_true", help="sessions with a terminal (rendered, input line redrawn)")
+    p.add_argument("--ciphers", default=Config().ciphers, help="ciphers the server offers (default: its default)")
+    args = p.parse_args(argv)
+    if not 1 <= args.users <= 1000 or not 1 <= args.messages <= 100_000:
+        p.error("--users 1..1000, --messages 1..100000")
+    result = asyncio.run(_measure(args.users, args.messages, args.pty, args.ciphers))
+    for key, value in result.items():
+        print(f"{key:24s} {value:,.2f}" if isinstance(value, float) else f"{key:24s} {value:,}")
+    return 0 if result["packets"] >= result["deliveries"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
