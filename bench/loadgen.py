@@ -33,6 +33,7 @@ from bench.report import percentiles, scaled, table, write_json
 from bench.server import ServerError, ServerUnderTest
 from bench.worker import WorkerSpec, worker_main
 
+TIMED_PER_SECOND = 50_000  # lines a second the generator parses and times, by default
 BUSY_SATURATED = 0.85  # a generator process this busy may be what limits the run
 HOST_SATURATED = 90.0  # % of all cores busy: the machine itself is the limit
 LAG_SATURATED_MS = 50.0  # or whose event loop wakes this late (p99)
@@ -83,6 +84,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     load.add_argument("--cipher", help="SSH cipher (default: asyncssh's and OpenSSH's first, chacha20-poly1305)")
     gen = p.add_argument_group("generator and report")
     gen.add_argument("--processes", type=int, default=1, help="generator processes to split users over (default 1)")
+    gen.add_argument("--sample-every", type=int, default=0, metavar="K",
+                     help="time every line at 1 in K users, count at the others (default: K so that about "
+                          "50k lines a second are timed)")
     gen.add_argument("--late-ms", type=float, default=1000.0, help="a delivery later than this is late (default 1000)")
     gen.add_argument("--grace", type=float, default=5.0, help="seconds after the last send for stragglers (default 5)")
     gen.add_argument("--login-timeout", type=float, default=30.0, help="seconds per login (default 30)")
@@ -105,6 +109,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("--concurrency must be >= 1 and --size >= 40")
     if args.addresses <= 0:
         args.addresses = args.users
+    if args.sample_every <= 0:
+        deliveries = args.senders * args.rate * args.users
+        args.sample_every = max(1, math.ceil(deliveries / TIMED_PER_SECOND))
     for item in args.server_env:
         if "=" not in item:
             p.error(f"--server-env {item!r}: expected NAME=VALUE")
@@ -234,7 +241,7 @@ class Run:
                 worker=w, host=a.host, port=port, users=tuple(range(w, a.users, P)), senders=a.senders,
                 name_prefix=a.name_prefix, token=self.token, rate=a.rate, size=a.size,
                 concurrency=max(1, math.ceil(a.concurrency / P)), login_timeout=a.login_timeout,
-                addresses=a.addresses, cipher=a.cipher, lifetime=lifetime,
+                addresses=a.addresses, cipher=a.cipher, lifetime=lifetime, sample_every=a.sample_every,
             )
             for w in range(P)
         ]
@@ -254,7 +261,7 @@ class Run:
         report["params"] = {
             "users": a.users, "senders": a.senders if report["mode"] == "messages" else 0, "rate": a.rate,
             "duration": a.duration, "warmup": a.warmup, "size": a.size, "processes": a.processes,
-            "concurrency": a.concurrency, "late_ms": a.late_ms, "grace": a.grace,
+            "concurrency": a.concurrency, "late_ms": a.late_ms, "sample_every": a.sample_every, "grace": a.grace,
             "addresses": a.addresses, "cipher": a.cipher or "default", "cpu_count": os.cpu_count(),
         }
         rss: dict[str, int | None] = {"start": self._rss()}
@@ -347,6 +354,8 @@ class Run:
             "received": received,
             "lost": sum(r["short"] for r in results),
             "late": sum(1 for v in latencies if v > late_limit),
+            "timed_receivers": sum(r["timed_receivers"] for r in results),
+            "timed_deliveries": len(latencies),
             "gaps": sum(r["gaps"] for r in results),
             "out_of_order": sum(r["disorder"] for r in results),
             "incomplete_receivers": sum(r["incomplete"] for r in results),

@@ -65,7 +65,9 @@ def table(report: dict[str, Any]) -> str:
         rows += [
             ("deliveries/s", report["deliveries_per_second"]),
             ("expected / received", f"{report['expected']:,} / {report['received']:,}"),
-            ("lost / late", f"{report['lost']:,} / {report['late']:,} (late > {p['late_ms']:g} ms)"),
+            ("lost / late", f"{report['lost']:,} / {report['late']:,} (late > {p['late_ms']:g} ms, of timed)"),
+            ("timed: receivers / deliveries",
+             f"{report['timed_receivers']:,} of {report['receivers']:,} / {report['timed_deliveries']:,}"),
             ("latency p50/p90/p99/max ms", f"{lat['p50']} / {lat['p90']} / {lat['p99']} / {lat['max']}"),
             ("server CPU us/delivery", report.get("server_cpu_us_per_delivery")),
             ("server CPU % of a core", report.get("server_cpu_percent")),

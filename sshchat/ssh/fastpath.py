@@ -190,13 +190,19 @@ def send_data(chan: SSHChannel[Any], data: bytes) -> bool:
     return True
 
 
+def install_ciphers() -> None:
+    """The cheaper chacha20 and AES-GCM code (same bytes), for any
+    connection: the load generator's clients use it too."""
+    chacha.ChachaCipher.encrypt_and_sign = _encrypt_and_sign  # type: ignore[method-assign]
+    gcm.GCMCipher.encrypt_and_sign = _gcm_encrypt_and_sign  # type: ignore[method-assign]
+    gcm.GCMCipher.verify_and_decrypt = _gcm_verify_and_decrypt  # type: ignore[method-assign]
+
+
 def install() -> None:
     """Use the trimmed output path on server connections (idempotent)."""
     global _enabled
     SSHServerConnection.send_packet = _send_packet  # type: ignore[method-assign]
-    chacha.ChachaCipher.encrypt_and_sign = _encrypt_and_sign  # type: ignore[method-assign]
-    gcm.GCMCipher.encrypt_and_sign = _gcm_encrypt_and_sign  # type: ignore[method-assign]
-    gcm.GCMCipher.verify_and_decrypt = _gcm_verify_and_decrypt  # type: ignore[method-assign]
+    install_ciphers()
     _enabled = True
 
 
