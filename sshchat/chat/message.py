@@ -20,6 +20,10 @@ class Kind(enum.StrEnum):
     SYSTEM = "system"  # room-wide notices such as renames and shutdown
     PRIVATE = "private"  # /msg: seen by sender and recipient only
 
+    # Enum's own __hash__ is Python code, run for every `kind in {...}` of
+    # every delivery; a str's hash is C, and agrees with str equality.
+    __hash__ = str.__hash__
+
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Message:

@@ -45,6 +45,7 @@ from asyncssh.connection import SSHServerConnection
 from asyncssh.constants import MSG_CHANNEL_DATA, MSG_IGNORE
 from asyncssh.crypto import chacha
 from asyncssh.crypto import cipher as gcm
+from asyncssh.encryption import GCMEncryption
 from asyncssh.logging import SSHLogger
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher
@@ -141,6 +142,7 @@ class _Padding:
 
 padding = _Padding()
 _DATA = bytes([MSG_CHANNEL_DATA])
+_PADLEN = [bytes([n]) for n in range(256)]
 _enabled = False
 
 
@@ -177,11 +179,20 @@ def send_data(chan: SSHChannel[Any], data: bytes) -> bool:
     padlen = -(conn._send_enchdrlen + len(payload)) % blocksize
     if padlen < 4:
         padlen += blocksize
-    packet = padlen.to_bytes(1, "big") + payload + padding(padlen)
+    packet = _PADLEN[padlen] + payload + padding(padlen)
+    header = len(packet).to_bytes(4, "big")
     seq = conn._send_seq
-    sealed, mac = conn._send_encryption.encrypt_packet(seq, len(packet).to_bytes(4, "big"), packet)
+    enc = conn._send_encryption
+    if enc.__class__ is GCMEncryption:  # the common case, without four calls and two copies
+        cipher = enc._cipher
+        iv = cipher._iv
+        wire = header + _gcm_aead(cipher).encrypt(iv, packet, header)
+        cipher._iv = _next_iv(iv)
+    else:
+        sealed, mac = enc.encrypt_packet(seq, header, packet)
+        wire = sealed + mac
     try:
-        conn._transport.write(sealed + mac)
+        conn._transport.write(wire)
     except ConnectionError:  # as asyncssh's _send: the connection is going anyway
         pass
     conn._send_seq = (seq + 1) & 0xFFFFFFFF

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import lru_cache
 from typing import NamedTuple
 
 import asyncssh
@@ -51,6 +52,12 @@ _SPOKEN = frozenset({Kind.CHAT, Kind.EMOTE})
 _RESIZE_COST = 256  # input bytes a window-size change counts as (it costs a redraw)
 _RINGS_ALL = frozenset({Kind.CHAT, Kind.EMOTE, Kind.PRIVATE})
 _THEMES = {"256": Style.ANSI256, "16": Style.ANSI16, "mono": Style.MONO}
+
+
+@lru_cache(maxsize=256)
+def _plain_line(msg: Message) -> bytes:
+    """One message as a script reads it, encoded once for every such reader."""
+    return (plain(msg) + "\n").encode("utf-8", "replace")
 
 
 def _plain(item: Message | str | Elsewhere) -> str:
@@ -349,7 +356,10 @@ class ChatSession(asyncssh.SSHServerSession[str]):
             return
         items, self._pending = self._pending, []
         if self._editor is None:  # scripts: plain lines, nothing else
-            self._write("\n".join(_plain(item) for item in items) + "\n")
+            if len(items) == 1 and items[0].__class__ is Message:
+                self._write_encoded(_plain_line(items[0]))  # type: ignore[arg-type]
+            else:
+                self._write("\n".join(_plain(item) for item in items) + "\n")
             return
         look, width, me, my_key = self._look, self._editor.width, self._username, self._my_key
         bell = self._member.prefs.bell if self._member is not None else "off"
@@ -372,12 +382,18 @@ class ChatSession(asyncssh.SSHServerSession[str]):
         self._write(out + "\x07" if ring and bell != "off" else out)
 
     def _write(self, data: str) -> None:
+        if data:
+            self._write_encoded(data.encode("utf-8", "replace"))
+
+    def _write_encoded(self, data: bytes) -> None:
+        """Send UTF-8 bytes: as one packet of our own where we can, else
+        through asyncssh's channel (which takes text)."""
         chan = self._chan
-        if chan is None or not data:
+        if chan is None:
             return
         try:
-            if not (self._direct and fastpath.send_data(chan, data.encode("utf-8", "replace"))):
-                chan.write(data)
+            if not (self._direct and fastpath.send_data(chan, data)):
+                chan.write(data.decode("utf-8"))
         except OSError:  # the channel is already closing
             return
         backlog = chan.get_write_buffer_size() + _transport_backlog(self._conn)

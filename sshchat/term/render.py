@@ -27,6 +27,10 @@ class Style(enum.Enum):
     ANSI16 = "16"
     MONO = "mono"
 
+    # Members are singletons compared by identity, so the identity hash (C)
+    # will do; Enum's own is Python code, run on every cache lookup of a Look.
+    __hash__ = object.__hash__
+
 
 # Name colours chosen to read well on both dark and light backgrounds: no
 # greys, no near-black, no near-white.
@@ -148,8 +152,10 @@ def render_notice(text: str, style: Style) -> str:
     return _paint(f"-> {text}", _DIM.get(style, ""))
 
 
+@lru_cache(maxsize=1024)
 def plain(msg: Message) -> str:
-    """A message for scripts: no colour, no timestamp, no wrapping."""
+    """A message for scripts: no colour, no timestamp, no wrapping (cached by
+    the message alone: hashing it is an identity hash)."""
     return render(msg, _PLAIN)[0]
 
 
