@@ -185,3 +185,51 @@ async def test_clients_pick_aes_gcm_by_default_and_old_ones_still_get_in(start_s
     await old.wait_for("modern: hi old")
     with pytest.raises(asyncssh.KeyExchangeFailed):
         await server.connect("chacha", encryption_algs=["chacha20-poly1305@openssh.com"])
+
+
+@pytest.mark.parametrize("fast_path", [True, False])
+async def test_logins_skip_asyncssh_config_reload(start_server, monkeypatch, fast_path: bool) -> None:
+    """asyncssh rebuilds its options in a thread at every login, to apply a
+    config file we never give it; with the fast path, nobody waits for that."""
+    import asyncssh.connection
+
+    from sshchat.ssh import fastpath
+
+    built = [0]
+    original = asyncssh.connection.SSHServerConnectionOptions.construct.__func__
+
+    async def counting(cls, *args, **kwargs):
+        built[0] += 1
+        return await original(cls, *args, **kwargs)
+
+    try:
+        server: Server = await start_server(fast_path=fast_path)
+        monkeypatch.setattr(asyncssh.connection.SSHServerConnectionOptions, "construct", classmethod(counting))
+        client = await server.connect("alice")
+        await client.wait_for("alice")
+        assert built[0] == (0 if fast_path else 1)
+    finally:
+        fastpath.install()
+
+
+async def test_post_quantum_kex_makes_no_unused_server_key(start_server, monkeypatch) -> None:
+    """mlkem768x25519: the server encapsulates to the client's key and never
+    needs an ML-KEM key pair of its own; only the client makes one."""
+    from asyncssh.crypto import pq
+
+    real_priv, real_pub = pq._pyca_pq_alg_classes[b"mlkem768"]
+    made = [0]
+
+    class CountingKey:
+        @staticmethod
+        def generate():
+            made[0] += 1
+            return real_priv.generate()
+
+    monkeypatch.setitem(pq._pyca_pq_alg_classes, b"mlkem768", (CountingKey, real_pub))
+    server: Server = await start_server()
+    alice = await server.connect("alice", kex_algs=["mlkem768x25519-sha256"])
+    bob = await server.connect("bob", kex_algs=["mlkem768x25519-sha256"])
+    alice.line("quantum-safe hello")
+    await bob.wait_for("alice: quantum-safe hello")
+    assert made[0] == 2  # one per client, none on the server

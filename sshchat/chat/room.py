@@ -11,6 +11,8 @@ which reach them wherever they are.
 
 from __future__ import annotations
 
+from itertools import islice
+
 from collections import deque
 from dataclasses import dataclass
 
@@ -97,4 +99,6 @@ class Room:
         """The last ``count`` messages, oldest first."""
         if count <= 0:
             return []
-        return list(self.history)[-count:]
+        newest_first = list(islice(reversed(self.history), count))  # not a copy of all history per join
+        newest_first.reverse()
+        return newest_first

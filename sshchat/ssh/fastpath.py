@@ -1,7 +1,8 @@
-"""Trim asyncssh's per-packet work on the server's output path.
+"""Trim asyncssh's per-packet work on the server's output path, and one
+step of its login path.
 
-Four changes, all on what the server sends, all measured (see README's
-performance section), all undone by `fast_path = false`:
+Six changes, all measured (see README's performance section), all undone
+by `fast_path = false`:
 
 1. asyncssh 2.24 sends an empty SSH_MSG_IGNORE ahead of every packet once
 encryption is on. Such padding blunts attacks on CBC-mode ciphers (their
@@ -32,6 +33,18 @@ NO_IGNORE_CIPHERS, packet logging off) and keeps asyncssh's counters (sequence n
 rekey bytes) as asyncssh would; otherwise the caller uses
 `SSHChannel.write`. The packets are byte for byte what asyncssh writes
 (tested with a fixed padding source).
+
+5. At every login asyncssh re-reads its server configuration, so that an
+sshd_config-style file's Match blocks can apply to the user: it builds a new
+options object in a worker thread (a thread hop, and a getfqdn() call)
+before `begin_auth`. We never give asyncssh a configuration file, so that
+rebuild yields the options it started from; we skip it.
+
+6. For the post-quantum hybrid key exchange (mlkem768x25519-sha256, the
+first choice of OpenSSH 9.9 and later and of asyncssh) asyncssh makes an
+ML-KEM key pair on both sides; the server only encapsulates to the client's
+public key and never uses its own. We make the key pair when it is first
+used, which on a server is never.
 """
 
 from __future__ import annotations
@@ -45,6 +58,7 @@ from asyncssh.connection import SSHServerConnection
 from asyncssh.constants import MSG_CHANNEL_DATA, MSG_IGNORE
 from asyncssh.crypto import chacha
 from asyncssh.crypto import cipher as gcm
+from asyncssh.crypto import pq
 from asyncssh.encryption import GCMEncryption
 from asyncssh.logging import SSHLogger
 from cryptography.exceptions import InvalidTag
@@ -209,10 +223,37 @@ def install_ciphers() -> None:
     gcm.GCMCipher.verify_and_decrypt = _gcm_verify_and_decrypt  # type: ignore[method-assign]
 
 
+_original_reload_config = SSHServerConnection.reload_config
+_original_kem_init = pq._PyCAKEM.__init__
+
+
+def _kem_init(self: Any, alg_name: bytes) -> None:
+    pq._KEM.__init__(self, alg_name)
+    try:
+        self._priv_cls, self._pub_cls = pq._pyca_pq_alg_classes[alg_name]
+    except KeyError:
+        raise ValueError("Unknown PQ algorithm " + alg_name.decode()) from None
+
+
+def _kem_key(self: Any) -> Any:
+    """The ML-KEM private key, made on first use (see 6 above)."""
+    key = self.__dict__.get("_sshchat_key")
+    if key is None:
+        key = self._sshchat_key = self._priv_cls.generate()
+    return key
+
+
+async def _keep_config(self: Any) -> None:
+    """No configuration file, nothing to re-evaluate (see 5 above)."""
+
+
 def install() -> None:
     """Use the trimmed output path on server connections (idempotent)."""
     global _enabled
     SSHServerConnection.send_packet = _send_packet  # type: ignore[method-assign]
+    SSHServerConnection.reload_config = _keep_config  # type: ignore[method-assign]
+    pq._PyCAKEM.__init__ = _kem_init  # type: ignore[method-assign]
+    pq._PyCAKEM._priv_key = property(_kem_key)  # type: ignore[attr-defined]
     install_ciphers()
     _enabled = True
 
@@ -220,6 +261,10 @@ def install() -> None:
 def uninstall() -> None:
     global _enabled
     SSHServerConnection.send_packet = _original_send_packet  # type: ignore[method-assign]
+    SSHServerConnection.reload_config = _original_reload_config  # type: ignore[method-assign]
+    pq._PyCAKEM.__init__ = _original_kem_init  # type: ignore[method-assign]
+    if "_priv_key" in pq._PyCAKEM.__dict__:
+        del pq._PyCAKEM._priv_key  # back to the attribute its __init__ sets
     chacha.ChachaCipher.encrypt_and_sign = _original_encrypt_and_sign  # type: ignore[method-assign]
     gcm.GCMCipher.encrypt_and_sign = _original_gcm_encrypt  # type: ignore[method-assign]
     gcm.GCMCipher.verify_and_decrypt = _original_gcm_decrypt  # type: ignore[method-assign]
