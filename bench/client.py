@@ -155,14 +155,18 @@ class ChatUser(asyncssh.SSHClientSession[bytes]):
             self.chan.write(line)
 
 
-def client_options(cipher: str | None, connect_timeout: float) -> asyncssh.SSHClientConnectionOptions:
+def client_options(cipher: str | None, connect_timeout: float, kex: str | None = None) -> asyncssh.SSHClientConnectionOptions:
     """Options shared by every connection, built once (building them is not free).
 
     No keys, no agent, no ~/.ssh/config, no host key check: a keyless client
-    on loopback. The cipher defaults to asyncssh's first choice, which is
-    also OpenSSH's (chacha20-poly1305).
+    on loopback. Cipher and key exchange default to asyncssh's order (for
+    the cipher, chacha20-poly1305 first, as OpenSSH; for key exchange,
+    mlkem768x25519-sha256 first, as OpenSSH 9.9 and later); the server's
+    offer decides among them.
     """
     extra: dict[str, Any] = {"encryption_algs": [cipher]} if cipher else {}
+    if kex:
+        extra["kex_algs"] = [kex]
     return asyncssh.SSHClientConnectionOptions(
         client_factory=KeylessClient,
         known_hosts=None,

@@ -81,7 +81,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     load.add_argument("--addresses", type=int, default=0,
                       help="distinct 127.x source addresses (default: one per user)")
     load.add_argument("--name-prefix", default="u", help="login names are PREFIX0, PREFIX1, ... (default u)")
-    load.add_argument("--cipher", help="SSH cipher (default: asyncssh's and OpenSSH's first, chacha20-poly1305)")
+    load.add_argument("--cipher", help="SSH cipher (default: the first of asyncssh's order the server offers)")
+    load.add_argument("--kex", help="SSH key exchange, e.g. curve25519-sha256 (default: asyncssh's order, "
+                                    "mlkem768x25519-sha256 first)")
     gen = p.add_argument_group("generator and report")
     gen.add_argument("--processes", type=int, default=1, help="generator processes to split users over (default 1)")
     gen.add_argument("--sample-every", type=int, default=0, metavar="K",
@@ -241,7 +243,7 @@ class Run:
                 worker=w, host=a.host, port=port, users=tuple(range(w, a.users, P)), senders=a.senders,
                 name_prefix=a.name_prefix, token=self.token, rate=a.rate, size=a.size,
                 concurrency=max(1, math.ceil(a.concurrency / P)), login_timeout=a.login_timeout,
-                addresses=a.addresses, cipher=a.cipher, lifetime=lifetime, sample_every=a.sample_every,
+                addresses=a.addresses, cipher=a.cipher, kex=a.kex, lifetime=lifetime, sample_every=a.sample_every,
             )
             for w in range(P)
         ]
@@ -262,7 +264,7 @@ class Run:
             "users": a.users, "senders": a.senders if report["mode"] == "messages" else 0, "rate": a.rate,
             "duration": a.duration, "warmup": a.warmup, "size": a.size, "processes": a.processes,
             "concurrency": a.concurrency, "late_ms": a.late_ms, "sample_every": a.sample_every, "grace": a.grace,
-            "addresses": a.addresses, "cipher": a.cipher or "default", "cpu_count": os.cpu_count(),
+            "addresses": a.addresses, "cipher": a.cipher or "default", "kex": a.kex or "default", "cpu_count": os.cpu_count(),
         }
         rss: dict[str, int | None] = {"start": self._rss()}
         report["rss_kib"] = rss

@@ -53,6 +53,7 @@ class WorkerSpec:
     login_timeout: float
     addresses: int
     cipher: str | None
+    kex: str | None
     lifetime: float  # hard limit on this process, seconds
     sample_every: int = 1  # users whose index is a multiple of this time every line
 
@@ -115,7 +116,7 @@ class Worker:
 
     async def login(self) -> dict[str, Any]:
         spec = self.spec
-        options = client_options(spec.cipher, spec.login_timeout)
+        options = client_options(spec.cipher, spec.login_timeout, spec.kex)
         gate = asyncio.Semaphore(spec.concurrency)
         durations: array[float] = array("d")
         failures: Counter[str] = Counter()

@@ -233,3 +233,25 @@ async def test_post_quantum_kex_makes_no_unused_server_key(start_server, monkeyp
     alice.line("quantum-safe hello")
     await bob.wait_for("alice: quantum-safe hello")
     assert made[0] == 2  # one per client, none on the server
+
+
+async def test_packet_logging_still_works_when_asked_for(start_server, caplog) -> None:
+    """Skipping the formatting of packet log lines must not lose them when
+    someone turns asyncssh's packet logging on (debug level 3)."""
+    import logging
+
+    import asyncssh
+
+    server: Server = await start_server()
+    asyncssh.set_debug_level(3)
+    try:
+        with caplog.at_level(logging.DEBUG, logger="asyncssh"):
+            client = await server.connect("alice")
+            await client.wait_for("alice")
+    finally:
+        asyncssh.set_debug_level(1)
+    assert any("Received MSG_USERAUTH_REQUEST" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="asyncssh"):
+        await server.connect("bob")
+    assert not any("MSG_USERAUTH_REQUEST" in r.getMessage() for r in caplog.records)

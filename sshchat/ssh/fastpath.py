@@ -1,7 +1,7 @@
 """Trim asyncssh's per-packet work on the server's output path, and one
 step of its login path.
 
-Six changes, all measured (see README's performance section), all undone
+Seven changes, all measured (see README's performance section), all undone
 by `fast_path = false`:
 
 1. asyncssh 2.24 sends an empty SSH_MSG_IGNORE ahead of every packet once
@@ -45,6 +45,10 @@ first choice of OpenSSH 9.9 and later and of asyncssh) asyncssh makes an
 ML-KEM key pair on both sides; the server only encapsulates to the client's
 public key and never uses its own. We make the key pair when it is first
 used, which on a server is never.
+
+7. asyncssh formats a log line for every packet sent or received (its name,
+its size) before its logger finds that packet logging (debug level 3) is
+off. We look at the level first.
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ from asyncssh.crypto import cipher as gcm
 from asyncssh.crypto import pq
 from asyncssh.encryption import GCMEncryption
 from asyncssh.logging import SSHLogger
+from asyncssh.packet import SSHPacketLogger
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -247,6 +252,14 @@ async def _keep_config(self: Any) -> None:
     """No configuration file, nothing to re-evaluate (see 5 above)."""
 
 
+_original_log_packet = SSHPacketLogger._log_packet
+
+
+def _log_packet(self: Any, msg: str, pkttype: int, pktid: Any, packet: Any, note: str) -> None:
+    if SSHLogger._debug_level >= 3:  # what asyncssh's logger.packet() checks, in the end
+        _original_log_packet(self, msg, pkttype, pktid, packet, note)
+
+
 def install() -> None:
     """Use the trimmed output path on server connections (idempotent)."""
     global _enabled
@@ -254,6 +267,7 @@ def install() -> None:
     SSHServerConnection.reload_config = _keep_config  # type: ignore[method-assign]
     pq._PyCAKEM.__init__ = _kem_init  # type: ignore[method-assign]
     pq._PyCAKEM._priv_key = property(_kem_key)  # type: ignore[attr-defined]
+    SSHPacketLogger._log_packet = _log_packet  # type: ignore[method-assign]
     install_ciphers()
     _enabled = True
 
@@ -263,6 +277,7 @@ def uninstall() -> None:
     SSHServerConnection.send_packet = _original_send_packet  # type: ignore[method-assign]
     SSHServerConnection.reload_config = _original_reload_config  # type: ignore[method-assign]
     pq._PyCAKEM.__init__ = _original_kem_init  # type: ignore[method-assign]
+    SSHPacketLogger._log_packet = _original_log_packet  # type: ignore[method-assign]
     if "_priv_key" in pq._PyCAKEM.__dict__:
         del pq._PyCAKEM._priv_key  # back to the attribute its __init__ sets
     chacha.ChachaCipher.encrypt_and_sign = _original_encrypt_and_sign  # type: ignore[method-assign]
