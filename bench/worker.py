@@ -13,6 +13,7 @@ worker exits if the parent goes away or ``lifetime`` passes.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from array import array
 from collections import Counter
@@ -84,6 +85,18 @@ class Worker:
         self.loop_lag: array[float] = array("d")
         self.window: dict[str, float] = {}
 
+    def _reply(self, message: Any) -> None:
+        """Send to the parent, blocking: the event loop (uvloop) made the pipe
+        non-blocking when it began watching it, and a result of megabytes
+        does not fit in a pipe buffer."""
+        fd = self.ctl.fileno()
+        was = os.get_blocking(fd)
+        os.set_blocking(fd, True)
+        try:
+            self.ctl.send(message)
+        finally:
+            os.set_blocking(fd, was)
+
     def _readable(self) -> None:
         try:
             while self.ctl.poll():
@@ -95,19 +108,19 @@ class Worker:
     async def serve(self) -> None:
         loop = asyncio.get_running_loop()
         loop.add_reader(self.ctl.fileno(), self._readable)
-        self.ctl.send(("hello", self.spec.worker))
+        self._reply(("hello", self.spec.worker))
         while True:
             cmd = await self.inbox.get()
             if cmd[0] == "login":
-                self.ctl.send(("logged_in", await self.login()))
+                self._reply(("logged_in", await self.login()))
             elif cmd[0] == "run":
-                self.ctl.send(("sent", await self.run(*cmd[1:])))
+                self._reply(("sent", await self.run(*cmd[1:])))
             elif cmd[0] == "drain":
-                self.ctl.send(("result", await self.drain(*cmd[1:])))
+                self._reply(("result", await self.drain(*cmd[1:])))
             elif cmd[0] == "close":
                 await self.close(cmd[1])
                 try:
-                    self.ctl.send(("closed", self.spec.worker))
+                    self._reply(("closed", self.spec.worker))
                 except OSError:
                     pass
                 return
@@ -251,7 +264,8 @@ def worker_main(spec: WorkerSpec, ctl: Connection) -> None:
             pass
 
     _speed_up()
-    asyncio.run(main())  # not uvloop: it makes the control pipe non-blocking, and big replies fail
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        runner.run(main())
 
 
 def _speed_up() -> None:
@@ -264,3 +278,12 @@ def _speed_up() -> None:
         return
     fastpath.install_ciphers()
 
+
+
+def _loop_factory() -> Any:
+    """uvloop where installed: the generator's event loop costs less."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
