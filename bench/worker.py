@@ -276,7 +276,7 @@ def _speed_up() -> None:
         from sshchat.ssh import fastpath
     except ImportError:  # the bench copied elsewhere: asyncssh as it is
         return
-    fastpath.install_ciphers()
+    fastpath.install_common()
 
 
 
