@@ -255,3 +255,14 @@ async def test_packet_logging_still_works_when_asked_for(start_server, caplog) -
     with caplog.at_level(logging.DEBUG, logger="asyncssh"):
         await server.connect("bob")
     assert not any("MSG_USERAUTH_REQUEST" in r.getMessage() for r in caplog.records)
+
+
+async def test_asyncssh_info_lines_still_logged_when_enabled(start_server, caplog) -> None:
+    """Skipping disabled log calls early keeps the enabled ones."""
+    import logging
+
+    server: Server = await start_server()
+    with caplog.at_level(logging.INFO, logger="asyncssh"):
+        client = await server.connect("alice")
+        await client.wait_for("alice")
+    assert any("Auth for user alice succeeded" in r.getMessage() for r in caplog.records)

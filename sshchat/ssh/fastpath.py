@@ -48,7 +48,9 @@ used, which on a server is never.
 
 7. asyncssh formats a log line for every packet sent or received (its name,
 its size) before its logger finds that packet logging (debug level 3) is
-off. We look at the level first.
+off, and turns every argument of every log call into text before the
+logging module finds the level disabled (sshchat keeps asyncssh's logger at
+WARNING). We look at the level first.
 """
 
 from __future__ import annotations
@@ -228,6 +230,7 @@ def install_common() -> None:
     gcm.GCMCipher.encrypt_and_sign = _gcm_encrypt_and_sign  # type: ignore[method-assign]
     gcm.GCMCipher.verify_and_decrypt = _gcm_verify_and_decrypt  # type: ignore[method-assign]
     SSHPacketLogger._log_packet = _log_packet  # type: ignore[method-assign]
+    SSHLogger.log = _log  # type: ignore[method-assign]
 
 
 _original_reload_config = SSHServerConnection.reload_config
@@ -262,6 +265,14 @@ def _log_packet(self: Any, msg: str, pkttype: int, pktid: Any, packet: Any, note
         _original_log_packet(self, msg, pkttype, pktid, packet, note)
 
 
+_original_log = SSHLogger.log
+
+
+def _log(self: Any, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+    if self.isEnabledFor(level):
+        _original_log(self, level, msg, *args, **kwargs)
+
+
 def install() -> None:
     """Use the trimmed output path on server connections (idempotent)."""
     global _enabled
@@ -279,6 +290,7 @@ def uninstall() -> None:
     SSHServerConnection.reload_config = _original_reload_config  # type: ignore[method-assign]
     pq._PyCAKEM.__init__ = _original_kem_init  # type: ignore[method-assign]
     SSHPacketLogger._log_packet = _original_log_packet  # type: ignore[method-assign]
+    SSHLogger.log = _original_log  # type: ignore[method-assign]
     if "_priv_key" in pq._PyCAKEM.__dict__:
         del pq._PyCAKEM._priv_key  # back to the attribute its __init__ sets
     chacha.ChachaCipher.encrypt_and_sign = _original_encrypt_and_sign  # type: ignore[method-assign]
