@@ -138,3 +138,10 @@ def test_bad_cipher_setting(tmp_path: Path) -> None:
     assert r.returncode == 1
     assert "invalid setting: bogus is not a valid encryption algorithm" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_bad_mac_setting(tmp_path: Path) -> None:
+    (tmp_path / "c.toml").write_text('macs = "hmac-bogus"\n')
+    r = run("serve", "--config", "c.toml", "--host", "127.0.0.1", "--port", "0", "--host-key", "k", "--db", ":memory:", cwd=tmp_path)
+    assert r.returncode == 1
+    assert "hmac-bogus" in r.stderr and "Traceback" not in r.stderr

@@ -33,20 +33,23 @@ def count_packets(server: Server) -> list[int]:
 
 
 @pytest.mark.parametrize(
-    ("cipher", "packets_per_message"),
+    ("cipher", "mac", "packets_per_message"),
     [
-        ("chacha20-poly1305@openssh.com", 1),
-        ("aes128-gcm@openssh.com", 1),
-        ("aes256-gcm@openssh.com", 1),
-        ("aes128-ctr", 1),
-        ("aes128-cbc", 2),  # CBC: asyncssh's IGNORE padding stays
+        ("chacha20-poly1305@openssh.com", None, 1),
+        ("aes128-gcm@openssh.com", None, 1),
+        ("aes256-gcm@openssh.com", None, 1),
+        ("aes128-ctr", "hmac-sha2-256-etm@openssh.com", 1),  # what OpenSSH picks by default
+        ("aes256-ctr", "hmac-sha2-256", 1),  # MAC over plaintext: the length is encrypted too
+        ("aes128-ctr", "hmac-sha1", 1),
+        ("aes128-cbc", "hmac-sha2-256", 2),  # CBC: asyncssh's IGNORE padding stays
     ],
 )
 async def test_each_cipher_chats_and_aead_sends_one_packet(
-    start_server, cipher: str, packets_per_message: int
+    start_server, cipher: str, mac: str | None, packets_per_message: int
 ) -> None:
+    """Every packet of our own writer passes the real client's MAC check."""
     server: Server = await start_server(ciphers=f"chacha20-poly1305@openssh.com,{cipher}")
-    reader = await server.connect("reader", encryption_algs=[cipher])
+    reader = await server.connect("reader", encryption_algs=[cipher], **({"mac_algs": [mac]} if mac else {}))
     writer = await server.connect("writer")
     await asyncio.sleep(0.1)
     counts = count_packets(server)
@@ -266,3 +269,10 @@ async def test_asyncssh_info_lines_still_logged_when_enabled(start_server, caplo
         client = await server.connect("alice")
         await client.wait_for("alice")
     assert any("Auth for user alice succeeded" in r.getMessage() for r in caplog.records)
+
+
+def test_fast_path_only_on_the_asyncssh_it_was_written_for() -> None:
+    from sshchat.ssh import fastpath
+
+    assert fastpath.compatible("2.24.1")
+    assert not fastpath.compatible("2.25.0") and not fastpath.compatible("3.0")

@@ -55,10 +55,12 @@ WARNING). We look at the level first.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from typing import Any
 
+import asyncssh
 from asyncssh.channel import SSHChannel
 from asyncssh.connection import SSHServerConnection
 from asyncssh.constants import MSG_CHANNEL_DATA, MSG_IGNORE
@@ -164,6 +166,7 @@ class _Padding:
 padding = _Padding()
 _DATA = bytes([MSG_CHANNEL_DATA])
 _PADLEN = [bytes([n]) for n in range(256)]
+log = logging.getLogger("sshchat")
 _enabled = False
 
 
@@ -185,6 +188,7 @@ def send_data(chan: SSHChannel[Any], data: bytes) -> bool:
         or chan._send_chan is None
         or conn is None
         or conn._transport is None
+        or conn._deferred_packets  # held back during a key exchange: they go first
         or not conn._kex_complete
         or not conn._auth_complete
         or conn._compressor is not None
@@ -254,7 +258,10 @@ def _kem_key(self: Any) -> Any:
 
 
 async def _keep_config(self: Any) -> None:
-    """No configuration file, nothing to re-evaluate (see 5 above)."""
+    """No configuration file, nothing to re-evaluate (see 5 above). Should
+    one ever be given, or reverse DNS be turned on, asyncssh's reload runs."""
+    if self._rdns_lookup or self._options.config.loaded:
+        await _original_reload_config(self)
 
 
 _original_log_packet = SSHPacketLogger._log_packet
@@ -273,9 +280,22 @@ def _log(self: Any, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
         _original_log(self, level, msg, *args, **kwargs)
 
 
+TESTED_ASYNCSSH = (2, 24)  # the internals these patches are written against
+
+
+def compatible(version: str = asyncssh.__version__) -> bool:
+    """Is this the asyncssh release the patches were written and tested for?"""
+    return tuple(int(part) for part in version.split(".")[:2]) == TESTED_ASYNCSSH
+
+
 def install() -> None:
-    """Use the trimmed output path on server connections (idempotent)."""
+    """Use the trimmed output path on server connections (idempotent); on an
+    asyncssh these patches were not written for, leave asyncssh as it is."""
     global _enabled
+    if not compatible():
+        log.warning("asyncssh %s: fast_path is written for %d.%d; running without it",
+                    asyncssh.__version__, *TESTED_ASYNCSSH)
+        return
     SSHServerConnection.send_packet = _send_packet  # type: ignore[method-assign]
     SSHServerConnection.reload_config = _keep_config  # type: ignore[method-assign]
     pq._PyCAKEM.__init__ = _kem_init  # type: ignore[method-assign]
