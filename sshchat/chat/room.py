@@ -11,10 +11,9 @@ which reach them wherever they are.
 
 from __future__ import annotations
 
-from itertools import islice
-
 from collections import deque
 from dataclasses import dataclass
+from itertools import islice
 
 from sshchat.chat.member import Member
 from sshchat.chat.message import Kind, Message

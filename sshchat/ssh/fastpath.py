@@ -64,9 +64,8 @@ import asyncssh
 from asyncssh.channel import SSHChannel
 from asyncssh.connection import SSHServerConnection
 from asyncssh.constants import MSG_CHANNEL_DATA, MSG_IGNORE
-from asyncssh.crypto import chacha
+from asyncssh.crypto import chacha, pq
 from asyncssh.crypto import cipher as gcm
-from asyncssh.crypto import pq
 from asyncssh.encryption import GCMEncryption
 from asyncssh.logging import SSHLogger
 from asyncssh.packet import SSHPacketLogger

@@ -35,8 +35,8 @@ from sshchat.term.render import (
     Style,
     plain,
     render_notice,
-    render_rows,
     render_prompt,
+    render_rows,
     style_for_term,
 )
 from sshchat.term.wrap import wrap
