@@ -171,6 +171,23 @@ def test_a_login_storm_is_summed_up(clock: Clock) -> None:
     assert watcher.texts(Kind.JOIN)[-1] == "late joined (14 online)"
 
 
+def test_big_rooms_get_fewer_notices_at_once(clock: Clock) -> None:
+    """5 per window up to 100 members; at 500 members, 1: each is a write to all."""
+    hub = Hub(MemoryStore(), ChatSettings(notice_burst=5, notice_window=2.0), clock=clock)
+    watcher = Recorder()
+    hub.join("watcher", None, watcher)
+    for n in range(499):
+        hub.join(f"u{n}", None, Recorder())
+    hub.tick()  # the storm's summary
+    clock.now += 3  # a quiet room of 500
+    before = len(watcher.texts(Kind.JOIN))
+    for n in range(3):
+        hub.join(f"late{n}", None, Recorder())
+    assert watcher.texts(Kind.JOIN)[before:] == ["late0 joined (501 online)"]
+    hub.tick()
+    assert watcher.texts(Kind.JOIN)[-1] == "late1, late2 joined (503 online)"
+
+
 def test_big_rooms_get_storm_summaries_less_often(clock: Clock) -> None:
     hub = Hub(MemoryStore(), ChatSettings(notice_burst=1, notice_window=100.0), clock=clock)
     watcher = Recorder()

@@ -274,12 +274,20 @@ class Hub:
             self._announce(member, self.rooms[key], Kind.LEAVE, text)
 
     def _announce(self, member: Member, room: Room, kind: Kind, text: str) -> None:
-        """A join or leave notice: at once while they are few, summed up in a storm."""
+        """A join or leave notice: at once while they are few, summed up in a storm.
+
+        Each notice at once is a write to every member, so rooms above 100
+        members get fewer of them (notice_burst per 100 members, at least
+        one per window); the rest wait for the summary line.
+        """
         now = self.clock()
         recent = room.recent_notices
         while recent and recent[0] <= now - self.settings.notice_window:
             recent.popleft()
-        if len(recent) < self.settings.notice_burst:
+        burst = self.settings.notice_burst
+        if len(room.members) > 100:
+            burst = max(1, burst * 100 // len(room.members))
+        if len(recent) < burst:
             recent.append(now)
             self._publish(member, room, kind, text)
             return
