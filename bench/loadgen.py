@@ -89,6 +89,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     gen.add_argument("--sample-every", type=int, default=0, metavar="K",
                      help="time every line at 1 in K users, count at the others (default: K so that about "
                           "50k lines a second are timed)")
+    gen.add_argument("--plain-clients", action="store_true",
+                     help="asyncssh's clients as they are, without the generator's speed-ups (bench/fastrecv.py)")
     gen.add_argument("--late-ms", type=float, default=1000.0, help="a delivery later than this is late (default 1000)")
     gen.add_argument("--grace", type=float, default=5.0, help="seconds after the last send for stragglers (default 5)")
     gen.add_argument("--login-timeout", type=float, default=30.0, help="seconds per login (default 30)")
@@ -244,6 +246,7 @@ class Run:
                 name_prefix=a.name_prefix, token=self.token, rate=a.rate, size=a.size,
                 concurrency=max(1, math.ceil(a.concurrency / P)), login_timeout=a.login_timeout,
                 addresses=a.addresses, cipher=a.cipher, kex=a.kex, lifetime=lifetime, sample_every=a.sample_every,
+                lean_clients=not a.plain_clients,
             )
             for w in range(P)
         ]
@@ -263,7 +266,7 @@ class Run:
         report["params"] = {
             "users": a.users, "senders": a.senders if report["mode"] == "messages" else 0, "rate": a.rate,
             "duration": a.duration, "warmup": a.warmup, "size": a.size, "processes": a.processes,
-            "concurrency": a.concurrency, "late_ms": a.late_ms, "sample_every": a.sample_every, "grace": a.grace,
+            "concurrency": a.concurrency, "late_ms": a.late_ms, "sample_every": a.sample_every, "lean_clients": not a.plain_clients, "grace": a.grace,
             "addresses": a.addresses, "cipher": a.cipher or "default", "kex": a.kex or "default", "cpu_count": os.cpu_count(),
         }
         rss: dict[str, int | None] = {"start": self._rss()}
