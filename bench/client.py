@@ -89,6 +89,7 @@ class ChatUser(asyncssh.SSHClientSession[bytes]):
         self._pattern = pattern
         self._tally = tally
         self._next: dict[bytes, int] = {}  # sender -> next measured sequence number
+        self._started = False  # the server's first bytes came (ready is set)
         self._tail = b""
 
     # asyncssh callbacks -------------------------------------------------
@@ -100,9 +101,11 @@ class ChatUser(asyncssh.SSHClientSession[bytes]):
         if datatype is not None:  # stderr: a refusal, say
             self.stderr = (self.stderr + data)[-500:]
             return
-        now = time.monotonic_ns() // 1000
-        if not self.ready.done():
-            self.ready.set_result(None)
+        now = time.monotonic_ns() // 1000 if self.timed else 0
+        if not self._started:
+            self._started = True
+            if not self.ready.done():
+                self.ready.set_result(None)
         if self._tail:
             data = self._tail + data
         cut = data.rfind(b"\n") + 1

@@ -89,7 +89,10 @@ def _data_received(self: Any, data: bytes, datatype: Any = None) -> None:
         global handled
         handled += 1
         self._auth_final = True  # as asyncssh's _finish_recv_packet after a channel packet
-    self._recv_data()  # asyncssh's path: whatever is left (keepalive timer, other packets, a partial one)
+    if self._inpbuf:
+        self._recv_data()  # asyncssh's path: other packets, a partial one
+    elif self._keepalive_interval:
+        self._reset_keepalive_timer()  # as asyncssh's _recv_data does
 
 
 def install() -> None:
