@@ -33,7 +33,7 @@ from bench.report import percentiles, scaled, table, write_json
 from bench.server import ServerError, ServerUnderTest
 from bench.worker import WorkerSpec, worker_main
 
-TIMED_PER_SECOND = 50_000  # lines a second the generator parses and times, by default
+TIMED_PER_SECOND = 10_000  # lines a second the generator parses and times, by default
 BUSY_SATURATED = 0.85  # a generator process this busy may be what limits the run
 HOST_SATURATED = 90.0  # % of all cores busy: the machine itself is the limit
 LAG_SATURATED_MS = 50.0  # or whose event loop wakes this late (p99)
@@ -88,7 +88,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     gen.add_argument("--processes", type=int, default=1, help="generator processes to split users over (default 1)")
     gen.add_argument("--sample-every", type=int, default=0, metavar="K",
                      help="time every line at 1 in K users, count at the others (default: K so that about "
-                          "50k lines a second are timed)")
+                          "10k lines a second are timed)")
     gen.add_argument("--plain-clients", action="store_true",
                      help="asyncssh's clients as they are, without the generator's speed-ups (bench/fastrecv.py)")
     gen.add_argument("--late-ms", type=float, default=1000.0, help="a delivery later than this is late (default 1000)")
