@@ -28,17 +28,10 @@ from typing import Any
 
 import asyncssh
 
+from bench.client import KeylessClient
 from sshchat.app import App
 from sshchat.chat.message import Kind, Message
 from sshchat.config import Config
-
-
-class _KeylessClient(asyncssh.SSHClient):
-    def kbdint_auth_requested(self) -> str:
-        return ""
-
-    def kbdint_challenge_received(self, name: str, instructions: str, lang: str, prompts: Any) -> list[str]:
-        return [""] * len(prompts)
 
 
 class _NullTransport:
@@ -74,7 +67,7 @@ async def _measure(users: int, messages: int, rounds: int, batch: int, pty: bool
             for n in range(users):
                 conn = await asyncssh.connect(
                     "127.0.0.1", port, username=f"u{n}", known_hosts=None, client_keys=None,
-                    agent_path=None, client_factory=_KeylessClient,
+                    agent_path=None, client_factory=KeylessClient,
                 )
                 process = await conn.create_process(term_type="xterm" if pty else None, encoding=None)
                 clients.append((conn, process))
