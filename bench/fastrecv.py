@@ -13,7 +13,8 @@ window accounting, WINDOW_ADJUST, delivery) itself. Any other packet, and
 any state it does not expect (a half-parsed packet, compression, a packet
 that fails its tag), is left in the buffer, undecrypted as far as asyncssh
 can tell, for asyncssh's own code. Only for the benchmark's clients: the
-server does not use this.
+server does not use this. It shares the server's AES-GCM helpers
+(sshchat/ssh/fastpath.py).
 """
 
 from __future__ import annotations
@@ -24,23 +25,13 @@ from asyncssh.connection import SSHClientConnection, SSHConnection
 from asyncssh.constants import MSG_CHANNEL_DATA
 from asyncssh.encryption import GCMEncryption
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from sshchat.ssh.fastpath import gcm_aead, next_gcm_iv
 
 _TAG = 16
-handled = 0  # packets this path took (the tests check it is used)
+calls = 0  # data_received calls that took at least one packet (the tests check it is used)
 _original_data_received = SSHClientConnection.data_received
 _recv_pkthdr = SSHConnection._recv_pkthdr
-
-
-def _aead(cipher: Any) -> AESGCM:
-    aead = cipher.__dict__.get("_sshchat_aead")
-    if aead is None:
-        aead = cipher._sshchat_aead = AESGCM(cipher._key)
-    return aead
-
-
-def _next_iv(iv: bytes) -> bytes:
-    return iv[:4] + ((int.from_bytes(iv[4:], "big") + 1) & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "big")
 
 
 def _data_received(self: Any, data: bytes, datatype: Any = None) -> None:
@@ -55,7 +46,7 @@ def _data_received(self: Any, data: bytes, datatype: Any = None) -> None:
         return
     buf = self._inpbuf + data if self._inpbuf else data
     cipher = enc._cipher
-    aead = _aead(cipher)
+    aead = gcm_aead(cipher)
     channels = self._channels
     limit = self._max_recv_pktlen
     pos, end_of_data = 0, len(buf)
@@ -80,14 +71,14 @@ def _data_received(self: Any, data: bytes, datatype: Any = None) -> None:
             or datalen > chan._recv_window
         ):
             break
-        cipher._iv = _next_iv(cipher._iv)
+        cipher._iv = next_gcm_iv(cipher._iv)
         self._recv_seq = (self._recv_seq + 1) & 0xFFFFFFFF
         pos = end
         chan._accept_data(payload[9:])
     self._inpbuf = buf[pos:]
     if pos:
-        global handled
-        handled += 1
+        global calls
+        calls += 1
         self._auth_final = True  # as asyncssh's _finish_recv_packet after a channel packet
     if self._inpbuf:
         self._recv_data()  # asyncssh's path: other packets, a partial one

@@ -33,6 +33,7 @@ from bench.client import (
     source_address,
 )
 from bench.procstats import cpu_seconds
+from bench.report import percentiles, scaled
 
 _LAG_TICK = 0.05  # seconds between event-loop lag probes
 
@@ -61,14 +62,9 @@ class WorkerSpec:
 
 
 def _stats(values: array[float]) -> dict[str, float]:
-    """max and p99 of a small array, in milliseconds."""
-    if not values:
-        return {"p99_ms": 0.0, "max_ms": 0.0}
-    ordered = sorted(values)
-    return {
-        "p99_ms": round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1000, 2),
-        "max_ms": round(ordered[-1] * 1000, 2),
-    }
+    """max and p99 of seconds, in milliseconds (the report's nearest rank)."""
+    figures = scaled(percentiles(values, (99,)), 1000)
+    return {"p99_ms": figures["p99"], "max_ms": figures["max"]}
 
 
 class Worker:
@@ -272,18 +268,13 @@ def worker_main(spec: WorkerSpec, ctl: Connection) -> None:
 
 def _speed_up() -> None:
     """The generator must not be what limits a run: a leaner receive path
-    for AES-GCM (bench.fastrecv) and, where this repository's server package
-    is importable, its cheaper cipher and logging code (byte for byte the
-    same packets)."""
+    for AES-GCM (bench.fastrecv) and the server package's cheaper cipher and
+    logging code (byte for byte the same packets)."""
     from bench import fastrecv
+    from sshchat.ssh import fastpath
 
     fastrecv.install()
-    try:
-        from sshchat.ssh import fastpath
-    except ImportError:  # the bench copied elsewhere
-        return
     fastpath.install_common()
-
 
 
 def _loop_factory() -> Any:

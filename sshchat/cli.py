@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Callable
 import logging
 import os
 import sys
+from collections.abc import Callable
 
 from sshchat import __version__
 from sshchat.app import StartError, run

@@ -12,20 +12,11 @@ from typing import Any
 import asyncssh
 import pytest
 
+from bench.client import KeylessClient
 from sshchat.app import App
 from sshchat.config import Config
 
 ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-
-
-class KeylessClient(asyncssh.SSHClient):
-    """Keyboard-interactive with no answers: how keyless clients get in."""
-
-    def kbdint_auth_requested(self) -> str:
-        return ""
-
-    def kbdint_challenge_received(self, name: str, instructions: str, lang: str, prompts: Any) -> list[str]:
-        return [""] * len(prompts)
 
 
 class Client:

@@ -8,14 +8,13 @@ every error names the right usage.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sshchat.chat.message import Kind
 from sshchat.chat.member import identity
-from sshchat.chat.moderation import parse_duration, parse_network
+from sshchat.chat.message import Kind
+from sshchat.chat.moderation import parse_duration, parse_network, until_text, when
 from sshchat.chat.names import NAME_RE, name_key
 from sshchat.chat.prefs import BELLS, MAX_IGNORES, THEMES, TIMESTAMPS, parse_zone
 from sshchat.chat.store import Ban, Mute
@@ -78,10 +77,6 @@ def ago(seconds: float) -> str:
     if s < 86400:
         return f"{s // 3600}h {s % 3600 // 60}m"
     return f"{s // 86400}d {s % 86400 // 3600}h"
-
-
-def _when(t: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(t))
 
 
 def _count(args: list[str], default: int, most: int) -> int | None:
@@ -239,7 +234,7 @@ def _whois(hub: Hub, member: Member, args: list[str], rest: str) -> None:
     if target.away:
         standing += f", away: {target.away}"
     member.outlet.notice(
-        f"{target.name}: {key} ({standing}); connected since {_when(target.connected_at)} "
+        f"{target.name}: {key} ({standing}); connected since {when(target.connected_at)} "
         f"({ago(now - target.connected_at)} ago); idle {ago(now - target.last_active)}"
     )
 
@@ -390,8 +385,8 @@ def _kick(hub: Hub, member: Member, args: list[str], rest: str) -> None:
         hub.remove_from_room(member, target, reason)
         return
     hub.audit(member, "kick", target.name, reason)
-    hub.leave(target, f"kicked by {member.name}" + (f": {reason}" if reason else ""))
-    target.outlet.close(f"you were kicked by {member.name}" + (f": {reason}" if reason else ""))
+    because = f": {reason}" if reason else ""
+    hub.disconnect(target, f"kicked by {member.name}{because}", f"you were kicked by {member.name}{because}")
 
 
 def _ban(hub: Hub, member: Member, args: list[str], rest: str) -> None:
@@ -421,11 +416,14 @@ def _ban(hub: Hub, member: Member, args: list[str], rest: str) -> None:
     ban = Ban(kind, value, now + until if until else None, reason, member.name, now)
     hub.moderation.ban(ban)
     hub.audit(member, "ban", f"{kind}:{value}", reason + (f" for {args[1]}" if until else ""))
-    member.outlet.notice(f"banned {label}{_until(ban.until)}")
+    member.outlet.notice(f"banned {label}{until_text(ban.until)}")
     for victim in list(hub.members.values()):
         if victim is not member and hub.moderation.ban_for(victim.fingerprint, victim.address) is ban:
-            hub.leave(victim, f"banned by {member.name}" + (f": {reason}" if reason else ""))
-            victim.outlet.close(f"you were banned by {member.name}{_until(ban.until)}" + (f": {reason}" if reason else ""))
+            because = f": {reason}" if reason else ""
+            hub.disconnect(
+                victim, f"banned by {member.name}{because}",
+                f"you were banned by {member.name}{until_text(ban.until)}{because}",
+            )
 
 
     for room in hub.rooms.values():  # bots following a room are turned away too
@@ -442,10 +440,6 @@ def _protected(hub: Hub, actor: Member, fingerprint: str | None, label: str) -> 
         return False
     actor.outlet.notice(f"{label} is an admin (--admin-keys); operators cannot act on admins")
     return True
-
-
-def _until(until: float | None) -> str:
-    return f" until {_when(until)}" if until is not None else ""
 
 
 def _unban(hub: Hub, member: Member, args: list[str], rest: str) -> None:
@@ -472,8 +466,8 @@ def _banned(hub: Hub, member: Member, args: list[str], rest: str) -> None:
     member.outlet.notice(f"{len(bans)} bans:")
     for b in bans:
         member.outlet.notice(
-            f"  {b.kind}:{b.value} by {b.by} on {_when(b.time)}, "
-            f"{'until ' + _when(b.until) if b.until else 'until lifted'}"
+            f"  {b.kind}:{b.value} by {b.by} on {when(b.time)}, "
+            f"{'until ' + when(b.until) if b.until else 'until lifted'}"
             + (f": {b.reason}" if b.reason else "")
         )
 
@@ -491,11 +485,11 @@ def _mute(hub: Hub, member: Member, args: list[str], rest: str) -> None:
     mute = Mute(target, now + until if until else None, reason, member.name, now)
     hub.moderation.mute(mute)
     hub.audit(member, "mute", target, reason + (f" for {args[1]}" if until else ""))
-    member.outlet.notice(f"muted {label}{_until(mute.until)}")
+    member.outlet.notice(f"muted {label}{until_text(mute.until)}")
     if online is not None:
         online.muted_reminded = hub.clock()  # told now; no reminder on their next line
         online.outlet.notice(
-            f"you were muted by {member.name}{_until(mute.until)}: nobody else sees your messages"
+            f"you were muted by {member.name}{until_text(mute.until)}: nobody else sees your messages"
         )
 
 
@@ -604,7 +598,7 @@ def _audit(hub: Hub, member: Member, args: list[str], rest: str) -> None:
         member.outlet.notice(f"the last {len(entries)} moderation actions:")
         for e in entries:
             member.outlet.notice(
-                f"  {_when(e.time)} {e.actor} {e.action} {e.target}" + (f": {e.detail}" if e.detail else "")
+                f"  {when(e.time)} {e.actor} {e.action} {e.target}" + (f": {e.detail}" if e.detail else "")
             )
 
     hub.store.audit_log(count, show)

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from sshchat.chat.commands import dispatch
 from sshchat.chat.member import Member, Outlet
-from sshchat.chat.message import Kind, Message
-from sshchat.chat.moderation import Moderation
+from sshchat.chat.message import SPOKEN, Kind, Message
+from sshchat.chat.moderation import Moderation, until_text
 from sshchat.chat.names import InvalidName, check_name, check_room, name_key, skeleton
 from sshchat.chat.prefs import Prefs
 from sshchat.chat.ratelimit import Offences, TokenBucket
@@ -31,7 +31,6 @@ LOBBY = "#lobby"
 LOBBY_KEY = name_key(LOBBY)
 
 # Only what people said is worth replaying to someone who joins later.
-_KEPT_IN_HISTORY = frozenset({Kind.CHAT, Kind.EMOTE})
 _MUTED_REMINDER_EVERY = 60.0
 
 
@@ -62,13 +61,6 @@ class ChatSettings:
     # must not cost a write to every member per login.
     notice_burst: int = 5
     notice_window: float = 2.0
-
-
-def until_text(until: float | None) -> str:
-    """" until 2026-11-25 14:00 UTC", or "" for no end."""
-    if until is None:
-        return ""
-    return " until " + time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(until))
 
 
 class Hub:
@@ -265,6 +257,11 @@ class Hub:
                 self._announce(member, self.rooms[key], Kind.JOIN, f"{name} joined ({len(self.members)} online)")
         return member
 
+    def disconnect(self, member: Member, reason: str, goodbye: str) -> None:
+        """Send someone away: the room hears ``reason``, they read ``goodbye``."""
+        self.leave(member, reason)
+        member.outlet.close(goodbye)
+
     def leave(self, member: Member, reason: str | None = None) -> None:
         """Remove a member (safe to call twice, or for a replaced session)."""
         if not self._remove(member) or self.closing:
@@ -349,8 +346,7 @@ class Hub:
         for member in list(self.members.values()):
             idle = now - member.last_active
             if kick and idle >= kick:
-                self.leave(member, "idle")
-                member.outlet.close(f"disconnected after {int(kick // 60)} minutes idle")
+                self.disconnect(member, "idle", f"disconnected after {int(kick // 60)} minutes idle")
             elif away and idle >= away and member.away is None:
                 member.away = "idle"
 
@@ -555,8 +551,7 @@ class Hub:
         s = self.settings
         if self.offences.record(member.address):
             until = until_text(self.offences.blocked_until(member.address))
-            self.leave(member, "flooding")
-            member.outlet.close(f"disconnected for flooding; your address may reconnect{until}")
+            self.disconnect(member, "flooding", f"disconnected for flooding; your address may reconnect{until}")
             return
         member.outlet.notice(
             f"slow down: {s.rate_burst} messages at once, then {s.rate_per_second:g} a second; "
@@ -582,16 +577,15 @@ class Hub:
     def say(self, member: Member, kind: Kind, text: str) -> None:
         """Publish ``text`` (already cleaned) from ``member`` in their room."""
         room = self.room_of(member)
-        if self._muted(member, Message(0, room.name, kind, member.name, text, self.clock())):
+        if self._muted(member, room.name, kind, text):
             return
         self._publish(member, room, kind, text)
 
     def private(self, member: Member, target: Member, text: str) -> None:
         """A message only ``member`` and ``target`` see, wherever they are."""
-        now = self.clock()
-        if self._muted(member, Message(0, "", Kind.PRIVATE, member.name, text, now, target.name)):
+        if self._muted(member, "", Kind.PRIVATE, text, target.name):
             return
-        draft = Draft("", Kind.PRIVATE, member.name, text, now, target.name, member.fingerprint)
+        draft = Draft("", Kind.PRIVATE, member.name, text, self.clock(), target.name, member.fingerprint)
 
         def committed(result: list[Message] | Exception) -> None:
             if isinstance(result, Exception):
@@ -607,13 +601,14 @@ class Hub:
 
         self.store.append([draft], committed)
 
-    def _muted(self, member: Member, echo: Message) -> bool:
-        """If ``member`` is muted, show them their own line only and say so."""
+    def _muted(self, member: Member, room: str, kind: Kind, text: str, recipient: str | None = None) -> bool:
+        """If ``member`` is muted, show them their own line only and say so
+        (the echo is made only then, not for every message)."""
         mute = self.moderation.mute_of(member.identity)
         if mute is None:
             return False
-        member.outlet.deliver(echo)
         now = self.clock()
+        member.outlet.deliver(Message(0, room, kind, member.name, text, now, recipient))
         if now - member.muted_reminded >= _MUTED_REMINDER_EVERY:
             member.muted_reminded = now
             member.outlet.notice(f"you are muted{until_text(mute.until)}: nobody else sees your messages")
@@ -633,7 +628,7 @@ class Hub:
 
         ``then`` hears the outcome: None once delivered, or the error.
         """
-        keep = kind in _KEPT_IN_HISTORY
+        keep = kind in SPOKEN
         draft = Draft(room.name, kind, member.name, text, self.clock(), None, member.fingerprint, keep)
 
         def committed(result: list[Message] | Exception) -> None:

@@ -25,6 +25,10 @@ class Kind(enum.StrEnum):
     __hash__ = str.__hash__
 
 
+# Lines people say: what mentions, unread counts and history are about.
+SPOKEN = frozenset({Kind.CHAT, Kind.EMOTE})
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Message:
     """One line of a room's conversation (or a private one)."""

@@ -9,12 +9,23 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import time
 from collections.abc import Callable, Iterable
 
 from sshchat.chat.store import Ban, Change, Mute, Snapshot, Store
 
 _DURATION_RE = re.compile(r"(\d{1,6})([smhdw])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def when(t: float) -> str:
+    """A moment as bans, mutes and /whois show it: "2026-11-25 14:00 UTC"."""
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(t))
+
+
+def until_text(until: float | None) -> str:
+    """" until 2026-11-25 14:00 UTC", or "" for no end."""
+    return f" until {when(until)}" if until is not None else ""
 
 
 def parse_duration(text: str) -> float | None:

@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from itertools import islice
 
 from sshchat.chat.member import Member
-from sshchat.chat.message import Kind, Message
+from sshchat.chat.message import SPOKEN, Kind, Message
 from sshchat.chat.names import name_key, words
 
-_SPOKEN = frozenset({Kind.CHAT, Kind.EMOTE})
 _COMINGS_AND_GOINGS = frozenset({Kind.JOIN, Kind.LEAVE})
 
 
@@ -80,7 +79,7 @@ class Room:
         for listener in self.listeners:
             listener.outlet.deliver(msg)
         key = self.key
-        spoken = msg.kind in _SPOKEN
+        spoken = msg.kind in SPOKEN
         noise = msg.kind in _COMINGS_AND_GOINGS
         sender = name_key(msg.sender)
         for member in self.members.values():

@@ -41,6 +41,10 @@ class Draft:
     sender_fp: str | None = None
     keep: bool = True
 
+    def message(self, msg_id: int) -> Message:
+        """The message this draft becomes once numbered (0: not stored)."""
+        return Message(msg_id, self.room, self.kind, self.sender, self.text, self.time, self.recipient)
+
 
 @dataclass(frozen=True)
 class Binding:

@@ -33,7 +33,8 @@ commands:
   (no command: the chat itself)
 """
 
-_HISTORY_KINDS = frozenset({Kind.CHAT, Kind.EMOTE})
+# What a follower (tail --follow) is shown: the room's lines and its comings and goings.
+_FOLLOWED = frozenset({Kind.CHAT, Kind.EMOTE, Kind.JOIN, Kind.LEAVE, Kind.SYSTEM})
 
 
 class UsageError(Exception):
@@ -123,7 +124,7 @@ class BotSession:
 
     # The Outlet a visitor needs (notices go to stderr via finish on errors).
     def deliver(self, msg: Message, elsewhere: bool = False) -> None:
-        if self.cmd.follow and msg.kind in _HISTORY_KINDS | {Kind.JOIN, Kind.LEAVE, Kind.SYSTEM}:
+        if self.cmd.follow and msg.kind in _FOLLOWED:
             self.write(message_json(msg) if self.cmd.as_json else plain(msg))
 
     def notice(self, text: str) -> None:

@@ -12,7 +12,8 @@ second encryption, a second urandom call and a second socket write for every
 chat message. For those ciphers only, and on server connections only, we
 leave it out.
 
-2. Its chacha20-poly1305 builds three ChaCha20 ciphers per packet: one for
+2. Its chacha20-poly1305 builds three ChaCha20 ciphers per packet (the
+default offer leaves chacha20 out; this serves `ciphers` that put it back): one for
 the length, one for the Poly1305 key (keystream block 0) and one for the
 payload (blocks 1 onwards). The last two share key and nonce, so one pass
 over 64 zero bytes followed by the payload yields both: two ciphers a packet
@@ -117,7 +118,7 @@ _GCM_TAG = 16
 _INVOCATION_MASK = 0xFFFFFFFFFFFFFFFF
 
 
-def _gcm_aead(self: Any) -> Any:
+def gcm_aead(self: Any) -> Any:
     """The cipher's AESGCM object, made once per key (keys change on rekey,
     and with them the GCMCipher object)."""
     aead = self.__dict__.get("_sshchat_aead")
@@ -126,23 +127,30 @@ def _gcm_aead(self: Any) -> Any:
     return aead
 
 
-def _next_iv(iv: bytes) -> bytes:
+def next_gcm_iv(iv: bytes) -> bytes:
     """RFC 5647: the low 64 bits of the nonce count packets."""
     return iv[:4] + ((int.from_bytes(iv[4:], "big") + 1) & _INVOCATION_MASK).to_bytes(8, "big")
 
 
+def _gcm_seal(cipher: Any, header: bytes, packet: bytes) -> bytes:
+    """The packet encrypted and tagged (tag last), the nonce moved on."""
+    iv = cipher._iv
+    sealed: bytes = gcm_aead(cipher).encrypt(iv, packet, header)
+    cipher._iv = next_gcm_iv(iv)
+    return sealed
+
+
 def _gcm_encrypt_and_sign(self: Any, header: bytes, data: bytes) -> tuple[bytes, bytes]:
-    sealed = _gcm_aead(self).encrypt(self._iv, data, header)
-    self._iv = _next_iv(self._iv)
+    sealed = _gcm_seal(self, header, data)
     return header + sealed[:-_GCM_TAG], sealed[-_GCM_TAG:]
 
 
 def _gcm_verify_and_decrypt(self: Any, header: bytes, data: bytes, mac: bytes) -> bytes | None:
     try:
-        plain: bytes | None = _gcm_aead(self).decrypt(self._iv, data + mac, header)
+        plain: bytes | None = gcm_aead(self).decrypt(self._iv, data + mac, header)
     except InvalidTag:
         plain = None
-    self._iv = _next_iv(self._iv)
+    self._iv = next_gcm_iv(self._iv)
     return plain
 
 
@@ -207,11 +215,8 @@ def send_data(chan: SSHChannel[Any], data: bytes) -> bool:
     header = len(packet).to_bytes(4, "big")
     seq = conn._send_seq
     enc = conn._send_encryption
-    if enc.__class__ is GCMEncryption:  # the common case, without four calls and two copies
-        cipher = enc._cipher
-        iv = cipher._iv
-        wire = header + _gcm_aead(cipher).encrypt(iv, packet, header)
-        cipher._iv = _next_iv(iv)
+    if enc.__class__ is GCMEncryption:  # the common case, without asyncssh's split and rejoin
+        wire = header + _gcm_seal(enc._cipher, header, packet)
     else:
         sealed, mac = enc.encrypt_packet(seq, header, packet)
         wire = sealed + mac

@@ -24,8 +24,8 @@ import asyncssh
 from sshchat.chat.completion import complete
 from sshchat.chat.hub import JoinRefused
 from sshchat.chat.member import Member
-from sshchat.chat.message import Kind, Message
-from sshchat.chat.names import name_key, words
+from sshchat.chat.message import SPOKEN, Kind, Message
+from sshchat.chat.names import words
 from sshchat.chat.ratelimit import TokenBucket
 from sshchat.ssh import bots, fastpath
 from sshchat.ssh.context import ServerContext
@@ -48,27 +48,34 @@ BRACKETED_PASTE_OFF = "\x1b[?2004l"
 
 
 
-_SPOKEN = frozenset({Kind.CHAT, Kind.EMOTE})
 _RESIZE_COST = 256  # input bytes a window-size change counts as (it costs a redraw)
 _RINGS_ALL = frozenset({Kind.CHAT, Kind.EMOTE, Kind.PRIVATE})
 _THEMES = {"256": Style.ANSI256, "16": Style.ANSI16, "mono": Style.MONO}
-
-
-@lru_cache(maxsize=4096)
-def _plain_line(item: Message | str | Elsewhere) -> bytes:
-    """One message or notice as a script reads it, encoded once for every
-    such reader (a Message hashes by identity; equal notices share a line)."""
-    if isinstance(item, str):
-        text = render_notice(item, Style.MONO)
-    else:
-        text = plain(item.msg if isinstance(item, Elsewhere) else item)
-    return (text + "\n").encode("utf-8", "replace")
 
 
 class Elsewhere(NamedTuple):
     """A message from a room the person is not looking at (it names them)."""
 
     msg: Message
+
+
+class BotLine(NamedTuple):
+    """A line a bot command prints as it is (a message, JSON, a name)."""
+
+    text: str
+
+
+@lru_cache(maxsize=4096)
+def _plain_line(item: Message | str | Elsewhere | BotLine) -> bytes:
+    """One message or notice as a script reads it, encoded once for every
+    such reader (a Message hashes by identity; equal notices share a line)."""
+    if item.__class__ is BotLine:
+        text = item.text  # type: ignore[union-attr]
+    elif isinstance(item, str):
+        text = render_notice(item, Style.MONO)
+    else:
+        text = plain(item.msg if isinstance(item, Elsewhere) else item)  # type: ignore[union-attr,arg-type]
+    return (text + "\n").encode("utf-8", "replace")
 
 
 class ChatSession(asyncssh.SSHServerSession[str]):
@@ -96,9 +103,8 @@ class ChatSession(asyncssh.SSHServerSession[str]):
         self._editor: LineEditor | None = None
         self._default_style = Style.MONO  # from the terminal type and NO_COLOR
         self._look = Look()  # from that and the person's settings
-        self._my_key = ""  # the person's name as mentions are matched
         self._member: Member | None = None
-        self._pending: list[Message | str | Elsewhere] = []
+        self._pending: list[Message | str | Elsewhere | BotLine] = []
         self._flush_scheduled = False
         self._closing = False
         self._partial = ""  # an unfinished input line, without a PTY
@@ -158,7 +164,7 @@ class ChatSession(asyncssh.SSHServerSession[str]):
             hub = self._ctx.hub
             self._editor.completer = lambda before: complete(hub, member, before)
             self._editor.set_prompt(*self._prompt())
-            chan.write(BRACKETED_PASTE_ON)
+            self._write(BRACKETED_PASTE_ON)
 
     def data_received(self, data: str, datatype: asyncssh.DataType) -> None:
         if self._bot is not None and not self._closing:
@@ -242,13 +248,14 @@ class ChatSession(asyncssh.SSHServerSession[str]):
         self._bot.start(self._username, self._fingerprint, self._address)
 
     def _bot_write(self, line: str) -> None:
-        if not self._closing:
-            self._write(line + "\n")
+        self._queue(BotLine(line))  # batched like everyone's output
 
     def _bot_finish(self, status: int, error: str | None) -> None:
-        """End a bot session once: the error (if any) on stderr, then the status."""
+        """End a bot session once: what is queued, the error (if any) on
+        stderr, then the status."""
         if self._closing or self._chan is None:
             return
+        self.flush()
         self._closing = True
         if self._bot is not None:
             self._bot.ended()
@@ -297,7 +304,7 @@ class ChatSession(asyncssh.SSHServerSession[str]):
     # ------------------------------------------------------- Outlet interface
 
     def deliver(self, msg: Message, elsewhere: bool = False) -> None:
-        # _queue, inlined: this runs once per delivery, 200k times a second at 500 users
+        # _queue, inlined on purpose: this runs once per delivery, 200k times a second at 500 users
         if self._closing:
             return
         self._pending.append(Elsewhere(msg) if elsewhere else msg)
@@ -316,7 +323,6 @@ class ChatSession(asyncssh.SSHServerSession[str]):
 
     def _prompt(self) -> tuple[str, str]:
         assert self._member is not None
-        self._my_key = name_key(self._member.name)
         prefs = self._member.prefs
         style = _THEMES[prefs.theme] if prefs.theme else self._default_style
         self._look = Look(style, prefs.timestamps, prefs.zone)
@@ -346,7 +352,7 @@ class ChatSession(asyncssh.SSHServerSession[str]):
 
     # ----------------------------------------------------------------- output
 
-    def _queue(self, item: Message | str | Elsewhere) -> None:
+    def _queue(self, item: Message | str | Elsewhere | BotLine) -> None:
         if self._closing:
             return
         self._pending.append(item)
@@ -366,7 +372,8 @@ class ChatSession(asyncssh.SSHServerSession[str]):
             else:
                 self._write_encoded(b"".join([_plain_line(item) for item in items]))
             return
-        look, width, me, my_key = self._look, self._editor.width, self._username, self._my_key
+        look, width, me = self._look, self._editor.width, self._username
+        my_key = self._member.key if self._member is not None else ""
         bell = self._member.prefs.bell if self._member is not None else "off"
         ring = False
         rows: list[str] = []
@@ -379,7 +386,8 @@ class ChatSession(asyncssh.SSHServerSession[str]):
             else:
                 msg, elsewhere = item.msg, True  # type: ignore[union-attr]
             mine = msg.sender == me
-            mention = not mine and msg.kind in _SPOKEN and my_key in words(msg.text)
+            # a line from elsewhere came because it names them: no need to look again
+            mention = not mine and (elsewhere or (msg.kind in SPOKEN and my_key in words(msg.text)))
             rows.extend(render_rows(msg, look, elsewhere, mention, width))
             if not mine and (mention or msg.kind is Kind.PRIVATE or (bell == "all" and msg.kind in _RINGS_ALL)):
                 ring = True
@@ -388,20 +396,22 @@ class ChatSession(asyncssh.SSHServerSession[str]):
 
     def _write(self, data: str) -> None:
         if data:
-            self._write_encoded(data.encode("utf-8", "replace"))
+            self._write_encoded(data.encode("utf-8", "replace"), data)
 
-    def _write_encoded(self, data: bytes) -> None:
+    def _write_encoded(self, data: bytes, text: str | None = None) -> None:
         """Send UTF-8 bytes: as one packet of our own where we can, else
-        through asyncssh's channel (which takes text)."""
+        through asyncssh's channel (which takes text: ``text`` if we have it)."""
         chan = self._chan
         if chan is None:
             return
         try:
-            if not (self._direct and fastpath.send_data(chan, data)):
-                chan.write(data.decode("utf-8"))
+            if self._direct and fastpath.send_data(chan, data):
+                backlog = _transport_backlog(self._conn)  # the channel's buffer was empty, and still is
+            else:
+                chan.write(data.decode("utf-8") if text is None else text)
+                backlog = chan.get_write_buffer_size() + _transport_backlog(self._conn)
         except OSError:  # the channel is already closing
             return
-        backlog = chan.get_write_buffer_size() + _transport_backlog(self._conn)
         if backlog > self._ctx.config.outbox_limit and not self._closing:
             self._cut_off(backlog)
 

@@ -34,7 +34,7 @@ class MemoryStore:
             msg_id = 0
             if d.keep:
                 msg_id, self._next_id = self._next_id, self._next_id + 1
-            msg = Message(msg_id, d.room, d.kind, d.sender, d.text, d.time, d.recipient)
+            msg = d.message(msg_id)
             if d.keep:
                 self.messages.append(msg)
             out.append(msg)

@@ -264,7 +264,7 @@ class SQLiteStore:
                             " VALUES (?, ?, ?, ?, ?, ?, ?)",
                             (d.room, d.kind.value, d.sender, d.sender_fp, d.recipient, d.text, d.time),
                         ).lastrowid
-                    messages.append(Message(msg_id, d.room, d.kind, d.sender, d.text, d.time, d.recipient))
+                    messages.append(d.message(msg_id))
                 outcomes.append((done, messages, any(d.keep for d in arg)))
             db.execute("COMMIT")
         except sqlite3.Error as e:
@@ -277,7 +277,7 @@ class SQLiteStore:
                 if kind == "append":
                     kept = any(d.keep for d in arg)
                     notices = [
-                        Message(0, d.room, d.kind, d.sender, d.text, d.time, d.recipient) for d in arg
+                        d.message(0) for d in arg
                     ]
                     outcomes.append((done, notices, kept))
             results.extend((done, error if kept else msgs) for done, msgs, kept in outcomes)

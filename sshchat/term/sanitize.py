@@ -49,13 +49,16 @@ def clean(text: str) -> str:
     Tabs become a space; runs of combining marks are capped; leading and
     trailing whitespace is trimmed. The result is a single printable line.
     """
+    if text.isascii() and text.isprintable():  # most lines: nothing to remove (no ESC, tab or mark)
+        return text.strip()
     text = _ESCAPE_RE.sub("", text).replace("\t", " ")
     out: list[str] = []
     marks = 0
     for ch in text:
-        if unicodedata.category(ch) in _DROP_CATEGORIES:
+        category = unicodedata.category(ch)
+        if category in _DROP_CATEGORIES:
             continue
-        if unicodedata.category(ch) in _MARKS:  # combining() misses ~1000 marks (U+0489...)
+        if category in _MARKS:  # combining() misses ~1000 marks (U+0489...)
             marks += 1
             if marks > MAX_COMBINING or not out or out[-1].isspace():
                 continue  # a mark needs a letter to sit on
