@@ -67,7 +67,7 @@ class App:
         key = load_or_create(config.host_key)
         hardening.install()
         if config.fast_path:
-            fastpath.install()
+            fastpath.install(native=config.native)
         else:
             fastpath.uninstall()
         admins = read_fingerprints(config.admin_keys) if config.admin_keys else set()

@@ -106,24 +106,59 @@ async def test_ciphers_setting_limits_what_clients_may_pick(start_server) -> Non
         await server.connect("old", encryption_algs=["chacha20-poly1305@openssh.com"])
 
 
-@pytest.mark.parametrize("cipher", ["aes128-gcm@openssh.com", "chacha20-poly1305@openssh.com"])
-async def test_direct_send_writes_what_asyncssh_would(start_server, monkeypatch, cipher: str) -> None:
-    """The direct CHANNEL_DATA writer and asyncssh's channel.write put the
-    same bytes on the wire and leave the connection in the same state."""
+@pytest.fixture
+def fixed_padding(monkeypatch):
+    """Padding bytes 0, 1, 2, ... in our writers (Python and C) and asyncssh's."""
     import asyncssh.connection
 
     from sshchat.ssh import fastpath
 
-    server: Server = await start_server(ciphers="")
+    monkeypatch.setattr(asyncssh.connection.os, "urandom", lambda n: bytes(range(n)))
+    fastpath.set_padding(lambda n: bytes(range(n)))
+    yield
+    fastpath.set_padding(None)
+
+
+class ListTransport:
+    """A socket transport that keeps what it is given, and holds `held` bytes."""
+
+    def __init__(self, held: int = 0) -> None:
+        self.written: list[bytes] = []
+        self.held = held
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def get_write_buffer_size(self) -> int:
+        return self.held
+
+
+@pytest.mark.parametrize(
+    ("cipher", "native"),
+    [
+        ("aes128-gcm@openssh.com", True),  # _wire (C), where built
+        ("aes256-gcm@openssh.com", True),
+        ("aes128-gcm@openssh.com", False),  # the same in Python
+        ("chacha20-poly1305@openssh.com", True),  # Python whatever `native` says
+    ],
+)
+async def test_direct_send_writes_what_asyncssh_would(
+    start_server, monkeypatch, fixed_padding, cipher: str, native: bool
+) -> None:
+    """The direct CHANNEL_DATA writer and asyncssh's channel.write put the
+    same bytes on the wire and leave the connection in the same state."""
+    from sshchat.ssh import fastpath
+
+    server: Server = await start_server(ciphers="", native=native)
+    assert fastpath.send_data is (fastpath._wire.send_data if native and fastpath._wire else fastpath._py_send_data)
     client = await server.connect("reader", encryption_algs=[cipher])
     await client.wait_for("reader")
     (conn,) = server.app.ctx.connections
     (chan,) = conn._channels.values()
-    monkeypatch.setattr(fastpath, "padding", lambda n: bytes(range(n)))
-    monkeypatch.setattr(asyncssh.connection.os, "urandom", lambda n: bytes(range(n)))
-    written: list[bytes] = []
+    fake = ListTransport(held=7)
+    written = fake.written
     transport = conn._transport
-    monkeypatch.setattr(conn, "_transport", type("T", (), {"write": lambda self, d: written.append(d)})())
+    monkeypatch.setattr(conn, "_transport", fake)
 
     def state() -> tuple:
         enc = conn._send_encryption
@@ -132,7 +167,7 @@ async def test_direct_send_writes_what_asyncssh_would(start_server, monkeypatch,
 
     for text in ("hi", "é" * 70, "x" * 1000):
         before = state()
-        assert fastpath.send_data(chan, text.encode())
+        assert fastpath.send_data(chan, text.encode()) == 7  # sent; the transport's backlog
         after_direct, direct = state(), written.pop()
         # rewind the counters and let asyncssh send the same data
         conn._send_seq, conn._rekey_bytes_sent, chan._send_window, iv = before
@@ -155,15 +190,16 @@ async def test_direct_send_declines_what_it_cannot_send_at_once(start_server) ->
     await client.wait_for("reader")
     (conn,) = server.app.ctx.connections
     (chan,) = conn._channels.values()
-    assert not fastpath.send_data(chan, b"x" * (chan._send_pktsize + 1))  # more than a packet
+    no = fastpath.NOT_SENT
+    assert fastpath.send_data(chan, b"x" * (chan._send_pktsize + 1)) == no  # more than a packet
     window = chan._send_window
     chan._send_window = 10
-    assert not fastpath.send_data(chan, b"x" * 11)  # beyond the peer's window
+    assert fastpath.send_data(chan, b"x" * 11) == no  # beyond the peer's window
     chan._send_window = window
     conn._rekey_bytes_sent = conn._rekey_bytes  # a rekey is due: asyncssh starts it
-    assert not fastpath.send_data(chan, b"x")
+    assert fastpath.send_data(chan, b"x") == no
     conn._rekey_bytes_sent = 0
-    assert fastpath.send_data(chan, b"fine\r\n")
+    assert fastpath.send_data(chan, b"fine\r\n") == 0
     await client.wait_for("fine")
 
 

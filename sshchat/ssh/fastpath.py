@@ -21,7 +21,9 @@ instead of three. The bytes on the wire are identical (tested against
 asyncssh's own function).
 
 3. Its AES-GCM builds a new AESGCM object (an OpenSSL context) for every
-packet, sent or received; one per key does: 4.3 -> 1.7 us a packet.
+packet, sent or received; one per key does: 4.3 -> 1.7 us a packet. Where
+ssh/_wire.c is built, sending uses its GcmSealer instead: one OpenSSL
+context per key, reused, where AESGCM copies one per call.
 
 4. `send_data` writes a chat session's output as one CHANNEL_DATA packet
 straight to the socket, where asyncssh's `SSHChannel.write` would go
@@ -33,7 +35,10 @@ packet size, keys settled, no rekey due, no compression, a cipher of
 NO_IGNORE_CIPHERS, packet logging off) and keeps asyncssh's counters (sequence number, window,
 rekey bytes) as asyncssh would; otherwise the caller uses
 `SSHChannel.write`. The packets are byte for byte what asyncssh writes
-(tested with a fixed padding source).
+(tested with a fixed padding source). For AES-GCM, the usual case, the same
+function is in C (ssh/_wire.c, an optional build, `native = false` to keep
+Python): at 100 users its Python, run once per reader per message on a core
+that went idle in between, cost 3-4x what it costs in a tight loop.
 
 5. At every login asyncssh re-reads its server configuration, so that an
 sshd_config-style file's Match blocks can apply to the user: it builds a new
@@ -59,6 +64,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import asyncssh
@@ -75,6 +81,11 @@ from cryptography.hazmat.primitives.ciphers import Cipher
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.ciphers.algorithms import ChaCha20
 from cryptography.hazmat.primitives.poly1305 import Poly1305
+
+try:
+    from sshchat.ssh import _wire  # type: ignore[attr-defined]
+except ImportError:  # not built (no compiler or OpenSSL headers at install): Python does it all
+    _wire = None
 
 # Ciphers that need no IGNORE packet ahead of each packet (not CBC).
 NO_IGNORE_CIPHERS = frozenset({
@@ -132,10 +143,22 @@ def next_gcm_iv(iv: bytes) -> bytes:
     return iv[:4] + ((int.from_bytes(iv[4:], "big") + 1) & _INVOCATION_MASK).to_bytes(8, "big")
 
 
+def gcm_sealer(cipher: Any) -> Any:
+    """What seals this (sending) cipher's packets: _wire's GcmSealer, one
+    OpenSSL context reused for every packet, where it is built; else the
+    AESGCM object. Made once per key, kept on the cipher."""
+    sealer = cipher.__dict__.get("_sshchat_sealer")
+    if sealer is None:
+        sealer = cipher._sshchat_sealer = (
+            _wire.GcmSealer(cipher._key) if _wire is not None and _native else AESGCM(cipher._key)
+        )
+    return sealer
+
+
 def _gcm_seal(cipher: Any, header: bytes, packet: bytes) -> bytes:
     """The packet encrypted and tagged (tag last), the nonce moved on."""
     iv = cipher._iv
-    sealed: bytes = gcm_aead(cipher).encrypt(iv, packet, header)
+    sealed: bytes = gcm_sealer(cipher).encrypt(iv, packet, header)
     cipher._iv = next_gcm_iv(iv)
     return sealed
 
@@ -170,18 +193,31 @@ class _Padding:
         return self._pool[at:at + n]
 
 
-padding = _Padding()
+padding: Callable[[int], bytes] = _Padding()
 _DATA = bytes([MSG_CHANNEL_DATA])
 _PADLEN = [bytes([n]) for n in range(256)]
 log = logging.getLogger("sshchat")
 _enabled = False
+_native = False  # AES-GCM packets go through _wire (C)?
+NOT_SENT = -1
 
 
-def send_data(chan: SSHChannel[Any], data: bytes) -> bool:
-    """Send ``data`` on ``chan`` as one packet, straight to the socket.
+def set_padding(source: Callable[[int], bytes] | None) -> None:
+    """Tests: padding bytes from ``source`` (n -> bytes) rather than random,
+    in both the Python and the C writer; None puts random padding back."""
+    global padding
+    padding = source if source is not None else _Padding()
+    if _wire is not None:
+        _wire.set_padding(source)
 
-    Returns False, having done nothing, when asyncssh's own path is needed;
-    the caller then uses ``chan.write``.
+
+def _py_send_data(chan: SSHChannel[Any], data: bytes) -> int:
+    """Send ``data`` on ``chan`` as one packet, straight to the socket, and
+    return what the socket transport still holds (bytes).
+
+    Returns NOT_SENT, having done nothing, when asyncssh's own path is
+    needed; the caller then uses ``chan.write``. _wire.send_data is this
+    function in C, for AES-GCM (it calls this one for other ciphers).
     """
     n = len(data)
     conn: Any = chan._conn
@@ -205,7 +241,7 @@ def send_data(chan: SSHChannel[Any], data: bytes) -> bool:
         or (conn._rekey_seconds and time.monotonic() >= conn._rekey_time)
         or SSHLogger._debug_level >= 2
     ):
-        return False
+        return NOT_SENT
     payload = _DATA + chan._send_chan.to_bytes(4, "big") + n.to_bytes(4, "big") + data
     blocksize = conn._send_blocksize
     padlen = -(conn._send_enchdrlen + len(payload)) % blocksize
@@ -227,7 +263,10 @@ def send_data(chan: SSHChannel[Any], data: bytes) -> bool:
     conn._send_seq = (seq + 1) & 0xFFFFFFFF
     conn._rekey_bytes_sent += len(packet)
     chan._send_window -= n
-    return True
+    return conn._transport.get_write_buffer_size()  # type: ignore[no-any-return]
+
+
+send_data: Callable[[SSHChannel[Any], bytes], int] = _py_send_data
 
 
 def install_common() -> None:
@@ -292,10 +331,11 @@ def compatible(version: str = asyncssh.__version__) -> bool:
     return tuple(int(part) for part in version.split(".")[:2]) == TESTED_ASYNCSSH
 
 
-def install() -> None:
+def install(native: bool = True) -> None:
     """Use the trimmed output path on server connections (idempotent); on an
-    asyncssh these patches were not written for, leave asyncssh as it is."""
-    global _enabled
+    asyncssh these patches were not written for, leave asyncssh as it is.
+    ``native``: AES-GCM packets built in C (_wire) where it is built."""
+    global _enabled, _native, send_data
     if not compatible():
         log.warning("asyncssh %s: fast_path is written for %d.%d; running without it",
                     asyncssh.__version__, *TESTED_ASYNCSSH)
@@ -306,10 +346,21 @@ def install() -> None:
     pq._PyCAKEM._priv_key = property(_kem_key)  # type: ignore[attr-defined]
     install_common()
     _enabled = True
+    _native = native and _wire is not None
+    if _native:
+        _wire.configure(GCMEncryption, SSHLogger, _py_send_data, gcm_sealer)
+        _wire.set_enabled(True)
+        send_data = _wire.send_data
+    else:
+        send_data = _py_send_data
 
 
 def uninstall() -> None:
-    global _enabled
+    global _enabled, _native, send_data
+    if _wire is not None:
+        _wire.set_enabled(False)
+    send_data = _py_send_data
+    _native = False
     SSHServerConnection.send_packet = _original_send_packet  # type: ignore[method-assign]
     SSHServerConnection.reload_config = _original_reload_config  # type: ignore[method-assign]
     pq._PyCAKEM.__init__ = _original_kem_init  # type: ignore[method-assign]

@@ -405,9 +405,8 @@ class ChatSession(asyncssh.SSHServerSession[str]):
         if chan is None:
             return
         try:
-            if self._direct and fastpath.send_data(chan, data):
-                backlog = _transport_backlog(self._conn)  # the channel's buffer was empty, and still is
-            else:
+            # sent directly, the backlog is the socket transport's (the channel's buffer was empty, and still is)
+            if not self._direct or (backlog := fastpath.send_data(chan, data)) == fastpath.NOT_SENT:
                 chan.write(data.decode("utf-8") if text is None else text)
                 backlog = chan.get_write_buffer_size() + _transport_backlog(self._conn)
         except OSError:  # the channel is already closing
