@@ -34,6 +34,27 @@ class Screen:
         self.screen.resize(self.screen.lines, cols)
         self.stream.feed(self.editor.resize(cols))
 
+    def rewrap(self, cols: int) -> None:
+        """Resize as tmux, VTE, kitty and most terminals do: every line is
+        rewrapped at the new width on its own (lines ended by CRLF are never
+        joined), and the cursor stays with its character."""
+        y, x = self.cursor
+        rows: list[str] = []
+        at = (0, 0)
+        for i, line in enumerate(self.lines):
+            if i == y:
+                at = (len(rows) + x // cols, x % cols)
+            rows.extend([line[j : j + cols] for j in range(0, len(line), cols)] or [""])
+        while len(rows) > self.screen.lines and rows[-1] == "" and len(rows) - 1 > at[0]:
+            rows.pop()  # blank rows below the cursor go before any scroll off the top
+        drop = max(0, len(rows) - self.screen.lines)
+        self.screen.resize(self.screen.lines, cols)
+        self.screen.reset()
+        for i, row in enumerate(rows[drop:]):
+            self.stream.feed(f"\x1b[{i + 1};1H{row}")
+        self.stream.feed(f"\x1b[{at[0] - drop + 1};{at[1] + 1}H")
+        self.stream.feed(self.editor.resize(cols))
+
     @property
     def lines(self) -> list[str]:
         return [line.rstrip() for line in self.screen.display]
@@ -154,6 +175,28 @@ def test_resize_redraws_at_the_new_width() -> None:
     assert s.lines[0] == "hi"
     assert s.lines[1] == "[alice] " + "a" * 12
     assert "".join(s.lines[1:5]) == "[alice] " + "a" * 50
+
+
+@pytest.mark.parametrize("typed", ["a" * 45, "é" * 45, "a" * 32])  # 32: the first row exactly full
+def test_narrowing_a_rewrapping_terminal_leaves_no_stale_input(typed: str) -> None:
+    s = Screen(cols=40, rows=10)
+    s.message("before")
+    s.type(typed)  # "[alice] " and 45 cells: two rows at 40 columns
+    s.rewrap(20)
+    s.message("after")
+    text = "[alice] " + typed
+    assert [line for line in s.lines if line] == ["before", "after"] + [
+        text[i : i + 20] for i in range(0, len(text), 20)
+    ]
+
+
+def test_widening_a_rewrapping_terminal_loses_no_chat_above() -> None:
+    s = Screen(cols=20, rows=10)
+    s.message("before")
+    s.type("a" * 25)  # two rows at 20 columns
+    s.rewrap(60)
+    s.message("after")
+    assert [line for line in s.lines if line] == ["before", "after", "[alice] " + "a" * 25]
 
 
 def test_paste_keeps_text_drops_controls_and_sends_each_line() -> None:

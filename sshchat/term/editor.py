@@ -28,6 +28,10 @@ from sshchat.term.sanitize import is_printable
 ERASE_DOWN = "\x1b[J"
 
 
+def _cells(text: str) -> int:
+    return len(text) if text.isascii() else sum(char_width(ch) for ch in text)
+
+
 def char_width(ch: str) -> int:
     """Terminal cells taken by one character (0 for combining marks)."""
     return max(wcwidth(ch), 0)
@@ -167,9 +171,25 @@ class LineEditor:
         return f"{self.erase()}{text}\r\n{self.draw()}"
 
     def resize(self, width: int) -> str:
-        """Take a new terminal width; returns the redraw."""
+        """Take a new terminal width; returns the redraw.
+
+        Most terminals (tmux, VTE, kitty, iTerm2, Windows Terminal,
+        Alacritty) rewrap their lines when the window narrows: the input's
+        rows, drawn at the old width, now take more rows, and the cursor is
+        further below the input's start than the rows we drew. Going back up
+        only those would leave the top of the old input on the screen as a
+        stale copy. Each row we draw is a line of its own (we end rows with
+        CRLF), so each is rewrapped alone, and none are joined when the
+        window widens. (A terminal that cuts lines instead, like xterm, loses
+        as many rows of chat above the input from view; they stay in
+        /history.)
+        """
+        width = max(width, 2)
+        if self._drawn and width < self.width:
+            rows, (row, col), _ = self._layout()
+            self._cursor_row = sum(-(-max(_cells(r), 1) // width) for r in rows[:row]) + col // width
         out = self.erase()
-        self.width = max(width, 2)
+        self.width = width
         self._version += 1
         return out + self.draw()
 
