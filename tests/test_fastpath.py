@@ -312,3 +312,60 @@ def test_fast_path_only_on_the_asyncssh_it_was_written_for() -> None:
 
     assert fastpath.compatible("2.24.1")
     assert not fastpath.compatible("2.25.0") and not fastpath.compatible("3.0")
+
+
+GUARDS = [  # (object, attribute, value): each alone means asyncssh must send
+    ("chan", "_send_state", "close_pending"),
+    ("chan", "_send_buf", [(bytearray(b"queued"), None)]),
+    ("chan", "_send_window", 3),
+    ("chan", "_send_pktsize", 3),
+    ("conn", "_deferred_packets", [(94, ())]),
+    ("conn", "_kex_complete", False),
+    ("conn", "_auth_complete", False),
+    ("conn", "_compressor", object()),
+    ("conn", "_send_encryption", None),
+    ("conn", "_rekey_seconds", 3600.0),  # with _rekey_time passed, below
+    ("conn", "_transport", None),
+    ("logger", "_debug_level", 2),
+]
+
+
+@pytest.mark.parametrize("native", [True, False])
+@pytest.mark.parametrize(("owner", "name", "value"), GUARDS)
+async def test_each_check_alone_sends_nothing(start_server, monkeypatch, native, owner, name, value) -> None:
+    """The C writer and the Python one decline the same states, one by one."""
+    from asyncssh.logging import SSHLogger
+
+    from sshchat.ssh import fastpath
+
+    server: Server = await start_server(native=native)
+    client = await server.connect("reader", encryption_algs=["aes128-gcm@openssh.com"])
+    await client.wait_for("reader")
+    (conn,) = server.app.ctx.connections
+    (chan,) = conn._channels.values()
+    fake = ListTransport()
+    monkeypatch.setattr(conn, "_transport", fake)
+    assert fastpath.send_data(chan, b"x") == 0 and len(fake.written) == 1  # sends, as things are
+    target = {"chan": chan, "conn": conn, "logger": SSHLogger}[owner]
+    monkeypatch.setattr(target, name, value)
+    if name == "_rekey_seconds":
+        monkeypatch.setattr(conn, "_rekey_time", 0.0)
+    before = (conn._send_seq, conn._send_encryption and conn._send_encryption._cipher._iv)
+    assert fastpath.send_data(chan, b"hello") == fastpath.NOT_SENT
+    assert len(fake.written) == 1
+    assert (conn._send_seq, conn._send_encryption and conn._send_encryption._cipher._iv) == before
+
+
+async def test_nonce_counter_wraps_in_its_low_64_bits(start_server, monkeypatch) -> None:
+    from sshchat.ssh import fastpath
+
+    server: Server = await start_server()
+    client = await server.connect("reader", encryption_algs=["aes128-gcm@openssh.com"])
+    await client.wait_for("reader")
+    (conn,) = server.app.ctx.connections
+    (chan,) = conn._channels.values()
+    monkeypatch.setattr(conn, "_transport", ListTransport())
+    cipher = conn._send_encryption._cipher
+    cipher._iv = cipher._iv[:4] + b"\xff" * 8
+    assert fastpath.send_data(chan, b"x") == 0
+    assert cipher._iv[4:] == bytes(8)

@@ -17,8 +17,9 @@ from sshchat.ssh import fastpath
 
 def _can_build() -> bool:
     include = Path(sysconfig.get_paths()["include"])
+    compiler = os.environ.get("CC") or (sysconfig.get_config_var("CC") or "cc").split()[0]
     return (
-        shutil.which("cc") is not None
+        shutil.which(compiler) is not None
         and (include / "Python.h").exists()
         and Path("/usr/include/openssl/evp.h").exists()
     )

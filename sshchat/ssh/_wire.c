@@ -10,7 +10,8 @@
  * What it does is exactly fastpath._py_send_data (the Python version, used
  * when this module is not built, and for ciphers other than AES-GCM): the
  * same checks against asyncssh's state, the same packet, the same counters
- * updated. asyncssh's objects stay the only state (the cipher's _iv, the
+ * updated (the one check left out, that the cipher needs no IGNORE packets,
+ * holds for both AES-GCM ciphers by definition). asyncssh's objects stay the only state (the cipher's _iv, the
  * connection's sequence number and rekey bytes, the channel's window), so
  * asyncssh's own writes interleave with ours as before. Tested byte for byte
  * against asyncssh's channel.write (tests/test_fastpath.py).
@@ -18,6 +19,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <errno.h>
 #include <string.h>
@@ -51,7 +53,7 @@ sealer_init(GcmSealer *self, PyObject *args, PyObject *kwds)
     const EVP_CIPHER *alg;
     int ok;
 
-    if (!PyArg_ParseTuple(args, "y*:GcmSealer", &key))
+    if (!_PyArg_NoKeywords("GcmSealer", kwds) || !PyArg_ParseTuple(args, "y*:GcmSealer", &key))
         return -1;
     alg = key.len == 16 ? EVP_aes_128_gcm() : key.len == 32 ? EVP_aes_256_gcm() : NULL;
     if (alg == NULL) {
@@ -67,6 +69,11 @@ sealer_init(GcmSealer *self, PyObject *args, PyObject *kwds)
         && EVP_EncryptInit_ex(self->ctx, NULL, NULL, key.buf, NULL);
     PyBuffer_Release(&key);
     if (!ok) {
+        ERR_clear_error();
+        if (self->ctx != NULL) { /* half set up: no key rather than a wrong one */
+            EVP_CIPHER_CTX_free(self->ctx);
+            self->ctx = NULL;
+        }
         PyErr_SetString(PyExc_RuntimeError, "OpenSSL could not set up AES-GCM");
         return -1;
     }
@@ -129,6 +136,7 @@ sealer_encrypt(GcmSealer *self, PyObject *const *args, Py_ssize_t nargs)
         memcpy(buf, data.buf, data.len);
         if (!seal_in_place(self->ctx, iv.buf, aad.buf, (int)aad.len, buf, (int)data.len, buf + data.len)) {
             Py_CLEAR(out);
+            ERR_clear_error();
             PyErr_SetString(PyExc_RuntimeError, "OpenSSL could not seal the packet");
         }
     }
@@ -167,7 +175,10 @@ static int
 fill_padding(unsigned char *dst, Py_ssize_t n)
 {
     if (padding_source != NULL) {
-        PyObject *pad = PyObject_CallFunction(padding_source, "n", n);
+        PyObject *source = padding_source, *pad;
+        Py_INCREF(source); /* the call may replace it */
+        pad = PyObject_CallFunction(source, "n", n);
+        Py_DECREF(source);
         if (pad == NULL)
             return -1;
         if (!PyBytes_Check(pad) || PyBytes_GET_SIZE(pad) != n) {
@@ -212,20 +223,18 @@ static PyObject *s_conn, *s_send_state, *s_send_buf, *s_send_window, *s_send_pkt
     *s_debug_level, *s_send_blocksize, *s_send_enchdrlen, *s_send_seq, *s_cipher, *s_iv,
     *s_sealer, *s_write, *s_get_write_buffer_size, *s_open;
 
-/* Attribute as a C integer; -2 (with an error set) when missing or not an int. */
-static long long
-int_attr(PyObject *obj, PyObject *name)
+/* obj.name as a C integer in *out: 0, or -1 with an error set (missing,
+ * not an int, or beyond 64 bits). */
+static int
+int_attr(PyObject *obj, PyObject *name, long long *out)
 {
     PyObject *v = PyObject_GetAttr(obj, name);
-    long long r;
 
     if (v == NULL)
-        return -2;
-    r = PyLong_AsLongLong(v);
+        return -1;
+    *out = PyLong_AsLongLong(v);
     Py_DECREF(v);
-    if (r == -1 && PyErr_Occurred())
-        return -2;
-    return r;
+    return *out == -1 && PyErr_Occurred() ? -1 : 0;
 }
 
 /* 1 true, 0 false, -1 error. */
@@ -279,11 +288,11 @@ direct_ok(PyObject *chan, PyObject *conn, Py_ssize_t n, PyObject **enc_out)
         return PyErr_Occurred() ? -1 : 0;
     if ((t = truth_attr(chan, s_send_buf)) != 0)
         return t < 0 ? -1 : 0;
-    if ((a = int_attr(chan, s_send_window)) == -2)
+    if (int_attr(chan, s_send_window, &a) < 0)
         return -1;
     if (n > a)
         return 0;
-    if ((a = int_attr(chan, s_send_pktsize)) == -2)
+    if (int_attr(chan, s_send_pktsize, &a) < 0)
         return -1;
     if (n > a)
         return 0;
@@ -306,7 +315,7 @@ direct_ok(PyObject *chan, PyObject *conn, Py_ssize_t n, PyObject **enc_out)
     Py_DECREF(v);
     if (t)
         return 0;
-    if ((a = int_attr(conn, s_rekey_bytes_sent)) == -2 || (b = int_attr(conn, s_rekey_bytes)) == -2)
+    if (int_attr(conn, s_rekey_bytes_sent, &a) < 0 || int_attr(conn, s_rekey_bytes, &b) < 0)
         return -1;
     if (a >= b)
         return 0;
@@ -325,7 +334,7 @@ direct_ok(PyObject *chan, PyObject *conn, Py_ssize_t n, PyObject **enc_out)
         if ((double)now.tv_sec + now.tv_nsec * 1e-9 >= due)
             return 0;
     }
-    if ((a = int_attr(logger_type, s_debug_level)) == -2)
+    if (int_attr(logger_type, s_debug_level, &a) < 0)
         return -1;
     if (a >= 2) /* packet logging asked for: asyncssh's path logs them */
         return 0;
@@ -339,6 +348,18 @@ direct_ok(PyObject *chan, PyObject *conn, Py_ssize_t n, PyObject **enc_out)
     return 1;
 }
 
+/* Call a configured callable, holding a reference: configure() may run meanwhile. */
+static PyObject *
+call_held(PyObject *callable, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *r;
+
+    Py_INCREF(callable);
+    r = PyObject_Vectorcall(callable, args, nargs, NULL);
+    Py_DECREF(callable);
+    return r;
+}
+
 static PyObject *
 sealer_of(PyObject *cipher)
 {
@@ -347,7 +368,7 @@ sealer_of(PyObject *cipher)
     if (sealer != NULL || !PyErr_ExceptionMatches(PyExc_AttributeError))
         return sealer;
     PyErr_Clear();
-    return PyObject_CallOneArg(make_sealer, cipher);
+    return call_held(make_sealer, &cipher, 1);
 }
 
 /* Build, seal and write one CHANNEL_DATA packet; the counters move on. */
@@ -360,20 +381,18 @@ send_gcm(PyObject *chan, PyObject *conn, PyObject *enc, PyObject *data)
     Py_ssize_t payload, padlen, packet;
     unsigned char *w;
 
-    if ((chan_no = int_attr(chan, s_send_chan)) == -2) {
+    if (int_attr(chan, s_send_chan, &chan_no) < 0) {
         if (PyErr_ExceptionMatches(PyExc_TypeError)) { /* None: not open yet */
             PyErr_Clear();
             return NOT_SENT;
         }
         return FAILED;
     }
-    if ((blocksize = int_attr(conn, s_send_blocksize)) == -2 || (enchdrlen = int_attr(conn, s_send_enchdrlen)) == -2
-        || (seq = int_attr(conn, s_send_seq)) == -2)
+    if (int_attr(conn, s_send_blocksize, &blocksize) < 0 || int_attr(conn, s_send_enchdrlen, &enchdrlen) < 0
+        || int_attr(conn, s_send_seq, &seq) < 0)
         return FAILED;
-    if (blocksize <= 0 || blocksize > 255) {
-        PyErr_SetString(PyExc_ValueError, "unexpected cipher block size");
-        return FAILED;
-    }
+    if (blocksize != 16 || enchdrlen < 0 || enchdrlen > 16 || chan_no < 0 || chan_no > 0xFFFFFFFFLL)
+        return NOT_MINE; /* not what AES-GCM and an open channel look like: the Python version decides */
     cipher = PyObject_GetAttr(enc, s_cipher);
     if (cipher == NULL)
         goto done;
@@ -416,6 +435,7 @@ send_gcm(PyObject *chan, PyObject *conn, PyObject *enc, PyObject *data)
         goto done;
     if (!seal_in_place(((GcmSealer *)sealer)->ctx, (const unsigned char *)PyBytes_AS_STRING(iv), w, 4,
                        w + 4, (int)packet, w + 4 + packet)) {
+        ERR_clear_error();
         PyErr_SetString(PyExc_RuntimeError, "OpenSSL could not seal the packet");
         goto done;
     }
@@ -440,7 +460,7 @@ send_gcm(PyObject *chan, PyObject *conn, PyObject *enc, PyObject *data)
     } else {
         Py_DECREF(r);
     }
-    if ((sent_bytes = int_attr(conn, s_rekey_bytes_sent)) == -2 || (window = int_attr(chan, s_send_window)) == -2)
+    if (int_attr(conn, s_rekey_bytes_sent, &sent_bytes) < 0 || int_attr(chan, s_send_window, &window) < 0)
         goto done;
     if (set_int_attr(conn, s_send_seq, (seq + 1) & 0xFFFFFFFFLL) < 0
         || set_int_attr(conn, s_rekey_bytes_sent, sent_bytes + packet) < 0
@@ -450,8 +470,11 @@ send_gcm(PyObject *chan, PyObject *conn, PyObject *enc, PyObject *data)
     if (r != NULL) {
         result = PyLong_AsLongLong(r);
         Py_DECREF(r);
-        if (result < 0)
+        if (result < 0) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_ValueError, "the transport gave a negative buffer size");
             result = FAILED;
+        }
     }
 done:
     Py_XDECREF(cipher);
@@ -495,7 +518,7 @@ send_data(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if ((PyObject *)Py_TYPE(enc) != gcm_encryption_type) { /* chacha20, AES-CTR: the Python version */
         Py_DECREF(enc);
         Py_DECREF(conn);
-        return PyObject_Vectorcall(other_cipher, args, nargs, NULL);
+        return call_held(other_cipher, args, nargs);
     }
     result = send_gcm(chan, conn, enc, data);
     Py_DECREF(enc);
@@ -503,7 +526,7 @@ send_data(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (result == FAILED)
         return NULL;
     if (result == NOT_MINE)
-        return PyObject_Vectorcall(other_cipher, args, nargs, NULL);
+        return call_held(other_cipher, args, nargs);
     return PyLong_FromLongLong(result);
 }
 

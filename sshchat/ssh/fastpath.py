@@ -352,6 +352,8 @@ def install(native: bool = True) -> None:
         _wire.set_enabled(True)
         send_data = _wire.send_data
     else:
+        if _wire is not None:
+            _wire.set_enabled(False)
         send_data = _py_send_data
 
 
