@@ -139,7 +139,7 @@ async def run(config: Config) -> None:
         loop.add_signal_handler(sig, stop.set)
     app = App(config)
     await app.start()
-    log.info("event loop: %s", type(loop).__module__.split(".")[0])
+    log.info("event loop: %s; packet writer: %s", type(loop).__module__.split(".")[0], fastpath.writer())
     await stop.wait()
     log.info("shutting down")
     await app.stop()

@@ -331,6 +331,17 @@ def compatible(version: str = asyncssh.__version__) -> bool:
     return tuple(int(part) for part in version.split(".")[:2]) == TESTED_ASYNCSSH
 
 
+def writer() -> str:
+    """Which packet writer is in use, for the log."""
+    if not _enabled:
+        return "asyncssh's (fast_path off, or an asyncssh it was not written for)"
+    if _native:
+        return "direct, AES-GCM in C (sshchat/ssh/_wire.c)"
+    if _wire is None:
+        return "direct, in Python (the C part was not built: no C compiler or OpenSSL headers at install)"
+    return "direct, in Python (native = false)"
+
+
 def install(native: bool = True) -> None:
     """Use the trimmed output path on server connections (idempotent); on an
     asyncssh these patches were not written for, leave asyncssh as it is.
