@@ -272,3 +272,33 @@ def test_room_creation_is_bounded() -> None:
     assert bob_out.notices[-1] == "the server has its limit of 5 rooms; join one of them (/rooms)"
     hub.handle_line(bob, "/join #a0")  # joining an existing room is always fine
     assert bob.room == "#a0"
+
+
+def test_rooms_shows_yours_then_the_busiest_and_finds_the_rest() -> None:
+    from sshchat.chat.commands import ROOMS_SHOWN
+    from sshchat.chat.hub import ChatSettings
+
+    hub = Hub(MemoryStore(), ChatSettings(max_rooms=100, max_rooms_per_person=100, rate_burst=1000))
+    maker, _ = person(hub, "maker")
+    for n in range(40):
+        hub.handle_line(maker, f"/join #r{n:02d}")
+    hub.handle_line(maker, "/join #lobby")
+    crowd = [person(hub, f"p{n}")[0] for n in range(3)]
+    for p in crowd:
+        hub.handle_line(p, "/join #r33")  # the busiest after the lobby
+    alice, out = person(hub, "alice")
+    hub.handle_line(alice, "/join #r39")
+    hub.handle_line(alice, "/join #lobby")
+    hub.handle_line(alice, "/rooms")
+    lines = out.notices[-(ROOMS_SHOWN + 2):]
+    assert lines[0] == "41 rooms (* you are here, + you are a member):"
+    assert lines[1].startswith(" *#lobby") and lines[2].startswith(" +#r39")  # hers first
+    assert lines[3].startswith("  #r33 (4 online)")  # then by people online
+    assert lines[-1] == (
+        f"... and {41 - ROOMS_SHOWN} more (the busiest are above); /rooms TEXT lists the rooms with TEXT in their name"
+    )
+    hub.handle_line(alice, "/rooms R1")
+    assert out.notices[-11] == "10 rooms with 'r1' in the name (* you are here, + you are a member):"
+    assert [line.split()[0] for line in out.notices[-10:]] == [f"#r1{n}" for n in range(10)]
+    hub.handle_line(alice, "/rooms zzz")
+    assert out.notices[-1] == "0 rooms with 'zzz' in the name (* you are here, + you are a member):"

@@ -22,6 +22,7 @@ from sshchat.chat.store import Ban, Mute
 if TYPE_CHECKING:
     from sshchat.chat.hub import Hub
     from sshchat.chat.member import Member
+    from sshchat.chat.room import Room
 
 Handler = Callable[["Hub", "Member", list[str], str], None]
 
@@ -182,10 +183,23 @@ def _part(hub: Hub, member: Member, args: list[str], rest: str) -> None:
     hub.part(member, args[0] if args else None)
 
 
+ROOMS_SHOWN = 30  # lines one /rooms prints at most: a server may have a thousand rooms
+
+
 def _rooms(hub: Hub, member: Member, args: list[str], rest: str) -> None:
-    rooms = sorted(hub.rooms.values(), key=lambda r: r.key)
-    member.outlet.notice(f"{len(rooms)} room{'' if len(rooms) == 1 else 's'} (* you are here, + you are a member):")
-    for room in rooms:
+    """Your rooms first, then the busiest; a filter finds the rest."""
+    needle = rest.strip().lower()
+    rooms = [room for room in hub.rooms.values() if needle in room.key]
+
+    def order(room: Room) -> tuple[int, int, str]:
+        mine = 0 if room.key == member.room else 1 if room.key in member.rooms else 2
+        return (mine, -len(room.members) if mine == 2 else 0, room.key)
+
+    rooms.sort(key=order)
+    plural = "" if len(rooms) == 1 else "s"
+    what = f"{len(rooms)} room{plural} with {needle!r} in the name" if needle else f"{len(rooms)} room{plural}"
+    member.outlet.notice(f"{what} (* you are here, + you are a member):")
+    for room in rooms[:ROOMS_SHOWN]:
         mark = "*" if room.key == member.room else "+" if room.key in member.rooms else " "
         unread = member.unread.get(room.key, 0)
         details = [f"{len(room.members)} online"]
@@ -193,6 +207,11 @@ def _rooms(hub: Hub, member: Member, args: list[str], rest: str) -> None:
             details.append(f"{unread} unread")
         topic = f" - {room.info.topic}" if room.info.topic else ""
         member.outlet.notice(f" {mark}{room.name} ({', '.join(details)}){topic}")
+    if len(rooms) > ROOMS_SHOWN:
+        member.outlet.notice(
+            f"... and {len(rooms) - ROOMS_SHOWN} more (the busiest are above); "
+            "/rooms TEXT lists the rooms with TEXT in their name"
+        )
 
 
 def _topic(hub: Hub, member: Member, args: list[str], rest: str) -> None:
@@ -614,7 +633,8 @@ _TABLE = (
     C("quit", "", "leave the chat", _quit, aliases=("exit",)),
     C("join", "#ROOM", "go to a room, making it if it is new", _join, 1, group="rooms", example="/join #rust"),
     C("part", "[#ROOM]", "leave this room (or another)", _part, group="rooms", example="/part #rust"),
-    C("rooms", "", "all rooms, with people online, unread counts and topics", _rooms, group="rooms"),
+    C("rooms", "[TEXT]", "your rooms, then the busiest (or those named with TEXT): online, unread, topic",
+      _rooms, group="rooms", example="/rooms rust"),
     C("topic", "[TEXT]", "show this room's topic (its creator and operators: set it)", _topic,
       group="rooms", example="/topic release on Friday"),
     C("names", "[#ROOM]", "who is in this room (or another)", _names, group="people", example="/names #rust"),
