@@ -73,6 +73,8 @@ class Config:
     max_connections: int = 10000  # in all
     max_per_address: int = 16  # from one source address
     max_startups: int = 100  # still in the SSH handshake (OpenSSH's MaxStartups)
+    new_connections_burst: int = 20  # new connections one address (IPv6: one /64) may open at once...
+    new_connections_per_minute: float = 60.0  # ...and then per minute
     offence_threshold: int = 10  # refused logins or floods from one address...
     offence_window: float = 60.0  # ...within this many seconds...
     offence_block: float = 600.0  # ...block it for this long
@@ -132,6 +134,7 @@ def _validate(config: Config) -> Config:
     for name in (
         "max_message_chars", "max_line_chars", "outbox_limit", "rate_burst", "rate_per_second",
         "input_bytes_per_minute", "max_connections", "max_per_address", "max_startups",
+        "new_connections_burst", "new_connections_per_minute",
     ):
         if getattr(config, name) <= 0:
             raise ConfigError(f"{name} must be positive")

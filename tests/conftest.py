@@ -137,7 +137,7 @@ def make_config(tmp: Path, **overrides: Any) -> Config:
     # flood control set their own limits.
     settings: dict[str, Any] = {
         "host": "127.0.0.1", "port": 0, "host_key": str(tmp / "host"), "db": ":memory:",
-        "rate_burst": 100_000, "input_bytes_per_minute": 1 << 30,
+        "rate_burst": 100_000, "input_bytes_per_minute": 1 << 30, "new_connections_burst": 100_000,
     }
     return Config(**{**settings, **overrides})
 

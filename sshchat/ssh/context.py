@@ -24,4 +24,7 @@ class ServerContext:
 
     def __post_init__(self) -> None:
         c = self.config
-        self.limits = ConnectionLimits(c.max_connections, c.max_per_address, c.max_startups)
+        self.limits = ConnectionLimits(
+            c.max_connections, c.max_per_address, c.max_startups,
+            c.new_connections_burst, c.new_connections_per_minute,
+        )
