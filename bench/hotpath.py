@@ -60,7 +60,7 @@ async def _measure(
         config = Config(
             host="127.0.0.1", port=0, host_key=os.path.join(tmp, "host"), db=os.path.join(tmp, "chat.db"),
             log_level="warning", rate_burst=10**6, max_per_address=users + 10, max_startups=users + 10,
-            notice_burst=10**6, ciphers=ciphers, native=native,
+            new_connections_burst=users + 10, notice_burst=10**6, ciphers=ciphers, native=native,
         )
         app = App(config)
         (_, port), *_ = await app.start()

@@ -40,3 +40,17 @@ def test_loadgen_smoke(tmp_path: Path) -> None:
     assert report["lost"] == 0
     assert report["server"]["exit_code"] == 0
     assert "deliveries/s" in done.stdout
+
+
+def test_hotpath_smoke() -> None:
+    """bench.hotpath runs end to end (25 sessions from one address: more than
+    the default arrival burst, which it must raise), with a terminal and idle gaps."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.hotpath", "--users", "25", "--messages", "4", "--rounds", "2",
+         "--pty", "--gap", "0.001"],
+        cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    figures = dict(line.split(None, 1) for line in done.stdout.splitlines() if line.strip())
+    assert figures["deliveries"].replace(",", "") == str(25 * 4 * 2)
+    assert float(figures["cpu_us_per_delivery_best"]) > 0
