@@ -369,3 +369,24 @@ async def test_nonce_counter_wraps_in_its_low_64_bits(start_server, monkeypatch)
     cipher._iv = cipher._iv[:4] + b"\xff" * 8
     assert fastpath.send_data(chan, b"x") == 0
     assert cipher._iv[4:] == bytes(8)
+
+
+@pytest.mark.parametrize("native", [True, False])
+@pytest.mark.parametrize("cipher", ["aes128-gcm@openssh.com", "aes128-ctr"])
+async def test_messages_flow_through_repeated_rekeys(start_server, native: bool, cipher: str) -> None:
+    """A key exchange every ~3 KB while a chat runs: the direct writer waits
+    for each to finish and picks up the new keys (the client checks every MAC)."""
+    server: Server = await start_server(native=native)
+    reader = await server.connect("reader", encryption_algs=[cipher])
+    writer = await server.connect("writer")
+    await reader.wait_for("writer joined")
+    conn = next(c for c in server.app.ctx.connections if c.get_extra_info("username") == "reader")
+    first = conn._send_encryption
+    conn._rekey_bytes = 3000
+    for n in range(60):
+        writer.line(f"line {n} " + "x" * 80)
+        if n % 10 == 9:
+            await reader.wait_for(f"line {n} ")
+    await reader.wait_for("line 59 ")
+    assert all(f"writer: line {n} " in reader.text for n in range(60))
+    assert conn._send_encryption is not first  # keys did change underway
