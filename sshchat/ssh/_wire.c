@@ -268,16 +268,127 @@ set_int_attr(PyObject *obj, PyObject *name, long long value)
 #define FAILED -2
 #define NOT_MINE -3
 
-/* Can this connection take a packet of n bytes from us now? Returns 1 with
- * *enc_out (a new reference) set, 0 for "no", -1 on error. */
+/* What one session's channel keeps between packets: values asyncssh sets
+ * once per channel (its number and packet size), once per key exchange (the
+ * encryption object, with its block size, header length, compressor, cipher
+ * and our sealer), or once for good (authentication done). At 100 users each
+ * attribute read is a cold probe into a connection's large dict; these are
+ * half of them. Everything that changes between packets is read every time.
+ * No reference leads back to the session, so no cycle. */
+typedef struct {
+    PyObject *enc;    /* the encryption object the fields below were read for */
+    PyObject *cipher; /* enc._cipher */
+    PyObject *sealer; /* a GcmSealer */
+    long long chan_no, pktsize, blocksize, enchdrlen;
+    int opened;       /* chan_no and pktsize read */
+    int authed;       /* conn._auth_complete seen true */
+} LinkCache;
+
+typedef struct {
+    PyObject_HEAD
+    LinkCache c;
+} Link;
+
+static void
+cache_clear(LinkCache *c)
+{
+    Py_CLEAR(c->enc);
+    Py_CLEAR(c->cipher);
+    Py_CLEAR(c->sealer);
+    c->opened = c->authed = 0;
+}
+
+static void
+link_dealloc(Link *self)
+{
+    cache_clear(&self->c);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyTypeObject LinkType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "sshchat.ssh._wire.Link",
+    .tp_doc = "What send_data keeps for one session's channel between packets (pass it as send_data's third argument).",
+    .tp_basicsize = sizeof(Link),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_dealloc = (destructor)link_dealloc,
+};
+
+/* Call a configured callable, holding a reference: configure() may run meanwhile. */
+static PyObject *
+call_held(PyObject *callable, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *r;
+
+    Py_INCREF(callable);
+    r = PyObject_Vectorcall(callable, args, nargs, NULL);
+    Py_DECREF(callable);
+    return r;
+}
+
+static PyObject *
+sealer_of(PyObject *cipher)
+{
+    PyObject *sealer = PyObject_GetAttr(cipher, s_sealer);
+
+    if (sealer != NULL || !PyErr_ExceptionMatches(PyExc_AttributeError))
+        return sealer;
+    PyErr_Clear();
+    return call_held(make_sealer, &cipher, 1);
+}
+
+/* Read what goes with a new encryption object into the cache: 1 done, 0 not
+ * ours (the Python version decides), -1 error. */
 static int
-direct_ok(PyObject *chan, PyObject *conn, Py_ssize_t n, PyObject **enc_out)
+cache_keys(LinkCache *c, PyObject *conn, PyObject *enc)
+{
+    PyObject *v, *cipher, *sealer;
+    long long blocksize, enchdrlen;
+    int t;
+
+    Py_CLEAR(c->enc);
+    Py_CLEAR(c->cipher);
+    Py_CLEAR(c->sealer);
+    if ((v = PyObject_GetAttr(conn, s_compressor)) == NULL)
+        return -1;
+    t = v != Py_None;
+    Py_DECREF(v);
+    if (t) /* compression negotiated: asyncssh's path, always */
+        return 0;
+    if (int_attr(conn, s_send_blocksize, &blocksize) < 0 || int_attr(conn, s_send_enchdrlen, &enchdrlen) < 0)
+        return -1;
+    if (blocksize != 16 || enchdrlen < 0 || enchdrlen > 16) /* not what AES-GCM looks like */
+        return 0;
+    if ((cipher = PyObject_GetAttr(enc, s_cipher)) == NULL)
+        return -1;
+    if ((sealer = sealer_of(cipher)) == NULL) {
+        Py_DECREF(cipher);
+        return -1;
+    }
+    if (!PyObject_TypeCheck(sealer, &GcmSealerType) || ((GcmSealer *)sealer)->ctx == NULL) {
+        Py_DECREF(cipher); /* made while the C path was off */
+        Py_DECREF(sealer);
+        return 0;
+    }
+    Py_INCREF(enc);
+    c->enc = enc;
+    c->cipher = cipher;
+    c->sealer = sealer;
+    c->blocksize = blocksize;
+    c->enchdrlen = enchdrlen;
+    return 1;
+}
+
+/* Can this connection take a packet of n bytes from us now? 1 yes (and
+ * the cache holds its keys), 0 no, NOT_MINE for the Python version, -1 error. */
+static int
+direct_ok(LinkCache *c, PyObject *chan, PyObject *conn, Py_ssize_t n)
 {
     PyObject *v;
     int t;
     long long a, b;
 
-    *enc_out = NULL;
     /* channel: open, nothing queued, room in the peer's window and packet size */
     v = PyObject_GetAttr(chan, s_send_state);
     if (v == NULL)
@@ -292,9 +403,20 @@ direct_ok(PyObject *chan, PyObject *conn, Py_ssize_t n, PyObject **enc_out)
         return -1;
     if (n > a)
         return 0;
-    if (int_attr(chan, s_send_pktsize, &a) < 0)
-        return -1;
-    if (n > a)
+    if (!c->opened) { /* set when the channel opened, and kept while it is open */
+        if (int_attr(chan, s_send_chan, &c->chan_no) < 0) {
+            if (!PyErr_ExceptionMatches(PyExc_TypeError))
+                return -1;
+            PyErr_Clear(); /* None: not open after all */
+            return 0;
+        }
+        if (int_attr(chan, s_send_pktsize, &c->pktsize) < 0)
+            return -1;
+        if (c->chan_no < 0 || c->chan_no > 0xFFFFFFFFLL)
+            return NOT_MINE;
+        c->opened = 1;
+    }
+    if (n > c->pktsize)
         return 0;
     /* connection: keys settled, nothing held back, no rekey due */
     if ((v = PyObject_GetAttr(conn, s_transport)) == NULL)
@@ -307,14 +429,11 @@ direct_ok(PyObject *chan, PyObject *conn, Py_ssize_t n, PyObject **enc_out)
         return t < 0 ? -1 : 0;
     if ((t = truth_attr(conn, s_kex_complete)) != 1)
         return t < 0 ? -1 : 0;
-    if ((t = truth_attr(conn, s_auth_complete)) != 1)
-        return t < 0 ? -1 : 0;
-    if ((v = PyObject_GetAttr(conn, s_compressor)) == NULL)
-        return -1;
-    t = v != Py_None;
-    Py_DECREF(v);
-    if (t)
-        return 0;
+    if (!c->authed) { /* once true, true for good */
+        if ((t = truth_attr(conn, s_auth_complete)) != 1)
+            return t < 0 ? -1 : 0;
+        c->authed = 1;
+    }
     if (int_attr(conn, s_rekey_bytes_sent, &a) < 0 || int_attr(conn, s_rekey_bytes, &b) < 0)
         return -1;
     if (a >= b)
@@ -344,76 +463,40 @@ direct_ok(PyObject *chan, PyObject *conn, Py_ssize_t n, PyObject **enc_out)
         Py_DECREF(v);
         return 0;
     }
-    *enc_out = v;
-    return 1;
-}
-
-/* Call a configured callable, holding a reference: configure() may run meanwhile. */
-static PyObject *
-call_held(PyObject *callable, PyObject *const *args, Py_ssize_t nargs)
-{
-    PyObject *r;
-
-    Py_INCREF(callable);
-    r = PyObject_Vectorcall(callable, args, nargs, NULL);
-    Py_DECREF(callable);
-    return r;
-}
-
-static PyObject *
-sealer_of(PyObject *cipher)
-{
-    PyObject *sealer = PyObject_GetAttr(cipher, s_sealer);
-
-    if (sealer != NULL || !PyErr_ExceptionMatches(PyExc_AttributeError))
-        return sealer;
-    PyErr_Clear();
-    return call_held(make_sealer, &cipher, 1);
+    if ((PyObject *)Py_TYPE(v) != gcm_encryption_type) { /* chacha20, AES-CTR */
+        Py_DECREF(v);
+        return NOT_MINE;
+    }
+    t = v == c->enc ? 1 : cache_keys(c, conn, v); /* new keys since the last packet: read them */
+    Py_DECREF(v);
+    return t == 0 ? NOT_MINE : t;
 }
 
 /* Build, seal and write one CHANNEL_DATA packet; the counters move on. */
 static long long
-send_gcm(PyObject *chan, PyObject *conn, PyObject *enc, PyObject *data)
+send_gcm(LinkCache *c, PyObject *chan, PyObject *conn, PyObject *data)
 {
     Py_ssize_t n = PyBytes_GET_SIZE(data);
-    PyObject *cipher = NULL, *iv = NULL, *sealer = NULL, *transport = NULL, *wire = NULL, *next_iv = NULL, *r;
-    long long chan_no, blocksize, enchdrlen, seq, sent_bytes, window, result = FAILED;
+    PyObject *iv = NULL, *transport = NULL, *wire = NULL, *next_iv = NULL, *r;
+    long long seq, sent_bytes, window, result = FAILED;
+    long long chan_no = c->chan_no, blocksize = c->blocksize;
     Py_ssize_t payload, padlen, packet;
     unsigned char *w;
 
-    if (int_attr(chan, s_send_chan, &chan_no) < 0) {
-        if (PyErr_ExceptionMatches(PyExc_TypeError)) { /* None: not open yet */
-            PyErr_Clear();
-            return NOT_SENT;
-        }
+    if (int_attr(conn, s_send_seq, &seq) < 0)
         return FAILED;
-    }
-    if (int_attr(conn, s_send_blocksize, &blocksize) < 0 || int_attr(conn, s_send_enchdrlen, &enchdrlen) < 0
-        || int_attr(conn, s_send_seq, &seq) < 0)
-        return FAILED;
-    if (blocksize != 16 || enchdrlen < 0 || enchdrlen > 16 || chan_no < 0 || chan_no > 0xFFFFFFFFLL)
-        return NOT_MINE; /* not what AES-GCM and an open channel look like: the Python version decides */
-    cipher = PyObject_GetAttr(enc, s_cipher);
-    if (cipher == NULL)
-        goto done;
-    iv = PyObject_GetAttr(cipher, s_iv);
+    iv = PyObject_GetAttr(c->cipher, s_iv);
     if (iv == NULL)
         goto done;
     if (!PyBytes_Check(iv) || PyBytes_GET_SIZE(iv) != GCM_IV) {
         PyErr_SetString(PyExc_ValueError, "unexpected AES-GCM nonce");
         goto done;
     }
-    if ((sealer = sealer_of(cipher)) == NULL)
-        goto done;
-    if (!PyObject_TypeCheck(sealer, &GcmSealerType) || ((GcmSealer *)sealer)->ctx == NULL) { /* made while the C path was off */
-        result = NOT_MINE;
-        goto done;
-    }
     if ((transport = PyObject_GetAttr(conn, s_transport)) == NULL)
         goto done;
 
     payload = 1 + 4 + 4 + n; /* type, channel, string length, bytes */
-    padlen = (blocksize - (enchdrlen + payload) % blocksize) % blocksize;
+    padlen = (blocksize - (c->enchdrlen + payload) % blocksize) % blocksize;
     if (padlen < 4)
         padlen += blocksize;
     packet = 1 + payload + padlen; /* padding length byte first */
@@ -433,7 +516,7 @@ send_gcm(PyObject *chan, PyObject *conn, PyObject *enc, PyObject *data)
     memcpy(w + 14, PyBytes_AS_STRING(data), n);
     if (fill_padding(w + 14 + n, padlen) < 0)
         goto done;
-    if (!seal_in_place(((GcmSealer *)sealer)->ctx, (const unsigned char *)PyBytes_AS_STRING(iv), w, 4,
+    if (!seal_in_place(((GcmSealer *)c->sealer)->ctx, (const unsigned char *)PyBytes_AS_STRING(iv), w, 4,
                        w + 4, (int)packet, w + 4 + packet)) {
         ERR_clear_error();
         PyErr_SetString(PyExc_RuntimeError, "OpenSSL could not seal the packet");
@@ -449,7 +532,7 @@ send_gcm(PyObject *chan, PyObject *conn, PyObject *enc, PyObject *data)
             if (++p[i] != 0)
                 break;
     }
-    if (PyObject_SetAttr(cipher, s_iv, next_iv) < 0)
+    if (PyObject_SetAttr(c->cipher, s_iv, next_iv) < 0)
         goto done;
 
     r = PyObject_CallMethodOneArg(transport, s_write, wire);
@@ -477,9 +560,7 @@ send_gcm(PyObject *chan, PyObject *conn, PyObject *enc, PyObject *data)
         }
     }
 done:
-    Py_XDECREF(cipher);
     Py_XDECREF(iv);
-    Py_XDECREF(sealer);
     Py_XDECREF(transport);
     Py_XDECREF(wire);
     Py_XDECREF(next_iv);
@@ -489,14 +570,22 @@ done:
 static PyObject *
 send_data(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    PyObject *chan, *data, *conn, *enc = NULL;
+    PyObject *chan, *data, *conn;
+    LinkCache scratch = {0}, *c = &scratch;
     Py_ssize_t n;
     long long result;
     int ok;
 
-    if (nargs != 2 || !PyBytes_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "send_data(chan, data: bytes)");
+    if (nargs < 2 || nargs > 3 || !PyBytes_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "send_data(chan, data: bytes, link: Link | None = None)");
         return NULL;
+    }
+    if (nargs == 3 && args[2] != Py_None) {
+        if (!PyObject_TypeCheck(args[2], &LinkType)) {
+            PyErr_SetString(PyExc_TypeError, "send_data's link must be a Link");
+            return NULL;
+        }
+        c = &((Link *)args[2])->c;
     }
     chan = args[0];
     data = args[1];
@@ -510,23 +599,15 @@ send_data(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         Py_DECREF(conn);
         return PyLong_FromLong(NOT_SENT);
     }
-    ok = direct_ok(chan, conn, n, &enc);
-    if (ok <= 0) {
-        Py_DECREF(conn);
-        return ok < 0 ? NULL : PyLong_FromLong(NOT_SENT);
-    }
-    if ((PyObject *)Py_TYPE(enc) != gcm_encryption_type) { /* chacha20, AES-CTR: the Python version */
-        Py_DECREF(enc);
-        Py_DECREF(conn);
-        return call_held(other_cipher, args, nargs);
-    }
-    result = send_gcm(chan, conn, enc, data);
-    Py_DECREF(enc);
+    ok = direct_ok(c, chan, conn, n);
+    result = ok == 1 ? send_gcm(c, chan, conn, data) : ok == 0 ? NOT_SENT : ok == NOT_MINE ? NOT_MINE : FAILED;
     Py_DECREF(conn);
+    if (c == &scratch)
+        cache_clear(&scratch);
     if (result == FAILED)
         return NULL;
     if (result == NOT_MINE)
-        return call_held(other_cipher, args, nargs);
+        return call_held(other_cipher, args, 2);
     return PyLong_FromLongLong(result);
 }
 
@@ -574,7 +655,7 @@ set_padding(PyObject *module, PyObject *arg)
 
 static PyMethodDef module_methods[] = {
     {"send_data", (PyCFunction)(void (*)(void))send_data, METH_FASTCALL,
-     "send_data(chan, data) -> -1 (not sent: use chan.write) or the bytes left in the transport"},
+     "send_data(chan, data, link=None) -> -1 (not sent: use chan.write) or the bytes left in the transport"},
     {"configure", (PyCFunction)(void (*)(void))configure, METH_VARARGS | METH_KEYWORDS,
      "configure(gcm_encryption, logger, other_cipher, make_sealer)"},
     {"set_enabled", set_enabled, METH_O, "set_enabled(on): send_data sends only when on"},
@@ -621,7 +702,7 @@ PyInit__wire(void)
     INTERN(s_write, "write");
     INTERN(s_get_write_buffer_size, "get_write_buffer_size");
     INTERN(s_open, "open");
-    if (PyType_Ready(&GcmSealerType) < 0)
+    if (PyType_Ready(&GcmSealerType) < 0 || PyType_Ready(&LinkType) < 0)
         return NULL;
     m = PyModule_Create(&wire_module);
     if (m == NULL)
@@ -629,6 +710,12 @@ PyInit__wire(void)
     Py_INCREF(&GcmSealerType);
     if (PyModule_AddObject(m, "GcmSealer", (PyObject *)&GcmSealerType) < 0) {
         Py_DECREF(&GcmSealerType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&LinkType);
+    if (PyModule_AddObject(m, "Link", (PyObject *)&LinkType) < 0) {
+        Py_DECREF(&LinkType);
         Py_DECREF(m);
         return NULL;
     }

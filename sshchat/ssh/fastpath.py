@@ -211,7 +211,14 @@ def set_padding(source: Callable[[int], bytes] | None) -> None:
         _wire.set_padding(source)
 
 
-def _py_send_data(chan: SSHChannel[Any], data: bytes) -> int:
+def new_link() -> Any:
+    """What the C writer keeps for one session's channel between packets
+    (a _wire.Link, passed to send_data with that channel only); None where
+    the Python writer is in use."""
+    return _wire.Link() if _native else None
+
+
+def _py_send_data(chan: SSHChannel[Any], data: bytes, link: Any = None) -> int:
     """Send ``data`` on ``chan`` as one packet, straight to the socket, and
     return what the socket transport still holds (bytes).
 
@@ -266,7 +273,7 @@ def _py_send_data(chan: SSHChannel[Any], data: bytes) -> int:
     return conn._transport.get_write_buffer_size()  # type: ignore[no-any-return]
 
 
-send_data: Callable[[SSHChannel[Any], bytes], int] = _py_send_data
+send_data: Callable[[SSHChannel[Any], bytes, Any], int] = _py_send_data
 
 
 def install_common() -> None:

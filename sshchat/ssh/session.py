@@ -97,6 +97,7 @@ class ChatSession(asyncssh.SSHServerSession[str]):
         self._address = address
         self._chan: asyncssh.SSHServerChannel[str] | None = None
         self._direct = False  # write packets ourselves (fastpath.send_data)?
+        self._link: object = None  # what the C writer keeps for our channel (fastpath.new_link)
         self._term: str | None = None
         self._width = 80
         self._command: str | None = None
@@ -118,6 +119,7 @@ class ChatSession(asyncssh.SSHServerSession[str]):
         self._chan = chan
         # asyncssh's own channels may take the direct packet writer
         self._direct = isinstance(chan, asyncssh.SSHServerChannel)
+        self._link = fastpath.new_link() if self._direct else None
 
     def pty_requested(self, term_type: str, term_size: tuple[int, int, int, int], term_modes: dict[int, int]) -> bool:  # type: ignore[override]
         self._term = term_type
@@ -406,7 +408,7 @@ class ChatSession(asyncssh.SSHServerSession[str]):
             return
         try:
             # sent directly, the backlog is the socket transport's (the channel's buffer was empty, and still is)
-            if not self._direct or (backlog := fastpath.send_data(chan, data)) == fastpath.NOT_SENT:
+            if not self._direct or (backlog := fastpath.send_data(chan, data, self._link)) == fastpath.NOT_SENT:
                 chan.write(data.decode("utf-8") if text is None else text)
                 backlog = chan.get_write_buffer_size() + _transport_backlog(self._conn)
         except OSError:  # the channel is already closing
