@@ -400,3 +400,4 @@ async def test_messages_flow_through_repeated_rekeys(start_server, native: bool,
     await reader.wait_for("line 59 ")
     assert all(f"writer: line {n} " in reader.text for n in range(60))
     assert conn._send_encryption is not first  # keys did change underway
+

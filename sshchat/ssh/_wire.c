@@ -280,6 +280,7 @@ typedef struct {
     PyObject *cipher; /* enc._cipher */
     PyObject *sealer; /* a GcmSealer */
     long long chan_no, pktsize, blocksize, enchdrlen;
+    void *chan;       /* the channel they were read from (its address only: no reference, no cycle) */
     int opened;       /* chan_no and pktsize read */
     int authed;       /* conn._auth_complete seen true */
 } LinkCache;
@@ -403,6 +404,8 @@ direct_ok(LinkCache *c, PyObject *chan, PyObject *conn, Py_ssize_t n)
         return -1;
     if (n > a)
         return 0;
+    if (c->chan != (void *)chan) /* a Link used with another channel starts over */
+        c->opened = 0;
     if (!c->opened) { /* set when the channel opened, and kept while it is open */
         if (int_attr(chan, s_send_chan, &c->chan_no) < 0) {
             if (!PyErr_ExceptionMatches(PyExc_TypeError))
@@ -412,6 +415,7 @@ direct_ok(LinkCache *c, PyObject *chan, PyObject *conn, Py_ssize_t n)
         }
         if (int_attr(chan, s_send_pktsize, &c->pktsize) < 0)
             return -1;
+        c->chan = (void *)chan;
         if (c->chan_no < 0 || c->chan_no > 0xFFFFFFFFLL)
             return NOT_MINE;
         c->opened = 1;
