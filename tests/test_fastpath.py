@@ -401,3 +401,39 @@ async def test_messages_flow_through_repeated_rekeys(start_server, native: bool,
     assert all(f"writer: line {n} " in reader.text for n in range(60))
     assert conn._send_encryption is not first  # keys did change underway
 
+
+
+@pytest.mark.parametrize(
+    ("cipher", "mac", "kind"),
+    [
+        ("aes128-gcm@openssh.com", None, "aes-gcm"),
+        ("aes128-ctr", "hmac-sha2-256-etm@openssh.com", "aes-ctr+hmac-etm"),  # what OpenSSH picks
+        ("aes256-ctr", "hmac-sha2-512-etm@openssh.com", "aes-ctr+hmac-etm"),
+        ("aes192-ctr", "hmac-sha1-etm@openssh.com", "aes-ctr+hmac-etm"),
+        ("aes128-ctr", "hmac-sha2-256", None),  # MAC over the plaintext: Python
+    ],
+)
+async def test_which_packets_the_c_writer_builds(start_server, cipher: str, mac: str | None, kind: str | None) -> None:
+    """AES-GCM and AES-CTR with an encrypt-then-MAC HMAC go out from C; the
+    client checks every MAC, across a rekey too."""
+    from sshchat.ssh import fastpath
+
+    if fastpath._wire is None:
+        pytest.skip("the C part is not built here")
+    server: Server = await start_server()
+    reader = await server.connect("reader", encryption_algs=[cipher], **({"mac_algs": [mac]} if mac else {}))
+    writer = await server.connect("writer")
+    await reader.wait_for("writer joined")
+    conn = next(c for c in server.app.ctx.connections if c.get_extra_info("username") == "reader")
+    session = next(iter(conn._channels.values()))._session
+    for n in range(5):
+        writer.line(f"before {n}")
+    await reader.wait_for("before 4")
+    assert session._link.kind == kind
+    first = conn._send_encryption
+    conn._rekey_bytes = conn._rekey_bytes_sent + 500
+    for n in range(20):  # in rounds: a rekey starts at the first packet after the limit
+        writer.line(f"after {n} " + "y" * 60)
+        if n % 5 == 4:
+            await reader.wait_for(f"after {n} ")
+    assert conn._send_encryption is not first and session._link.kind == kind

@@ -21,6 +21,7 @@
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <errno.h>
 #include <string.h>
 #include <sys/random.h>
@@ -165,6 +166,111 @@ static PyTypeObject GcmSealerType = {
     .tp_methods = sealer_methods,
 };
 
+/* ------------------------------------------------------------ CtrStream */
+
+/* One AES-CTR keystream for a sending cipher: fastpath replaces asyncssh's
+ * BasicCipher.encrypt with this for CTR ciphers from their first packet, so
+ * asyncssh's own packets and ours draw on the same stream. */
+typedef struct {
+    PyObject_HEAD
+    EVP_CIPHER_CTX *ctx;
+} CtrStream;
+
+static void
+ctr_dealloc(CtrStream *self)
+{
+    if (self->ctx != NULL)
+        EVP_CIPHER_CTX_free(self->ctx);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int
+ctr_init(CtrStream *self, PyObject *args, PyObject *kwds)
+{
+    Py_buffer key, nonce;
+    const EVP_CIPHER *alg;
+    int ok;
+
+    if (!_PyArg_NoKeywords("CtrStream", kwds) || !PyArg_ParseTuple(args, "y*y*:CtrStream", &key, &nonce))
+        return -1;
+    alg = key.len == 16 ? EVP_aes_128_ctr() : key.len == 24 ? EVP_aes_192_ctr() : key.len == 32 ? EVP_aes_256_ctr() : NULL;
+    if (alg == NULL || nonce.len != 16) {
+        PyBuffer_Release(&key);
+        PyBuffer_Release(&nonce);
+        PyErr_SetString(PyExc_ValueError, "an AES-CTR key is 16, 24 or 32 bytes and its counter block 16");
+        return -1;
+    }
+    if (self->ctx != NULL)
+        EVP_CIPHER_CTX_free(self->ctx);
+    self->ctx = EVP_CIPHER_CTX_new();
+    ok = self->ctx != NULL && EVP_EncryptInit_ex(self->ctx, alg, NULL, key.buf, nonce.buf);
+    PyBuffer_Release(&key);
+    PyBuffer_Release(&nonce);
+    if (!ok) {
+        ERR_clear_error();
+        if (self->ctx != NULL) {
+            EVP_CIPHER_CTX_free(self->ctx);
+            self->ctx = NULL;
+        }
+        PyErr_SetString(PyExc_RuntimeError, "OpenSSL could not set up AES-CTR");
+        return -1;
+    }
+    return 0;
+}
+
+/* Encrypt buf[0:len] in place with the next len bytes of keystream. */
+static int
+ctr_in_place(EVP_CIPHER_CTX *ctx, unsigned char *buf, int len)
+{
+    int outl = 0;
+
+    return EVP_EncryptUpdate(ctx, buf, &outl, buf, len) && outl == len;
+}
+
+static PyObject *
+ctr_update(CtrStream *self, PyObject *arg)
+{
+    Py_buffer data;
+    PyObject *out;
+
+    if (self->ctx == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "CtrStream has no key");
+        return NULL;
+    }
+    if (PyObject_GetBuffer(arg, &data, PyBUF_SIMPLE) < 0)
+        return NULL;
+    if (data.len > INT_MAX) {
+        PyBuffer_Release(&data);
+        PyErr_SetString(PyExc_ValueError, "data under 2 GiB");
+        return NULL;
+    }
+    out = PyBytes_FromStringAndSize(data.buf, data.len);
+    PyBuffer_Release(&data);
+    if (out != NULL && !ctr_in_place(self->ctx, (unsigned char *)PyBytes_AS_STRING(out), (int)PyBytes_GET_SIZE(out))) {
+        Py_CLEAR(out);
+        ERR_clear_error();
+        PyErr_SetString(PyExc_RuntimeError, "OpenSSL could not encrypt");
+    }
+    return out;
+}
+
+static PyMethodDef ctr_methods[] = {
+    {"update", (PyCFunction)ctr_update, METH_O, "update(data) -> data encrypted with the next bytes of keystream"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject CtrStreamType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "sshchat.ssh._wire.CtrStream",
+    .tp_doc = "An AES-CTR keystream, CtrStream(key, counter_block): update(data) encrypts the next bytes.",
+    .tp_basicsize = sizeof(CtrStream),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)ctr_init,
+    .tp_dealloc = (destructor)ctr_dealloc,
+    .tp_methods = ctr_methods,
+};
+
 /* -------------------------------------------------------------- padding */
 
 static unsigned char pool[POOL_SIZE];
@@ -213,6 +319,8 @@ fill_padding(unsigned char *dst, Py_ssize_t n)
 
 static int enabled = 0;
 static PyObject *gcm_encryption_type = NULL; /* asyncssh.encryption.GCMEncryption */
+static PyObject *etm_encryption_type = NULL; /* asyncssh.encryption.ETMEncryption */
+static PyObject *etm_parts = NULL;           /* enc -> (CtrStream, mac key, digest name, mac size) or None */
 static PyObject *logger_type = NULL;         /* asyncssh.logging.SSHLogger */
 static PyObject *other_cipher = NULL;        /* the Python send_data, for other ciphers */
 static PyObject *make_sealer = NULL;         /* cipher -> GcmSealer, cached on the cipher */
@@ -278,7 +386,11 @@ set_int_attr(PyObject *obj, PyObject *name, long long value)
 typedef struct {
     PyObject *enc;    /* the encryption object the fields below were read for */
     PyObject *cipher; /* enc._cipher */
-    PyObject *sealer; /* a GcmSealer */
+    PyObject *sealer; /* AES-GCM: a GcmSealer */
+    PyObject *stream; /* AES-CTR with an encrypt-then-MAC HMAC: the cipher's CtrStream... */
+    PyObject *mac_key; /* ...and the MAC's key (bytes) */
+    const EVP_MD *md;
+    int mac_size;
     long long chan_no, pktsize, blocksize, enchdrlen;
     void *chan;       /* the channel they were read from (its address only: no reference, no cycle) */
     int opened;       /* chan_no and pktsize read */
@@ -296,6 +408,8 @@ cache_clear(LinkCache *c)
     Py_CLEAR(c->enc);
     Py_CLEAR(c->cipher);
     Py_CLEAR(c->sealer);
+    Py_CLEAR(c->stream);
+    Py_CLEAR(c->mac_key);
     c->opened = c->authed = 0;
 }
 
@@ -306,6 +420,21 @@ link_dealloc(Link *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+static PyObject *
+link_kind(Link *self, void *closure)
+{
+    if (self->c.sealer != NULL)
+        return PyUnicode_FromString("aes-gcm");
+    if (self->c.stream != NULL)
+        return PyUnicode_FromString("aes-ctr+hmac-etm");
+    Py_RETURN_NONE;
+}
+
+static PyGetSetDef link_getset[] = {
+    {"kind", (getter)link_kind, NULL, "what the last packet went out as in C (None: not in C yet)", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
 static PyTypeObject LinkType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "sshchat.ssh._wire.Link",
@@ -314,6 +443,7 @@ static PyTypeObject LinkType = {
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_new = PyType_GenericNew,
     .tp_dealloc = (destructor)link_dealloc,
+    .tp_getset = link_getset,
 };
 
 /* Call a configured callable, holding a reference: configure() may run meanwhile. */
@@ -339,6 +469,52 @@ sealer_of(PyObject *cipher)
     return call_held(make_sealer, &cipher, 1);
 }
 
+/* AES-CTR and an HMAC, encrypt-then-MAC (what OpenSSH picks from our
+ * default offer): the stream and MAC key, if fastpath gave the cipher one. */
+static int
+cache_etm(LinkCache *c, PyObject *enc, long long blocksize, long long enchdrlen)
+{
+    PyObject *parts = call_held(etm_parts, &enc, 1), *stream, *key, *name;
+    const EVP_MD *md;
+    long size;
+
+    if (parts == NULL)
+        return -1;
+    if (parts == Py_None) {
+        Py_DECREF(parts);
+        return 0;
+    }
+    if (!PyTuple_Check(parts) || PyTuple_GET_SIZE(parts) != 4) {
+        Py_DECREF(parts);
+        PyErr_SetString(PyExc_TypeError, "etm_parts() gives (stream, key, digest, size) or None");
+        return -1;
+    }
+    stream = PyTuple_GET_ITEM(parts, 0);
+    key = PyTuple_GET_ITEM(parts, 1);
+    name = PyTuple_GET_ITEM(parts, 2);
+    size = PyLong_AsLong(PyTuple_GET_ITEM(parts, 3));
+    md = PyUnicode_Check(name) ? EVP_get_digestbyname(PyUnicode_AsUTF8(name)) : NULL;
+    if (!PyObject_TypeCheck(stream, &CtrStreamType) || ((CtrStream *)stream)->ctx == NULL || !PyBytes_Check(key)
+        || md == NULL || size <= 0 || size > EVP_MD_size(md)) {
+        Py_DECREF(parts);
+        if (PyErr_Occurred())
+            return -1;
+        return 0;
+    }
+    Py_INCREF(enc);
+    c->enc = enc;
+    Py_INCREF(stream);
+    c->stream = stream;
+    Py_INCREF(key);
+    c->mac_key = key;
+    c->md = md;
+    c->mac_size = (int)size;
+    c->blocksize = blocksize;
+    c->enchdrlen = enchdrlen;
+    Py_DECREF(parts);
+    return 1;
+}
+
 /* Read what goes with a new encryption object into the cache: 1 done, 0 not
  * ours (the Python version decides), -1 error. */
 static int
@@ -351,6 +527,8 @@ cache_keys(LinkCache *c, PyObject *conn, PyObject *enc)
     Py_CLEAR(c->enc);
     Py_CLEAR(c->cipher);
     Py_CLEAR(c->sealer);
+    Py_CLEAR(c->stream);
+    Py_CLEAR(c->mac_key);
     if ((v = PyObject_GetAttr(conn, s_compressor)) == NULL)
         return -1;
     t = v != Py_None;
@@ -359,8 +537,10 @@ cache_keys(LinkCache *c, PyObject *conn, PyObject *enc)
         return 0;
     if (int_attr(conn, s_send_blocksize, &blocksize) < 0 || int_attr(conn, s_send_enchdrlen, &enchdrlen) < 0)
         return -1;
-    if (blocksize != 16 || enchdrlen < 0 || enchdrlen > 16) /* not what AES-GCM looks like */
+    if (blocksize != 16 || enchdrlen < 0 || enchdrlen > 16) /* not what AES looks like */
         return 0;
+    if ((PyObject *)Py_TYPE(enc) == etm_encryption_type)
+        return cache_etm(c, enc, blocksize, enchdrlen);
     if ((cipher = PyObject_GetAttr(enc, s_cipher)) == NULL)
         return -1;
     if ((sealer = sealer_of(cipher)) == NULL) {
@@ -467,7 +647,7 @@ direct_ok(LinkCache *c, PyObject *chan, PyObject *conn, Py_ssize_t n)
         Py_DECREF(v);
         return 0;
     }
-    if ((PyObject *)Py_TYPE(v) != gcm_encryption_type) { /* chacha20, AES-CTR */
+    if ((PyObject *)Py_TYPE(v) != gcm_encryption_type && (PyObject *)Py_TYPE(v) != etm_encryption_type) { /* chacha20, MAC-then-encrypt */
         Py_DECREF(v);
         return NOT_MINE;
     }
@@ -476,25 +656,62 @@ direct_ok(LinkCache *c, PyObject *chan, PyObject *conn, Py_ssize_t n)
     return t == 0 ? NOT_MINE : t;
 }
 
-/* Build, seal and write one CHANNEL_DATA packet; the counters move on. */
+/* Encrypt-then-MAC: the packet after its length encrypted with the next
+ * keystream bytes, then HMAC(key, seq || length || ciphertext) after it. */
+static int
+etm_seal(LinkCache *c, long long seq, unsigned char *w, Py_ssize_t packet)
+{
+    unsigned char small[4 + 4 + 512], *in = small, mac[EVP_MAX_MD_SIZE];
+    unsigned int maclen = 0;
+    size_t len = 4 + 4 + (size_t)packet;
+    int ok;
+
+    if (!ctr_in_place(((CtrStream *)c->stream)->ctx, w + 4, (int)packet)) {
+        ERR_clear_error();
+        PyErr_SetString(PyExc_RuntimeError, "OpenSSL could not encrypt the packet");
+        return -1;
+    }
+    if (len > sizeof(small) && (in = PyMem_Malloc(len)) == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    in[0] = seq >> 24; in[1] = seq >> 16; in[2] = seq >> 8; in[3] = seq;
+    memcpy(in + 4, w, 4 + packet);
+    ok = HMAC(c->md, PyBytes_AS_STRING(c->mac_key), (int)PyBytes_GET_SIZE(c->mac_key), in, len, mac, &maclen) != NULL
+        && (int)maclen >= c->mac_size;
+    if (in != small)
+        PyMem_Free(in);
+    if (!ok) {
+        ERR_clear_error();
+        PyErr_SetString(PyExc_RuntimeError, "OpenSSL could not compute the MAC");
+        return -1;
+    }
+    memcpy(w + 4 + packet, mac, c->mac_size);
+    return 0;
+}
+
+/* Build, encrypt and write one CHANNEL_DATA packet; the counters move on.
+ * AES-GCM (c->sealer) or AES-CTR with an encrypt-then-MAC HMAC (c->stream). */
 static long long
-send_gcm(LinkCache *c, PyObject *chan, PyObject *conn, PyObject *data)
+send_packet(LinkCache *c, PyObject *chan, PyObject *conn, PyObject *data)
 {
     Py_ssize_t n = PyBytes_GET_SIZE(data);
     PyObject *iv = NULL, *transport = NULL, *wire = NULL, *next_iv = NULL, *r;
     long long seq, sent_bytes, window, result = FAILED;
     long long chan_no = c->chan_no, blocksize = c->blocksize;
-    Py_ssize_t payload, padlen, packet;
+    Py_ssize_t payload, padlen, packet, trailer = c->sealer != NULL ? GCM_TAG : c->mac_size;
     unsigned char *w;
 
     if (int_attr(conn, s_send_seq, &seq) < 0)
         return FAILED;
-    iv = PyObject_GetAttr(c->cipher, s_iv);
-    if (iv == NULL)
-        goto done;
-    if (!PyBytes_Check(iv) || PyBytes_GET_SIZE(iv) != GCM_IV) {
-        PyErr_SetString(PyExc_ValueError, "unexpected AES-GCM nonce");
-        goto done;
+    if (c->sealer != NULL) {
+        iv = PyObject_GetAttr(c->cipher, s_iv);
+        if (iv == NULL)
+            goto done;
+        if (!PyBytes_Check(iv) || PyBytes_GET_SIZE(iv) != GCM_IV) {
+            PyErr_SetString(PyExc_ValueError, "unexpected AES-GCM nonce");
+            goto done;
+        }
     }
     if ((transport = PyObject_GetAttr(conn, s_transport)) == NULL)
         goto done;
@@ -508,7 +725,7 @@ send_gcm(LinkCache *c, PyObject *chan, PyObject *conn, PyObject *data)
         PyErr_SetString(PyExc_ValueError, "packet too large");
         goto done;
     }
-    wire = PyBytes_FromStringAndSize(NULL, 4 + packet + GCM_TAG);
+    wire = PyBytes_FromStringAndSize(NULL, 4 + packet + trailer);
     if (wire == NULL)
         goto done;
     w = (unsigned char *)PyBytes_AS_STRING(wire);
@@ -520,24 +737,29 @@ send_gcm(LinkCache *c, PyObject *chan, PyObject *conn, PyObject *data)
     memcpy(w + 14, PyBytes_AS_STRING(data), n);
     if (fill_padding(w + 14 + n, padlen) < 0)
         goto done;
-    if (!seal_in_place(((GcmSealer *)c->sealer)->ctx, (const unsigned char *)PyBytes_AS_STRING(iv), w, 4,
-                       w + 4, (int)packet, w + 4 + packet)) {
-        ERR_clear_error();
-        PyErr_SetString(PyExc_RuntimeError, "OpenSSL could not seal the packet");
-        goto done;
+    if (c->sealer == NULL) {
+        if (etm_seal(c, seq, w, packet) < 0)
+            goto done;
+    } else {
+        if (!seal_in_place(((GcmSealer *)c->sealer)->ctx, (const unsigned char *)PyBytes_AS_STRING(iv), w, 4,
+                           w + 4, (int)packet, w + 4 + packet)) {
+            ERR_clear_error();
+            PyErr_SetString(PyExc_RuntimeError, "OpenSSL could not seal the packet");
+            goto done;
+        }
+        /* RFC 5647: the low 64 bits of the nonce count packets */
+        next_iv = PyBytes_FromStringAndSize(PyBytes_AS_STRING(iv), GCM_IV);
+        if (next_iv == NULL)
+            goto done;
+        {
+            unsigned char *p = (unsigned char *)PyBytes_AS_STRING(next_iv);
+            for (int i = GCM_IV - 1; i >= 4; i--)
+                if (++p[i] != 0)
+                    break;
+        }
+        if (PyObject_SetAttr(c->cipher, s_iv, next_iv) < 0)
+            goto done;
     }
-    /* RFC 5647: the low 64 bits of the nonce count packets */
-    next_iv = PyBytes_FromStringAndSize(PyBytes_AS_STRING(iv), GCM_IV);
-    if (next_iv == NULL)
-        goto done;
-    {
-        unsigned char *p = (unsigned char *)PyBytes_AS_STRING(next_iv);
-        for (int i = GCM_IV - 1; i >= 4; i--)
-            if (++p[i] != 0)
-                break;
-    }
-    if (PyObject_SetAttr(c->cipher, s_iv, next_iv) < 0)
-        goto done;
 
     r = PyObject_CallMethodOneArg(transport, s_write, wire);
     if (r == NULL) {
@@ -604,7 +826,7 @@ send_data(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return PyLong_FromLong(NOT_SENT);
     }
     ok = direct_ok(c, chan, conn, n);
-    result = ok == 1 ? send_gcm(c, chan, conn, data) : ok == 0 ? NOT_SENT : ok == NOT_MINE ? NOT_MINE : FAILED;
+    result = ok == 1 ? send_packet(c, chan, conn, data) : ok == 0 ? NOT_SENT : ok == NOT_MINE ? NOT_MINE : FAILED;
     Py_DECREF(conn);
     if (c == &scratch)
         cache_clear(&scratch);
@@ -618,11 +840,13 @@ send_data(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 configure(PyObject *module, PyObject *args, PyObject *kwds)
 {
-    static char *names[] = {"gcm_encryption", "logger", "other_cipher", "make_sealer", NULL};
-    PyObject *a, *b, *c, *d;
+    static char *names[] = {"gcm_encryption", "logger", "other_cipher", "make_sealer", "etm_encryption", "etm_parts", NULL};
+    PyObject *a, *b, *c, *d, *e, *f;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOO:configure", names, &a, &b, &c, &d))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOO:configure", names, &a, &b, &c, &d, &e, &f))
         return NULL;
+    Py_INCREF(e); Py_XSETREF(etm_encryption_type, e);
+    Py_INCREF(f); Py_XSETREF(etm_parts, f);
     Py_INCREF(a); Py_XSETREF(gcm_encryption_type, a);
     Py_INCREF(b); Py_XSETREF(logger_type, b);
     Py_INCREF(c); Py_XSETREF(other_cipher, c);
@@ -661,7 +885,7 @@ static PyMethodDef module_methods[] = {
     {"send_data", (PyCFunction)(void (*)(void))send_data, METH_FASTCALL,
      "send_data(chan, data, link=None) -> -1 (not sent: use chan.write) or the bytes left in the transport"},
     {"configure", (PyCFunction)(void (*)(void))configure, METH_VARARGS | METH_KEYWORDS,
-     "configure(gcm_encryption, logger, other_cipher, make_sealer)"},
+     "configure(gcm_encryption, logger, other_cipher, make_sealer, etm_encryption, etm_parts)"},
     {"set_enabled", set_enabled, METH_O, "set_enabled(on): send_data sends only when on"},
     {"set_padding", set_padding, METH_O, "set_padding(callable or None): padding bytes for tests"},
     {NULL, NULL, 0, NULL},
@@ -706,7 +930,7 @@ PyInit__wire(void)
     INTERN(s_write, "write");
     INTERN(s_get_write_buffer_size, "get_write_buffer_size");
     INTERN(s_open, "open");
-    if (PyType_Ready(&GcmSealerType) < 0 || PyType_Ready(&LinkType) < 0)
+    if (PyType_Ready(&GcmSealerType) < 0 || PyType_Ready(&LinkType) < 0 || PyType_Ready(&CtrStreamType) < 0)
         return NULL;
     m = PyModule_Create(&wire_module);
     if (m == NULL)
@@ -714,6 +938,12 @@ PyInit__wire(void)
     Py_INCREF(&GcmSealerType);
     if (PyModule_AddObject(m, "GcmSealer", (PyObject *)&GcmSealerType) < 0) {
         Py_DECREF(&GcmSealerType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&CtrStreamType);
+    if (PyModule_AddObject(m, "CtrStream", (PyObject *)&CtrStreamType) < 0) {
+        Py_DECREF(&CtrStreamType);
         Py_DECREF(m);
         return NULL;
     }

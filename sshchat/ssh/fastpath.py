@@ -61,6 +61,7 @@ WARNING). We look at the level first.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import time
@@ -73,11 +74,12 @@ from asyncssh.connection import SSHServerConnection
 from asyncssh.constants import MSG_CHANNEL_DATA, MSG_IGNORE
 from asyncssh.crypto import chacha, pq
 from asyncssh.crypto import cipher as gcm
-from asyncssh.encryption import GCMEncryption
+from asyncssh.encryption import ETMEncryption, GCMEncryption
 from asyncssh.logging import SSHLogger
+from asyncssh.mac import _HMAC
 from asyncssh.packet import SSHPacketLogger
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers import Cipher
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.ciphers.algorithms import ChaCha20
 from cryptography.hazmat.primitives.poly1305 import Poly1305
@@ -209,6 +211,47 @@ def set_padding(source: Callable[[int], bytes] | None) -> None:
     padding = source if source is not None else _Padding()
     if _wire is not None:
         _wire.set_padding(source)
+
+
+_original_basic_encrypt = gcm.BasicCipher.encrypt
+_HMAC_DIGESTS = {hashlib.sha256: "sha256", hashlib.sha512: "sha512", hashlib.sha1: "sha1"}
+
+
+def _ctr_stream(cipher: Any) -> Any:
+    """The C keystream of an AES-CTR cipher that has not encrypted anything
+    yet (made now); False for any other cipher, or one already under way
+    (then cryptography's encryptor keeps its place in the stream)."""
+    stream = cipher.__dict__.get("_sshchat_stream")
+    if stream is None:
+        c = cipher._cipher
+        stream = False
+        if (
+            _native and cipher._encryptor is None and not cipher._initial_bytes
+            and isinstance(c.mode, modes.CTR) and isinstance(c.algorithm, algorithms.AES)
+        ):
+            stream = _wire.CtrStream(c.algorithm.key, c.mode.nonce)
+        cipher._sshchat_stream = stream
+    return stream
+
+
+def _basic_encrypt(self: Any, data: bytes) -> bytes:
+    """asyncssh's BasicCipher.encrypt; for AES-CTR, through the C keystream
+    that the C writer uses too, so both draw on one stream."""
+    stream = _ctr_stream(self)
+    if stream is False:
+        return _original_basic_encrypt(self, data)  # type: ignore[no-any-return]
+    return stream.update(data)  # type: ignore[no-any-return]
+
+
+def etm_parts(enc: Any) -> tuple[Any, bytes, str, int] | None:
+    """For the C writer: an AES-CTR + HMAC encrypt-then-MAC encryption's
+    keystream, MAC key, digest name and MAC size; None for anything else."""
+    stream = _ctr_stream(enc._cipher)
+    mac = enc._mac
+    name = _HMAC_DIGESTS.get(getattr(mac, "_hash_alg", None)) if mac.__class__ is _HMAC else None
+    if stream is False or name is None:
+        return None
+    return stream, mac._key, name, mac._hash_size
 
 
 def new_link() -> Any:
@@ -366,7 +409,10 @@ def install(native: bool = True) -> None:
     _enabled = True
     _native = native and _wire is not None
     if _native:
-        _wire.configure(GCMEncryption, SSHLogger, _py_send_data, gcm_sealer)
+        _wire.configure(GCMEncryption, SSHLogger, _py_send_data, gcm_sealer, ETMEncryption, etm_parts)
+        # Kept once installed (uninstall leaves it): a cipher that has a C
+        # keystream must go on drawing on it.
+        gcm.BasicCipher.encrypt = _basic_encrypt  # type: ignore[method-assign]
         _wire.set_enabled(True)
         send_data = _wire.send_data
     else:
