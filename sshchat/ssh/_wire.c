@@ -1,4 +1,5 @@
-/* sshchat.ssh._wire: fastpath.send_data for AES-GCM connections, in C.
+/* sshchat.ssh._wire: fastpath.send_data for AES-GCM, and for AES-CTR with
+ * an encrypt-then-MAC HMAC, in C.
  *
  * Why: at moderate load (100 users, one message every 12 ms) each message
  * goes out as 100 single-message packets, and the Python that builds, seals
@@ -22,6 +23,11 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/opensslv.h>
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+#include <openssl/core_names.h>
+#include <openssl/params.h>
+#endif
 #include <errno.h>
 #include <string.h>
 #include <sys/random.h>
@@ -31,6 +37,79 @@
 #define GCM_TAG 16
 #define GCM_IV 12
 #define POOL_SIZE 65536
+
+/* ------------------------------------------------------------------ MAC */
+
+/* An HMAC context keyed once per key exchange and reset per packet: no
+ * lookup of the digest by name, no key schedule and no allocation per
+ * packet (OpenSSL 3's one-shot HMAC() does all three). */
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+static EVP_MAC *hmac_alg = NULL;
+
+static void *
+mac_new(const char *digest, const unsigned char *key, size_t keylen)
+{
+    EVP_MAC_CTX *ctx;
+    OSSL_PARAM params[2];
+
+    if (hmac_alg == NULL && (hmac_alg = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL)
+        return NULL;
+    if ((ctx = EVP_MAC_CTX_new(hmac_alg)) == NULL)
+        return NULL;
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)digest, 0);
+    params[1] = OSSL_PARAM_construct_end();
+    if (!EVP_MAC_init(ctx, key, keylen, params)) {
+        EVP_MAC_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+static int
+mac_packet(void *ctx, const unsigned char *seq, const unsigned char *data, size_t len, unsigned char *out,
+           size_t cap)
+{
+    size_t outlen = 0;
+
+    return EVP_MAC_init(ctx, NULL, 0, NULL) && EVP_MAC_update(ctx, seq, 4) && EVP_MAC_update(ctx, data, len)
+        && EVP_MAC_final(ctx, out, &outlen, cap);
+}
+
+static void
+mac_free(void *ctx)
+{
+    EVP_MAC_CTX_free(ctx);
+}
+#else
+static void *
+mac_new(const char *digest, const unsigned char *key, size_t keylen)
+{
+    const EVP_MD *md = EVP_get_digestbyname(digest);
+    HMAC_CTX *ctx = md != NULL ? HMAC_CTX_new() : NULL;
+
+    if (ctx != NULL && !HMAC_Init_ex(ctx, key, (int)keylen, md, NULL)) {
+        HMAC_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+static int
+mac_packet(void *ctx, const unsigned char *seq, const unsigned char *data, size_t len, unsigned char *out,
+           size_t cap)
+{
+    unsigned int outlen = 0;
+
+    return HMAC_Init_ex(ctx, NULL, 0, NULL, NULL) && HMAC_Update(ctx, seq, 4) && HMAC_Update(ctx, data, len)
+        && HMAC_Final(ctx, out, &outlen);
+}
+
+static void
+mac_free(void *ctx)
+{
+    HMAC_CTX_free(ctx);
+}
+#endif
 
 /* ------------------------------------------------------------ GcmSealer */
 
@@ -191,6 +270,10 @@ ctr_init(CtrStream *self, PyObject *args, PyObject *kwds)
     const EVP_CIPHER *alg;
     int ok;
 
+    if (self->ctx != NULL) { /* a stream in use stays where it is */
+        PyErr_SetString(PyExc_RuntimeError, "a CtrStream is keyed once");
+        return -1;
+    }
     if (!_PyArg_NoKeywords("CtrStream", kwds) || !PyArg_ParseTuple(args, "y*y*:CtrStream", &key, &nonce))
         return -1;
     alg = key.len == 16 ? EVP_aes_128_ctr() : key.len == 24 ? EVP_aes_192_ctr() : key.len == 32 ? EVP_aes_256_ctr() : NULL;
@@ -200,8 +283,6 @@ ctr_init(CtrStream *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_ValueError, "an AES-CTR key is 16, 24 or 32 bytes and its counter block 16");
         return -1;
     }
-    if (self->ctx != NULL)
-        EVP_CIPHER_CTX_free(self->ctx);
     self->ctx = EVP_CIPHER_CTX_new();
     ok = self->ctx != NULL && EVP_EncryptInit_ex(self->ctx, alg, NULL, key.buf, nonce.buf);
     PyBuffer_Release(&key);
@@ -388,9 +469,9 @@ typedef struct {
     PyObject *cipher; /* enc._cipher */
     PyObject *sealer; /* AES-GCM: a GcmSealer */
     PyObject *stream; /* AES-CTR with an encrypt-then-MAC HMAC: the cipher's CtrStream... */
-    PyObject *mac_key; /* ...and the MAC's key (bytes) */
-    const EVP_MD *md;
+    void *mac;        /* ...and an HMAC context keyed for it */
     int mac_size;
+    int not_mine;     /* enc is one the C writer leaves to Python (kept so it is not asked again) */
     long long chan_no, pktsize, blocksize, enchdrlen;
     void *chan;       /* the channel they were read from (its address only: no reference, no cycle) */
     int opened;       /* chan_no and pktsize read */
@@ -409,8 +490,11 @@ cache_clear(LinkCache *c)
     Py_CLEAR(c->cipher);
     Py_CLEAR(c->sealer);
     Py_CLEAR(c->stream);
-    Py_CLEAR(c->mac_key);
-    c->opened = c->authed = 0;
+    if (c->mac != NULL) {
+        mac_free(c->mac);
+        c->mac = NULL;
+    }
+    c->opened = c->authed = c->not_mine = 0;
 }
 
 static void
@@ -475,6 +559,7 @@ static int
 cache_etm(LinkCache *c, PyObject *enc, long long blocksize, long long enchdrlen)
 {
     PyObject *parts = call_held(etm_parts, &enc, 1), *stream, *key, *name;
+    const char *digest;
     const EVP_MD *md;
     long size;
 
@@ -493,21 +578,23 @@ cache_etm(LinkCache *c, PyObject *enc, long long blocksize, long long enchdrlen)
     key = PyTuple_GET_ITEM(parts, 1);
     name = PyTuple_GET_ITEM(parts, 2);
     size = PyLong_AsLong(PyTuple_GET_ITEM(parts, 3));
-    md = PyUnicode_Check(name) ? EVP_get_digestbyname(PyUnicode_AsUTF8(name)) : NULL;
+    digest = PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : NULL;
+    md = digest != NULL ? EVP_get_digestbyname(digest) : NULL;
     if (!PyObject_TypeCheck(stream, &CtrStreamType) || ((CtrStream *)stream)->ctx == NULL || !PyBytes_Check(key)
         || md == NULL || size <= 0 || size > EVP_MD_size(md)) {
         Py_DECREF(parts);
-        if (PyErr_Occurred())
-            return -1;
-        return 0;
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    c->mac = mac_new(digest, (const unsigned char *)PyBytes_AS_STRING(key), (size_t)PyBytes_GET_SIZE(key));
+    if (c->mac == NULL) {
+        ERR_clear_error();
+        Py_DECREF(parts);
+        return 0; /* OpenSSL would not: Python does it */
     }
     Py_INCREF(enc);
     c->enc = enc;
     Py_INCREF(stream);
     c->stream = stream;
-    Py_INCREF(key);
-    c->mac_key = key;
-    c->md = md;
     c->mac_size = (int)size;
     c->blocksize = blocksize;
     c->enchdrlen = enchdrlen;
@@ -528,7 +615,11 @@ cache_keys(LinkCache *c, PyObject *conn, PyObject *enc)
     Py_CLEAR(c->cipher);
     Py_CLEAR(c->sealer);
     Py_CLEAR(c->stream);
-    Py_CLEAR(c->mac_key);
+    if (c->mac != NULL) {
+        mac_free(c->mac);
+        c->mac = NULL;
+    }
+    c->not_mine = 0;
     if ((v = PyObject_GetAttr(conn, s_compressor)) == NULL)
         return -1;
     t = v != Py_None;
@@ -651,7 +742,17 @@ direct_ok(LinkCache *c, PyObject *chan, PyObject *conn, Py_ssize_t n)
         Py_DECREF(v);
         return NOT_MINE;
     }
-    t = v == c->enc ? 1 : cache_keys(c, conn, v); /* new keys since the last packet: read them */
+    if (v == c->enc) {
+        Py_DECREF(v);
+        return c->not_mine ? NOT_MINE : 1;
+    }
+    t = cache_keys(c, conn, v); /* new keys since the last packet: read them */
+    if (t == 0) { /* not ours, for as long as these keys last */
+        Py_CLEAR(c->enc);
+        Py_INCREF(v);
+        c->enc = v;
+        c->not_mine = 1;
+    }
     Py_DECREF(v);
     return t == 0 ? NOT_MINE : t;
 }
@@ -661,28 +762,16 @@ direct_ok(LinkCache *c, PyObject *chan, PyObject *conn, Py_ssize_t n)
 static int
 etm_seal(LinkCache *c, long long seq, unsigned char *w, Py_ssize_t packet)
 {
-    unsigned char small[4 + 4 + 512], *in = small, mac[EVP_MAX_MD_SIZE];
-    unsigned int maclen = 0;
-    size_t len = 4 + 4 + (size_t)packet;
-    int ok;
+    unsigned char seqbuf[4], mac[EVP_MAX_MD_SIZE];
 
     if (!ctr_in_place(((CtrStream *)c->stream)->ctx, w + 4, (int)packet)) {
         ERR_clear_error();
         PyErr_SetString(PyExc_RuntimeError, "OpenSSL could not encrypt the packet");
         return -1;
     }
-    if (len > sizeof(small) && (in = PyMem_Malloc(len)) == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    in[0] = seq >> 24; in[1] = seq >> 16; in[2] = seq >> 8; in[3] = seq;
-    memcpy(in + 4, w, 4 + packet);
-    ok = HMAC(c->md, PyBytes_AS_STRING(c->mac_key), (int)PyBytes_GET_SIZE(c->mac_key), in, len, mac, &maclen) != NULL
-        && (int)maclen >= c->mac_size;
-    if (in != small)
-        PyMem_Free(in);
-    if (!ok) {
-        ERR_clear_error();
+    seqbuf[0] = seq >> 24; seqbuf[1] = seq >> 16; seqbuf[2] = seq >> 8; seqbuf[3] = seq;
+    if (!mac_packet(c->mac, seqbuf, w, 4 + (size_t)packet, mac, sizeof(mac))) {
+        ERR_clear_error(); /* a keyed context cannot fail short of memory corruption; say so if it does */
         PyErr_SetString(PyExc_RuntimeError, "OpenSSL could not compute the MAC");
         return -1;
     }
