@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gap", type=float, default=0.0,
                    help="seconds idle after each turn (0.01: 100 users at 0.8 msg/s, where the core idles between "
                         "messages and every one finds it cold)")
-    p.add_argument("--python", action="store_true", help="AES-GCM packets built in Python, not by ssh/_wire.c")
+    p.add_argument("--python", action="store_true", help="packets built in Python, not by ssh/_wire.c")
     args = p.parse_args(argv)
     if (not 1 <= args.users <= 1000 or not 1 <= args.messages <= 100_000 or not 1 <= args.rounds <= 100
             or not 1 <= args.batch <= args.messages or not 0 <= args.gap <= 1):

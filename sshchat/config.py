@@ -46,7 +46,7 @@ class Config:
     log_level: str = "info"
     event_loop: str = "auto"  # auto (uvloop if installed), uvloop, asyncio
     fast_path: bool = True  # ssh/fastpath.py: our own packet writer and trims of asyncssh's work
-    native: bool = True  # with fast_path: AES-GCM packets built in C (ssh/_wire.c) where it was built
+    native: bool = True  # with fast_path: AES-GCM and AES-CTR + HMAC-EtM packets built in C (ssh/_wire.c) where built
     # Comma-separated SSH ciphers and MACs to offer (see DEFAULT_CIPHERS);
     # empty: asyncssh's whole default lists.
     ciphers: str = DEFAULT_CIPHERS

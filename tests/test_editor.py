@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pyte
 import pytest
+from wcwidth import wcwidth
 
 from sshchat.term.editor import LineEditor
 from sshchat.term.keys import KeyDecoder
@@ -37,14 +38,30 @@ class Screen:
     def rewrap(self, cols: int) -> None:
         """Resize as tmux, VTE, kitty and most terminals do: every line is
         rewrapped at the new width on its own (lines ended by CRLF are never
-        joined), and the cursor stays with its character."""
+        joined; a wide character that does not fit moves to the next row
+        whole), and the cursor stays with its character, or on the line's
+        last row when it is at or past the end (as tmux places it)."""
         y, x = self.cursor
         rows: list[str] = []
         at = (0, 0)
         for i, line in enumerate(self.lines):
+            pieces, cells, col = [""], 0, 0
+            cursor_at = None
+            for ch in line:
+                w = max(wcwidth(ch), 0)
+                if i == y and cursor_at is None and cells >= x:
+                    cursor_at = (len(pieces) - 1 + (col + w > cols and w > 0), 0 if col + w > cols else col)
+                if w and col + w > cols:
+                    pieces.append("")
+                    col = 0
+                pieces[-1] += ch
+                col += w
+                cells += w
             if i == y:
-                at = (len(rows) + x // cols, x % cols)
-            rows.extend([line[j : j + cols] for j in range(0, len(line), cols)] or [""])
+                if cursor_at is None:  # at or past the end: the last row
+                    cursor_at = (len(pieces) - 1, min(col, cols - 1))
+                at = (len(rows) + cursor_at[0], cursor_at[1])
+            rows.extend(pieces)
         while len(rows) > self.screen.lines and rows[-1] == "" and len(rows) - 1 > at[0]:
             rows.pop()  # blank rows below the cursor go before any scroll off the top
         drop = max(0, len(rows) - self.screen.lines)
@@ -177,17 +194,30 @@ def test_resize_redraws_at_the_new_width() -> None:
     assert "".join(s.lines[1:5]) == "[alice] " + "a" * 50
 
 
-@pytest.mark.parametrize("typed", ["a" * 45, "é" * 45, "a" * 32])  # 32: the first row exactly full
-def test_narrowing_a_rewrapping_terminal_leaves_no_stale_input(typed: str) -> None:
-    s = Screen(cols=40, rows=10)
+@pytest.mark.parametrize(
+    ("typed", "keys", "cols"),
+    [
+        ("a" * 45, "", 20),  # two rows at 40 columns
+        ("é" * 45, "", 20),
+        ("a" * 32, "", 20),  # the first row exactly full: the cursor on the next
+        ("a" * 12, "", 20),  # a 20-cell row: at 20 columns the cursor stays on its last row
+        ("中" * 20, "", 20),
+        ("中" * 20, "", 7),  # wide characters move to the next row whole: more rows than cells / width
+        ("a" * 45, LEFT * 30, 20),  # the cursor inside the first row
+        ("中" * 20 + "abc", LEFT * 10, 9),
+    ],
+)
+def test_narrowing_a_rewrapping_terminal_leaves_no_stale_input(typed: str, keys: str, cols: int) -> None:
+    s = Screen(cols=40, rows=16)
     s.message("before")
-    s.type(typed)  # "[alice] " and 45 cells: two rows at 40 columns
-    s.rewrap(20)
+    s.type(typed + keys)
+    s.rewrap(cols)
     s.message("after")
-    text = "[alice] " + typed
-    assert [line for line in s.lines if line] == ["before", "after"] + [
-        text[i : i + 20] for i in range(0, len(text), 20)
-    ]
+    reference = Screen(cols=cols, rows=16)  # the same input drawn at the new width from the start
+    reference.type(typed + keys)
+    expected = [line for line in reference.lines if line]
+    assert [line for line in s.lines if line] == ["before", "after", *expected]
+    assert s.cursor[1] == reference.cursor[1]
 
 
 def test_widening_a_rewrapping_terminal_loses_no_chat_above() -> None:

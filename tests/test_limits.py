@@ -169,21 +169,26 @@ async def test_new_connections_per_address_are_rate_limited(start_server) -> Non
     """Reconnecting as someone new (a fresh message allowance each time) is
     bounded per address, before any handshake."""
     server: Server = await start_server(new_connections_burst=3, new_connections_per_minute=60)
+    now = [0.0]
+    server.app.ctx.limits._clock = lambda: now[0]  # time moves when the test says
     for n in range(3):
         client = await server.connect(f"fresh{n}")
         await client.close()
     reason = await _refusal(server.port, "fresh3")
     assert reason.startswith("too many new connections from your address (at most 3 at once, then 60 a minute)")
     await server.connect("elsewhere", local_addr=("127.0.0.7", 0))  # another address is not affected
-    await asyncio.sleep(1.1)  # a token a second comes back
+    now[0] += 1.0  # a token a second comes back
     assert "Welcome" in (await server.connect("later")).text
+    assert (await _refusal(server.port, "again")).startswith("too many new connections")
 
 
 def test_arrivals_count_per_ipv4_address_and_ipv6_64() -> None:
     from sshchat.ssh.limits import ConnectionLimits
 
     now = [0.0]
-    limits = ConnectionLimits(100, 100, 100, new_connections_burst=2, new_connections_per_minute=6, clock=lambda: now[0])
+    limits = ConnectionLimits(
+        100, 100, 100, new_connections_burst=2, new_connections_per_minute=6, clock=lambda: now[0]
+    )
     for address in ("10.0.0.1", "10.0.0.1"):
         assert limits.admit(address) is None
     assert limits.admit("10.0.0.1") is not None
@@ -191,9 +196,11 @@ def test_arrivals_count_per_ipv4_address_and_ipv6_64() -> None:
     assert limits.admit("2001:db8::1") is None and limits.admit("2001:db8::ffff:2") is None
     assert limits.admit("2001:db8::3") is not None  # the same /64
     assert limits.admit("2001:db8:0:1::1") is None  # the next /64
+    assert limits.admit("::ffff:10.0.0.2") is None  # 10.0.0.2 by another spelling: its second token...
+    assert limits.admit("10.0.0.2") is not None  # ...so the same bucket is empty now
     now[0] = 10.0  # 6 a minute: one back after 10 s
     assert limits.admit("10.0.0.1") is None and limits.admit("10.0.0.1") is not None
-    assert limits.total == 7  # refused connections are not counted
+    assert limits.total == 8  # refused connections are not counted
 
 
 async def test_global_cap_is_explained(start_server) -> None:

@@ -295,10 +295,12 @@ def test_rooms_shows_yours_then_the_busiest_and_finds_the_rest() -> None:
     assert lines[1].startswith(" *#lobby") and lines[2].startswith(" +#r39")  # hers first
     assert lines[3].startswith("  #r33 (4 online)")  # then by people online
     assert lines[-1] == (
-        f"... and {41 - ROOMS_SHOWN} more (the busiest are above); /rooms TEXT lists the rooms with TEXT in their name"
+        f"... and {41 - ROOMS_SHOWN} more; /rooms TEXT lists the rooms with TEXT in their name"
     )
     hub.handle_line(alice, "/rooms R1")
     assert out.notices[-11] == "10 rooms with 'r1' in the name (* you are here, + you are a member):"
     assert [line.split()[0] for line in out.notices[-10:]] == [f"#r1{n}" for n in range(10)]
     hub.handle_line(alice, "/rooms zzz")
     assert out.notices[-1] == "0 rooms with 'zzz' in the name (* you are here, + you are a member):"
+    hub.handle_line(alice, "/rooms \u212a" + "\x1b[2J" + "x" * 60)  # Kelvin sign = k; escapes and length shown tamed
+    assert out.notices[-1] == "0 rooms with 'k\\x1b[2jxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...' in the name (* you are here, + you are a member):"

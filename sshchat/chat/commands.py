@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from sshchat.chat.member import identity
 from sshchat.chat.message import Kind
 from sshchat.chat.moderation import parse_duration, parse_network, until_text, when
-from sshchat.chat.names import NAME_RE, name_key
+from sshchat.chat.names import NAME_RE, name_key, shown
 from sshchat.chat.prefs import BELLS, MAX_IGNORES, THEMES, TIMESTAMPS, parse_zone
 from sshchat.chat.store import Ban, Mute
 
@@ -188,7 +188,7 @@ ROOMS_SHOWN = 30  # lines one /rooms prints at most: a server may have a thousan
 
 def _rooms(hub: Hub, member: Member, args: list[str], rest: str) -> None:
     """Your rooms first, then the busiest; a filter finds the rest."""
-    needle = rest.strip().lower()
+    needle = name_key(rest.strip())  # room keys are name keys: case and compatibility forms alike
     rooms = [room for room in hub.rooms.values() if needle in room.key]
 
     def order(room: Room) -> tuple[int, int, str]:
@@ -197,7 +197,7 @@ def _rooms(hub: Hub, member: Member, args: list[str], rest: str) -> None:
 
     rooms.sort(key=order)
     plural = "" if len(rooms) == 1 else "s"
-    what = f"{len(rooms)} room{plural} with {needle!r} in the name" if needle else f"{len(rooms)} room{plural}"
+    what = f"{len(rooms)} room{plural} with '{shown(needle)}' in the name" if needle else f"{len(rooms)} room{plural}"
     member.outlet.notice(f"{what} (* you are here, + you are a member):")
     for room in rooms[:ROOMS_SHOWN]:
         mark = "*" if room.key == member.room else "+" if room.key in member.rooms else " "
@@ -209,8 +209,7 @@ def _rooms(hub: Hub, member: Member, args: list[str], rest: str) -> None:
         member.outlet.notice(f" {mark}{room.name} ({', '.join(details)}){topic}")
     if len(rooms) > ROOMS_SHOWN:
         member.outlet.notice(
-            f"... and {len(rooms) - ROOMS_SHOWN} more (the busiest are above); "
-            "/rooms TEXT lists the rooms with TEXT in their name"
+            f"... and {len(rooms) - ROOMS_SHOWN} more; /rooms TEXT lists the rooms with TEXT in their name"
         )
 
 

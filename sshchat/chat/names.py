@@ -40,7 +40,7 @@ class InvalidName(ValueError):
     """A name that may not be used; ``str()`` is the reason, fit to show."""
 
 
-def _shown(text: str) -> str:
+def shown(text: str) -> str:
     """``text`` with control characters escaped and cut to a sane length."""
     shown = text.encode("unicode_escape", "backslashreplace").decode("ascii")
     return shown if len(shown) <= 40 else shown[:37] + "..."
@@ -79,7 +79,7 @@ def check_name(name: str) -> str:
     login name cannot paint on the terminal that reads the refusal.
     """
     if NAME_RE.fullmatch(name) is None:
-        raise InvalidName(f'invalid name "{_shown(name)}": {RULE}')
+        raise InvalidName(f'invalid name "{shown(name)}": {RULE}')
     if name_key(name) in RESERVED:
         raise InvalidName(f'the name "{name}" is reserved; please pick another')
     return name
@@ -88,7 +88,7 @@ def check_name(name: str) -> str:
 def check_room(name: str) -> str:
     """Return ``name`` if it may name a room, else raise InvalidName."""
     if ROOM_RE.fullmatch(name) is None:
-        raise InvalidName(f'invalid room name "{_shown(name)}": {ROOM_RULE}')
+        raise InvalidName(f'invalid room name "{shown(name)}": {ROOM_RULE}')
     return name
 
 

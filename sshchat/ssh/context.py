@@ -26,5 +26,5 @@ class ServerContext:
         c = self.config
         self.limits = ConnectionLimits(
             c.max_connections, c.max_per_address, c.max_startups,
-            c.new_connections_burst, c.new_connections_per_minute,
+            new_connections_burst=c.new_connections_burst, new_connections_per_minute=c.new_connections_per_minute,
         )

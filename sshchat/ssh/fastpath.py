@@ -203,7 +203,7 @@ _DATA = bytes([MSG_CHANNEL_DATA])
 _PADLEN = [bytes([n]) for n in range(256)]
 log = logging.getLogger("sshchat")
 _enabled = False
-_native = False  # AES-GCM packets go through _wire (C)?
+_native = False  # AES-GCM and AES-CTR + HMAC-EtM packets go through _wire (C)?
 NOT_SENT = -1
 
 
@@ -270,7 +270,8 @@ def _py_send_data(chan: SSHChannel[Any], data: bytes, link: Any = None) -> int:
 
     Returns NOT_SENT, having done nothing, when asyncssh's own path is
     needed; the caller then uses ``chan.write``. _wire.send_data is this
-    function in C, for AES-GCM (it calls this one for other ciphers).
+    function in C, for AES-GCM and AES-CTR + HMAC-EtM (it calls this one for
+    other ciphers); ``link`` is for that one (see new_link).
     """
     n = len(data)
     conn: Any = chan._conn
@@ -319,7 +320,7 @@ def _py_send_data(chan: SSHChannel[Any], data: bytes, link: Any = None) -> int:
     return conn._transport.get_write_buffer_size()  # type: ignore[no-any-return]
 
 
-send_data: Callable[[SSHChannel[Any], bytes, Any], int] = _py_send_data
+send_data: Callable[..., int] = _py_send_data  # (chan, data, link=None)
 
 
 def install_common() -> None:
@@ -398,7 +399,8 @@ def writer() -> str:
 def install(native: bool = True) -> None:
     """Use the trimmed output path on server connections (idempotent); on an
     asyncssh these patches were not written for, leave asyncssh as it is.
-    ``native``: AES-GCM packets built in C (_wire) where it is built."""
+    ``native``: AES-GCM and AES-CTR + HMAC-EtM packets built in C (_wire)
+    where it is built."""
     global _enabled, _native, send_data
     if not compatible():
         log.warning("asyncssh %s: fast_path is written for %d.%d; running without it",

@@ -12,21 +12,23 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
+from sshchat.chat.moderation import normalise_address
 from sshchat.chat.ratelimit import TokenBucket
 
 MAX_TRACKED = 10_000  # addresses whose arrival rate is remembered (the oldest go first)
 
 
 def arrival_key(address: str) -> str:
-    """Whose arrivals count together: an IPv4 address, or an IPv6 /64 (one
-    host's usual allotment, which it can walk through at will)."""
+    """Whose arrivals count together: an IPv4 address (also when seen as
+    ::ffff:a.b.c.d), or an IPv6 /64 (one host's usual allotment, which it
+    can walk through at will)."""
     try:
-        ip = ipaddress.ip_address(address)
+        ip = ipaddress.ip_address(normalise_address(address))
     except ValueError:
         return address
     if ip.version == 6:
         return str(ipaddress.ip_network(f"{ip}/64", strict=False))
-    return address
+    return str(ip)
 
 
 class ConnectionLimits:
@@ -43,8 +45,9 @@ class ConnectionLimits:
         max_connections: int,
         max_per_address: int,
         max_startups: int,
-        new_connections_burst: int = 20,
-        new_connections_per_minute: float = 60.0,
+        *,
+        new_connections_burst: int,
+        new_connections_per_minute: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.max_connections = max_connections
@@ -69,7 +72,7 @@ class ConnectionLimits:
         if not self._arrived(arrival_key(address)):
             return (
                 f"too many new connections from your address (at most {self.new_connections_burst} at once, "
-                f"then {self.new_connections_per_minute:g} a minute); try again in a minute"
+                f"then {self.new_connections_per_minute:g} a minute); try again in a moment"
             )
         self.total += 1
         self.handshaking += 1

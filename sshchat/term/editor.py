@@ -28,8 +28,21 @@ from sshchat.term.sanitize import is_printable
 ERASE_DOWN = "\x1b[J"
 
 
-def _cells(text: str) -> int:
-    return len(text) if text.isascii() else sum(char_width(ch) for ch in text)
+def rewrapped(line: str, width: int, at: int | None = None) -> tuple[int, int]:
+    """How a terminal that rewraps lines lays ``line`` out at ``width``:
+    the rows it takes, and the row of character ``at`` in it. A character
+    too wide for what is left of a row starts the next one; a cursor at or
+    past the end stays on the last row (as tmux keeps it)."""
+    rows, col, row_of_at = 1, 0, None
+    for k, ch in enumerate(line):
+        w = char_width(ch)
+        if w and col + w > width:
+            rows += 1
+            col = 0
+        if k == at:
+            row_of_at = rows - 1
+        col += w
+    return rows, rows - 1 if row_of_at is None else row_of_at
 
 
 def char_width(ch: str) -> int:
@@ -186,8 +199,10 @@ class LineEditor:
         """
         width = max(width, 2)
         if self._drawn and width < self.width:
-            rows, (row, col), _ = self._layout()
-            self._cursor_row = sum(-(-max(_cells(r), 1) // width) for r in rows[:row]) + col // width
+            rows, (row, _), _ = self._layout()
+            # the cursor's character within its row (rows are consecutive slices of prompt + text)
+            at = len(self._prompt_plain) + self.pos - sum(len(r) for r in rows[:row])
+            self._cursor_row = sum(rewrapped(r, width)[0] for r in rows[:row]) + rewrapped(rows[row], width, at)[1]
         out = self.erase()
         self.width = width
         self._version += 1
