@@ -203,6 +203,20 @@ def test_arrivals_count_per_ipv4_address_and_ipv6_64() -> None:
     assert limits.total == 8  # refused connections are not counted
 
 
+def test_an_ipv6_site_shares_a_larger_allowance() -> None:
+    """A /48 holds 65,536 /64s, each with its own burst: together they get
+    NETWORK_SHARE times one /64's, not 65,536 times."""
+    from sshchat.ssh.limits import NETWORK_SHARE, ConnectionLimits
+
+    limits = ConnectionLimits(10**6, 10**6, 10**6, new_connections_burst=2, new_connections_per_minute=6,
+                              clock=lambda: 0.0)
+    for n in range(2 * NETWORK_SHARE):
+        assert limits.admit(f"2001:db8:0:{n:x}::1") is None, n  # a new /64 each time, one connection each
+    assert limits.admit("2001:db8:0:ffff::1") is not None  # the /48's allowance is spent
+    assert limits.admit("2001:db8:1::1") is None  # the next /48 is not affected
+    assert limits.admit("10.1.2.3") is None  # nor IPv4
+
+
 async def test_global_cap_is_explained(start_server) -> None:
     server: Server = await start_server(max_connections=2)
     await server.connect("one")

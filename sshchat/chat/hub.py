@@ -19,7 +19,7 @@ from sshchat.chat.message import SPOKEN, Kind, Message
 from sshchat.chat.moderation import Moderation, until_text
 from sshchat.chat.names import InvalidName, check_name, check_room, name_key, skeleton
 from sshchat.chat.prefs import Prefs
-from sshchat.chat.ratelimit import Offences, TokenBucket
+from sshchat.chat.ratelimit import BucketsByKey, Offences, TokenBucket
 from sshchat.chat.registry import NameRegistry
 from sshchat.chat.room import Room, RoomInfo
 from sshchat.chat.store import AuditEntry, Change, Draft, Store
@@ -84,7 +84,7 @@ class Hub:
         self.moderation = Moderation(snapshot, store, clock, admins, allowlist, motd)
         s = self.settings
         self.offences = Offences(s.offence_threshold, s.offence_window, s.offence_block, clock)
-        self._buckets: dict[str, TokenBucket] = {}  # identity -> rate limit
+        self._buckets = BucketsByKey(s.rate_burst, s.rate_per_second, clock)  # identity -> rate limit
         self.members: dict[str, Member] = {}
         self._shapes: dict[str, Member] = {}  # skeleton -> online member
         self.rooms: dict[str, Room] = {}
@@ -141,13 +141,7 @@ class Hub:
 
     def _bucket(self, identity: str) -> TokenBucket:
         """The rate limit of one identity, shared by all its connections."""
-        bucket = self._buckets.pop(identity, None)
-        if bucket is None:
-            bucket = TokenBucket(self.settings.rate_burst, self.settings.rate_per_second, self.clock)
-        self._buckets[identity] = bucket  # newest last; the oldest go first
-        if len(self._buckets) > 10_000:
-            del self._buckets[next(iter(self._buckets))]
-        return bucket
+        return self._buckets.get(identity)
 
     def post(self, member: Member, room_name: str, text: str, done: Callable[[str | None], None]) -> None:
         """A bot's message to a room it is not in; ``done(error or None)`` once stored."""

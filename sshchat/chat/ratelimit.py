@@ -35,6 +35,32 @@ class TokenBucket:
         return False
 
 
+class BucketsByKey:
+    """A token bucket per key (a person, an address, a network), made on
+    first use. Memory is bounded: at most ``max_keys`` are remembered, the
+    least recently used forgotten first (a forgotten key starts full)."""
+
+    def __init__(self, burst: float, rate: float, clock: Callable[[], float], max_keys: int = 10_000) -> None:
+        self.burst = burst
+        self.rate = rate
+        self._clock = clock
+        self._max = max_keys
+        self._buckets: dict[str, TokenBucket] = {}
+
+    def get(self, key: str) -> TokenBucket:
+        bucket = self._buckets.pop(key, None)
+        if bucket is None:
+            bucket = TokenBucket(self.burst, self.rate, self._clock)
+        self._buckets[key] = bucket  # re-inserted: newest last
+        if len(self._buckets) > self._max:
+            del self._buckets[next(iter(self._buckets))]
+        return bucket
+
+    def take(self, key: str) -> bool:
+        """Spend a token of ``key``'s bucket; False means over the limit."""
+        return self.get(key).take()
+
+
 class Offences:
     """Addresses that keep getting refused or throttled earn a short block.
 

@@ -13,22 +13,26 @@ from collections import Counter
 from collections.abc import Callable
 
 from sshchat.chat.moderation import normalise_address
-from sshchat.chat.ratelimit import TokenBucket
+from sshchat.chat.ratelimit import BucketsByKey
 
-MAX_TRACKED = 10_000  # addresses whose arrival rate is remembered (the oldest go first)
+NETWORK_SHARE = 10  # an IPv6 /48 (a site) may open this many times what one /64 may
 
 
-def arrival_key(address: str) -> str:
+def arrival_keys(address: str) -> tuple[str, str | None]:
     """Whose arrivals count together: an IPv4 address (also when seen as
     ::ffff:a.b.c.d), or an IPv6 /64 (one host's usual allotment, which it
-    can walk through at will)."""
+    can walk through at will); and for IPv6 the /48 around it (a site's,
+    holding 65,536 /64s), which shares a larger allowance."""
     try:
         ip = ipaddress.ip_address(normalise_address(address))
     except ValueError:
-        return address
+        return address, None
     if ip.version == 6:
-        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
-    return str(ip)
+        return (
+            str(ipaddress.ip_network(f"{ip}/64", strict=False)),
+            str(ipaddress.ip_network(f"{ip}/48", strict=False)),
+        )
+    return str(ip), None
 
 
 class ConnectionLimits:
@@ -59,7 +63,10 @@ class ConnectionLimits:
         self.total = 0
         self.handshaking = 0
         self.by_address: Counter[str] = Counter()
-        self._arrivals: dict[str, TokenBucket] = {}
+        rate = new_connections_per_minute / 60
+        now = lambda: self._clock()  # read late, so a test can move time
+        self._arrivals = BucketsByKey(new_connections_burst, rate, now)
+        self._site_arrivals = BucketsByKey(new_connections_burst * NETWORK_SHARE, rate * NETWORK_SHARE, now)
 
     def admit(self, address: str) -> str | None:
         """Count a new connection, or return why it is refused (not counted)."""
@@ -69,7 +76,8 @@ class ConnectionLimits:
             return f"the server is full ({self.max_connections} connections); try again later"
         if self.by_address[address] >= self.max_per_address:
             return f"too many connections from your address (at most {self.max_per_address})"
-        if not self._arrived(arrival_key(address)):
+        host, site = arrival_keys(address)
+        if not self._arrivals.take(host) or (site is not None and not self._site_arrivals.take(site)):
             return (
                 f"too many new connections from your address (at most {self.new_connections_burst} at once, "
                 f"then {self.new_connections_per_minute:g} a minute); try again in a moment"
@@ -91,12 +99,3 @@ class ConnectionLimits:
         self.by_address[address] -= 1
         if self.by_address[address] <= 0:
             del self.by_address[address]
-
-    def _arrived(self, key: str) -> bool:
-        bucket = self._arrivals.pop(key, None)
-        if bucket is None:
-            bucket = TokenBucket(self.new_connections_burst, self.new_connections_per_minute / 60, self._clock)
-        self._arrivals[key] = bucket  # newest last
-        if len(self._arrivals) > MAX_TRACKED:
-            del self._arrivals[next(iter(self._arrivals))]
-        return bucket.take()
