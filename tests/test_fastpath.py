@@ -32,6 +32,20 @@ def count_packets(server: Server) -> list[int]:
     return counts
 
 
+async def lone_reader(server: Server, **options):
+    """One client connected, and the server's side of it: (client, conn, chan)."""
+    client = await server.connect("reader", **options)
+    await client.wait_for("reader")
+    (conn,) = server.app.ctx.connections
+    (chan,) = conn._channels.values()
+    return client, conn, chan
+
+
+def server_conn(server: Server, name: str):
+    """The server's connection of the client logged in as ``name``."""
+    return next(c for c in server.app.ctx.connections if c.get_extra_info("username") == name)
+
+
 @pytest.mark.parametrize(
     ("cipher", "mac", "packets_per_message"),
     [
@@ -151,10 +165,7 @@ async def test_direct_send_writes_what_asyncssh_would(
 
     server: Server = await start_server(ciphers="", native=native)
     assert fastpath.send_data is (fastpath._wire.send_data if native and fastpath._wire else fastpath._py_send_data)
-    client = await server.connect("reader", encryption_algs=[cipher])
-    await client.wait_for("reader")
-    (conn,) = server.app.ctx.connections
-    (chan,) = conn._channels.values()
+    client, conn, chan = await lone_reader(server, encryption_algs=[cipher])
     fake = ListTransport(held=7)
     written = fake.written
     transport = conn._transport
@@ -187,10 +198,7 @@ async def test_direct_send_declines_what_it_cannot_send_at_once(start_server) ->
     from sshchat.ssh import fastpath
 
     server: Server = await start_server()
-    client = await server.connect("reader")
-    await client.wait_for("reader")
-    (conn,) = server.app.ctx.connections
-    (chan,) = conn._channels.values()
+    client, conn, chan = await lone_reader(server)
     no = fastpath.NOT_SENT
     assert fastpath.send_data(chan, b"x" * (chan._send_pktsize + 1)) == no  # more than a packet
     window = chan._send_window
@@ -347,10 +355,7 @@ async def test_each_check_alone_sends_nothing(start_server, monkeypatch, native,
     if link == "warm" and name in CACHED:
         pytest.skip("read once per channel or key exchange (see LinkCache in _wire.c)")
     server: Server = await start_server(native=native)
-    client = await server.connect("reader", encryption_algs=["aes128-gcm@openssh.com"])
-    await client.wait_for("reader")
-    (conn,) = server.app.ctx.connections
-    (chan,) = conn._channels.values()
+    _, conn, chan = await lone_reader(server, encryption_algs=["aes128-gcm@openssh.com"])
     fake = ListTransport()
     monkeypatch.setattr(conn, "_transport", fake)
     warm = fastpath.new_link()
@@ -370,10 +375,7 @@ async def test_nonce_counter_wraps_in_its_low_64_bits(start_server, monkeypatch)
     from sshchat.ssh import fastpath
 
     server: Server = await start_server()
-    client = await server.connect("reader", encryption_algs=["aes128-gcm@openssh.com"])
-    await client.wait_for("reader")
-    (conn,) = server.app.ctx.connections
-    (chan,) = conn._channels.values()
+    _, conn, chan = await lone_reader(server, encryption_algs=["aes128-gcm@openssh.com"])
     monkeypatch.setattr(conn, "_transport", ListTransport())
     cipher = conn._send_encryption._cipher
     cipher._iv = cipher._iv[:4] + b"\xff" * 8
@@ -390,7 +392,7 @@ async def test_messages_flow_through_repeated_rekeys(start_server, native: bool,
     reader = await server.connect("reader", encryption_algs=[cipher])
     writer = await server.connect("writer")
     await reader.wait_for("writer joined")
-    conn = next(c for c in server.app.ctx.connections if c.get_extra_info("username") == "reader")
+    conn = server_conn(server, "reader")
     first = conn._send_encryption
     conn._rekey_bytes = 3000
     for n in range(60):
@@ -425,7 +427,7 @@ async def test_which_packets_the_c_writer_builds(start_server, cipher: str, mac:
     reader = await server.connect("reader", encryption_algs=[cipher], **({"mac_algs": [mac]} if mac else {}))
     writer = await server.connect("writer")
     await reader.wait_for("writer joined")
-    conn = next(c for c in server.app.ctx.connections if c.get_extra_info("username") == "reader")
+    conn = server_conn(server, "reader")
     session = next(iter(conn._channels.values()))._session
     for n in range(5):
         writer.line(f"before {n}")

@@ -111,20 +111,54 @@ mac_free(void *ctx)
 }
 #endif
 
-/* ------------------------------------------------------------ GcmSealer */
+/* ------------------------------------------- OpenSSL contexts as objects */
 
+/* GcmSealer and CtrStream: a Python object holding one OpenSSL cipher
+ * context, keyed once and reused for every packet. */
 typedef struct {
     PyObject_HEAD
     EVP_CIPHER_CTX *ctx;
-} GcmSealer;
+} CipherBox;
+
+typedef CipherBox GcmSealer;
+typedef CipherBox CtrStream;
 
 static void
-sealer_dealloc(GcmSealer *self)
+box_dealloc(CipherBox *self)
 {
     if (self->ctx != NULL)
         EVP_CIPHER_CTX_free(self->ctx);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
+
+/* Key the box's context for alg: with iv for a stream cipher, or for
+ * AES-GCM (gcm) with the nonce length set and the nonce given per packet.
+ * 0, or -1 with an error set and no half-keyed context left behind. */
+static int
+box_key(CipherBox *self, const EVP_CIPHER *alg, const void *key, const void *iv, int gcm, const char *what)
+{
+    int ok;
+
+    if (self->ctx == NULL)
+        self->ctx = EVP_CIPHER_CTX_new();
+    ok = self->ctx != NULL
+        && (gcm ? EVP_EncryptInit_ex(self->ctx, alg, NULL, NULL, NULL)
+                      && EVP_CIPHER_CTX_ctrl(self->ctx, EVP_CTRL_GCM_SET_IVLEN, GCM_IV, NULL)
+                      && EVP_EncryptInit_ex(self->ctx, NULL, NULL, key, NULL)
+                : EVP_EncryptInit_ex(self->ctx, alg, NULL, key, iv));
+    if (!ok) {
+        ERR_clear_error();
+        if (self->ctx != NULL) { /* no key rather than a wrong one */
+            EVP_CIPHER_CTX_free(self->ctx);
+            self->ctx = NULL;
+        }
+        PyErr_Format(PyExc_RuntimeError, "OpenSSL could not set up %s", what);
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ GcmSealer */
 
 static int
 sealer_init(GcmSealer *self, PyObject *args, PyObject *kwds)
@@ -141,23 +175,9 @@ sealer_init(GcmSealer *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_ValueError, "an AES-GCM key is 16 or 32 bytes");
         return -1;
     }
-    if (self->ctx == NULL)
-        self->ctx = EVP_CIPHER_CTX_new();
-    ok = self->ctx != NULL
-        && EVP_EncryptInit_ex(self->ctx, alg, NULL, NULL, NULL)
-        && EVP_CIPHER_CTX_ctrl(self->ctx, EVP_CTRL_GCM_SET_IVLEN, GCM_IV, NULL)
-        && EVP_EncryptInit_ex(self->ctx, NULL, NULL, key.buf, NULL);
+    ok = box_key(self, alg, key.buf, NULL, 1, "AES-GCM");
     PyBuffer_Release(&key);
-    if (!ok) {
-        ERR_clear_error();
-        if (self->ctx != NULL) { /* half set up: no key rather than a wrong one */
-            EVP_CIPHER_CTX_free(self->ctx);
-            self->ctx = NULL;
-        }
-        PyErr_SetString(PyExc_RuntimeError, "OpenSSL could not set up AES-GCM");
-        return -1;
-    }
-    return 0;
+    return ok;
 }
 
 /* Encrypt buf[0:len] in place, aad authenticated, tag written to tag. */
@@ -241,7 +261,7 @@ static PyTypeObject GcmSealerType = {
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)sealer_init,
-    .tp_dealloc = (destructor)sealer_dealloc,
+    .tp_dealloc = (destructor)box_dealloc,
     .tp_methods = sealer_methods,
 };
 
@@ -250,19 +270,6 @@ static PyTypeObject GcmSealerType = {
 /* One AES-CTR keystream for a sending cipher: fastpath replaces asyncssh's
  * BasicCipher.encrypt with this for CTR ciphers from their first packet, so
  * asyncssh's own packets and ours draw on the same stream. */
-typedef struct {
-    PyObject_HEAD
-    EVP_CIPHER_CTX *ctx;
-} CtrStream;
-
-static void
-ctr_dealloc(CtrStream *self)
-{
-    if (self->ctx != NULL)
-        EVP_CIPHER_CTX_free(self->ctx);
-    Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
 static int
 ctr_init(CtrStream *self, PyObject *args, PyObject *kwds)
 {
@@ -283,20 +290,10 @@ ctr_init(CtrStream *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_ValueError, "an AES-CTR key is 16, 24 or 32 bytes and its counter block 16");
         return -1;
     }
-    self->ctx = EVP_CIPHER_CTX_new();
-    ok = self->ctx != NULL && EVP_EncryptInit_ex(self->ctx, alg, NULL, key.buf, nonce.buf);
+    ok = box_key(self, alg, key.buf, nonce.buf, 0, "AES-CTR");
     PyBuffer_Release(&key);
     PyBuffer_Release(&nonce);
-    if (!ok) {
-        ERR_clear_error();
-        if (self->ctx != NULL) {
-            EVP_CIPHER_CTX_free(self->ctx);
-            self->ctx = NULL;
-        }
-        PyErr_SetString(PyExc_RuntimeError, "OpenSSL could not set up AES-CTR");
-        return -1;
-    }
-    return 0;
+    return ok;
 }
 
 /* Encrypt buf[0:len] in place with the next len bytes of keystream. */
@@ -348,7 +345,7 @@ static PyTypeObject CtrStreamType = {
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)ctr_init,
-    .tp_dealloc = (destructor)ctr_dealloc,
+    .tp_dealloc = (destructor)box_dealloc,
     .tp_methods = ctr_methods,
 };
 
@@ -1019,28 +1016,21 @@ PyInit__wire(void)
     INTERN(s_write, "write");
     INTERN(s_get_write_buffer_size, "get_write_buffer_size");
     INTERN(s_open, "open");
-    if (PyType_Ready(&GcmSealerType) < 0 || PyType_Ready(&LinkType) < 0 || PyType_Ready(&CtrStreamType) < 0)
-        return NULL;
+    PyTypeObject *types[] = {&GcmSealerType, &CtrStreamType, &LinkType};
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+        if (PyType_Ready(types[i]) < 0)
+            return NULL;
     m = PyModule_Create(&wire_module);
     if (m == NULL)
         return NULL;
-    Py_INCREF(&GcmSealerType);
-    if (PyModule_AddObject(m, "GcmSealer", (PyObject *)&GcmSealerType) < 0) {
-        Py_DECREF(&GcmSealerType);
-        Py_DECREF(m);
-        return NULL;
-    }
-    Py_INCREF(&CtrStreamType);
-    if (PyModule_AddObject(m, "CtrStream", (PyObject *)&CtrStreamType) < 0) {
-        Py_DECREF(&CtrStreamType);
-        Py_DECREF(m);
-        return NULL;
-    }
-    Py_INCREF(&LinkType);
-    if (PyModule_AddObject(m, "Link", (PyObject *)&LinkType) < 0) {
-        Py_DECREF(&LinkType);
-        Py_DECREF(m);
-        return NULL;
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        const char *name = strrchr(types[i]->tp_name, '.') + 1;
+        Py_INCREF(types[i]);
+        if (PyModule_AddObject(m, name, (PyObject *)types[i]) < 0) {
+            Py_DECREF(types[i]);
+            Py_DECREF(m);
+            return NULL;
+        }
     }
     return m;
 }

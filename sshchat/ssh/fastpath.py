@@ -152,11 +152,11 @@ def gcm_sealer(cipher: Any) -> Any:
     """What seals this (sending) cipher's packets: _wire's GcmSealer, one
     OpenSSL context reused for every packet, where it is built; else the
     AESGCM object. Made once per key, kept on the cipher."""
+    if not _native:
+        return gcm_aead(cipher)
     sealer = cipher.__dict__.get("_sshchat_sealer")
     if sealer is None:
-        sealer = cipher._sshchat_sealer = (
-            _wire.GcmSealer(cipher._key) if _wire is not None and _native else AESGCM(cipher._key)
-        )
+        sealer = cipher._sshchat_sealer = _wire.GcmSealer(cipher._key)
     return sealer
 
 

@@ -17,6 +17,7 @@ half-typed text and the cursor position intact.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -28,21 +29,28 @@ from sshchat.term.sanitize import is_printable
 ERASE_DOWN = "\x1b[J"
 
 
-def rewrapped(line: str, width: int, at: int | None = None) -> tuple[int, int]:
-    """How a terminal that rewraps lines lays ``line`` out at ``width``:
-    the rows it takes, and the row of character ``at`` in it. A character
-    too wide for what is left of a row starts the next one; a cursor at or
-    past the end stays on the last row (as tmux keeps it)."""
-    rows, col, row_of_at = 1, 0, None
-    for k, ch in enumerate(line):
+def _row_starts(text: str, width: int) -> tuple[list[int], int]:
+    """Where each row of ``text`` starts when it is wrapped at ``width``
+    cells, and the column after its last character. A character too wide
+    for what is left of a row starts the next one (as terminals do)."""
+    starts, col = [0], 0
+    for k, ch in enumerate(text):
         w = char_width(ch)
         if w and col + w > width:
-            rows += 1
+            starts.append(k)
             col = 0
-        if k == at:
-            row_of_at = rows - 1
         col += w
-    return rows, rows - 1 if row_of_at is None else row_of_at
+    return starts, col
+
+
+def rewrapped(line: str, width: int, at: int | None = None) -> tuple[int, int]:
+    """How a terminal that rewraps lines lays ``line`` out at ``width``:
+    the rows it takes, and the row of character ``at`` in it. A cursor at
+    or past the end stays on the last row (as tmux keeps it)."""
+    starts, _ = _row_starts(line, width)
+    if at is None or at >= len(line):
+        return len(starts), len(starts) - 1
+    return len(starts), bisect_right(starts, at) - 1
 
 
 def char_width(ch: str) -> int:
@@ -125,24 +133,15 @@ class LineEditor:
             if len(text) % width == 0 and text:
                 rows.append("")  # a full last row: the cursor lives on the next one
             return rows, divmod(cursor, width), len(text) % width
-        rows_: list[list[str]] = [[]]
-        at = (0, 0)
-        col = 0
-        for k, ch in enumerate(text):
-            w = char_width(ch)
-            if w and col + w > width:
-                rows_.append([])
-                col = 0
-            if k == cursor:
-                at = (len(rows_) - 1, col)
-            rows_[-1].append(ch)
-            col += w
+        starts, col = _row_starts(text, width)
+        rows = [text[a:b] for a, b in zip(starts, [*starts[1:], len(text)])]
         if col >= width:
-            rows_.append([])
+            rows.append("")
             col = 0
         if cursor >= len(text):
-            at = (len(rows_) - 1, col)
-        return ["".join(r) for r in rows_], at, col
+            return rows, (len(rows) - 1, col), col
+        row = bisect_right(starts, cursor) - 1
+        return rows, (row, sum(char_width(ch) for ch in text[starts[row] : cursor])), col
 
     def draw(self) -> str:
         """Draw prompt and input from the start of an empty row."""
