@@ -166,6 +166,7 @@ async def test_direct_send_writes_what_asyncssh_would(
     server: Server = await start_server(ciphers="", native=native)
     assert fastpath.send_data is (fastpath._wire.send_data if native and fastpath._wire else fastpath._py_send_data)
     client, conn, chan = await lone_reader(server, encryption_algs=[cipher])
+    fastpath.release(conn)  # the session's counters, as its writer left them
     fake = ListTransport(held=7)
     written = fake.written
     transport = conn._transport
@@ -377,6 +378,7 @@ async def test_nonce_counter_wraps_in_its_low_64_bits(start_server, monkeypatch)
     server: Server = await start_server()
     _, conn, chan = await lone_reader(server, encryption_algs=["aes128-gcm@openssh.com"])
     monkeypatch.setattr(conn, "_transport", ListTransport())
+    fastpath.release(conn)  # the nonce is asyncssh's attribute again
     cipher = conn._send_encryption._cipher
     cipher._iv = cipher._iv[:4] + b"\xff" * 8
     assert fastpath.send_data(chan, b"x") == 0
@@ -388,6 +390,8 @@ async def test_nonce_counter_wraps_in_its_low_64_bits(start_server, monkeypatch)
 async def test_messages_flow_through_repeated_rekeys(start_server, native: bool, cipher: str) -> None:
     """A key exchange every ~3 KB while a chat runs: the direct writer waits
     for each to finish and picks up the new keys (the client checks every MAC)."""
+    from sshchat.ssh import fastpath
+
     server: Server = await start_server(native=native)
     reader = await server.connect("reader", encryption_algs=[cipher])
     writer = await server.connect("writer")
@@ -395,6 +399,7 @@ async def test_messages_flow_through_repeated_rekeys(start_server, native: bool,
     conn = server_conn(server, "reader")
     first = conn._send_encryption
     conn._rekey_bytes = 3000
+    fastpath.release(conn)  # the C writer reads the limit afresh
     for n in range(60):
         writer.line(f"line {n} " + "x" * 80)
         if n % 10 == 9:
@@ -434,9 +439,76 @@ async def test_which_packets_the_c_writer_builds(start_server, cipher: str, mac:
     await reader.wait_for("before 4")
     assert session._link.kind == kind
     first = conn._send_encryption
+    fastpath.release(conn)  # the counters back in asyncssh's attributes, and the new limit read afresh
     conn._rekey_bytes = conn._rekey_bytes_sent + 500
     for n in range(20):  # in rounds: a rekey starts at the first packet after the limit
         writer.line(f"after {n} " + "y" * 60)
         if n % 5 == 4:
             await reader.wait_for(f"after {n} ")
     assert conn._send_encryption is not first and session._link.kind == kind
+
+
+async def test_the_c_writer_holds_the_counters_until_asyncssh_runs(start_server, monkeypatch) -> None:
+    """Between its own packets the C writer keeps the connection's counters
+    (its Owner); before asyncssh sends a packet of its own or reads what the
+    client sent, they go back, so both writers count one sequence and the
+    real client, which checks every packet's MAC, stays in step."""
+    from sshchat.ssh import fastpath
+
+    if fastpath._wire is None:
+        pytest.skip("the C part is not built here")
+    server: Server = await start_server()
+    reader = await server.connect("reader", encryption_algs=["aes128-gcm@openssh.com"])
+    writer = await server.connect("writer")
+    await reader.wait_for("writer joined")
+    conn = server_conn(server, "reader")
+    owner = conn._sshchat_owner
+    chan = next(iter(conn._channels.values()))
+    writer.line("one")
+    await reader.wait_for("writer: one")
+    assert owner.owned  # asyncssh's attributes are behind now
+    fastpath.release(conn)
+    seq = conn._send_seq
+    writer.line("two")
+    await reader.wait_for("writer: two")
+    assert owner.owned
+    conn.send_debug("checking")  # asyncssh sends a packet: the counters come back first
+    assert not owner.owned and conn._send_seq == seq + 2
+    writer.line("three")
+    reader.line("four")  # asyncssh reads it: the counters come back first
+    await reader.wait_for("reader: four")
+    await reader.wait_for("writer: three")
+    await asyncio.sleep(0.1)
+    fastpath.release(conn)
+    assert conn._send_seq == reader.conn._recv_seq  # every packet counted once, on both sides
+    # asyncssh drops the transport without running any hook (an abort): nothing is written to it
+    writer.line("five")
+    await reader.wait_for("writer: five")
+    assert owner.owned
+    monkeypatch.setattr(conn, "_transport", None)
+    assert fastpath.send_data(chan, b"x", chan._session._link) == fastpath.NOT_SENT
+    assert not owner.owned
+
+
+async def test_a_gone_connection_is_freed(start_server) -> None:
+    """The Owner and the hooks make cycles with the connection: the
+    collector must still free it once the client has gone."""
+    import gc
+    import weakref
+
+    server: Server = await start_server()
+    reader = await server.connect("reader")
+    writer = await server.connect("writer")
+    await reader.wait_for("writer joined")
+    writer.line("hello")
+    await reader.wait_for("writer: hello")
+    gone = weakref.ref(server_conn(server, "reader"))
+    assert "_sshchat_owner" in gone().__dict__ or not server.app.config.native
+    reader.conn.close()
+    await writer.wait_for("reader left")
+    for _ in range(20):
+        await asyncio.sleep(0.05)
+        gc.collect()
+        if gone() is None:
+            break
+    assert gone() is None

@@ -257,11 +257,62 @@ def etm_parts(enc: Any) -> tuple[Any, bytes, str, int] | None:
     return stream, mac._key, name, mac._hash_size
 
 
-def new_link() -> Any:
+def new_link(chan: SSHChannel[Any] | None = None) -> Any:
     """What the C writer keeps for one session's channel between packets
     (a _wire.Link, passed to send_data with that channel only); None where
-    the Python writer is in use."""
-    return _wire.Link() if _native else None
+    the Python writer is in use.
+
+    Given the channel, the Link shares its connection's Owner: the C writer
+    then holds the connection's counters between its own packets instead of
+    reading and writing asyncssh's attributes for every one (see Owner in
+    _wire.c). Without it (tests of the reads themselves) every packet reads
+    them."""
+    if not _native:
+        return None
+    conn = chan.get_connection() if chan is not None else None
+    return _wire.Link(_owner_of(conn) if conn is not None else None)
+
+
+_OWNER = "_sshchat_owner"
+
+
+def release(conn: Any) -> None:
+    """Give the connection's counters back to asyncssh now: for code that
+    reads or changes its state by hand (tests); asyncssh's own code gets
+    them back through the hooks."""
+    owner = conn.__dict__.get(_OWNER)
+    if owner is not None:
+        owner.release(conn)
+
+
+def _owner_of(conn: Any) -> Any:
+    """The connection's Owner, made with its hooks on first use: the
+    counters go back to asyncssh before any of its code runs for the
+    connection (it sends a packet, reads what the client sent, or finds the
+    connection gone), so it never works from stale ones."""
+    owner = conn.__dict__.get(_OWNER)
+    if owner is not None:
+        return owner
+    owner = _wire.Owner()
+    release, cls = owner.release, type(conn)  # the class's methods as they are when called (install may swap them)
+
+    def released_send_packet(*args: Any, **kwargs: Any) -> None:
+        release(conn)
+        cls.send_packet(conn, *args, **kwargs)
+
+    def released_recv_data() -> None:
+        release(conn)
+        cls._recv_data(conn)
+
+    def released_connection_lost(exc: Exception | None = None) -> None:
+        release(conn)
+        cls.connection_lost(conn, exc)
+
+    conn.send_packet = released_send_packet
+    conn._recv_data = released_recv_data
+    conn.connection_lost = released_connection_lost
+    conn.__dict__[_OWNER] = owner
+    return owner
 
 
 def _py_send_data(chan: SSHChannel[Any], data: bytes, link: Any = None) -> int:

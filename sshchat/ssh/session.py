@@ -119,7 +119,7 @@ class ChatSession(asyncssh.SSHServerSession[str]):
         self._chan = chan
         # asyncssh's own channels may take the direct packet writer
         self._direct = isinstance(chan, asyncssh.SSHServerChannel)
-        self._link = fastpath.new_link() if self._direct else None
+        self._link = fastpath.new_link(chan) if self._direct else None
 
     def pty_requested(self, term_type: str, term_size: tuple[int, int, int, int], term_modes: dict[int, int]) -> bool:  # type: ignore[override]
         self._term = term_type

@@ -219,6 +219,7 @@ class SQLiteStore:
                 jobs = jobs[: jobs.index(_STOP)]
                 stop = True
             self._serve(jobs)
+            del jobs  # not kept while waiting: a served batch holds callbacks, and through them sessions that have ended
 
     def _serve(self, jobs: list[Any]) -> None:
         """Writes in one transaction; a read first commits the writes before it."""
