@@ -33,6 +33,16 @@ def test_newer_schema_is_refused_clearly(tmp_path: Path) -> None:
         SQLiteStore(str(tmp_path / "c.db"))
 
 
+def test_a_second_server_on_the_same_file_is_refused(tmp_path: Path) -> None:
+    path = str(tmp_path / "c.db")
+    SQLiteStore(path).close()
+    first = SQLiteStore(path)  # an existing file: nothing to migrate, the lock is still taken at once
+    with pytest.raises(StoreError, match="another process holds it"):
+        SQLiteStore(path, wait=0.1)
+    first.close()
+    SQLiteStore(path, wait=0.1).close()  # free again once the first has gone
+
+
 def test_unusable_path_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="cannot use database"):
         SQLiteStore(str(tmp_path / "no" / "such" / "dir" / "c.db"))
