@@ -512,3 +512,56 @@ async def test_a_gone_connection_is_freed(start_server) -> None:
         if gone() is None:
             break
     assert gone() is None
+
+
+@pytest.mark.parametrize("native", [True, False])
+async def test_a_key_exchange_the_client_starts_resets_the_rekey_count(start_server, native: bool) -> None:
+    """A keystroke (echoed from C) and the client's KEXINIT in one read: the
+    C writer takes the counters back between asyncssh reading them and its
+    key exchange task resetting the count, so that task must get them back
+    first, or the old count carries over and the next rekey comes early."""
+    from sshchat.ssh import fastpath
+
+    server: Server = await start_server(native=native)
+    reader = await server.connect("reader", pty=True, encryption_algs=["aes128-gcm@openssh.com"])
+    conn = server_conn(server, "reader")
+    for ch in "hello":
+        reader.send(ch)
+        await asyncio.sleep(0.02)
+    fastpath.release(conn)
+    before, first = conn._rekey_bytes_sent, conn._send_encryption
+    reader.send("!")
+    reader.conn._send_kexinit()  # what the client's own rekey limit would do, right behind the keystroke
+    reader.conn._kexinit_sent = True
+    for _ in range(100):
+        await asyncio.sleep(0.02)
+        if conn._send_encryption is not first and conn._kex_complete:
+            break
+    await asyncio.sleep(0.05)
+    fastpath.release(conn)
+    assert conn._send_encryption is not first
+    assert conn._rekey_bytes_sent < before  # counted afresh under the new keys
+    assert conn._send_seq == reader.conn._recv_seq
+
+
+async def test_switching_to_the_python_writer_keeps_the_client_in_step(start_server) -> None:
+    """Sessions made with the C writer hold an Owner; the Python writer,
+    installed later in the same process, must take the counters back."""
+    from sshchat.ssh import fastpath
+
+    if fastpath._wire is None:
+        pytest.skip("the C part is not built here")
+    server: Server = await start_server()
+    reader = await server.connect("reader", encryption_algs=["aes128-gcm@openssh.com"])
+    writer = await server.connect("writer")
+    await reader.wait_for("writer joined")
+    conn = server_conn(server, "reader")
+    writer.line("one")
+    await reader.wait_for("writer: one")
+    assert conn._sshchat_owner.owned
+    fastpath.install(native=False)
+    try:
+        writer.line("two")
+        await reader.wait_for("writer: two")  # a stale sequence number or nonce: MAC error, disconnected
+    finally:
+        fastpath.install(native=True)

@@ -467,7 +467,9 @@ set_int_attr(PyObject *obj, PyObject *name, long long value)
  * attributes) before asyncssh runs for it again: fastpath hooks the
  * connection's send_packet (every packet asyncssh sends), _recv_data (every
  * byte the client sends) and connection_lost to call release() first, and
- * the writer releases it itself whenever it declines a packet. So asyncssh
+ * the writer releases it itself whenever it declines a packet; and
+ * _send_kexinit, which asyncssh also calls from a task of its own (a client's
+ * KEXINIT) and which resets the rekey count before it sends. So asyncssh
  * never sees a stale counter, and a change of state it makes (new keys, a
  * rekey due) is read afresh at the next packet. The transport is read for
  * every packet: asyncssh drops it without running any of those (an abort). */
@@ -515,15 +517,26 @@ owner_release(Owner *o, PyObject *conn)
 {
     int r = 0;
 
-    if (o->owned && o->moved) {
-        if (set_int_attr(conn, s_send_seq, o->seq) < 0 || set_int_attr(conn, s_rekey_bytes_sent, o->sent) < 0)
-            r = -1;
-        else if (o->has_iv) {
+    if (o->owned && o->moved) { /* each is tried: one failing (no memory) must not cost the others */
+        PyObject *type = NULL, *value = NULL, *tb = NULL;
+        if (o->has_iv) {
             PyObject *iv = PyBytes_FromStringAndSize((const char *)o->iv, GCM_IV);
-            if (iv == NULL || PyObject_SetAttr(o->cipher, s_iv, iv) < 0)
+            if (iv == NULL || PyObject_SetAttr(o->cipher, s_iv, iv) < 0) {
                 r = -1;
+                PyErr_Fetch(&type, &value, &tb);
+            }
             Py_XDECREF(iv);
         }
+        if (set_int_attr(conn, s_send_seq, o->seq) < 0) {
+            r = -1;
+            if (type == NULL) PyErr_Fetch(&type, &value, &tb); else PyErr_Clear();
+        }
+        if (set_int_attr(conn, s_rekey_bytes_sent, o->sent) < 0) {
+            r = -1;
+            if (type == NULL) PyErr_Fetch(&type, &value, &tb); else PyErr_Clear();
+        }
+        if (type != NULL)
+            PyErr_Restore(type, value, tb);
     }
     owner_clear(o);
     return r;
@@ -1119,6 +1132,8 @@ send_packet(LinkCache *c, Owner *o, PyObject *chan, PyObject *conn, PyObject *tr
         memcpy(o->iv, iv, GCM_IV);
         o->moved = 1;
     }
+    if (set_int_attr(chan, s_send_window, c->window - n) < 0) /* the window too, for the same reason */
+        goto done;
 
     r = PyObject_CallMethodOneArg(transport, s_write, wire);
     if (r == NULL) {
@@ -1134,8 +1149,6 @@ send_packet(LinkCache *c, Owner *o, PyObject *chan, PyObject *conn, PyObject *tr
             || set_int_attr(conn, s_rekey_bytes_sent, sent_bytes + packet) < 0)
             goto done;
     }
-    if (set_int_attr(chan, s_send_window, c->window - n) < 0)
-        goto done;
     r = PyObject_CallMethodNoArgs(transport, s_get_write_buffer_size);
     if (r != NULL) {
         result = PyLong_AsLongLong(r);

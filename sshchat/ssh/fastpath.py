@@ -288,8 +288,9 @@ def release(conn: Any) -> None:
 def _owner_of(conn: Any) -> Any:
     """The connection's Owner, made with its hooks on first use: the
     counters go back to asyncssh before any of its code runs for the
-    connection (it sends a packet, reads what the client sent, or finds the
-    connection gone), so it never works from stale ones."""
+    connection (it sends a packet, reads what the client sent, starts a key
+    exchange, or finds the connection gone), so it never works from stale
+    ones."""
     owner = conn.__dict__.get(_OWNER)
     if owner is not None:
         return owner
@@ -308,9 +309,14 @@ def _owner_of(conn: Any) -> Any:
         release(conn)
         cls.connection_lost(conn, exc)
 
+    def released_send_kexinit() -> None:  # resets the rekey count before it sends, from a task of its own too
+        release(conn)
+        cls._send_kexinit(conn)
+
     conn.send_packet = released_send_packet
     conn._recv_data = released_recv_data
     conn.connection_lost = released_connection_lost
+    conn._send_kexinit = released_send_kexinit
     conn.__dict__[_OWNER] = owner
     return owner
 
@@ -326,6 +332,8 @@ def _py_send_data(chan: SSHChannel[Any], data: bytes, link: Any = None) -> int:
     """
     n = len(data)
     conn: Any = chan._conn
+    if conn is not None and _OWNER in conn.__dict__:  # the C writer held them (native switched off since)
+        conn.__dict__[_OWNER].release(conn)
     if (
         not _enabled
         or chan._send_state != "open"
