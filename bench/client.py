@@ -16,6 +16,7 @@ import copy
 import re
 import time
 from array import array
+from dataclasses import dataclass
 from typing import Any
 
 import asyncssh
@@ -32,17 +33,38 @@ class KeylessClient(asyncssh.SSHClient):
         return [""] * len(prompts)
 
 
-def message_pattern(token: str) -> re.Pattern[bytes]:
+@dataclass(frozen=True)
+class Dialect:
+    """How a chat server takes a typed line and shows it to everyone."""
+
+    line_end: bytes  # what submits a line
+    echoes: bool  # it echoes the typed text (without a PTY too): count only a line that ends a row
+
+
+DIALECTS = {
+    "sshchat": Dialect(b"\n", False),
+    # ssh-chat's line editor submits on CR and drops LF; it echoes what was typed
+    # ("[NAME] BODY" then an erase, no newline) and shows the sender its own line
+    # as "[NAME] BODY", everyone else as "NAME: BODY".
+    "ssh-chat": Dialect(b"\r", True),
+}
+
+
+def message_pattern(token: str, dialect: Dialect = DIALECTS["sshchat"]) -> re.Pattern[bytes]:
     """Matches ``NAME: ~TOKEN mSENDER SEQ TS_US`` anywhere in a chunk of lines.
 
     Unanchored on purpose: the name may come wrapped in colour codes (other
     servers colour it even without a PTY), and the token makes a false match
-    impossible in practice.
+    impossible in practice. For a server that echoes typed text, only a line
+    that ends (the posted one, whatever comes before the body) counts.
     """
-    return re.compile(rb": ~" + re.escape(token.encode()) + rb" m(\d+) (\d+) (\d+)")
+    body = re.escape(token.encode()) + rb" m(\d+) (\d+) (\d+)"
+    if dialect.echoes:
+        return re.compile(rb" ~" + body + rb"(?: x*)?\r*\n")
+    return re.compile(rb": ~" + body)
 
 
-def message_line(token: str, sender: int, seq: int, measured: bool, size: int) -> bytes:
+def message_line(token: str, sender: int, seq: int, measured: bool, size: int, end: bytes = b"\n") -> bytes:
     """One chat line, padded to ``size`` characters: what a sender types.
 
     Warm-up lines say ``w`` where measured ones say ``m``, so receivers
@@ -52,7 +74,7 @@ def message_line(token: str, sender: int, seq: int, measured: bool, size: int) -
     head = f"~{token} {'m' if measured else 'w'}{sender} {seq} {time.monotonic_ns() // 1000}"
     if len(head) < size:
         head += " " + "x" * (size - len(head) - 1)
-    return head.encode() + b"\n"
+    return head.encode() + end
 
 
 class Tally:
@@ -69,13 +91,16 @@ _NOTICE = re.compile(rb"^-> (.{0,120})", re.MULTILINE)
 class ChatUser(asyncssh.SSHClientSession[bytes]):
     """One logged-in user: counts and times this run's measured messages."""
 
-    def __init__(self, index: int, name: str, pattern: re.Pattern[bytes], tally: Tally, timed: bool = True) -> None:
+    def __init__(
+        self, index: int, name: str, pattern: re.Pattern[bytes], tally: Tally, timed: bool = True, echoes: bool = False
+    ) -> None:
         self.index = index
         # Timed users parse every measured line (latency, gaps, order); the
         # others only count them, in C (bytes.count), so a generator at
         # 200k deliveries a second is not the bottleneck it measures.
         self.timed = timed
         self._marker = pattern.pattern.split(rb" m(")[0] + b" m"
+        self._echoes = echoes  # the typed text comes back too: the marker alone would count it
         self.name = name
         self.conn: asyncssh.SSHClientConnection | None = None
         self.chan: asyncssh.SSHClientChannel[bytes] | None = None
@@ -117,7 +142,7 @@ class ChatUser(asyncssh.SSHClientSession[bytes]):
         if b"-> " in data:
             self._notices(data)
         if not self.timed:
-            self.received += data.count(self._marker)
+            self.received += len(self._pattern.findall(data)) if self._echoes else data.count(self._marker)
             return
         found = self._pattern.findall(data)
         if not found:
@@ -195,6 +220,7 @@ async def connect_user(
     tally: Tally,
     timeout: float,
     timed: bool = True,
+    echoes: bool = False,
 ) -> ChatUser:
     """Log ``name`` in from ``local_address``; ready once the server first writes.
 
@@ -206,7 +232,7 @@ async def connect_user(
         async with asyncio.timeout(timeout):
             conn = await _connect(host, port, options, name, local_address)
             _, user = await conn.create_session(
-                lambda: ChatUser(index, name, pattern, tally, timed), encoding=None
+                lambda: ChatUser(index, name, pattern, tally, timed, echoes), encoding=None
             )
             assert isinstance(user, ChatUser)
             user.conn = conn

@@ -29,6 +29,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from bench import procstats
+from bench.client import DIALECTS
 from bench.report import percentiles, scaled, table, write_json
 from bench.server import ServerError, ServerUnderTest
 from bench.worker import WorkerSpec, worker_main
@@ -84,6 +85,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     load.add_argument("--cipher", help="SSH cipher (default: the first of asyncssh's order the server offers)")
     load.add_argument("--kex", help="SSH key exchange, e.g. curve25519-sha256 (default: asyncssh's order, "
                                     "mlkem768x25519-sha256 first)")
+    load.add_argument("--dialect", choices=sorted(DIALECTS), default="sshchat",
+                      help="how the server takes and shows lines: sshchat (LF ends a line) or ssh-chat (CR "
+                           "ends it; typed text is echoed)")
     gen = p.add_argument_group("generator and report")
     gen.add_argument("--processes", type=int, default=1, help="generator processes to split users over (default 1)")
     gen.add_argument("--sample-every", type=int, default=0, metavar="K",
@@ -246,7 +250,7 @@ class Run:
                 name_prefix=a.name_prefix, token=self.token, rate=a.rate, size=a.size,
                 concurrency=max(1, math.ceil(a.concurrency / P)), login_timeout=a.login_timeout,
                 addresses=a.addresses, cipher=a.cipher, kex=a.kex, lifetime=lifetime, sample_every=a.sample_every,
-                lean_clients=not a.plain_clients,
+                lean_clients=not a.plain_clients, dialect=a.dialect,
             )
             for w in range(P)
         ]

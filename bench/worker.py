@@ -24,6 +24,7 @@ from typing import Any
 import asyncssh
 
 from bench.client import (
+    DIALECTS,
     ChatUser,
     Tally,
     client_options,
@@ -59,6 +60,7 @@ class WorkerSpec:
     lifetime: float  # hard limit on this process, seconds
     sample_every: int = 1  # users whose index is a multiple of this time every line
     lean_clients: bool = True  # this repository's cheaper client code (see _speed_up)
+    dialect: str = "sshchat"  # how the server takes and shows lines (client.DIALECTS)
 
 
 def _stats(values: array[float]) -> dict[str, float]:
@@ -74,7 +76,8 @@ class Worker:
         self.spec = spec
         self.ctl = ctl
         self.tally = Tally()
-        self.pattern = message_pattern(spec.token)
+        self.dialect = DIALECTS[spec.dialect]
+        self.pattern = message_pattern(spec.token, self.dialect)
         self.users: dict[int, ChatUser] = {}
         self.inbox: asyncio.Queue[Any] = asyncio.Queue()
         self.sent: dict[int, int] = {}  # sender -> measured messages sent
@@ -138,7 +141,7 @@ class Worker:
                     self.users[i] = await connect_user(
                         spec.host, spec.port, i, f"{spec.name_prefix}{i}",
                         source_address(i % spec.addresses), options, self.pattern, self.tally,
-                        spec.login_timeout, timed=i % spec.sample_every == 0,
+                        spec.login_timeout, timed=i % spec.sample_every == 0, echoes=self.dialect.echoes,
                     )
                 except (OSError, asyncssh.Error, TimeoutError) as e:  # a failed login is a result, not a crash
                     failures[f"{type(e).__name__}: {e}"[:160]] += 1
@@ -180,7 +183,8 @@ class Worker:
             measured = due >= measure
             if measured:
                 self.send_lag.append(max(0.0, time.monotonic() - due))
-            user.send(message_line(self.spec.token, user.index, seq[measured], measured, self.spec.size))
+            user.send(message_line(self.spec.token, user.index, seq[measured], measured, self.spec.size,
+                                   self.dialect.line_end))
             seq[measured] += 1
             due += interval
         self.sent[user.index] = seq[True]

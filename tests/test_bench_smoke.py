@@ -54,3 +54,18 @@ def test_hotpath_smoke() -> None:
     figures = dict(line.split(None, 1) for line in done.stdout.splitlines() if line.strip())
     assert figures["deliveries"].replace(",", "") == str(25 * 4 * 2)
     assert float(figures["cpu_us_per_delivery_best"]) > 0
+
+
+def test_dialects_count_each_posted_line_once() -> None:
+    """What the generator counts as a delivery, in each server's output."""
+    from bench.client import DIALECTS, message_line, message_pattern
+
+    line = message_line("tok", 1, 7, True, 40).rstrip(b"\n")
+    ours = message_pattern("tok", DIALECTS["sshchat"])
+    assert len(ours.findall(b"u1: " + line + b"\n\x1b[33mu2\x1b[0m: " + line + b"\n")) == 2
+    # ssh-chat: the typed text echoed (no newline), the sender's own line, another's line in colour
+    theirs = message_pattern("tok", DIALECTS["ssh-chat"])
+    echo = b"[u1] " + line + b"\x1b[2K\x1b[J"
+    output = echo + b"\r[u1] " + line + b"\r\n\x1b[38;05;2mu2\x1b[0m: " + line + b"\r\n"
+    assert [m[1] for m in theirs.findall(output)] == [b"7", b"7"]
+    assert message_line("tok", 1, 7, True, 40, DIALECTS["ssh-chat"].line_end).endswith(b"x\r")
