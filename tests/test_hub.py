@@ -204,3 +204,29 @@ def test_big_rooms_get_storm_summaries_less_often(clock: Clock) -> None:
     clock.now += 1.5
     hub.tick()
     assert len(summaries()) == 1 and watcher.texts(Kind.JOIN)[-1] == "late1 joined (2502 online)"
+
+
+def test_irc_and_ssh_chat_habits_work_as_aliases(hub: Hub) -> None:
+    """/w, /dm, /r, /j, /leave, /who, /users, /list: what people type out of habit."""
+    alice, a = person(hub, "alice")
+    bob, b = person(hub, "bob")
+    hub.handle_line(alice, "/w bob psst")
+    hub.handle_line(bob, "/r hi back")
+    hub.handle_line(alice, "/dm bob again")
+    def got(rec: Recorder, sender: str) -> list[str]:
+        return [m.text for m in rec.messages if m.kind is Kind.PRIVATE and m.sender == sender]
+
+    assert got(b, "alice") == ["psst", "again"] and got(a, "bob") == ["hi back"]
+    a.notices.clear()
+    hub.handle_line(alice, "/who")
+    assert any("bob" in n for n in a.notices)
+    hub.handle_line(alice, "/j #rust")
+    assert alice.room == "#rust"
+    a.notices.clear()
+    hub.handle_line(alice, "/list")
+    assert any("#rust" in n for n in a.notices)
+    hub.handle_line(alice, "/leave")
+    assert alice.room != "#rust"
+    a.notices.clear()
+    hub.handle_line(alice, "/help w")
+    assert a.notices[0].startswith("/msg NAME TEXT") and "also: /dm, /whisper, /w" in a.notices
