@@ -46,6 +46,15 @@ def server_conn(server: Server, name: str):
     return next(c for c in server.app.ctx.connections if c.get_extra_info("username") == name)
 
 
+async def reader_and_writer(server: Server, **options):
+    """"reader" (with ``options``) and "writer" logged in, and the server's
+    connection of the reader: (reader, writer, conn)."""
+    reader = await server.connect("reader", **options)
+    writer = await server.connect("writer")
+    await reader.wait_for("writer joined")
+    return reader, writer, server_conn(server, "reader")
+
+
 @pytest.mark.parametrize(
     ("cipher", "mac", "packets_per_message"),
     [
@@ -393,10 +402,7 @@ async def test_messages_flow_through_repeated_rekeys(start_server, native: bool,
     from sshchat.ssh import fastpath
 
     server: Server = await start_server(native=native)
-    reader = await server.connect("reader", encryption_algs=[cipher])
-    writer = await server.connect("writer")
-    await reader.wait_for("writer joined")
-    conn = server_conn(server, "reader")
+    reader, writer, conn = await reader_and_writer(server, encryption_algs=[cipher])
     first = conn._send_encryption
     conn._rekey_bytes = 3000
     fastpath.release(conn)  # the C writer reads the limit afresh
@@ -429,10 +435,9 @@ async def test_which_packets_the_c_writer_builds(start_server, cipher: str, mac:
     if fastpath._wire is None:
         pytest.skip("the C part is not built here")
     server: Server = await start_server(macs="")  # every MAC asyncssh has; the client picks
-    reader = await server.connect("reader", encryption_algs=[cipher], **({"mac_algs": [mac]} if mac else {}))
-    writer = await server.connect("writer")
-    await reader.wait_for("writer joined")
-    conn = server_conn(server, "reader")
+    reader, writer, conn = await reader_and_writer(
+        server, encryption_algs=[cipher], **({"mac_algs": [mac]} if mac else {})
+    )
     session = next(iter(conn._channels.values()))._session
     for n in range(5):
         writer.line(f"before {n}")
@@ -458,10 +463,7 @@ async def test_the_c_writer_holds_the_counters_until_asyncssh_runs(start_server,
     if fastpath._wire is None:
         pytest.skip("the C part is not built here")
     server: Server = await start_server()
-    reader = await server.connect("reader", encryption_algs=["aes128-gcm@openssh.com"])
-    writer = await server.connect("writer")
-    await reader.wait_for("writer joined")
-    conn = server_conn(server, "reader")
+    reader, writer, conn = await reader_and_writer(server, encryption_algs=["aes128-gcm@openssh.com"])
     owner = conn._sshchat_owner
     chan = next(iter(conn._channels.values()))
     writer.line("one")
@@ -552,10 +554,7 @@ async def test_switching_to_the_python_writer_keeps_the_client_in_step(start_ser
     if fastpath._wire is None:
         pytest.skip("the C part is not built here")
     server: Server = await start_server()
-    reader = await server.connect("reader", encryption_algs=["aes128-gcm@openssh.com"])
-    writer = await server.connect("writer")
-    await reader.wait_for("writer joined")
-    conn = server_conn(server, "reader")
+    reader, writer, conn = await reader_and_writer(server, encryption_algs=["aes128-gcm@openssh.com"])
     writer.line("one")
     await reader.wait_for("writer: one")
     assert conn._sshchat_owner.owned
