@@ -35,6 +35,7 @@ from bench.server import ServerError, ServerUnderTest
 from bench.worker import WorkerSpec, worker_main
 
 TIMED_PER_SECOND = 10_000  # lines a second the generator parses and times, by default
+SSH_CHAT_COLUMNS = 80  # ssh-chat's terminal width without a PTY
 BUSY_SATURATED = 0.85  # a generator process this busy may be what limits the run
 HOST_SATURATED = 90.0  # % of all cores busy: the machine itself is the limit
 LAG_SATURATED_MS = 50.0  # or whose event loop wakes this late (p99)
@@ -115,6 +116,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("--processes must be 1..--users")
     if args.concurrency < 1 or args.size < 40:
         p.error("--concurrency must be >= 1 and --size >= 40")
+    if args.dialect == "ssh-chat":
+        if args.spawn:
+            p.error("--dialect ssh-chat measures ssh-chat: give its --port (--spawn starts sshchat)")
+        # its echo of the typed line wraps at 80 columns with a newline, which would count as a delivery
+        widest = len(f"[{args.name_prefix}{args.users - 1}] ") + args.size
+        if widest >= SSH_CHAT_COLUMNS:
+            p.error(f"--dialect ssh-chat: '[NAME] ' and --size must stay under {SSH_CHAT_COLUMNS} columns "
+                    f"(ssh-chat wraps its echo there); here {widest}")
     if args.addresses <= 0:
         args.addresses = args.users
     if args.sample_every <= 0:

@@ -499,12 +499,11 @@ async def test_a_gone_connection_is_freed(start_server) -> None:
     import weakref
 
     server: Server = await start_server()
-    reader = await server.connect("reader")
-    writer = await server.connect("writer")
-    await reader.wait_for("writer joined")
+    reader, writer, conn = await reader_and_writer(server)
     writer.line("hello")
     await reader.wait_for("writer: hello")
-    gone = weakref.ref(server_conn(server, "reader"))
+    gone = weakref.ref(conn)
+    del conn
     assert "_sshchat_owner" in gone().__dict__ or not server.app.config.native
     reader.conn.close()
     await writer.wait_for("reader left")

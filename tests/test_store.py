@@ -35,12 +35,38 @@ def test_newer_schema_is_refused_clearly(tmp_path: Path) -> None:
 
 def test_a_second_server_on_the_same_file_is_refused(tmp_path: Path) -> None:
     path = str(tmp_path / "c.db")
-    SQLiteStore(path).close()
-    first = SQLiteStore(path)  # an existing file: nothing to migrate, the lock is still taken at once
+    first = SQLiteStore(path)
     with pytest.raises(StoreError, match="another process holds it"):
         SQLiteStore(path, wait=0.1)
+    reader = sqlite3.connect(path)  # the sqlite3 shell, a hot backup: they still read while it runs
+    assert reader.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    reader.close()
     first.close()
     SQLiteStore(path, wait=0.1).close()  # free again once the first has gone
+
+
+def test_of_two_waiting_for_a_restart_one_gets_the_file(tmp_path: Path) -> None:
+    import threading
+
+    path = str(tmp_path / "c.db")
+    old = SQLiteStore(path)
+    results: list[object] = []
+
+    def start() -> None:
+        try:
+            results.append(SQLiteStore(path, wait=2.0))
+        except StoreError as e:
+            results.append(e)
+
+    waiting = [threading.Thread(target=start) for _ in range(2)]
+    for t in waiting:
+        t.start()
+    old.close()  # the old server goes while both wait
+    for t in waiting:
+        t.join()
+    stores = [r for r in results if isinstance(r, SQLiteStore)]
+    assert len(stores) == 1 and isinstance(next(r for r in results if r not in stores), StoreError)
+    stores[0].close()
 
 
 def test_unusable_path_is_a_clear_error(tmp_path: Path) -> None:

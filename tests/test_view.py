@@ -47,6 +47,8 @@ def test_completion_of_commands_people_and_rooms(hub: Hub, clock: Clock) -> None
     hub.handle_line(me, "/join #rust")
     hub.handle_line(me, "/join #ruby")
     assert complete(hub, me, "/join #ru") == (6, ["#ruby", "#rust"])
+    assert complete(hub, me, "/j #ru") == (3, ["#ruby", "#rust"])  # and by their aliases
+    assert complete(hub, me, "/leave #rub") == (7, ["#ruby"])
     assert complete(hub, me, "zz")[1] == []
 
 

@@ -15,7 +15,10 @@ if TYPE_CHECKING:
     from sshchat.chat.hub import Hub
     from sshchat.chat.member import Member
 
-_ROOM_ARG_RE = re.compile(r"/(join|part|names)\s+(\S*)$", re.IGNORECASE)
+_ROOM_ARG_RE = re.compile(  # the commands that take a #ROOM, by any of their names
+    r"/(" + "|".join(sorted(n for n, c in COMMANDS.items() if c.name in ("join", "part", "names"))) + r")\s+(\S*)$",
+    re.IGNORECASE,
+)
 
 
 def complete(hub: Hub, member: Member, before: str) -> tuple[int, list[str]]:

@@ -332,8 +332,8 @@ def _py_send_data(chan: SSHChannel[Any], data: bytes, link: Any = None) -> int:
     """
     n = len(data)
     conn: Any = chan._conn
-    if conn is not None and _OWNER in conn.__dict__:  # the C writer held them (native switched off since)
-        conn.__dict__[_OWNER].release(conn)
+    if conn is not None:
+        release(conn)  # the C writer may hold the counters (native switched off since)
     if (
         not _enabled
         or chan._send_state != "open"

@@ -14,10 +14,13 @@ across a killed process (not across a power cut).
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
+import os
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
@@ -137,31 +140,58 @@ def _message(row: tuple[Any, ...]) -> Message:
     return Message(row[0], row[1], Kind(row[2]), row[3], row[4], row[5], row[6])
 
 
+def _hold(path: str, wait: float) -> int | None:
+    """One server per database file: an flock on it for the server's life.
+
+    Two servers on one file would each keep their own rooms, names and
+    limits in memory and write beside each other. flock does not touch the
+    POSIX locks SQLite takes, so readers (the sqlite3 shell, a hot backup)
+    still work while the server runs. Returns the descriptor that holds it
+    (None for an in-memory database).
+    """
+    if path in ("", ":memory:") or path.startswith("file:"):
+        return None
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as e:
+        raise StoreError(f"cannot use database {path}: {e.strerror}") from None
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                raise StoreError(
+                    f"cannot use database {path}: another process holds it (another sshchat server?)"
+                ) from None
+            time.sleep(0.05)
+        except OSError as e:  # a file system without flock: go on unguarded rather than not at all
+            log.warning("database %s: cannot lock it (%s); not guarded against a second server", path, e.strerror)
+            return fd
+
+
 class SQLiteStore:
     """The Store interface on one SQLite file, served by one thread."""
 
     def __init__(self, path: str, loop: asyncio.AbstractEventLoop | None = None, wait: float = 5.0) -> None:
-        """Open (or create) the file and hold it: ``wait`` seconds for
-        another process to let go of it (a server restarting), then refuse."""
+        """Open (or create) the file for this server alone: ``wait`` seconds
+        for another server to let go of it (a restart), then refuse."""
         self.path = path
         self._loop = loop
+        self._hold = _hold(path, wait)
         try:
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            self._db.execute(f"PRAGMA busy_timeout={int(wait * 1000)}")
-            # One server per database file: the lock is taken once and kept, not twice per commit (six
-            # fcntl calls a message: 330 -> 265 us a commit on a core that idled in between), and a second
-            # server started on the same file is refused instead of writing beside the first.
-            self._db.execute("PRAGMA locking_mode=EXCLUSIVE")
-            self._db.execute("BEGIN EXCLUSIVE")  # taken now: not at the first message
-            self._db.execute("COMMIT")
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=5000")
             self._migrate()
-        except sqlite3.OperationalError as e:
-            if "locked" in str(e):
-                raise StoreError(f"cannot use database {path}: another process holds it (another sshchat server?)") from None
-            raise StoreError(f"cannot use database {path}: {e}") from None
         except sqlite3.Error as e:
+            if getattr(self, "_db", None) is not None:
+                self._db.close()
+            if self._hold is not None:  # after the connection: see close()
+                os.close(self._hold)
             raise StoreError(f"cannot use database {path}: {e}") from None
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="sshchat-store", daemon=True)
@@ -197,6 +227,8 @@ class SQLiteStore:
         self._queue.put(_STOP)
         self._thread.join()
         self._db.close()
+        if self._hold is not None:  # only now: closing any descriptor of the file drops SQLite's locks on it
+            os.close(self._hold)
 
     # ------------------------------------------------------------- schema
 
