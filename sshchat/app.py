@@ -73,7 +73,8 @@ class App:
         admins = read_fingerprints(config.admin_keys) if config.admin_keys else set()
         allowlist = read_fingerprints(config.allowlist) if config.allowlist else None
         motd = read_motd(config.motd) if config.motd else None
-        self._store = SQLiteStore(config.db, asyncio.get_running_loop())
+        # a restart: the old server may take its shutdown grace to let go of the file
+        self._store = SQLiteStore(config.db, asyncio.get_running_loop(), wait=config.shutdown_grace + 5.0)
         # The chat core's settings are the config fields of the same names.
         settings = ChatSettings(**{
             f.name: getattr(config, f.name)
