@@ -34,8 +34,8 @@ class Recorder:
     def close(self, reason: str) -> None:
         self.closed = reason
 
-    def texts(self, kind: Kind | None = None) -> list[str]:
-        return [m.text for m in self.messages if kind is None or m.kind is kind]
+    def texts(self, kind: Kind | None = None, sender: str | None = None) -> list[str]:
+        return [m.text for m in self.messages if (kind is None or m.kind is kind) and sender in (None, m.sender)]
 
 
 def person(hub: Hub, name: str, fp: str | None = None, address: str = "") -> tuple[Member, Recorder]:
@@ -213,10 +213,7 @@ def test_irc_and_ssh_chat_habits_work_as_aliases(hub: Hub) -> None:
     hub.handle_line(alice, "/w bob psst")
     hub.handle_line(bob, "/r hi back")
     hub.handle_line(alice, "/dm bob again")
-    def got(rec: Recorder, sender: str) -> list[str]:
-        return [m.text for m in rec.messages if m.kind is Kind.PRIVATE and m.sender == sender]
-
-    assert got(b, "alice") == ["psst", "again"] and got(a, "bob") == ["hi back"]
+    assert b.texts(Kind.PRIVATE, "alice") == ["psst", "again"] and a.texts(Kind.PRIVATE, "bob") == ["hi back"]
     a.notices.clear()
     hub.handle_line(alice, "/who")
     assert any("bob" in n for n in a.notices)

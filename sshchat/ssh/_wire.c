@@ -473,14 +473,21 @@ set_int_attr(PyObject *obj, PyObject *name, long long value)
  * never sees a stale counter, and a change of state it makes (new keys, a
  * rekey due) is read afresh at the next packet. The transport is read for
  * every packet: asyncssh drops it without running any of those (an abort). */
+/* When asyncssh wants new keys: bytes sent since the last exchange against
+ * the limit, and the time it is due (when rekey_seconds is set). */
+typedef struct {
+    long long sent, limit;
+    int timed;
+    double due;
+} Rekey;
+
 typedef struct {
     PyObject_HEAD
     int owned;            /* the fields below are the truth, not conn's attributes */
     int moved;            /* a packet went out while owned: write back on release */
     int has_iv;           /* AES-GCM: iv holds the cipher's next nonce */
-    int rekey_timed;      /* conn._rekey_seconds set: rekey_due applies */
-    long long seq, sent, rekey_bytes;
-    double rekey_due;
+    long long seq;
+    Rekey rekey;
     unsigned char iv[GCM_IV];
     PyObject *enc;        /* conn._send_encryption when owned */
     PyObject *cipher;     /* its _cipher, whose _iv is written back */
@@ -531,7 +538,7 @@ owner_release(Owner *o, PyObject *conn)
             r = -1;
             if (type == NULL) PyErr_Fetch(&type, &value, &tb); else PyErr_Clear();
         }
-        if (set_int_attr(conn, s_rekey_bytes_sent, o->sent) < 0) {
+        if (set_int_attr(conn, s_rekey_bytes_sent, o->rekey.sent) < 0) {
             r = -1;
             if (type == NULL) PyErr_Fetch(&type, &value, &tb); else PyErr_Clear();
         }
@@ -829,6 +836,33 @@ monotonic_now(void)
     return (double)now.tv_sec + now.tv_nsec * 1e-9;
 }
 
+/* asyncssh's rekey counters of the connection into *r. */
+static int
+read_rekey(PyObject *conn, Rekey *r)
+{
+    PyObject *v;
+
+    if (int_attr(conn, s_rekey_bytes_sent, &r->sent) < 0 || int_attr(conn, s_rekey_bytes, &r->limit) < 0
+        || (r->timed = truth_attr(conn, s_rekey_seconds)) < 0)
+        return -1;
+    r->due = 0.0;
+    if (r->timed) {
+        if ((v = PyObject_GetAttr(conn, s_rekey_time)) == NULL)
+            return -1;
+        r->due = PyFloat_AsDouble(v);
+        Py_DECREF(v);
+        if (r->due == -1.0 && PyErr_Occurred())
+            return -1;
+    }
+    return 0;
+}
+
+static int
+rekey_due(const Rekey *r)
+{
+    return r->sent >= r->limit || (r->timed && monotonic_now() >= r->due);
+}
+
 /* Can this channel take a packet of n bytes from us now: open, nothing
  * queued, room in the peer's window and packet size? 1 yes, 0 no, NOT_MINE
  * (a channel number no SSH packet can carry), -1 error. */
@@ -883,14 +917,30 @@ packet_logging(void)
     return level >= 2;
 }
 
+/* cache_keys for new keys, remembering keys that are not ours as such for as
+ * long as they last: 1 ours, NOT_MINE, -1 error. */
+static int
+keys_for(LinkCache *c, PyObject *conn, PyObject *enc)
+{
+    int t = cache_keys(c, conn, enc);
+
+    if (t == 0) {
+        Py_CLEAR(c->enc);
+        Py_INCREF(enc);
+        c->enc = enc;
+        c->not_mine = 1;
+        return NOT_MINE;
+    }
+    return t;
+}
+
 /* Can this connection take a packet of n bytes from us now? 1 yes (and
  * the cache holds its keys), 0 no, NOT_MINE for the Python version, -1 error. */
 static int
-direct_ok(LinkCache *c, PyObject *chan, PyObject *conn, Py_ssize_t n)
+direct_ok(LinkCache *c, PyObject *chan, PyObject *conn, Py_ssize_t n, Rekey *rk)
 {
     PyObject *v;
     int t;
-    long long a, b;
 
     if ((t = chan_ok(c, chan, n)) != 1)
         return t;
@@ -910,23 +960,10 @@ direct_ok(LinkCache *c, PyObject *chan, PyObject *conn, Py_ssize_t n)
             return t < 0 ? -1 : 0;
         c->authed = 1;
     }
-    if (int_attr(conn, s_rekey_bytes_sent, &a) < 0 || int_attr(conn, s_rekey_bytes, &b) < 0)
+    if (read_rekey(conn, rk) < 0)
         return -1;
-    if (a >= b)
+    if (rekey_due(rk))
         return 0;
-    if ((t = truth_attr(conn, s_rekey_seconds)) < 0)
-        return -1;
-    if (t) {
-        double due;
-        if ((v = PyObject_GetAttr(conn, s_rekey_time)) == NULL)
-            return -1;
-        due = PyFloat_AsDouble(v);
-        Py_DECREF(v);
-        if (due == -1.0 && PyErr_Occurred())
-            return -1;
-        if (monotonic_now() >= due)
-            return 0;
-    }
     if ((t = packet_logging()) != 0)
         return t < 0 ? -1 : 0;
     if ((v = PyObject_GetAttr(conn, s_send_encryption)) == NULL)
@@ -943,15 +980,9 @@ direct_ok(LinkCache *c, PyObject *chan, PyObject *conn, Py_ssize_t n)
         Py_DECREF(v);
         return c->not_mine ? NOT_MINE : 1;
     }
-    t = cache_keys(c, conn, v); /* new keys since the last packet: read them */
-    if (t == 0) { /* not ours, for as long as these keys last */
-        Py_CLEAR(c->enc);
-        Py_INCREF(v);
-        c->enc = v;
-        c->not_mine = 1;
-    }
+    t = keys_for(c, conn, v); /* new keys since the last packet: read them */
     Py_DECREF(v);
-    return t == 0 ? NOT_MINE : t;
+    return t;
 }
 
 /* direct_ok for a connection whose state the Link's Owner holds: nothing on
@@ -964,44 +995,25 @@ owned_ok(LinkCache *c, Owner *o, PyObject *chan, PyObject *conn, Py_ssize_t n)
 
     if ((t = chan_ok(c, chan, n)) != 1)
         return t;
-    if (o->sent >= o->rekey_bytes || (o->rekey_timed && monotonic_now() >= o->rekey_due))
+    if (rekey_due(&o->rekey))
         return 0; /* a rekey is due: asyncssh's send starts it */
     if ((t = packet_logging()) != 0)
         return t < 0 ? -1 : 0;
-    if (c->enc != o->enc) { /* this channel last sent under other keys */
-        if ((t = cache_keys(c, conn, o->enc)) == 0) {
-            Py_CLEAR(c->enc);
-            Py_INCREF(o->enc);
-            c->enc = o->enc;
-            c->not_mine = 1;
-        }
-        if (t != 1)
-            return t == 0 ? NOT_MINE : t;
-    }
+    if (c->enc != o->enc) /* this channel last sent under other keys */
+        return keys_for(c, conn, o->enc);
     return c->not_mine ? NOT_MINE : 1;
 }
 
 /* Take the connection's sending state into the Owner, right after direct_ok
- * read it and said yes. */
+ * read it (the rekey counters, in *rk) and said yes. */
 static int
-owner_acquire(Owner *o, LinkCache *c, PyObject *conn)
+owner_acquire(Owner *o, LinkCache *c, PyObject *conn, const Rekey *rk)
 {
     PyObject *v;
-    long long seq, sent, limit;
-    double due = 0.0;
-    int timed;
+    long long seq;
 
-    if (int_attr(conn, s_send_seq, &seq) < 0 || int_attr(conn, s_rekey_bytes_sent, &sent) < 0
-        || int_attr(conn, s_rekey_bytes, &limit) < 0 || (timed = truth_attr(conn, s_rekey_seconds)) < 0)
+    if (int_attr(conn, s_send_seq, &seq) < 0)
         return -1;
-    if (timed) {
-        if ((v = PyObject_GetAttr(conn, s_rekey_time)) == NULL)
-            return -1;
-        due = PyFloat_AsDouble(v);
-        Py_DECREF(v);
-        if (due == -1.0 && PyErr_Occurred())
-            return -1;
-    }
     if (c->sealer != NULL) {
         if ((v = PyObject_GetAttr(c->cipher, s_iv)) == NULL)
             return -1;
@@ -1022,10 +1034,7 @@ owner_acquire(Owner *o, LinkCache *c, PyObject *conn)
         o->has_iv = 1;
     }
     o->seq = seq;
-    o->sent = sent;
-    o->rekey_bytes = limit;
-    o->rekey_timed = timed;
-    o->rekey_due = due;
+    o->rekey = *rk;
     o->owned = 1;
     return 0;
 }
@@ -1052,37 +1061,20 @@ etm_seal(LinkCache *c, long long seq, unsigned char *w, Py_ssize_t packet)
     return 0;
 }
 
-/* Build, encrypt and write one CHANNEL_DATA packet; the counters move on.
- * AES-GCM (c->sealer) or AES-CTR with an encrypt-then-MAC HMAC (c->stream). */
+/* Build, encrypt and write one CHANNEL_DATA packet; the Owner's counters
+ * move on. AES-GCM (c->sealer) or AES-CTR with an encrypt-then-MAC HMAC
+ * (c->stream). */
 static long long
-send_packet(LinkCache *c, Owner *o, PyObject *chan, PyObject *conn, PyObject *transport, PyObject *data)
+send_packet(LinkCache *c, Owner *o, PyObject *chan, PyObject *transport, PyObject *data)
 {
     Py_ssize_t n = PyBytes_GET_SIZE(data);
     PyObject *wire = NULL, *r;
-    long long seq, sent_bytes, result = FAILED;
+    long long seq = o->seq, result = FAILED;
     long long chan_no = c->chan_no, blocksize = c->blocksize;
     Py_ssize_t payload, padlen, packet, trailer = c->sealer != NULL ? GCM_TAG : c->mac_size;
     unsigned char iv[GCM_IV], *w;
 
-    if (o != NULL) { /* the Owner holds the counters */
-        seq = o->seq;
-        memcpy(iv, o->iv, GCM_IV);
-    } else {
-        if (int_attr(conn, s_send_seq, &seq) < 0)
-            return FAILED;
-        if (c->sealer != NULL) {
-            PyObject *v = PyObject_GetAttr(c->cipher, s_iv);
-            if (v == NULL)
-                return FAILED;
-            if (!PyBytes_Check(v) || PyBytes_GET_SIZE(v) != GCM_IV) {
-                Py_DECREF(v);
-                PyErr_SetString(PyExc_ValueError, "unexpected AES-GCM nonce");
-                return FAILED;
-            }
-            memcpy(iv, PyBytes_AS_STRING(v), GCM_IV);
-            Py_DECREF(v);
-        }
-    }
+    memcpy(iv, o->iv, GCM_IV);
 
     payload = 1 + 4 + 4 + n; /* type, channel, string length, bytes */
     padlen = (blocksize - (c->enchdrlen + payload) % blocksize) % blocksize;
@@ -1117,21 +1109,12 @@ send_packet(LinkCache *c, Owner *o, PyObject *chan, PyObject *conn, PyObject *tr
         for (int i = GCM_IV - 1; i >= 4; i--) /* RFC 5647: the low 64 bits of the nonce count packets */
             if (++iv[i] != 0)
                 break;
-        if (o == NULL) {
-            PyObject *next_iv = PyBytes_FromStringAndSize((const char *)iv, GCM_IV);
-            if (next_iv == NULL || PyObject_SetAttr(c->cipher, s_iv, next_iv) < 0) {
-                Py_XDECREF(next_iv);
-                goto done;
-            }
-            Py_DECREF(next_iv);
-        }
     }
-    if (o != NULL) { /* counted before the write: nothing it runs can see them half done */
-        o->seq = (seq + 1) & 0xFFFFFFFFLL;
-        o->sent += packet;
-        memcpy(o->iv, iv, GCM_IV);
-        o->moved = 1;
-    }
+    /* counted before the write: nothing it runs can see them half done */
+    o->seq = (seq + 1) & 0xFFFFFFFFLL;
+    o->rekey.sent += packet;
+    memcpy(o->iv, iv, GCM_IV);
+    o->moved = 1;
     if (set_int_attr(chan, s_send_window, c->window - n) < 0) /* the window too, for the same reason */
         goto done;
 
@@ -1142,12 +1125,6 @@ send_packet(LinkCache *c, Owner *o, PyObject *chan, PyObject *conn, PyObject *tr
         PyErr_Clear(); /* as asyncssh's _send: the connection is going anyway */
     } else {
         Py_DECREF(r);
-    }
-    if (o == NULL) {
-        if (int_attr(conn, s_rekey_bytes_sent, &sent_bytes) < 0
-            || set_int_attr(conn, s_send_seq, (seq + 1) & 0xFFFFFFFFLL) < 0
-            || set_int_attr(conn, s_rekey_bytes_sent, sent_bytes + packet) < 0)
-            goto done;
     }
     r = PyObject_CallMethodNoArgs(transport, s_get_write_buffer_size);
     if (r != NULL) {
@@ -1183,13 +1160,31 @@ release_any_owner(PyObject *conn)
     return r;
 }
 
+/* owner_release, keeping an error already set (the first one is reported):
+ * 0, or -1 if there is an error now. */
+static int
+release_keeping_error(Owner *o, PyObject *conn)
+{
+    PyObject *type, *value, *tb;
+
+    PyErr_Fetch(&type, &value, &tb);
+    if (owner_release(o, conn) < 0) {
+        if (type == NULL)
+            return -1;
+        PyErr_Clear();
+    }
+    PyErr_Restore(type, value, tb);
+    return type == NULL ? 0 : -1;
+}
+
 static PyObject *
 send_data(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     PyObject *chan, *data, *conn;
     LinkCache scratch = {0}, *c = &scratch;
-    Owner *o = NULL;
+    Owner for_this_call = {0}, *o = &for_this_call; /* no Owner given: one for this packet, written back at once */
     PyObject *transport = NULL;
+    Rekey rk;
     Py_ssize_t n;
     long long result;
     int ok;
@@ -1204,7 +1199,8 @@ send_data(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             return NULL;
         }
         c = &((Link *)args[2])->c;
-        o = ((Link *)args[2])->owner;
+        if (((Link *)args[2])->owner != NULL)
+            o = ((Link *)args[2])->owner;
     }
     chan = args[0];
     data = args[1];
@@ -1218,13 +1214,13 @@ send_data(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         Py_DECREF(conn);
         return PyLong_FromLong(NOT_SENT);
     }
-    if (o == NULL && release_any_owner(conn) < 0) /* a writer without the Owner: the attributes must be current */
+    if (o == &for_this_call && release_any_owner(conn) < 0) /* the connection's own Owner may hold the counters */
         ok = -1;
-    else if (o != NULL && o->owned) {
+    else if (o->owned) {
         ok = owned_ok(c, o, chan, conn, n);
     } else {
-        ok = direct_ok(c, chan, conn, n);
-        if (ok == 1 && o != NULL && owner_acquire(o, c, conn) < 0)
+        ok = direct_ok(c, chan, conn, n, &rk);
+        if (ok == 1 && owner_acquire(o, c, conn, &rk) < 0)
             ok = -1;
     }
     if (ok == 1) { /* read for every packet: an abort drops it with none of our hooks run */
@@ -1233,17 +1229,12 @@ send_data(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         else if (transport == Py_None)
             ok = 0;
     }
-    if (ok != 1 && o != NULL && o->owned) { /* declined: asyncssh (or the Python writer) sends next */
-        PyObject *type, *value, *tb;
-        PyErr_Fetch(&type, &value, &tb);
-        if (owner_release(o, conn) < 0) {
-            ok = -1;
-            Py_XDECREF(type); Py_XDECREF(value); Py_XDECREF(tb);
-        } else {
-            PyErr_Restore(type, value, tb);
-        }
-    }
-    result = ok == 1 ? send_packet(c, o, chan, conn, transport, data) : ok == 0 ? NOT_SENT : ok == NOT_MINE ? NOT_MINE : FAILED;
+    /* declined: asyncssh (or the Python writer) sends next */
+    if (ok != 1 && o->owned && release_keeping_error(o, conn) < 0)
+        ok = -1;
+    result = ok == 1 ? send_packet(c, o, chan, transport, data) : ok == 0 ? NOT_SENT : ok == NOT_MINE ? NOT_MINE : FAILED;
+    if (o == &for_this_call && o->owned && release_keeping_error(o, conn) < 0)
+        result = FAILED;
     Py_XDECREF(transport);
     Py_DECREF(conn);
     if (c == &scratch)
