@@ -6,22 +6,21 @@ Nothing else lives here: behaviour belongs in chat/, term/, ssh/ or store/.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import signal
 import sys
 
 import asyncssh
 
-from sshchat.chat.hub import ChatSettings, Hub
-from sshchat.config import Config
+from sshchat.chat.hub import Hub
+from sshchat.chat.sanitize import clean
+from sshchat.config import Config, chat_settings
 from sshchat.ssh import fastpath, hardening
 from sshchat.ssh.context import ServerContext
 from sshchat.ssh.hostkey import load_or_create
 from sshchat.ssh.keyfiles import read_fingerprints
 from sshchat.ssh.server import listen
 from sshchat.store import SQLiteStore
-from sshchat.term.sanitize import clean
 
 log = logging.getLogger("sshchat")
 
@@ -75,12 +74,7 @@ class App:
         motd = read_motd(config.motd) if config.motd else None
         # a restart: the old server may take its shutdown grace to let go of the file
         self._store = SQLiteStore(config.db, asyncio.get_running_loop(), wait=config.shutdown_grace + 5.0)
-        # The chat core's settings are the config fields of the same names.
-        settings = ChatSettings(**{
-            f.name: getattr(config, f.name)
-            for f in dataclasses.fields(ChatSettings) if hasattr(config, f.name)
-        })
-        hub = Hub(self._store, settings, admins=admins, allowlist=allowlist, motd=motd)
+        hub = Hub(self._store, chat_settings(config), admins=admins, allowlist=allowlist, motd=motd)
         self._ctx = ServerContext(hub, config)
         try:
             self._listener = await listen(self._ctx, key)

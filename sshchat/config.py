@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sshchat.chat.settings import ChatSettings
+
 ENV_PREFIX = "SSHCHAT_"
 
 
@@ -68,6 +70,7 @@ class Config:
     max_rooms: int = 1000  # rooms in all (they are kept for good)
     max_rooms_per_person: int = 20  # rooms one key (or keyless name) may create
     history_per_call: int = 200  # most messages one /history shows
+    history_in_memory: int = 200  # messages kept in memory per room, for joins without a disk read
     outbox_limit: int = 256 * 1024  # unsent bytes before a non-reading client is cut off
     # Connections.
     max_connections: int = 10000  # in all
@@ -84,6 +87,34 @@ class Config:
     keepalive_interval: float = 30.0
     keepalive_count_max: int = 3
     shutdown_grace: float = 3.0  # seconds to let goodbyes reach clients
+
+
+def chat_settings(config: Config) -> ChatSettings:
+    """The chat core's settings, each from the Config field of its name.
+
+    Written out field by field: mypy checks every name, and ChatSettings has
+    no defaults, so a field left out here is an error at once, not a second
+    default that silently wins.
+    """
+    c = config
+    return ChatSettings(
+        server_name=c.server_name,
+        max_message_chars=c.max_message_chars,
+        rate_burst=c.rate_burst,
+        rate_per_second=c.rate_per_second,
+        history_on_join=c.history_on_join,
+        history_per_call=c.history_per_call,
+        history_in_memory=c.history_in_memory,
+        offence_threshold=c.offence_threshold,
+        offence_window=c.offence_window,
+        offence_block=c.offence_block,
+        idle_away=c.idle_away,
+        idle_kick=c.idle_kick,
+        max_rooms=c.max_rooms,
+        max_rooms_per_person=c.max_rooms_per_person,
+        notice_burst=c.notice_burst,
+        notice_window=c.notice_window,
+    )
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}
@@ -138,8 +169,9 @@ def _validate(config: Config) -> Config:
     ):
         if getattr(config, name) <= 0:
             raise ConfigError(f"{name} must be positive")
-    if config.history_on_join < 0:
-        raise ConfigError("history_on_join must not be negative")
+    for name in ("history_on_join", "history_in_memory"):
+        if getattr(config, name) < 0:
+            raise ConfigError(f"{name} must not be negative")
     return config
 
 

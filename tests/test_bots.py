@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from sshchat.ssh.bots import UsageError, parse
+from sshchat.chat.bots import UsageError, parse
 from tests.conftest import Server
 
 
@@ -124,7 +124,7 @@ async def test_bots_obey_bans_names_mutes_and_rate_limits(start_server, keys) ->
     # The rate limit follows the identity across connections.
     results = [await run(server, "spammer", f"say spam {n}") for n in range(5)]
     assert [r[0] for r in results] == [0, 0, 0, 1, 1]
-    assert "rate limited" in results[3][2]
+    assert "slow down" in results[3][2]  # the same refusal a person gets
     await alice.wait_for("spammer: spam 2")
     assert "spam 3" not in alice.text
     # Invalid names are refused the same way.

@@ -12,12 +12,13 @@ import unicodedata
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sshchat.chat.hub import ChatSettings, Hub
+from sshchat.chat.hub import Hub
 from sshchat.chat.names import NAME_RE, InvalidName, check_name
+from sshchat.chat.sanitize import clean
 from sshchat.store.memory import MemoryStore
 from sshchat.term.editor import LineEditor
 from sshchat.term.render import Look, Style, render
-from sshchat.term.sanitize import clean
+from tests.support.settings import chat_settings
 from tests.test_hub import Recorder
 
 # Text biased towards what terminals and attackers care about.
@@ -71,7 +72,7 @@ def test_name_rule_accepts_only_what_the_regex_says(name: str) -> None:
 @settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(TEXT, min_size=1, max_size=20))
 def test_whatever_anyone_types_others_receive_only_clean_text(lines: list[str]) -> None:
-    hub = Hub(MemoryStore(), ChatSettings(rate_burst=1000), admins={"SHA256:op"})
+    hub = Hub(MemoryStore(), chat_settings(rate_burst=1000), admins={"SHA256:op"})
     mallory_out = Recorder()
     mallory = hub.join("mallory", "SHA256:op", mallory_out)  # an operator: every command runs
     victim_out = Recorder()

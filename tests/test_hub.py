@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from sshchat.chat.hub import ChatSettings, Hub, JoinRefused
+from sshchat.chat.hub import Hub, JoinRefused
 from sshchat.chat.member import Member
 from sshchat.chat.message import Kind, Message
 from sshchat.store.memory import MemoryStore
+from tests.support.settings import chat_settings
 
 
 class Recorder:
@@ -59,7 +60,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def hub(clock: Clock) -> Hub:
-    return Hub(MemoryStore(), ChatSettings(history_on_join=2), clock=clock)
+    return Hub(MemoryStore(), chat_settings(history_on_join=2), clock=clock)
 
 
 def test_room_delivers_in_accepted_order_to_every_member(hub: Hub) -> None:
@@ -155,7 +156,7 @@ def test_input_from_a_departed_member_is_ignored(hub: Hub) -> None:
 
 
 def test_a_login_storm_is_summed_up(clock: Clock) -> None:
-    hub = Hub(MemoryStore(), ChatSettings(notice_burst=3, notice_window=2.0), clock=clock)
+    hub = Hub(MemoryStore(), chat_settings(notice_burst=3, notice_window=2.0), clock=clock)
     watcher = Recorder()
     hub.join("watcher", None, watcher)  # 1 notice
     for n in range(12):
@@ -173,7 +174,7 @@ def test_a_login_storm_is_summed_up(clock: Clock) -> None:
 
 def test_big_rooms_get_fewer_notices_at_once(clock: Clock) -> None:
     """5 per window up to 100 members; at 500 members, 1: each is a write to all."""
-    hub = Hub(MemoryStore(), ChatSettings(notice_burst=5, notice_window=2.0), clock=clock)
+    hub = Hub(MemoryStore(), chat_settings(notice_burst=5, notice_window=2.0), clock=clock)
     watcher = Recorder()
     hub.join("watcher", None, watcher)
     for n in range(499):
@@ -189,7 +190,7 @@ def test_big_rooms_get_fewer_notices_at_once(clock: Clock) -> None:
 
 
 def test_big_rooms_get_storm_summaries_less_often(clock: Clock) -> None:
-    hub = Hub(MemoryStore(), ChatSettings(notice_burst=1, notice_window=100.0), clock=clock)
+    hub = Hub(MemoryStore(), chat_settings(notice_burst=1, notice_window=100.0), clock=clock)
     watcher = Recorder()
     hub.join("watcher", None, watcher)
     for n in range(2500):

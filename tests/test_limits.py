@@ -13,12 +13,12 @@ import time
 import asyncssh
 import pytest
 
-from sshchat.chat.hub import ChatSettings, Hub, JoinRefused
+from sshchat.chat.hub import Hub, JoinRefused
 from sshchat.chat.ratelimit import Offences, TokenBucket
 from sshchat.store.memory import MemoryStore
 from tests.conftest import KeylessClient, Server
+from tests.support.settings import chat_settings
 from tests.test_hub import Clock, Recorder
-
 
 # ------------------------------------------------------------- in the core
 
@@ -35,7 +35,7 @@ def test_token_bucket_lets_a_burst_through_then_a_steady_rate() -> None:
 
 def test_rate_limit_tells_once_per_burst_and_lets_nothing_through() -> None:
     clock = Clock()
-    hub = Hub(MemoryStore(), ChatSettings(rate_burst=10, rate_per_second=1.0), clock)
+    hub = Hub(MemoryStore(), chat_settings(rate_burst=10, rate_per_second=1.0), clock)
     sender_out, other_out = Recorder(), Recorder()
     sender = hub.join("paster", None, sender_out)
     hub.join("other", None, other_out)
@@ -51,7 +51,7 @@ def test_rate_limit_tells_once_per_burst_and_lets_nothing_through() -> None:
 
 def test_repeated_floods_block_the_address_and_disconnect() -> None:
     clock = Clock()
-    settings = ChatSettings(rate_burst=2, rate_per_second=1.0, offence_threshold=3, offence_block=600)
+    settings = chat_settings(rate_burst=2, rate_per_second=1.0, offence_threshold=3, offence_block=600)
     hub = Hub(MemoryStore(), settings, clock)
     out = Recorder()
     flooder = hub.join("flooder", None, out, "198.51.100.7")
@@ -69,7 +69,7 @@ def test_repeated_floods_block_the_address_and_disconnect() -> None:
 
 def test_refused_logins_earn_a_temporary_block() -> None:
     clock = Clock()
-    hub = Hub(MemoryStore(), ChatSettings(offence_threshold=5, offence_window=60, offence_block=300), clock)
+    hub = Hub(MemoryStore(), chat_settings(offence_threshold=5, offence_window=60, offence_block=300), clock)
     for _ in range(5):
         with pytest.raises(JoinRefused, match="invalid name"):
             hub.join("bad name", None, Recorder(), "203.0.113.9")
@@ -97,7 +97,7 @@ def test_offence_memory_is_bounded() -> None:
 
 @pytest.mark.parametrize(("taken", "wanted"), [("alice", "aIice"), ("alice", "a1ice"), ("bob", "b0b"), ("modem", "modern")])
 def test_look_alike_names_are_refused(taken: str, wanted: str) -> None:
-    hub = Hub(MemoryStore())
+    hub = Hub(MemoryStore(), chat_settings())
     hub.join(taken, "SHA256:k", Recorder())
     with pytest.raises(JoinRefused, match=f'"{wanted}" looks too much like "{taken}"'):
         hub.join(wanted, None, Recorder())
@@ -112,7 +112,7 @@ def test_look_alike_names_are_refused(taken: str, wanted: str) -> None:
 
 def test_idle_people_are_marked_away_and_come_back() -> None:
     clock = Clock()
-    hub = Hub(MemoryStore(), ChatSettings(idle_away=600), clock)
+    hub = Hub(MemoryStore(), chat_settings(idle_away=600), clock)
     sleepy = hub.join("sleepy", None, Recorder())
     out = Recorder()
     watcher = hub.join("watcher", None, out)

@@ -11,6 +11,7 @@ import pytest
 from sshchat.chat.hub import Hub, JoinRefused
 from sshchat.chat.message import Kind
 from sshchat.store.memory import MemoryStore
+from tests.support.settings import chat_settings
 from tests.test_hub import Clock, Recorder
 
 ADMIN = "SHA256:admin-key-fingerprint-0000000000000000000"
@@ -30,7 +31,7 @@ def store() -> MemoryStore:
 
 @pytest.fixture
 def hub(store: MemoryStore, clock: Clock) -> Hub:
-    return Hub(store, clock=clock, admins={ADMIN})
+    return Hub(store, chat_settings(), clock=clock, admins={ADMIN})
 
 
 def join(hub: Hub, name: str, fp: str | None, address: str = "192.0.2.1"):
@@ -232,7 +233,7 @@ def test_mute_survives_reconnect_and_unmute(hub: Hub) -> None:
 
 
 def test_allowlist(store: MemoryStore, clock: Clock) -> None:
-    hub = Hub(store, clock=clock, admins={ADMIN}, allowlist={CAROL})
+    hub = Hub(store, chat_settings(), clock=clock, admins={ADMIN}, allowlist={CAROL})
     with pytest.raises(JoinRefused, match=f"admits only keys on its allowlist; your key is {BOB}"):
         join(hub, "bob", BOB)
     with pytest.raises(JoinRefused, match="you connected without a key"):
@@ -256,7 +257,7 @@ def test_allow_without_allowlist_explains(hub: Hub) -> None:
 
 
 def test_motd(store: MemoryStore, clock: Clock) -> None:
-    hub = Hub(store, clock=clock, admins={ADMIN}, motd="be kind\nno spam")
+    hub = Hub(store, chat_settings(), clock=clock, admins={ADMIN}, motd="be kind\nno spam")
     user, out = join(hub, "user", None)
     assert out.notices[1:3] == ["be kind", "no spam"]
     hub.handle_line(user, "/motd new text")

@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from sshchat.chat.hub import ChatSettings, Hub
-from sshchat.store.memory import MemoryStore
+from sshchat.chat.hub import Hub
 from sshchat.config import Config
 from sshchat.ssh.context import ServerContext
 from sshchat.ssh.session import ChatSession
+from sshchat.store.memory import MemoryStore
+from tests.support.settings import chat_settings
 
 
 @dataclass
@@ -76,7 +77,7 @@ async def settle() -> None:
 
 
 async def test_a_burst_goes_out_in_one_write_with_one_redraw() -> None:
-    hub = Hub(MemoryStore(), ChatSettings(rate_burst=1000))
+    hub = Hub(MemoryStore(), chat_settings(rate_burst=1000))
     _, chan, _ = open_session(hub, "reader", pty=True)
     sender, _, _ = open_session(hub, "sender", pty=False)
     await settle()
@@ -93,7 +94,7 @@ async def test_a_burst_goes_out_in_one_write_with_one_redraw() -> None:
 
 
 async def test_a_quiet_message_goes_out_at_once() -> None:
-    hub = Hub(MemoryStore(), ChatSettings(rate_burst=1000))
+    hub = Hub(MemoryStore(), chat_settings(rate_burst=1000))
     _, chan, _ = open_session(hub, "reader", pty=False)
     sender, _, _ = open_session(hub, "sender", pty=False)
     await settle()
@@ -104,7 +105,7 @@ async def test_a_quiet_message_goes_out_at_once() -> None:
 
 
 async def test_unsent_output_past_the_limit_cuts_the_session_off() -> None:
-    hub = Hub(MemoryStore(), ChatSettings(rate_burst=1000))
+    hub = Hub(MemoryStore(), chat_settings(rate_burst=1000))
     _, chan, conn = open_session(hub, "slow", pty=False, outbox_limit=10_000)
     watcher, watcher_chan, _ = open_session(hub, "watcher", pty=False)
     await settle()
@@ -124,7 +125,7 @@ async def test_unsent_output_past_the_limit_cuts_the_session_off() -> None:
 
 
 async def test_a_crash_in_one_session_ends_only_that_session(monkeypatch) -> None:
-    hub = Hub(MemoryStore(), ChatSettings(rate_burst=1000))
+    hub = Hub(MemoryStore(), chat_settings(rate_burst=1000))
     broken, chan, _ = open_session(hub, "broken", pty=True)
     fine, fine_chan, _ = open_session(hub, "fine", pty=False)
     await settle()
@@ -143,7 +144,7 @@ async def test_a_crash_in_one_session_ends_only_that_session(monkeypatch) -> Non
 async def test_a_session_that_cannot_flush_is_ended_and_others_still_get_output(monkeypatch) -> None:
     from sshchat.ssh.flusher import Flusher
 
-    hub = Hub(MemoryStore(), ChatSettings(rate_burst=1000))
+    hub = Hub(MemoryStore(), chat_settings(rate_burst=1000))
     broken, chan, _ = open_session(hub, "broken", pty=True)
     fine, fine_chan, _ = open_session(hub, "fine", pty=False)
     shared = Flusher()

@@ -12,6 +12,7 @@ from sshchat.chat.hub import Hub
 from sshchat.chat.message import Kind
 from sshchat.store.memory import MemoryStore
 from tests.conftest import Server, make_config
+from tests.support.settings import chat_settings
 from tests.test_hub import Clock, person
 
 OP = "SHA256:operator-key-000000000000000000000000000000"
@@ -20,7 +21,7 @@ ALICE = "SHA256:alice-key-00000000000000000000000000000000"
 
 @pytest.fixture
 def hub() -> Hub:
-    return Hub(MemoryStore(), clock=Clock(), admins={OP})
+    return Hub(MemoryStore(), chat_settings(), clock=Clock(), admins={OP})
 
 
 
@@ -258,9 +259,8 @@ async def test_rooms_topics_history_and_memberships_survive_a_restart(tmp_path: 
 
 
 def test_room_creation_is_bounded() -> None:
-    from sshchat.chat.hub import ChatSettings
 
-    hub = Hub(MemoryStore(), ChatSettings(max_rooms=5, max_rooms_per_person=2, rate_burst=1000))
+    hub = Hub(MemoryStore(), chat_settings(max_rooms=5, max_rooms_per_person=2, rate_burst=1000))
     alice, out = person(hub, "alice", ALICE)
     bob, bob_out = person(hub, "bob")
     for n in range(3):
@@ -276,9 +276,8 @@ def test_room_creation_is_bounded() -> None:
 
 def test_rooms_shows_yours_then_the_busiest_and_finds_the_rest() -> None:
     from sshchat.chat.commands import ROOMS_SHOWN
-    from sshchat.chat.hub import ChatSettings
 
-    hub = Hub(MemoryStore(), ChatSettings(max_rooms=100, max_rooms_per_person=100, rate_burst=1000))
+    hub = Hub(MemoryStore(), chat_settings(max_rooms=100, max_rooms_per_person=100, rate_burst=1000))
     maker, _ = person(hub, "maker")
     for n in range(40):
         hub.handle_line(maker, f"/join #r{n:02d}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sshchat.term.sanitize import clean
+from sshchat.chat.sanitize import clean
 
 
 @pytest.mark.parametrize(

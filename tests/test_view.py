@@ -15,6 +15,7 @@ from sshchat.chat.message import Kind
 from sshchat.store.memory import MemoryStore
 from sshchat.term.editor import LineEditor
 from tests.conftest import Client, Server
+from tests.support.settings import chat_settings
 from tests.test_hub import Clock, person
 
 OP = "SHA256:op-key-0000000000000000000000000000000000"
@@ -27,7 +28,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def hub(clock: Clock) -> Hub:
-    return Hub(MemoryStore(), clock=clock, admins={OP})
+    return Hub(MemoryStore(), chat_settings(), clock=clock, admins={OP})
 
 
 
@@ -127,7 +128,7 @@ def test_settings_persist_for_keys_only(tmp_path: Path) -> None:
 
     db = str(tmp_path / "c.db")
     store = SQLiteStore(db)
-    hub = Hub(store)
+    hub = Hub(store, chat_settings())
     keyed, _ = person(hub, "keyed", "SHA256:k")
     anon, _ = person(hub, "anon")
     for m in (keyed, anon):
@@ -135,7 +136,7 @@ def test_settings_persist_for_keys_only(tmp_path: Path) -> None:
             hub.handle_line(m, line)
     store.close()
     store = SQLiteStore(db)
-    hub = Hub(store)
+    hub = Hub(store, chat_settings())
     keyed, _ = person(hub, "keyed", "SHA256:k")
     anon, _ = person(hub, "anon")
     p = keyed.prefs

@@ -7,12 +7,16 @@ mute is looked at, so tests move a fake clock instead of sleeping.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import logging
 import re
 import time
 from collections.abc import Callable, Iterable
 
-from sshchat.chat.store import Ban, Change, Mute, Snapshot, Store
+from sshchat.chat.store import AuditEntry, Ban, Change, Mute, Snapshot, Store
+
+log = logging.getLogger("sshchat")
 
 _DURATION_RE = re.compile(r"(\d{1,6})([smhdw])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -122,10 +126,8 @@ class Moderation:
     def ban_for(self, fingerprint: str | None, address: str) -> Ban | None:
         """The ban that turns this key or address away, if any."""
         ip = None
-        try:
+        with contextlib.suppress(ValueError):  # not an address (tests, odd transports): key bans only
             ip = ipaddress.ip_address(normalise_address(address))
-        except ValueError:
-            pass
         for ban in self.active_bans():
             if ban.kind == "fingerprint" and ban.value == fingerprint:
                 return ban
@@ -175,6 +177,13 @@ class Moderation:
         self.allowed.discard(fingerprint)
         self._store.save(Change("disallow", fingerprint))
         return True
+
+    # ------------------------------------------------------------ audit log
+
+    def audit(self, actor: str, actor_fp: str | None, action: str, target: str, detail: str = "") -> None:
+        """Keep a moderation action in the audit log (and the server log)."""
+        log.info("audit: %s %s %s %s", actor, action, target, detail)
+        self._store.save(Change("audit", AuditEntry(self._clock(), actor, actor_fp, action, target, detail)))
 
     # ----------------------------------------------------------------- motd
 

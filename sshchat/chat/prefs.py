@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta, timezone, tzinfo
+from datetime import UTC, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 THEMES = ("256", "16", "mono")
@@ -23,7 +23,7 @@ _OFFSET_RE = re.compile(r"(?:UTC|GMT)?([+-])(\d{1,2})(?::?(\d{2}))?")
 def parse_zone(text: str) -> tzinfo | None:
     """A zone from "UTC", "+05:30", "UTC-8" or an IANA name; None if unknown."""
     if text.upper() in ("UTC", "GMT", "Z"):
-        return timezone.utc
+        return UTC
     m = _OFFSET_RE.fullmatch(text.upper())
     if m:
         hours, minutes = int(m.group(2)), int(m.group(3) or 0)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 class TokenBucket:
     """``burst`` tokens at most, refilled at ``rate`` per second."""
 
-    __slots__ = ("burst", "rate", "_clock", "_tokens", "_stamp")
+    __slots__ = ("_clock", "_stamp", "_tokens", "burst", "rate")
 
     def __init__(self, burst: float, rate: float, clock: Callable[[], float]) -> None:
         self.burst = burst

@@ -5,8 +5,8 @@ only queues: no member can slow the loop down, and every member sees the
 room's messages in exactly the order the room accepted them.
 
 A member belongs to several rooms but looks at one. What is said in a room
-they are not looking at is counted as unread, except lines that name them,
-which reach them wherever they are.
+they are not looking at is counted as unread, except lines that name them
+(the rule in mentions.py), which reach them wherever they are.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from itertools import islice
 
 from sshchat.chat.member import Member
+from sshchat.chat.mentions import mentions
 from sshchat.chat.message import SPOKEN, Kind, Message
-from sshchat.chat.names import name_key, words
+from sshchat.chat.names import name_key
 
 _COMINGS_AND_GOINGS = frozenset({Kind.JOIN, Kind.LEAVE})
 
@@ -90,7 +91,7 @@ class Room:
                 member.outlet.deliver(msg)
             elif spoken:
                 member.unread[key] += 1
-                if member.key in words(msg.text):
+                if mentions(msg, member.key):
                     member.outlet.deliver(msg, elsewhere=True)
 
     def recent(self, count: int) -> list[Message]:

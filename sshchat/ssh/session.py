@@ -21,13 +21,14 @@ from typing import NamedTuple
 
 import asyncssh
 
+from sshchat.chat import bots
 from sshchat.chat.completion import complete
 from sshchat.chat.hub import JoinRefused
 from sshchat.chat.member import Member
 from sshchat.chat.message import SPOKEN, Kind, Message
 from sshchat.chat.names import words
 from sshchat.chat.ratelimit import TokenBucket
-from sshchat.ssh import bots, fastpath
+from sshchat.ssh import fastpath
 from sshchat.ssh.context import ServerContext
 from sshchat.term.editor import LineEditor
 from sshchat.term.render import (
@@ -246,7 +247,7 @@ class ChatSession(asyncssh.SSHServerSession[str]):
             self._chan.exit(2)
             self._closing = True
             return
-        self._bot = bots.BotSession(self._ctx.hub, cmd, self._bot_write, self._bot_finish)
+        self._bot = bots.BotSession(self._ctx.hub, cmd, self._bot_write, self._bot_finish, plain=plain)
         self._bot.start(self._username, self._fingerprint, self._address)
 
     def _bot_write(self, line: str) -> None:

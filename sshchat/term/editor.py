@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 
 from wcwidth import wcwidth
 
+from sshchat.chat.sanitize import is_printable
 from sshchat.term.keys import KeyDecoder
-from sshchat.term.sanitize import is_printable
 
 ERASE_DOWN = "\x1b[J"
 

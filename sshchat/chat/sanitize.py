@@ -1,5 +1,8 @@
 """Make text that strangers send safe to print on other people's terminals.
 
+It is the chat core's rule (everything said is cleaned before anyone sees
+it); the input line editor in term/ uses the same rule for what it accepts.
+
 What a client types is never trusted: an escape sequence could move another
 person's cursor, retitle their window or clear their screen; a bidi override
 could make a line read differently from what it is; zero-width characters

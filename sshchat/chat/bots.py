@@ -5,9 +5,14 @@
     ssh -p 2222 bot@host who [#room] [--json]
 
 A bot goes through the same admission as a person (name rule, key binding,
-bans, allowlist) and the same rate limits and mutes, but does not join the
+bans, allowlist) and its messages take the same path as a person's (rate
+limit, cleaning, length, mute: see pipeline.py), but it does not join the
 chat: nobody sees it come and go. --json gives one object per line that a
 program can read without parsing colours.
+
+No SSH here: the transport runs a BotSession with the command line it got,
+hands it input lines and end of input, and gives it three callables (write a
+line, finish with a status, and the plain text of a message).
 """
 
 from __future__ import annotations
@@ -16,13 +21,12 @@ import json
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sshchat.chat.hub import LOBBY, Hub, JoinRefused
 from sshchat.chat.member import Member
 from sshchat.chat.message import Kind, Message
-from sshchat.chat.names import name_key
-from sshchat.term.render import plain
+from sshchat.chat.room import Room
 
 USAGE = """\
 usage: ssh [-p PORT] NAME@HOST COMMAND
@@ -93,7 +97,7 @@ def parse(line: str) -> Command:
 
 def message_json(msg: Message) -> str:
     """One message as one JSON line: id, room, time (ISO 8601), sender, kind, text."""
-    when = datetime.fromtimestamp(msg.time, timezone.utc).isoformat(timespec="milliseconds")
+    when = datetime.fromtimestamp(msg.time, UTC).isoformat(timespec="milliseconds")
     return json.dumps(
         {"id": msg.id, "room": msg.room, "time": when.replace("+00:00", "Z"),
          "sender": msg.sender, "kind": msg.kind.value, "text": msg.text},
@@ -105,7 +109,9 @@ class BotSession:
     """Runs one bot command for one SSH session.
 
     ``write`` sends a line to the bot, ``finish`` ends the session with an
-    exit status (and an error line on stderr, if given).
+    exit status (and an error line on stderr, if given); ``plain`` is the
+    text of a message as scripts read it (term/ renders it: chat/ does not
+    know how a message looks).
     """
 
     def __init__(
@@ -114,10 +120,13 @@ class BotSession:
         cmd: Command,
         write: Callable[[str], None],
         finish: Callable[[int, str | None], None],
+        *,
+        plain: Callable[[Message], str],
     ) -> None:
         self.hub, self.cmd, self.write, self.finish = hub, cmd, write, finish
+        self._plain = plain
         self.visitor: Member | None = None
-        self._following = None
+        self._following: Room | None = None
         self._pending_says = 0
         self._eof = False
         self._ended = False  # the connection is gone: never start following
@@ -125,7 +134,10 @@ class BotSession:
     # The Outlet a visitor needs (notices go to stderr via finish on errors).
     def deliver(self, msg: Message, elsewhere: bool = False) -> None:
         if self.cmd.follow and msg.kind in _FOLLOWED:
-            self.write(message_json(msg) if self.cmd.as_json else plain(msg))
+            self.write(self._line(msg))
+
+    def _line(self, msg: Message) -> str:
+        return message_json(msg) if self.cmd.as_json else self._plain(msg)
 
     def notice(self, text: str) -> None:
         pass
@@ -142,13 +154,18 @@ class BotSession:
         except JoinRefused as e:
             self.finish(1, str(e))
             return
-        room = self.hub.rooms.get(name_key(self.cmd.room))
+        room = self.hub.room(self.cmd.room)
         if room is None:
             self.finish(1, f"no room called {self.cmd.room[:32]}")
             return
-        getattr(self, "_" + self.cmd.verb)(room)
+        if self.cmd.verb == "tail":
+            self._tail(room)
+        elif self.cmd.verb == "who":
+            self._who(room)
+        else:
+            self._say()
 
-    def _say(self, room) -> None:  # type: ignore[no-untyped-def]
+    def _say(self) -> None:
         if self.cmd.text:
             self._post(self.cmd.text, last=True)
         # else: each line of input is posted (see line())
@@ -178,23 +195,22 @@ class BotSession:
 
         self.hub.post(self.visitor, self.cmd.room, text, done)
 
-    def _tail(self, room) -> None:  # type: ignore[no-untyped-def]
-        cmd = self.cmd
-
+    def _tail(self, room: Room) -> None:
         def show(messages: list[Message]) -> None:
             for msg in messages:
-                self.write(message_json(msg) if cmd.as_json else plain(msg))
+                self.write(self._line(msg))
             if self._ended:
                 return
-            if cmd.follow:
-                room.listeners.append(self.visitor)
+            if self.cmd.follow:
+                assert self.visitor is not None
+                self.hub.follow(room, self.visitor)
                 self._following = room
             else:
                 self.finish(0, None)
 
-        self.hub.store.history(room.name, None, cmd.count, show)
+        self.hub.history(room, self.cmd.count, show)
 
-    def _who(self, room) -> None:  # type: ignore[no-untyped-def]
+    def _who(self, room: Room) -> None:
         now = self.hub.clock()
         for m in sorted(room.members.values(), key=lambda m: m.key):
             if self.cmd.as_json:
@@ -207,8 +223,8 @@ class BotSession:
         self.finish(0, None)
 
     def _stop_following(self) -> None:
-        if self._following is not None and self.visitor in self._following.listeners:
-            self._following.listeners.remove(self.visitor)
+        if self._following is not None and self.visitor is not None:
+            self.hub.unfollow(self._following, self.visitor)
         self._following = None
 
     def ended(self) -> None:

@@ -1,0 +1,72 @@
+"""Small pieces several commands share: argument parsing and wording."""
+
+from __future__ import annotations
+
+from sshchat.chat.commands.core import Core
+from sshchat.chat.member import Member
+from sshchat.chat.moderation import parse_duration
+
+FINGERPRINT_PREFIX = "fingerprint:"
+IP_PREFIX = "ip:"
+
+
+def echo(core: Core, member: Member, text: str, most: int = 32, empty: str = "?") -> str:
+    """What someone typed, made safe to repeat in a reply, and short."""
+    return (core.clean(member, text) or empty)[:most]
+
+
+def ago(seconds: float) -> str:
+    """A short human duration: 45s, 3m, 2h 5m, 4d 1h."""
+    s = max(int(seconds), 0)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m"
+    if s < 86400:
+        return f"{s // 3600}h {s % 3600 // 60}m"
+    return f"{s // 86400}d {s % 86400 // 3600}h"
+
+
+def count_arg(args: list[str], default: int, most: int) -> int | None:
+    """A positive count from the first argument, capped at ``most``; None if it is not one."""
+    if not args:
+        return default
+    return min(int(args[0]), most) if args[0].isdigit() and int(args[0]) > 0 else None
+
+
+def duration_and_reason(args: list[str]) -> tuple[float | None, str]:
+    """Split "[DURATION] [REASON...]"; the first word is a duration if it parses."""
+    if args and parse_duration(args[0]) is not None:
+        return parse_duration(args[0]), " ".join(args[1:])
+    return None, " ".join(args)
+
+
+def resolve_key(core: Core, member: Member, target: str) -> tuple[str | None, Member | None, str]:
+    """A target as (fingerprint or None, online member or None, label).
+
+    Accepts "fingerprint:SHA256:...", an online name, or a registered name.
+    Tells ``member`` and returns (None, None, "") when nothing matches.
+    """
+    if target.startswith(FINGERPRINT_PREFIX):
+        fp = target[len(FINGERPRINT_PREFIX) :]
+        if not fp.startswith("SHA256:") or len(fp) < 20:
+            member.outlet.notice("a fingerprint looks like fingerprint:SHA256:AbC...")
+            return None, None, ""
+        return fp, core.find_by_key(fp), fp
+    online = core.find(target)
+    if online is not None:
+        return online.fingerprint, online, online.name
+    binding = core.binding(target)
+    if binding is not None:
+        return binding.fingerprint, None, binding.name
+    member.outlet.notice(f"no one called {echo(core, member, target)} is online or registered")
+    return None, None, ""
+
+
+def protected(core: Core, actor: Member, fingerprint: str | None, label: str) -> bool:
+    """Admins from --admin-keys are out of reach of operators made at runtime
+    (the actor is told so)."""
+    if fingerprint is None or not core.is_admin(fingerprint) or core.is_admin(actor.fingerprint):
+        return False
+    actor.outlet.notice(f"{label} is an admin (--admin-keys); operators cannot act on admins")
+    return True

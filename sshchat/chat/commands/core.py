@@ -1,0 +1,156 @@
+"""What a command may ask of the chat: the whole of it, in one place.
+
+Commands get a ``Core`` and the ``Member`` running them, and reach nothing
+else: not the hub's dictionaries, the store or the moderation state. So a
+reader sees here everything a command can change, and the parts behind it
+(pipeline, rooms, presence, moderation) can change without touching a
+command. ``sshchat.chat.operations.Operations`` is the implementation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+from sshchat.chat.member import Member
+from sshchat.chat.message import Kind, Message
+from sshchat.chat.room import Room
+from sshchat.chat.settings import ChatSettings
+from sshchat.chat.store import AuditEntry, Ban, Binding, Mute
+
+
+class Core(Protocol):
+    """The operations of the chat that commands use. ``member`` is always
+    the person running the command, who is told of any refusal."""
+
+    @property
+    def settings(self) -> ChatSettings: ...
+
+    # ------------------------------------------------------------- lookups
+
+    def now(self) -> float: ...
+
+    def is_op(self, member: Member) -> bool: ...
+
+    def is_admin(self, fingerprint: str | None) -> bool:
+        """A key from the server's --admin-keys (out of reach of operators)."""
+        ...
+
+    def find(self, name: str) -> Member | None:
+        """The person online with this name (ignoring case)."""
+        ...
+
+    def find_by_key(self, fingerprint: str) -> Member | None: ...
+
+    def binding(self, name: str) -> Binding | None:
+        """The key that owns ``name``, if one does."""
+        ...
+
+    def room(self, name: str) -> Room | None: ...
+
+    def room_of(self, member: Member) -> Room:
+        """The room ``member`` looks at."""
+        ...
+
+    def rooms(self) -> Iterable[Room]: ...
+
+    def history(self, room: Room, count: int, show: Callable[[list[Message]], None]) -> None:
+        """The last ``count`` messages of ``room``, from the store, to ``show``."""
+        ...
+
+    def audit_log(self, count: int, show: Callable[[list[AuditEntry]], None]) -> None: ...
+
+    # ------------------------------------------------------------- talking
+
+    def clean(self, member: Member, text: str) -> str | None:
+        """``text`` as it may be shown to others; None if it is empty or too
+        long (then ``member`` is told why)."""
+        ...
+
+    def say(self, member: Member, kind: Kind, text: str) -> None:
+        """``text`` as typed, from ``member`` to their room, through the
+        message pipeline (cleaning, length, mute, commit, delivery)."""
+        ...
+
+    def private(self, member: Member, target: Member, text: str) -> None:
+        """A private message through the same pipeline."""
+        ...
+
+    # --------------------------------------------------------------- rooms
+
+    def enter(self, member: Member, room_name: str) -> None: ...
+
+    def part(self, member: Member, room_name: str | None) -> None: ...
+
+    def set_topic(self, member: Member, text: str | None) -> None:
+        """Set the topic of ``member``'s room; None: show it."""
+        ...
+
+    def may_manage(self, member: Member, room: Room) -> bool:
+        """Operators, and the keyed creator of ``room``."""
+        ...
+
+    def remove_from_room(self, member: Member, target: Member, reason: str) -> None: ...
+
+    # ------------------------------------------------------------- oneself
+
+    def rename(self, member: Member, new_name: str) -> None: ...
+
+    def save_prefs(self, member: Member) -> None:
+        """Keep ``member``'s view settings (changed by the command) for next time."""
+        ...
+
+    # ---------------------------------------------------------- moderation
+
+    def audit(self, member: Member, action: str, target: str, detail: str = "") -> None: ...
+
+    def kick(self, member: Member, target: Member, reason: str) -> None:
+        """Disconnect ``target``, telling them and the rooms who did it and why."""
+        ...
+
+    def ban(self, member: Member, ban: Ban) -> None:
+        """Keep ``ban`` and end every session it covers, bots' too."""
+        ...
+
+    def unban(self, kind: str, value: str) -> Ban | None: ...
+
+    def bans(self) -> list[Ban]:
+        """The bans in force, oldest first."""
+        ...
+
+    def mute(self, mute: Mute) -> None: ...
+
+    def mute_of(self, target: str) -> Mute | None:
+        """The mute in force on an identity ("fingerprint:..." or "name:...")."""
+        ...
+
+    def unmute(self, target: str) -> Mute | None: ...
+
+    def grant_op(self, fingerprint: str, by: str) -> bool:
+        """Make a key an operator; False if it already is one."""
+        ...
+
+    def revoke_op(self, fingerprint: str) -> bool:
+        """False if the key was not an operator made at runtime."""
+        ...
+
+    def release_name(self, name: str) -> Binding | None: ...
+
+    def motd(self) -> str | None: ...
+
+    def set_motd(self, text: str | None) -> None: ...
+
+    def allowlist(self) -> dict[str, str] | None:
+        """Allowed keys and where each comes from ("file" or "added"); None
+        when the server runs without an allowlist."""
+        ...
+
+    def allow(self, fingerprint: str, by: str) -> None: ...
+
+    def disallow(self, fingerprint: str) -> bool:
+        """False if the key was not added at runtime."""
+        ...
+
+
+Handler = Callable[[Core, Member, list[str], str], None]
+"""A command's code: (core, member, arguments, the text after the name)."""

@@ -1,0 +1,227 @@
+"""Commands of operators (and, for /kick, of a room's creator): kicks, bans,
+mutes, operators, names, the allowlist and the audit log.
+
+Every action is kept in the audit log; admins from --admin-keys are out of
+reach of operators made at runtime.
+"""
+
+from __future__ import annotations
+
+from sshchat.chat.commands.common import (
+    FINGERPRINT_PREFIX,
+    IP_PREFIX,
+    count_arg,
+    duration_and_reason,
+    echo,
+    protected,
+    resolve_key,
+)
+from sshchat.chat.commands.core import Core
+from sshchat.chat.member import Member, identity
+from sshchat.chat.moderation import parse_network, until_text, when
+from sshchat.chat.names import name_key
+from sshchat.chat.store import AuditEntry, Ban, Mute
+
+
+def kick(core: Core, member: Member, args: list[str], rest: str) -> None:
+    is_op = core.is_op(member)
+    if not is_op and not core.may_manage(member, core.room_of(member)):
+        member.outlet.notice("only operators, and the creator of a room (in that room), can /kick")
+        return
+    target = core.find(args[0])
+    if target is None:
+        member.outlet.notice(f"no one called {echo(core, member, args[0])} is online")
+        return
+    reason = core.clean(member, " ".join(args[1:])) or ""
+    if protected(core, member, target.fingerprint, target.name):
+        return
+    if is_op:
+        core.kick(member, target, reason)
+    else:
+        core.remove_from_room(member, target, reason)
+
+
+def ban(core: Core, member: Member, args: list[str], rest: str) -> None:
+    target, *more = args
+    until, reason = duration_and_reason(more)
+    reason = core.clean(member, reason) or ""
+    now = core.now()
+    if target.startswith(IP_PREFIX):
+        network = parse_network(target[len(IP_PREFIX) :])
+        if network is None:
+            member.outlet.notice("an address looks like ip:203.0.113.7 or ip:203.0.113.0/24")
+            return
+        kind, value, label = "ip", network, network
+    else:
+        fp, online, label = resolve_key(core, member, target)
+        if not label:
+            return
+        if fp is not None:
+            kind, value = "fingerprint", fp
+        elif online is not None:  # no key: the address is all we have
+            kind, value = "ip", parse_network(online.address) or online.address
+            label = f"{online.name} (no key, so their address {value})"
+        else:
+            return
+    if kind == "fingerprint" and protected(core, member, value, label):
+        return
+    banned = Ban(kind, value, now + until if until else None, reason, member.name, now)
+    core.audit(member, "ban", f"{kind}:{value}", reason + (f" for {args[1]}" if until else ""))
+    member.outlet.notice(f"banned {label}{until_text(banned.until)}")
+    core.ban(member, banned)
+
+
+def unban(core: Core, member: Member, args: list[str], rest: str) -> None:
+    target = args[0]
+    if target.startswith(IP_PREFIX):
+        kind, value = "ip", parse_network(target[len(IP_PREFIX) :]) or ""
+    elif target.startswith(FINGERPRINT_PREFIX):
+        kind, value = "fingerprint", target[len(FINGERPRINT_PREFIX) :]
+    else:
+        binding = core.binding(target)
+        kind, value = "fingerprint", binding.fingerprint if binding else ""
+    if core.unban(kind, value) is None:
+        member.outlet.notice(f"no ban on {echo(core, member, target, 60)}; see /banned")
+        return
+    core.audit(member, "unban", f"{kind}:{value}")
+    member.outlet.notice(f"lifted the ban on {value}")
+
+
+def banned(core: Core, member: Member, args: list[str], rest: str) -> None:
+    bans = core.bans()
+    if not bans:
+        member.outlet.notice("no bans")
+        return
+    member.outlet.notice(f"{len(bans)} bans:")
+    for b in bans:
+        member.outlet.notice(
+            f"  {b.kind}:{b.value} by {b.by} on {when(b.time)}, "
+            f"{'until ' + when(b.until) if b.until else 'until lifted'}"
+            + (f": {b.reason}" if b.reason else "")
+        )
+
+
+def mute(core: Core, member: Member, args: list[str], rest: str) -> None:
+    fp, online, label = resolve_key(core, member, args[0])
+    if not label or protected(core, member, fp, label):
+        return
+    target = identity(fp, name_key(label) if online is None else online.key)
+    until, reason = duration_and_reason(args[1:])
+    reason = core.clean(member, reason) or ""
+    now = core.now()
+    muted = Mute(target, now + until if until else None, reason, member.name, now)
+    core.mute(muted)
+    core.audit(member, "mute", target, reason + (f" for {args[1]}" if until else ""))
+    member.outlet.notice(f"muted {label}{until_text(muted.until)}")
+    if online is not None:
+        online.muted_reminded = now  # told now; no reminder on their next line
+        online.outlet.notice(
+            f"you were muted by {member.name}{until_text(muted.until)}: nobody else sees your messages"
+        )
+
+
+def unmute(core: Core, member: Member, args: list[str], rest: str) -> None:
+    by_name = identity(None, name_key(args[0]))
+    if not args[0].startswith(FINGERPRINT_PREFIX) and core.find(args[0]) is None and core.mute_of(by_name):
+        fp, online, label = None, None, args[0][:16]  # a keyless person, offline
+    else:
+        fp, online, label = resolve_key(core, member, args[0])
+        if not label:
+            return
+    target = identity(fp, name_key(label) if online is None else online.key)
+    if core.unmute(target) is None:
+        member.outlet.notice(f"{label} is not muted")
+        return
+    core.audit(member, "unmute", target)
+    member.outlet.notice(f"unmuted {label}")
+    if online is not None:
+        online.outlet.notice(f"you were unmuted by {member.name}")
+
+
+def op(core: Core, member: Member, args: list[str], rest: str) -> None:
+    fp, online, label = resolve_key(core, member, args[0])
+    if not label:
+        return
+    if fp is None:
+        member.outlet.notice(f"{label} has no key; only people with a key can be operators")
+        return
+    if not core.grant_op(fp, member.name):
+        member.outlet.notice(f"{label} is already an operator")
+        return
+    core.audit(member, "op", fp, label)
+    member.outlet.notice(f"{label} is now an operator")
+    if online is not None:
+        online.outlet.notice(f"{member.name} made you an operator; /help lists your new commands")
+
+
+def deop(core: Core, member: Member, args: list[str], rest: str) -> None:
+    fp, online, label = resolve_key(core, member, args[0])
+    if not label:
+        return
+    if fp is not None and core.is_admin(fp):
+        member.outlet.notice(f"{label} is an admin from the server's --admin-keys file; change it there")
+        return
+    if fp is None or not core.revoke_op(fp):
+        member.outlet.notice(f"{label} is not an operator")
+        return
+    core.audit(member, "deop", fp, label)
+    member.outlet.notice(f"{label} is no longer an operator")
+    if online is not None:
+        online.outlet.notice(f"{member.name} removed your operator status")
+
+
+def unregister(core: Core, member: Member, args: list[str], rest: str) -> None:
+    binding = core.release_name(args[0])
+    if binding is None:
+        member.outlet.notice(f"{echo(core, member, args[0])} is not registered")
+        return
+    core.audit(member, "unregister", binding.name, binding.fingerprint)
+    member.outlet.notice(f"released the name {binding.name} (was {binding.fingerprint})")
+
+
+def allow(core: Core, member: Member, args: list[str], rest: str) -> None:
+    allowed = core.allowlist()
+    if allowed is None:
+        member.outlet.notice("the allowlist is off; start the server with --allowlist FILE to use it")
+        return
+    action = args[0].lower()
+    if action == "list":
+        member.outlet.notice(f"{len(allowed)} keys on the allowlist (admins are always let in):")
+        for key in sorted(allowed):
+            member.outlet.notice(f"  {key} ({allowed[key]})")
+        return
+    if action not in ("add", "remove") or len(args) < 2:
+        member.outlet.notice("usage: /allow add|remove NAME|fingerprint:SHA256:... or /allow list")
+        return
+    fp, _, label = resolve_key(core, member, args[1])
+    if not label:
+        return
+    if fp is None:
+        member.outlet.notice(f"{label} has no key; the allowlist holds keys")
+        return
+    if action == "add":
+        core.allow(fp, member.name)
+        member.outlet.notice(f"added {label} to the allowlist")
+    elif core.disallow(fp):
+        member.outlet.notice(f"removed {label} from the allowlist")
+    else:
+        note = " (it is in the file; edit the file)" if allowed.get(fp) == "file" else ""
+        member.outlet.notice(f"{label} was not added at runtime{note}")
+        return
+    core.audit(member, f"allow {action}", fp, label)
+
+
+def audit(core: Core, member: Member, args: list[str], rest: str) -> None:
+    most = core.settings.history_per_call
+    count = count_arg(args, 20, most)
+    if count is None:
+        member.outlet.notice(f"usage: /audit [N] (N from 1 to {most})")
+        return
+
+    def show(entries: list[AuditEntry]) -> None:
+        member.outlet.notice(f"the last {len(entries)} moderation actions:")
+        for e in entries:
+            detail = f": {e.detail}" if e.detail else ""
+            member.outlet.notice(f"  {when(e.time)} {e.actor} {e.action} {e.target}{detail}")
+
+    core.audit_log(count, show)

@@ -1,0 +1,63 @@
+"""Commands about rooms: /join, /part, /rooms, /topic, /names."""
+
+from __future__ import annotations
+
+from sshchat.chat.commands.common import echo
+from sshchat.chat.commands.core import Core
+from sshchat.chat.member import Member
+from sshchat.chat.names import name_key, shown
+from sshchat.chat.room import Room
+
+ROOMS_SHOWN = 30  # lines one /rooms prints at most: a server may have a thousand rooms
+
+
+def join(core: Core, member: Member, args: list[str], rest: str) -> None:
+    core.enter(member, rest)  # "#sp ace" is refused, not cut to "#sp"
+
+
+def part(core: Core, member: Member, args: list[str], rest: str) -> None:
+    core.part(member, args[0] if args else None)
+
+
+def rooms(core: Core, member: Member, args: list[str], rest: str) -> None:
+    """Your rooms first, then the busiest; a filter finds the rest."""
+    needle = name_key(rest.strip())  # room keys are name keys: case and compatibility forms alike
+    found = [room for room in core.rooms() if needle in room.key]
+
+    def order(room: Room) -> tuple[int, int, str]:
+        mine = 0 if room.key == member.room else 1 if room.key in member.rooms else 2
+        return (mine, -len(room.members) if mine == 2 else 0, room.key)
+
+    found.sort(key=order)
+    plural = "" if len(found) == 1 else "s"
+    what = f"{len(found)} room{plural} with '{shown(needle)}' in the name" if needle else f"{len(found)} room{plural}"
+    member.outlet.notice(f"{what} (* you are here, + you are a member):")
+    for room in found[:ROOMS_SHOWN]:
+        mark = "*" if room.key == member.room else "+" if room.key in member.rooms else " "
+        unread = member.unread.get(room.key, 0)
+        details = [f"{len(room.members)} online"]
+        if unread:
+            details.append(f"{unread} unread")
+        topic = f" - {room.info.topic}" if room.info.topic else ""
+        member.outlet.notice(f" {mark}{room.name} ({', '.join(details)}){topic}")
+    if len(found) > ROOMS_SHOWN:
+        member.outlet.notice(
+            f"... and {len(found) - ROOMS_SHOWN} more; /rooms TEXT lists the rooms with TEXT in their name"
+        )
+
+
+def topic(core: Core, member: Member, args: list[str], rest: str) -> None:
+    core.set_topic(member, core.clean(member, rest) if rest else None)
+
+
+def names(core: Core, member: Member, args: list[str], rest: str) -> None:
+    if args:
+        room = core.room(args[0])
+        if room is None:
+            member.outlet.notice(f"no room called {echo(core, member, args[0])}; see /rooms")
+            return
+    else:
+        room = core.room_of(member)
+    people = sorted(room.members.values(), key=lambda m: m.key)
+    listed = [m.name + (" (away)" if m.away else "") for m in people]
+    member.outlet.notice(f"{len(listed)} in {room.name}: {', '.join(listed) or 'nobody'}")

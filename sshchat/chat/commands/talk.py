@@ -1,0 +1,49 @@
+"""Commands for talking: /me, /msg, /reply, /history, /quit."""
+
+from __future__ import annotations
+
+from sshchat.chat.commands.common import count_arg, echo
+from sshchat.chat.commands.core import Core
+from sshchat.chat.member import Member
+from sshchat.chat.message import Kind, Message
+
+
+def me(core: Core, member: Member, args: list[str], rest: str) -> None:
+    core.say(member, Kind.EMOTE, rest)
+
+
+def msg(core: Core, member: Member, args: list[str], rest: str) -> None:
+    target = core.find(args[0])
+    if target is None:
+        member.outlet.notice(f"no one called {echo(core, member, args[0])} is online")
+        return
+    core.private(member, target, rest[len(args[0]) :])
+
+
+def reply(core: Core, member: Member, args: list[str], rest: str) -> None:
+    target = core.find(member.last_pm_from) if member.last_pm_from else None
+    if target is None:
+        who = f"{member.last_pm_from} is not online" if member.last_pm_from else "nobody has written to you yet"
+        member.outlet.notice(f"{who}; use /msg NAME TEXT")
+        return
+    core.private(member, target, rest)
+
+
+def history(core: Core, member: Member, args: list[str], rest: str) -> None:
+    most = core.settings.history_per_call
+    count = count_arg(args, 50, most)
+    if count is None:
+        member.outlet.notice(f"usage: /history [N] (N from 1 to {most})")
+        return
+    room = core.room_of(member)
+
+    def show(messages: list[Message]) -> None:
+        member.outlet.notice(f"the last {len(messages)} messages of {room.name}:")
+        for message in messages:
+            member.outlet.deliver(message)
+
+    core.history(room, count, show)
+
+
+def quit_(core: Core, member: Member, args: list[str], rest: str) -> None:
+    member.outlet.close("bye")

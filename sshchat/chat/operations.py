@@ -1,0 +1,193 @@
+"""Operations: the Core that commands get (see commands/core.py), made of
+the hub's parts.
+
+Mostly one line each, on purpose: this is where a command's request meets
+the part that owns the state, and nothing else reaches across.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from sshchat.chat.member import Member
+from sshchat.chat.message import Kind, Message
+from sshchat.chat.moderation import Moderation, until_text
+from sshchat.chat.pipeline import Pipeline
+from sshchat.chat.presence import Presence
+from sshchat.chat.registry import NameRegistry
+from sshchat.chat.room import Room
+from sshchat.chat.rooms import Rooms
+from sshchat.chat.settings import ChatSettings
+from sshchat.chat.store import AuditEntry, Ban, Binding, Mute, Store
+
+
+class Operations:
+    """What commands may do, and nothing more."""
+
+    def __init__(
+        self,
+        settings: ChatSettings,
+        clock: Callable[[], float],
+        store: Store,
+        pipeline: Pipeline,
+        rooms: Rooms,
+        presence: Presence,
+        names: NameRegistry,
+        moderation: Moderation,
+        disconnect: Callable[[Member, str, str], None],
+    ) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._store = store
+        self._pipeline = pipeline
+        self._rooms = rooms
+        self._presence = presence
+        self._names = names
+        self._moderation = moderation
+        self._disconnect = disconnect
+
+    @property
+    def settings(self) -> ChatSettings:
+        return self._settings
+
+    # ------------------------------------------------------------- lookups
+
+    def now(self) -> float:
+        return self._clock()
+
+    def is_op(self, member: Member) -> bool:
+        return self._moderation.is_op(member.fingerprint)
+
+    def is_admin(self, fingerprint: str | None) -> bool:
+        return fingerprint in self._moderation.admins
+
+    def find(self, name: str) -> Member | None:
+        return self._presence.find(name)
+
+    def find_by_key(self, fingerprint: str) -> Member | None:
+        return self._presence.find_by_key(fingerprint)
+
+    def binding(self, name: str) -> Binding | None:
+        return self._names.binding(name)
+
+    def room(self, name: str) -> Room | None:
+        return self._rooms.get(name)
+
+    def room_of(self, member: Member) -> Room:
+        return self._rooms.of(member)
+
+    def rooms(self) -> Iterable[Room]:
+        return self._rooms
+
+    def history(self, room: Room, count: int, show: Callable[[list[Message]], None]) -> None:
+        self._store.history(room.name, None, count, show)
+
+    def audit_log(self, count: int, show: Callable[[list[AuditEntry]], None]) -> None:
+        self._store.audit_log(count, show)
+
+    # ------------------------------------------------------------- talking
+
+    def clean(self, member: Member, text: str) -> str | None:
+        return self._pipeline.clean(member, text)
+
+    def say(self, member: Member, kind: Kind, text: str) -> None:
+        self._pipeline.say(member, self._rooms.of(member), kind, text)
+
+    def private(self, member: Member, target: Member, text: str) -> None:
+        self._pipeline.private(member, target, text)
+
+    # --------------------------------------------------------------- rooms
+
+    def enter(self, member: Member, room_name: str) -> None:
+        self._rooms.enter(member, room_name)
+
+    def part(self, member: Member, room_name: str | None) -> None:
+        self._rooms.part(member, room_name)
+
+    def set_topic(self, member: Member, text: str | None) -> None:
+        self._rooms.set_topic(member, text)
+
+    def may_manage(self, member: Member, room: Room) -> bool:
+        return self._rooms.may_manage(member, room)
+
+    def remove_from_room(self, member: Member, target: Member, reason: str) -> None:
+        self._rooms.remove_from_room(member, target, reason)
+
+    # ------------------------------------------------------------- oneself
+
+    def rename(self, member: Member, new_name: str) -> None:
+        self._presence.rename(member, new_name)
+
+    def save_prefs(self, member: Member) -> None:
+        self._presence.save_prefs(member)
+
+    # ---------------------------------------------------------- moderation
+
+    def audit(self, member: Member, action: str, target: str, detail: str = "") -> None:
+        self._moderation.audit(member.name, member.fingerprint, action, target, detail)
+
+    def kick(self, member: Member, target: Member, reason: str) -> None:
+        self.audit(member, "kick", target.name, reason)
+        because = f": {reason}" if reason else ""
+        self._disconnect(target, f"kicked by {member.name}{because}", f"you were kicked by {member.name}{because}")
+
+    def ban(self, member: Member, ban: Ban) -> None:
+        moderation = self._moderation
+        moderation.ban(ban)
+        because = f": {ban.reason}" if ban.reason else ""
+        for victim in list(self._presence.members.values()):
+            if victim is not member and moderation.ban_for(victim.fingerprint, victim.address) is ban:
+                self._disconnect(
+                    victim, f"banned by {member.name}{because}",
+                    f"you were banned by {member.name}{until_text(ban.until)}{because}",
+                )
+        for visitor in self._rooms.followers():  # bots following a room are turned away too
+            if moderation.ban_for(visitor.fingerprint, visitor.address) is ban:
+                visitor.outlet.close(f"you were banned by {member.name}")
+
+    def unban(self, kind: str, value: str) -> Ban | None:
+        return self._moderation.unban(kind, value)
+
+    def bans(self) -> list[Ban]:
+        return self._moderation.active_bans()
+
+    def mute(self, mute: Mute) -> None:
+        self._moderation.mute(mute)
+
+    def mute_of(self, target: str) -> Mute | None:
+        return self._moderation.mute_of(target)
+
+    def unmute(self, target: str) -> Mute | None:
+        return self._moderation.unmute(target)
+
+    def grant_op(self, fingerprint: str, by: str) -> bool:
+        if self._moderation.is_op(fingerprint):
+            return False
+        self._moderation.grant(fingerprint, by)
+        return True
+
+    def revoke_op(self, fingerprint: str) -> bool:
+        return self._moderation.revoke(fingerprint)
+
+    def release_name(self, name: str) -> Binding | None:
+        return self._names.release(name)
+
+    def motd(self) -> str | None:
+        return self._moderation.motd
+
+    def set_motd(self, text: str | None) -> None:
+        self._moderation.set_motd(text)
+
+    def allowlist(self) -> dict[str, str] | None:
+        moderation = self._moderation
+        if moderation.allowlist_file is None:
+            return None
+        allowed = dict.fromkeys(moderation.allowed, "added")
+        allowed.update(dict.fromkeys(moderation.allowlist_file, "file"))
+        return allowed
+
+    def allow(self, fingerprint: str, by: str) -> None:
+        self._moderation.allow(fingerprint, by)
+
+    def disallow(self, fingerprint: str) -> bool:
+        return self._moderation.disallow(fingerprint)

@@ -1,0 +1,204 @@
+"""The one path of every message, whoever sends it: a person's line, a bot's
+``say``, and later a plugin's post.
+
+    rate limit -> cleaning -> length -> mute -> commit -> deliver
+
+Every sender meets the same steps and the same refusals. A refusal is one
+line of text: a sender that passed ``then`` hears it there (a bot prints it
+and exits 1), a person reads it as a notice. ``then`` also hears ``None``
+once the message is delivered. Nothing reaches anyone before the store has
+kept it (DESIGN.md, steps 3 to 6).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sshchat.chat.member import Member
+from sshchat.chat.message import SPOKEN, Kind, Message
+from sshchat.chat.moderation import Moderation, until_text
+from sshchat.chat.ratelimit import BucketsByKey, Offences, TokenBucket
+from sshchat.chat.room import Room
+from sshchat.chat.sanitize import clean
+from sshchat.chat.settings import ChatSettings
+from sshchat.chat.store import Draft, Store
+
+# Hears the outcome of one message: None once delivered, else the refusal.
+Then = Callable[[str | None], None]
+
+NOT_SAVED = "your message could not be saved (storage error), so nobody got it; please try again"
+NOTHING_TO_SAY = "nothing to say"
+MUTED_REMINDER_EVERY = 60.0  # seconds between "you are muted" reminders to a person
+
+
+class Pipeline:
+    """Checks, commits and delivers messages; the only code that does."""
+
+    def __init__(
+        self,
+        settings: ChatSettings,
+        store: Store,
+        moderation: Moderation,
+        offences: Offences,
+        clock: Callable[[], float],
+        disconnect: Callable[[Member, str, str], None],
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._moderation = moderation
+        self._offences = offences
+        self._clock = clock
+        self._disconnect = disconnect  # (member, what the room hears, what they read)
+        self._buckets = BucketsByKey(settings.rate_burst, settings.rate_per_second, clock)
+
+    # ----------------------------------------------------------- the path
+
+    def send(self, member: Member, room: Room, kind: Kind, text: str, then: Then | None = None) -> None:
+        """The whole path for ``text`` from ``member`` to ``room``: the rate
+        limit, then ``say``. What people type and what bots post both come here."""
+        if self.within_rate(member, then):
+            self.say(member, room, kind, text, then)
+
+    def say(self, member: Member, room: Room, kind: Kind, text: str, then: Then | None = None) -> None:
+        """``text`` (as typed) cleaned, checked, kept and delivered to ``room``.
+
+        For lines whose rate was already paid (a command such as /me).
+        """
+        cleaned = self.clean(member, text, then)
+        if cleaned is None or self._muted(member, room.name, kind, cleaned, None, then):
+            return
+        self.publish(member, room, kind, cleaned, then)
+
+    def private(self, member: Member, target: Member, text: str, then: Then | None = None) -> None:
+        """A message only ``member`` and ``target`` see, wherever they are."""
+        cleaned = self.clean(member, text, then)
+        if cleaned is None or self._muted(member, "", Kind.PRIVATE, cleaned, target.name, then):
+            return
+        draft = Draft("", Kind.PRIVATE, member.name, cleaned, self._clock(), target.name, member.fingerprint)
+
+        def committed(result: list[Message] | Exception) -> None:
+            if isinstance(result, Exception):
+                _refuse(member, NOT_SAVED, then)
+                return
+            if member.key not in target.prefs.ignores:  # ignored: silently not delivered
+                target.last_pm_from = member.name
+                target.outlet.deliver(result[0])
+            if target is not member:
+                member.outlet.deliver(result[0])
+                if target.away:
+                    member.outlet.notice(f"{target.name} is away: {target.away}")
+            if then is not None:
+                then(None)
+
+        self._store.append([draft], committed)
+
+    # ---------------------------------------------------------- the steps
+
+    def bucket(self, identity: str) -> TokenBucket:
+        """The rate limit of one identity, shared by all its connections (a
+        new connection per message gains nothing)."""
+        return self._buckets.get(identity)
+
+    def within_rate(self, member: Member, then: Then | None = None) -> bool:
+        """Spend one of ``member``'s tokens on a line (a message or a command).
+
+        Over the limit, a person is told once per burst and repeat floods
+        earn their address a block; a bot hears the refusal every time.
+        """
+        bucket = member.bucket
+        if bucket is None or bucket.take():
+            member.throttled = False
+            return True
+        s = self._settings
+        reason = (
+            f"slow down: {s.rate_burst} messages at once, then {s.rate_per_second:g} a second; "
+            "what you send now reaches nobody"
+        )
+        if then is not None:
+            then(reason)
+        if member.throttled:
+            return False
+        member.throttled = True
+        if self._offences.record(member.address):
+            until = until_text(self._offences.blocked_until(member.address))
+            self._disconnect(member, "flooding", f"disconnected for flooding; your address may reconnect{until}")
+        elif then is None:
+            member.outlet.notice(reason)
+        return False
+
+    def clean(self, member: Member, text: str, then: Then | None = None) -> str | None:
+        """``text`` made safe to show and checked for length, or None.
+
+        A refusal is told (too long); a line with nothing left after
+        cleaning is dropped quietly for a person, refused for a bot.
+        Commands use it for any text they show to others (topics, reasons).
+        """
+        text = clean(text)
+        limit = self._settings.max_message_chars
+        if len(text) > limit:
+            _refuse(member, f"message too long ({len(text)} characters, at most {limit}); not sent", then)
+            return None
+        if not text:
+            if then is not None:
+                then(NOTHING_TO_SAY)
+            return None
+        return text
+
+    def _muted(
+        self, member: Member, room: str, kind: Kind, text: str, recipient: str | None, then: Then | None
+    ) -> bool:
+        """If ``member`` is muted: they see their own line, nobody else does,
+        and they are reminded why now and then (a bot: every time)."""
+        mute = self._moderation.mute_of(member.identity)
+        if mute is None:
+            return False
+        now = self._clock()
+        member.outlet.deliver(Message(0, room, kind, member.name, text, now, recipient))
+        reason = f"you are muted{until_text(mute.until)}: nobody else sees your messages"
+        if then is not None:
+            then(reason)
+        elif now - member.muted_reminded >= MUTED_REMINDER_EVERY:
+            member.muted_reminded = now
+            member.outlet.notice(reason)
+        return True
+
+    def publish(self, member: Member, room: Room, kind: Kind, text: str, then: Then | None = None) -> None:
+        """Commit, then deliver: nobody sees what the store has not kept.
+
+        Also the path of what the chat itself says in a room on someone's
+        behalf (joins, renames, topics), which skips the checks above.
+        """
+        keep = kind in SPOKEN
+        draft = Draft(room.name, kind, member.name, text, self._clock(), None, member.fingerprint, keep)
+
+        def committed(result: list[Message] | Exception) -> None:
+            if isinstance(result, Exception):
+                member.outlet.notice(NOT_SAVED)
+                if then is not None:
+                    then(NOT_SAVED)
+                return
+            for msg in result:
+                room.publish(msg, keep=keep)
+            if then is not None:
+                then(None)
+
+        self._store.append([draft], committed)
+
+    def announce(self, room: Room, kind: Kind, text: str) -> None:
+        """A line from nobody in particular (a storm's summary), in the room's
+        order; a summary the store could not place is not worth an error."""
+
+        def committed(result: list[Message] | Exception) -> None:
+            if not isinstance(result, Exception):
+                for msg in result:
+                    room.publish(msg, keep=False)
+
+        self._store.append([Draft(room.name, kind, "", text, self._clock(), keep=False)], committed)
+
+
+def _refuse(member: Member, reason: str, then: Then | None) -> None:
+    """Tell the sender why: through ``then`` if they gave one, else as a notice."""
+    if then is not None:
+        then(reason)
+    else:
+        member.outlet.notice(reason)

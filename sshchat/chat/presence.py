@@ -1,0 +1,210 @@
+"""Who is online: people by name, their look-alike shapes, renames, idleness,
+and the join and leave notices (summed up in a storm).
+
+A join or leave notice costs a write to every member of the room, so while
+many people come and go at once (a restart, a login storm) they are summed
+up in one line a second instead of one line per person.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sshchat.chat.member import Member
+from sshchat.chat.message import Kind
+from sshchat.chat.moderation import Moderation
+from sshchat.chat.names import InvalidName, check_name, name_key, skeleton
+from sshchat.chat.pipeline import Pipeline
+from sshchat.chat.prefs import Prefs
+from sshchat.chat.registry import NameRegistry
+from sshchat.chat.room import Room
+from sshchat.chat.rooms import Rooms
+from sshchat.chat.settings import ChatSettings
+from sshchat.chat.store import Change, Store
+
+SUMMARY_NAMES = 5  # names a storm's summary lists before "and N others"
+
+
+class Presence:
+    """The people online, by name key, and what follows from their coming and going."""
+
+    def __init__(
+        self,
+        settings: ChatSettings,
+        clock: Callable[[], float],
+        store: Store,
+        rooms: Rooms,
+        pipeline: Pipeline,
+        names: NameRegistry,
+        moderation: Moderation,
+        prefs: dict[str, str],
+    ) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._store = store
+        self._rooms = rooms
+        self._pipeline = pipeline
+        self._names = names
+        self._moderation = moderation
+        self._prefs = dict(prefs)  # fingerprint -> view settings as JSON
+        self.members: dict[str, Member] = {}
+        self._shapes: dict[str, Member] = {}  # skeleton -> online member
+
+    # ------------------------------------------------------------- lookups
+
+    def find(self, name: str) -> Member | None:
+        """The online member called ``name`` (ignoring case), if any."""
+        return self.members.get(name_key(name))
+
+    def find_by_key(self, fingerprint: str) -> Member | None:
+        """The online member with this key, if any."""
+        return next((m for m in self.members.values() if m.fingerprint == fingerprint), None)
+
+    def is_here(self, member: Member) -> bool:
+        """Is this session the one online under its name (not replaced, not gone)?"""
+        return self.members.get(member.key) is member
+
+    def lookalike(self, name: str, me: Member | None = None) -> str | None:
+        """Refusal for a name that looks like someone else's online name."""
+        other = self._shapes.get(skeleton(name))
+        if other is None or other is me or other.key == name_key(name):
+            return None
+        return f'the name "{name}" looks too much like "{other.name}"; please pick another'
+
+    # ------------------------------------------------- arriving and leaving
+
+    def arrive(self, member: Member) -> None:
+        """Make an admitted person present: online, in their rooms, their settings back."""
+        if member.fingerprint and member.fingerprint in self._prefs:
+            member.prefs = Prefs.from_json(self._prefs[member.fingerprint])
+        self._rooms.seat(member)
+        self.members[member.key] = member
+        self._shapes[skeleton(member.name)] = member
+        self._names.claim(member.name, member.fingerprint)
+
+    def announce_arrival(self, member: Member) -> None:
+        for key in member.rooms:
+            text = f"{member.name} joined ({len(self.members)} online)"
+            self._announce(member, self._rooms.by_key[key], Kind.JOIN, text)
+
+    def depart(self, member: Member, reason: str | None, quietly: bool = False) -> bool:
+        """Take ``member`` offline; False if they were not (safe to call twice,
+        or for a replaced session). The rooms hear it unless ``quietly``."""
+        if not self.is_here(member):
+            return False
+        del self.members[member.key]
+        if self._shapes.get(skeleton(member.name)) is member:
+            del self._shapes[skeleton(member.name)]
+        rooms = self._rooms.unseat(member)
+        if not quietly:
+            text = f"{member.name} left" + (f" ({reason})" if reason else "")
+            for room in rooms:
+                self._announce(member, room, Kind.LEAVE, text)
+        return True
+
+    def clear(self) -> list[Member]:
+        """Everyone offline at once, without a word (the server stops)."""
+        gone = list(self.members.values())
+        self.members.clear()
+        self._shapes.clear()
+        return gone
+
+    def idle(self) -> list[Member]:
+        """Mark idle people away; return those idle long enough to be sent away."""
+        now = self._clock()
+        away, kick = self._settings.idle_away, self._settings.idle_kick
+        overdue = []
+        for member in self.members.values():
+            idle = now - member.last_active
+            if kick and idle >= kick:
+                overdue.append(member)
+            elif away and idle >= away and member.away is None:
+                member.away = "idle"
+        return overdue
+
+    # -------------------------------------------------------------- names
+
+    def rename(self, member: Member, new_name: str) -> None:
+        """/nick: a new name under the same rules as logging in."""
+        try:
+            check_name(new_name)
+        except InvalidName as e:
+            member.outlet.notice(str(e))
+            return
+        if new_name == member.name:
+            member.outlet.notice(f"you are already {new_name}")
+            return
+        if self._moderation.mute_of(member.identity) is not None:
+            member.outlet.notice("you cannot change your name while muted")
+            return
+        other = self.find(new_name)
+        if other is not None and other is not member:
+            member.outlet.notice(f'the name "{other.name}" is already in use')
+            return
+        refusal = self._names.refusal(new_name, member.fingerprint) or self.lookalike(new_name, member)
+        if refusal:
+            member.outlet.notice(refusal)
+            return
+        old_name, old_key = member.name, member.key
+        del self.members[old_key]
+        self._shapes.pop(skeleton(old_name), None)
+        member.rename(new_name)
+        self.members[member.key] = member
+        self._shapes[skeleton(new_name)] = member
+        self._rooms.rekey(member, old_key)
+        self._names.claim(new_name, member.fingerprint)
+        member.outlet.prompt_changed()
+        for key in member.rooms:
+            self._pipeline.publish(
+                member, self._rooms.by_key[key], Kind.SYSTEM, f"{old_name} is now known as {new_name}"
+            )
+
+    def save_prefs(self, member: Member) -> None:
+        """Keep ``member``'s view settings, if they have a key to keep them under."""
+        if member.fingerprint:
+            data = member.prefs.to_json()
+            self._prefs[member.fingerprint] = data
+            self._store.save(Change("prefs", (member.fingerprint, data)))
+
+    # ------------------------------------------------ comings and goings
+
+    def _announce(self, member: Member, room: Room, kind: Kind, text: str) -> None:
+        """A join or leave notice: at once while they are few, summed up in a storm.
+
+        Each notice at once is a write to every member, so rooms above 100
+        members get fewer of them (notice_burst per 100 members, at least
+        one per window); the rest wait for the summary line.
+        """
+        now = self._clock()
+        recent = room.recent_notices
+        while recent and recent[0] <= now - self._settings.notice_window:
+            recent.popleft()
+        burst = self._settings.notice_burst
+        if len(room.members) > 100:
+            burst = max(1, burst * 100 // len(room.members))
+        if len(recent) < burst:
+            recent.append(now)
+            self._pipeline.publish(member, room, kind, text)
+            return
+        room.pending_notices.setdefault(kind, []).append(member.name)
+
+    def tick(self) -> None:
+        """Publish the summed-up comings and goings (called every second or so).
+
+        A summary costs a write to every member of the room, so big rooms get
+        them less often: every second up to 1000 members, then one second
+        more per 1000.
+        """
+        now = self._clock()
+        for room in self._rooms:
+            if not room.pending_notices:
+                continue
+            if now - room.last_summary < max(1.0, len(room.members) / 1000):
+                continue
+            room.last_summary = now
+            pending, room.pending_notices = room.pending_notices, {}
+            for kind, names in pending.items():
+                verb = "joined" if kind is Kind.JOIN else "left"
+                shown = ", ".join(names[:SUMMARY_NAMES])
+                more = f" and {len(names) - SUMMARY_NAMES} others" if len(names) > SUMMARY_NAMES else ""
+                self._pipeline.announce(room, kind, f"{shown}{more} {verb} ({len(self.members)} online)")

@@ -1,0 +1,236 @@
+"""Which rooms exist, who belongs to which, and moving between them.
+
+Rooms are kept for good (a server has at most ``max_rooms``); a person's
+rooms, and the one they look at, are remembered by their identity across
+sessions and restarts. Everyone belongs to at least the lobby.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+
+from sshchat.chat.member import Member
+from sshchat.chat.message import Kind
+from sshchat.chat.moderation import Moderation
+from sshchat.chat.names import InvalidName, check_room, name_key
+from sshchat.chat.pipeline import Pipeline
+from sshchat.chat.room import Room, RoomInfo
+from sshchat.chat.settings import ChatSettings
+from sshchat.chat.store import Change, Snapshot, Store
+
+log = logging.getLogger("sshchat")
+
+LOBBY = "#lobby"
+LOBBY_KEY = name_key(LOBBY)
+
+Memberships = list[tuple[str, bool]]  # (room key, is the one looked at), in the order joined
+
+
+class Rooms:
+    """Every room, by key; memberships; /join, /part, /topic and their rules."""
+
+    def __init__(
+        self,
+        settings: ChatSettings,
+        store: Store,
+        clock: Callable[[], float],
+        pipeline: Pipeline,
+        moderation: Moderation,
+        snapshot: Snapshot,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._clock = clock
+        self._pipeline = pipeline
+        self._moderation = moderation
+        self.by_key: dict[str, Room] = {}
+        for info in [RoomInfo(LOBBY), *snapshot.rooms]:
+            self.by_key[info.key] = Room(info, settings.history_in_memory)
+        for room_name, messages in snapshot.recent.items():
+            room = self.by_key.get(name_key(room_name))
+            if room is not None:
+                room.history.extend(messages)
+        self._memberships: dict[str, Memberships] = {
+            who: [(k, cur) for k, cur in rooms if k in self.by_key] for who, rooms in snapshot.memberships.items()
+        }
+
+    # ------------------------------------------------------------- lookups
+
+    @property
+    def lobby(self) -> Room:
+        return self.by_key[LOBBY_KEY]
+
+    def get(self, name: str) -> Room | None:
+        """The room called ``name`` (ignoring case), if there is one."""
+        return self.by_key.get(name_key(name))
+
+    def of(self, member: Member) -> Room:
+        """The room ``member`` is looking at (where what they type goes)."""
+        return self.by_key[member.room]
+
+    def __iter__(self) -> Iterator[Room]:
+        return iter(self.by_key.values())
+
+    # ------------------------------------------------- arriving and leaving
+
+    def seat(self, member: Member) -> None:
+        """Put a person who logs in back in the rooms they belonged to."""
+        remembered = self._memberships.get(member.identity) or [(LOBBY_KEY, True)]
+        member.rooms = [key for key, _ in remembered]
+        member.room = next((key for key, current in remembered if current), member.rooms[0])
+        for key in member.rooms:
+            self.by_key[key].add(member)
+
+    def unseat(self, member: Member) -> list[Room]:
+        """Take a person who leaves out of their rooms (remembered for next time)."""
+        rooms = [self.by_key[key] for key in member.rooms]
+        for room in rooms:
+            room.remove(member)
+        return rooms
+
+    def rekey(self, member: Member, old_key: str) -> None:
+        """Keep a renamed member in place in each of their rooms."""
+        for key in member.rooms:
+            self.by_key[key].rekey(old_key, member)
+
+    def follow(self, room: Room, visitor: Member) -> None:
+        """A bot's ``tail --follow``: it hears the room without being in it."""
+        room.listeners.append(visitor)
+
+    def unfollow(self, room: Room, visitor: Member) -> None:
+        if visitor in room.listeners:
+            room.listeners.remove(visitor)
+
+    def followers(self) -> list[Member]:
+        """Every bot following a room."""
+        return [visitor for room in self for visitor in room.listeners]
+
+    def close_followers(self, reason: str) -> None:
+        for room in self:
+            for visitor in list(room.listeners):
+                visitor.outlet.close(reason)
+            room.listeners.clear()
+
+    # ------------------------------------------------------ moving around
+
+    def enter(self, member: Member, room_name: str) -> None:
+        """/join: switch to a room, making it (and joining it) if needed."""
+        try:
+            check_room(room_name)
+        except InvalidName as e:
+            member.outlet.notice(str(e))
+            return
+        key = name_key(room_name)
+        room = self.by_key.get(key)
+        if room is None:
+            refusal = self._room_limit(member)
+            if refusal:
+                member.outlet.notice(refusal)
+                return
+            info = RoomInfo(room_name, "", member.name, member.fingerprint, self._clock())
+            room = self.by_key[key] = Room(info, self._settings.history_in_memory)
+            self._store.save(Change("room", info))
+            log.info("%s created %s", member.name, room_name)
+        if key == member.room:
+            member.outlet.notice(f"you are already in {room.name}")
+            return
+        joined = key not in member.rooms
+        if joined:
+            member.rooms.append(key)
+            room.add(member)
+        self._look_at(member, room)
+        if joined:
+            self._pipeline.publish(
+                member, room, Kind.JOIN, f"{member.name} joined {room.name} ({len(room.members)} here)"
+            )
+
+    def _room_limit(self, member: Member) -> str | None:
+        """Why ``member`` may not create another room (rooms are kept for good)."""
+        s = self._settings
+        if len(self.by_key) >= s.max_rooms:
+            return f"the server has its limit of {s.max_rooms} rooms; join one of them (/rooms)"
+        made = sum(
+            1 for r in self
+            if (r.info.creator_fp == member.fingerprint if member.fingerprint
+                else r.info.creator_fp is None and name_key(r.info.creator) == member.key)
+        )
+        if made >= s.max_rooms_per_person:
+            return f"you have created {made} rooms, the most one person may"
+        return None
+
+    def part(self, member: Member, room_name: str | None) -> None:
+        """/part: leave a room (the current one by default)."""
+        key = member.room if room_name is None else name_key(room_name)
+        if key not in member.rooms:
+            member.outlet.notice(f"you are not in {room_name}")
+            return
+        if member.rooms == [LOBBY_KEY]:
+            member.outlet.notice(f"{LOBBY} is the last room you are in; /quit leaves the chat")
+            return
+        self._drop_from(member, self.by_key[key], f"{member.name} left {self.by_key[key].name}")
+
+    def _drop_from(self, member: Member, room: Room, notice: str) -> None:
+        """Take ``member`` out of ``room``; the last room returns them to the lobby."""
+        member.rooms.remove(room.key)
+        member.unread.pop(room.key, None)
+        room.remove(member)
+        self._pipeline.publish(member, room, Kind.LEAVE, notice)
+        if not member.rooms:
+            member.rooms.append(LOBBY_KEY)
+            self.lobby.add(member)
+        if member.room == room.key:
+            self._look_at(member, self.by_key[member.rooms[-1]])
+        else:
+            self._remember(member)
+
+    def _look_at(self, member: Member, room: Room) -> None:
+        """Make ``room`` the one ``member`` sees and types into; catch them up."""
+        member.room = room.key
+        self._remember(member)
+        member.outlet.prompt_changed()
+        unread = member.unread.pop(room.key, 0)
+        topic = f"; topic: {room.info.topic}" if room.info.topic else ""
+        member.outlet.notice(f"now in {room.name} ({len(room.members)} here{topic})")
+        if unread:
+            member.outlet.notice(f"{unread} new messages since you last looked")
+        count = min(max(self._settings.history_on_join, unread), self._settings.history_per_call)
+        for msg in room.recent(count):
+            member.outlet.deliver(msg)
+
+    def _remember(self, member: Member) -> None:
+        """Keep ``member``'s rooms (and which one they look at) for next time."""
+        rooms = [(key, key == member.room) for key in member.rooms]
+        self._memberships[member.identity] = rooms
+        self._store.save(Change("memberships", (member.identity, rooms)))
+
+    # ------------------------------------------------------- room's rules
+
+    def may_manage(self, member: Member, room: Room) -> bool:
+        """Operators, and the keyed creator of ``room``."""
+        creator = room.info.creator_fp
+        return self._moderation.is_op(member.fingerprint) or (creator is not None and creator == member.fingerprint)
+
+    def set_topic(self, member: Member, text: str | None) -> None:
+        """/topic: show it (None), or set it: the room's creator (by key) or an operator."""
+        room = self.of(member)
+        if text is None:
+            member.outlet.notice(f"{room.name}: {room.info.topic or 'no topic'}")
+            return
+        if not self.may_manage(member, room):
+            member.outlet.notice(f"only {room.name}'s creator or an operator can set its topic")
+            return
+        room.info.topic = text
+        self._store.save(Change("room", room.info))
+        self._pipeline.publish(member, room, Kind.SYSTEM, f"{member.name} set the topic: {text}")
+
+    def remove_from_room(self, member: Member, target: Member, reason: str) -> None:
+        """A room creator's /kick: out of the room ``member`` looks at, only."""
+        room = self.of(member)
+        if room.key not in target.rooms:
+            member.outlet.notice(f"{target.name} is not in {room.name}")
+            return
+        self._moderation.audit(member.name, member.fingerprint, "kick", f"{target.name} from {room.name}", reason)
+        suffix = f": {reason}" if reason else ""
+        self._drop_from(target, room, f"{target.name} was removed from {room.name} by {member.name}{suffix}")
+        target.outlet.notice(f"you were removed from {room.name} by {member.name}{suffix}")
