@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
-from sshchat.config import Config, ConfigError, load
+from sshchat.chat.settings import ChatSettings
+from sshchat.config import Config, ConfigError, chat_settings, load
 
 
 def test_layers_in_order(tmp_path: Path) -> None:
@@ -44,3 +46,36 @@ def test_bad_settings_are_named(tmp_path: Path, content: str, env: dict[str, str
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read config file"):
         load(str(tmp_path / "nope.toml"))
+
+
+def _another(value: object) -> object:
+    """A value of the same type that differs from ``value``."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 7
+    if isinstance(value, float):
+        return value + 0.5
+    assert isinstance(value, str)
+    return value + "-changed"
+
+
+def test_every_chat_setting_comes_from_the_config_field_of_its_name() -> None:
+    """Config holds the only defaults: each ChatSettings field is filled from
+    it, and from its own field only (a setting renamed on one side, or wired
+    to the wrong field, fails here)."""
+    base = Config()
+    defaults = chat_settings(base)
+    for field in dataclasses.fields(ChatSettings):
+        assert hasattr(base, field.name), f"Config has no setting {field.name}"
+        assert getattr(defaults, field.name) == getattr(base, field.name), field.name
+        changed = _another(getattr(base, field.name))
+        got = chat_settings(dataclasses.replace(base, **{field.name: changed}))
+        assert got == dataclasses.replace(defaults, **{field.name: changed}), field.name
+
+
+def test_chat_settings_have_no_defaults_of_their_own() -> None:
+    assert all(
+        f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        for f in dataclasses.fields(ChatSettings)
+    )
