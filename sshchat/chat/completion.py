@@ -15,8 +15,9 @@ if TYPE_CHECKING:
     from sshchat.chat.hub import Hub
     from sshchat.chat.member import Member
 
-_ROOM_ARG_RE = re.compile(  # the commands that take a #ROOM, by any of their names
-    r"/(" + "|".join(sorted(n for n, c in COMMANDS.items() if c.name in ("join", "part", "names"))) + r")\s+(\S*)$",
+_ROOM_ARG_RE = re.compile(  # the commands whose first parameter is a #ROOM (the table says so), by any name
+    r"/(" + "|".join(sorted(n for n, c in COMMANDS.items() if c.params.lstrip("[").startswith("#ROOM")))
+    + r")\s+(\S*)$",
     re.IGNORECASE,
 )
 
