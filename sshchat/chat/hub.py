@@ -58,14 +58,14 @@ class Hub:
         self.names = NameRegistry(snapshot.bindings, store, clock)
         self.moderation = Moderation(snapshot, store, clock, admins, allowlist, motd)
         self.offences = Offences(s.offence_threshold, s.offence_window, s.offence_block, clock)
-        self.pipeline = Pipeline(s, store, self.moderation, self.offences, clock, self.disconnect)
-        self._rooms = Rooms(s, store, clock, self.pipeline, self.moderation, snapshot)
+        self._pipeline = Pipeline(s, store, self.moderation, self.offences, clock, self.disconnect)
+        self._rooms = Rooms(s, store, clock, self._pipeline, self.moderation, snapshot)
         self._presence = Presence(
-            s, clock, store, self._rooms, self.pipeline, self.names, self.moderation, snapshot.prefs
+            s, clock, store, self._rooms, self._pipeline, self.names, self.moderation, snapshot.prefs
         )
         self._admission = Admission(self.moderation, self.names, self._presence, self.offences)
         self._operations = Operations(
-            s, clock, store, self.pipeline, self._rooms, self._presence, self.names, self.moderation, self.disconnect
+            s, clock, store, self._pipeline, self._rooms, self._presence, self.names, self.moderation, self.disconnect
         )
         self.closing = False
 
@@ -137,7 +137,7 @@ class Hub:
     def _new_member(self, name: str, fingerprint: str | None, outlet: Outlet, address: str) -> Member:
         now = self.clock()
         member = Member(name, fingerprint, outlet, address, connected_at=now, last_active=now)
-        member.bucket = self.pipeline.bucket(member.identity)
+        member.bucket = self._pipeline.bucket(member.identity)
         return member
 
     def _welcome(self, member: Member) -> None:
@@ -196,12 +196,12 @@ class Hub:
         if member.away == "idle":
             member.away = None
         if line.startswith("/") and not line.startswith("//"):
-            if self.pipeline.within_rate(member):
+            if self._pipeline.within_rate(member):
                 dispatch(self._operations, member, line)
             return
         if line.startswith("//"):
             line = line[1:]  # "//etc" says "/etc"
-        self.pipeline.send(member, self.room_of(member), Kind.CHAT, line)
+        self._pipeline.send(member, self.room_of(member), Kind.CHAT, line)
 
     def post(self, member: Member, room_name: str, text: str, done: Then) -> None:
         """A bot's message to a room it is not in; ``done(refusal or None)``
@@ -210,7 +210,7 @@ class Hub:
         if room is None:
             done(f"no room called {room_name[:32]}")
             return
-        self.pipeline.send(member, room, Kind.CHAT, text, done)
+        self._pipeline.send(member, room, Kind.CHAT, text, done)
 
     # ------------------------------------------------------------ clockwork
 
