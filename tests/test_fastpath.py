@@ -333,6 +333,11 @@ def test_fast_path_only_on_the_asyncssh_it_was_written_for() -> None:
     assert not fastpath.compatible("2.25.0") and not fastpath.compatible("3.0")
 
 
+# Sessions write with fastpath.send_data(chan, data), without a Link, so no
+# session makes the C writer's Owner any more (issue 13 removes the C writer);
+# these tests of the Owner and Link as sessions used them go with it.
+_SESSIONS_HOLD_NO_LINK = pytest.mark.skip(reason="sessions write without a C Link (issue 13)")
+
 GUARDS = [  # (object, attribute, value): each alone means asyncssh must send
     ("chan", "_send_state", "close_pending"),
     ("chan", "_send_buf", [(bytearray(b"queued"), None)]),
@@ -416,6 +421,7 @@ async def test_messages_flow_through_repeated_rekeys(start_server, native: bool,
 
 
 
+@_SESSIONS_HOLD_NO_LINK
 @pytest.mark.parametrize(
     ("cipher", "mac", "kind"),
     [
@@ -453,6 +459,7 @@ async def test_which_packets_the_c_writer_builds(start_server, cipher: str, mac:
     assert conn._send_encryption is not first and session._link.kind == kind
 
 
+@_SESSIONS_HOLD_NO_LINK
 async def test_the_c_writer_holds_the_counters_until_asyncssh_runs(start_server, monkeypatch) -> None:
     """Between its own packets the C writer keeps the connection's counters
     (its Owner); before asyncssh sends a packet of its own or reads what the
@@ -504,7 +511,6 @@ async def test_a_gone_connection_is_freed(start_server) -> None:
     await reader.wait_for("writer: hello")
     gone = weakref.ref(conn)
     del conn
-    assert "_sshchat_owner" in gone().__dict__ or not server.app.config.native
     reader.conn.close()
     await writer.wait_for("reader left")
     for _ in range(20):
@@ -545,6 +551,7 @@ async def test_a_key_exchange_the_client_starts_resets_the_rekey_count(start_ser
     assert conn._send_seq == reader.conn._recv_seq
 
 
+@_SESSIONS_HOLD_NO_LINK
 async def test_switching_to_the_python_writer_keeps_the_client_in_step(start_server) -> None:
     """Sessions made with the C writer hold an Owner; the Python writer,
     installed later in the same process, must take the counters back."""

@@ -1,7 +1,8 @@
 """The outbox: one write per event-loop turn, and a cap on unsent output.
 
-A ChatSession is driven here with a stand-in channel, so what the session
-writes can be counted exactly.
+A session is driven here, through asyncssh's callbacks, with a stand-in
+channel, so what it writes can be counted exactly. (What a batch looks like
+is term/batch.py's, tested in test_batch.py without any channel.)
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from dataclasses import dataclass, field
 
 from sshchat.chat.hub import Hub
 from sshchat.config import Config
+from sshchat.ssh.chat_session import ChatSession
 from sshchat.ssh.context import ServerContext
-from sshchat.ssh.session import ChatSession
+from sshchat.ssh.session import Session
 from sshchat.store.memory import MemoryStore
 from tests.support.settings import chat_settings
 
@@ -60,9 +62,9 @@ class FakeChannel:
         self.status = status
 
 
-def open_session(hub: Hub, name: str, *, pty: bool, **config: object) -> tuple[ChatSession, FakeChannel, FakeConn]:
+def open_session(hub: Hub, name: str, *, pty: bool, **config: object) -> tuple[Session, FakeChannel, FakeConn]:
     conn, chan = FakeConn(), FakeChannel()
-    session = ChatSession(ServerContext(hub, Config(**config)), conn, name, None, "127.0.0.1")  # type: ignore[arg-type]
+    session = Session(ServerContext(hub, Config(**config)), conn, name, None, "127.0.0.1")  # type: ignore[arg-type]
     session.connection_made(chan)  # type: ignore[arg-type]
     if pty:
         session.pty_requested("xterm", (80, 24, 0, 0), {})
@@ -133,7 +135,8 @@ async def test_a_crash_in_one_session_ends_only_that_session(monkeypatch) -> Non
     def boom(data: str) -> None:
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(broken._editor, "feed", boom)
+    assert isinstance(broken.handler, ChatSession)
+    monkeypatch.setattr(broken.handler._editor, "feed", boom)
     broken.data_received("x", None)
     assert chan.status == 0 and "internal error" in "".join(chan.writes)
     fine.data_received("still ok\n", None)
@@ -148,13 +151,14 @@ async def test_a_session_that_cannot_flush_is_ended_and_others_still_get_output(
     broken, chan, _ = open_session(hub, "broken", pty=True)
     fine, fine_chan, _ = open_session(hub, "fine", pty=False)
     shared = Flusher()
-    broken._ctx.flusher = fine._ctx.flusher = shared
+    broken.handler._ctx.flusher = fine.handler._ctx.flusher = shared  # type: ignore[union-attr]
     await settle()
 
     def boom(*args: object) -> str:
         raise RuntimeError("render bug")
 
-    monkeypatch.setattr(broken._editor, "above", boom)
+    assert isinstance(broken.handler, ChatSession)
+    monkeypatch.setattr(broken.handler._editor, "above", boom)
     fine.data_received("hello\n", None)
     await settle()
     assert chan.status == 0  # ended, not left connected and silent

@@ -16,7 +16,7 @@ import asyncssh
 
 from sshchat.chat.moderation import normalise_address
 from sshchat.ssh.context import ServerContext
-from sshchat.ssh.session import ChatSession
+from sshchat.ssh.session import Session
 
 log = logging.getLogger("sshchat")
 
@@ -83,13 +83,13 @@ class ChatServer(asyncssh.SSHServer):
         self._key = None  # no key proved: keyless identity
         return True  # succeed without asking anything
 
-    def session_requested(self) -> ChatSession | bool:
+    def session_requested(self) -> Session | bool:
         if self._has_session or self._conn is None:
             return False  # one connection, one chat session
         self._has_session = True
         fingerprint = self._key.get_fingerprint("sha256") if self._key else None
         username = self._conn.get_extra_info("username") or ""
-        return ChatSession(self._ctx, self._conn, username, fingerprint, self._address)
+        return Session(self._ctx, self._conn, username, fingerprint, self._address)
 
 
 def _names(setting: str) -> list[str]:

@@ -1,0 +1,242 @@
+"""A person in the chat: at a terminal (PTY), or a script in line mode.
+
+This is step 7 of DESIGN.md's path of a message. The chat core queues
+messages here through the Outlet methods (``deliver``, ``notice``), which
+never write: the first one in an event-loop turn marks the session due (see
+flusher.py) and the rest just join the list. ``flush`` then turns the batch
+into text (term/batch.py) and writes it in one write, with one erase and one
+redraw of the input line. A quiet room gets each message at once; a busy one
+gets larger batches, not a backlog of small writes.
+
+Everything written goes through the session's Writer (writer.py), which
+cuts off a client that stops reading.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import asyncssh
+
+from sshchat.chat.completion import complete
+from sshchat.chat.hub import JoinRefused
+from sshchat.chat.member import Member
+from sshchat.chat.message import Message
+from sshchat.ssh.context import ServerContext
+from sshchat.ssh.lines import LineBuffer
+from sshchat.ssh.writer import Writer
+from sshchat.term.batch import BELL, Elsewhere, Pending, screen_rows, script_text
+from sshchat.term.editor import LineEditor
+from sshchat.term.render import Look, Style, render_notice, render_prompt, style_for_term
+
+log = logging.getLogger("sshchat")
+
+BRACKETED_PASTE_ON = "\x1b[?2004h"
+BRACKETED_PASTE_OFF = "\x1b[?2004l"
+
+_THEMES = {"256": Style.ANSI256, "16": Style.ANSI16, "mono": Style.MONO}
+
+
+class ChatSession:
+    """One person's chat: their input in, their outbox out (an Outlet).
+
+    ``term`` is the terminal type of the PTY, None without one (a script:
+    no editor, no echo, plain lines); ``width`` its columns.
+    """
+
+    def __init__(
+        self,
+        ctx: ServerContext,
+        chan: asyncssh.SSHServerChannel[str],
+        conn: asyncssh.SSHServerConnection,
+        username: str,
+        fingerprint: str | None,
+        address: str,
+        term: str | None = None,
+        width: int = 80,
+        no_color: bool = False,
+    ) -> None:
+        self._ctx = ctx
+        self._out = Writer(chan, conn, ctx.config.outbox_limit, self._cut_off)
+        self._username = username
+        self._fingerprint = fingerprint
+        self._address = address
+        self._editor: LineEditor | None = None
+        # NO_COLOR (no-color.org), sent with e.g. ssh -o SetEnv=NO_COLOR=1
+        self._default_style = Style.MONO if no_color or term is None else style_for_term(term)
+        if term is not None:
+            limit = ctx.config.max_message_chars
+            # Room to paste and trim, but not without end: every key lays the line out.
+            self._editor = LineEditor(width, max_submit=limit, max_chars=2 * limit)
+        self._look = Look()  # from the style and the person's settings (see _prompt)
+        self._member: Member | None = None
+        self._pending: list[Pending] = []
+        self._flush_scheduled = False
+        self._closing = False
+        self._lines = LineBuffer(ctx.config.max_line_chars)  # input without a PTY
+
+    def start(self) -> None:
+        """Join the chat (or say why not, on stderr, and exit 1)."""
+        try:
+            self._member = self._ctx.hub.join(self._username, self._fingerprint, self, self._address)
+        except JoinRefused as e:
+            log.info("refused %s from %s: %s", self._username, self._address, e)
+            self._closing = True
+            self._out.exit(1, err=f"sshchat: {e}" + ("\r\n" if self._editor else "\n"))
+            return
+        log.info("%s joined from %s (%s)", self._username, self._address, self._fingerprint or "no key")
+        if self._editor is not None:
+            member = self._member
+            hub = self._ctx.hub
+            self._editor.completer = lambda before: complete(hub, member, before)
+            self._editor.set_prompt(*self._prompt())
+            self._out.write(BRACKETED_PASTE_ON)
+
+    # ------------------------------------------------------------------ input
+
+    @property
+    def listening(self) -> bool:
+        """In the chat and not on the way out: input still counts."""
+        return self._member is not None and not self._closing
+
+    def input(self, data: str) -> None:
+        """Keys from a terminal, or bytes of lines from a script."""
+        try:
+            if self._editor is not None:
+                self._typed(data)
+            else:
+                self._piped(data)
+        except Exception:  # one broken session must never take others down
+            log.exception("error handling input from %s", self._username)
+            self.close("internal error; sorry")
+
+    def _typed(self, data: str) -> None:
+        """Keys from a person at a terminal."""
+        assert self._editor is not None and self._member is not None
+        result = self._editor.feed(data)
+        if result.echo:
+            self._out.write(result.echo)
+        for error in result.errors:
+            self.notice(error)
+        for line in result.lines:
+            if self._closing:
+                return
+            self._ctx.hub.handle_line(self._member, line)
+        if result.leave:
+            self.close(None)
+
+    def _piped(self, data: str) -> None:
+        """Lines from a script or ``ssh -T``: each \\n-terminated line counts."""
+        assert self._member is not None
+        lines, too_long = self._lines.feed(data)
+        for line in lines:
+            if self._closing:
+                return
+            if line.strip():
+                self._ctx.hub.handle_line(self._member, line)
+        if too_long:
+            self.close(f"line longer than {self._ctx.config.max_line_chars} characters")
+
+    def eof(self) -> None:
+        """The script's input ended: its last line counts, then goodbye."""
+        assert self._member is not None
+        rest = self._lines.rest()
+        if rest.strip():
+            self._ctx.hub.handle_line(self._member, rest)
+        self.close(None)
+
+    def resize(self, width: int) -> None:
+        if self._editor is not None and width > 0:
+            self._out.write(self._editor.resize(width))
+
+    def flooded(self) -> None:
+        """More input (keys, pastes, resizes) than a person makes: disconnect."""
+        limit = self._ctx.config.input_bytes_per_minute
+        log.warning("cutting off %s from %s: input flood", self._username, self._address)
+        self._ctx.hub.offences.record(self._address)
+        if self._member is not None:
+            self._ctx.hub.leave(self._member, "sent too much")
+        self.close(f"you sent more than {limit} bytes in a minute; disconnected")
+
+    def lost(self, exc: Exception | None) -> None:
+        """The connection is gone (the client left, or we cut it off)."""
+        if self._member is not None:
+            self._ctx.hub.leave(self._member, "connection lost" if exc else None)
+        self._out.detach()
+        self._pending.clear()
+
+    # ------------------------------------------------------- Outlet interface
+
+    def deliver(self, msg: Message, elsewhere: bool = False) -> None:
+        # _queue, inlined on purpose: this runs once per delivery, 200k times a second at 500 users
+        if self._closing:
+            return
+        self._pending.append(Elsewhere(msg) if elsewhere else msg)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._ctx.flusher.mark(self)
+
+    def notice(self, text: str) -> None:
+        if self._closing:
+            return
+        self._pending.append(text)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._ctx.flusher.mark(self)
+
+    def prompt_changed(self) -> None:
+        if self._member is not None:
+            self._username = self._member.name
+        if self._editor is not None:
+            self._out.write(self._editor.set_prompt(*self._prompt()))
+
+    def _prompt(self) -> tuple[str, str]:
+        """The prompt, and the Look from the person's settings (both change together)."""
+        assert self._member is not None
+        prefs = self._member.prefs
+        style = _THEMES[prefs.theme] if prefs.theme else self._default_style
+        self._look = Look(style, prefs.timestamps, prefs.zone)
+        room = self._ctx.hub.room_of(self._member).name
+        return render_prompt(self._member.name, room, style)
+
+    def close(self, reason: str | None) -> None:
+        """Say goodbye (and why), then end the session; safe to call twice."""
+        if self._closing:
+            return
+        self.flush()
+        self._closing = True
+        if self._member is not None:
+            self._ctx.hub.leave(self._member)
+        reason_line = render_notice(reason, self._look.style) if reason else ""
+        if self._editor is not None:
+            out = self._editor.erase() + (reason_line + "\r\n" if reason else "")
+            out += BRACKETED_PASTE_OFF
+        else:
+            out = reason_line + "\n" if reason else ""
+        self._out.exit(0, out)
+
+    # ----------------------------------------------------------------- output
+
+    def flush(self) -> None:
+        """Write everything pending in one write, with one redraw."""
+        self._flush_scheduled = False
+        if not self._pending or self._closing:
+            return
+        items, self._pending = self._pending, []
+        editor = self._editor
+        if editor is None:  # scripts: plain lines, nothing else, each encoded once for all
+            self._out.write_encoded(script_text(items))
+            return
+        member = self._member
+        key, bell = (member.key, member.prefs.bell) if member is not None else ("", "off")
+        rows, ring = screen_rows(items, self._look, editor.width, self._username, key, bell)
+        out = editor.above("\r\n".join(rows))
+        self._out.write(out + BELL if ring else out)
+
+    def _cut_off(self, backlog: int) -> None:
+        """The Writer gave up on a client that is not reading: leave, queue nothing more."""
+        log.warning("cutting off %s from %s: %d bytes unsent", self._username, self._address, backlog)
+        self._closing = True
+        self._pending.clear()
+        if self._member is not None:
+            self._ctx.hub.leave(self._member, "too slow to keep up; disconnected")

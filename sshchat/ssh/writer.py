@@ -1,0 +1,106 @@
+"""The one place a session's bytes go to its SSH channel.
+
+Both kinds of session (a chat, a bot command) write through a Writer, so
+three things are decided here and nowhere else:
+
+- how: as one packet of our own (``fastpath.send_data``) where the channel
+  allows it, else through asyncssh's ``chan.write``;
+- how much may wait: ``channel.write()`` never blocks and its buffer has no
+  bound, so a client that stops reading would grow our memory without end.
+  After every write the bytes not yet taken by the network are compared with
+  ``outbox_limit``; past it the session is cut off, never awaited (one slow
+  reader must not stall a room);
+- the end: the last words, the error line on stderr and the exit status.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import asyncssh
+
+from sshchat.ssh import fastpath
+
+log = logging.getLogger("sshchat")
+
+
+class Writer:
+    """Writes one session's output; cut off once ``limit`` bytes are unsent.
+
+    ``cut_off(backlog)`` is called once when that happens, before the
+    connection is aborted: the session stops queueing and leaves the chat.
+    """
+
+    __slots__ = ("_chan", "_conn", "_cut_off", "_direct", "_ending", "_limit")
+
+    def __init__(
+        self,
+        chan: asyncssh.SSHServerChannel[str],
+        conn: asyncssh.SSHServerConnection,
+        limit: int,
+        cut_off: Callable[[int], None],
+    ) -> None:
+        self._chan: asyncssh.SSHServerChannel[str] | None = chan
+        self._conn = conn
+        self._limit = limit
+        self._cut_off = cut_off
+        # asyncssh's own channels may take the direct packet writer (stand-ins in tests do not)
+        self._direct = isinstance(chan, asyncssh.SSHServerChannel)
+        self._ending = False  # the last words are out: a backlog no longer matters
+
+    @property
+    def open(self) -> bool:
+        """Can anything still be written (not cut off, connection not lost)?"""
+        return self._chan is not None
+
+    def write(self, text: str) -> None:
+        """Send ``text`` (nothing if empty)."""
+        if text:
+            self.write_encoded(text.encode("utf-8", "replace"), text)
+
+    def write_encoded(self, data: bytes, text: str | None = None) -> None:
+        """Send UTF-8 ``data``: as one packet of our own where we can, else
+        through asyncssh's channel (which takes text: ``text`` if we have it)."""
+        chan = self._chan
+        if chan is None:
+            return
+        try:
+            # sent directly, the backlog is the socket transport's (the channel's buffer was empty, and still is)
+            if not self._direct or (backlog := fastpath.send_data(chan, data)) == fastpath.NOT_SENT:
+                chan.write(data.decode("utf-8") if text is None else text)
+                backlog = chan.get_write_buffer_size() + transport_backlog(self._conn)
+        except OSError:  # the channel is already closing
+            return
+        if backlog > self._limit and not self._ending:
+            self._chan = None  # nothing more goes to a client that is not reading
+            self._cut_off(backlog)
+            self._conn.abort()
+
+    def exit(self, status: int, out: str = "", err: str = "") -> None:
+        """End the session: ``out`` (last words), ``err`` on stderr, then
+        the exit status. Past this point a backlog cuts nothing off: the
+        channel is closing anyway."""
+        self._ending = True
+        self.write(out)
+        chan = self._chan
+        if chan is None:
+            return
+        if err:
+            chan.write_stderr(err)
+        chan.exit(status)
+
+    def detach(self) -> None:
+        """The connection is gone: write nothing more."""
+        self._chan = None
+
+
+def transport_backlog(conn: Any) -> int:
+    """Bytes queued in the connection's socket transport, not yet sent.
+
+    The channel's own buffer only fills once the client's SSH window is used
+    up (about 2 MB for OpenSSH); until then unsent data piles up here.
+    """
+    transport = getattr(conn, "_transport", None)
+    return transport.get_write_buffer_size() if transport is not None else 0
