@@ -64,7 +64,9 @@ class ConnectionLimits:
         self.handshaking = 0
         self.by_address: Counter[str] = Counter()
         rate = new_connections_per_minute / 60
-        now = lambda: self._clock()  # read late, so a test can move time
+        def now() -> float:  # read late, so a test can move time
+            return self._clock()
+
         self._arrivals = BucketsByKey(new_connections_burst, rate, now)
         self._site_arrivals = BucketsByKey(new_connections_burst * NETWORK_SHARE, rate * NETWORK_SHARE, now)
 

@@ -97,7 +97,7 @@ def _names(setting: str) -> list[str]:
     return [name.strip() for name in setting.split(",") if name.strip()]
 
 
-async def listen(ctx: ServerContext, host_key: asyncssh.SSHKey) -> asyncio.AbstractServer:
+async def listen(ctx: ServerContext, host_key: asyncssh.SSHKey) -> asyncssh.SSHAcceptor:
     """Start accepting SSH connections on the configured address."""
     config = ctx.config
     return await asyncssh.create_server(

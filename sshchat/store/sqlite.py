@@ -14,6 +14,7 @@ across a killed process (not across a power cut).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import logging
 import os
@@ -263,7 +264,7 @@ class SQLiteStore:
                 jobs = jobs[: jobs.index(_STOP)]
                 stop = True
             self._serve(jobs)
-            del jobs  # not kept while waiting: a served batch holds callbacks, and through them sessions that have ended
+            del jobs  # not kept while waiting: a served batch holds callbacks, and through them ended sessions
 
     def _serve(self, jobs: list[Any]) -> None:
         """Writes in one transaction; a read first commits the writes before it."""
@@ -308,7 +309,7 @@ class SQLiteStore:
                             "INSERT INTO messages (room, kind, sender, sender_fp, recipient, text, time)"
                             " VALUES (?, ?, ?, ?, ?, ?, ?)",
                             (d.room, d.kind.value, d.sender, d.sender_fp, d.recipient, d.text, d.time),
-                        ).lastrowid
+                        ).lastrowid or 0
                     messages.append(d.message(msg_id))
                 outcomes.append((done, messages, any(d.keep for d in arg)))
             db.execute("COMMIT")
@@ -335,10 +336,8 @@ class SQLiteStore:
             for done, value in results:
                 done(value)
             return
-        try:
+        with contextlib.suppress(RuntimeError):  # the loop is gone: shutting down
             loop.call_soon_threadsafe(_run_callbacks, results)
-        except RuntimeError:  # the loop is gone: shutting down
-            pass
 
     # -------------------------------------------------------------- reads
 

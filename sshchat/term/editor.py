@@ -134,7 +134,7 @@ class LineEditor:
                 rows.append("")  # a full last row: the cursor lives on the next one
             return rows, divmod(cursor, width), len(text) % width
         starts, col = _row_starts(text, width)
-        rows = [text[a:b] for a, b in zip(starts, [*starts[1:], len(text)])]
+        rows = [text[a:b] for a, b in zip(starts, [*starts[1:], len(text)], strict=True)]
         if col >= width:
             rows.append("")
             col = 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import zlib
-from datetime import datetime, timezone, tzinfo
+from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -94,7 +94,7 @@ _HIGHLIGHT = {Style.ANSI256: "\x1b[1;38;5;226m", Style.ANSI16: "\x1b[1;93m", Sty
 
 @lru_cache(maxsize=64)
 def _tz(zone: str) -> tzinfo:
-    return parse_zone(zone) or timezone.utc
+    return parse_zone(zone) or UTC
 
 
 def _stamp(t: float, look: Look) -> str:
