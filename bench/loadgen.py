@@ -312,9 +312,11 @@ class Run:
         )
         if a.typing:
             keys_typed = sum(r["keys"] for r in sent_replies)
+            window_keys = sum(r["window_keys"] for r in sent_replies)
             report["typing"] = {
+                # keys sent while measuring, by all typists: the input load
+                "keys_per_second": round(window_keys / a.duration, 1) if a.duration else None,
                 "keys_typed": keys_typed,  # of measured lines, Enter included
-                "keys_per_second": round(keys_typed / a.duration, 1) if a.duration else None,
                 # packets the typists sent while typing those lines: one per key, plus any acks
                 "key_packets": sum(r["key_packets"] for r in sent_replies),
                 "latencies_not_from_enter": uncorrected,

@@ -93,6 +93,7 @@ class Worker:
         # typed lines: sender -> (actual - planned) Enter time in us, by measured sequence number
         self.enter_late_us: dict[int, array[int]] = {}
         self.keys = 0  # keys typed (Enter included) for measured lines
+        self.window_keys = 0  # keys sent while measuring (whatever line they belong to)
         self.key_packets = 0  # packets the typists sent while typing them
         self.send_lag: array[float] = array("d")
         self.loop_lag: array[float] = array("d")
@@ -208,11 +209,14 @@ class Worker:
         Keys go out ``1 / keys_per_second`` apart and Enter one step after the
         last key; Enter is due every ``1 / rate`` seconds from ``start +
         offset``, as the lines of ``_send`` (the parent starts the run early
-        enough for the first line's typing), so the typing of a line ends
-        exactly when its Enter is due. The text is fixed before the first key, so it carries the time
-        Enter is *due*; the time it actually went out is kept here, by
-        sequence number, and the parent subtracts the difference from every
-        latency of that line: latency is measured from Enter.
+        enough for the first line's typing). Typing goes on until ``end``: a
+        line whose Enter would come later is left half-typed, so the measured
+        window holds the steady rate of keys, not fewer at its end.
+
+        The text is fixed before the first key, so it carries the time Enter
+        is *due*; the time it actually went out is kept here, by sequence
+        number, and the parent subtracts the difference from every latency
+        of that line: latency is measured from Enter.
         """
         spec = self.spec
         interval, step = 1.0 / spec.rate, 1.0 / spec.keys_per_second
@@ -221,7 +225,7 @@ class Worker:
         late = self.enter_late_us[user.index] = array("q")
         lag = self.send_lag
         send = user.send
-        while enter_due < end:
+        while enter_due - spec.size * step < end:
             measured = enter_due >= measure
             planned_us = round(enter_due * 1_000_000)
             text = message_line(spec.token, user.index, seq[measured], measured, spec.size, b"", planned_us)
@@ -229,18 +233,22 @@ class Worker:
             packets0 = user.packets_sent()
             due = enter_due - len(text) * step
             for key in keys:
+                if due >= end:
+                    break  # the run is over: this line stays unsent
                 delay = due - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                if measured:
+                if due >= measure:
                     lag.append(max(0.0, time.monotonic() - due))
+                    self.window_keys += 1
                 send(key)
                 due += step
-            if measured:
-                late.append(time.monotonic_ns() // 1000 - planned_us)
-                self.keys += len(keys)
-                self.key_packets += user.packets_sent() - packets0
-            seq[measured] += 1
+            else:
+                if measured:
+                    late.append(time.monotonic_ns() // 1000 - planned_us)
+                    self.keys += len(keys)
+                    self.key_packets += user.packets_sent() - packets0
+                seq[measured] += 1
             enter_due += interval
         self.sent[user.index] = seq[True]
 
@@ -269,7 +277,8 @@ class Worker:
         await probe
         return {
             "worker": self.spec.worker, "sent": dict(self.sent), "enter_late_us": self.enter_late_us,
-            "keys": self.keys, "key_packets": self.key_packets, "packets": packets,
+            "keys": self.keys, "key_packets": self.key_packets, "window_keys": self.window_keys,
+            "packets": packets,
             "packet_seconds": self.window["t1"] - self.window["t0"],
         }
 
