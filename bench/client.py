@@ -242,7 +242,9 @@ class ChatUser(asyncssh.SSHClientSession[bytes]):
             self.chan.write(line)
 
     def packets_sent(self) -> int:
-        """SSH packets this connection has sent so far (its send sequence number)."""
+        """SSH packets this connection has sent so far (its send sequence number;
+        a key exchange with strict kex restarts it, which asyncssh does after
+        1 GB or an hour: not within a benchmark run)."""
         return int(getattr(self.conn, "_send_seq", 0)) if self.conn is not None else 0
 
 
