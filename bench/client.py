@@ -1,4 +1,4 @@
-"""One simulated user: an SSH connection, a session without a PTY, a parser.
+"""One simulated user: an SSH connection, a session (with or without a PTY), a parser.
 
 Receiving is asyncssh's session callback (``data_received``), not a task
 reading a stream: asyncssh calls it once per SSH packet with the bytes
@@ -7,6 +7,13 @@ per line. Complete lines are parsed in one ``findall`` of a compiled
 pattern over the whole packet; only this run's measured messages match it,
 so join notices, the welcome and warm-up lines cost no Python work per line.
 All users of a generator process append latencies to one shared array.
+
+With a PTY (``--pty``, ``--typing``) the server's output carries escape
+codes: its line editor erases the input line (``\r\x1b[J``), prints the
+new lines above it and redraws the prompt and the half-typed text. The
+pattern is unanchored, so it finds each posted line among them; the typed
+text echoed back never matches, because only a posted line has ``: ``
+before the token.
 """
 
 from __future__ import annotations
@@ -21,6 +28,14 @@ from typing import Any
 
 import asyncssh
 from asyncssh.connection import SSHClientConnection
+from asyncssh.constants import MSG_CHANNEL_WINDOW_ADJUST, MSG_IGNORE
+from asyncssh.packet import String, UInt32
+
+# What a person's terminal asks for: a common type, and wide enough that a
+# benchmark line (name, prompt and body) never wraps.
+PTY_TERM = "xterm"
+PTY_COLUMNS = 200
+PTY_ROWS = 50
 
 
 class KeylessClient(asyncssh.SSHClient):
@@ -64,35 +79,54 @@ def message_pattern(token: str, dialect: Dialect = DIALECTS["sshchat"]) -> re.Pa
     return re.compile(rb": ~" + body)
 
 
-def message_line(token: str, sender: int, seq: int, measured: bool, size: int, end: bytes = b"\n") -> bytes:
+def message_line(
+    token: str, sender: int, seq: int, measured: bool, size: int, end: bytes = b"\n", ts_us: int | None = None
+) -> bytes:
     """One chat line, padded to ``size`` characters: what a sender types.
 
     Warm-up lines say ``w`` where measured ones say ``m``, so receivers
     ignore them without parsing. The timestamp is CLOCK_MONOTONIC in
-    microseconds, which every process on this machine shares.
+    microseconds, which every process on this machine shares: now, or
+    ``ts_us`` (a typed line carries the time its Enter is due, see worker).
     """
-    head = f"~{token} {'m' if measured else 'w'}{sender} {seq} {time.monotonic_ns() // 1000}"
+    ts = time.monotonic_ns() // 1000 if ts_us is None else ts_us
+    head = f"~{token} {'m' if measured else 'w'}{sender} {seq} {ts}"
     if len(head) < size:
         head += " " + "x" * (size - len(head) - 1)
     return head.encode() + end
 
 
 class Tally:
-    """What every user of one generator process received, in one place."""
+    """What every user of one generator process received, in one place.
 
-    def __init__(self) -> None:
+    ``keyed``: also note, for each latency, whose line it was
+    (``sender << 32 | seq``), so that it can be corrected afterwards by how
+    late that line's Enter actually went out (typed lines, see worker).
+    """
+
+    def __init__(self, keyed: bool = False) -> None:
         self.latencies_us: array[int] = array("q")
+        self.keyed = keyed
+        self.keys: array[int] = array("q")  # parallel to latencies_us when keyed
         self.notices: dict[bytes, int] = {}  # "-> ..." lines other than the welcome
 
 
-_NOTICE = re.compile(rb"^-> (.{0,120})", re.MULTILINE)
+# A notice starts a line, perhaps after the editor's erase and a colour code.
+_NOTICE = re.compile(rb"^(?:\r|\x1b\[[0-9;?]*[A-Za-z])*-> ([^\r\n\x1b]{0,120})", re.MULTILINE)
 
 
 class ChatUser(asyncssh.SSHClientSession[bytes]):
     """One logged-in user: counts and times this run's measured messages."""
 
     def __init__(
-        self, index: int, name: str, pattern: re.Pattern[bytes], tally: Tally, timed: bool = True, echoes: bool = False
+        self,
+        index: int,
+        name: str,
+        pattern: re.Pattern[bytes],
+        tally: Tally,
+        timed: bool = True,
+        echoes: bool = False,
+        ack_every_read: bool = False,
     ) -> None:
         self.index = index
         # Timed users parse every measured line (latency, gaps, order); the
@@ -101,6 +135,7 @@ class ChatUser(asyncssh.SSHClientSession[bytes]):
         self.timed = timed
         self._marker = pattern.pattern.split(rb" m(")[0] + b" m"
         self._echoes = echoes  # the typed text comes back too: the marker alone would count it
+        self._ack = ack_every_read
         self.name = name
         self.conn: asyncssh.SSHClientConnection | None = None
         self.chan: asyncssh.SSHClientChannel[bytes] | None = None
@@ -119,7 +154,7 @@ class ChatUser(asyncssh.SSHClientSession[bytes]):
 
     # asyncssh callbacks -------------------------------------------------
 
-    def connection_made(self, chan: asyncssh.SSHClientChannel[bytes]) -> None:  # type: ignore[override]
+    def connection_made(self, chan: asyncssh.SSHClientChannel[bytes]) -> None:
         self.chan = chan
 
     def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
@@ -127,6 +162,8 @@ class ChatUser(asyncssh.SSHClientSession[bytes]):
             self.stderr = (self.stderr + data)[-500:]
             return
         now = time.monotonic_ns() // 1000 if self.timed else 0
+        if self._ack:
+            self._acknowledge(len(data))
         if not self._started:
             self._started = True
             if not self.ready.done():
@@ -149,10 +186,13 @@ class ChatUser(asyncssh.SSHClientSession[bytes]):
             return
         self.received += len(found)
         append = self._tally.latencies_us.append
+        key = self._tally.keys.append if self._tally.keyed else None
         nxt = self._next
         for sender, seq, ts in found:
             append(now - int(ts))
             q = int(seq)
+            if key is not None:
+                key(int(sender) << 32 | q)
             expected = nxt.get(sender, 0)
             if q != expected:
                 if q > expected:
@@ -160,6 +200,17 @@ class ChatUser(asyncssh.SSHClientSession[bytes]):
                 else:
                     self.disorder += 1
             nxt[sender] = q + 1
+
+    def _acknowledge(self, n: int) -> None:
+        """Give the server its window back at once, as Go's x/crypto/ssh does
+        after every Read: one WINDOW_ADJUST packet per read. asyncssh itself
+        waits until half the window is used (as OpenSSH does), so its own
+        adjust never comes while this one keeps the window full."""
+        chan = self.chan
+        if chan is None or self.lost_at is not None or n <= 0:
+            return
+        chan._recv_window += n
+        chan.send_packet(MSG_CHANNEL_WINDOW_ADJUST, UInt32(n))
 
     def _notices(self, data: bytes) -> None:
         notices = self._tally.notices
@@ -181,11 +232,25 @@ class ChatUser(asyncssh.SSHClientSession[bytes]):
     # -------------------------------------------------------------------
 
     def send(self, line: bytes) -> None:
+        """Write ``line``: one CHANNEL_DATA packet, sent at once.
+
+        asyncssh sends each write as its own packet as long as the server's
+        window allows (it never merges writes), and the socket has
+        TCP_NODELAY; ``packets_sent`` lets the worker check it.
+        """
         if self.chan is not None and self.lost_at is None:
             self.chan.write(line)
 
+    def packets_sent(self) -> int:
+        """SSH packets this connection has sent so far (its send sequence number;
+        a key exchange with strict kex restarts it, which asyncssh does after
+        1 GB or an hour: not within a benchmark run)."""
+        return int(getattr(self.conn, "_send_seq", 0)) if self.conn is not None else 0
 
-def client_options(cipher: str | None, connect_timeout: float, kex: str | None = None) -> asyncssh.SSHClientConnectionOptions:
+
+def client_options(
+    cipher: str | None, connect_timeout: float, kex: str | None = None
+) -> asyncssh.SSHClientConnectionOptions:
     """Options shared by every connection, built once (building them is not free).
 
     No keys, no agent, no ~/.ssh/config, no host key check: a keyless client
@@ -221,18 +286,26 @@ async def connect_user(
     timeout: float,
     timed: bool = True,
     echoes: bool = False,
+    pty: bool = False,
+    ack_every_read: bool = False,
 ) -> ChatUser:
     """Log ``name`` in from ``local_address``; ready once the server first writes.
 
     "Logged in" means the server has sent the session its first bytes (for
-    sshchat, the welcome), which works for any chat server.
+    sshchat, the welcome), which works for any chat server. ``pty``: ask for
+    a terminal (``PTY_TERM``, ``PTY_COLUMNS`` wide) as an interactive ssh does.
     """
+    terminal: dict[str, Any] = (
+        {"term_type": PTY_TERM, "term_size": (PTY_COLUMNS, PTY_ROWS, 0, 0)} if pty else {}
+    )
     conn: asyncssh.SSHClientConnection | None = None
     try:
         async with asyncio.timeout(timeout):
             conn = await _connect(host, port, options, name, local_address)
             _, user = await conn.create_session(
-                lambda: ChatUser(index, name, pattern, tally, timed, echoes), encoding=None
+                lambda: ChatUser(index, name, pattern, tally, timed, echoes, ack_every_read),
+                encoding=None,
+                **terminal,
             )
             assert isinstance(user, ChatUser)
             user.conn = conn
@@ -269,6 +342,33 @@ async def _connect(
         conn.abort()
         raise
     return conn
+
+
+# Ciphers with which an empty IGNORE before each packet buys nothing (not CBC).
+_NO_IGNORE_CIPHERS = frozenset({
+    b"chacha20-poly1305@openssh.com", b"aes128-gcm@openssh.com", b"aes256-gcm@openssh.com",
+    b"aes128-ctr", b"aes192-ctr", b"aes256-ctr",
+})
+_EMPTY_IGNORE = (String(b""),)
+_original_send_packet = SSHClientConnection.send_packet
+
+
+def _send_packet(self: Any, pkttype: int, *args: bytes, handler: Any = None) -> None:
+    if pkttype == MSG_IGNORE and args == _EMPTY_IGNORE and self._enc_alg_cs in _NO_IGNORE_CIPHERS:
+        return
+    _original_send_packet(self, pkttype, *args, handler=handler)
+
+
+def send_like_other_clients() -> None:
+    """Send no empty IGNORE packet ahead of every packet, as OpenSSH, PuTTY
+    and Go's x/crypto/ssh do not (asyncssh 2.24 does, against CBC attacks;
+    with the ciphers above it buys nothing).
+
+    Where the benchmark counts packets a person's client sends (a key, an
+    acknowledgement), asyncssh's habit would double what the server takes
+    in: this process's client connections then send one packet a key.
+    """
+    SSHClientConnection.send_packet = _send_packet  # type: ignore[method-assign]
 
 
 def source_address(slot: int) -> str:

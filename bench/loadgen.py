@@ -1,11 +1,13 @@
 """Load generator for SSH chat servers: ``python -m bench.loadgen --help``.
 
-N users are N real SSH connections (asyncssh, keyless, no PTY), each from
-its own 127.x source address. S of them send R messages a second, each line
-carrying a sequence number and a CLOCK_MONOTONIC send time; everyone reads
-everything, so a run measures delivery rate, loss, latency, and (from /proc)
-the server's CPU per delivery and memory per session. ``--logins-only``
-measures logins alone.
+N users are N real SSH connections (asyncssh, keyless, no PTY unless
+asked), each from its own 127.x source address. S of them send R messages a
+second, each line carrying a sequence number and a CLOCK_MONOTONIC send
+time (``--typing``: typed a key per packet at a terminal, timed from
+Enter); everyone reads everything, so a run measures delivery rate, loss,
+latency, and (from /proc) the server's CPU per delivery and memory per
+session. ``--logins-only`` measures logins alone. The options are in
+``bench.options``.
 
 This module is the CLI and the timeline; the users live in worker processes
 (``bench.worker``), so ``--processes`` can take the generator off the
@@ -15,7 +17,6 @@ critical path. Every step has a deadline: a run always ends by itself.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import math
 import multiprocessing
 import os
@@ -26,16 +27,14 @@ from array import array
 from collections import Counter
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import Any, cast
 
 from bench import procstats
-from bench.client import DIALECTS
-from bench.report import percentiles, scaled, table, write_json
+from bench.options import parse_args
+from bench.report import from_enter, percentiles, scaled, table, write_json
 from bench.server import ServerError, ServerUnderTest
 from bench.worker import WorkerSpec, worker_main
 
-TIMED_PER_SECOND = 10_000  # lines a second the generator parses and times, by default
-SSH_CHAT_COLUMNS = 80  # ssh-chat's terminal width without a PTY
 BUSY_SATURATED = 0.85  # a generator process this busy may be what limits the run
 HOST_SATURATED = 90.0  # % of all cores busy: the machine itself is the limit
 LAG_SATURATED_MS = 50.0  # or whose event loop wakes this late (p99)
@@ -43,100 +42,6 @@ LAG_SATURATED_MS = 50.0  # or whose event loop wakes this late (p99)
 
 class BenchError(Exception):
     """The run could not be completed; ``str()`` says why."""
-
-
-def _loopback(host: str) -> str:
-    try:
-        addr = ipaddress.ip_address(host)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{host!r}: give an IPv4 address in 127.0.0.0/8") from None
-    if addr.version != 4 or not addr.is_loopback:
-        raise argparse.ArgumentTypeError(f"{host}: only 127.0.0.0/8 is allowed (this is a local benchmark)")
-    return host
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        prog="python -m bench.loadgen",
-        description="Measure an SSH chat server with N simulated users over real SSH connections.",
-    )
-    where = p.add_argument_group("server")
-    where.add_argument("--spawn", action="store_true",
-                       help="start `python -m sshchat serve` on 127.0.0.1:0 in a temp dir and stop it at the end")
-    where.add_argument("--host", type=_loopback, default="127.0.0.1", help="server address (127.x only)")
-    where.add_argument("--port", type=int, help="port of an already running server")
-    where.add_argument("--server-pid", type=int, help="pid of the attached server, for CPU and RSS")
-    where.add_argument("--server-src", metavar="DIR",
-                       help="with --spawn: run the server from this source tree (e.g. `git archive` of a commit)")
-    where.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
-                       help="extra environment for --spawn, e.g. SSHCHAT_HISTORY_ON_JOIN=0")
-    load = p.add_argument_group("load")
-    load.add_argument("--users", type=int, default=100, help="SSH connections (default 100)")
-    load.add_argument("--senders", type=int, help="how many of them send (default all)")
-    load.add_argument("--rate", type=float, default=0.8, help="messages per second per sender (default 0.8)")
-    load.add_argument("--duration", type=float, default=20.0, help="measured seconds (default 20)")
-    load.add_argument("--warmup", type=float, default=3.0, help="seconds of sending before measuring (default 3)")
-    load.add_argument("--size", type=int, default=64, help="characters per message (default 64)")
-    load.add_argument("--logins-only", action="store_true",
-                      help="only log N users in as fast as --concurrency allows; report logins/s")
-    load.add_argument("--concurrency", type=int, default=50, help="logins in flight at once (default 50)")
-    load.add_argument("--addresses", type=int, default=0,
-                      help="distinct 127.x source addresses (default: one per user)")
-    load.add_argument("--name-prefix", default="u", help="login names are PREFIX0, PREFIX1, ... (default u)")
-    load.add_argument("--cipher", help="SSH cipher (default: the first of asyncssh's order the server offers)")
-    load.add_argument("--kex", help="SSH key exchange, e.g. curve25519-sha256 (default: asyncssh's order, "
-                                    "mlkem768x25519-sha256 first)")
-    load.add_argument("--dialect", choices=sorted(DIALECTS), default="sshchat",
-                      help="how the server takes and shows lines: sshchat (LF ends a line) or ssh-chat (CR "
-                           "ends it; typed text is echoed)")
-    gen = p.add_argument_group("generator and report")
-    gen.add_argument("--processes", type=int, default=1, help="generator processes to split users over (default 1)")
-    gen.add_argument("--sample-every", type=int, default=0, metavar="K",
-                     help="time every line at 1 in K users, count at the others (default: K so that about "
-                          "10k lines a second are timed)")
-    gen.add_argument("--plain-clients", action="store_true",
-                     help="asyncssh's clients as they are, without the generator's speed-ups (bench/fastrecv.py)")
-    gen.add_argument("--late-ms", type=float, default=1000.0, help="a delivery later than this is late (default 1000)")
-    gen.add_argument("--grace", type=float, default=5.0, help="seconds after the last send for stragglers (default 5)")
-    gen.add_argument("--login-timeout", type=float, default=30.0, help="seconds per login (default 30)")
-    gen.add_argument("--settle-timeout", type=float, default=30.0,
-                     help="longest wait for the server to go idle after logins (default 30)")
-    gen.add_argument("--json", metavar="PATH", help="write the report here as one JSON object")
-    args = p.parse_args(argv)
-    if args.spawn == (args.port is not None):
-        p.error("give either --spawn or --port")
-    if args.users < 1 or args.users > 60000:
-        p.error("--users must be 1..60000")
-    args.senders = args.users if args.senders is None else args.senders
-    if not 0 <= args.senders <= args.users:
-        p.error("--senders must be 0..--users")
-    if args.rate <= 0 or args.duration < 0 or args.warmup < 0 or args.grace < 0:
-        p.error("--rate must be > 0; --duration, --warmup and --grace >= 0")
-    if not 1 <= args.processes <= args.users:
-        p.error("--processes must be 1..--users")
-    if args.concurrency < 1 or args.size < 40:
-        p.error("--concurrency must be >= 1 and --size >= 40")
-    if args.dialect == "ssh-chat":
-        if args.spawn:
-            p.error("--dialect ssh-chat measures ssh-chat: give its --port (--spawn starts sshchat)")
-        # its echo of the typed line wraps at 80 columns with a newline, which would count as a delivery
-        widest = len(f"[{args.name_prefix}{args.users - 1}] ") + args.size
-        if widest >= SSH_CHAT_COLUMNS:
-            p.error(f"--dialect ssh-chat: '[NAME] ' and --size must stay under {SSH_CHAT_COLUMNS} columns "
-                    f"(ssh-chat wraps its echo there); here {widest}")
-    if args.addresses <= 0:
-        args.addresses = args.users
-    if args.sample_every <= 0:
-        deliveries = args.senders * args.rate * args.users
-        args.sample_every = max(1, math.ceil(deliveries / TIMED_PER_SECOND))
-    for item in args.server_env:
-        if "=" not in item:
-            p.error(f"--server-env {item!r}: expected NAME=VALUE")
-    if args.server_src is not None and not (args.spawn and os.path.isdir(os.path.join(args.server_src, "sshchat"))):
-        p.error("--server-src needs --spawn and a directory that holds sshchat/")
-    if args.server_pid is not None and not procstats.alive(args.server_pid):
-        p.error(f"--server-pid {args.server_pid}: no such process")
-    return args
 
 
 class Fleet:
@@ -170,7 +75,7 @@ class Fleet:
             for pipe in wait([p for i, p in enumerate(self.pipes) if i not in replies], left):
                 i = self.pipes.index(pipe)  # type: ignore[arg-type]
                 try:
-                    got = pipe.recv()  # type: ignore[union-attr]
+                    got = cast(Connection, pipe).recv()
                 except EOFError:
                     raise BenchError(f"generator process {i} died (exit code {self.procs[i].exitcode})") from None
                 if got[0] != kind:
@@ -259,7 +164,8 @@ class Run:
                 name_prefix=a.name_prefix, token=self.token, rate=a.rate, size=a.size,
                 concurrency=max(1, math.ceil(a.concurrency / P)), login_timeout=a.login_timeout,
                 addresses=a.addresses, cipher=a.cipher, kex=a.kex, lifetime=lifetime, sample_every=a.sample_every,
-                lean_clients=not a.plain_clients, dialect=a.dialect,
+                lean_clients=not a.plain_clients, dialect=a.dialect, pty=a.pty, typing=a.typing,
+                keys_per_second=a.keys_per_second, ack_every_read=a.ack_every_read,
             )
             for w in range(P)
         ]
@@ -279,8 +185,11 @@ class Run:
         report["params"] = {
             "users": a.users, "senders": a.senders if report["mode"] == "messages" else 0, "rate": a.rate,
             "duration": a.duration, "warmup": a.warmup, "size": a.size, "processes": a.processes,
-            "concurrency": a.concurrency, "late_ms": a.late_ms, "sample_every": a.sample_every, "lean_clients": not a.plain_clients, "grace": a.grace,
-            "addresses": a.addresses, "cipher": a.cipher or "default", "kex": a.kex or "default", "cpu_count": os.cpu_count(),
+            "concurrency": a.concurrency, "late_ms": a.late_ms, "sample_every": a.sample_every,
+            "lean_clients": not a.plain_clients, "grace": a.grace, "addresses": a.addresses,
+            "cipher": a.cipher or "default", "kex": a.kex or "default", "cpu_count": os.cpu_count(),
+            "dialect": a.dialect, "pty": a.pty, "typing": a.typing,
+            "keys_per_second": a.keys_per_second if a.typing else None, "ack_every_read": a.ack_every_read,
         }
         rss: dict[str, int | None] = {"start": self._rss()}
         report["rss_kib"] = rss
@@ -326,7 +235,9 @@ class Run:
             "host_cpu_percent": round((host1[0] - host0[0]) / max(1e-9, host1[1] - host0[1]) * 100, 1),
             "other_load_cores": _other_load(host0, host1, cpu0, cpu_done, sum(r["cpu"] for r in replies)),
             # Includes the join notices fanned out to everyone already online.
-            "server_cpu_ms_per_login": round((cpu1 - cpu0) / ok * 1000, 3) if ok and cpu0 is not None and cpu1 is not None else None,
+            "server_cpu_ms_per_login": (
+                round((cpu1 - cpu0) / ok * 1000, 3) if ok and cpu0 is not None and cpu1 is not None else None
+            ),
         }
         report["logins_per_second"] = report["logins"]["per_second"]
         if rss.get("idle") is not None and rss.get("start") is not None and ok:
@@ -338,7 +249,8 @@ class Run:
 
     def _messages(self, fleet: Fleet) -> None:
         a, report = self.args, self.report
-        start = time.monotonic() + 0.5
+        # typists begin a line size / keys_per_second before its Enter is due
+        start = time.monotonic() + 0.5 + (a.size / a.keys_per_second if a.typing else 0.0)
         measure = start + a.warmup
         end = measure + a.duration
         fleet.send(("run", start, measure, end))
@@ -347,8 +259,10 @@ class Run:
         sent_replies = fleet.gather("sent", end - time.monotonic() + 60)
         host1, cpu_end = procstats.host_cpu(), self._cpu()
         sent: dict[int, int] = {}
+        enter_late_us: dict[int, array[int]] = {}
         for r in sent_replies:
             sent.update(r["sent"])
+            enter_late_us.update(r["enter_late_us"])
         per_receiver = sum(sent.values())
         fleet.send(("drain", per_receiver, time.monotonic() + a.grace))
         results = fleet.gather("result", a.grace + 60)
@@ -356,12 +270,17 @@ class Run:
         self.results = results
 
         latencies = array("q")
+        keys = array("q")
         notices: Counter[str] = Counter()
         reasons: Counter[str] = Counter()
         for r in results:
             latencies.extend(r["latencies_us"])
+            keys.extend(r["latency_keys"])
             notices.update(r["notices"])
             reasons.update(r["disconnect_reasons"])
+        uncorrected = 0
+        if a.typing:  # typed lines carry the time Enter was due: count from when it went out
+            latencies, uncorrected = from_enter(latencies, keys, enter_late_us)
         receivers = sum(r["receivers"] for r in results)
         received = sum(r["received"] for r in results)
         late_limit = a.late_ms * 1000
@@ -387,6 +306,21 @@ class Run:
             "host_cpu_percent": round((host1[0] - host0[0]) / max(1e-9, host1[1] - host0[1]) * 100, 1),
             "other_load_cores": _other_load(host0, host1, cpu0, cpu_end, sum(r["cpu"] for r in results)),
         })
+        packet_seconds = max(r["packet_seconds"] for r in sent_replies)
+        report["generator_packets_per_second"] = (
+            round(sum(r["packets"] for r in sent_replies) / packet_seconds, 1) if packet_seconds > 0 else None
+        )
+        if a.typing:
+            keys_typed = sum(r["keys"] for r in sent_replies)
+            window_keys = sum(r["window_keys"] for r in sent_replies)
+            report["typing"] = {
+                # keys sent while measuring, by all typists: the input load
+                "keys_per_second": round(window_keys / a.duration, 1) if a.duration else None,
+                "keys_typed": keys_typed,  # of measured lines, Enter included
+                # packets the typists sent while typing those lines: one per key, plus any acks
+                "key_packets": sum(r["key_packets"] for r in sent_replies),
+                "latencies_not_from_enter": uncorrected,
+            }
         if cpu0 is not None and cpu1 is not None:
             report["server_cpu_seconds"] = round(cpu1 - cpu0, 3)
             report["server_cpu_percent"] = round((cpu1 - cpu0) / max(1e-9, t1 - t0) * 100, 1)
@@ -398,7 +332,8 @@ class Run:
         workers = []
         for login in getattr(self, "login_replies", []):
             span = login["done"] - login["began"]
-            workers.append({"worker": login["worker"], "login_busy": round(login["cpu"] / span, 2) if span > 0 else None})
+            busy = round(login["cpu"] / span, 2) if span > 0 else None
+            workers.append({"worker": login["worker"], "login_busy": busy})
         for r in getattr(self, "results", []):
             w = workers[r["worker"]]
             w.update({

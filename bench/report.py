@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from array import array
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
@@ -27,6 +28,30 @@ def percentiles(values: Sequence[float], points: Sequence[float] = (50, 90, 99))
 def scaled(figures: dict[str, float], factor: float, digits: int = 2) -> dict[str, float]:
     """The same figures times ``factor`` (e.g. microseconds to milliseconds), rounded."""
     return {k: round(v * factor, digits) for k, v in figures.items()}
+
+
+def from_enter(
+    latencies_us: Sequence[int], keys: Sequence[int], enter_late_us: Mapping[int, Sequence[int]]
+) -> tuple[array[int], int]:
+    """Latencies of typed lines, counted from when Enter actually went out.
+
+    A typed line carries the time its Enter was due (its text is fixed
+    before the first key); its sender kept how late (or early) Enter really
+    went, by sequence number. ``keys[i]`` is ``sender << 32 | seq`` of
+    ``latencies_us[i]``. Returns the corrected latencies and how many could
+    not be corrected (kept as they were; should be 0).
+    """
+    out: array[int] = array("q")
+    missing = 0
+    for latency, key in zip(latencies_us, keys, strict=True):
+        late = enter_late_us.get(key >> 32)
+        seq = key & 0xFFFFFFFF
+        if late is None or seq >= len(late):
+            missing += 1
+            out.append(latency)
+        else:
+            out.append(latency - late[seq])
+    return out, missing
 
 
 def write_json(path: str, report: dict[str, Any]) -> None:
@@ -53,6 +78,7 @@ def table(report: dict[str, Any]) -> str:
     rows: list[tuple[str, Any]] = [
         ("server", f"{report['server']['target']} (pid {report['server'].get('pid') or '?'})"),
         ("users / senders / rate", f"{p['users']} / {p['senders']} / {p['rate']:g} msg/s"),
+        ("terminals", _terminals(p)),
         ("generator processes", p["processes"]),
         ("logins/s", report["logins"]["per_second"]),
         ("login p50/p99 ms", "{p50:.1f} / {p99:.1f}".format(**report["logins"]["latency_ms"])),
@@ -70,14 +96,21 @@ def table(report: dict[str, Any]) -> str:
              f"{report['timed_receivers']:,} of {report['receivers']:,} / {report['timed_deliveries']:,}"),
             ("latency p50/p90/p99/max ms", f"{lat['p50']} / {lat['p90']} / {lat['p99']} / {lat['max']}"),
             ("server CPU us/delivery", report.get("server_cpu_us_per_delivery")),
+            ("packets to the server/s", report.get("generator_packets_per_second")),
             ("server CPU % of a core", report.get("server_cpu_percent")),
             ("host CPU % (all cores)", report.get("host_cpu_percent")),
             ("other load (cores)", report.get("other_load_cores")),
             ("disconnected", report["disconnected"]),
         ]
+        typing = report.get("typing")
+        if typing:
+            rows += [
+                ("keys typed/s (all senders)", typing["keys_per_second"]),
+                ("keys typed / packets sent typing", f"{typing['keys_typed']:,} / {typing['key_packets']:,}"),
+            ]
     rss = report["rss_kib"]
     rows += [
-        ("server RSS KiB start/idle/end", f"{_fmt(rss.get('start'))} / {_fmt(rss.get('idle'))} / {_fmt(rss.get('end'))}"),
+        ("server RSS KiB start/idle/end", " / ".join(_fmt(rss.get(k)) for k in ("start", "idle", "end"))),
         ("RSS per idle session KiB", report.get("rss_per_idle_session_kib")),
         ("generator busy (max worker)", report["generator"].get("max_busy")),
         ("generator saturated?", report["generator"].get("saturated")),
@@ -85,3 +118,14 @@ def table(report: dict[str, Any]) -> str:
     ]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {_fmt(v)}" for k, v in rows)
+
+
+def _terminals(params: dict[str, Any]) -> str:
+    """Who had a PTY, whether senders typed, whether clients ack every read."""
+    pty = params.get("pty", "none")
+    text = {"none": "no PTY", "senders": "PTY for senders", "all": "PTY for all"}.get(pty, pty)
+    if params.get("typing"):
+        text += f", typing {params['keys_per_second']:g} keys/s (one packet a key)"
+    if params.get("ack_every_read"):
+        text += ", ack every read"
+    return text

@@ -13,6 +13,7 @@ worker exits if the parent goes away or ``lifetime`` passes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from array import array
@@ -31,6 +32,7 @@ from bench.client import (
     connect_user,
     message_line,
     message_pattern,
+    send_like_other_clients,
     source_address,
 )
 from bench.procstats import cpu_seconds
@@ -61,6 +63,13 @@ class WorkerSpec:
     sample_every: int = 1  # users whose index is a multiple of this time every line
     lean_clients: bool = True  # this repository's cheaper client code (see _speed_up)
     dialect: str = "sshchat"  # how the server takes and shows lines (client.DIALECTS)
+    pty: str = "none"  # who asks for a terminal: none, senders or all
+    typing: bool = False  # senders type one key per packet (needs a PTY), see _type
+    keys_per_second: float = 15.0
+    ack_every_read: bool = False  # every user acknowledges each read (client.ChatUser._acknowledge)
+
+    def has_pty(self, user: int) -> bool:
+        return self.pty == "all" or (self.pty == "senders" and user < self.senders)
 
 
 def _stats(values: array[float]) -> dict[str, float]:
@@ -75,12 +84,17 @@ class Worker:
     def __init__(self, spec: WorkerSpec, ctl: Connection) -> None:
         self.spec = spec
         self.ctl = ctl
-        self.tally = Tally()
+        self.tally = Tally(keyed=spec.typing)
         self.dialect = DIALECTS[spec.dialect]
         self.pattern = message_pattern(spec.token, self.dialect)
         self.users: dict[int, ChatUser] = {}
         self.inbox: asyncio.Queue[Any] = asyncio.Queue()
         self.sent: dict[int, int] = {}  # sender -> measured messages sent
+        # typed lines: sender -> (actual - planned) Enter time in us, by measured sequence number
+        self.enter_late_us: dict[int, array[int]] = {}
+        self.keys = 0  # keys typed (Enter included) for measured lines
+        self.window_keys = 0  # keys sent while measuring (whatever line they belong to)
+        self.key_packets = 0  # packets the typists sent while typing them
         self.send_lag: array[float] = array("d")
         self.loop_lag: array[float] = array("d")
         self.window: dict[str, float] = {}
@@ -119,10 +133,8 @@ class Worker:
                 self._reply(("result", await self.drain(*cmd[1:])))
             elif cmd[0] == "close":
                 await self.close(cmd[1])
-                try:
+                with contextlib.suppress(OSError):
                     self._reply(("closed", self.spec.worker))
-                except OSError:
-                    pass
                 return
 
     # ----------------------------------------------------------- logins
@@ -142,6 +154,7 @@ class Worker:
                         spec.host, spec.port, i, f"{spec.name_prefix}{i}",
                         source_address(i % spec.addresses), options, self.pattern, self.tally,
                         spec.login_timeout, timed=i % spec.sample_every == 0, echoes=self.dialect.echoes,
+                        pty=spec.has_pty(i), ack_every_read=spec.ack_every_read,
                     )
                 except (OSError, asyncssh.Error, TimeoutError) as e:  # a failed login is a result, not a crash
                     failures[f"{type(e).__name__}: {e}"[:160]] += 1
@@ -174,6 +187,8 @@ class Worker:
     async def _send(self, user: ChatUser, offset: float, start: float, measure: float, end: float) -> None:
         """One sender on an absolute schedule, so a slow turn does not lower the rate."""
         interval = 1.0 / self.spec.rate
+        # Enter on a terminal is CR; without one, a script ends its lines with LF
+        line_end = b"\r" if self.spec.has_pty(user.index) else self.dialect.line_end
         due = start + offset
         seq = {True: 0, False: 0}
         while due < end:
@@ -183,10 +198,58 @@ class Worker:
             measured = due >= measure
             if measured:
                 self.send_lag.append(max(0.0, time.monotonic() - due))
-            user.send(message_line(self.spec.token, user.index, seq[measured], measured, self.spec.size,
-                                   self.dialect.line_end))
+            user.send(message_line(self.spec.token, user.index, seq[measured], measured, self.spec.size, line_end))
             seq[measured] += 1
             due += interval
+        self.sent[user.index] = seq[True]
+
+    async def _type(self, user: ChatUser, offset: float, start: float, measure: float, end: float) -> None:
+        """One typist: each line typed a key per packet, then Enter, on an absolute schedule.
+
+        Keys go out ``1 / keys_per_second`` apart and Enter one step after the
+        last key; Enter is due every ``1 / rate`` seconds from ``start +
+        offset``, as the lines of ``_send`` (the parent starts the run early
+        enough for the first line's typing). Typing goes on until ``end``: a
+        line whose Enter would come later is left half-typed, so the measured
+        window holds the steady rate of keys, not fewer at its end.
+
+        The text is fixed before the first key, so it carries the time Enter
+        is *due*; the time it actually went out is kept here, by sequence
+        number, and the parent subtracts the difference from every latency
+        of that line: latency is measured from Enter.
+        """
+        spec = self.spec
+        interval, step = 1.0 / spec.rate, 1.0 / spec.keys_per_second
+        enter_due = start + offset
+        seq = {True: 0, False: 0}
+        late = self.enter_late_us[user.index] = array("q")
+        lag = self.send_lag
+        send = user.send
+        while enter_due - spec.size * step < end:
+            measured = enter_due >= measure
+            planned_us = round(enter_due * 1_000_000)
+            text = message_line(spec.token, user.index, seq[measured], measured, spec.size, b"", planned_us)
+            keys = [text[k : k + 1] for k in range(len(text))] + [b"\r"]
+            packets0 = user.packets_sent()
+            due = enter_due - len(text) * step
+            for key in keys:
+                if due >= end:
+                    break  # the run is over: this line stays unsent
+                delay = due - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                if due >= measure:
+                    lag.append(max(0.0, time.monotonic() - due))
+                    self.window_keys += 1
+                send(key)
+                due += step
+            else:
+                if measured:
+                    late.append(time.monotonic_ns() // 1000 - planned_us)
+                    self.keys += len(keys)
+                    self.key_packets += user.packets_sent() - packets0
+                seq[measured] += 1
+            enter_due += interval
         self.sent[user.index] = seq[True]
 
     async def run(self, start: float, measure: float, end: float) -> dict[str, Any]:
@@ -197,19 +260,31 @@ class Worker:
         async def mark() -> None:
             await asyncio.sleep(max(0.0, measure - time.monotonic()))
             self.window["cpu0"], self.window["t0"] = cpu_seconds(), time.monotonic()
+            self.window["packets0"] = self._packets()
 
         marker = asyncio.create_task(mark())
         interval = 1.0 / self.spec.rate
+        sender = self._type if self.spec.typing else self._send
         # Spread first sends over one interval (golden ratio steps), so the
         # senders do not all fire in the same event-loop turn.
         await asyncio.gather(*(
-            self._send(u, (u.index * 0.6180339887) % 1.0 * interval, start, measure, end)
+            sender(u, (u.index * 0.6180339887) % 1.0 * interval, start, measure, end)
             for u in senders
         ))
         await marker
         self.window["cpu1"], self.window["t1"] = cpu_seconds(), time.monotonic()
+        packets = self._packets() - self.window["packets0"]
         await probe
-        return {"worker": self.spec.worker, "sent": dict(self.sent)}
+        return {
+            "worker": self.spec.worker, "sent": dict(self.sent), "enter_late_us": self.enter_late_us,
+            "keys": self.keys, "key_packets": self.key_packets, "window_keys": self.window_keys,
+            "packets": packets,
+            "packet_seconds": self.window["t1"] - self.window["t0"],
+        }
+
+    def _packets(self) -> int:
+        """SSH packets all our users have sent the server so far."""
+        return sum(u.packets_sent() for u in self.users.values())
 
     async def drain(self, per_receiver: int, deadline: float) -> dict[str, Any]:
         """Wait until every user has every measured message, or the deadline."""
@@ -233,6 +308,7 @@ class Worker:
             "disconnect_reasons": dict(reasons.most_common(5)),
             "notices": {k.decode(errors="replace"): v for k, v in self.tally.notices.items()},
             "latencies_us": self.tally.latencies_us,
+            "latency_keys": self.tally.keys,
             "cpu": self.window.get("cpu1", 0.0) - self.window.get("cpu0", 0.0),
             "wall": self.window.get("t1", 0.0) - self.window.get("t0", 0.0),
             "send_lag": _stats(self.send_lag),
@@ -266,6 +342,8 @@ def worker_main(spec: WorkerSpec, ctl: Connection) -> None:
 
     if spec.lean_clients:
         _speed_up()
+        if spec.typing or spec.ack_every_read:  # packets counted as a person's client sends them
+            send_like_other_clients()
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         runner.run(main())
 
