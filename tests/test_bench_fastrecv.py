@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from tests.conftest import Server
+from tests.support.server import Server
 
 
 @pytest.mark.parametrize("cipher", ["aes128-gcm@openssh.com", "aes128-ctr"])

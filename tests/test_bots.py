@@ -9,7 +9,7 @@ import re
 import pytest
 
 from sshchat.ssh.bots import UsageError, parse
-from tests.conftest import Server
+from tests.support.server import Server
 
 
 async def run(server: Server, name: str, command: str, stdin: str | None = None, **kw) -> tuple[int | None, str, str]:

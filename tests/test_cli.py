@@ -12,7 +12,7 @@ from pathlib import Path
 
 import asyncssh
 
-from tests.conftest import KeylessClient
+from tests.support.clients import KeylessClient
 from tests.support.server import ServerProcess
 
 SSHCHAT = [sys.executable, "-m", "sshchat"]

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from tests.conftest import Server
+from tests.support.server import Server
 
 
 class CountingTransport:

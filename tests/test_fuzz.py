@@ -18,7 +18,7 @@ from sshchat.store.memory import MemoryStore
 from sshchat.term.editor import LineEditor
 from sshchat.term.render import Look, Style, render
 from sshchat.term.sanitize import clean
-from tests.test_hub import Recorder
+from tests.support.chat import Recorder
 
 # Text biased towards what terminals and attackers care about.
 _NASTY = st.sampled_from(

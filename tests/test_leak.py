@@ -9,7 +9,8 @@ import tracemalloc
 
 import asyncssh
 
-from tests.conftest import KeylessClient, Server
+from tests.support.clients import KeylessClient
+from tests.support.server import Server
 
 
 async def one_round(port: int, r: int, sessions: int = 15, messages: int = 60) -> None:

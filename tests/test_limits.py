@@ -16,9 +16,9 @@ import pytest
 from sshchat.chat.hub import ChatSettings, Hub, JoinRefused
 from sshchat.chat.ratelimit import Offences, TokenBucket
 from sshchat.store.memory import MemoryStore
-from tests.conftest import KeylessClient, Server
-from tests.test_hub import Clock, Recorder
-
+from tests.support.chat import Clock, Recorder
+from tests.support.clients import KeylessClient
+from tests.support.server import Server
 
 # ------------------------------------------------------------- in the core
 

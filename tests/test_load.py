@@ -18,7 +18,7 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from tests.conftest import KeylessClient
+from tests.support.clients import KeylessClient
 from tests.support.server import ServerProcess
 
 

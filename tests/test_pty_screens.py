@@ -6,11 +6,11 @@ the screen is read back, as a person would read it.
 
 from __future__ import annotations
 
-
 import pyte
 import pytest
 
-from tests.conftest import Client, Server
+from tests.support.clients import Client
+from tests.support.server import Server
 
 TERMS = [
     "xterm", "xterm-256color", "screen", "screen-256color",

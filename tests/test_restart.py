@@ -11,8 +11,8 @@ from pathlib import Path
 import asyncssh
 
 from sshchat.app import App
-from tests.conftest import KeylessClient, Server, make_config
-from tests.support.server import ServerProcess
+from tests.support.clients import KeylessClient
+from tests.support.server import Server, ServerProcess, make_config
 
 
 async def restart(server: Server, **overrides) -> Server:
