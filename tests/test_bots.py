@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 
@@ -74,8 +73,9 @@ async def test_tail_plain_and_json(server: Server) -> None:
 async def test_a_following_bot_misses_nothing_and_keeps_order(server: Server) -> None:
     follower = await server.connect("follower", command="tail -n 0 --follow --json", wait_joined=False)
     follower.process.stdin.write_eof()  # as with stdin at /dev/null: it keeps following
-    await asyncio.sleep(0.2)
-    talkers = [await server.connect(f"t{n}") for n in range(3)]
+    talkers = [await server.connect("t0")]
+    await follower.wait_for('"text": "t0 joined')  # it follows from here on
+    talkers += [await server.connect(f"t{n}") for n in (1, 2)]
     for n in range(30):
         for i, t in enumerate(talkers):
             t.line(f"{i}:{n}")
@@ -148,7 +148,8 @@ async def test_muted_bot_is_refused(start_server, keys, tmp_path) -> None:
 async def test_followers_are_told_when_the_server_stops(start_server) -> None:
     server: Server = await start_server(shutdown_grace=2)
     follower = await server.connect("follower", command="tail --follow", wait_joined=False)
-    await asyncio.sleep(0.2)
+    await server.connect("probe")
+    await follower.wait_for("probe joined")  # it follows from here on
     await server.app.stop()
     assert await follower.exit_status() == 0
     assert "the server is shutting down" in follower.stderr
@@ -160,7 +161,8 @@ async def test_a_ban_ends_a_following_bot(start_server, keys, tmp_path) -> None:
     server: Server = await start_server(admin_keys=str(admins))
     boss = await server.connect("boss", key=keys["carol"])
     follower = await server.connect("spy", command="tail --follow", wait_joined=False, key=keys["bob"])
-    await asyncio.sleep(0.2)
+    boss.line("anyone following?")
+    await follower.wait_for("boss: anyone following?")  # it follows from here on
     boss.line("/ban spy")
     await boss.wait_for("banned spy")
     assert await follower.exit_status() == 0
