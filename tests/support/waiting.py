@@ -76,17 +76,3 @@ async def stays_false(
             return
         await asyncio.sleep(interval)
 
-
-def eventually_sync(
-    predicate: Callable[[], bool],
-    *,
-    timeout: float = 5.0,
-    interval: float = 0.01,
-    message: str | Callable[[], str] = "",
-) -> None:
-    """:func:`eventually` for code outside an event loop (threads, processes)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"not true within {timeout} s: {_describe(predicate, message)}")
-        time.sleep(interval)
