@@ -34,7 +34,7 @@ def test_parse() -> None:
 
 async def test_say_posts_one_message_and_exits_0(server: Server) -> None:
     watcher = await server.connect("watcher")
-    status, out, err = await run(server, "deploybot", "say deploy finished: v1.2")
+    status, _, err = await run(server, "deploybot", "say deploy finished: v1.2")
     assert status == 0 and err == ""
     await watcher.wait_for("deploybot: deploy finished: v1.2")
     assert "deploybot joined" not in watcher.text  # bots do not come and go
@@ -108,7 +108,7 @@ async def test_who_plain_and_json(server: Server) -> None:
 
 
 async def test_unknown_command_prints_usage_and_exits_2(server: Server) -> None:
-    status, out, err = await run(server, "bot", "dance --wildly")
+    status, _, err = await run(server, "bot", "dance --wildly")
     assert status == 2
     assert "unknown command 'dance'" in err and "usage: ssh [-p PORT] NAME@HOST COMMAND" in err
 

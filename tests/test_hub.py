@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sshchat.chat.hub import ChatSettings, Hub, JoinRefused
-from sshchat.chat.message import Kind, Message
+from sshchat.chat.message import Kind
 from sshchat.store.memory import MemoryStore
 from tests.support.chat import Clock, Recorder, person
 

@@ -96,7 +96,9 @@ def test_offence_memory_is_bounded() -> None:
     assert len(offences._recent) <= 101
 
 
-@pytest.mark.parametrize(("taken", "wanted"), [("alice", "aIice"), ("alice", "a1ice"), ("bob", "b0b"), ("modem", "modern")])
+@pytest.mark.parametrize(
+    ("taken", "wanted"), [("alice", "aIice"), ("alice", "a1ice"), ("bob", "b0b"), ("modem", "modern")]
+)
 def test_look_alike_names_are_refused(taken: str, wanted: str) -> None:
     hub = Hub(MemoryStore())
     hub.join(taken, "SHA256:k", Recorder())
@@ -275,7 +277,7 @@ async def test_handshake_flood_does_not_slow_the_chat(start_server) -> None:
     loop = asyncio.get_running_loop()
     sockets = []
     try:
-        for n in range(int(os.environ.get("SSHCHAT_TEST_FLOOD", "1000"))):
+        for _ in range(int(os.environ.get("SSHCHAT_TEST_FLOOD", "1000"))):
             s = socket.socket()
             s.setblocking(False)
             try:
