@@ -65,7 +65,7 @@ class Terminal:
         self._raw_tail = b""
         self._eof = False
         self._closed = False
-        self._proc = PtyProcess.spawn(self.argv, env=env, dimensions=(rows, cols))
+        self._proc = PtyProcess.spawn(self.argv, env=env, dimensions=(rows, cols), preexec_fn=_default_signals)
         self._proc.delayafterclose = 0  # close() reaps the program itself first
         self._fd = self._proc.fd
         os.set_blocking(self._fd, False)  # a read never hangs; a stuck program fails send() instead
@@ -240,6 +240,15 @@ class Terminal:
         out.append("    +" + "-" * cols + "+")
         out.append(f"last raw output: {self._raw_tail!r}")
         return "\n".join(out)
+
+
+def _default_signals() -> None:
+    """In the child, before exec: signals as a new terminal window's shell
+    has them. Ignored signals are inherited, and a test runner started in
+    the background by a non-interactive shell ignores SIGINT and SIGQUIT
+    (Python itself ignores SIGPIPE): ^C would then not stop the program."""
+    for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGTERM, signal.SIGPIPE):
+        signal.signal(sig, signal.SIG_DFL)
 
 
 def ssh_argv(
