@@ -32,7 +32,7 @@ ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 class Client:
     """A scripted SSH chat client (asyncssh), reading everything it is sent."""
 
-    def __init__(self, conn: asyncssh.SSHClientConnection, process: asyncssh.SSHClientProcess) -> None:
+    def __init__(self, conn: asyncssh.SSHClientConnection, process: asyncssh.SSHClientProcess[str]) -> None:
         self.conn = conn
         self.process = process
         self.output = ""
@@ -43,7 +43,7 @@ class Client:
             asyncio.ensure_future(self._pump(process.stderr, "stderr")),
         ]
 
-    async def _pump(self, stream: asyncssh.SSHReader, attr: str) -> None:
+    async def _pump(self, stream: asyncssh.SSHReader[str], attr: str) -> None:
         while True:
             data = await stream.read(65536)
             if not data:

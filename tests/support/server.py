@@ -65,7 +65,7 @@ class Server:
         client = Client(conn, process)
         self.clients.append(client)
         if wait_joined and command is None:
-            await client.wait_for(lambda c: "Welcome" in c.text or c.stderr or c.process.exit_status is not None)
+            await client.wait_for(lambda c: "Welcome" in c.text or bool(c.stderr) or c.process.exit_status is not None)
         return client
 
 
