@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 
 import pytest
 
 from sshchat.chat.bots import UsageError, parse
-from tests.conftest import Server
+from tests.support.server import Server
 
 
 async def run(server: Server, name: str, command: str, stdin: str | None = None, **kw) -> tuple[int | None, str, str]:
@@ -35,7 +34,7 @@ def test_parse() -> None:
 
 async def test_say_posts_one_message_and_exits_0(server: Server) -> None:
     watcher = await server.connect("watcher")
-    status, out, err = await run(server, "deploybot", "say deploy finished: v1.2")
+    status, _, err = await run(server, "deploybot", "say deploy finished: v1.2")
     assert status == 0 and err == ""
     await watcher.wait_for("deploybot: deploy finished: v1.2")
     assert "deploybot joined" not in watcher.text  # bots do not come and go
@@ -74,8 +73,9 @@ async def test_tail_plain_and_json(server: Server) -> None:
 async def test_a_following_bot_misses_nothing_and_keeps_order(server: Server) -> None:
     follower = await server.connect("follower", command="tail -n 0 --follow --json", wait_joined=False)
     follower.process.stdin.write_eof()  # as with stdin at /dev/null: it keeps following
-    await asyncio.sleep(0.2)
-    talkers = [await server.connect(f"t{n}") for n in range(3)]
+    talkers = [await server.connect("t0")]
+    await follower.wait_for('"text": "t0 joined')  # it follows from here on
+    talkers += [await server.connect(f"t{n}") for n in (1, 2)]
     for n in range(30):
         for i, t in enumerate(talkers):
             t.line(f"{i}:{n}")
@@ -108,7 +108,7 @@ async def test_who_plain_and_json(server: Server) -> None:
 
 
 async def test_unknown_command_prints_usage_and_exits_2(server: Server) -> None:
-    status, out, err = await run(server, "bot", "dance --wildly")
+    status, _, err = await run(server, "bot", "dance --wildly")
     assert status == 2
     assert "unknown command 'dance'" in err and "usage: ssh [-p PORT] NAME@HOST COMMAND" in err
 
@@ -148,7 +148,8 @@ async def test_muted_bot_is_refused(start_server, keys, tmp_path) -> None:
 async def test_followers_are_told_when_the_server_stops(start_server) -> None:
     server: Server = await start_server(shutdown_grace=2)
     follower = await server.connect("follower", command="tail --follow", wait_joined=False)
-    await asyncio.sleep(0.2)
+    await server.connect("probe")
+    await follower.wait_for("probe joined")  # it follows from here on
     await server.app.stop()
     assert await follower.exit_status() == 0
     assert "the server is shutting down" in follower.stderr
@@ -160,7 +161,8 @@ async def test_a_ban_ends_a_following_bot(start_server, keys, tmp_path) -> None:
     server: Server = await start_server(admin_keys=str(admins))
     boss = await server.connect("boss", key=keys["carol"])
     follower = await server.connect("spy", command="tail --follow", wait_joined=False, key=keys["bob"])
-    await asyncio.sleep(0.2)
+    boss.line("anyone following?")
+    await follower.wait_for("boss: anyone following?")  # it follows from here on
     boss.line("/ban spy")
     await boss.wait_for("banned spy")
     assert await follower.exit_status() == 0

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import asyncssh
 
-from tests.conftest import KeylessClient
+from tests.support.clients import KeylessClient
 from tests.support.server import ServerProcess
 
 SSHCHAT = [sys.executable, "-m", "sshchat"]
@@ -47,7 +47,7 @@ def test_serve_generates_key_listens_and_stops_gracefully_on_sigterm(tmp_path: P
                 await process.wait_closed()
                 return out, process.exit_status
 
-        out, status = asyncio.run(chat_until_shutdown())
+        out, _status = asyncio.run(chat_until_shutdown())
         assert "the server is shutting down" in out
         assert proc.wait(10) == 0
     finally:
@@ -117,7 +117,7 @@ def test_both_event_loops_serve(tmp_path: Path) -> None:
         server = ServerProcess(tmp_path, "--event-loop", choice)
         try:
 
-            async def chat() -> str:
+            async def chat(server: ServerProcess = server, choice: str = choice) -> str:
                 async with asyncssh.connect(
                     "127.0.0.1", server.port, username="alice", known_hosts=None,
                     client_keys=None, agent_path=None, client_factory=KeylessClient,
@@ -134,7 +134,8 @@ def test_both_event_loops_serve(tmp_path: Path) -> None:
 
 def test_bad_cipher_setting(tmp_path: Path) -> None:
     (tmp_path / "c.toml").write_text('ciphers = "bogus"\n')
-    r = run("serve", "--config", "c.toml", "--host", "127.0.0.1", "--port", "0", "--host-key", "k", "--db", ":memory:", cwd=tmp_path)
+    r = run("serve", "--config", "c.toml", "--host", "127.0.0.1", "--port", "0", "--host-key", "k", "--db", ":memory:",
+            cwd=tmp_path)
     assert r.returncode == 1
     assert "invalid setting: bogus is not a valid encryption algorithm" in r.stderr
     assert "Traceback" not in r.stderr
@@ -142,6 +143,7 @@ def test_bad_cipher_setting(tmp_path: Path) -> None:
 
 def test_bad_mac_setting(tmp_path: Path) -> None:
     (tmp_path / "c.toml").write_text('macs = "hmac-bogus"\n')
-    r = run("serve", "--config", "c.toml", "--host", "127.0.0.1", "--port", "0", "--host-key", "k", "--db", ":memory:", cwd=tmp_path)
+    r = run("serve", "--config", "c.toml", "--host", "127.0.0.1", "--port", "0", "--host-key", "k", "--db", ":memory:",
+            cwd=tmp_path)
     assert r.returncode == 1
     assert "hmac-bogus" in r.stderr and "Traceback" not in r.stderr

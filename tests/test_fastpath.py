@@ -3,11 +3,20 @@ ciphers, and every cipher a client may pick still works."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
-from tests.conftest import Server
+from tests.support.clients import Client
+from tests.support.server import Server
+from tests.support.waiting import eventually
+
+
+def in_step(conn, client: Client) -> bool:
+    """The server has sent as many packets as the client has read (the
+    counters back from the C writer first, if it holds them)."""
+    from sshchat.ssh import fastpath
+
+    fastpath.release(conn)
+    return conn._send_seq == client.conn._recv_seq
 
 
 class CountingTransport:
@@ -39,6 +48,14 @@ async def lone_reader(server: Server, **options):
     (conn,) = server.app.ctx.connections
     (chan,) = conn._channels.values()
     return client, conn, chan
+
+
+async def quiet_after_logins(reader: Client, writer: Client) -> None:
+    """Both have been told the writer joined: the server has nothing more
+    to send them until someone speaks (so packets counted from here on are
+    the chat's)."""
+    await reader.wait_for("writer joined")
+    await writer.wait_for("writer joined")
 
 
 def server_conn(server: Server, name: str):
@@ -74,7 +91,7 @@ async def test_each_cipher_chats_and_aead_sends_one_packet(
     server: Server = await start_server(ciphers=f"chacha20-poly1305@openssh.com,{cipher}")
     reader = await server.connect("reader", encryption_algs=[cipher], **({"mac_algs": [mac]} if mac else {}))
     writer = await server.connect("writer")
-    await asyncio.sleep(0.1)
+    await quiet_after_logins(reader, writer)
     counts = count_packets(server)
     for n in range(10):
         writer.line(f"m{n}")
@@ -89,11 +106,11 @@ async def test_off_switch_keeps_asyncssh_behaviour(start_server) -> None:
     try:
         reader = await server.connect("reader", encryption_algs=["aes128-gcm@openssh.com"])
         writer = await server.connect("writer", encryption_algs=["aes128-gcm@openssh.com"])
-        await asyncio.sleep(0.1)
+        await quiet_after_logins(reader, writer)
         counts = count_packets(server)
         writer.line("hello")
         await reader.wait_for("writer: hello")
-        await asyncio.sleep(0.05)
+        await writer.wait_for("writer: hello")  # its own line comes back too
         assert counts[0] == 4  # IGNORE + data, to each of the two
     finally:
         from sshchat.ssh import fastpath
@@ -487,9 +504,7 @@ async def test_the_c_writer_holds_the_counters_until_asyncssh_runs(start_server,
     reader.line("four")  # asyncssh reads it: the counters come back first
     await reader.wait_for("reader: four")
     await reader.wait_for("writer: three")
-    await asyncio.sleep(0.1)
-    fastpath.release(conn)
-    assert conn._send_seq == reader.conn._recv_seq  # every packet counted once, on both sides
+    await eventually(lambda: in_step(conn, reader), message="every packet counted once, on both sides")
     # asyncssh drops the transport without running any hook (an abort): nothing is written to it
     writer.line("five")
     await reader.wait_for("writer: five")
@@ -513,12 +528,12 @@ async def test_a_gone_connection_is_freed(start_server) -> None:
     del conn
     reader.conn.close()
     await writer.wait_for("reader left")
-    for _ in range(20):
-        await asyncio.sleep(0.05)
+
+    def freed() -> bool:
         gc.collect()
-        if gone() is None:
-            break
-    assert gone() is None
+        return gone() is None
+
+    await eventually(freed, interval=0.05, message="the server's connection was freed")
 
 
 @pytest.mark.parametrize("native", [True, False])
@@ -532,23 +547,18 @@ async def test_a_key_exchange_the_client_starts_resets_the_rekey_count(start_ser
     server: Server = await start_server(native=native)
     reader = await server.connect("reader", pty=True, encryption_algs=["aes128-gcm@openssh.com"])
     conn = server_conn(server, "reader")
-    for ch in "hello":
-        reader.send(ch)
-        await asyncio.sleep(0.02)
+    await reader.wait_for("Welcome")
+    for n, ch in enumerate("hello"):
+        reader.send(ch)  # one keystroke, one packet: each echoed before the next
+        await reader.wait_for(lambda c, typed="hello"[: n + 1]: c.text.endswith(typed))
     fastpath.release(conn)
     before, first = conn._rekey_bytes_sent, conn._send_encryption
     reader.send("!")
     reader.conn._send_kexinit()  # what the client's own rekey limit would do, right behind the keystroke
     reader.conn._kexinit_sent = True
-    for _ in range(100):
-        await asyncio.sleep(0.02)
-        if conn._send_encryption is not first and conn._kex_complete:
-            break
-    await asyncio.sleep(0.05)
-    fastpath.release(conn)
-    assert conn._send_encryption is not first
+    await eventually(lambda: conn._send_encryption is not first and conn._kex_complete, message="new keys")
+    await eventually(lambda: in_step(conn, reader), message="every packet counted once, on both sides")
     assert conn._rekey_bytes_sent < before  # counted afresh under the new keys
-    assert conn._send_seq == reader.conn._recv_seq
 
 
 @_SESSIONS_HOLD_NO_LINK

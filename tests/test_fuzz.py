@@ -18,8 +18,8 @@ from sshchat.chat.sanitize import clean
 from sshchat.store.memory import MemoryStore
 from sshchat.term.editor import LineEditor
 from sshchat.term.render import Look, Style, render
+from tests.support.chat import Recorder
 from tests.support.settings import chat_settings
-from tests.test_hub import Recorder
 
 # Text biased towards what terminals and attackers care about.
 _NASTY = st.sampled_from(

@@ -5,52 +5,10 @@ from __future__ import annotations
 import pytest
 
 from sshchat.chat.hub import Hub, JoinRefused
-from sshchat.chat.member import Member
-from sshchat.chat.message import Kind, Message
+from sshchat.chat.message import Kind
 from sshchat.store.memory import MemoryStore
+from tests.support.chat import Clock, Recorder, person
 from tests.support.settings import chat_settings
-
-
-class Recorder:
-    """An outlet that records what the core queued for one person."""
-
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-        self.notices: list[str] = []
-        self.closed: str | None = None
-        self.elsewhere: list[Message] = []
-        self.prompts = 0
-
-    def deliver(self, msg: Message, elsewhere: bool = False) -> None:
-        self.messages.append(msg)
-        if elsewhere:
-            self.elsewhere.append(msg)
-
-    def notice(self, text: str) -> None:
-        self.notices.append(text)
-
-    def prompt_changed(self) -> None:
-        self.prompts += 1
-
-    def close(self, reason: str) -> None:
-        self.closed = reason
-
-    def texts(self, kind: Kind | None = None, sender: str | None = None) -> list[str]:
-        return [m.text for m in self.messages if (kind is None or m.kind is kind) and sender in (None, m.sender)]
-
-
-def person(hub: Hub, name: str, fp: str | None = None, address: str = "") -> tuple[Member, Recorder]:
-    """Join ``name`` with a recording outlet; the test reads what they were sent."""
-    out = Recorder()
-    return hub.join(name, fp, out, address), out
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

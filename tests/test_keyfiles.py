@@ -9,7 +9,7 @@ import asyncssh
 import pytest
 
 from sshchat.ssh.keyfiles import KeyFileError, read_fingerprints
-from tests.conftest import Server
+from tests.support.server import Server
 
 
 def test_comments_options_and_bad_lines(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

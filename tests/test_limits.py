@@ -16,9 +16,11 @@ import pytest
 from sshchat.chat.hub import Hub, JoinRefused
 from sshchat.chat.ratelimit import Offences, TokenBucket
 from sshchat.store.memory import MemoryStore
-from tests.conftest import KeylessClient, Server
+from tests.support.chat import Clock, Recorder
+from tests.support.clients import KeylessClient
+from tests.support.server import Server
 from tests.support.settings import chat_settings
-from tests.test_hub import Clock, Recorder
+from tests.support.waiting import eventually
 
 # ------------------------------------------------------------- in the core
 
@@ -95,7 +97,9 @@ def test_offence_memory_is_bounded() -> None:
     assert len(offences._recent) <= 101
 
 
-@pytest.mark.parametrize(("taken", "wanted"), [("alice", "aIice"), ("alice", "a1ice"), ("bob", "b0b"), ("modem", "modern")])
+@pytest.mark.parametrize(
+    ("taken", "wanted"), [("alice", "aIice"), ("alice", "a1ice"), ("bob", "b0b"), ("modem", "modern")]
+)
 def test_look_alike_names_are_refused(taken: str, wanted: str) -> None:
     hub = Hub(MemoryStore(), chat_settings())
     hub.join(taken, "SHA256:k", Recorder())
@@ -149,6 +153,9 @@ async def test_rate_limit_over_ssh(start_server) -> None:
     await paster.wait_for("slow down: 10 messages at once, then 1 a second")
     paster.line("marker")  # still over the limit: nobody gets it
     await other.wait_for("line 9")
+    # The behaviour under test: a real pause refills the bucket (1 a second).
+    # The server's clock is the real one here; the refill arithmetic itself
+    # is tested with a fake clock above. What follows waits for the line.
     await asyncio.sleep(1.2)
     paster.line("after a pause")
     await other.wait_for("paster: after a pause")
@@ -250,9 +257,15 @@ async def test_idle_kick_when_configured(start_server) -> None:
     server: Server = await start_server(idle_away=0.2, idle_kick=0.6)
     sleepy = await server.connect("sleepy")
     watcher = await server.connect("watcher")
-    await asyncio.sleep(0.35)
-    watcher.line("/names")
-    await watcher.wait_for("sleepy (away)")
+
+    async def names_show_sleepy_away() -> bool:
+        answers = watcher.text.count(" in #lobby: ")
+        watcher.line("/names")
+        await watcher.wait_for(lambda c: c.text.count(" in #lobby: ") > answers)
+        return "sleepy (away)" in watcher.text.rsplit(" in #lobby: ", 1)[1]
+
+    # Away after 0.2 s idle, and still there (not yet kicked at 0.6 s).
+    await eventually(names_show_sleepy_away, timeout=5, interval=0.05)
     assert await sleepy.exit_status(timeout=5) == 0
     assert "disconnected after 0 minutes idle" in sleepy.text
 
@@ -265,7 +278,7 @@ async def test_handshake_flood_does_not_slow_the_chat(start_server) -> None:
     loop = asyncio.get_running_loop()
     sockets = []
     try:
-        for n in range(int(os.environ.get("SSHCHAT_TEST_FLOOD", "1000"))):
+        for _ in range(int(os.environ.get("SSHCHAT_TEST_FLOOD", "1000"))):
             s = socket.socket()
             s.setblocking(False)
             try:
@@ -291,10 +304,7 @@ async def test_handshake_flood_does_not_slow_the_chat(start_server) -> None:
         for s in sockets:
             s.close()
     # ...and get in once it is gone.
-    for _ in range(50):
-        await asyncio.sleep(0.05)
-        if server.app.ctx.limits.handshaking == 0:
-            break
+    await eventually(lambda: server.app.ctx.limits.handshaking == 0, message="the flood's handshakes are over")
     carol = await server.connect("carol", local_addr=("127.0.0.3", 0))
     assert "Welcome" in carol.text
 

@@ -18,8 +18,9 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from tests.conftest import KeylessClient
+from tests.support.clients import KeylessClient
 from tests.support.server import ServerProcess
+from tests.support.waiting import eventually
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,16 @@ async def connect(port: int, name: str, n: int, window: int = 2 * 1024 * 1024) -
     return Reader(name, conn, process)
 
 
+async def no_one_online(port: int) -> bool:
+    """Asked as a bot (`who`), which the server does not count as a member."""
+    async with asyncssh.connect(
+        "127.0.0.1", port, username="probe", known_hosts=None, client_keys=None, agent_path=None,
+        client_factory=KeylessClient, local_addr=("127.0.200.1", 0),
+    ) as conn:
+        done = await conn.run("who", check=True)
+    return done.stdout == ""
+
+
 async def one_round(port: int, load: Load, round_no: int, pid: int) -> dict[str, float]:
     """Log everyone in, flood, stall, drop; check delivery; log everyone out."""
     base = 2000 * round_no
@@ -102,22 +113,26 @@ async def one_round(port: int, load: Load, round_no: int, pid: int) -> dict[str,
     dropped = readers[load.senders : load.senders + load.dropped]
     stayed = [r for r in readers if r not in dropped]
 
+    total = load.senders * load.messages
+    sent = [0]
+
     async def send(r: Reader, index: int) -> None:
         for n in range(load.messages):
             r.process.stdin.write(f"r{round_no}s{index}:{n}:" + "x" * 100 + "\n")
-            await asyncio.sleep(1 / load.rate)
+            sent[0] += 1
+            await asyncio.sleep(1 / load.rate)  # pacing: the load is this rate per sender
 
     async def drop_midway() -> None:
-        await asyncio.sleep(load.messages / load.rate / 2)
+        await eventually(lambda: sent[0] >= total // 2, timeout=30)
         for r in dropped:
             r.conn.abort()  # no goodbye: the TCP connection just goes
 
     sent_at = time.perf_counter()
     await asyncio.gather(*(send(r, i) for i, r in enumerate(senders)), drop_midway())
-    total = load.senders * load.messages
-    deadline = time.perf_counter() + 30
-    while time.perf_counter() < deadline and any(len(r.lines) < total for r in stayed):
-        await asyncio.sleep(0.05)
+    await eventually(
+        lambda: all(len(r.lines) >= total for r in stayed), timeout=30,
+        message=lambda: f"everyone who stayed got all {total}: {sorted(len(r.lines) for r in stayed)}",
+    )
     elapsed = time.perf_counter() - sent_at
 
     # Everyone who stayed got everything, in one and the same order.
@@ -130,18 +145,17 @@ async def one_round(port: int, load: Load, round_no: int, pid: int) -> dict[str,
         assert mine == list(range(load.messages))
     # Stalled readers were cut off, not waited for; the dropped are gone.
     stayed[0].process.stdin.write("/names\n")
-    names: list[str] = []
-    for _ in range(100):
-        await asyncio.sleep(0.05)
-        names = [n for n in stayed[0].notices if " in #lobby: " in n]
-        if names:
-            break
-    online = set(names[-1].split(": ", 1)[1].split(", "))
+
+    def names() -> list[str]:
+        return [n for n in stayed[0].notices if " in #lobby: " in n]
+
+    await eventually(lambda: bool(names()), message="the answer to /names")
+    online = set(names()[-1].split(": ", 1)[1].split(", "))
     assert online == {r.name for r in stayed}, online
 
     for r in readers + stalled:
         r.conn.close()
-    await asyncio.sleep(1.5)
+    await eventually(lambda: no_one_online(port), timeout=10, interval=0.1, message="everyone has left")
     return {
         "sessions": load.sessions + load.stalled,
         "messages": total,

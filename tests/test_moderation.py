@@ -11,8 +11,8 @@ import pytest
 from sshchat.chat.hub import Hub, JoinRefused
 from sshchat.chat.message import Kind
 from sshchat.store.memory import MemoryStore
+from tests.support.chat import Clock, Recorder
 from tests.support.settings import chat_settings
-from tests.test_hub import Clock, Recorder
 
 ADMIN = "SHA256:admin-key-fingerprint-0000000000000000000"
 BOB = "SHA256:bob-key-fingerprint-00000000000000000000000"

@@ -74,6 +74,11 @@ def open_session(hub: Hub, name: str, *, pty: bool, **config: object) -> tuple[S
 
 
 async def settle() -> None:
+    """A few loop turns: the memory store commits at once and the flusher
+    writes on a later turn (call_soon). Counting turns, not waiting for
+    time, is exact here: fake channels and the memory store do no I/O and
+    read no clock, and "out within a loop turn or so" is the behaviour
+    under test."""
     for _ in range(3):
         await asyncio.sleep(0)
 

@@ -8,7 +8,8 @@ import time
 import paramiko
 import pytest
 
-from tests.conftest import ANSI_RE, Server
+from tests.support.clients import ANSI_RE
+from tests.support.server import Server
 
 
 def paramiko_session(port: int, name: str, key: paramiko.PKey | None) -> tuple[paramiko.SSHClient, paramiko.Channel]:

@@ -11,8 +11,8 @@ from sshchat.chat.member import Member
 from sshchat.chat.message import Kind
 from sshchat.chat.store import Mute
 from sshchat.store.memory import MemoryStore
+from tests.support.chat import Clock, Recorder
 from tests.support.settings import chat_settings
-from tests.test_hub import Clock, Recorder
 
 
 class Bot:

@@ -6,11 +6,11 @@ the screen is read back, as a person would read it.
 
 from __future__ import annotations
 
-
 import pyte
 import pytest
 
-from tests.conftest import Client, Server
+from tests.support.clients import Client
+from tests.support.server import Server
 
 TERMS = [
     "xterm", "xterm-256color", "screen", "screen-256color",
@@ -94,7 +94,7 @@ async def test_resize_is_honoured(server: Server, term: str) -> None:
 
 
 async def test_names_have_stable_colours_and_own_messages_echo_alike(server: Server) -> None:
-    alice, screen = await pty_client(server, "alice", "xterm-256color")
+    alice, _ = await pty_client(server, "alice", "xterm-256color")
     bob, _ = await pty_client(server, "bob", "xterm-256color")
     alice.send("hi\r")
     await bob.wait_for("alice: hi")
@@ -114,7 +114,7 @@ async def test_colour_only_where_the_terminal_has_it(server: Server, term: str, 
 
 
 async def test_paste_with_control_characters_sends_clean_lines(server: Server) -> None:
-    alice, screen = await pty_client(server, "alice", "xterm")
+    alice, _ = await pty_client(server, "alice", "xterm")
     bob = await server.connect("bob")
     alice.send("\x1b[200~first\x07 line\rsecond\x1b[2J line\r\x1b[201~")
     await bob.wait_for("alice: second line")
@@ -123,7 +123,7 @@ async def test_paste_with_control_characters_sends_clean_lines(server: Server) -
 
 
 async def test_ctrl_d_on_empty_line_leaves_and_restores_the_terminal(server: Server) -> None:
-    alice, screen = await pty_client(server, "alice", "xterm")
+    alice, _ = await pty_client(server, "alice", "xterm")
     watcher = await server.connect("watcher")
     alice.send("\x04")
     assert await alice.exit_status() == 0

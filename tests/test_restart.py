@@ -11,8 +11,8 @@ from pathlib import Path
 import asyncssh
 
 from sshchat.app import App
-from tests.conftest import KeylessClient, Server, make_config
-from tests.support.server import ServerProcess
+from tests.support.clients import KeylessClient
+from tests.support.server import Server, ServerProcess, make_config
 
 
 async def restart(server: Server, **overrides) -> Server:
@@ -116,7 +116,7 @@ async def test_sigkill_loses_nothing_a_client_saw(tmp_path: Path) -> None:
                 except Exception:
                     return
                 if n % 10 == 0:
-                    await asyncio.sleep(0.001)
+                    await asyncio.sleep(0.001)  # pacing: a steady stream the kill falls into
 
         await asyncio.wait_for(asyncio.gather(read(), write(), return_exceptions=True), 30)
     finally:

@@ -11,9 +11,9 @@ from sshchat.app import App
 from sshchat.chat.hub import Hub
 from sshchat.chat.message import Kind
 from sshchat.store.memory import MemoryStore
-from tests.conftest import Server, make_config
+from tests.support.chat import Clock, person
+from tests.support.server import Server, make_config
 from tests.support.settings import chat_settings
-from tests.test_hub import Clock, person
 
 OP = "SHA256:operator-key-000000000000000000000000000000"
 ALICE = "SHA256:alice-key-00000000000000000000000000000000"

@@ -8,7 +8,7 @@ import re
 import asyncssh
 import pytest
 
-from tests.conftest import Server
+from tests.support.server import Server
 
 
 async def test_join_and_leave_notices(server: Server, keys) -> None:

@@ -14,9 +14,10 @@ from sshchat.chat.hub import Hub
 from sshchat.chat.message import Kind
 from sshchat.store.memory import MemoryStore
 from sshchat.term.editor import LineEditor
-from tests.conftest import Client, Server
+from tests.support.chat import Clock, person
+from tests.support.clients import Client
+from tests.support.server import Server
 from tests.support.settings import chat_settings
-from tests.test_hub import Clock, person
 
 OP = "SHA256:op-key-0000000000000000000000000000000000"
 

@@ -1,12 +1,16 @@
-"""Start `sshchat serve` as a real process for tests, and keep its log drained.
+"""sshchat servers for tests: in this process (:class:`Server`, what most
+tests use, so that a test can also look at the server's own state) or as
+a real `sshchat serve` process (:class:`ServerProcess`, for signals,
+restarts and clients that must talk to a separate process).
 
-The log is read by a thread for the life of the process: a server whose
-stderr pipe nobody reads would block on its next log line once the pipe's
-buffer is full, and a test would measure that instead of the server.
+A process's log is read by a thread for the life of the process: a server
+whose stderr pipe nobody reads would block on its next log line once the
+pipe's buffer is full, and a test would measure that instead of the server.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import signal
@@ -14,6 +18,66 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
+
+import asyncssh
+
+from sshchat.app import App
+from sshchat.config import Config
+from tests.support.clients import Client, KeylessClient
+
+
+@dataclasses.dataclass
+class Server:
+    app: App
+    port: int
+    tmp: Path
+    clients: list[Client] = dataclasses.field(default_factory=list)
+
+    async def connect(
+        self,
+        name: str,
+        *,
+        key: asyncssh.SSHKey | None = None,
+        pty: bool = False,
+        term: str = "xterm",
+        width: int = 80,
+        command: str | None = None,
+        wait_joined: bool = True,
+        **options: Any,
+    ) -> Client:
+        conn = await asyncssh.connect(
+            "127.0.0.1",
+            self.port,
+            username=name,
+            known_hosts=None,
+            client_keys=[key] if key else None,
+            agent_path=None,
+            client_factory=None if key else KeylessClient,
+            **options,
+        )
+        process = await conn.create_process(
+            command,
+            term_type=term if pty else None,
+            term_size=(width, 24) if pty else None,
+            encoding="utf-8",
+        )
+        client = Client(conn, process)
+        self.clients.append(client)
+        if wait_joined and command is None:
+            await client.wait_for(lambda c: "Welcome" in c.text or bool(c.stderr) or c.process.exit_status is not None)
+        return client
+
+
+def make_config(tmp: Path, **overrides: Any) -> Config:
+    """Settings for an in-process server on 127.0.0.1, port chosen by the OS."""
+    # Scripted clients send in bursts no person could type; the tests of
+    # flood control set their own limits.
+    settings: dict[str, Any] = {
+        "host": "127.0.0.1", "port": 0, "host_key": str(tmp / "host"), "db": ":memory:",
+        "rate_burst": 100_000, "input_bytes_per_minute": 1 << 30, "new_connections_burst": 100_000,
+    }
+    return Config(**{**settings, **overrides})
 
 
 class ServerProcess:
