@@ -47,7 +47,7 @@ def audit_actions(store: MemoryStore) -> list[str]:
 
 
 def test_first_key_owns_a_name(hub: Hub) -> None:
-    bob, out = join(hub, "bob", BOB)
+    bob, _out = join(hub, "bob", BOB)
     hub.leave(bob)
     with pytest.raises(JoinRefused, match='"bob" is registered to another key'):
         join(hub, "BOB", CAROL)
@@ -110,7 +110,7 @@ def test_operator_commands_are_hidden_and_refused_for_others(hub: Hub) -> None:
 def test_op_and_deop(hub: Hub, store: MemoryStore) -> None:
     admin, out = join(hub, "boss", ADMIN)
     bob, bob_out = join(hub, "bob", BOB)
-    anon, _ = join(hub, "anon", None)
+    _anon, _ = join(hub, "anon", None)
     hub.handle_line(admin, "/op anon")
     assert out.notices[-1] == "anon has no key; only people with a key can be operators"
     hub.handle_line(admin, "/op bob")
@@ -130,7 +130,7 @@ def test_op_and_deop(hub: Hub, store: MemoryStore) -> None:
 
 def test_kick_with_reason(hub: Hub, store: MemoryStore) -> None:
     admin, out = join(hub, "boss", ADMIN)
-    bob, bob_out = join(hub, "bob", BOB)
+    _bob, bob_out = join(hub, "bob", BOB)
     hub.handle_line(admin, "/kick bob flooding the room")
     assert bob_out.closed == "you were kicked by boss: flooding the room"
     assert "bob left (kicked by boss: flooding the room)" in out.texts(Kind.LEAVE)
@@ -140,11 +140,11 @@ def test_kick_with_reason(hub: Hub, store: MemoryStore) -> None:
 
 def test_ban_by_name_until_it_expires(hub: Hub, clock: Clock) -> None:
     admin, out = join(hub, "boss", ADMIN)
-    bob, bob_out = join(hub, "bob", BOB)
+    _bob, bob_out = join(hub, "bob", BOB)
     hub.handle_line(admin, "/ban bob 10m spam")
     assert bob_out.closed is not None and bob_out.closed.startswith("you were banned by boss until ")
     assert "bob left (banned by boss: spam)" in out.texts(Kind.LEAVE)
-    with pytest.raises(JoinRefused, match="you are banned until .*: spam"):
+    with pytest.raises(JoinRefused, match=r"you are banned until .*: spam"):
         join(hub, "bob", BOB)
     with pytest.raises(JoinRefused, match="banned"):
         join(hub, "other", BOB, "198.51.100.9")  # the key, under any name, anywhere
@@ -173,7 +173,7 @@ def test_ban_address_ranges(hub: Hub) -> None:
 
 def test_ban_keyless_person_bans_their_address(hub: Hub) -> None:
     admin, out = join(hub, "boss", ADMIN)
-    anon, anon_out = join(hub, "anon", None, "198.51.100.20")
+    _anon, anon_out = join(hub, "anon", None, "198.51.100.20")
     hub.handle_line(admin, "/ban anon")
     assert out.notices[-1] == "banned anon (no key, so their address 198.51.100.20/32)"
     assert anon_out.closed is not None
@@ -286,7 +286,7 @@ def test_audit_log_lists_actions(hub: Hub) -> None:
 
 
 def test_history_command_and_private_messages_stay_private(hub: Hub) -> None:
-    alice, out = join(hub, "alice", None)
+    alice, _out = join(hub, "alice", None)
     bob, _ = join(hub, "bob", None)
     for n in range(5):
         hub.handle_line(alice, f"m{n}")
@@ -302,7 +302,7 @@ def test_history_command_and_private_messages_stay_private(hub: Hub) -> None:
 
 def test_storage_failure_tells_the_sender_and_shows_nothing(hub: Hub, store: MemoryStore) -> None:
     alice, out = join(hub, "alice", None)
-    bob, bob_out = join(hub, "bob", None)
+    _bob, bob_out = join(hub, "bob", None)
     store.fail_next = True
     hub.handle_line(alice, "lost words")
     assert "could not be saved" in out.notices[-1]

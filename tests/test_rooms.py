@@ -105,7 +105,7 @@ def test_rooms_lists_empty_rooms_with_topics(hub: Hub) -> None:
 
 
 def test_topic_rights(hub: Hub) -> None:
-    alice, out = person(hub, "alice", ALICE)
+    alice, _out = person(hub, "alice", ALICE)
     bob, bob_out = person(hub, "bob")
     op, _ = person(hub, "op", OP)
     hub.handle_line(alice, "/join #rust")
@@ -168,7 +168,7 @@ def test_room_creator_can_kick_from_that_room_only(hub: Hub) -> None:
 def test_leaving_the_chat_is_announced_in_each_room(hub: Hub) -> None:
     alice, _ = person(hub, "alice")
     x, x_out = person(hub, "x")
-    y, y_out = person(hub, "y")
+    _y, y_out = person(hub, "y")
     hub.handle_line(alice, "/join #a")
     hub.handle_line(x, "/join #a")
     hub.leave(alice)
@@ -182,7 +182,7 @@ def test_rooms_are_remembered_on_reconnect(hub: Hub) -> None:
     hub.handle_line(alice, "/join #b")
     hub.handle_line(alice, "/join #a")
     hub.leave(alice)
-    alice, out = person(hub, "alice", ALICE)
+    alice, _out = person(hub, "alice", ALICE)
     assert alice.rooms == ["#lobby", "#a", "#b"] and alice.room == "#a"
 
 
@@ -302,4 +302,6 @@ def test_rooms_shows_yours_then_the_busiest_and_finds_the_rest() -> None:
     hub.handle_line(alice, "/rooms zzz")
     assert out.notices[-1] == "0 rooms with 'zzz' in the name (* you are here, + you are a member):"
     hub.handle_line(alice, "/rooms \u212a" + "\x1b[2J" + "x" * 60)  # Kelvin sign = k; escapes and length shown tamed
-    assert out.notices[-1] == "0 rooms with 'k\\x1b[2jxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...' in the name (* you are here, + you are a member):"
+    assert out.notices[-1] == (
+        "0 rooms with 'k\\x1b[2jxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...' in the name (* you are here, + you are a member):"
+    )

@@ -73,7 +73,7 @@ def test_tab_cycles_through_candidates_in_the_editor() -> None:
 
 def test_away_and_back(hub: Hub) -> None:
     alice, out = person(hub, "alice")
-    bob, bob_out = person(hub, "bob")
+    bob, _bob_out = person(hub, "bob")
     hub.handle_line(bob, "/away at lunch")
     hub.handle_line(alice, "/msg bob are you there?")
     assert out.notices[-1] == "bob is away: at lunch"
