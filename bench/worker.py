@@ -275,10 +275,10 @@ def _speed_up() -> None:
     for AES-GCM (bench.fastrecv) and the server package's cheaper cipher and
     logging code (byte for byte the same packets)."""
     from bench import fastrecv
-    from sshchat.ssh import fastpath
+    from sshchat.ssh import patches
 
     fastrecv.install()
-    fastpath.install_common()
+    patches.install(patches=patches.FOR_CLIENTS)  # gated like the server's: none on an unchecked asyncssh
 
 
 def _loop_factory() -> Any:

@@ -27,8 +27,9 @@ from sshchat.chat.member import Member
 from sshchat.chat.message import SPOKEN, Kind, Message
 from sshchat.chat.names import words
 from sshchat.chat.ratelimit import TokenBucket
-from sshchat.ssh import bots, fastpath
+from sshchat.ssh import bots
 from sshchat.ssh.context import ServerContext
+from sshchat.ssh.patches import direct_write
 from sshchat.term.editor import LineEditor
 from sshchat.term.render import (
     Look,
@@ -96,8 +97,7 @@ class ChatSession(asyncssh.SSHServerSession[str]):
         self._fingerprint = fingerprint
         self._address = address
         self._chan: asyncssh.SSHServerChannel[str] | None = None
-        self._direct = False  # write packets ourselves (fastpath.send_data)?
-        self._link: object = None  # what the C writer keeps for our channel (fastpath.new_link)
+        self._direct = False  # write packets ourselves (direct_write.send_data)?
         self._term: str | None = None
         self._width = 80
         self._command: str | None = None
@@ -119,7 +119,6 @@ class ChatSession(asyncssh.SSHServerSession[str]):
         self._chan = chan
         # asyncssh's own channels may take the direct packet writer
         self._direct = isinstance(chan, asyncssh.SSHServerChannel)
-        self._link = fastpath.new_link(chan) if self._direct else None
 
     def pty_requested(self, term_type: str, term_size: tuple[int, int, int, int], term_modes: dict[int, int]) -> bool:  # type: ignore[override]
         self._term = term_type
@@ -408,7 +407,7 @@ class ChatSession(asyncssh.SSHServerSession[str]):
             return
         try:
             # sent directly, the backlog is the socket transport's (the channel's buffer was empty, and still is)
-            if not self._direct or (backlog := fastpath.send_data(chan, data, self._link)) == fastpath.NOT_SENT:
+            if not self._direct or (backlog := direct_write.send_data(chan, data)) == direct_write.NOT_SENT:
                 chan.write(data.decode("utf-8") if text is None else text)
                 backlog = chan.get_write_buffer_size() + _transport_backlog(self._conn)
         except OSError:  # the channel is already closing
