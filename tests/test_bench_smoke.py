@@ -56,6 +56,29 @@ def test_hotpath_smoke() -> None:
     assert float(figures["cpu_us_per_delivery_best"]) > 0
 
 
+def test_hotpath_without_a_patch() -> None:
+    """--without takes a patch out: without the IGNORE trim asyncssh sends
+    two packets a write (and the direct writer goes with the trim)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.hotpath", "--users", "5", "--messages", "4", "--rounds", "1",
+         "--without", "ignore_only_for_cbc"],
+        cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    figures = dict(line.split(None, 1) for line in done.stdout.splitlines() if line.strip())
+    assert figures["packets"].replace(",", "") == str(2 * 5 * 4)
+
+
+def test_patch_micro_benchmarks_run() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.patches", "--calls", "100"],
+        cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    rows = done.stdout.splitlines()[1:]
+    assert len(rows) == 6 and all(float(row.split()[-2]) > 0 for row in rows), done.stdout
+
+
 def test_dialects_count_each_posted_line_once() -> None:
     """What the generator counts as a delivery, in each server's output."""
     from bench.client import DIALECTS, message_line, message_pattern

@@ -16,7 +16,8 @@ Our default offer leaves chacha20 out (it is the costliest cipher in
 Python); this serves ``ciphers`` settings that put it back, and the load
 generator's clients.
 
-Gain: measured by ``python -m bench.patches`` (one 156-byte packet).
+Gain: one 156-byte packet sealed in 13.5 us instead of 18.1 us (``python
+-m bench.patches``, best of 5).
 """
 
 from __future__ import annotations

@@ -12,10 +12,12 @@ and OpenSSH sends no such packets with them. Under CBC (not in our
 default offer) asyncssh's IGNORE stays.
 
 Gain: one packet per chat write instead of two: half the encryptions,
-urandom calls and socket writes. ``python -m bench.hotpath`` (100
-sessions, AES-GCM, asyncssh's own channel.write, no direct writer):
-see ``python -m bench.patches`` and the table in README's performance
-section.
+urandom calls and socket writes. On asyncssh's own write path (``python
+-m bench.hotpath --gap 0.01``: 100 sessions on AES-GCM, one message per
+event-loop turn and 10 ms idle between, socket writes not counted),
+server CPU per delivery 30.9-33.6 us without this patch, 25.5-27.3 us
+with it (``--without ignore_only_for_cbc`` against ``--without
+direct_write``, 4 alternating runs each).
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ private key, and ``_priv_key`` becomes a property that makes the key pair
 on first use (``get_public``, ``decaps``: the client side). Only the
 pyca/cryptography implementation is touched, not the liboqs one.
 
-Gain: one ML-KEM-768 key generation per login saved on the server;
-``python -m bench.patches`` times one. Part of the 4.0 -> 3.3 ms per login
+Gain: one ML-KEM-768 key generation per login saved on the server: 88 us
+of CPU (``python -m bench.patches``). Part of the 4.0 -> 3.3 ms per login
 measured with skip_login_reload.py.
 """
 

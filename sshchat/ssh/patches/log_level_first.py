@@ -13,8 +13,10 @@ What we change: ``_log_packet`` returns at once unless the debug level is
 returns at once unless ``isEnabledFor(level)``. Whatever is logged is
 logged as before.
 
-Gain: server CPU per login ~3.0 -> 2.7-2.9 ms (1000 logins,
-bench.loadgen); ``python -m bench.patches`` times a disabled call.
+Gain: a packet's log call 0.52 -> 0.09 us (every packet, both ways), an
+INFO call with a host/port argument 1.34 -> 0.18 us (``python -m
+bench.patches``); server CPU per login ~3.0 -> 2.7-2.9 ms (1000 logins,
+bench.loadgen).
 """
 
 from __future__ import annotations
