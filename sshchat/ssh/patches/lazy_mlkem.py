@@ -6,9 +6,10 @@ hybrid key exchange (mlkem768x25519-sha256, the first choice of OpenSSH
 KEM object is made, on both sides. The server side only encapsulates to
 the client's public key (``encaps``) and never uses a key pair of its own.
 
-What we change: ``__init__`` sets everything it set before except the
-private key, and ``_priv_key`` becomes a property that makes the key pair
-on first use (``get_public``, ``decaps``: the client side). Only the
+What we change: ``__init__`` sets the same attributes, but ``_priv_key``
+holds a stand-in that makes the key pair the first time anything of the
+key is used (``get_public``, ``decaps``: the client side). A KEM object
+made while the patch was in keeps working after it is taken out. Only the
 pyca/cryptography implementation is touched, not the liboqs one.
 
 Gain: one ML-KEM-768 key generation per login saved on the server: 88 us
@@ -24,11 +25,26 @@ from sshchat.ssh.patches.touch import Function, SetBy, Swap, Touch, Value
 
 TOUCHES: tuple[Touch, ...] = (
     Function("asyncssh.crypto.pq:_PyCAKEM.__init__", "(self, alg_name)"),
-    # our __init__ sets exactly what asyncssh's does, but the key pair
+    # our __init__ sets exactly what asyncssh's does (the key as a stand-in)
     SetBy("asyncssh.crypto.pq:_PyCAKEM.__init__", ("_priv_cls", "_pub_cls", "_priv_key"), only=True),
     Function("asyncssh.crypto.pq:_KEM.__init__", "(self, alg_name)"),
     Value("asyncssh.crypto.pq:_pyca_pq_alg_classes", kind=dict),
 )
+
+
+class _KeyOnFirstUse:
+    """Stands in for an ML-KEM private key: makes it on first use."""
+
+    __slots__ = ("_key", "_make")
+
+    def __init__(self, make: Any) -> None:
+        self._make = make
+        self._key: Any = None
+
+    def __getattr__(self, name: str) -> Any:  # public_key, decapsulate: what the key is used for
+        if self._key is None:
+            self._key = self._make()
+        return getattr(self._key, name)
 
 
 def _kem_init(self: Any, alg_name: bytes) -> None:
@@ -39,31 +55,19 @@ def _kem_init(self: Any, alg_name: bytes) -> None:
         self._priv_cls, self._pub_cls = pq._pyca_pq_alg_classes[alg_name]
     except KeyError:
         raise ValueError("Unknown PQ algorithm " + alg_name.decode()) from None
+    self._priv_key = _KeyOnFirstUse(self._priv_cls.generate)
 
 
-def _priv_key(self: Any) -> Any:
-    """The ML-KEM private key, made on first use."""
-    key = self.__dict__.get("_sshchat_key")
-    if key is None:
-        key = self._sshchat_key = self._priv_cls.generate()
-    return key
-
-
-_swaps = (
-    Swap("asyncssh.crypto.pq:_PyCAKEM.__init__", _kem_init),
-    Swap("asyncssh.crypto.pq:_PyCAKEM._priv_key", property(_priv_key)),
-)
+_swap = Swap("asyncssh.crypto.pq:_PyCAKEM.__init__", _kem_init)
 
 
 def install() -> None:
-    for swap in _swaps:
-        swap.install()
+    _swap.install()
 
 
 def uninstall() -> None:
-    for swap in _swaps:
-        swap.uninstall()
+    _swap.uninstall()
 
 
 def installed() -> bool:
-    return _swaps[0].on
+    return _swap.on
