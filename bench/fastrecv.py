@@ -14,7 +14,7 @@ any state it does not expect (a half-parsed packet, compression, a packet
 that fails its tag), is left in the buffer, undecrypted as far as asyncssh
 can tell, for asyncssh's own code. Only for the benchmark's clients: the
 server does not use this. It shares the server's AES-GCM helpers
-(sshchat/ssh/fastpath.py).
+(sshchat/ssh/patches/gcm_one_context.py).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from asyncssh.constants import MSG_CHANNEL_DATA
 from asyncssh.encryption import GCMEncryption
 from cryptography.exceptions import InvalidTag
 
-from sshchat.ssh.fastpath import gcm_aead, next_gcm_iv
+from sshchat.ssh.patches.gcm_one_context import aead, next_iv
 
 _TAG = 16
 calls = 0  # data_received calls that took at least one packet (the tests check it is used)
@@ -46,7 +46,7 @@ def _data_received(self: Any, data: bytes, datatype: Any = None) -> None:
         return
     buf = self._inpbuf + data if self._inpbuf else data
     cipher = enc._cipher
-    aead = gcm_aead(cipher)
+    sealer = aead(cipher)
     channels = self._channels
     limit = self._max_recv_pktlen
     pos, end_of_data = 0, len(buf)
@@ -56,7 +56,7 @@ def _data_received(self: Any, data: bytes, datatype: Any = None) -> None:
         if end > end_of_data or pktlen > limit:
             break
         try:
-            plain = aead.decrypt(cipher._iv, buf[pos + 4:end], buf[pos:pos + 4])
+            plain = sealer.decrypt(cipher._iv, buf[pos + 4:end], buf[pos:pos + 4])
         except InvalidTag:
             break  # asyncssh's own path reports it
         if len(plain) < 10 or plain[1] != MSG_CHANNEL_DATA:
@@ -71,7 +71,7 @@ def _data_received(self: Any, data: bytes, datatype: Any = None) -> None:
             or datalen > chan._recv_window
         ):
             break
-        cipher._iv = next_gcm_iv(cipher._iv)
+        cipher._iv = next_iv(cipher._iv)
         self._recv_seq = (self._recv_seq + 1) & 0xFFFFFFFF
         pos = end
         chan._accept_data(payload[9:])

@@ -1,6 +1,6 @@
 """The server's own cost per delivery, without the kernel and the clients.
 
-``python -m bench.hotpath [--users N] [--pty] [--messages M] [--rounds R] [--batch B]``
+``python -m bench.hotpath [--users N] [--pty] [--messages M] [--rounds R] [--batch B] [--without PATCH]``
 
 A real server (in this process, 127.0.0.1, port 0) and N real SSH
 sessions (asyncssh clients, also in this process) are set up; then every
@@ -13,7 +13,9 @@ rounds. What it prints is the CPU time per delivery of exactly that path
 ours to make cheaper; the full benchmark (``bench.loadgen``) adds the
 socket writes, the clients, the store, and a machine shared with the
 generator. Figures vary less than a full run's, so this is the one to
-compare before and after a change to the output path.
+compare before and after a change to the output path. ``--without`` takes
+asyncssh patches (sshchat/ssh/patches/) out after the server started, to
+measure what one of them buys on this path.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from bench.client import KeylessClient
 from sshchat.app import App
 from sshchat.chat.message import Kind, Message
 from sshchat.config import Config
+from sshchat.ssh import patches
 
 
 class _NullTransport:
@@ -54,16 +57,19 @@ class _NullTransport:
 
 
 async def _measure(
-    users: int, messages: int, rounds: int, batch: int, pty: bool, ciphers: str, gap: float, native: bool
+    users: int, messages: int, rounds: int, batch: int, pty: bool, ciphers: str, gap: float, without: list[str]
 ) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="sshchat-hotpath-") as tmp:
         config = Config(
             host="127.0.0.1", port=0, host_key=os.path.join(tmp, "host"), db=os.path.join(tmp, "chat.db"),
             log_level="warning", rate_burst=10**6, max_per_address=users + 10, max_startups=users + 10,
-            new_connections_burst=users + 10, notice_burst=10**6, ciphers=ciphers, native=native,
+            new_connections_burst=users + 10, notice_burst=10**6, ciphers=ciphers,
         )
         app = App(config)
         (_, port), *_ = await app.start()
+        for patch in patches.ALL:
+            if patches.name(patch) in without:
+                patch.uninstall()
         clients = []
         try:
             for n in range(users):
@@ -97,7 +103,7 @@ async def _measure(
                     await asyncio.sleep(gap)  # the flush runs in the next loop turn: `batch` messages per write
                 cpu.append((time.process_time() - cpu0) * 1e6 / (messages * users))
             writes = sum(n.writes for n in nulls)
-            for conn, null in zip(app.ctx.connections, nulls):
+            for conn, null in zip(app.ctx.connections, nulls, strict=False):
                 conn._transport = null.real  # let the sessions end cleanly
             cpu.sort()
             return {
@@ -126,12 +132,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gap", type=float, default=0.0,
                    help="seconds idle after each turn (0.01: 100 users at 0.8 msg/s, where the core idles between "
                         "messages and every one finds it cold)")
-    p.add_argument("--python", action="store_true", help="packets built in Python, not by ssh/_wire.c")
+    names = [patches.name(patch) for patch in patches.ALL]
+    p.add_argument("--without", action="append", default=[], choices=names, metavar="PATCH",
+                   help="take this asyncssh patch out (repeatable; without ignore_only_for_cbc, direct_write "
+                        "goes too, as it writes what asyncssh writes with it): " + ", ".join(names))
     args = p.parse_args(argv)
+    if "ignore_only_for_cbc" in args.without:
+        args.without.append("direct_write")
     if (not 1 <= args.users <= 1000 or not 1 <= args.messages <= 100_000 or not 1 <= args.rounds <= 100
             or not 1 <= args.batch <= args.messages or not 0 <= args.gap <= 1):
         p.error("--users 1..1000, --messages 1..100000, --rounds 1..100, --batch 1..--messages, --gap 0..1")
-    result = asyncio.run(_measure(args.users, args.messages, args.rounds, args.batch, args.pty, args.ciphers, args.gap, not args.python))
+    result = asyncio.run(_measure(
+        args.users, args.messages, args.rounds, args.batch, args.pty, args.ciphers, args.gap, args.without
+    ))
     for key, value in result.items():
         print(f"{key:24s} {value:,.2f}" if isinstance(value, float) else f"{key:24s} {value:,}")
     return 0 if result["packets"] >= result["deliveries"] // args.batch else 1

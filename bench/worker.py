@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import time
 from array import array
@@ -189,18 +190,18 @@ class Worker:
         interval = 1.0 / self.spec.rate
         # Enter on a terminal is CR; without one, a script ends its lines with LF
         line_end = b"\r" if self.spec.has_pty(user.index) else self.dialect.line_end
-        due = start + offset
+        first, stop = _slots(start + offset, interval, measure, end)
         seq = {True: 0, False: 0}
-        while due < end:
+        for k in range(stop):
+            due = start + offset + k * interval
             delay = due - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            measured = due >= measure
+            measured = k >= first
             if measured:
                 self.send_lag.append(max(0.0, time.monotonic() - due))
             user.send(message_line(self.spec.token, user.index, seq[measured], measured, self.spec.size, line_end))
             seq[measured] += 1
-            due += interval
         self.sent[user.index] = seq[True]
 
     async def _type(self, user: ChatUser, offset: float, start: float, measure: float, end: float) -> None:
@@ -220,13 +221,14 @@ class Worker:
         """
         spec = self.spec
         interval, step = 1.0 / spec.rate, 1.0 / spec.keys_per_second
-        enter_due = start + offset
+        first, _ = _slots(start + offset, interval, measure, end)
         seq = {True: 0, False: 0}
         late = self.enter_late_us[user.index] = array("q")
         lag = self.send_lag
         send = user.send
-        while enter_due - spec.size * step < end:
-            measured = enter_due >= measure
+        k = 0
+        while (enter_due := start + offset + k * interval) - spec.size * step < end:
+            measured = k >= first
             planned_us = round(enter_due * 1_000_000)
             text = message_line(spec.token, user.index, seq[measured], measured, spec.size, b"", planned_us)
             keys = [text[k : k + 1] for k in range(len(text))] + [b"\r"]
@@ -249,7 +251,7 @@ class Worker:
                     self.keys += len(keys)
                     self.key_packets += user.packets_sent() - packets0
                 seq[measured] += 1
-            enter_due += interval
+            k += 1
         self.sent[user.index] = seq[True]
 
     async def run(self, start: float, measure: float, end: float) -> dict[str, Any]:
@@ -353,10 +355,10 @@ def _speed_up() -> None:
     for AES-GCM (bench.fastrecv) and the server package's cheaper cipher and
     logging code (byte for byte the same packets)."""
     from bench import fastrecv
-    from sshchat.ssh import fastpath
+    from sshchat.ssh import patches
 
     fastrecv.install()
-    fastpath.install_common()
+    patches.install(patches=patches.FOR_CLIENTS)  # gated like the server's: none on an unchecked asyncssh
 
 
 def _loop_factory() -> Any:
@@ -366,3 +368,14 @@ def _loop_factory() -> Any:
     except ImportError:
         return None
     return uvloop.new_event_loop
+
+
+def _slots(first_due: float, interval: float, measure: float, end: float) -> tuple[int, int]:
+    """For sends due at ``first_due + k * interval``: the first k in the
+    measured window and the first k at or past its end. Counted by index,
+    not by adding up intervals (whose rounding could let one more send in
+    when the window's edges fall on send times)."""
+    slack = 1e-9 * interval
+    first = max(0, math.ceil((measure - first_due) / interval - slack))
+    stop = max(0, math.ceil((end - first_due) / interval - slack))
+    return first, stop

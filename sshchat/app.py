@@ -15,7 +15,7 @@ import asyncssh
 from sshchat.chat.hub import Hub
 from sshchat.chat.sanitize import clean
 from sshchat.config import Config, chat_settings
-from sshchat.ssh import fastpath, hardening
+from sshchat.ssh import patches
 from sshchat.ssh.context import ServerContext
 from sshchat.ssh.hostkey import load_or_create
 from sshchat.ssh.keyfiles import read_fingerprints
@@ -64,11 +64,7 @@ class App:
         """Open the store, listen; return the (host, port) pairs bound."""
         config = self.config
         key = load_or_create(config.host_key)
-        hardening.install()
-        if config.fast_path:
-            fastpath.install(native=config.native)
-        else:
-            fastpath.uninstall()
+        patches.install(trims=config.fast_path)
         admins = read_fingerprints(config.admin_keys) if config.admin_keys else set()
         allowlist = read_fingerprints(config.allowlist) if config.allowlist else None
         motd = read_motd(config.motd) if config.motd else None
@@ -134,7 +130,7 @@ async def run(config: Config) -> None:
         loop.add_signal_handler(sig, stop.set)
     app = App(config)
     await app.start()
-    log.info("event loop: %s; packet writer: %s", type(loop).__module__.split(".")[0], fastpath.writer())
+    log.info("event loop: %s; %s", type(loop).__module__.split(".")[0], patches.describe())
     await stop.wait()
     log.info("shutting down")
     await app.stop()

@@ -8,6 +8,7 @@ type checking and the same error wording.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,6 +17,14 @@ from typing import Any
 from sshchat.chat.settings import ChatSettings
 
 ENV_PREFIX = "SSHCHAT_"
+log = logging.getLogger("sshchat")
+
+# Settings that existed once: a file or environment that still sets one is
+# told so (a warning) and the value is ignored, so an upgrade never stops a
+# server from starting.
+RETIRED = {
+    "native": "the C packet writer was removed; sshchat is pure Python (fast_path still applies)",
+}
 
 
 class ConfigError(ValueError):
@@ -47,8 +56,7 @@ class Config:
     db: str = "sshchat.db"
     log_level: str = "info"
     event_loop: str = "auto"  # auto (uvloop if installed), uvloop, asyncio
-    fast_path: bool = True  # ssh/fastpath.py: our own packet writer and trims of asyncssh's work
-    native: bool = True  # with fast_path: AES-GCM and AES-CTR + HMAC-EtM packets built in C (ssh/_wire.c) where built
+    fast_path: bool = True  # ssh/patches/: trims of asyncssh's per-packet and per-login work
     # Comma-separated SSH ciphers and MACs to offer (see DEFAULT_CIPHERS);
     # empty: asyncssh's whole default lists.
     ciphers: str = DEFAULT_CIPHERS
@@ -175,6 +183,14 @@ def _validate(config: Config) -> Config:
     return config
 
 
+def _retired(name: str, where: str) -> bool:
+    """Warn about a retired setting; True if ``name`` is one."""
+    why = RETIRED.get(name)
+    if why is not None:
+        log.warning("%s is ignored: %s", where, why)
+    return why is not None
+
+
 def read_file(path: str) -> dict[str, Any]:
     """Settings from a TOML file; unknown keys are an error, not a silent typo."""
     try:
@@ -187,6 +203,8 @@ def read_file(path: str) -> dict[str, Any]:
     settings: dict[str, Any] = {}
     for key, value in data.items():
         name = key.replace("-", "_")
+        if _retired(name, f"{path}: setting {key!r}"):
+            continue
         if name not in _FIELDS:
             raise ConfigError(f"{path}: unknown setting {key!r}")
         settings[name] = _convert(name, value, path)
@@ -200,6 +218,8 @@ def from_env(env: Mapping[str, str]) -> dict[str, Any]:
         if not var.startswith(ENV_PREFIX) or var == ENV_PREFIX + "CONFIG":
             continue
         name = var[len(ENV_PREFIX) :].lower()
+        if _retired(name, f"environment variable {var}"):
+            continue
         if name not in _FIELDS:
             raise ConfigError(f"unknown environment variable {var}")
         settings[name] = _convert(name, value, var)

@@ -67,3 +67,27 @@ def test_selftest() -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.count("ok ") == 3, done.stdout
+
+
+def test_hotpath_without_a_patch() -> None:
+    """--without takes a patch out: without the IGNORE trim asyncssh sends
+    two packets a write (and the direct writer goes with the trim)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.hotpath", "--users", "5", "--messages", "4", "--rounds", "1",
+         "--without", "ignore_only_for_cbc"],
+        cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    figures = dict(line.split(None, 1) for line in done.stdout.splitlines() if line.strip())
+    assert figures["packets"].replace(",", "") == str(2 * 5 * 4)
+
+
+def test_patch_micro_benchmarks_run() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.patches", "--calls", "100"],
+        cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    rows = done.stdout.splitlines()[1:]
+    assert len(rows) == 6 and all(float(row.split()[-2]) > 0 for row in rows), done.stdout
+

@@ -79,3 +79,21 @@ def test_chat_settings_have_no_defaults_of_their_own() -> None:
         f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         for f in dataclasses.fields(ChatSettings)
     )
+
+
+def test_the_retired_native_setting_is_ignored_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An old file or environment that still sets `native` (the C packet
+    writer, removed) starts the server, and the log says the value is ignored."""
+    f = tmp_path / "c.toml"
+    f.write_text("native = false\nport = 2300\n")
+    with caplog.at_level("WARNING", logger="sshchat"):
+        c = load(str(f), {"SSHCHAT_NATIVE": "true"})
+    assert c.port == 2300 and not hasattr(c, "native")
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{f}: setting 'native' is ignored: the C packet writer was removed; sshchat is pure Python "
+        "(fast_path still applies)",
+        "environment variable SSHCHAT_NATIVE is ignored: the C packet writer was removed; sshchat is pure Python "
+        "(fast_path still applies)",
+    ]

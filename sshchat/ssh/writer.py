@@ -3,7 +3,7 @@
 Both kinds of session (a chat, a bot command) write through a Writer, so
 three things are decided here and nowhere else:
 
-- how: as one packet of our own (``fastpath.send_data``) where the channel
+- how: as one packet of our own (``patches.direct_write.send_data``) where the channel
   allows it, else through asyncssh's ``chan.write``;
 - how much may wait: ``channel.write()`` never blocks and its buffer has no
   bound, so a client that stops reading would grow our memory without end.
@@ -21,7 +21,7 @@ from typing import Any
 
 import asyncssh
 
-from sshchat.ssh import fastpath
+from sshchat.ssh.patches import direct_write
 
 log = logging.getLogger("sshchat")
 
@@ -68,7 +68,7 @@ class Writer:
             return
         try:
             # sent directly, the backlog is the socket transport's (the channel's buffer was empty, and still is)
-            if not self._direct or (backlog := fastpath.send_data(chan, data)) == fastpath.NOT_SENT:
+            if not self._direct or (backlog := direct_write.send_data(chan, data)) == direct_write.NOT_SENT:
                 chan.write(data.decode("utf-8") if text is None else text)
                 backlog = chan.get_write_buffer_size() + transport_backlog(self._conn)
         except OSError:  # the channel is already closing

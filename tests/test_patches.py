@@ -1,0 +1,319 @@
+"""The asyncssh patches (sshchat/ssh/patches/): the start-up gate that lets
+them all in or keeps them all out, and what each patch does (the direct
+writer has its own file, test_direct_write.py)."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+
+import asyncssh
+import pytest
+
+from sshchat.ssh import patches
+from sshchat.ssh.patches import chacha_one_keystream, gcm_one_context
+from sshchat.ssh.patches.touch import Function
+from tests.conftest import Server
+
+
+@pytest.fixture(autouse=True)
+def patches_back():
+    """Whatever a test did to the patches, the next one finds them in."""
+    yield
+    patches.install()
+
+
+@pytest.fixture
+def bare():
+    """asyncssh as it is at the start of the test, so that a test may
+    change asyncssh as a new release would before the gate looks."""
+    patches.uninstall()
+
+
+def gate_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.getMessage().startswith("asyncssh patches off")]
+
+
+async def chat_works(server: Server) -> None:
+    alice = await server.connect("alice")
+    bob = await server.connect("bob")
+    await alice.wait_for("bob joined")
+    alice.line("hello from asyncssh as it is")
+    await bob.wait_for("alice: hello from asyncssh as it is")
+
+
+async def test_gate_refuses_an_asyncssh_it_was_not_checked_against(start_server, bare, monkeypatch, caplog) -> None:
+    """A release outside the list (a security fix too) runs without any
+    patch, the log says why in one line, and people still chat."""
+    monkeypatch.setattr(asyncssh, "__version__", "2.25.0")
+    with caplog.at_level(logging.WARNING, logger="sshchat"):
+        server: Server = await start_server()
+    assert gate_lines(caplog) == ["asyncssh patches off: asyncssh 2.25.0 is not one of the checked versions 2.24.1"]
+    assert patches.installed() == []
+    assert "send_packet" not in asyncssh.SSHServerConnection.__dict__  # asyncssh's own, inherited
+    await chat_works(server)
+
+
+def test_the_checked_versions_are_exact_releases() -> None:
+    assert patches.problems("2.24.1") == []
+    for other in ("2.24.0", "2.24.2", "2.24", "2.25.0", "3.0.0"):
+        assert patches.problems(other) == [f"asyncssh {other} is not one of the checked versions 2.24.1"]
+
+
+async def test_gate_names_a_touched_function_that_changed(start_server, bare, monkeypatch, caplog) -> None:
+    """A function a patch replaces now takes other parameters (as a
+    distribution's backported fix might, under the same version number):
+    no patch goes in, the log names it, the server runs."""
+    original = asyncssh.channel.SSHServerChannel._process_env_request
+
+    def changed(self, pkt):
+        return original(self, pkt)
+
+    monkeypatch.setattr(asyncssh.channel.SSHServerChannel, "_process_env_request", changed)
+    with caplog.at_level(logging.WARNING, logger="sshchat"):
+        server: Server = await start_server()
+    assert gate_lines(caplog) == [
+        "asyncssh patches off: asyncssh.channel:SSHServerChannel._process_env_request "
+        "takes (self, pkt), not (self, packet)"
+    ]
+    assert patches.installed() == []
+    await chat_works(server)
+
+
+def _init_without(cls: type, attr: str):
+    """cls.__init__ rewritten not to set ``attr`` (as a new release might)."""
+    source = inspect.getsource(cls.__init__)
+    lines = [line for line in source.splitlines() if f"self.{attr} =" not in line and f"self.{attr}:" not in line]
+    namespace = dict(vars(inspect.getmodule(cls)))
+    indent = len(lines[0]) - len(lines[0].lstrip())
+    exec("\n".join(line[indent:] for line in lines), namespace)
+    return namespace["__init__"]
+
+
+@pytest.mark.parametrize(
+    ("owner", "name", "make", "said"),
+    [
+        ("asyncssh.connection:SSHServerConnection", "reload_config", None,
+         "asyncssh.connection:SSHServerConnection.reload_config is missing"),
+        ("asyncssh.crypto.cipher:GCMCipher", "encrypt_and_sign", lambda: (lambda self, header, data, aad: None),
+         "asyncssh.crypto.cipher:GCMCipher.encrypt_and_sign takes (self, header, data, aad), not (self, header, data)"),
+        ("asyncssh.connection:SSHServerConnection", "reload_config", lambda: (lambda self: None),
+         "asyncssh.connection:SSHServerConnection.reload_config is not a coroutine function"),
+        ("asyncssh.encryption:", "GCMEncryption", lambda: (lambda cipher: None),
+         "asyncssh.encryption:GCMEncryption is not a class; "
+         "asyncssh.encryption:GCMEncryption.__init__ is not a function"),  # all that failed, in one line
+        ("asyncssh.constants:", "MSG_CHANNEL_DATA", lambda: 95,
+         "asyncssh.constants:MSG_CHANNEL_DATA is 95, not 94"),
+        ("asyncssh.logging:SSHLogger", "_debug_level", lambda: "1",
+         "asyncssh.logging:SSHLogger._debug_level is a str, not a int"),
+        ("asyncssh.channel:SSHChannel", "__init__", lambda: _init_without(asyncssh.channel.SSHChannel, "_send_buf"),
+         "asyncssh.channel:SSHChannel.__init__ no longer sets _send_buf"),
+    ],
+)
+def test_gate_names_each_kind_of_missing_or_changed_name(bare, monkeypatch, caplog, owner, name, make, said) -> None:
+    """Each kind of check, failing alone: install() puts nothing in and
+    says which name, in one line."""
+    from sshchat.ssh.patches.touch import lookup
+
+    target = lookup(owner.rstrip(":"))
+    if make is None:
+        monkeypatch.delattr(target, name)
+    else:
+        monkeypatch.setattr(target, name, make())
+    with caplog.at_level(logging.WARNING, logger="sshchat"):
+        assert patches.install() is False
+    assert patches.installed() == []
+    assert gate_lines(caplog) == [f"asyncssh patches off: {said}"]
+
+
+def test_gate_sees_a_replaced_function_that_sets_more_than_ours(bare, monkeypatch, caplog) -> None:
+    """lazy_mlkem replaces _PyCAKEM.__init__ whole: should asyncssh's set
+    anything more, ours would leave it unset."""
+    from asyncssh.crypto import pq
+
+    def grown(self, alg_name):  # asyncssh's, and one attribute more
+        pq._KEM.__init__(self, alg_name)
+        self._priv_cls, self._pub_cls = pq._pyca_pq_alg_classes[alg_name]
+        self._priv_key = self._priv_cls.generate()
+        self._extra = True
+
+    monkeypatch.setattr(pq._PyCAKEM, "__init__", grown)
+    with caplog.at_level(logging.WARNING, logger="sshchat"):
+        assert patches.install() is False
+    assert gate_lines(caplog) == ["asyncssh patches off: asyncssh.crypto.pq:_PyCAKEM.__init__ now also sets _extra"]
+
+
+def _class_attributes() -> dict[str, object]:
+    """Every attribute of every class in the asyncssh modules the patches touch."""
+    import asyncssh.channel
+    import asyncssh.connection
+    import asyncssh.crypto.chacha
+    import asyncssh.crypto.cipher
+    import asyncssh.crypto.pq
+    import asyncssh.encryption
+    import asyncssh.logging
+    import asyncssh.packet
+
+    found = {}
+    for module in (asyncssh.channel, asyncssh.connection, asyncssh.crypto.chacha, asyncssh.crypto.cipher,
+                   asyncssh.crypto.pq, asyncssh.encryption, asyncssh.logging, asyncssh.packet):
+        for cls_name, cls in vars(module).items():
+            if isinstance(cls, type) and cls.__module__ == module.__name__ and cls.__name__ == cls_name:
+                for attr, value in vars(cls).items():
+                    found[f"{module.__name__}:{cls_name}.{attr}"] = value
+    return found
+
+
+def test_every_replaced_name_is_declared_and_uninstall_restores_asyncssh() -> None:
+    patches.uninstall()
+    before = _class_attributes()
+    assert patches.install()
+    after = _class_attributes()
+    changed = {path for path in before.keys() | after.keys() if before.get(path) is not after.get(path)}
+    declared = {touch.path for patch in patches.ALL for touch in patch.TOUCHES}
+    assert changed, "the patches replace something"
+    assert changed <= declared
+    assert patches.install()  # twice: the same
+    assert _class_attributes() == after
+    patches.uninstall()
+    assert _class_attributes() == before
+
+
+def test_each_patch_says_what_it_does_and_gains() -> None:
+    for patch in patches.ALL:
+        doc = patch.__doc__ or ""  # type: ignore[attr-defined]
+        assert "What asyncssh does" in doc and "What we change" in doc and "Gain" in doc, patches.name(patch)
+        assert patch.TOUCHES, patches.name(patch)
+
+
+async def test_fast_path_off_keeps_the_bound_and_drops_the_trims(start_server) -> None:
+    server: Server = await start_server(fast_path=False)
+    assert patches.installed() == ["env_bounds"]
+    assert patches.describe() == "asyncssh patches on: env_bounds (fast_path = false)"
+    await chat_works(server)
+
+
+def test_function_touch_reads_parameters_as_written() -> None:
+    send_packet = "asyncssh.connection:SSHConnection.send_packet"
+    assert Function(send_packet, "(self, pkttype, *args, handler)").problem() is None
+    assert Function(send_packet, "(self, pkttype, *args)").problem() == (
+        f"{send_packet} takes (self, pkttype, *args, handler), not (self, pkttype, *args)"
+    )
+    assert Function("asyncssh.nonexistent:thing").problem() == "asyncssh.nonexistent:thing is missing"
+
+
+def test_merged_chacha_writes_exactly_what_asyncssh_would() -> None:
+    from asyncssh.crypto.chacha import ChachaCipher
+
+    patches.uninstall()
+    for size in (0, 1, 15, 16, 63, 64, 65, 1000, 35000):
+        key, nonce = os.urandom(64), os.urandom(8)
+        header, data = os.urandom(4), os.urandom(size)
+        cipher = ChachaCipher(key)
+        expected = cipher.encrypt_and_sign(header, data, nonce)  # asyncssh's own
+        assert chacha_one_keystream.encrypt_and_sign(cipher, header, data, nonce) == expected
+        packet, tag = expected
+        assert cipher.verify_and_decrypt(packet[:4], packet[4:], nonce, tag) == data
+
+
+def test_one_aesgcm_per_key_seals_and_opens_what_asyncssh_does() -> None:
+    from asyncssh.crypto.cipher import GCMCipher
+
+    patches.uninstall()
+    key, iv = os.urandom(16), os.urandom(12)
+    theirs, ours = GCMCipher("aes128-gcm", key, iv), GCMCipher("aes128-gcm", key, iv)
+    for size in (16, 32, 160, 35008):
+        header, data = os.urandom(4), os.urandom(size)
+        sealed = theirs.encrypt_and_sign(header, data)
+        assert gcm_one_context.encrypt_and_sign(ours, header, data) == sealed
+        assert ours._iv == theirs._iv
+    reader_theirs, reader_ours = GCMCipher("aes128-gcm", key, iv), GCMCipher("aes128-gcm", key, iv)
+    header, data = os.urandom(4), os.urandom(48)
+    packet, tag = GCMCipher("aes128-gcm", key, iv).encrypt_and_sign(header, data)
+    assert gcm_one_context.verify_and_decrypt(reader_ours, header, packet[4:], tag) == data
+    assert reader_theirs.verify_and_decrypt(header, packet[4:], tag) == data
+    assert gcm_one_context.verify_and_decrypt(reader_ours, header, packet[4:], tag) is None  # next nonce now
+    assert reader_ours._iv == gcm_one_context.next_iv(reader_theirs._iv)
+
+
+@pytest.mark.parametrize("fast_path", [True, False])
+async def test_logins_skip_asyncssh_config_reload(start_server, monkeypatch, fast_path: bool) -> None:
+    """asyncssh rebuilds its options in a thread at every login, to apply a
+    config file we never give it; with the patch, nobody waits for that."""
+    import asyncssh.connection
+
+    built = [0]
+    original = asyncssh.connection.SSHServerConnectionOptions.construct.__func__
+
+    async def counting(cls, *args, **kwargs):
+        built[0] += 1
+        return await original(cls, *args, **kwargs)
+
+    server: Server = await start_server(fast_path=fast_path)
+    monkeypatch.setattr(asyncssh.connection.SSHServerConnectionOptions, "construct", classmethod(counting))
+    client = await server.connect("alice")
+    await client.wait_for("alice")
+    assert built[0] == (0 if fast_path else 1)
+
+
+async def test_post_quantum_kex_makes_no_unused_server_key(start_server, monkeypatch) -> None:
+    """mlkem768x25519: the server encapsulates to the client's key and never
+    needs an ML-KEM key pair of its own; only the client makes one."""
+    from asyncssh.crypto import pq
+
+    real_priv, real_pub = pq._pyca_pq_alg_classes[b"mlkem768"]
+    made = [0]
+
+    class CountingKey:
+        @staticmethod
+        def generate():
+            made[0] += 1
+            return real_priv.generate()
+
+    monkeypatch.setitem(pq._pyca_pq_alg_classes, b"mlkem768", (CountingKey, real_pub))
+    server: Server = await start_server()
+    alice = await server.connect("alice", kex_algs=["mlkem768x25519-sha256"])
+    bob = await server.connect("bob", kex_algs=["mlkem768x25519-sha256"])
+    alice.line("quantum-safe hello")
+    await bob.wait_for("alice: quantum-safe hello")
+    assert made[0] == 2  # one per client, none on the server
+
+
+def test_a_kem_made_with_the_lazy_key_works_after_the_patch_is_out() -> None:
+    """The client side of mlkem768: the key pair made on first use; a KEM
+    object made while the patch was in outlives its removal."""
+    from asyncssh.crypto import pq
+
+    assert patches.install()
+    client_kem = pq._PyCAKEM(b"mlkem768")
+    patches.uninstall()
+    secret, ciphertext = pq._PyCAKEM(b"mlkem768").encaps(client_kem.get_public())
+    assert client_kem.decaps(ciphertext) == secret
+
+
+async def test_packet_logging_still_works_when_asked_for(start_server, caplog) -> None:
+    """Skipping the formatting of packet log lines must not lose them when
+    someone turns asyncssh's packet logging on (debug level 3)."""
+    server: Server = await start_server()
+    asyncssh.set_debug_level(3)
+    try:
+        with caplog.at_level(logging.DEBUG, logger="asyncssh"):
+            client = await server.connect("alice")
+            await client.wait_for("alice")
+    finally:
+        asyncssh.set_debug_level(1)
+    assert any("Received MSG_USERAUTH_REQUEST" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="asyncssh"):
+        await server.connect("bob")
+    assert not any("MSG_USERAUTH_REQUEST" in r.getMessage() for r in caplog.records)
+
+
+async def test_asyncssh_info_lines_still_logged_when_enabled(start_server, caplog) -> None:
+    """Skipping disabled log calls early keeps the enabled ones."""
+    server: Server = await start_server()
+    with caplog.at_level(logging.INFO, logger="asyncssh"):
+        client = await server.connect("alice")
+        await client.wait_for("alice")
+    assert any("Auth for user alice succeeded" in r.getMessage() for r in caplog.records)
