@@ -5,14 +5,16 @@ whenever asyncssh's own path is needed."""
 
 from __future__ import annotations
 
-import asyncio
 import gc
+import time
 import weakref
 
 import pytest
 
+from sshchat.ssh import patches
 from sshchat.ssh.patches import direct_write
-from tests.conftest import Server
+from tests.support.server import Server
+from tests.support.waiting import eventually
 
 
 class CountingTransport:
@@ -74,25 +76,48 @@ async def reader_and_writer(server: Server, **options):
     return reader, writer, server_conn(server, "reader")
 
 
-async def until(condition, timeout: float = 5.0, what: str = "the condition") -> None:
-    """Wait for ``condition()`` (server state no client output announces)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
+class Steady:
+    """A predicate for ``eventually``: true once the packet count has not
+    changed for ``turns`` checks in a row spanning at least ``quiet``
+    seconds (the server has nothing more to write: the store's thread and
+    the clients' round trips included), and, if ``expected`` is given, is
+    exactly that. Checked every event-loop turn (``interval=0``)."""
+
+    def __init__(self, counts: list[int], expected: int | None = None, turns: int = 20, quiet: float = 0.1) -> None:
+        self.counts, self.expected, self.turns, self.quiet = counts, expected, turns, quiet
+        self._last, self._same, self._since = counts[0], 0, time.monotonic()
+
+    def __call__(self) -> bool:
+        now = self.counts[0]
+        if now != self._last:
+            self._last, self._same, self._since = now, 0, time.monotonic()
+            return False
+        self._same += 1
+        return (
+            self._same >= self.turns
+            and time.monotonic() - self._since >= self.quiet
+            and (self.expected is None or now == self.expected)
+        )
+
+    def __str__(self) -> str:
+        wanted = "" if self.expected is None else f" at {self.expected}"
+        return f"the server's packet count to stay{wanted}; it is {self.counts[0]}"
 
 
-async def settled(counts_source: Server) -> None:
-    """Wait until the server has written nothing for a moment (join notices out)."""
-    counts = count_packets(counts_source)
-    last = -1
-    for _ in range(50):
-        if counts[0] == last:
-            return
-        last = counts[0]
-        await asyncio.sleep(0.05)
+async def steady(counts: list[int], expected: int | None = None) -> None:
+    """Wait until the server writes no more packets (and has written
+    ``expected``); fails the test at the deadline."""
+    condition = Steady(counts, expected)
+    await eventually(condition, interval=0, timeout=5.0, message=lambda: str(condition))
+
+
+async def counting_when_quiet(server: Server) -> list[int]:
+    """Count the server's packets from the moment it has stopped writing
+    (join notices and all sent): the counts then start at 0."""
+    counts = count_packets(server)
+    await steady(counts)
+    counts[0] = 0
+    return counts
 
 
 @pytest.mark.parametrize(
@@ -115,14 +140,13 @@ async def test_each_cipher_chats_and_sends_one_packet_a_message(
     reader = await server.connect("reader", encryption_algs=[cipher], **({"mac_algs": [mac]} if mac else {}))
     writer = await server.connect("writer")
     await reader.wait_for("writer joined")
-    await settled(server)
-    counts = count_packets(server)
+    counts = await counting_when_quiet(server)
     for n in range(10):
         writer.line(f"m{n}")
         await reader.wait_for(f"writer: m{n}")
     # Each message: a write to the reader (cipher under test) and the echo to
     # the writer (the client's first choice, chacha20-poly1305: one packet).
-    assert counts[0] == 10 * (packets_per_message + 1)
+    await steady(counts, expected=10 * (packets_per_message + 1))
 
 
 async def test_fast_path_off_keeps_asyncssh_behaviour(start_server) -> None:
@@ -130,12 +154,11 @@ async def test_fast_path_off_keeps_asyncssh_behaviour(start_server) -> None:
     reader = await server.connect("reader")
     writer = await server.connect("writer")
     await reader.wait_for("writer joined")
-    await settled(server)
-    counts = count_packets(server)
+    counts = await counting_when_quiet(server)
     writer.line("hello")
     await reader.wait_for("writer: hello")
     await writer.wait_for("writer: hello")
-    assert counts[0] == 4  # IGNORE + data, to each of the two
+    await steady(counts, expected=4)  # IGNORE + data, to each of the two
 
 
 async def test_ciphers_setting_limits_what_clients_may_pick(start_server) -> None:
@@ -295,6 +318,22 @@ async def test_each_check_alone_sends_nothing(start_server, monkeypatch, owner, 
     assert (conn._send_seq, conn._send_encryption and conn._send_encryption._cipher._iv) == before
 
 
+def test_with_the_patches_off_it_touches_nothing_of_the_channel() -> None:
+    """With the gate closed asyncssh may have renamed the channel's
+    internals: send_data must step aside before it reads any of them
+    (else every write raises and every session ends)."""
+
+    class RenamedInternals:  # no _conn, _send_state, _send_buf, ...
+        def __getattr__(self, name: str):
+            raise AttributeError(f"a channel of a newer asyncssh has no {name}")
+
+    patches.uninstall()
+    try:
+        assert direct_write.send_data(RenamedInternals(), b"hello") == direct_write.NOT_SENT
+    finally:
+        assert patches.install()
+
+
 async def test_nonce_counter_wraps_in_its_low_64_bits(start_server, monkeypatch) -> None:
     server: Server = await start_server()
     _, conn, chan = await lone_reader(server, encryption_algs=["aes128-gcm@openssh.com"])
@@ -337,7 +376,7 @@ async def test_a_key_exchange_the_client_starts_resets_the_rekey_count(start_ser
     reader.send("!")
     reader.conn._send_kexinit()  # what the client's own rekey limit would do, right behind the keystroke
     reader.conn._kexinit_sent = True
-    await until(lambda: conn._send_encryption is not first and conn._kex_complete, what="the new keys")
+    await eventually(lambda: conn._send_encryption is not first and conn._kex_complete, message="the new keys")
     reader.send("?")
     await reader.wait_for(lambda c: c.output.endswith("?"))
     assert conn._rekey_bytes_sent < before  # counted afresh under the new keys
@@ -354,9 +393,9 @@ async def test_a_gone_connection_is_freed(start_server) -> None:
     del conn
     reader.conn.close()
     await writer.wait_for("reader left")
-    for _ in range(40):
+
+    def freed() -> bool:
         gc.collect()
-        if gone() is None:
-            break
-        await asyncio.sleep(0.05)
-    assert gone() is None
+        return gone() is None
+
+    await eventually(freed, timeout=2.0, interval=0.05, message="the connection to be freed")

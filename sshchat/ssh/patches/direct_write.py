@@ -108,11 +108,12 @@ def send_data(chan: Any, data: bytes) -> int:
     Returns NOT_SENT, having done nothing, when asyncssh's own path is
     needed (or the patch is off); the caller then uses ``chan.write``.
     """
+    if not _on:  # first: with the gate closed, asyncssh's names may not be there at all
+        return NOT_SENT
     n = len(data)
     conn: Any = chan._conn
     if (
-        not _on
-        or chan._send_state != "open"
+        chan._send_state != "open"
         or chan._send_buf
         or n == 0
         or n > chan._send_window
