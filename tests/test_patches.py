@@ -7,14 +7,16 @@ from __future__ import annotations
 import inspect
 import logging
 import os
+import sys
+import types
 
 import asyncssh
 import pytest
 
 from sshchat.ssh import patches
-from sshchat.ssh.patches import chacha_one_keystream, gcm_one_context
-from sshchat.ssh.patches.touch import Function
-from tests.conftest import Server
+from sshchat.ssh.patches import chacha_one_keystream, gcm_one_context, skip_login_reload
+from sshchat.ssh.patches.touch import Function, Swap, Swaps, check
+from tests.support.server import Server
 
 
 @pytest.fixture(autouse=True)
@@ -32,7 +34,11 @@ def bare():
 
 
 def gate_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.getMessage().startswith("asyncssh patches off")]
+    return [r.getMessage() for r in caplog.records if r.getMessage().startswith("asyncssh patches off:")]
+
+
+def env_bound_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.getMessage() == patches.ENV_BOUND_OFF]
 
 
 async def chat_works(server: Server) -> None:
@@ -50,9 +56,25 @@ async def test_gate_refuses_an_asyncssh_it_was_not_checked_against(start_server,
     with caplog.at_level(logging.WARNING, logger="sshchat"):
         server: Server = await start_server()
     assert gate_lines(caplog) == ["asyncssh patches off: asyncssh 2.25.0 is not one of the checked versions 2.24.1"]
+    assert [r.levelno for r in env_bound_warnings(caplog)] == [logging.WARNING]  # its own line, for operators
     assert patches.installed() == []
     assert "send_packet" not in asyncssh.SSHServerConnection.__dict__  # asyncssh's own, inherited
     await chat_works(server)
+
+
+def test_the_installed_asyncssh_is_one_the_patches_were_checked_against() -> None:
+    """Fails loudly on an asyncssh release the patches were not checked
+    against, rather than letting the suite pass on a server that runs
+    slower and without the bound on environment variables."""
+    installed = asyncssh.__version__
+    assert installed in patches.CHECKED_VERSIONS, (
+        f"asyncssh {installed} is installed, but sshchat's asyncssh patches were checked only against "
+        f"{', '.join(patches.CHECKED_VERSIONS)}: the server runs with every patch off (slower, and no bound "
+        "on environment variables). To take the new release in: read what it changed in the code the "
+        "patches touch (the TOUCHES list of each module in sshchat/ssh/patches/), run the tests, then add "
+        f"{installed!r} to CHECKED_VERSIONS in sshchat/ssh/patches/__init__.py."
+    )
+    assert patches.problems() == [], "the gate fails on the installed asyncssh: see the problems listed"
 
 
 def test_the_checked_versions_are_exact_releases() -> None:
@@ -79,6 +101,124 @@ async def test_gate_names_a_touched_function_that_changed(start_server, bare, mo
     ]
     assert patches.installed() == []
     await chat_works(server)
+
+
+async def test_a_check_that_raises_is_a_failed_check(start_server, bare, monkeypatch, caplog) -> None:
+    """A change no check foresaw (here a signature inspect cannot read)
+    makes the check raise: that is one more failed check, named in the
+    log line, not a server that cannot start."""
+    original = asyncssh.connection.SSHServerConnection.reload_config
+
+    async def unreadable(self):
+        await original(self)
+
+    unreadable.__signature__ = "not a signature"  # what inspect.signature cannot read: TypeError
+    monkeypatch.setattr(asyncssh.connection.SSHServerConnection, "reload_config", unreadable)
+    with caplog.at_level(logging.WARNING, logger="sshchat"):
+        server: Server = await start_server()
+    (line,) = gate_lines(caplog)
+    assert line.startswith(
+        "asyncssh patches off: asyncssh.connection:SSHServerConnection.reload_config could not be checked (TypeError: "
+    ), line
+    assert patches.installed() == []
+    await chat_works(server)
+
+
+def test_any_exception_in_a_check_names_the_touch(monkeypatch) -> None:
+    class Exploding:
+        path = "asyncssh.somewhere:Thing.attr"
+
+        def problem(self) -> str | None:
+            raise RuntimeError("surprise")
+
+    assert check(Exploding()) == "asyncssh.somewhere:Thing.attr could not be checked (RuntimeError: surprise)"
+    monkeypatch.setattr(skip_login_reload, "TOUCHES", (*skip_login_reload.TOUCHES, Exploding()))
+    assert patches.problems() == ["asyncssh.somewhere:Thing.attr could not be checked (RuntimeError: surprise)"]
+
+
+async def test_a_patch_that_fails_to_install_leaves_asyncssh_as_it_is(start_server, bare, monkeypatch, caplog) -> None:
+    """gcm_one_context raises half way through its install, after the
+    patches before it went in: every patch comes out again, one line says
+    why, and people chat on asyncssh as it is."""
+    before = _class_attributes()
+
+    def half_then_boom() -> None:
+        gcm_one_context._swaps.swaps[0].install()
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(gcm_one_context, "install", half_then_boom)
+    with caplog.at_level(logging.WARNING, logger="sshchat"):
+        server: Server = await start_server()
+    assert gate_lines(caplog) == [
+        "asyncssh patches off: installing gcm_one_context failed (RuntimeError: boom); every patch taken out again"
+    ]
+    assert len(env_bound_warnings(caplog)) == 1
+    assert patches.installed() == []
+    assert _class_attributes() == before  # nothing of ours left in asyncssh
+    assert patches.describe().startswith("asyncssh patches off: installing gcm_one_context failed")
+    await chat_works(server)
+
+
+def test_env_bound_warning_only_when_the_gate_keeps_it_out(monkeypatch, caplog) -> None:
+    """The bound is on whenever the gate passes, fast_path or not; when the
+    gate keeps it out, a warning of its own says so. The client side's
+    patches (the load generator's) never include it: no warning there."""
+
+    def ours() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == "sshchat"]
+
+    with caplog.at_level(logging.WARNING, logger="sshchat"):
+        assert patches.install()
+        assert patches.install(trims=False)
+        assert patches.install(patches=patches.FOR_CLIENTS)
+        assert ours() == []
+        monkeypatch.setattr(patches, "CHECKED_VERSIONS", ("0.0.1",))
+        assert not patches.install(patches=patches.FOR_CLIENTS)
+        assert env_bound_warnings(caplog) == []
+        assert not patches.install(trims=False)
+    assert "env_bounds" not in patches.installed()
+    (warning,) = env_bound_warnings(caplog)
+    assert warning.levelno == logging.WARNING
+    message = warning.getMessage()
+    assert "environment variables" in message and "any number" in message and "any size" in message
+
+
+def _swaps_on_a_stand_in(monkeypatch, second: str = "Thing.b") -> tuple[type, Swaps]:
+    """Swaps of two methods of a stand-in module's class (the second
+    at ``second``, which may name something missing)."""
+    module = types.ModuleType("stand_in_for_asyncssh")
+
+    class Thing:
+        def a(self) -> str:
+            return "theirs a"
+
+        def b(self) -> str:
+            return "theirs b"
+
+    module.Thing = Thing
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    return Thing, Swaps(Swap(f"{module.__name__}:Thing.a", lambda self: "ours a"),
+                        Swap(f"{module.__name__}:{second}", lambda self: "ours b"))
+
+
+def test_swaps_go_in_and_out_together(monkeypatch) -> None:
+    thing, swaps = _swaps_on_a_stand_in(monkeypatch)
+    assert not swaps.installed()
+    swaps.install()
+    assert swaps.installed() and (thing().a(), thing().b()) == ("ours a", "ours b")
+    swaps.swaps[1].uninstall()
+    assert not swaps.installed()  # in only when every one is in
+    swaps.uninstall()
+    assert not swaps.installed()
+    assert (thing().a(), thing().b()) == ("theirs a", "theirs b")
+
+
+def test_swaps_that_fail_half_way_take_out_what_went_in(monkeypatch) -> None:
+    thing, swaps = _swaps_on_a_stand_in(monkeypatch, second="Gone.b")  # no such class: it cannot go in
+    with pytest.raises(AttributeError):
+        swaps.install()
+    assert not swaps.installed()
+    assert thing().a() == "theirs a"
 
 
 def _init_without(cls: type, attr: str):

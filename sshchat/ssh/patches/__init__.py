@@ -11,10 +11,14 @@ The gate, run by ``install()`` at every server start, with every patch
 out: (a) the installed asyncssh is one of CHECKED_VERSIONS, the exact
 releases (patch level included) these patches were read and tested
 against; (b) every name every patch touches is there, of the expected
-kind. If any check fails, no patch goes in, one log line says which
-checks failed, and the server runs on asyncssh as it is. The speed
+kind. If any check fails (a check that raises counts as failed), no
+patch goes in, one log line says which checks failed, and the server runs
+on asyncssh as it is. Should a patch's own install raise, every patch is
+taken out again and one log line says so: never half patched. The speed
 patches (TRIMS) can also be turned off by the ``fast_path`` setting; the
-bound on environment variables (BOUNDS) cannot.
+bound on environment variables (BOUNDS) cannot, but it is behind the gate
+like every patch, so when the gate is closed a second warning says that
+it is off and what that means.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from sshchat.ssh.patches import (
     log_level_first,
     skip_login_reload,
 )
-from sshchat.ssh.patches.touch import Touch
+from sshchat.ssh.patches.touch import Touch, check
 
 log = logging.getLogger("sshchat")
 
@@ -89,47 +93,78 @@ def problems(version: str | None = None) -> list[str]:
     if version not in CHECKED_VERSIONS:
         return [f"asyncssh {version} is not one of the checked versions {', '.join(CHECKED_VERSIONS)}"]
     were_in = [patch for patch in ALL if patch.installed()]
-    for patch in were_in:
-        patch.uninstall()
+    _take_all_out()
     found: list[str] = []
     try:
         for patch in ALL:
             for touch in patch.TOUCHES:
-                problem = touch.problem()
+                problem = check(touch)
                 if problem is not None and problem not in found:
                     found.append(problem)
     finally:
-        for patch in were_in:
-            patch.install()
+        if _install_all(were_in) is not None:
+            found.append("the patches in place could not be put back")
     return found
+
+
+# Logged, besides the line that says why, whenever the gate keeps env_bounds out.
+ENV_BOUND_OFF = (
+    "asyncssh patches off, so the bound on environment variables (env_bounds) is off too: "
+    "a client may set any number of environment variables of any size on its session, "
+    "all kept in server memory until the session ends"
+)
 
 
 def install(trims: bool = True, patches: tuple[Patch, ...] | None = None) -> bool:
     """Run the gate and, if it passes, install the patches: ``patches``
     (default: the bounds, and the trims if ``trims``). Patches installed
-    before and not asked for now are taken out. Returns whether the gate
-    passed; if not, everything is out and the log says why."""
+    before and not asked for now are taken out. Returns whether they went
+    in; if not (the gate failed, or a patch's install raised), everything
+    is out and the log says why."""
     global _state
     uninstall()
+    chosen = patches if patches is not None else (ALL if trims else BOUNDS)
     found = problems()
+    failed = _install_all(chosen) if not found else None
+    if failed is not None:
+        found = [failed]
     if found:
         _state = "off: " + "; ".join(found)
         log.warning("asyncssh patches off: %s", "; ".join(found))
+        if env_bounds in chosen:
+            log.warning(ENV_BOUND_OFF)
         return False
-    chosen = patches if patches is not None else (ALL if trims else BOUNDS)
-    for patch in chosen:
-        patch.install()
     _state = "on: " + ", ".join(name(p) for p in chosen)
     if not trims and patches is None:
         _state += " (fast_path = false)"
     return True
 
 
+def _install_all(chosen: list[Patch] | tuple[Patch, ...]) -> str | None:
+    """Install ``chosen``, in order. Should one raise, every patch is taken
+    out again (asyncssh as it is, never half patched): returns why, else None."""
+    for patch in chosen:
+        try:
+            patch.install()
+        except Exception as e:  # a patch that cannot go in must not stop the server
+            _take_all_out()
+            return f"installing {name(patch)} failed ({type(e).__name__}: {e}); every patch taken out again"
+    return None
+
+
+def _take_all_out() -> None:
+    """Every patch out, each tried even if another one's uninstall raises."""
+    for patch in ALL:
+        try:
+            patch.uninstall()
+        except Exception:  # logged; the others still come out
+            log.exception("asyncssh patches: taking out %s failed", name(patch))
+
+
 def uninstall() -> None:
     """Every patch out: asyncssh as it is."""
     global _state
-    for patch in ALL:
-        patch.uninstall()
+    _take_all_out()
     _state = "not installed"
 
 

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher
 from cryptography.hazmat.primitives.ciphers.algorithms import ChaCha20
 from cryptography.hazmat.primitives.poly1305 import Poly1305
 
-from sshchat.ssh.patches.touch import Function, SetBy, Swap, Touch
+from sshchat.ssh.patches.touch import Function, SetBy, Swap, Swaps, Touch
 
 TOUCHES: tuple[Touch, ...] = (
     Function("asyncssh.crypto.chacha:ChachaCipher.encrypt_and_sign", "(self, header, data, nonce)"),
@@ -49,16 +49,6 @@ def encrypt_and_sign(self: Any, header: bytes, data: bytes, nonce: bytes) -> tup
     return header + data, tag
 
 
-_swap = Swap("asyncssh.crypto.chacha:ChachaCipher.encrypt_and_sign", encrypt_and_sign)
+_swaps = Swaps(Swap("asyncssh.crypto.chacha:ChachaCipher.encrypt_and_sign", encrypt_and_sign))
 
-
-def install() -> None:
-    _swap.install()
-
-
-def uninstall() -> None:
-    _swap.uninstall()
-
-
-def installed() -> bool:
-    return _swap.on
+install, uninstall, installed = _swaps.install, _swaps.uninstall, _swaps.installed

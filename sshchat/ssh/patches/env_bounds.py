@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sshchat.ssh.patches.touch import Function, SetBy, Swap, Touch
+from sshchat.ssh.patches.touch import Function, SetBy, Swap, Swaps, Touch
 
 MAX_ENV_VARS = 16
 MAX_ENV_NAME = 64
@@ -47,16 +47,6 @@ def _process_env_request(self: Any, packet: Any) -> bool:
     return True
 
 
-_swap = Swap("asyncssh.channel:SSHServerChannel._process_env_request", _process_env_request)
+_swaps = Swaps(Swap("asyncssh.channel:SSHServerChannel._process_env_request", _process_env_request))
 
-
-def install() -> None:
-    _swap.install()
-
-
-def uninstall() -> None:
-    _swap.uninstall()
-
-
-def installed() -> bool:
-    return _swap.on
+install, uninstall, installed = _swaps.install, _swaps.uninstall, _swaps.installed

@@ -24,7 +24,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from sshchat.ssh.patches.touch import Function, SetBy, Swap, Touch
+from sshchat.ssh.patches.touch import Function, SetBy, Swap, Swaps, Touch
 
 TOUCHES: tuple[Touch, ...] = (
     Function("asyncssh.crypto.cipher:GCMCipher.encrypt_and_sign", "(self, header, data)"),
@@ -72,21 +72,9 @@ def verify_and_decrypt(self: Any, header: bytes, data: bytes, mac: bytes) -> byt
     return plain
 
 
-_swaps = (
+_swaps = Swaps(
     Swap("asyncssh.crypto.cipher:GCMCipher.encrypt_and_sign", encrypt_and_sign),
     Swap("asyncssh.crypto.cipher:GCMCipher.verify_and_decrypt", verify_and_decrypt),
 )
 
-
-def install() -> None:
-    for swap in _swaps:
-        swap.install()
-
-
-def uninstall() -> None:
-    for swap in _swaps:
-        swap.uninstall()
-
-
-def installed() -> bool:
-    return _swaps[0].on
+install, uninstall, installed = _swaps.install, _swaps.uninstall, _swaps.installed

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sshchat.ssh.patches.touch import Function, SetBy, Swap, Touch, Value
+from sshchat.ssh.patches.touch import Function, SetBy, Swap, Swaps, Touch, Value
 
 # Ciphers that need no IGNORE packet ahead of each packet (not CBC).
 NO_IGNORE_CIPHERS = frozenset({
@@ -53,15 +53,6 @@ def _send_packet(self: Any, pkttype: int, *args: bytes, handler: Any = None) -> 
 
 
 _swap = Swap("asyncssh.connection:SSHServerConnection.send_packet", _send_packet)
+_swaps = Swaps(_swap)
 
-
-def install() -> None:
-    _swap.install()
-
-
-def uninstall() -> None:
-    _swap.uninstall()
-
-
-def installed() -> bool:
-    return _swap.on
+install, uninstall, installed = _swaps.install, _swaps.uninstall, _swaps.installed

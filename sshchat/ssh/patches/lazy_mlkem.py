@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sshchat.ssh.patches.touch import Function, SetBy, Swap, Touch, Value
+from sshchat.ssh.patches.touch import Function, SetBy, Swap, Swaps, Touch, Value
 
 TOUCHES: tuple[Touch, ...] = (
     Function("asyncssh.crypto.pq:_PyCAKEM.__init__", "(self, alg_name)"),
@@ -58,16 +58,6 @@ def _kem_init(self: Any, alg_name: bytes) -> None:
     self._priv_key = _KeyOnFirstUse(self._priv_cls.generate)
 
 
-_swap = Swap("asyncssh.crypto.pq:_PyCAKEM.__init__", _kem_init)
+_swaps = Swaps(Swap("asyncssh.crypto.pq:_PyCAKEM.__init__", _kem_init))
 
-
-def install() -> None:
-    _swap.install()
-
-
-def uninstall() -> None:
-    _swap.uninstall()
-
-
-def installed() -> bool:
-    return _swap.on
+install, uninstall, installed = _swaps.install, _swaps.uninstall, _swaps.installed

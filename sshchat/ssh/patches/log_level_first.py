@@ -25,7 +25,7 @@ from typing import Any
 
 from asyncssh import logging as ssh_logging
 
-from sshchat.ssh.patches.touch import Function, Swap, Touch, Value
+from sshchat.ssh.patches.touch import Function, Swap, Swaps, Touch, Value
 
 TOUCHES: tuple[Touch, ...] = (
     Function("asyncssh.packet:SSHPacketLogger._log_packet", "(self, msg, pkttype, pktid, packet, note)"),
@@ -37,19 +37,17 @@ TOUCHES: tuple[Touch, ...] = (
 
 def _log_packet(self: Any, msg: str, pkttype: int, pktid: Any, packet: Any, note: str) -> None:
     if _ssh_logger._debug_level >= 3:  # what asyncssh's logger.packet() checks, in the end
-        _swaps[0].original(self, msg, pkttype, pktid, packet, note)
+        _packet_swap.original(self, msg, pkttype, pktid, packet, note)
 
 
 def _log(self: Any, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
     if self.isEnabledFor(level):
-        _swaps[1].original(self, level, msg, *args, **kwargs)
+        _log_swap.original(self, level, msg, *args, **kwargs)
 
 
-_swaps = (
-    Swap("asyncssh.packet:SSHPacketLogger._log_packet", _log_packet),
-    Swap("asyncssh.logging:SSHLogger.log", _log),
-)
-
+_packet_swap = Swap("asyncssh.packet:SSHPacketLogger._log_packet", _log_packet)
+_log_swap = Swap("asyncssh.logging:SSHLogger.log", _log)
+_swaps = Swaps(_packet_swap, _log_swap)
 
 _ssh_logger: Any = None
 
@@ -57,14 +55,7 @@ _ssh_logger: Any = None
 def install() -> None:
     global _ssh_logger
     _ssh_logger = ssh_logging.SSHLogger
-    for swap in _swaps:
-        swap.install()
+    _swaps.install()
 
 
-def uninstall() -> None:
-    for swap in _swaps:
-        swap.uninstall()
-
-
-def installed() -> bool:
-    return _swaps[0].on
+uninstall, installed = _swaps.uninstall, _swaps.installed

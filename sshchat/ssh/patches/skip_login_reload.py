@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sshchat.ssh.patches.touch import Function, SetBy, Swap, Touch
+from sshchat.ssh.patches.touch import Function, SetBy, Swap, Swaps, Touch
 
 TOUCHES: tuple[Touch, ...] = (
     Function("asyncssh.connection:SSHServerConnection.reload_config", "(self)", coroutine=True),
@@ -41,15 +41,6 @@ async def reload_config(self: Any) -> None:
 
 
 _swap = Swap("asyncssh.connection:SSHServerConnection.reload_config", reload_config)
+_swaps = Swaps(_swap)
 
-
-def install() -> None:
-    _swap.install()
-
-
-def uninstall() -> None:
-    _swap.uninstall()
-
-
-def installed() -> bool:
-    return _swap.on
+install, uninstall, installed = _swaps.install, _swaps.uninstall, _swaps.installed

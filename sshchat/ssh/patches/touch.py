@@ -17,6 +17,12 @@ answer one question each, in words for the log:
 
 Names are written ``"module:qualified.name"``, e.g.
 ``"asyncssh.connection:SSHServerConnection.send_packet"``.
+
+``check(touch)`` is how the gate asks: a check that raises (a new release
+can make ``inspect.signature`` or an attribute lookup fail in ways no
+check foresaw) is a failed check too, not a server that cannot start.
+A patch replaces asyncssh's attributes through ``Swap``s, grouped in one
+``Swaps`` that puts them in and takes them out together.
 """
 
 from __future__ import annotations
@@ -40,6 +46,15 @@ class Touch(Protocol):
 
     def problem(self) -> str | None:
         """None if asyncssh has the name as the patch expects; else why not, in words."""
+
+
+def check(touch: Touch) -> str | None:
+    """``touch.problem()``, with any exception it raises turned into a
+    problem that names the touch."""
+    try:
+        return touch.problem()
+    except Exception as e:  # whatever a changed asyncssh makes the check trip over
+        return f"{touch.path} could not be checked ({type(e).__name__}: {e})"
 
 
 def lookup(path: str) -> Any:
@@ -188,3 +203,31 @@ class Swap:
             else:
                 setattr(owner, name, self._saved)
         self.on = False
+
+
+class Swaps:
+    """All the Swaps of one patch, in and out together: what each patch
+    module's ``install``, ``uninstall`` and ``installed`` are.
+
+    ``install`` puts them in in order; should one fail, those already in
+    are taken out again before the error goes on, so a patch is never
+    left half in. ``installed`` is true only when every one is in.
+    """
+
+    def __init__(self, *swaps: Swap) -> None:
+        self.swaps = swaps
+
+    def install(self) -> None:
+        try:
+            for swap in self.swaps:
+                swap.install()
+        except BaseException:
+            self.uninstall()
+            raise
+
+    def uninstall(self) -> None:
+        for swap in reversed(self.swaps):
+            swap.uninstall()
+
+    def installed(self) -> bool:
+        return all(swap.on for swap in self.swaps)
