@@ -7,6 +7,11 @@ lines while it reads every line back (the chat echoes a sender's own
 messages): data in both directions across many key changes, through the
 server's own packet writer (the asyncssh patches), with every MAC checked
 by the client. Each line must arrive intact and in order.
+
+Beyond the default offer: chacha20-poly1305 (its own send patch) and UMAC,
+which a server with ``ciphers``/``macs`` set empty offers (asyncssh's
+whole lists); and key exchanges the server starts, where the direct
+writer steps aside and asyncssh sends the KEXINIT.
 """
 
 from __future__ import annotations
@@ -15,14 +20,18 @@ import asyncio
 import logging
 import shutil
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import paramiko
 import pytest
 
 from sshchat.config import DEFAULT_CIPHERS, DEFAULT_MACS
 from sshchat.ssh import patches
-from tests.conftest import Server
+from sshchat.ssh.patches import direct_write
+from tests.support.server import Server
 from tests.support.terminal import ssh_argv
+from tests.support.waiting import eventually
 
 AEAD = {"aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com"}
 OFFERED_CIPHERS = DEFAULT_CIPHERS.split(",")
@@ -58,10 +67,18 @@ def check_echo(text: str, name: str) -> None:
     )
 
 
-async def openssh_roundtrip(port: int, name: str, cipher: str, mac: str | None) -> tuple[str, int]:
+async def openssh_roundtrip(
+    port: int, name: str, cipher: str, mac: str | None, *,
+    client_rekey: str | None = "1K", before_data: Callable[[], Awaitable[None]] | None = None,
+) -> tuple[str, int]:
     """One `ssh -T` session on the cipher (and MAC): send the lines, read
-    them all back, then end it. Returns (output, key exchanges seen)."""
-    extra = ["-T", "-o", "LogLevel=DEBUG1", "-c", cipher, "-o", "RekeyLimit=1K"]
+    them all back, then end it. Returns (output, key exchanges seen).
+    ``client_rekey``: the client's RekeyLimit (None: OpenSSH's default,
+    so that it starts no key exchange of its own); ``before_data`` is
+    awaited once the client is on its way, before any line is sent."""
+    extra = ["-T", "-o", "LogLevel=DEBUG1", "-c", cipher]
+    if client_rekey is not None:
+        extra += ["-o", f"RekeyLimit={client_rekey}"]
     if mac is not None:
         extra += ["-m", mac]
     proc = await asyncio.create_subprocess_exec(
@@ -73,6 +90,8 @@ async def openssh_roundtrip(port: int, name: str, cipher: str, mac: str | None) 
     out = b""
     try:
         async with asyncio.timeout(20):
+            if before_data is not None:
+                await before_data()
             for lines in rounds(name):
                 proc.stdin.write(b"".join(line.split(": ", 1)[1].encode() + b"\n" for line in lines))
                 await proc.stdin.drain()
@@ -116,6 +135,71 @@ async def test_openssh_with_the_patches_off(start_server, cipher: str, mac: str 
     out, kex = await openssh_roundtrip(server.port, "plain", cipher, mac)
     check_echo(out, "plain")
     assert kex >= 4
+
+
+@openssh
+@pytest.mark.parametrize(
+    ("cipher", "mac", "patch"),
+    [
+        ("chacha20-poly1305@openssh.com", None, "chacha_one_keystream"),
+        ("aes128-ctr", "umac-64-etm@openssh.com", "direct_write"),
+        ("aes256-ctr", "umac-128@openssh.com", "direct_write"),  # MAC over the plaintext
+    ],
+)
+async def test_openssh_with_what_the_default_offer_leaves_out(
+    start_server, cipher: str, mac: str | None, patch: str
+) -> None:
+    """``ciphers = ""`` and ``macs = ""`` offer asyncssh's whole lists:
+    chacha20-poly1305 (sent through its own patch, and the direct writer)
+    and UMAC must work through rekeys as well as the default offer does."""
+    server: Server = await start_server(ciphers="", macs="")
+    assert {"direct_write", patch} <= set(patches.installed())
+    out, kex = await openssh_roundtrip(server.port, "wide", cipher, mac)
+    check_echo(out, "wide")
+    assert kex >= 4, f"only {kex} key exchanges"
+
+
+@openssh
+@pytest.mark.parametrize(
+    ("cipher", "mac"), [("aes128-gcm@openssh.com", None), ("aes128-ctr", "hmac-sha2-256-etm@openssh.com")]
+)
+async def test_openssh_through_key_exchanges_the_server_starts(
+    start_server, monkeypatch, cipher: str, mac: str | None
+) -> None:
+    """The server's rekey limit made small once the client is in (OpenSSH
+    keeps its own default, so every key exchange after the first is the
+    server's): each time a chat write finds a rekey due, the direct writer
+    declines, asyncssh's own write sends the KEXINIT, and the lines still
+    arrive intact and in order, both ways."""
+    server: Server = await start_server()
+    due: list[int] = []  # what send_data returned for each write that found a rekey due
+    send_data = direct_write.send_data
+
+    def watched(chan: Any, data: bytes) -> int:
+        conn = chan._conn
+        rekey_due = conn._kex_complete and conn._rekey_bytes_sent >= conn._rekey_bytes
+        sent = send_data(chan, data)
+        if rekey_due:
+            due.append(sent)
+        return sent
+
+    monkeypatch.setattr(direct_write, "send_data", watched)
+
+    async def small_rekey_limit() -> None:
+        # after authentication: asyncssh may set the limit again from its config until then
+        await eventually(
+            lambda: any(c._auth_complete for c in server.app.ctx.connections), message="the client logged in"
+        )
+        (conn,) = server.app.ctx.connections
+        conn._rekey_bytes = 512
+
+    out, kex = await openssh_roundtrip(
+        server.port, "srvkex", cipher, mac, client_rekey=None, before_data=small_rekey_limit
+    )
+    check_echo(out, "srvkex")
+    assert kex >= 4, f"only {kex} key exchanges"
+    assert len(due) >= 3, f"only {len(due)} chat writes found a rekey due"
+    assert set(due) == {direct_write.NOT_SENT}, "the direct writer sent with a rekey due"
 
 
 class KexCounter(logging.Handler):
