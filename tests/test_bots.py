@@ -8,7 +8,13 @@ import re
 import pytest
 
 from sshchat.chat.bots import UsageError, parse
+from sshchat.chat.hub import Hub
+from sshchat.chat.message import Kind
+from sshchat.store.memory import MemoryStore
+from tests.support.channel import open_session, settle
+from tests.support.chat import Recorder
 from tests.support.server import Server
+from tests.support.settings import chat_settings
 
 
 async def run(server: Server, name: str, command: str, stdin: str | None = None, **kw) -> tuple[int | None, str, str]:
@@ -50,6 +56,21 @@ async def test_say_to_a_room_and_from_piped_input(server: Server) -> None:
     assert "bot: line one" in member.text
     status, _, err = await run(server, "bot", "say #nowhere hi")
     assert status == 1 and "no room called #nowhere" in err
+
+
+async def test_a_refused_line_ends_say_and_the_lines_after_it_are_not_posted() -> None:
+    """Lines that arrive together (one SSH packet) stop at the first refusal,
+    with its status and error, as a script's set -e would."""
+    hub = Hub(MemoryStore(), chat_settings(max_message_chars=10))
+    reader = Recorder()
+    hub.join("reader", None, reader)
+    session, chan, _ = open_session(hub, "bot", pty=False, command="say", max_message_chars=10)
+    session.data_received("first\n" + "x" * 11 + "\nafter\n", None)  # one chunk of input
+    session.eof_received()
+    await settle()
+    assert chan.status == 1
+    assert "".join(chan.stderr) == "sshchat: message too long (11 characters, at most 10); not sent\n"
+    assert reader.texts(Kind.CHAT) == ["first"]
 
 
 async def test_tail_plain_and_json(server: Server) -> None:

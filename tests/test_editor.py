@@ -6,7 +6,8 @@ import pyte
 import pytest
 from wcwidth import wcwidth
 
-from sshchat.term.editor import LineEditor
+from sshchat.config import Config
+from sshchat.term.editor import PASTE_ROOM, LineEditor
 from sshchat.term.keys import KeyDecoder
 
 LEFT, RIGHT, UP, DOWN = "\x1b[D", "\x1b[C", "\x1b[A", "\x1b[B"
@@ -19,7 +20,7 @@ class Screen:
     def __init__(self, cols: int = 40, rows: int = 10, prompt: str = "[alice] ") -> None:
         self.screen = pyte.Screen(cols, rows)
         self.stream = pyte.Stream(self.screen)
-        self.editor = LineEditor(cols)
+        self.editor = LineEditor.for_messages(cols, Config().max_message_chars)
         self.editor.set_prompt(prompt, f"\x1b[1m{prompt}\x1b[0m")
         self.stream.feed(self.editor.draw())
 
@@ -246,9 +247,17 @@ def test_too_long_line_is_kept_for_editing() -> None:
 
 
 def test_input_is_capped() -> None:
-    editor = LineEditor(80, max_chars=100)
+    editor = LineEditor(80, max_chars=100, max_submit=50)
     editor.feed("y" * 1000)
     assert len(editor.text) == 100
+
+
+def test_a_chat_editor_holds_room_to_paste_and_sends_what_the_setting_allows() -> None:
+    editor = LineEditor.for_messages(80, 40)
+    editor.feed("z" * 1000)
+    assert len(editor.text) == PASTE_ROOM * 40
+    assert "at most 40" in editor.feed("\r").errors[0]
+    assert editor.feed("\x7f" * (len(editor.text) - 40) + "\r").lines == ["z" * 40]
 
 
 def test_combining_marks_move_with_their_letter() -> None:

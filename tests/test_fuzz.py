@@ -43,7 +43,7 @@ def test_clean_leaves_nothing_unsafe(text: str) -> None:
 
 @given(st.lists(TEXT, max_size=10), st.integers(min_value=2, max_value=200))
 def test_editor_never_raises_and_keeps_only_printable_text(chunks: list[str], width: int) -> None:
-    editor = LineEditor(width, max_chars=300)
+    editor = LineEditor(width, max_chars=300, max_submit=100)
     editor.set_prompt("[x] ")
     editor.draw()
     for chunk in chunks:

@@ -104,6 +104,18 @@ def test_shutdown_closes_everyone_quietly(hub: Hub) -> None:
         hub.join("late", None, Recorder())
 
 
+def test_shutdown_leaves_nobody_in_any_room(hub: Hub) -> None:
+    """No ghosts: once the server stops, no room lists anyone, whether or
+    not a session's own goodbye reaches leave() afterwards."""
+    alice, _ = person(hub, "alice")
+    bob, _ = person(hub, "bob")
+    hub.handle_line(alice, "/join #den")
+    hub.handle_line(bob, "/join #den")
+    hub.shutdown("bye")
+    assert {room.name: list(room.members) for room in hub.rooms.values()} == {"#lobby": [], "#den": []}
+    assert hub.members == {}
+
+
 def test_input_from_a_departed_member_is_ignored(hub: Hub) -> None:
     watcher = Recorder()
     hub.join("watcher", None, watcher)

@@ -266,9 +266,38 @@ def test_motd(store: MemoryStore, clock: Clock) -> None:
     hub.handle_line(admin, "/motd welcome, all")
     hub.handle_line(user, "/motd")
     assert out.notices[-1] == "welcome, all"
+    hub.handle_line(admin, "/motd " + "x" * 2000)  # refused (too long): the old one stays
+    hub.handle_line(admin, "/motd \x1b[2J")  # nothing left once cleaned: the old one stays
+    hub.handle_line(user, "/motd")
+    assert out.notices[-1] == "welcome, all"
     hub.handle_line(admin, "/motd -")
     hub.handle_line(user, "/motd")
     assert out.notices[-1] == "there is no message of the day"
+
+
+def test_a_muted_operator_acts_but_is_not_heard(hub: Hub, store: MemoryStore) -> None:
+    """Reasons and the message of the day are words others read in the
+    operator's name: refused while muted, with a notice. Without words,
+    the action itself still happens."""
+    admin, _ = join(hub, "boss", ADMIN)
+    op, op_out = join(hub, "deputy", BOB)
+    _bob, bob_out = join(hub, "bob", CAROL)
+    hub.handle_line(admin, "/op deputy")
+    hub.handle_line(admin, "/mute deputy")
+    refusals = {
+        "/kick bob spam here": "you cannot give a reason for a kick while muted",
+        "/ban bob 1h spam here": "you cannot give a reason for a ban while muted",
+        "/mute bob spam here": "you cannot give a reason for a mute while muted",
+        "/motd spam here": "you cannot set the message of the day while muted",
+    }
+    for line, refusal in refusals.items():
+        hub.handle_line(op, line)
+        assert op_out.notices[-1] == refusal, line
+    assert hub.find("bob") is not None and bob_out.closed is None
+    assert audit_actions(store) == ["op", "mute"]  # the admin's, nothing of deputy's
+    assert hub.moderation.motd is None
+    hub.handle_line(op, "/kick bob")
+    assert bob_out.closed == "you were kicked by deputy"
 
 
 def test_audit_log_lists_actions(hub: Hub) -> None:

@@ -1,86 +1,20 @@
 """The outbox: one write per event-loop turn, and a cap on unsent output.
 
 A session is driven here, through asyncssh's callbacks, with a stand-in
-channel, so what it writes can be counted exactly. (What a batch looks like
-is term/batch.py's, tested in test_batch.py without any channel.)
+channel (tests/support/channel.py), so what it writes can be counted
+exactly. (What a batch looks like is term/batch.py's, tested in
+test_batch.py without any channel.)
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 
 from sshchat.chat.hub import Hub
-from sshchat.config import Config
 from sshchat.ssh.chat_session import ChatSession
-from sshchat.ssh.context import ServerContext
-from sshchat.ssh.session import Session
 from sshchat.store.memory import MemoryStore
+from tests.support.channel import open_session, settle
 from tests.support.settings import chat_settings
-
-
-@dataclass
-class FakeTransport:
-    backlog: int = 0
-
-    def get_write_buffer_size(self) -> int:
-        return self.backlog
-
-
-@dataclass
-class FakeConn:
-    _transport: FakeTransport = field(default_factory=FakeTransport)
-    aborted: bool = False
-    closed: bool = False
-
-    def abort(self) -> None:
-        self.aborted = True
-
-    def close(self) -> None:
-        self.closed = True
-
-
-@dataclass
-class FakeChannel:
-    writes: list[str] = field(default_factory=list)
-    stderr: list[str] = field(default_factory=list)
-    status: int | None = None
-
-    def write(self, data: str) -> None:
-        self.writes.append(data)
-
-    def write_stderr(self, data: str) -> None:
-        self.stderr.append(data)
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-    def get_environment(self) -> dict[str, str]:
-        return {}
-
-    def exit(self, status: int) -> None:
-        self.status = status
-
-
-def open_session(hub: Hub, name: str, *, pty: bool, **config: object) -> tuple[Session, FakeChannel, FakeConn]:
-    conn, chan = FakeConn(), FakeChannel()
-    session = Session(ServerContext(hub, Config(**config)), conn, name, None, "127.0.0.1")  # type: ignore[arg-type]
-    session.connection_made(chan)  # type: ignore[arg-type]
-    if pty:
-        session.pty_requested("xterm", (80, 24, 0, 0), {})
-    session.shell_requested()
-    session.session_started()
-    return session, chan, conn
-
-
-async def settle() -> None:
-    """A few loop turns: the memory store commits at once and the flusher
-    writes on a later turn (call_soon). Counting turns, not waiting for
-    time, is exact here: fake channels and the memory store do no I/O and
-    read no clock, and "out within a loop turn or so" is the behaviour
-    under test."""
-    for _ in range(3):
-        await asyncio.sleep(0)
 
 
 async def test_a_burst_goes_out_in_one_write_with_one_redraw() -> None:

@@ -7,11 +7,10 @@ from __future__ import annotations
 import pytest
 
 from sshchat.chat.hub import Hub
-from sshchat.chat.member import Member
 from sshchat.chat.message import Kind
 from sshchat.chat.store import Mute
 from sshchat.store.memory import MemoryStore
-from tests.support.chat import Clock, Recorder
+from tests.support.chat import Clock, Recorder, person
 from tests.support.settings import chat_settings
 
 
@@ -43,11 +42,6 @@ def make_hub(clock: Clock, **changes: object) -> tuple[Hub, Recorder]:
     reader = Recorder()
     hub.join("reader", None, reader)
     return hub, reader
-
-
-def person(hub: Hub, name: str, fingerprint: str | None = None) -> tuple[Member, Recorder]:
-    out = Recorder()
-    return hub.join(name, fingerprint, out), out
 
 
 def test_a_post_reaches_the_room_like_a_typed_line(clock: Clock) -> None:
@@ -161,3 +155,47 @@ def test_a_line_of_your_own_elsewhere_is_not_a_mention(clock: Clock) -> None:
     hub.handle_line(carol, "/topic alice owns this room now")
     assert [m.text for m in a.elsewhere] == ["thanks alice"]
     assert alice.unread["#ops"] == 2
+
+
+def test_words_in_a_muted_persons_name_reach_nobody_by_other_ways(clock: Clock) -> None:
+    """A muted room creator cannot be heard through a topic, a kick's reason
+    or an away note: each is refused with a notice that says why. A kick
+    with no words of theirs still works (it is not speech)."""
+    hub, reader = make_hub(clock)
+    alice, a = person(hub, "alice", "SHA256:alice-key")
+    bob, b = person(hub, "bob")
+    hub.handle_line(alice, "/join #den")  # made by alice's key: she may set its topic and kick
+    hub.handle_line(bob, "/join #den")
+    hub.handle_line(alice, "/topic all welcome")
+    assert "alice set the topic: all welcome" in b.texts(Kind.SYSTEM)
+    hub.moderation.mute(Mute("fingerprint:SHA256:alice-key", None, "", "op", clock()))
+
+    hub.handle_line(alice, "/topic buy cheap pills")
+    assert a.notices[-1] == "you cannot set the topic while muted"
+    hub.handle_line(alice, "/kick bob buy cheap pills")
+    assert a.notices[-1] == "you cannot give a reason for a kick while muted"
+    assert "#den" in bob.rooms
+    hub.handle_line(alice, "/away buy cheap pills")
+    assert a.notices[-1] == "you cannot leave an away note while muted"
+    hub.handle_line(bob, "/msg alice hello?")
+    assert hub.room("#den").info.topic == "all welcome"  # type: ignore[union-attr]
+    heard = [m.text for m in b.messages + reader.messages] + b.notices + reader.notices
+    assert not any("pills" in text for text in heard)
+
+    hub.handle_line(alice, "/kick bob")
+    assert "you were removed from #den by alice" in b.notices
+    assert "#den" not in bob.rooms
+
+
+def test_an_unknown_command_is_named_unknown_whatever_its_length(clock: Clock) -> None:
+    """Not "message too long": a command word is not a message. The name
+    is repeated cut short and cleaned."""
+    hub, _ = make_hub(clock, max_message_chars=10)
+    alice, a = person(hub, "alice")
+    for line in ("/" + "x" * 5000, "/\x1b[31m" + "y" * 40 + " and some words", "/zz" + " word" * 1000):
+        hub.handle_line(alice, line)
+    assert a.notices[-3:] == [
+        f"unknown command /{'x' * 32}; type /help for the list",
+        f"unknown command /{'y' * 32}; type /help for the list",
+        "unknown command /zz; type /help for the list",
+    ]

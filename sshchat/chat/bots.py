@@ -129,7 +129,7 @@ class BotSession:
         self._following: Room | None = None
         self._pending_says = 0
         self._eof = False
-        self._ended = False  # the connection is gone: never start following
+        self._ended = False  # finished, or the connection is gone: post nothing, never start following
 
     # The Outlet a visitor needs (notices go to stderr via finish on errors).
     def deliver(self, msg: Message, elsewhere: bool = False) -> None:
@@ -171,7 +171,10 @@ class BotSession:
         # else: each line of input is posted (see line())
 
     def line(self, text: str) -> None:
-        """A line of input (say without TEXT)."""
+        """A line of input (say without TEXT); none once the session ended
+        (a refusal ends it: the lines after the refused one are not posted)."""
+        if self._ended:
+            return
         if self.cmd.verb == "say" and not self.cmd.text and text.strip():
             self._post(text, last=False)
 

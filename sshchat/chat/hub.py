@@ -22,9 +22,10 @@ from collections.abc import Callable, Iterable
 
 from sshchat.chat.admission import Admission, JoinRefused
 from sshchat.chat.commands import dispatch
-from sshchat.chat.member import Member, Outlet
+from sshchat.chat.member import Member, Outlet, identity
 from sshchat.chat.message import Kind, Message
 from sshchat.chat.moderation import Moderation
+from sshchat.chat.names import name_key
 from sshchat.chat.operations import Operations
 from sshchat.chat.pipeline import Pipeline, Then
 from sshchat.chat.presence import Presence
@@ -136,9 +137,8 @@ class Hub:
 
     def _new_member(self, name: str, fingerprint: str | None, outlet: Outlet, address: str) -> Member:
         now = self.clock()
-        member = Member(name, fingerprint, outlet, address, connected_at=now, last_active=now)
-        member.bucket = self._pipeline.bucket(member.identity)
-        return member
+        bucket = self._pipeline.bucket(identity(fingerprint, name_key(name)))
+        return Member(name, fingerprint, outlet, bucket, address, connected_at=now, last_active=now)
 
     def _welcome(self, member: Member) -> None:
         """The welcome, the MOTD, the room's topic and recent history."""

@@ -43,6 +43,7 @@ class Member:
     name: str
     fingerprint: str | None  # SHA256 fingerprint of their key, None if keyless
     outlet: Outlet
+    bucket: TokenBucket  # their message rate limit, shared by their identity's connections
     address: str = ""
     connected_at: float = 0.0
     last_active: float = 0.0
@@ -51,7 +52,6 @@ class Member:
     rooms: list[str] = field(default_factory=list)  # keys of rooms they belong to
     unread: Counter[str] = field(default_factory=Counter)  # room key -> messages missed
     last_pm_from: str | None = None  # for /reply
-    bucket: TokenBucket | None = None  # their message rate limit
     throttled: bool = False  # over the limit, and already told so
     away: str | None = None  # why they are away ("idle" when the server decided)
     prefs: Prefs = field(default_factory=Prefs)

@@ -87,8 +87,8 @@ class Operations:
 
     # ------------------------------------------------------------- talking
 
-    def clean(self, member: Member, text: str) -> str | None:
-        return self._pipeline.clean(member, text)
+    def on_behalf(self, member: Member, text: str, doing: str) -> str | None:
+        return self._pipeline.on_behalf(member, text, doing)
 
     def say(self, member: Member, kind: Kind, text: str) -> None:
         self._pipeline.say(member, self._rooms.of(member), kind, text)
@@ -127,6 +127,10 @@ class Operations:
         self._moderation.audit(member.name, member.fingerprint, action, target, detail)
 
     def kick(self, member: Member, target: Member, reason: str) -> None:
+        checked = self._pipeline.on_behalf(member, reason, "give a reason for a kick")
+        if checked is None:
+            return
+        reason = checked
         self.audit(member, "kick", target.name, reason)
         because = f": {reason}" if reason else ""
         self._disconnect(target, f"kicked by {member.name}{because}", f"you were kicked by {member.name}{because}")

@@ -8,6 +8,11 @@ line of text: a sender that passed ``then`` hears it there (a bot prints it
 and exits 1), a person reads it as a notice. ``then`` also hears ``None``
 once the message is delivered. Nothing reaches anyone before the store has
 kept it (DESIGN.md, steps 3 to 6).
+
+Words that others read in someone's name without being a message (a topic,
+the reason for a kick or a ban, an away note, the message of the day) meet
+the same cleaning, length and mute checks in ``on_behalf``: a muted person
+is refused, with a notice that says so, rather than heard some other way.
 """
 
 from __future__ import annotations
@@ -105,8 +110,7 @@ class Pipeline:
         Over the limit, a person is told once per burst and repeat floods
         earn their address a block; a bot hears the refusal every time.
         """
-        bucket = member.bucket
-        if bucket is None or bucket.take():
+        if member.bucket.take():
             member.throttled = False
             return True
         s = self._settings
@@ -131,7 +135,6 @@ class Pipeline:
 
         A refusal is told (too long); a line with nothing left after
         cleaning is dropped quietly for a person, refused for a bot.
-        Commands use it for any text they show to others (topics, reasons).
         """
         text = clean(text)
         limit = self._settings.max_message_chars
@@ -143,6 +146,33 @@ class Pipeline:
                 then(NOTHING_TO_SAY)
             return None
         return text
+
+    def on_behalf(self, member: Member, text: str, doing: str) -> str | None:
+        """``text`` that others will read in ``member``'s name (a topic, a
+        reason, an away note), cleaned and checked like a message; None if
+        it is refused (too long, or ``member`` is muted), and they are told.
+
+        An empty result ("" once cleaned) is no words at all, so a muted
+        person may still kick or ban without a reason. ``doing`` completes
+        the refusal: "you cannot {doing} while muted".
+        """
+        text = clean(text)
+        limit = self._settings.max_message_chars
+        if len(text) > limit:
+            member.outlet.notice(f"text too long ({len(text)} characters, at most {limit}); not done")
+            return None
+        if text and self.refused_while_muted(member, doing):
+            return None
+        return text
+
+    def refused_while_muted(self, member: Member, doing: str) -> bool:
+        """True if ``member`` is muted, and then tell them they cannot ``doing``
+        (e.g. "change your name"): nothing of theirs reaches others while muted."""
+        mute = self._moderation.mute_of(member.identity)
+        if mute is None:
+            return False
+        member.outlet.notice(f"you cannot {doing} while muted{until_text(mute.until)}")
+        return True
 
     def _muted(
         self, member: Member, room: str, kind: Kind, text: str, recipient: str | None, then: Then | None
@@ -165,8 +195,9 @@ class Pipeline:
     def publish(self, member: Member, room: Room, kind: Kind, text: str, then: Then | None = None) -> None:
         """Commit, then deliver: nobody sees what the store has not kept.
 
-        Also the path of what the chat itself says in a room on someone's
-        behalf (joins, renames, topics), which skips the checks above.
+        Also the path of what the chat itself says in a room about someone
+        (joins, renames, a new topic), which skips the checks above: any
+        words of theirs in it have passed ``on_behalf``.
         """
         keep = kind in SPOKEN
         draft = Draft(room.name, kind, member.name, text, self._clock(), None, member.fingerprint, keep)

@@ -103,8 +103,12 @@ class Presence:
         return True
 
     def clear(self) -> list[Member]:
-        """Everyone offline at once, without a word (the server stops)."""
+        """Everyone offline at once, without a word (the server stops): out
+        of the online list and out of every room, as ``depart`` does one by
+        one (their rooms are remembered for next time)."""
         gone = list(self.members.values())
+        for member in gone:
+            self._rooms.unseat(member)
         self.members.clear()
         self._shapes.clear()
         return gone
@@ -134,8 +138,7 @@ class Presence:
         if new_name == member.name:
             member.outlet.notice(f"you are already {new_name}")
             return
-        if self._moderation.mute_of(member.identity) is not None:
-            member.outlet.notice("you cannot change your name while muted")
+        if self._pipeline.refused_while_muted(member, "change your name"):
             return
         other = self.find(new_name)
         if other is not None and other is not member:

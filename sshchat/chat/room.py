@@ -41,7 +41,9 @@ class RoomInfo:
 class Room:
     """A named conversation with the people in it and what was said recently."""
 
-    def __init__(self, info: RoomInfo, history_size: int = 200) -> None:
+    def __init__(self, info: RoomInfo, history_size: int) -> None:
+        """``history_size``: messages kept for joins without a disk read
+        (the ``history_in_memory`` setting)."""
         self.info = info
         self.members: dict[str, Member] = {}  # online members, by name key, in join order
         self.listeners: list[Member] = []  # bots following the room (tail --follow), not members

@@ -212,24 +212,34 @@ class Rooms:
         return self._moderation.is_op(member.fingerprint) or (creator is not None and creator == member.fingerprint)
 
     def set_topic(self, member: Member, text: str | None) -> None:
-        """/topic: show it (None), or set it: the room's creator (by key) or an operator."""
+        """/topic: show it (None), or set it to ``text`` (as typed): the
+        room's creator (by key) or an operator, and not while muted."""
         room = self.of(member)
-        if text is None:
-            member.outlet.notice(f"{room.name}: {room.info.topic or 'no topic'}")
-            return
-        if not self.may_manage(member, room):
+        if text is not None and not self.may_manage(member, room):
             member.outlet.notice(f"only {room.name}'s creator or an operator can set its topic")
+            return
+        if text is not None:
+            text = self._pipeline.on_behalf(member, text, "set the topic")
+            if text is None:
+                return
+        if not text:  # nothing asked, or nothing left once cleaned: show it
+            member.outlet.notice(f"{room.name}: {room.info.topic or 'no topic'}")
             return
         room.info.topic = text
         self._store.save(Change("room", room.info))
         self._pipeline.publish(member, room, Kind.SYSTEM, f"{member.name} set the topic: {text}")
 
     def remove_from_room(self, member: Member, target: Member, reason: str) -> None:
-        """A room creator's /kick: out of the room ``member`` looks at, only."""
+        """A room creator's /kick: out of the room ``member`` looks at, only.
+        ``reason`` (as typed) is read by the room: not while muted."""
         room = self.of(member)
         if room.key not in target.rooms:
             member.outlet.notice(f"{target.name} is not in {room.name}")
             return
+        checked = self._pipeline.on_behalf(member, reason, "give a reason for a kick")
+        if checked is None:
+            return
+        reason = checked
         self._moderation.audit(member.name, member.fingerprint, "kick", f"{target.name} from {room.name}", reason)
         suffix = f": {reason}" if reason else ""
         self._drop_from(target, room, f"{target.name} was removed from {room.name} by {member.name}{suffix}")

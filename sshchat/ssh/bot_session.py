@@ -6,25 +6,24 @@ writes what it prints. Its lines are batched like a person's output (one
 write per event-loop turn) and go through the same Writer, so a follower
 that stops reading is cut off like anyone else. The end of the command is
 the end of the session: what is queued, the error on stderr, the status.
+The queue and the Writer are the Outbox's (outbox.py), shared with chat
+sessions.
 """
 
 from __future__ import annotations
-
-import logging
 
 import asyncssh
 
 from sshchat.chat import bots
 from sshchat.ssh.context import ServerContext
-from sshchat.ssh.lines import LineBuffer
-from sshchat.ssh.writer import Writer
+from sshchat.ssh.outbox import Outbox
 from sshchat.term.render import plain
 
-log = logging.getLogger("sshchat")
 
-
-class BotCommandSession:
+class BotCommandSession(Outbox[str]):
     """Runs the exec ``command`` of one SSH session as a bot command."""
+
+    KIND = "bot"
 
     def __init__(
         self,
@@ -36,17 +35,9 @@ class BotCommandSession:
         address: str,
         command: str,
     ) -> None:
-        self._ctx = ctx
-        self._out = Writer(chan, conn, ctx.config.outbox_limit, self._cut_off)
-        self._username = username
-        self._fingerprint = fingerprint
-        self._address = address
+        super().__init__(ctx, chan, conn, username, fingerprint, address)
         self._command = command
         self._bot: bots.BotSession | None = None
-        self._pending: list[str] = []
-        self._flush_scheduled = False
-        self._closing = False
-        self._lines = LineBuffer(ctx.config.max_line_chars)
 
     def start(self) -> None:
         """Parse the command and run it (a bad one: usage on stderr, exit 2)."""
@@ -67,16 +58,25 @@ class BotCommandSession:
         return self._bot is not None and not self._closing
 
     def input(self, data: str) -> None:
-        """Bytes of input lines (``say`` without TEXT posts each line)."""
+        """Bytes of input lines (``say`` without TEXT posts each line).
+
+        A refused line finishes the session at once (exit 1), so the lines
+        after it in the same chunk are dropped, not posted: a script's
+        ``set -e`` should stop where the error is.
+        """
         assert self._bot is not None
         lines, too_long = self._lines.feed(data)
         for line in lines:
+            if self._closing:
+                return
             self._bot.line(line)
         if too_long:
             self.finish(1, "line too long")
 
     def eof(self) -> None:
         assert self._bot is not None
+        if self._closing:
+            return
         rest = self._lines.rest()
         if rest.strip():
             self._bot.line(rest)
@@ -91,27 +91,13 @@ class BotCommandSession:
     def lost(self, exc: Exception | None) -> None:
         if self._bot is not None:
             self._bot.ended()
-        self._out.detach()
-        self._pending.clear()
+        self._detach()
 
     # ----------------------------------------------------------------- output
 
-    def _queue(self, line: str) -> None:
-        """A line the command prints: batched like everyone's output."""
-        if self._closing:
-            return
-        self._pending.append(line)
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self._ctx.flusher.mark(self)
-
-    def flush(self) -> None:
-        """Write every queued line in one write."""
-        self._flush_scheduled = False
-        if not self._pending or self._closing:
-            return
-        lines, self._pending = self._pending, []
-        self._out.write("\n".join(lines) + "\n")
+    def write_batch(self, items: list[str]) -> None:
+        """The lines the command printed this turn (queued by ``_queue``), in one write."""
+        self._out.write("\n".join(items) + "\n")
 
     def finish(self, status: int, error: str | None) -> None:
         """End the session once: what is queued, the error (if any) on
@@ -127,8 +113,3 @@ class BotCommandSession:
     def close(self, reason: str | None) -> None:
         """For the flusher, when writing failed: end with the reason."""
         self.finish(1, reason)
-
-    def _cut_off(self, backlog: int) -> None:
-        log.warning("cutting off bot %s from %s: %d bytes unsent", self._username, self._address, backlog)
-        self._closing = True
-        self._pending.clear()

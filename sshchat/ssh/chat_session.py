@@ -8,8 +8,8 @@ into text (term/batch.py) and writes it in one write, with one erase and one
 redraw of the input line. A quiet room gets each message at once; a busy one
 gets larger batches, not a backlog of small writes.
 
-Everything written goes through the session's Writer (writer.py), which
-cuts off a client that stops reading.
+The queue, the flush and the Writer (writer.py, which cuts off a client
+that stops reading) are the Outbox's (outbox.py), shared with bot sessions.
 """
 
 from __future__ import annotations
@@ -23,11 +23,10 @@ from sshchat.chat.hub import JoinRefused
 from sshchat.chat.member import Member
 from sshchat.chat.message import Message
 from sshchat.ssh.context import ServerContext
-from sshchat.ssh.lines import LineBuffer
-from sshchat.ssh.writer import Writer
+from sshchat.ssh.outbox import Outbox
 from sshchat.term.batch import BELL, Elsewhere, Pending, screen_rows, script_text
 from sshchat.term.editor import LineEditor
-from sshchat.term.render import Look, Style, render_notice, render_prompt, style_for_term
+from sshchat.term.render import PLAIN, Look, Style, render_notice, render_prompt, style_for_term
 
 log = logging.getLogger("sshchat")
 
@@ -37,12 +36,14 @@ BRACKETED_PASTE_OFF = "\x1b[?2004l"
 _THEMES = {"256": Style.ANSI256, "16": Style.ANSI16, "mono": Style.MONO}
 
 
-class ChatSession:
+class ChatSession(Outbox[Pending]):
     """One person's chat: their input in, their outbox out (an Outlet).
 
     ``term`` is the terminal type of the PTY, None without one (a script:
     no editor, no echo, plain lines); ``width`` its columns.
     """
+
+    KIND = "chat"
 
     def __init__(
         self,
@@ -52,28 +53,18 @@ class ChatSession:
         username: str,
         fingerprint: str | None,
         address: str,
-        term: str | None = None,
-        width: int = 80,
-        no_color: bool = False,
+        term: str | None,
+        width: int,
+        no_color: bool,
     ) -> None:
-        self._ctx = ctx
-        self._out = Writer(chan, conn, ctx.config.outbox_limit, self._cut_off)
-        self._username = username
-        self._fingerprint = fingerprint
-        self._address = address
+        super().__init__(ctx, chan, conn, username, fingerprint, address)
         self._editor: LineEditor | None = None
         # NO_COLOR (no-color.org), sent with e.g. ssh -o SetEnv=NO_COLOR=1
         self._default_style = Style.MONO if no_color or term is None else style_for_term(term)
         if term is not None:
-            limit = ctx.config.max_message_chars
-            # Room to paste and trim, but not without end: every key lays the line out.
-            self._editor = LineEditor(width, max_submit=limit, max_chars=2 * limit)
-        self._look = Look()  # from the style and the person's settings (see _prompt)
+            self._editor = LineEditor.for_messages(width, ctx.config.max_message_chars)
+        self._look = PLAIN  # until the person's settings are known (see _prompt)
         self._member: Member | None = None
-        self._pending: list[Pending] = []
-        self._flush_scheduled = False
-        self._closing = False
-        self._lines = LineBuffer(ctx.config.max_line_chars)  # input without a PTY
 
     def start(self) -> None:
         """Join the chat (or say why not, on stderr, and exit 1)."""
@@ -162,13 +153,12 @@ class ChatSession:
         """The connection is gone (the client left, or we cut it off)."""
         if self._member is not None:
             self._ctx.hub.leave(self._member, "connection lost" if exc else None)
-        self._out.detach()
-        self._pending.clear()
+        self._detach()
 
     # ------------------------------------------------------- Outlet interface
 
     def deliver(self, msg: Message, elsewhere: bool = False) -> None:
-        # _queue, inlined on purpose: this runs once per delivery, 200k times a second at 500 users
+        # Outbox._queue, inlined on purpose: this runs once per delivery, 200k times a second at 500 users
         if self._closing:
             return
         self._pending.append(Elsewhere(msg) if elsewhere else msg)
@@ -177,12 +167,7 @@ class ChatSession:
             self._ctx.flusher.mark(self)
 
     def notice(self, text: str) -> None:
-        if self._closing:
-            return
-        self._pending.append(text)
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self._ctx.flusher.mark(self)
+        self._queue(text)
 
     def prompt_changed(self) -> None:
         if self._member is not None:
@@ -217,12 +202,8 @@ class ChatSession:
 
     # ----------------------------------------------------------------- output
 
-    def flush(self) -> None:
-        """Write everything pending in one write, with one redraw."""
-        self._flush_scheduled = False
-        if not self._pending or self._closing:
-            return
-        items, self._pending = self._pending, []
+    def write_batch(self, items: list[Pending]) -> None:
+        """Everything pending in one write, with one redraw."""
         editor = self._editor
         if editor is None:  # scripts: plain lines, nothing else, each encoded once for all
             self._out.write_encoded(script_text(items))
@@ -235,8 +216,6 @@ class ChatSession:
 
     def _cut_off(self, backlog: int) -> None:
         """The Writer gave up on a client that is not reading: leave, queue nothing more."""
-        log.warning("cutting off %s from %s: %d bytes unsent", self._username, self._address, backlog)
-        self._closing = True
-        self._pending.clear()
+        super()._cut_off(backlog)
         if self._member is not None:
             self._ctx.hub.leave(self._member, "too slow to keep up; disconnected")

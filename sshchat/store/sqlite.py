@@ -217,13 +217,15 @@ class SQLiteStore:
                     continue
                 messages = []
                 for d in arg:
-                    msg_id = 0
+                    msg_id = 0  # not kept: no id (a notice shown once, in the room's order)
                     if d.keep:
-                        msg_id = db.execute(
+                        row_id = db.execute(
                             "INSERT INTO messages (room, kind, sender, sender_fp, recipient, text, time)"
                             " VALUES (?, ?, ?, ?, ?, ?, ?)",
                             (d.room, d.kind.value, d.sender, d.sender_fp, d.recipient, d.text, d.time),
-                        ).lastrowid or 0
+                        ).lastrowid
+                        assert row_id is not None  # an INSERT into a rowid table always gives one
+                        msg_id = row_id
                     messages.append(d.message(msg_id))
                 outcomes.append((done, messages, any(d.keep for d in arg)))
             db.execute("COMMIT")

@@ -18,14 +18,13 @@ from typing import NamedTuple
 
 from sshchat.chat.mentions import mentions
 from sshchat.chat.message import Kind, Message
-from sshchat.term.render import Look, Style, plain, render, render_notice, render_rows
+from sshchat.term.render import PLAIN, Look, Style, plain, render, render_notice, render_rows
 from sshchat.term.wrap import wrap
 
 BELL = "\x07"
 
 # With the bell set to "all", what rings: lines people say to the room or to you.
 _RINGS_ALL = frozenset({Kind.CHAT, Kind.EMOTE, Kind.PRIVATE})
-_PLAIN = Look()  # what scripts get: no colour, no timestamps
 _NOTICE_INDENT = 3  # continuation rows of a notice start under its text, after "-> "
 
 
@@ -83,7 +82,7 @@ def script_line(item: Pending) -> bytes:
     if isinstance(item, str):
         text = render_notice(item, Style.MONO)
     elif isinstance(item, Elsewhere):  # says which room, as on a screen
-        text = render(item.msg, _PLAIN, elsewhere=True)[0]
+        text = render(item.msg, PLAIN, elsewhere=True)[0]
     else:
         text = plain(item)
     return (text + "\n").encode("utf-8", "replace")

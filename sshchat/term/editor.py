@@ -27,6 +27,8 @@ from sshchat.chat.sanitize import is_printable
 from sshchat.term.keys import KeyDecoder
 
 ERASE_DOWN = "\x1b[J"
+HISTORY_LINES = 100  # sent lines that Up brings back
+PASTE_ROOM = 2  # the line holds this many times what Enter may send: room to paste, then trim
 
 
 def _row_starts(text: str, width: int) -> tuple[list[int], int]:
@@ -71,18 +73,13 @@ class EditResult:
 class LineEditor:
     """An Emacs-style single-line editor with history, drawn below the chat."""
 
-    def __init__(
-        self,
-        width: int = 80,
-        *,
-        max_chars: int = 4096,
-        max_submit: int = 1024,
-        history_size: int = 100,
-    ) -> None:
+    def __init__(self, width: int, *, max_chars: int, max_submit: int) -> None:
+        """``max_submit``: the longest line Enter sends; ``max_chars``: the
+        longest the line may grow (every key lays it out again). Both come
+        from the server's settings: see ``for_messages``."""
         self.width = max(width, 2)
         self.max_chars = max_chars
         self.max_submit = max_submit
-        self.history_size = history_size
         self.buf: list[str] = []
         self.pos = 0
         self._prompt_plain = ""
@@ -104,6 +101,13 @@ class LineEditor:
         # Tab: text before the cursor -> (start of the word, candidates).
         self.completer: Callable[[str], tuple[int, list[str]]] | None = None
         self._completing: tuple[int, list[str], int] | None = None  # start, candidates, index
+
+    @classmethod
+    def for_messages(cls, width: int, max_message_chars: int) -> LineEditor:
+        """The editor of a chat session: Enter sends up to the server's
+        ``max_message_chars``, and the line holds PASTE_ROOM times that, so
+        a paste a little too long can be trimmed rather than lost."""
+        return cls(width, max_chars=PASTE_ROOM * max_message_chars, max_submit=max_message_chars)
 
     # ----------------------------------------------------------------- drawing
 
@@ -301,7 +305,7 @@ class LineEditor:
         result.lines.append(text)
         if not self._history or self._history[-1] != text:
             self._history.append(text)
-            del self._history[: -self.history_size]
+            del self._history[:-HISTORY_LINES]
         self._hist_index = None
         self.buf, self.pos = [], 0
 

@@ -89,6 +89,9 @@ class Look(NamedTuple):
     zone: str = "UTC"
 
 
+PLAIN = Look()
+"""How scripts (no PTY) and bots see a line: no colour, no timestamps."""
+
 _HIGHLIGHT = {Style.ANSI256: "\x1b[1;38;5;226m", Style.ANSI16: "\x1b[1;93m", Style.MONO: "\x1b[1m"}
 
 
@@ -156,10 +159,7 @@ def render_notice(text: str, style: Style) -> str:
 def plain(msg: Message) -> str:
     """A message for scripts: no colour, no timestamp, no wrapping (cached by
     the message alone: hashing it is an identity hash)."""
-    return render(msg, _PLAIN)[0]
-
-
-_PLAIN = Look()
+    return render(msg, PLAIN)[0]
 
 
 def render_prompt(name: str, room: str, style: Style) -> tuple[str, str]:

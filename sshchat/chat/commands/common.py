@@ -5,14 +5,22 @@ from __future__ import annotations
 from sshchat.chat.commands.core import Core
 from sshchat.chat.member import Member
 from sshchat.chat.moderation import parse_duration
+from sshchat.chat.sanitize import clean
 
 FINGERPRINT_PREFIX = "fingerprint:"
 IP_PREFIX = "ip:"
 
 
-def echo(core: Core, member: Member, text: str, most: int = 32, empty: str = "?") -> str:
-    """What someone typed, made safe to repeat in a reply, and short."""
-    return (core.clean(member, text) or empty)[:most]
+def echo(text: str, most: int = 32, empty: str = "?") -> str:
+    """What someone typed, made safe to repeat to them in a reply, and cut
+    to ``most`` characters: a name or a word they got wrong, of any length.
+
+    Not a message, so no message limit applies: a word longer than that
+    is cut short and named, never refused as "too long". It is cut before
+    cleaning too (cleaning looks at every character), with room to spare
+    for what cleaning removes; a sequence cut in two is removed whole.
+    """
+    return (clean(text[: most * 4]) or empty)[:most]
 
 
 def ago(seconds: float) -> str:
@@ -59,7 +67,7 @@ def resolve_key(core: Core, member: Member, target: str) -> tuple[str | None, Me
     binding = core.binding(target)
     if binding is not None:
         return binding.fingerprint, None, binding.name
-    member.outlet.notice(f"no one called {echo(core, member, target)} is online or registered")
+    member.outlet.notice(f"no one called {echo(target)} is online or registered")
     return None, None, ""
 
 

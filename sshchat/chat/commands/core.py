@@ -62,9 +62,11 @@ class Core(Protocol):
 
     # ------------------------------------------------------------- talking
 
-    def clean(self, member: Member, text: str) -> str | None:
-        """``text`` as it may be shown to others; None if it is empty or too
-        long (then ``member`` is told why)."""
+    def on_behalf(self, member: Member, text: str, doing: str) -> str | None:
+        """``text`` (as typed) made fit to show others in ``member``'s name
+        (an away note, a reason, the message of the day): cleaned, and
+        refused (None, ``member`` told why) if too long or while they are
+        muted; "" if nothing is left. ``doing``: "you cannot {doing} while muted"."""
         ...
 
     def say(self, member: Member, kind: Kind, text: str) -> None:
@@ -83,14 +85,17 @@ class Core(Protocol):
     def part(self, member: Member, room_name: str | None) -> None: ...
 
     def set_topic(self, member: Member, text: str | None) -> None:
-        """Set the topic of ``member``'s room; None: show it."""
+        """Set the topic of ``member``'s room to ``text`` as typed (checked
+        like ``on_behalf``); None: show it."""
         ...
 
     def may_manage(self, member: Member, room: Room) -> bool:
         """Operators, and the keyed creator of ``room``."""
         ...
 
-    def remove_from_room(self, member: Member, target: Member, reason: str) -> None: ...
+    def remove_from_room(self, member: Member, target: Member, reason: str) -> None:
+        """A room creator's kick; ``reason`` as typed (checked like ``on_behalf``)."""
+        ...
 
     # ------------------------------------------------------------- oneself
 
@@ -105,7 +110,8 @@ class Core(Protocol):
     def audit(self, member: Member, action: str, target: str, detail: str = "") -> None: ...
 
     def kick(self, member: Member, target: Member, reason: str) -> None:
-        """Disconnect ``target``, telling them and the rooms who did it and why."""
+        """Disconnect ``target``, telling them and the rooms who did it and
+        why; ``reason`` as typed (checked like ``on_behalf``)."""
         ...
 
     def ban(self, member: Member, ban: Ban) -> None:

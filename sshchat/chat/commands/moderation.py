@@ -30,9 +30,9 @@ def kick(core: Core, member: Member, args: list[str], rest: str) -> None:
         return
     target = core.find(args[0])
     if target is None:
-        member.outlet.notice(f"no one called {echo(core, member, args[0])} is online")
+        member.outlet.notice(f"no one called {echo(args[0])} is online")
         return
-    reason = core.clean(member, " ".join(args[1:])) or ""
+    reason = " ".join(args[1:])  # checked where it is shown (the rooms read it)
     if protected(core, member, target.fingerprint, target.name):
         return
     if is_op:
@@ -43,8 +43,10 @@ def kick(core: Core, member: Member, args: list[str], rest: str) -> None:
 
 def ban(core: Core, member: Member, args: list[str], rest: str) -> None:
     target, *more = args
-    until, reason = duration_and_reason(more)
-    reason = core.clean(member, reason) or ""
+    until, typed = duration_and_reason(more)
+    reason = core.on_behalf(member, typed, "give a reason for a ban")
+    if reason is None:
+        return
     now = core.now()
     if target.startswith(IP_PREFIX):
         network = parse_network(target[len(IP_PREFIX) :])
@@ -81,7 +83,7 @@ def unban(core: Core, member: Member, args: list[str], rest: str) -> None:
         binding = core.binding(target)
         kind, value = "fingerprint", binding.fingerprint if binding else ""
     if core.unban(kind, value) is None:
-        member.outlet.notice(f"no ban on {echo(core, member, target, 60)}; see /banned")
+        member.outlet.notice(f"no ban on {echo(target, 60)}; see /banned")
         return
     core.audit(member, "unban", f"{kind}:{value}")
     member.outlet.notice(f"lifted the ban on {value}")
@@ -106,8 +108,10 @@ def mute(core: Core, member: Member, args: list[str], rest: str) -> None:
     if not label or protected(core, member, fp, label):
         return
     target = identity(fp, name_key(label) if online is None else online.key)
-    until, reason = duration_and_reason(args[1:])
-    reason = core.clean(member, reason) or ""
+    until, typed = duration_and_reason(args[1:])
+    reason = core.on_behalf(member, typed, "give a reason for a mute")
+    if reason is None:
+        return
     now = core.now()
     muted = Mute(target, now + until if until else None, reason, member.name, now)
     core.mute(muted)
@@ -173,7 +177,7 @@ def deop(core: Core, member: Member, args: list[str], rest: str) -> None:
 def unregister(core: Core, member: Member, args: list[str], rest: str) -> None:
     binding = core.release_name(args[0])
     if binding is None:
-        member.outlet.notice(f"{echo(core, member, args[0])} is not registered")
+        member.outlet.notice(f"{echo(args[0])} is not registered")
         return
     core.audit(member, "unregister", binding.name, binding.fingerprint)
     member.outlet.notice(f"released the name {binding.name} (was {binding.fingerprint})")

@@ -15,7 +15,7 @@ def whois(core: Core, member: Member, args: list[str], rest: str) -> None:
     binding = core.binding(args[0])
     if target is None:
         if binding is None:
-            member.outlet.notice(f"no one called {echo(core, member, args[0])} is online or registered")
+            member.outlet.notice(f"no one called {echo(args[0])} is online or registered")
         else:
             member.outlet.notice(f"{binding.name} is offline; the name is registered to {binding.fingerprint}")
         return
@@ -37,7 +37,10 @@ def nick(core: Core, member: Member, args: list[str], rest: str) -> None:
 
 
 def away(core: Core, member: Member, args: list[str], rest: str) -> None:
-    member.away = core.clean(member, rest) or "away"
+    note = core.on_behalf(member, rest, "leave an away note")
+    if note is None:
+        return
+    member.away = note or "away"
     member.outlet.notice(f"you are away ({member.away}); /back when you return")
 
 
@@ -73,7 +76,7 @@ def ignore(core: Core, member: Member, args: list[str], rest: str) -> None:
 def unignore(core: Core, member: Member, args: list[str], rest: str) -> None:
     key = name_key(args[0])
     if key not in member.prefs.ignores:
-        member.outlet.notice(f"you are not ignoring {echo(core, member, args[0], 16)}")
+        member.outlet.notice(f"you are not ignoring {echo(args[0], 16)}")
         return
     member.prefs.ignores.remove(key)
     core.save_prefs(member)
@@ -88,7 +91,13 @@ def motd(core: Core, member: Member, args: list[str], rest: str) -> None:
     if not core.is_op(member):
         member.outlet.notice("only operators can set the message of the day")
         return
-    text = None if rest == "-" else core.clean(member, rest)
+    text = None
+    if rest != "-":  # "-" clears it
+        text = core.on_behalf(member, rest, "set the message of the day")
+        if text == "":
+            member.outlet.notice("nothing is left of that text once cleaned; /motd - clears it")
+        if not text:  # refused (they were told why) or empty: the old one stays
+            return
     core.set_motd(text)
     core.audit(member, "motd", "-", text or "(cleared)")
     member.outlet.notice("message of the day cleared" if text is None else "message of the day set")

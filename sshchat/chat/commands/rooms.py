@@ -47,14 +47,14 @@ def rooms(core: Core, member: Member, args: list[str], rest: str) -> None:
 
 
 def topic(core: Core, member: Member, args: list[str], rest: str) -> None:
-    core.set_topic(member, core.clean(member, rest) if rest else None)
+    core.set_topic(member, rest or None)
 
 
 def names(core: Core, member: Member, args: list[str], rest: str) -> None:
     if args:
         room = core.room(args[0])
         if room is None:
-            member.outlet.notice(f"no room called {echo(core, member, args[0])}; see /rooms")
+            member.outlet.notice(f"no room called {echo(args[0])}; see /rooms")
             return
     else:
         room = core.room_of(member)

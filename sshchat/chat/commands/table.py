@@ -41,7 +41,7 @@ def dispatch(core: Core, member: Member, line: str) -> None:
     word, _, rest = line[1:].partition(" ")
     command = COMMANDS.get(word.lower())
     if command is None or (command.op_only and not core.is_op(member)):
-        typed = echo(core, member, word, empty="")
+        typed = echo(word, empty="")
         if command is not None:
             member.outlet.notice(f"/{typed} is for operators only")
         else:
@@ -63,7 +63,7 @@ def help_(core: Core, member: Member, args: list[str], rest: str) -> None:
     if args:
         command = COMMANDS.get(args[0].lstrip("/").lower())
         if command is None or (command.op_only and not is_op):
-            member.outlet.notice(f"no command /{echo(core, member, args[0].lstrip('/'), empty='')}; type /help")
+            member.outlet.notice(f"no command /{echo(args[0].lstrip('/'), empty='')}; type /help")
             return
         member.outlet.notice(f"{command.usage}: {command.summary}")
         if command.aliases:

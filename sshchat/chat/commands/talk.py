@@ -15,7 +15,7 @@ def me(core: Core, member: Member, args: list[str], rest: str) -> None:
 def msg(core: Core, member: Member, args: list[str], rest: str) -> None:
     target = core.find(args[0])
     if target is None:
-        member.outlet.notice(f"no one called {echo(core, member, args[0])} is online")
+        member.outlet.notice(f"no one called {echo(args[0])} is online")
         return
     core.private(member, target, rest[len(args[0]) :])
 

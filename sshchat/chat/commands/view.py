@@ -35,7 +35,7 @@ def timestamp(core: Core, member: Member, args: list[str], rest: str) -> None:
     zone = args[1] if len(args) > 1 else member.prefs.zone
     if parse_zone(zone) is None:
         member.outlet.notice(
-            f"unknown time zone {echo(core, member, zone, 40)}: "
+            f"unknown time zone {echo(zone, 40)}: "
             "use UTC, an offset like +05:30, or a name like Europe/Paris"
         )
         return
