@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncssh
 
 from sshchat.chat import bots
-from sshchat.ssh.context import ServerContext
+from sshchat.ssh.context import Peer, ServerContext
 from sshchat.ssh.outbox import Outbox
 from sshchat.term.render import plain
 
@@ -29,13 +29,10 @@ class BotCommandSession(Outbox[str]):
         self,
         ctx: ServerContext,
         chan: asyncssh.SSHServerChannel[str],
-        conn: asyncssh.SSHServerConnection,
-        username: str,
-        fingerprint: str | None,
-        address: str,
+        peer: Peer,
         command: str,
     ) -> None:
-        super().__init__(ctx, chan, conn, username, fingerprint, address)
+        super().__init__(ctx, chan, peer)
         self._command = command
         self._bot: bots.BotSession | None = None
 
@@ -48,7 +45,8 @@ class BotCommandSession(Outbox[str]):
             self._out.exit(2, err=f"sshchat: {e}\n{bots.USAGE}")
             return
         self._bot = bots.BotSession(self._ctx.hub, cmd, self._queue, self.finish, plain=plain)
-        self._bot.start(self._username, self._fingerprint, self._address)
+        peer = self._peer
+        self._bot.start(peer.username, peer.fingerprint, peer.address)
 
     # ------------------------------------------------------------------ input
 

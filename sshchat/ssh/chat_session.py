@@ -22,7 +22,7 @@ from sshchat.chat.completion import complete
 from sshchat.chat.hub import JoinRefused
 from sshchat.chat.member import Member
 from sshchat.chat.message import Message
-from sshchat.ssh.context import ServerContext
+from sshchat.ssh.context import Peer, ServerContext
 from sshchat.ssh.outbox import Outbox
 from sshchat.term.batch import BELL, Elsewhere, Pending, screen_rows, script_text
 from sshchat.term.editor import LineEditor
@@ -49,15 +49,12 @@ class ChatSession(Outbox[Pending]):
         self,
         ctx: ServerContext,
         chan: asyncssh.SSHServerChannel[str],
-        conn: asyncssh.SSHServerConnection,
-        username: str,
-        fingerprint: str | None,
-        address: str,
+        peer: Peer,
         term: str | None,
         width: int,
         no_color: bool,
     ) -> None:
-        super().__init__(ctx, chan, conn, username, fingerprint, address)
+        super().__init__(ctx, chan, peer)
         self._editor: LineEditor | None = None
         # NO_COLOR (no-color.org), sent with e.g. ssh -o SetEnv=NO_COLOR=1
         self._default_style = Style.MONO if no_color or term is None else style_for_term(term)
@@ -68,14 +65,15 @@ class ChatSession(Outbox[Pending]):
 
     def start(self) -> None:
         """Join the chat (or say why not, on stderr, and exit 1)."""
+        peer = self._peer
         try:
-            self._member = self._ctx.hub.join(self._username, self._fingerprint, self, self._address)
+            self._member = self._ctx.hub.join(peer.username, peer.fingerprint, self, peer.address)
         except JoinRefused as e:
-            log.info("refused %s from %s: %s", self._username, self._address, e)
+            log.info("refused %s from %s: %s", peer.username, peer.address, e)
             self._closing = True
             self._out.exit(1, err=f"sshchat: {e}" + ("\r\n" if self._editor else "\n"))
             return
-        log.info("%s joined from %s (%s)", self._username, self._address, self._fingerprint or "no key")
+        log.info("%s joined from %s (%s)", peer.username, peer.address, peer.fingerprint or "no key")
         if self._editor is not None:
             member = self._member
             hub = self._ctx.hub
@@ -143,8 +141,8 @@ class ChatSession(Outbox[Pending]):
     def flooded(self) -> None:
         """More input (keys, pastes, resizes) than a person makes: disconnect."""
         limit = self._ctx.config.input_bytes_per_minute
-        log.warning("cutting off %s from %s: input flood", self._username, self._address)
-        self._ctx.hub.offences.record(self._address)
+        log.warning("cutting off %s from %s: input flood", self._username, self._peer.address)
+        self._ctx.hub.offences.record(self._peer.address)
         if self._member is not None:
             self._ctx.hub.leave(self._member, "sent too much")
         self.close(f"you sent more than {limit} bytes in a minute; disconnected")

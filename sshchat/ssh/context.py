@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
+
+import asyncssh
 
 from sshchat.chat.hub import Hub
 from sshchat.config import Config
 from sshchat.ssh.flusher import Flusher
 from sshchat.ssh.limits import ConnectionLimits
+
+
+class Peer(NamedTuple):
+    """The client at the other end of one connection, as its login found
+    it; every kind of session is told the same about it."""
+
+    conn: asyncssh.SSHServerConnection
+    username: str
+    fingerprint: str | None  # None: logged in without a key
+    address: str
 
 
 @dataclass

@@ -17,7 +17,7 @@ from typing import Generic, TypeVar
 
 import asyncssh
 
-from sshchat.ssh.context import ServerContext
+from sshchat.ssh.context import Peer, ServerContext
 from sshchat.ssh.lines import LineBuffer
 from sshchat.ssh.writer import Writer
 
@@ -36,16 +36,12 @@ class Outbox(Generic[Item]):
         self,
         ctx: ServerContext,
         chan: asyncssh.SSHServerChannel[str],
-        conn: asyncssh.SSHServerConnection,
-        username: str,
-        fingerprint: str | None,
-        address: str,
+        peer: Peer,
     ) -> None:
         self._ctx = ctx
-        self._out = Writer(chan, conn, ctx.config.outbox_limit, self._cut_off)
-        self._username = username
-        self._fingerprint = fingerprint
-        self._address = address
+        self._out = Writer(chan, peer.conn, ctx.config.outbox_limit, self._cut_off)
+        self._peer = peer
+        self._username = peer.username  # a chat session follows its person's renames
         self._pending: list[Item] = []
         self._flush_scheduled = False
         self._closing = False  # on the way out (or cut off): nothing more is queued
@@ -80,7 +76,7 @@ class Outbox(Generic[Item]):
     def _cut_off(self, backlog: int) -> None:
         """The Writer gave up on a client that is not reading: queue nothing more."""
         log.warning(
-            "cutting off %s from %s (%s): %d bytes unsent", self._username, self._address, self.KIND, backlog
+            "cutting off %s from %s (%s): %d bytes unsent", self._username, self._peer.address, self.KIND, backlog
         )
         self._closing = True
         self._pending.clear()

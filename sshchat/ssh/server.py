@@ -15,7 +15,7 @@ import logging
 import asyncssh
 
 from sshchat.chat.moderation import normalise_address
-from sshchat.ssh.context import ServerContext
+from sshchat.ssh.context import Peer, ServerContext
 from sshchat.ssh.session import Session
 
 log = logging.getLogger("sshchat")
@@ -89,7 +89,7 @@ class ChatServer(asyncssh.SSHServer):
         self._has_session = True
         fingerprint = self._key.get_fingerprint("sha256") if self._key else None
         username = self._conn.get_extra_info("username") or ""
-        return Session(self._ctx, self._conn, username, fingerprint, self._address)
+        return Session(self._ctx, Peer(self._conn, username, fingerprint, self._address))
 
 
 def _names(setting: str) -> list[str]:

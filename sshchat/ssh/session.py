@@ -19,7 +19,7 @@ import asyncssh
 from sshchat.chat.ratelimit import TokenBucket
 from sshchat.ssh.bot_session import BotCommandSession
 from sshchat.ssh.chat_session import ChatSession
-from sshchat.ssh.context import ServerContext
+from sshchat.ssh.context import Peer, ServerContext
 
 _RESIZE_COST = 256  # input bytes a window-size change counts as (it costs a redraw)
 
@@ -52,16 +52,10 @@ class Session(asyncssh.SSHServerSession[str]):
     def __init__(
         self,
         ctx: ServerContext,
-        conn: asyncssh.SSHServerConnection,
-        username: str,
-        fingerprint: str | None,
-        address: str,
+        peer: Peer,
     ) -> None:
         self._ctx = ctx
-        self._conn = conn
-        self._username = username
-        self._fingerprint = fingerprint
-        self._address = address
+        self._peer = peer
         self._chan: asyncssh.SSHServerChannel[str] | None = None
         self._term: str | None = None
         self._width = 80
@@ -96,12 +90,12 @@ class Session(asyncssh.SSHServerSession[str]):
         handler: Handler
         if self._command is not None:
             handler = BotCommandSession(
-                self._ctx, chan, self._conn, self._username, self._fingerprint, self._address, self._command
+                self._ctx, chan, self._peer, self._command
             )
         else:
             no_color = self._term is not None and "NO_COLOR" in chan.get_environment()
             handler = ChatSession(
-                self._ctx, chan, self._conn, self._username, self._fingerprint, self._address,
+                self._ctx, chan, self._peer,
                 self._term, self._width, no_color,
             )
         self.handler = handler
@@ -137,4 +131,4 @@ class Session(asyncssh.SSHServerSession[str]):
         if self.handler is not None:
             self.handler.lost(exc)
         self._chan = None
-        self._conn.close()  # one connection, one session: the session's end is the connection's
+        self._peer.conn.close()  # one connection, one session: the session's end is the connection's

@@ -15,7 +15,7 @@ from typing import Any
 
 from sshchat.chat.hub import Hub
 from sshchat.config import Config
-from sshchat.ssh.context import ServerContext
+from sshchat.ssh.context import Peer, ServerContext
 from sshchat.ssh.session import Session
 
 
@@ -67,7 +67,7 @@ def open_session(
 ) -> tuple[Session, FakeChannel, FakeConn]:
     """A started session of ``name``: the chat (``command`` None) or a bot command."""
     conn, chan = FakeConn(), FakeChannel()
-    session = Session(ServerContext(hub, Config(**config)), conn, name, None, "127.0.0.1")  # type: ignore[arg-type]
+    session = Session(ServerContext(hub, Config(**config)), Peer(conn, name, None, "127.0.0.1"))  # type: ignore[arg-type]
     session.connection_made(chan)  # type: ignore[arg-type]
     if pty:
         session.pty_requested("xterm", (80, 24, 0, 0), {})
