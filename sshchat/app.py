@@ -18,7 +18,7 @@ from sshchat.config import Config, chat_settings
 from sshchat.ssh import patches
 from sshchat.ssh.context import ServerContext
 from sshchat.ssh.hostkey import load_or_create
-from sshchat.ssh.keyfiles import read_fingerprints
+from sshchat.ssh.keyfiles import read_key_file
 from sshchat.ssh.server import listen
 from sshchat.store import SQLiteStore
 
@@ -65,13 +65,16 @@ class App:
         config = self.config
         key = load_or_create(config.host_key)
         patches.install(trims=config.fast_path)
-        admins = read_fingerprints(config.admin_keys) if config.admin_keys else set()
-        allowlist = read_fingerprints(config.allowlist) if config.allowlist else None
+        admin_file = read_key_file(config.admin_keys) if config.admin_keys else None
+        allow_file = read_key_file(config.allowlist) if config.allowlist else None
+        key_files = [f for f in (admin_file, allow_file) if f is not None]
+        admins = admin_file.fingerprints() if admin_file else set()
+        allowlist = allow_file.fingerprints() if allow_file else None
         motd = read_motd(config.motd) if config.motd else None
         # a restart: the old server may take its shutdown grace to let go of the file
         self._store = SQLiteStore(config.db, asyncio.get_running_loop(), wait=config.shutdown_grace + 5.0)
         hub = Hub(self._store, chat_settings(config), admins=admins, allowlist=allowlist, motd=motd)
-        self._ctx = ServerContext(hub, config)
+        self._ctx = ServerContext(hub, config, key_files=key_files)
         try:
             self._listener = await listen(self._ctx, key)
         except OSError as e:

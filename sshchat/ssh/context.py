@@ -10,6 +10,7 @@ import asyncssh
 from sshchat.chat.hub import Hub
 from sshchat.config import Config
 from sshchat.ssh.flusher import Flusher
+from sshchat.ssh.keyfiles import KeyFile
 from sshchat.ssh.limits import ConnectionLimits
 
 
@@ -33,6 +34,8 @@ class ServerContext:
     connections: set[Any] = field(default_factory=set)
     limits: ConnectionLimits = field(init=False)
     flusher: Flusher = field(default_factory=Flusher)
+    # --admin-keys and --allowlist: their from=/expiry-time= are checked at each login.
+    key_files: list[KeyFile] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         c = self.config

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import asyncssh
 
@@ -73,6 +74,15 @@ class ChatServer(asyncssh.SSHServer):
     def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
         # Called for the key offered and again, just before the signature is
         # checked, for the key that authenticates: the last one seen wins.
+        # A key whose lines in --admin-keys/--allowlist all have a from= or
+        # expiry-time= this login does not meet is not accepted at all, as
+        # sshd does: the client goes on with other keys or none.
+        fingerprint = key.get_fingerprint("sha256")
+        for keys in self._ctx.key_files:
+            refusal = keys.refusal(fingerprint, self._address, time.time())
+            if refusal is not None:
+                log.info("key %s refused from %s: %s", fingerprint, self._address, refusal)
+                return False
         self._key = key
         return True
 
