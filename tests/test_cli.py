@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import socket
 import stat
@@ -11,7 +12,9 @@ import sys
 from pathlib import Path
 
 import asyncssh
+import pytest
 
+from sshchat.ssh.hostkey import HostKeyError, fingerprint, load_or_create
 from tests.support.clients import KeylessClient
 from tests.support.server import ServerProcess
 
@@ -147,3 +150,62 @@ def test_bad_mac_setting(tmp_path: Path) -> None:
             cwd=tmp_path)
     assert r.returncode == 1
     assert "hmac-bogus" in r.stderr and "Traceback" not in r.stderr
+
+
+# ------------------------------------------------------------ the host key files
+
+
+def test_host_key_is_0600_from_its_creation_even_with_umask_0(tmp_path: Path) -> None:
+    r = subprocess.run(
+        [*SSHCHAT, "keygen", "keys/host"], capture_output=True, text=True, cwd=tmp_path, timeout=30, umask=0,
+    )
+    assert r.returncode == 0, r.stderr
+    assert stat.S_IMODE((tmp_path / "keys" / "host").stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "keys" / "host.pub").stat().st_mode) == 0o644
+
+
+def test_host_key_mode_does_not_wait_for_a_later_chmod(tmp_path: Path, monkeypatch) -> None:
+    # Only the mode given when the file is created counts: no chmod after it.
+    monkeypatch.setattr(os, "chmod", lambda *a, **k: None)
+    monkeypatch.setattr(os, "fchmod", lambda *a, **k: None)
+    old = os.umask(0)
+    try:
+        load_or_create(str(tmp_path / "host"))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "host").stat().st_mode) == 0o600
+
+
+def test_a_symlink_at_the_host_key_path_is_refused_and_its_target_untouched(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    (tmp_path / "dangling").symlink_to(tmp_path / "made-by-us")
+    (tmp_path / "planted").symlink_to(victim)
+    victim.write_text("precious\n")
+    for name in ("dangling", "planted"):
+        with pytest.raises(HostKeyError, match=f"{name} is a symbolic link"):
+            load_or_create(str(tmp_path / name))
+        r = run("keygen", name, "--force", cwd=tmp_path)
+        assert r.returncode == 1 and f"{name} is a symbolic link" in r.stderr
+    r = run("serve", "--port", "0", "--host-key", "planted", cwd=tmp_path)
+    assert r.returncode == 1 and "planted is a symbolic link" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "made-by-us").exists()
+    assert victim.read_text() == "precious\n"
+
+
+def test_a_symlink_at_the_public_key_path_is_refused_too(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    (tmp_path / "host.pub").symlink_to(victim)
+    r = run("keygen", "host", cwd=tmp_path)
+    assert r.returncode == 1 and "host.pub is a symbolic link" in r.stderr
+    assert victim.read_text() == "precious\n"
+    assert not (tmp_path / "host").exists()  # nothing half-made
+
+
+def test_an_existing_host_key_is_loaded_not_overwritten(tmp_path: Path) -> None:
+    path = tmp_path / "host"
+    first = load_or_create(str(path))
+    before = path.read_bytes()
+    again = load_or_create(str(path))
+    assert fingerprint(again) == fingerprint(first)
+    assert path.read_bytes() == before
