@@ -87,7 +87,7 @@ class World:
         return [(name, text) for name, out in self.outs.items() for text in everything_sent(out) if unsafe(text)]
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(HOSTILE)
 def test_every_command_with_hostile_arguments_sends_only_clean_text(hostile: str) -> None:
     world = World()

@@ -146,12 +146,12 @@ def mute(core: Core, member: Member, args: list[str], rest: str) -> None:
 def unmute(core: Core, member: Member, args: list[str], rest: str) -> None:
     by_name = identity(None, name_key(args[0]))
     if not args[0].startswith(FINGERPRINT_PREFIX) and core.find(args[0]) is None and core.mute_of(by_name):
-        fp, online, label = None, None, echo(args[0], 16)  # a keyless person, offline
+        target, online, label = by_name, None, echo(args[0], 16)  # a keyless person, offline
     else:
         fp, online, label = resolve_key(core, member, args[0])
         if not label:
             return
-    target = identity(fp, name_key(label) if online is None else online.key)
+        target = identity(fp, name_key(label) if online is None else online.key)
     if core.unmute(target) is None:
         member.outlet.notice(f"{label} is not muted")
         return
