@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sshchat.chat.commands.table import TABLE
-from sshchat.chat.hub import Hub
+from sshchat.chat.hub import Hub, JoinRefused
 from sshchat.chat.moderation import Moderation
-from sshchat.chat.store import Ban
+from sshchat.chat.store import Ban, Snapshot
 from sshchat.store.memory import MemoryStore
 from tests.support.chat import Clock, Recorder
 from tests.support.settings import chat_settings
@@ -196,3 +196,22 @@ def test_a_rooms_filter_is_shown_cleaned_and_still_finds_the_room() -> None:
     notices = world.outs["mallory"].notices
     assert notices[-2] == "1 room with 'rust' in the name (* you are here, + you are a member):"
     assert world.dirty() == []
+
+
+class _OlderStore(MemoryStore):
+    """A store as an older version left it: a ban and a MOTD kept as typed."""
+
+    def load(self, recent_per_room: int) -> Snapshot:
+        raw = Ban("fingerprint", BOB, None, f"spam{PAYLOAD}", f"old{PAYLOAD}", 1.0)
+        return Snapshot(bans=[raw], motd=f"hi{PAYLOAD}")
+
+
+def test_what_an_older_store_kept_raw_is_cleaned_as_it_is_loaded() -> None:
+    hub = Hub(_OlderStore(), chat_settings())
+    refused = ""
+    try:
+        hub.join("bob", BOB, Recorder(), "192.0.2.1")
+    except JoinRefused as e:
+        refused = str(e)
+    assert refused == "you are banned: spam"
+    assert hub.moderation.motd == "hi"

@@ -8,6 +8,7 @@ mute is looked at, so tests move a fake clock instead of sleeping.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import ipaddress
 import logging
 import re
@@ -89,8 +90,12 @@ class Moderation:
         self._clock = clock
         self.admins = frozenset(admins)
         self.operators = dict(snapshot.operators)
-        self.bans = {(b.kind, b.value): b for b in snapshot.bans}
-        self.mutes = {m.target: m for m in snapshot.mutes}
+        # Words an older version may have kept as typed are cleaned as they
+        # are loaded: a ban's reason is told to whoever it turns away.
+        self.bans = {
+            (b.kind, b.value): dataclasses.replace(b, reason=clean(b.reason), by=clean(b.by)) for b in snapshot.bans
+        }
+        self.mutes = {m.target: dataclasses.replace(m, reason=clean(m.reason), by=clean(m.by)) for m in snapshot.mutes}
         # None: everyone may connect. A set: only the keys in the file given
         # at start, plus those operators added at runtime, plus the admins.
         self.allowlist_file = None if allowlist is None else frozenset(allowlist)
