@@ -14,9 +14,10 @@ from sshchat.store.memory import MemoryStore
 from tests.support.chat import Clock, Recorder
 from tests.support.settings import chat_settings
 
-ADMIN = "SHA256:admin-key-fingerprint-0000000000000000000"
-BOB = "SHA256:bob-key-fingerprint-00000000000000000000000"
-CAROL = "SHA256:carol-key-fingerprint-000000000000000000000"
+# Shaped like real ones (43 base64 characters): /ban fingerprint:... refuses anything else.
+ADMIN = "SHA256:adminKeyFingerprint".ljust(50, "0")
+BOB = "SHA256:bobKeyFingerprint".ljust(50, "0")
+CAROL = "SHA256:carolKeyFingerprint".ljust(50, "0")
 
 
 @pytest.fixture

@@ -8,12 +8,14 @@ mute is looked at, so tests move a fake clock instead of sleeping.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import ipaddress
 import logging
 import re
 import time
 from collections.abc import Callable, Iterable
 
+from sshchat.chat.sanitize import clean
 from sshchat.chat.store import AuditEntry, Ban, Change, Mute, Snapshot, Store
 
 log = logging.getLogger("sshchat")
@@ -51,6 +53,18 @@ def normalise_address(address: str) -> str:
     return str(ip)
 
 
+def clean_motd(text: str | None) -> str | None:
+    """The message of the day, each line cleaned as a message is (its indent kept).
+
+    It comes from a file at start, from an operator, or from a store an older
+    version wrote; everyone who joins is shown it, so nothing in it is raw.
+    """
+    if text is None:
+        return None
+    lines = [" " * (len(line) - len(line.lstrip(" "))) + clean(line) for line in text.splitlines()]
+    return "\n".join(line.rstrip() for line in lines).strip("\n") or None
+
+
 def parse_network(text: str) -> str | None:
     """Canonical "ADDR/PREFIX" for an address or range; None if invalid."""
     address, slash, prefix = text.partition("/")
@@ -76,14 +90,18 @@ class Moderation:
         self._clock = clock
         self.admins = frozenset(admins)
         self.operators = dict(snapshot.operators)
-        self.bans = {(b.kind, b.value): b for b in snapshot.bans}
-        self.mutes = {m.target: m for m in snapshot.mutes}
+        # Words an older version may have kept as typed are cleaned as they
+        # are loaded: a ban's reason is told to whoever it turns away.
+        self.bans = {
+            (b.kind, b.value): dataclasses.replace(b, reason=clean(b.reason), by=clean(b.by)) for b in snapshot.bans
+        }
+        self.mutes = {m.target: dataclasses.replace(m, reason=clean(m.reason), by=clean(m.by)) for m in snapshot.mutes}
         # None: everyone may connect. A set: only the keys in the file given
         # at start, plus those operators added at runtime, plus the admins.
         self.allowlist_file = None if allowlist is None else frozenset(allowlist)
         self.allowed = set(snapshot.allowed)
-        self.motd = snapshot.motd
-        if motd is not None and motd != self.motd:
+        self.motd = clean_motd(snapshot.motd)
+        if motd is not None and clean_motd(motd) != self.motd:
             self.set_motd(motd)  # the file given at start wins
 
     # ------------------------------------------------------------ operators
@@ -188,5 +206,5 @@ class Moderation:
     # ----------------------------------------------------------------- motd
 
     def set_motd(self, text: str | None) -> None:
-        self.motd = text or None
+        self.motd = clean_motd(text)
         self._store.save(Change("motd", self.motd))

@@ -35,7 +35,7 @@ def parse_zone(text: str) -> tzinfo | None:
         return None  # never hand odd paths to the zone database
     try:
         return ZoneInfo(text)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "America" is a folder, a long name too long
         return None
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sshchat.chat.commands.core import Core
 from sshchat.chat.member import Member
 from sshchat.chat.moderation import parse_duration
@@ -9,6 +11,12 @@ from sshchat.chat.sanitize import clean
 
 FINGERPRINT_PREFIX = "fingerprint:"
 IP_PREFIX = "ip:"
+
+# What asyncssh's get_fingerprint("sha256") gives, the only kind the server
+# makes: SHA256 and 32 bytes in base64 without padding. Anything else cannot
+# be anyone's key, so it is refused, not kept (and later shown) as typed.
+FINGERPRINT_RE = re.compile(r"SHA256:[A-Za-z0-9+/]{43}")
+FINGERPRINT_FORM = "fingerprint:SHA256: then 43 letters, digits, + or /"
 
 
 def echo(text: str, most: int = 32, empty: str = "?") -> str:
@@ -21,6 +29,16 @@ def echo(text: str, most: int = 32, empty: str = "?") -> str:
     for what cleaning removes; a sequence cut in two is removed whole.
     """
     return (clean(text[: most * 4]) or empty)[:most]
+
+
+def parse_fingerprint(text: str) -> str | None:
+    """``text`` if it is a SHA256 key fingerprint as the server writes them, else None."""
+    return text if FINGERPRINT_RE.fullmatch(text) else None
+
+
+def not_a_fingerprint(member: Member, typed: str) -> None:
+    """Tell ``member`` that ``typed`` (after "fingerprint:") is not one, safely."""
+    member.outlet.notice(f"not a fingerprint: {echo(typed, 60)}; a fingerprint looks like {FINGERPRINT_FORM}")
 
 
 def ago(seconds: float) -> str:
@@ -39,7 +57,12 @@ def count_arg(args: list[str], default: int, most: int) -> int | None:
     """A positive count from the first argument, capped at ``most``; None if it is not one."""
     if not args:
         return default
-    return min(int(args[0]), most) if args[0].isdigit() and int(args[0]) > 0 else None
+    typed = args[0]
+    # ASCII digits only ("²" is a digit int() refuses), and few of them (int()
+    # refuses more than 4300, and works hard before that).
+    if not (typed.isascii() and typed.isdigit() and len(typed) <= 9) or int(typed) == 0:
+        return None
+    return min(int(typed), most)
 
 
 def duration_and_reason(args: list[str]) -> tuple[float | None, str]:
@@ -56,9 +79,10 @@ def resolve_key(core: Core, member: Member, target: str) -> tuple[str | None, Me
     Tells ``member`` and returns (None, None, "") when nothing matches.
     """
     if target.startswith(FINGERPRINT_PREFIX):
-        fp = target[len(FINGERPRINT_PREFIX) :]
-        if not fp.startswith("SHA256:") or len(fp) < 20:
-            member.outlet.notice("a fingerprint looks like fingerprint:SHA256:AbC...")
+        typed = target[len(FINGERPRINT_PREFIX) :]
+        fp = parse_fingerprint(typed)
+        if fp is None:
+            not_a_fingerprint(member, typed)
             return None, None, ""
         return fp, core.find_by_key(fp), fp
     online = core.find(target)

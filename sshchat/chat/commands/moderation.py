@@ -13,6 +13,8 @@ from sshchat.chat.commands.common import (
     count_arg,
     duration_and_reason,
     echo,
+    not_a_fingerprint,
+    parse_fingerprint,
     protected,
     resolve_key,
 )
@@ -20,7 +22,12 @@ from sshchat.chat.commands.core import Core
 from sshchat.chat.member import Member, identity
 from sshchat.chat.moderation import parse_network, until_text, when
 from sshchat.chat.names import name_key
+from sshchat.chat.sanitize import clean
 from sshchat.chat.store import AuditEntry, Ban, Mute
+
+# Lists of what was kept (/banned, /audit, /allow list) clean each field as
+# they print it: what this version keeps is checked on the way in, but a
+# store written by an older one may hold text as it was typed.
 
 
 def kick(core: Core, member: Member, args: list[str], rest: str) -> None:
@@ -75,10 +82,22 @@ def ban(core: Core, member: Member, args: list[str], rest: str) -> None:
 
 def unban(core: Core, member: Member, args: list[str], rest: str) -> None:
     target = args[0]
-    if target.startswith(IP_PREFIX):
-        kind, value = "ip", parse_network(target[len(IP_PREFIX) :]) or ""
-    elif target.startswith(FINGERPRINT_PREFIX):
-        kind, value = "fingerprint", target[len(FINGERPRINT_PREFIX) :]
+    if target.startswith((IP_PREFIX, FINGERPRINT_PREFIX)):
+        kind, _, typed = target.partition(":")
+        # A ban as /banned shows it lifts it, even one an older version kept raw.
+        kept = next((b for b in core.bans() if b.kind == kind and typed in (b.value, clean(b.value))), None)
+        if kept is not None:
+            value = kept.value
+        elif kind == "ip":
+            value = parse_network(typed) or ""
+            if not value:
+                member.outlet.notice(f"not an address: {echo(typed, 60)}; use ip:203.0.113.7 or ip:203.0.113.0/24")
+                return
+        else:
+            value = parse_fingerprint(typed) or ""
+            if not value:
+                not_a_fingerprint(member, typed)
+                return
     else:
         binding = core.binding(target)
         kind, value = "fingerprint", binding.fingerprint if binding else ""
@@ -86,7 +105,7 @@ def unban(core: Core, member: Member, args: list[str], rest: str) -> None:
         member.outlet.notice(f"no ban on {echo(target, 60)}; see /banned")
         return
     core.audit(member, "unban", f"{kind}:{value}")
-    member.outlet.notice(f"lifted the ban on {value}")
+    member.outlet.notice(f"lifted the ban on {clean(value)}")
 
 
 def banned(core: Core, member: Member, args: list[str], rest: str) -> None:
@@ -97,9 +116,9 @@ def banned(core: Core, member: Member, args: list[str], rest: str) -> None:
     member.outlet.notice(f"{len(bans)} bans:")
     for b in bans:
         member.outlet.notice(
-            f"  {b.kind}:{b.value} by {b.by} on {when(b.time)}, "
+            f"  {b.kind}:{clean(b.value)} by {clean(b.by)} on {when(b.time)}, "
             f"{'until ' + when(b.until) if b.until else 'until lifted'}"
-            + (f": {b.reason}" if b.reason else "")
+            + (f": {clean(b.reason)}" if b.reason else "")
         )
 
 
@@ -127,12 +146,12 @@ def mute(core: Core, member: Member, args: list[str], rest: str) -> None:
 def unmute(core: Core, member: Member, args: list[str], rest: str) -> None:
     by_name = identity(None, name_key(args[0]))
     if not args[0].startswith(FINGERPRINT_PREFIX) and core.find(args[0]) is None and core.mute_of(by_name):
-        fp, online, label = None, None, args[0][:16]  # a keyless person, offline
+        target, online, label = by_name, None, echo(args[0], 16)  # a keyless person, offline
     else:
         fp, online, label = resolve_key(core, member, args[0])
         if not label:
             return
-    target = identity(fp, name_key(label) if online is None else online.key)
+        target = identity(fp, name_key(label) if online is None else online.key)
     if core.unmute(target) is None:
         member.outlet.notice(f"{label} is not muted")
         return
@@ -192,7 +211,7 @@ def allow(core: Core, member: Member, args: list[str], rest: str) -> None:
     if action == "list":
         member.outlet.notice(f"{len(allowed)} keys on the allowlist (admins are always let in):")
         for key in sorted(allowed):
-            member.outlet.notice(f"  {key} ({allowed[key]})")
+            member.outlet.notice(f"  {clean(key)} ({allowed[key]})")
         return
     if action not in ("add", "remove") or len(args) < 2:
         member.outlet.notice("usage: /allow add|remove NAME|fingerprint:SHA256:... or /allow list")
@@ -225,7 +244,7 @@ def audit(core: Core, member: Member, args: list[str], rest: str) -> None:
     def show(entries: list[AuditEntry]) -> None:
         member.outlet.notice(f"the last {len(entries)} moderation actions:")
         for e in entries:
-            detail = f": {e.detail}" if e.detail else ""
-            member.outlet.notice(f"  {when(e.time)} {e.actor} {e.action} {e.target}{detail}")
+            detail = f": {clean(e.detail)}" if e.detail else ""
+            member.outlet.notice(f"  {when(e.time)} {clean(e.actor)} {clean(e.action)} {clean(e.target)}{detail}")
 
     core.audit_log(count, show)

@@ -80,7 +80,7 @@ def unignore(core: Core, member: Member, args: list[str], rest: str) -> None:
         return
     member.prefs.ignores.remove(key)
     core.save_prefs(member)
-    member.outlet.notice(f"no longer ignoring {args[0][:16]}")
+    member.outlet.notice(f"no longer ignoring {echo(args[0], 16)}")
 
 
 def motd(core: Core, member: Member, args: list[str], rest: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sshchat.chat.commands.common import echo
 from sshchat.chat.commands.core import Core
 from sshchat.chat.member import Member
-from sshchat.chat.names import name_key, shown
+from sshchat.chat.names import name_key
 from sshchat.chat.room import Room
 
 ROOMS_SHOWN = 30  # lines one /rooms prints at most: a server may have a thousand rooms
@@ -16,12 +16,17 @@ def join(core: Core, member: Member, args: list[str], rest: str) -> None:
 
 
 def part(core: Core, member: Member, args: list[str], rest: str) -> None:
+    if args and name_key(args[0]) not in member.rooms:  # said here: the name is shown cleaned
+        member.outlet.notice(f"you are not in {echo(args[0])}")
+        return
     core.part(member, args[0] if args else None)
 
 
 def rooms(core: Core, member: Member, args: list[str], rest: str) -> None:
     """Your rooms first, then the busiest; a filter finds the rest."""
-    needle = name_key(rest.strip())  # room keys are name keys: case and compatibility forms alike
+    # Cleaned as a message is (it is shown back), then a name key as room keys are:
+    # case and compatibility forms alike.
+    needle = name_key(echo(rest, 40, empty=""))
     found = [room for room in core.rooms() if needle in room.key]
 
     def order(room: Room) -> tuple[int, int, str]:
@@ -30,7 +35,7 @@ def rooms(core: Core, member: Member, args: list[str], rest: str) -> None:
 
     found.sort(key=order)
     plural = "" if len(found) == 1 else "s"
-    what = f"{len(found)} room{plural} with '{shown(needle)}' in the name" if needle else f"{len(found)} room{plural}"
+    what = f"{len(found)} room{plural}" + (f" with '{echo(needle, 40)}' in the name" if needle else "")
     member.outlet.notice(f"{what} (* you are here, + you are a member):")
     for room in found[:ROOMS_SHOWN]:
         mark = "*" if room.key == member.room else "+" if room.key in member.rooms else " "
