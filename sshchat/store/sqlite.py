@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import logging
 import os
 import queue
@@ -24,10 +25,10 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Any
 
 from sshchat.chat.message import Kind, Message
-from sshchat.chat.names import name_key
 from sshchat.chat.room import RoomInfo
 from sshchat.chat.store import (
     AuditEntry,
@@ -37,9 +38,11 @@ from sshchat.chat.store import (
     Committed,
     Draft,
     Mute,
+    Saved,
     Snapshot,
 )
 from sshchat.store.schema import MIGRATIONS
+from sshchat.store.writers import write
 
 log = logging.getLogger("sshchat")
 
@@ -116,23 +119,24 @@ class SQLiteStore:
     # ----------------------------------------------------------- interface
 
     def load(self, recent_per_room: int) -> Snapshot:
-        future: Future[Snapshot] = Future()
-        self._queue.put(("load", recent_per_room, future))
-        return future.result()
+        future: Future[Any] = Future()
+        self._queue.put(_Read(functools.partial(self._read_load, recent_per_room), future))
+        result: Snapshot = future.result()
+        return result
 
     def append(self, drafts: list[Draft], done: Committed) -> None:
-        self._queue.put(("append", drafts, done))
+        self._queue.put(_Append(drafts, done))
 
-    def save(self, change: Change) -> None:
-        self._queue.put(("save", change, None))
+    def save(self, change: Change, done: Saved | None = None) -> None:
+        self._queue.put(_Save(change, done))
 
     def history(
         self, room: str, before_id: int | None, limit: int, done: Callable[[list[Message]], None]
     ) -> None:
-        self._queue.put(("history", (room, before_id, limit), done))
+        self._queue.put(_Read(functools.partial(self._read_history, room, before_id, limit), done))
 
     def audit_log(self, limit: int, done: Callable[[list[AuditEntry]], None]) -> None:
-        self._queue.put(("audit_log", limit, done))
+        self._queue.put(_Read(functools.partial(self._read_audit_log, limit), done))
 
     def close(self) -> None:
         """Commit what is queued, stop the thread, close the file."""
@@ -177,83 +181,120 @@ class SQLiteStore:
             if _STOP in jobs:
                 jobs = jobs[: jobs.index(_STOP)]
                 stop = True
-            self._serve(jobs)
-            del jobs  # not kept while waiting: a served batch holds callbacks, and through them ended sessions
+            results: list[_Result] = []
+            try:
+                self._serve(jobs, results)
+            except Exception as e:  # a fault of ours: the thread outlives it, and every caller hears of it
+                log.exception("store: a batch of %d jobs failed", len(jobs))
+                answered = {id(job) for job, _ in results}
+                results.extend((job, _failure(job, e)) for job in jobs if id(job) not in answered)
+            self._call_back(results)
+            del jobs, results  # not kept while waiting: they hold callbacks, and through them ended sessions
 
-    def _serve(self, jobs: list[Any]) -> None:
+    def _serve(self, jobs: list[_Job], results: list[_Result]) -> None:
         """Writes in one transaction; a read first commits the writes before it."""
-        results: list[tuple[Callable[[Any], None], Any]] = []
-        pending: list[tuple[str, Any, Any]] = []
+        pending: list[_Write] = []
         for job in jobs:
-            if job[0] in ("append", "save"):
+            if not isinstance(job, _Read):
                 pending.append(job)
                 continue
             self._commit(pending, results)
             pending = []
-            kind, arg, done = job
             try:
-                value = getattr(self, "_read_" + kind)(arg)
+                value = job.read()
             except Exception as e:  # a read error must not kill the thread
                 log.error("store read failed: %s", e)
-                value = e if kind == "load" else []
-            if isinstance(done, Future):
-                done.set_exception(value) if isinstance(value, Exception) else done.set_result(value)
-            else:
-                results.append((done, value))
+                value = _failure(job, e)
+            results.append((job, value))
         self._commit(pending, results)
-        if results:
-            self._call_back(results)
 
-    def _commit(self, jobs: list[tuple[str, Any, Any]], results: list[tuple[Callable[[Any], None], Any]]) -> None:
+    def _commit(self, jobs: list[_Write], results: list[_Result]) -> None:
+        """Commit ``jobs`` as one transaction; if that fails, each alone.
+
+        So one bad record (a change that cannot be written, a message the
+        database refuses) fails only its own caller, and the records queued
+        with it are kept. With the disk full every one fails, each told so.
+        """
         if not jobs:
             return
-        db = self._db
-        outcomes: list[tuple[Committed, list[Message], bool]] = []
         try:
-            db.execute("BEGIN")
-            for kind, arg, done in jobs:
-                if kind == "save":
-                    _WRITERS[arg.what](db, arg.record)
-                    continue
-                messages = []
-                for d in arg:
-                    msg_id = 0  # not kept: no id (a notice shown once, in the room's order)
-                    if d.keep:
-                        row_id = db.execute(
-                            "INSERT INTO messages (room, kind, sender, sender_fp, recipient, text, time)"
-                            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                            (d.room, d.kind.value, d.sender, d.sender_fp, d.recipient, d.text, d.time),
-                        ).lastrowid
-                        assert row_id is not None  # an INSERT into a rowid table always gives one
-                        msg_id = row_id
-                    messages.append(d.message(msg_id))
-                outcomes.append((done, messages, any(d.keep for d in arg)))
-            db.execute("COMMIT")
-        except sqlite3.Error as e:
-            log.error("store write failed, %d jobs not saved: %s", len(jobs), e)
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            error = OSError(f"could not save: {e}")
-            outcomes = []
-            for kind, arg, done in jobs:
-                if kind == "append":
-                    kept = any(d.keep for d in arg)
-                    notices = [
-                        d.message(0) for d in arg
-                    ]
-                    outcomes.append((done, notices, kept))
-            results.extend((done, error if kept else msgs) for done, msgs, kept in outcomes)
+            results.extend(self._transaction(jobs))
             return
-        results.extend((done, msgs) for done, msgs, _ in outcomes)
+        except Exception as e:
+            if len(jobs) == 1:
+                results.append(self._failed(jobs[0], e))
+                return
+            log.warning("store: a batch of %d writes failed (%s); writing each alone", len(jobs), e)
+        for job in jobs:
+            try:
+                results.extend(self._transaction([job]))
+            except Exception as e:
+                results.append(self._failed(job, e))
 
-    def _call_back(self, results: list[tuple[Callable[[Any], None], Any]]) -> None:
+    def _transaction(self, jobs: list[_Write]) -> list[_Result]:
+        """Write ``jobs`` in one transaction: all of them, or (raising) none."""
+        db = self._db
+        if db.in_transaction:  # left open by a rollback that failed
+            db.execute("ROLLBACK")
+        db.execute("BEGIN")
+        try:
+            out: list[_Result] = []
+            for job in jobs:
+                if isinstance(job, _Save):
+                    write(db, job.change)
+                    out.append((job, None))
+                else:
+                    out.append((job, self._insert(job.drafts)))
+            db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(Exception):
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+            raise
+        return out
+
+    def _insert(self, drafts: list[Draft]) -> list[Message]:
+        messages = []
+        for d in drafts:
+            msg_id = 0  # not kept: no id (a notice shown once, in the room's order)
+            if d.keep:
+                row_id = self._db.execute(
+                    "INSERT INTO messages (room, kind, sender, sender_fp, recipient, text, time)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (d.room, d.kind.value, d.sender, d.sender_fp, d.recipient, d.text, d.time),
+                ).lastrowid
+                assert row_id is not None  # an INSERT into a rowid table always gives one
+                msg_id = row_id
+            messages.append(d.message(msg_id))
+        return messages
+
+    @staticmethod
+    def _failed(job: _Write, error: Exception) -> _Result:
+        """Log a write that was not saved; what its caller is told."""
+        what = type(job.change).__name__ if isinstance(job, _Save) else f"{len(job.drafts)} messages"
+        expected = isinstance(error, (sqlite3.Error, OSError))
+        log.error("store write failed, not saved (%s): %s", what, error, exc_info=None if expected else error)
+        return job, _failure(job, error)
+
+    def _call_back(self, results: list[_Result]) -> None:
+        """Answer each job: a blocked ``load`` here, the rest on the event loop."""
+        callbacks: list[tuple[Callable[[Any], None], Any]] = []
+        for job, value in results:
+            if isinstance(job, _Read) and isinstance(job.done, Future):
+                if isinstance(value, BaseException):
+                    job.done.set_exception(value)
+                else:
+                    job.done.set_result(value)
+            elif job.done is not None and not isinstance(job.done, Future):
+                callbacks.append((job.done, value))
+        if not callbacks:
+            return
         loop = self._loop
         if loop is None:
-            for done, value in results:
-                done(value)
+            _run_callbacks(callbacks)
             return
         with contextlib.suppress(RuntimeError):  # the loop is gone: shutting down
-            loop.call_soon_threadsafe(_run_callbacks, results)
+            loop.call_soon_threadsafe(_run_callbacks, callbacks)
 
     # -------------------------------------------------------------- reads
 
@@ -287,8 +328,7 @@ class SQLiteStore:
         snap.prefs = dict(db.execute("SELECT fingerprint, data FROM prefs"))
         return snap
 
-    def _read_history(self, arg: tuple[str, int | None, int]) -> list[Message]:
-        room, before_id, limit = arg
+    def _read_history(self, room: str, before_id: int | None, limit: int) -> list[Message]:
         rows = self._db.execute(
             f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE room = ? AND recipient IS NULL"
             " AND id < ? ORDER BY id DESC LIMIT ?",
@@ -313,45 +353,40 @@ def _run_callbacks(results: list[tuple[Callable[[Any], None], Any]]) -> None:
             log.exception("error delivering a committed batch")
 
 
-def _set_memberships(db: sqlite3.Connection, who: str, rooms: list[tuple[str, bool]]) -> None:
-    """Replace ``who``'s rooms; ``time`` keeps their order."""
-    db.execute("DELETE FROM memberships WHERE who = ?", (who,))
-    db.executemany(
-        "INSERT INTO memberships VALUES (?, ?, ?, ?)",
-        [(who, room, int(current), order) for order, (room, current) in enumerate(rooms)],
-    )
+@dataclass(eq=False)
+class _Append:
+    drafts: list[Draft]
+    done: Committed
 
 
-# How each kind of state change is written.
-_WRITERS: dict[str, Callable[[sqlite3.Connection, Any], object]] = {
-    "bind": lambda db, b: db.execute(
-        "INSERT OR REPLACE INTO names VALUES (?, ?, ?, ?)",
-        (name_key(b.name), b.name, b.fingerprint, b.time)),
-    "unbind": lambda db, key: db.execute("DELETE FROM names WHERE name_key = ?", (key,)),
-    "op": lambda db, r: db.execute(
-        "INSERT OR REPLACE INTO operators VALUES (?, ?, strftime('%s','now'))", r),
-    "deop": lambda db, fp: db.execute("DELETE FROM operators WHERE fingerprint = ?", (fp,)),
-    "ban": lambda db, b: db.execute(
-        "INSERT OR REPLACE INTO bans VALUES (?, ?, ?, ?, ?, ?)",
-        (b.kind, b.value, b.until, b.reason, b.by, b.time)),
-    "unban": lambda db, r: db.execute("DELETE FROM bans WHERE kind = ? AND value = ?", r),
-    "mute": lambda db, m: db.execute(
-        "INSERT OR REPLACE INTO mutes VALUES (?, ?, ?, ?, ?)",
-        (m.target, m.until, m.reason, m.by, m.time)),
-    "unmute": lambda db, t: db.execute("DELETE FROM mutes WHERE target = ?", (t,)),
-    "allow": lambda db, r: db.execute(
-        "INSERT OR REPLACE INTO allowlist VALUES (?, ?, strftime('%s','now'))", r),
-    "disallow": lambda db, fp: db.execute("DELETE FROM allowlist WHERE fingerprint = ?", (fp,)),
-    "motd": lambda db, text: db.execute(
-        "INSERT OR REPLACE INTO settings VALUES ('motd', ?)", (text,))
-    if text is not None else db.execute("DELETE FROM settings WHERE key = 'motd'"),
-    "room": lambda db, r: db.execute(
-        "INSERT OR REPLACE INTO rooms VALUES (?, ?, ?, ?, ?, ?)",
-        (r.key, r.name, r.topic, r.creator, r.creator_fp, r.created)),
-    "memberships": lambda db, r: _set_memberships(db, *r),
-    "prefs": lambda db, r: db.execute("INSERT OR REPLACE INTO prefs VALUES (?, ?)", r),
-    "audit": lambda db, a: db.execute(
-        "INSERT INTO audit (time, actor, actor_fp, action, target, detail)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        (a.time, a.actor, a.actor_fp, a.action, a.target, a.detail)),
-}
+@dataclass(eq=False)
+class _Save:
+    change: Change
+    done: Saved | None
+
+
+@dataclass(eq=False)
+class _Read:
+    read: Callable[[], Any]
+    done: Callable[[Any], None] | Future[Any]
+
+
+_Write = _Append | _Save
+_Job = _Append | _Save | _Read
+_Result = tuple[_Job, Any]  # a job and what its caller is told
+
+
+def _failure(job: _Job, error: Exception) -> Any:
+    """What the caller of ``job`` is told when it failed with ``error``.
+
+    A batch of messages with nothing to keep (notices) still goes out: it
+    needs no disk. A blocked ``load`` gets the error itself; other reads an
+    empty answer.
+    """
+    if isinstance(job, _Read):
+        return error if isinstance(job.done, Future) else []
+    if isinstance(job, _Append) and not any(d.keep for d in job.drafts):
+        return [d.message(0) for d in job.drafts]
+    failure = OSError(f"could not save: {error}")
+    failure.__cause__ = error
+    return failure
