@@ -9,6 +9,11 @@ previous commit ran and commits it as one transaction. Under light load a
 message is committed alone and at once; under heavy load batches grow by
 themselves. WAL with synchronous=NORMAL keeps every committed transaction
 across a killed process (not across a power cut).
+
+Failures stay with their own record: a batch that fails is written again job
+by job, each in its own transaction, so one bad change costs only its own
+caller (who hears the error) and the rest are committed. Nothing a job does
+can stop the thread: if it died, every later message would silently vanish.
 """
 
 from __future__ import annotations
@@ -25,7 +30,6 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
 from typing import Any
 
 from sshchat.chat.message import Kind, Message
@@ -41,6 +45,7 @@ from sshchat.chat.store import (
     Saved,
     Snapshot,
 )
+from sshchat.store.jobs import Append, Job, Read, Result, Save, Write, failure, log_failures, run_callbacks
 from sshchat.store.schema import MIGRATIONS
 from sshchat.store.writers import write
 
@@ -120,23 +125,23 @@ class SQLiteStore:
 
     def load(self, recent_per_room: int) -> Snapshot:
         future: Future[Any] = Future()
-        self._queue.put(_Read(functools.partial(self._read_load, recent_per_room), future))
+        self._queue.put(Read(functools.partial(self._read_load, recent_per_room), future))
         result: Snapshot = future.result()
         return result
 
     def append(self, drafts: list[Draft], done: Committed) -> None:
-        self._queue.put(_Append(drafts, done))
+        self._queue.put(Append(drafts, done))
 
     def save(self, change: Change, done: Saved | None = None) -> None:
-        self._queue.put(_Save(change, done))
+        self._queue.put(Save(change, done))
 
     def history(
         self, room: str, before_id: int | None, limit: int, done: Callable[[list[Message]], None]
     ) -> None:
-        self._queue.put(_Read(functools.partial(self._read_history, room, before_id, limit), done))
+        self._queue.put(Read(functools.partial(self._read_history, room, before_id, limit), done))
 
     def audit_log(self, limit: int, done: Callable[[list[AuditEntry]], None]) -> None:
-        self._queue.put(_Read(functools.partial(self._read_audit_log, limit), done))
+        self._queue.put(Read(functools.partial(self._read_audit_log, limit), done))
 
     def close(self) -> None:
         """Commit what is queued, stop the thread, close the file."""
@@ -181,21 +186,24 @@ class SQLiteStore:
             if _STOP in jobs:
                 jobs = jobs[: jobs.index(_STOP)]
                 stop = True
-            results: list[_Result] = []
+            results: list[Result] = []
             try:
                 self._serve(jobs, results)
             except Exception as e:  # a fault of ours: the thread outlives it, and every caller hears of it
                 log.exception("store: a batch of %d jobs failed", len(jobs))
                 answered = {id(job) for job, _ in results}
-                results.extend((job, _failure(job, e)) for job in jobs if id(job) not in answered)
-            self._call_back(results)
+                results.extend((job, failure(job, e)) for job in jobs if id(job) not in answered)
+            try:
+                self._call_back(results)
+            except Exception:
+                log.exception("store: answering a batch failed")
             del jobs, results  # not kept while waiting: they hold callbacks, and through them ended sessions
 
-    def _serve(self, jobs: list[_Job], results: list[_Result]) -> None:
+    def _serve(self, jobs: list[Job], results: list[Result]) -> None:
         """Writes in one transaction; a read first commits the writes before it."""
-        pending: list[_Write] = []
+        pending: list[Write] = []
         for job in jobs:
-            if not isinstance(job, _Read):
+            if not isinstance(job, Read):
                 pending.append(job)
                 continue
             self._commit(pending, results)
@@ -204,11 +212,11 @@ class SQLiteStore:
                 value = job.read()
             except Exception as e:  # a read error must not kill the thread
                 log.error("store read failed: %s", e)
-                value = _failure(job, e)
+                value = failure(job, e)
             results.append((job, value))
         self._commit(pending, results)
 
-    def _commit(self, jobs: list[_Write], results: list[_Result]) -> None:
+    def _commit(self, jobs: list[Write], results: list[Result]) -> None:
         """Commit ``jobs`` as one transaction; if that fails, each alone.
 
         So one bad record (a change that cannot be written, a message the
@@ -222,25 +230,28 @@ class SQLiteStore:
             return
         except Exception as e:
             if len(jobs) == 1:
-                results.append(self._failed(jobs[0], e))
+                log_failures([(jobs[0], e)], 1)
+                results.append((jobs[0], failure(jobs[0], e)))
                 return
-            log.warning("store: a batch of %d writes failed (%s); writing each alone", len(jobs), e)
+        failed: list[tuple[Write, Exception]] = []
         for job in jobs:
             try:
                 results.extend(self._transaction([job]))
             except Exception as e:
-                results.append(self._failed(job, e))
+                failed.append((job, e))
+                results.append((job, failure(job, e)))
+        log_failures(failed, len(jobs))
 
-    def _transaction(self, jobs: list[_Write]) -> list[_Result]:
+    def _transaction(self, jobs: list[Write]) -> list[Result]:
         """Write ``jobs`` in one transaction: all of them, or (raising) none."""
         db = self._db
         if db.in_transaction:  # left open by a rollback that failed
             db.execute("ROLLBACK")
         db.execute("BEGIN")
         try:
-            out: list[_Result] = []
+            out: list[Result] = []
             for job in jobs:
-                if isinstance(job, _Save):
+                if isinstance(job, Save):
                     write(db, job.change)
                     out.append((job, None))
                 else:
@@ -268,19 +279,11 @@ class SQLiteStore:
             messages.append(d.message(msg_id))
         return messages
 
-    @staticmethod
-    def _failed(job: _Write, error: Exception) -> _Result:
-        """Log a write that was not saved; what its caller is told."""
-        what = type(job.change).__name__ if isinstance(job, _Save) else f"{len(job.drafts)} messages"
-        expected = isinstance(error, (sqlite3.Error, OSError))
-        log.error("store write failed, not saved (%s): %s", what, error, exc_info=None if expected else error)
-        return job, _failure(job, error)
-
-    def _call_back(self, results: list[_Result]) -> None:
+    def _call_back(self, results: list[Result]) -> None:
         """Answer each job: a blocked ``load`` here, the rest on the event loop."""
         callbacks: list[tuple[Callable[[Any], None], Any]] = []
         for job, value in results:
-            if isinstance(job, _Read) and isinstance(job.done, Future):
+            if isinstance(job, Read) and isinstance(job.done, Future):
                 if isinstance(value, BaseException):
                     job.done.set_exception(value)
                 else:
@@ -291,10 +294,10 @@ class SQLiteStore:
             return
         loop = self._loop
         if loop is None:
-            _run_callbacks(callbacks)
+            run_callbacks(callbacks)
             return
         with contextlib.suppress(RuntimeError):  # the loop is gone: shutting down
-            loop.call_soon_threadsafe(_run_callbacks, callbacks)
+            loop.call_soon_threadsafe(run_callbacks, callbacks)
 
     # -------------------------------------------------------------- reads
 
@@ -343,50 +346,3 @@ class SQLiteStore:
             (limit,),
         ).fetchall()
         return [AuditEntry(*r) for r in reversed(rows)]
-
-
-def _run_callbacks(results: list[tuple[Callable[[Any], None], Any]]) -> None:
-    for done, value in results:
-        try:
-            done(value)
-        except Exception:  # one failing callback must not stop the others
-            log.exception("error delivering a committed batch")
-
-
-@dataclass(eq=False)
-class _Append:
-    drafts: list[Draft]
-    done: Committed
-
-
-@dataclass(eq=False)
-class _Save:
-    change: Change
-    done: Saved | None
-
-
-@dataclass(eq=False)
-class _Read:
-    read: Callable[[], Any]
-    done: Callable[[Any], None] | Future[Any]
-
-
-_Write = _Append | _Save
-_Job = _Append | _Save | _Read
-_Result = tuple[_Job, Any]  # a job and what its caller is told
-
-
-def _failure(job: _Job, error: Exception) -> Any:
-    """What the caller of ``job`` is told when it failed with ``error``.
-
-    A batch of messages with nothing to keep (notices) still goes out: it
-    needs no disk. A blocked ``load`` gets the error itself; other reads an
-    empty answer.
-    """
-    if isinstance(job, _Read):
-        return error if isinstance(job.done, Future) else []
-    if isinstance(job, _Append) and not any(d.keep for d in job.drafts):
-        return [d.message(0) for d in job.drafts]
-    failure = OSError(f"could not save: {error}")
-    failure.__cause__ = error
-    return failure
