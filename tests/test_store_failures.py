@@ -9,16 +9,19 @@ record in a batch lost every message committed with it.
 from __future__ import annotations
 
 import asyncio
+import resource
 import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, get_args
 
+import asyncssh
 import pytest
 
 from sshchat.chat.hub import Hub
 from sshchat.chat.message import Kind, Message
+from sshchat.chat.pipeline import NOT_SAVED
 from sshchat.chat.room import RoomInfo
 from sshchat.chat.store import (
     Allow,
@@ -42,6 +45,8 @@ from sshchat.store.memory import MemoryStore
 from sshchat.store.sqlite import SQLiteStore
 from sshchat.store.writers import WRITERS
 from tests.support.chat import person
+from tests.support.clients import Client, KeylessClient
+from tests.support.server import ServerProcess
 from tests.support.settings import chat_settings
 from tests.support.waiting import eventually
 
@@ -233,3 +238,51 @@ async def test_a_ban_that_cannot_be_saved_does_not_stop_the_chat(tmp_path: Path)
     snap = SQLiteStore(path).load(20)
     assert [m.text for m in snap.recent["#lobby"] if m.kind is Kind.CHAT] == lines
     assert not any(b.value == CAROL for b in snap.bans)
+
+
+# ------------------------------------------------------ a real full disk
+
+
+async def _client(port: int, name: str) -> Client:
+    conn = await asyncssh.connect(
+        "127.0.0.1", port, username=name, known_hosts=None, client_keys=None,
+        agent_path=None, client_factory=KeylessClient,
+    )
+    client = Client(conn, await conn.create_process(encoding="utf-8"))
+    await client.wait_for("Welcome", timeout=10)
+    return client
+
+
+async def test_with_the_disk_full_messages_are_refused_and_the_server_recovers(tmp_path: Path) -> None:
+    """RLIMIT_FSIZE 0 on the server process: every write to a file fails
+    (EFBIG; Python ignores SIGXFSZ), as with a full disk. Nothing is shown
+    that is not stored, the sender is told, and once space returns the
+    chat goes on."""
+    server = ServerProcess(
+        tmp_path, env={"SSHCHAT_RATE_BURST": "1000000", "SSHCHAT_INPUT_BYTES_PER_MINUTE": "1000000000"}
+    )
+    clients: list[Client] = []
+    try:
+        alice = await _client(server.port, "alice")
+        bob = await _client(server.port, "bob")
+        clients += [alice, bob]
+        alice.line("before the disk filled")
+        await bob.wait_for("alice: before the disk filled")
+        _soft, hard = resource.prlimit(server.pid, resource.RLIMIT_FSIZE)
+        resource.prlimit(server.pid, resource.RLIMIT_FSIZE, (0, hard))
+        for n in range(5):
+            alice.line(f"lost {n}")
+        await alice.wait_for(lambda c: c.text.count(NOT_SAVED) == 5, timeout=10)
+        resource.prlimit(server.pid, resource.RLIMIT_FSIZE, (hard, hard))
+        alice.line("after space returned")
+        await bob.wait_for("alice: after space returned", timeout=10)
+        assert "lost" not in bob.text  # in commit order: had one been shown, it would be before this
+    finally:
+        for client in clients:
+            await client.close()
+        assert server.stop() == 0, "".join(server.log)
+    db = sqlite3.connect(tmp_path / "chat.db")
+    kept = [t for (t,) in db.execute("SELECT text FROM messages WHERE kind = 'chat' ORDER BY id")]
+    db.close()
+    assert kept == ["before the disk filled", "after space returned"]
+    assert any("not saved" in line for line in server.log), "".join(server.log)
