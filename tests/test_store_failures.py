@@ -213,7 +213,9 @@ def test_memory_store_refuses_what_is_no_change_like_sqlite() -> None:
     outcome: list[Exception | None] = []
     store.save(object(), outcome.append)  # type: ignore[arg-type]
     store.save(SetMotd("hi"), outcome.append)
-    assert isinstance(outcome[0], TypeError) and outcome[1] is None
+    store.fail_saves = True  # as with the disk full: refused, and the caller told
+    store.save(SetMotd("lost"), outcome.append)
+    assert isinstance(outcome[0], TypeError) and outcome[1] is None and isinstance(outcome[2], OSError)
     assert store.changes == [SetMotd("hi")]
 
 
