@@ -10,6 +10,7 @@ import pytest
 
 from sshchat.chat.hub import Hub, JoinRefused
 from sshchat.chat.message import Kind
+from sshchat.chat.store import AuditEntry
 from sshchat.store.memory import MemoryStore
 from tests.support.chat import Clock, Recorder
 from tests.support.settings import chat_settings
@@ -41,7 +42,7 @@ def join(hub: Hub, name: str, fp: str | None, address: str = "192.0.2.1"):
 
 
 def audit_actions(store: MemoryStore) -> list[str]:
-    return [c.record.action for c in store.changes if c.what == "audit"]  # type: ignore[attr-defined]
+    return [c.action for c in store.changes if isinstance(c, AuditEntry)]
 
 
 # ------------------------------------------------------------------ names

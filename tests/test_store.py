@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from sshchat.chat.message import Kind, Message
-from sshchat.chat.store import Ban, Binding, Change, Draft, Mute
+from sshchat.chat.store import Allow, Ban, Binding, Draft, Mute, Op, SetMotd
 from sshchat.store.sqlite import MIGRATIONS, SQLiteStore, StoreError
 
 
@@ -102,12 +102,12 @@ def test_history_is_the_newest_room_messages_without_private_ones(tmp_path: Path
 def test_state_round_trips_through_a_restart(tmp_path: Path) -> None:
     path = str(tmp_path / "c.db")
     store = SQLiteStore(path)
-    store.save(Change("bind", Binding("Alice", "SHA256:a", 5.0)))
-    store.save(Change("op", ("SHA256:o", "boss")))
-    store.save(Change("ban", Ban("ip", "10.0.0.0/8", None, "bots", "boss", 6.0)))
-    store.save(Change("mute", Mute("name:bob", 99.0, "", "boss", 7.0)))
-    store.save(Change("allow", ("SHA256:x", "boss")))
-    store.save(Change("motd", "hello"))
+    store.save(Binding("Alice", "SHA256:a", 5.0))
+    store.save(Op("SHA256:o", "boss"))
+    store.save(Ban("ip", "10.0.0.0/8", None, "bots", "boss", 6.0))
+    store.save(Mute("name:bob", 99.0, "", "boss", 7.0))
+    store.save(Allow("SHA256:x", "boss"))
+    store.save(SetMotd("hello"))
     store.append([draft(f"m{n}") for n in range(30)], lambda r: None)
     store.close()
     snap = SQLiteStore(path).load(20)

@@ -16,7 +16,20 @@ import time
 from collections.abc import Callable, Iterable
 
 from sshchat.chat.sanitize import clean
-from sshchat.chat.store import AuditEntry, Ban, Change, Mute, Snapshot, Store
+from sshchat.chat.store import (
+    Allow,
+    AuditEntry,
+    Ban,
+    Deop,
+    Disallow,
+    Mute,
+    Op,
+    SetMotd,
+    Snapshot,
+    Store,
+    Unban,
+    Unmute,
+)
 
 log = logging.getLogger("sshchat")
 
@@ -113,24 +126,24 @@ class Moderation:
 
     def grant(self, fingerprint: str, by: str) -> None:
         self.operators[fingerprint] = by
-        self._store.save(Change("op", (fingerprint, by)))
+        self._store.save(Op(fingerprint, by))
 
     def revoke(self, fingerprint: str) -> bool:
         if self.operators.pop(fingerprint, None) is None:
             return False
-        self._store.save(Change("deop", fingerprint))
+        self._store.save(Deop(fingerprint))
         return True
 
     # ----------------------------------------------------------------- bans
 
     def ban(self, ban: Ban) -> None:
         self.bans[(ban.kind, ban.value)] = ban
-        self._store.save(Change("ban", ban))
+        self._store.save(ban)
 
     def unban(self, kind: str, value: str) -> Ban | None:
         ban = self.bans.pop((kind, value), None)
         if ban is not None:
-            self._store.save(Change("unban", (kind, value)))
+            self._store.save(Unban(kind, value))
         return ban
 
     def active_bans(self) -> list[Ban]:
@@ -159,12 +172,12 @@ class Moderation:
 
     def mute(self, mute: Mute) -> None:
         self.mutes[mute.target] = mute
-        self._store.save(Change("mute", mute))
+        self._store.save(mute)
 
     def unmute(self, target: str) -> Mute | None:
         mute = self.mutes.pop(target, None)
         if mute is not None:
-            self._store.save(Change("unmute", target))
+            self._store.save(Unmute(target))
         return mute
 
     def mute_of(self, target: str) -> Mute | None:
@@ -187,13 +200,13 @@ class Moderation:
 
     def allow(self, fingerprint: str, by: str) -> None:
         self.allowed.add(fingerprint)
-        self._store.save(Change("allow", (fingerprint, by)))
+        self._store.save(Allow(fingerprint, by))
 
     def disallow(self, fingerprint: str) -> bool:
         if fingerprint not in self.allowed:
             return False
         self.allowed.discard(fingerprint)
-        self._store.save(Change("disallow", fingerprint))
+        self._store.save(Disallow(fingerprint))
         return True
 
     # ------------------------------------------------------------ audit log
@@ -201,10 +214,10 @@ class Moderation:
     def audit(self, actor: str, actor_fp: str | None, action: str, target: str, detail: str = "") -> None:
         """Keep a moderation action in the audit log (and the server log)."""
         log.info("audit: %s %s %s %s", actor, action, target, detail)
-        self._store.save(Change("audit", AuditEntry(self._clock(), actor, actor_fp, action, target, detail)))
+        self._store.save(AuditEntry(self._clock(), actor, actor_fp, action, target, detail))
 
     # ----------------------------------------------------------------- motd
 
     def set_motd(self, text: str | None) -> None:
         self.motd = clean_motd(text)
-        self._store.save(Change("motd", self.motd))
+        self._store.save(SetMotd(self.motd))

@@ -20,7 +20,7 @@ from sshchat.chat.registry import NameRegistry
 from sshchat.chat.room import Room
 from sshchat.chat.rooms import Rooms
 from sshchat.chat.settings import ChatSettings
-from sshchat.chat.store import Change, Store
+from sshchat.chat.store import SetPrefs, Store
 
 SUMMARY_NAMES = 5  # names a storm's summary lists before "and N others"
 
@@ -167,7 +167,7 @@ class Presence:
         if member.fingerprint:
             data = member.prefs.to_json()
             self._prefs[member.fingerprint] = data
-            self._store.save(Change("prefs", (member.fingerprint, data)))
+            self._store.save(SetPrefs(member.fingerprint, data))
 
     # ------------------------------------------------ comings and goings
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sshchat.chat.names import name_key, skeleton
-from sshchat.chat.store import Binding, Change, Store
+from sshchat.chat.store import Binding, Store, Unbind
 
 
 class NameRegistry:
@@ -50,7 +50,7 @@ class NameRegistry:
         binding = Binding(name, fingerprint, self._clock())
         self._bindings[name_key(name)] = binding
         self._shapes.setdefault(skeleton(name), binding)
-        self._store.save(Change("bind", binding))
+        self._store.save(binding)
 
     def release(self, name: str) -> Binding | None:
         """Free ``name`` for anyone; returns the binding it had."""
@@ -58,5 +58,5 @@ class NameRegistry:
         if binding is not None:
             if self._shapes.get(skeleton(binding.name)) is binding:
                 del self._shapes[skeleton(binding.name)]
-            self._store.save(Change("unbind", name_key(name)))
+            self._store.save(Unbind(name_key(name)))
         return binding

@@ -17,7 +17,7 @@ from sshchat.chat.names import InvalidName, check_room, name_key
 from sshchat.chat.pipeline import Pipeline
 from sshchat.chat.room import Room, RoomInfo
 from sshchat.chat.settings import ChatSettings
-from sshchat.chat.store import Change, Snapshot, Store
+from sshchat.chat.store import SetMemberships, Snapshot, Store
 
 log = logging.getLogger("sshchat")
 
@@ -130,7 +130,7 @@ class Rooms:
                 return
             info = RoomInfo(room_name, "", member.name, member.fingerprint, self._clock())
             room = self.by_key[key] = Room(info, self._settings.history_in_memory)
-            self._store.save(Change("room", info))
+            self._store.save(info)
             log.info("%s created %s", member.name, room_name)
         if key == member.room:
             member.outlet.notice(f"you are already in {room.name}")
@@ -202,7 +202,7 @@ class Rooms:
         """Keep ``member``'s rooms (and which one they look at) for next time."""
         rooms = [(key, key == member.room) for key in member.rooms]
         self._memberships[member.identity] = rooms
-        self._store.save(Change("memberships", (member.identity, rooms)))
+        self._store.save(SetMemberships(member.identity, tuple(rooms)))
 
     # ------------------------------------------------------- room's rules
 
@@ -226,7 +226,7 @@ class Rooms:
             member.outlet.notice(f"{room.name}: {room.info.topic or 'no topic'}")
             return
         room.info.topic = text
-        self._store.save(Change("room", room.info))
+        self._store.save(room.info)
         self._pipeline.publish(member, room, Kind.SYSTEM, f"{member.name} set the topic: {text}")
 
     def remove_from_room(self, member: Member, target: Member, reason: str) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeAlias
 
 from sshchat.chat.message import Kind, Message
 from sshchat.chat.room import RoomInfo
@@ -113,6 +113,101 @@ class Snapshot:
     prefs: dict[str, str] = field(default_factory=dict)  # fingerprint -> Prefs as JSON
 
 
+# ------------------------------------------------------------ state changes
+#
+# Each kind of change is its own type, so the store dispatches on the class
+# (a table keyed by type) and mypy refuses, at the call site, anything that is
+# not a change. A string tag let a typo through to the store thread at run time.
+# The records above double as "add or replace" changes: a Binding, Ban, Mute,
+# AuditEntry or RoomInfo saved is written as it is.
+
+
+@dataclass(frozen=True)
+class Unbind:
+    """A name no longer owned by any key (``name_key``: its comparison form)."""
+
+    name_key: str
+
+
+@dataclass(frozen=True)
+class Op:
+    """A key made operator, and by whom."""
+
+    fingerprint: str
+    by: str
+
+
+@dataclass(frozen=True)
+class Deop:
+    """A key no longer operator."""
+
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class Unban:
+    """A ban lifted (``kind`` and ``value`` as in Ban)."""
+
+    kind: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Unmute:
+    """A mute lifted (``target`` as in Mute)."""
+
+    target: str
+
+
+@dataclass(frozen=True)
+class Allow:
+    """A key added to the allowlist at run time, and by whom."""
+
+    fingerprint: str
+    by: str
+
+
+@dataclass(frozen=True)
+class Disallow:
+    """A key taken off the run-time allowlist."""
+
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class SetMotd:
+    """The message of the day; None removes it."""
+
+    text: str | None
+
+
+@dataclass(frozen=True)
+class SetMemberships:
+    """All the rooms of ``identity``, in the order joined, with the one they look at."""
+
+    identity: str
+    rooms: tuple[tuple[str, bool], ...]
+
+
+@dataclass(frozen=True)
+class SetPrefs:
+    """The view settings of a key, as Prefs JSON."""
+
+    fingerprint: str
+    data: str
+
+
+# Every state change the store knows how to keep. A store has one writer per
+# member of this union; tests check that none is missing.
+Change: TypeAlias = (
+    Binding | Unbind | Op | Deop | Ban | Unban | Mute | Unmute | Allow | Disallow
+    | SetMotd | AuditEntry | RoomInfo | SetMemberships | SetPrefs
+)
+
+# A state change's outcome: None once it is durable, or the error that kept it out.
+Saved = Callable[[Exception | None], None]
+
+
 # A batch's outcome: the committed messages, or the error that stopped them.
 Committed = Callable[[list[Message] | Exception], None]
 
@@ -126,8 +221,13 @@ class Store(Protocol):
     def append(self, drafts: list[Draft], done: Committed) -> None:
         """Commit ``drafts`` (in order) and call ``done`` on the event loop."""
 
-    def save(self, change: Change) -> None:
-        """Write a state change behind, in order with everything else."""
+    def save(self, change: Change, done: Saved | None = None) -> None:
+        """Write a state change behind, in order with everything else.
+
+        ``done`` (on the event loop) hears None once the change is durable, or
+        the error that kept it out; a change that fails never takes others
+        down with it.
+        """
 
     def history(
         self, room: str, before_id: int | None, limit: int, done: Callable[[list[Message]], None]
@@ -139,19 +239,3 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Commit everything accepted so far, then release the database."""
-
-
-@dataclass(frozen=True)
-class Change:
-    """One state change: ``what`` names the table, ``record`` the row.
-
-    what: "bind" (Binding), "unbind" (name key), "op" ((fingerprint, by)),
-    "deop" (fingerprint), "ban" (Ban), "unban" ((kind, value)), "mute" (Mute),
-    "unmute" (target), "allow" ((fingerprint, by)), "disallow" (fingerprint),
-    "motd" (text or None), "audit" (AuditEntry), "room" (RoomInfo, made or
-    changed), "memberships" ((identity, [(room key, is current), ...])),
-    "prefs" ((fingerprint, Prefs as JSON)).
-    """
-
-    what: str
-    record: object

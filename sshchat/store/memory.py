@@ -6,10 +6,15 @@ Callbacks run synchronously, so a test sees the effect of a line as soon as
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from typing import get_args
 
 from sshchat.chat.message import Message
-from sshchat.chat.store import AuditEntry, Change, Committed, Draft, Snapshot
+from sshchat.chat.store import AuditEntry, Change, Committed, Draft, Saved, Snapshot
+
+log = logging.getLogger("sshchat")
+_KINDS = get_args(Change)
 
 
 class MemoryStore:
@@ -19,6 +24,7 @@ class MemoryStore:
         self.messages: list[Message] = []
         self.changes: list[Change] = []
         self.fail_next = False  # make the next append fail, as a full disk would
+        self.fail_saves = False  # make every save fail, as a full disk would
         self._next_id = 1
 
     def load(self, recent_per_room: int) -> Snapshot:
@@ -40,8 +46,18 @@ class MemoryStore:
             out.append(msg)
         done(out)
 
-    def save(self, change: Change) -> None:
-        self.changes.append(change)
+    def save(self, change: Change, done: Saved | None = None) -> None:
+        """Keep ``change``; like SQLite, refuse (and report) what is no Change."""
+        error: Exception | None = None
+        if not isinstance(change, _KINDS):
+            error = TypeError(f"the store cannot keep a {type(change).__name__}")
+            log.error("store write failed, not saved: %s", error)
+        elif self.fail_saves:
+            error = OSError("could not save: database or disk is full")
+        else:
+            self.changes.append(change)
+        if done is not None:
+            done(error)
 
     def history(
         self, room: str, before_id: int | None, limit: int, done: Callable[[list[Message]], None]
@@ -54,8 +70,8 @@ class MemoryStore:
         done(found[-limit:] if limit > 0 else [])
 
     def audit_log(self, limit: int, done: Callable[[list[AuditEntry]], None]) -> None:
-        entries = [c.record for c in self.changes if c.what == "audit"]
-        done(entries[-limit:])  # type: ignore[arg-type]
+        entries = [c for c in self.changes if isinstance(c, AuditEntry)]
+        done(entries[-limit:])
 
     def close(self) -> None:
         pass

@@ -9,6 +9,11 @@ previous commit ran and commits it as one transaction. Under light load a
 message is committed alone and at once; under heavy load batches grow by
 themselves. WAL with synchronous=NORMAL keeps every committed transaction
 across a killed process (not across a power cut).
+
+Failures stay with their own record: a batch that fails is written again job
+by job, each in its own transaction, so one bad change costs only its own
+caller (who hears the error) and the rest are committed. Nothing a job does
+can stop the thread: if it died, every later message would silently vanish.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import logging
 import os
 import queue
@@ -27,7 +33,6 @@ from concurrent.futures import Future
 from typing import Any
 
 from sshchat.chat.message import Kind, Message
-from sshchat.chat.names import name_key
 from sshchat.chat.room import RoomInfo
 from sshchat.chat.store import (
     AuditEntry,
@@ -37,9 +42,12 @@ from sshchat.chat.store import (
     Committed,
     Draft,
     Mute,
+    Saved,
     Snapshot,
 )
+from sshchat.store.jobs import Append, Job, Read, Result, Save, Write, failure, log_failures, run_callbacks
 from sshchat.store.schema import MIGRATIONS
+from sshchat.store.writers import write
 
 log = logging.getLogger("sshchat")
 
@@ -116,23 +124,24 @@ class SQLiteStore:
     # ----------------------------------------------------------- interface
 
     def load(self, recent_per_room: int) -> Snapshot:
-        future: Future[Snapshot] = Future()
-        self._queue.put(("load", recent_per_room, future))
-        return future.result()
+        future: Future[Any] = Future()
+        self._queue.put(Read(functools.partial(self._read_load, recent_per_room), future))
+        result: Snapshot = future.result()
+        return result
 
     def append(self, drafts: list[Draft], done: Committed) -> None:
-        self._queue.put(("append", drafts, done))
+        self._queue.put(Append(drafts, done))
 
-    def save(self, change: Change) -> None:
-        self._queue.put(("save", change, None))
+    def save(self, change: Change, done: Saved | None = None) -> None:
+        self._queue.put(Save(change, done))
 
     def history(
         self, room: str, before_id: int | None, limit: int, done: Callable[[list[Message]], None]
     ) -> None:
-        self._queue.put(("history", (room, before_id, limit), done))
+        self._queue.put(Read(functools.partial(self._read_history, room, before_id, limit), done))
 
     def audit_log(self, limit: int, done: Callable[[list[AuditEntry]], None]) -> None:
-        self._queue.put(("audit_log", limit, done))
+        self._queue.put(Read(functools.partial(self._read_audit_log, limit), done))
 
     def close(self) -> None:
         """Commit what is queued, stop the thread, close the file."""
@@ -177,83 +186,118 @@ class SQLiteStore:
             if _STOP in jobs:
                 jobs = jobs[: jobs.index(_STOP)]
                 stop = True
-            self._serve(jobs)
-            del jobs  # not kept while waiting: a served batch holds callbacks, and through them ended sessions
+            results: list[Result] = []
+            try:
+                self._serve(jobs, results)
+            except Exception as e:  # a fault of ours: the thread outlives it, and every caller hears of it
+                log.exception("store: a batch of %d jobs failed", len(jobs))
+                answered = {id(job) for job, _ in results}
+                results.extend((job, failure(job, e)) for job in jobs if id(job) not in answered)
+            try:
+                self._call_back(results)
+            except Exception:
+                log.exception("store: answering a batch failed")
+            del jobs, results  # not kept while waiting: they hold callbacks, and through them ended sessions
 
-    def _serve(self, jobs: list[Any]) -> None:
+    def _serve(self, jobs: list[Job], results: list[Result]) -> None:
         """Writes in one transaction; a read first commits the writes before it."""
-        results: list[tuple[Callable[[Any], None], Any]] = []
-        pending: list[tuple[str, Any, Any]] = []
+        pending: list[Write] = []
         for job in jobs:
-            if job[0] in ("append", "save"):
+            if not isinstance(job, Read):
                 pending.append(job)
                 continue
             self._commit(pending, results)
             pending = []
-            kind, arg, done = job
             try:
-                value = getattr(self, "_read_" + kind)(arg)
+                value = job.read()
             except Exception as e:  # a read error must not kill the thread
                 log.error("store read failed: %s", e)
-                value = e if kind == "load" else []
-            if isinstance(done, Future):
-                done.set_exception(value) if isinstance(value, Exception) else done.set_result(value)
-            else:
-                results.append((done, value))
+                value = failure(job, e)
+            results.append((job, value))
         self._commit(pending, results)
-        if results:
-            self._call_back(results)
 
-    def _commit(self, jobs: list[tuple[str, Any, Any]], results: list[tuple[Callable[[Any], None], Any]]) -> None:
+    def _commit(self, jobs: list[Write], results: list[Result]) -> None:
+        """Commit ``jobs`` as one transaction; if that fails, each alone.
+
+        So one bad record (a change that cannot be written, a message the
+        database refuses) fails only its own caller, and the records queued
+        with it are kept. With the disk full every one fails, each told so.
+        """
         if not jobs:
             return
-        db = self._db
-        outcomes: list[tuple[Committed, list[Message], bool]] = []
         try:
-            db.execute("BEGIN")
-            for kind, arg, done in jobs:
-                if kind == "save":
-                    _WRITERS[arg.what](db, arg.record)
-                    continue
-                messages = []
-                for d in arg:
-                    msg_id = 0  # not kept: no id (a notice shown once, in the room's order)
-                    if d.keep:
-                        row_id = db.execute(
-                            "INSERT INTO messages (room, kind, sender, sender_fp, recipient, text, time)"
-                            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                            (d.room, d.kind.value, d.sender, d.sender_fp, d.recipient, d.text, d.time),
-                        ).lastrowid
-                        assert row_id is not None  # an INSERT into a rowid table always gives one
-                        msg_id = row_id
-                    messages.append(d.message(msg_id))
-                outcomes.append((done, messages, any(d.keep for d in arg)))
-            db.execute("COMMIT")
-        except sqlite3.Error as e:
-            log.error("store write failed, %d jobs not saved: %s", len(jobs), e)
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            error = OSError(f"could not save: {e}")
-            outcomes = []
-            for kind, arg, done in jobs:
-                if kind == "append":
-                    kept = any(d.keep for d in arg)
-                    notices = [
-                        d.message(0) for d in arg
-                    ]
-                    outcomes.append((done, notices, kept))
-            results.extend((done, error if kept else msgs) for done, msgs, kept in outcomes)
+            results.extend(self._transaction(jobs))
             return
-        results.extend((done, msgs) for done, msgs, _ in outcomes)
+        except Exception as e:
+            if len(jobs) == 1:
+                log_failures([(jobs[0], e)], 1)
+                results.append((jobs[0], failure(jobs[0], e)))
+                return
+        failed: list[tuple[Write, Exception]] = []
+        for job in jobs:
+            try:
+                results.extend(self._transaction([job]))
+            except Exception as e:
+                failed.append((job, e))
+                results.append((job, failure(job, e)))
+        log_failures(failed, len(jobs))
 
-    def _call_back(self, results: list[tuple[Callable[[Any], None], Any]]) -> None:
+    def _transaction(self, jobs: list[Write]) -> list[Result]:
+        """Write ``jobs`` in one transaction: all of them, or (raising) none."""
+        db = self._db
+        if db.in_transaction:  # left open by a rollback that failed
+            db.execute("ROLLBACK")
+        db.execute("BEGIN")
+        try:
+            out: list[Result] = []
+            for job in jobs:
+                if isinstance(job, Save):
+                    write(db, job.change)
+                    out.append((job, None))
+                else:
+                    out.append((job, self._insert(job.drafts)))
+            db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(Exception):
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+            raise
+        return out
+
+    def _insert(self, drafts: list[Draft]) -> list[Message]:
+        messages = []
+        for d in drafts:
+            msg_id = 0  # not kept: no id (a notice shown once, in the room's order)
+            if d.keep:
+                row_id = self._db.execute(
+                    "INSERT INTO messages (room, kind, sender, sender_fp, recipient, text, time)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (d.room, d.kind.value, d.sender, d.sender_fp, d.recipient, d.text, d.time),
+                ).lastrowid
+                assert row_id is not None  # an INSERT into a rowid table always gives one
+                msg_id = row_id
+            messages.append(d.message(msg_id))
+        return messages
+
+    def _call_back(self, results: list[Result]) -> None:
+        """Answer each job: a blocked ``load`` here, the rest on the event loop."""
+        callbacks: list[tuple[Callable[[Any], None], Any]] = []
+        for job, value in results:
+            if isinstance(job, Read) and isinstance(job.done, Future):
+                if isinstance(value, BaseException):
+                    job.done.set_exception(value)
+                else:
+                    job.done.set_result(value)
+            elif job.done is not None and not isinstance(job.done, Future):
+                callbacks.append((job.done, value))
+        if not callbacks:
+            return
         loop = self._loop
         if loop is None:
-            for done, value in results:
-                done(value)
+            run_callbacks(callbacks)
             return
         with contextlib.suppress(RuntimeError):  # the loop is gone: shutting down
-            loop.call_soon_threadsafe(_run_callbacks, results)
+            loop.call_soon_threadsafe(run_callbacks, callbacks)
 
     # -------------------------------------------------------------- reads
 
@@ -287,8 +331,7 @@ class SQLiteStore:
         snap.prefs = dict(db.execute("SELECT fingerprint, data FROM prefs"))
         return snap
 
-    def _read_history(self, arg: tuple[str, int | None, int]) -> list[Message]:
-        room, before_id, limit = arg
+    def _read_history(self, room: str, before_id: int | None, limit: int) -> list[Message]:
         rows = self._db.execute(
             f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE room = ? AND recipient IS NULL"
             " AND id < ? ORDER BY id DESC LIMIT ?",
@@ -303,55 +346,3 @@ class SQLiteStore:
             (limit,),
         ).fetchall()
         return [AuditEntry(*r) for r in reversed(rows)]
-
-
-def _run_callbacks(results: list[tuple[Callable[[Any], None], Any]]) -> None:
-    for done, value in results:
-        try:
-            done(value)
-        except Exception:  # one failing callback must not stop the others
-            log.exception("error delivering a committed batch")
-
-
-def _set_memberships(db: sqlite3.Connection, who: str, rooms: list[tuple[str, bool]]) -> None:
-    """Replace ``who``'s rooms; ``time`` keeps their order."""
-    db.execute("DELETE FROM memberships WHERE who = ?", (who,))
-    db.executemany(
-        "INSERT INTO memberships VALUES (?, ?, ?, ?)",
-        [(who, room, int(current), order) for order, (room, current) in enumerate(rooms)],
-    )
-
-
-# How each kind of state change is written.
-_WRITERS: dict[str, Callable[[sqlite3.Connection, Any], object]] = {
-    "bind": lambda db, b: db.execute(
-        "INSERT OR REPLACE INTO names VALUES (?, ?, ?, ?)",
-        (name_key(b.name), b.name, b.fingerprint, b.time)),
-    "unbind": lambda db, key: db.execute("DELETE FROM names WHERE name_key = ?", (key,)),
-    "op": lambda db, r: db.execute(
-        "INSERT OR REPLACE INTO operators VALUES (?, ?, strftime('%s','now'))", r),
-    "deop": lambda db, fp: db.execute("DELETE FROM operators WHERE fingerprint = ?", (fp,)),
-    "ban": lambda db, b: db.execute(
-        "INSERT OR REPLACE INTO bans VALUES (?, ?, ?, ?, ?, ?)",
-        (b.kind, b.value, b.until, b.reason, b.by, b.time)),
-    "unban": lambda db, r: db.execute("DELETE FROM bans WHERE kind = ? AND value = ?", r),
-    "mute": lambda db, m: db.execute(
-        "INSERT OR REPLACE INTO mutes VALUES (?, ?, ?, ?, ?)",
-        (m.target, m.until, m.reason, m.by, m.time)),
-    "unmute": lambda db, t: db.execute("DELETE FROM mutes WHERE target = ?", (t,)),
-    "allow": lambda db, r: db.execute(
-        "INSERT OR REPLACE INTO allowlist VALUES (?, ?, strftime('%s','now'))", r),
-    "disallow": lambda db, fp: db.execute("DELETE FROM allowlist WHERE fingerprint = ?", (fp,)),
-    "motd": lambda db, text: db.execute(
-        "INSERT OR REPLACE INTO settings VALUES ('motd', ?)", (text,))
-    if text is not None else db.execute("DELETE FROM settings WHERE key = 'motd'"),
-    "room": lambda db, r: db.execute(
-        "INSERT OR REPLACE INTO rooms VALUES (?, ?, ?, ?, ?, ?)",
-        (r.key, r.name, r.topic, r.creator, r.creator_fp, r.created)),
-    "memberships": lambda db, r: _set_memberships(db, *r),
-    "prefs": lambda db, r: db.execute("INSERT OR REPLACE INTO prefs VALUES (?, ?)", r),
-    "audit": lambda db, a: db.execute(
-        "INSERT INTO audit (time, actor, actor_fp, action, target, detail)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        (a.time, a.actor, a.actor_fp, a.action, a.target, a.detail)),
-}

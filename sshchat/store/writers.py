@@ -1,0 +1,148 @@
+"""How each kind of state change is written to SQLite: one function per type.
+
+The table is keyed by the change's class, not by a string tag: a change the
+table lacks is a TypeError for that one change (logged, reported to whoever
+saved it), never a KeyError that takes the store thread down. Tests check the
+table covers every member of ``sshchat.chat.store.Change``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sshchat.chat.names import name_key
+from sshchat.chat.room import RoomInfo
+from sshchat.chat.store import (
+    Allow,
+    AuditEntry,
+    Ban,
+    Binding,
+    Change,
+    Deop,
+    Disallow,
+    Mute,
+    Op,
+    SetMemberships,
+    SetMotd,
+    SetPrefs,
+    Unban,
+    Unbind,
+    Unmute,
+)
+
+Writer = Callable[[sqlite3.Connection, Any], None]
+WRITERS: dict[type[Any], Writer] = {}
+
+_C = TypeVar("_C")
+_WriterOf = Callable[[sqlite3.Connection, _C], None]
+
+
+def _writes(kind: type[_C]) -> Callable[[_WriterOf[_C]], _WriterOf[_C]]:
+    """Register the function below as the writer of ``kind``."""
+
+    def register(fn: _WriterOf[_C]) -> _WriterOf[_C]:
+        WRITERS[kind] = fn
+        return fn
+
+    return register
+
+
+def write(db: sqlite3.Connection, change: Change) -> None:
+    """Write ``change`` inside the caller's transaction."""
+    writer = WRITERS.get(type(change))
+    if writer is None:
+        raise TypeError(f"the store cannot keep a {type(change).__name__}")
+    writer(db, change)
+
+
+@_writes(Binding)
+def _bind(db: sqlite3.Connection, b: Binding) -> None:
+    db.execute("INSERT OR REPLACE INTO names VALUES (?, ?, ?, ?)", (name_key(b.name), b.name, b.fingerprint, b.time))
+
+
+@_writes(Unbind)
+def _unbind(db: sqlite3.Connection, u: Unbind) -> None:
+    db.execute("DELETE FROM names WHERE name_key = ?", (u.name_key,))
+
+
+@_writes(Op)
+def _op(db: sqlite3.Connection, o: Op) -> None:
+    db.execute("INSERT OR REPLACE INTO operators VALUES (?, ?, strftime('%s','now'))", (o.fingerprint, o.by))
+
+
+@_writes(Deop)
+def _deop(db: sqlite3.Connection, d: Deop) -> None:
+    db.execute("DELETE FROM operators WHERE fingerprint = ?", (d.fingerprint,))
+
+
+@_writes(Ban)
+def _ban(db: sqlite3.Connection, b: Ban) -> None:
+    db.execute(
+        "INSERT OR REPLACE INTO bans VALUES (?, ?, ?, ?, ?, ?)", (b.kind, b.value, b.until, b.reason, b.by, b.time)
+    )
+
+
+@_writes(Unban)
+def _unban(db: sqlite3.Connection, u: Unban) -> None:
+    db.execute("DELETE FROM bans WHERE kind = ? AND value = ?", (u.kind, u.value))
+
+
+@_writes(Mute)
+def _mute(db: sqlite3.Connection, m: Mute) -> None:
+    db.execute("INSERT OR REPLACE INTO mutes VALUES (?, ?, ?, ?, ?)", (m.target, m.until, m.reason, m.by, m.time))
+
+
+@_writes(Unmute)
+def _unmute(db: sqlite3.Connection, u: Unmute) -> None:
+    db.execute("DELETE FROM mutes WHERE target = ?", (u.target,))
+
+
+@_writes(Allow)
+def _allow(db: sqlite3.Connection, a: Allow) -> None:
+    db.execute("INSERT OR REPLACE INTO allowlist VALUES (?, ?, strftime('%s','now'))", (a.fingerprint, a.by))
+
+
+@_writes(Disallow)
+def _disallow(db: sqlite3.Connection, d: Disallow) -> None:
+    db.execute("DELETE FROM allowlist WHERE fingerprint = ?", (d.fingerprint,))
+
+
+@_writes(SetMotd)
+def _motd(db: sqlite3.Connection, m: SetMotd) -> None:
+    if m.text is None:
+        db.execute("DELETE FROM settings WHERE key = 'motd'")
+    else:
+        db.execute("INSERT OR REPLACE INTO settings VALUES ('motd', ?)", (m.text,))
+
+
+@_writes(RoomInfo)
+def _room(db: sqlite3.Connection, r: RoomInfo) -> None:
+    db.execute(
+        "INSERT OR REPLACE INTO rooms VALUES (?, ?, ?, ?, ?, ?)",
+        (r.key, r.name, r.topic, r.creator, r.creator_fp, r.created),
+    )
+
+
+@_writes(SetMemberships)
+def _memberships(db: sqlite3.Connection, m: SetMemberships) -> None:
+    """Replace the person's rooms; ``time`` keeps their order."""
+    db.execute("DELETE FROM memberships WHERE who = ?", (m.identity,))
+    db.executemany(
+        "INSERT INTO memberships VALUES (?, ?, ?, ?)",
+        [(m.identity, room, int(current), order) for order, (room, current) in enumerate(m.rooms)],
+    )
+
+
+@_writes(SetPrefs)
+def _prefs(db: sqlite3.Connection, p: SetPrefs) -> None:
+    db.execute("INSERT OR REPLACE INTO prefs VALUES (?, ?)", (p.fingerprint, p.data))
+
+
+@_writes(AuditEntry)
+def _audit(db: sqlite3.Connection, a: AuditEntry) -> None:
+    db.execute(
+        "INSERT INTO audit (time, actor, actor_fp, action, target, detail) VALUES (?, ?, ?, ?, ?, ?)",
+        (a.time, a.actor, a.actor_fp, a.action, a.target, a.detail),
+    )
