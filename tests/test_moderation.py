@@ -142,7 +142,7 @@ def test_kick_with_reason(hub: Hub, store: MemoryStore) -> None:
 
 def test_ban_by_name_until_it_expires(hub: Hub, clock: Clock) -> None:
     admin, out = join(hub, "boss", ADMIN)
-    _bob, bob_out = join(hub, "bob", BOB)
+    _bob, bob_out = join(hub, "bob", BOB, "198.51.100.30")
     hub.handle_line(admin, "/ban bob 10m spam")
     assert bob_out.closed is not None and bob_out.closed.startswith("you were banned by boss until ")
     assert "bob left (banned by boss: spam)" in out.texts(Kind.LEAVE)
@@ -151,8 +151,9 @@ def test_ban_by_name_until_it_expires(hub: Hub, clock: Clock) -> None:
     with pytest.raises(JoinRefused, match="banned"):
         join(hub, "other", BOB, "198.51.100.9")  # the key, under any name, anywhere
     hub.handle_line(admin, "/banned")
-    assert out.notices[-2] == "1 bans:"
-    assert out.notices[-1].startswith(f"  fingerprint:{BOB} by boss on ")
+    assert out.notices[-3] == "2 bans:"  # their key and their address
+    assert out.notices[-2].startswith(f"  fingerprint:{BOB} by boss on ")
+    assert out.notices[-1].startswith("  ip:198.51.100.30/32 by boss on ")
     clock.now += 601
     join(hub, "bob", BOB)
     hub.handle_line(admin, "/banned")

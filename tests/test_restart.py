@@ -34,7 +34,8 @@ async def test_history_bindings_bans_ops_and_mutes_come_back(tmp_path: Path, key
     try:
         boss = await server.connect("boss", key=keys["carol"])
         alice = await server.connect("alice", key=keys["alice"])
-        mallory = await server.connect("mallory", key=keys["mallory"])
+        # From an address of its own: /ban NAME bans the address too.
+        mallory = await server.connect("mallory", key=keys["mallory"], local_addr=("127.0.0.2", 0))
         bob = await server.connect("bob", key=keys["bob"])
         for n in range(25):
             alice.line(f"before restart {n}")

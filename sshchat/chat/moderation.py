@@ -15,6 +15,9 @@ import re
 import time
 from collections.abc import Callable, Iterable
 
+from sshchat.chat.addresses import address_network as address_network
+from sshchat.chat.addresses import normalise_address as normalise_address
+from sshchat.chat.addresses import parse_network as parse_network
 from sshchat.chat.sanitize import clean
 from sshchat.chat.store import (
     Allow,
@@ -55,17 +58,6 @@ def parse_duration(text: str) -> float | None:
     return int(m.group(1)) * _UNITS[m.group(2)]
 
 
-def normalise_address(address: str) -> str:
-    """An IPv4 address seen as ::ffff:a.b.c.d is the IPv4 address."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        return str(ip.ipv4_mapped)
-    return str(ip)
-
-
 def clean_motd(text: str | None) -> str | None:
     """The message of the day, each line cleaned as a message is (its indent kept).
 
@@ -76,15 +68,6 @@ def clean_motd(text: str | None) -> str | None:
         return None
     lines = [" " * (len(line) - len(line.lstrip(" "))) + clean(line) for line in text.splitlines()]
     return "\n".join(line.rstrip() for line in lines).strip("\n") or None
-
-
-def parse_network(text: str) -> str | None:
-    """Canonical "ADDR/PREFIX" for an address or range; None if invalid."""
-    address, slash, prefix = text.partition("/")
-    try:
-        return str(ipaddress.ip_network(normalise_address(address) + slash + prefix, strict=False))
-    except ValueError:
-        return None
 
 
 class Moderation:
@@ -155,7 +138,13 @@ class Moderation:
         return sorted(self.bans.values(), key=lambda b: b.time)
 
     def ban_for(self, fingerprint: str | None, address: str) -> Ban | None:
-        """The ban that turns this key or address away, if any."""
+        """The ban that turns this key or address away, if any.
+
+        Admins (--admin-keys) pass every ban: an address ban made for someone
+        else on their network must not lock them out or end their session.
+        """
+        if fingerprint is not None and fingerprint in self.admins:
+            return None
         ip = None
         with contextlib.suppress(ValueError):  # not an address (tests, odd transports): key bans only
             ip = ipaddress.ip_address(normalise_address(address))

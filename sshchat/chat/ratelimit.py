@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 
+from sshchat.chat.addresses import NETWORK_SHARE, address_keys
+
 
 class TokenBucket:
     """``burst`` tokens at most, refilled at ``rate`` per second."""
@@ -65,8 +67,11 @@ class Offences:
     """Addresses that keep getting refused or throttled earn a short block.
 
     ``threshold`` offences within ``window`` seconds block the address for
-    ``block_for`` seconds. Memory is bounded: at most ``max_addresses`` are
-    tracked, the oldest forgotten first.
+    ``block_for`` seconds. An address counts as its IPv6 /64 (and the /48
+    around it, which may offend ``NETWORK_SHARE`` times as often), so walking
+    through the addresses of one network earns the block as one address
+    does. Memory is bounded: at most ``max_addresses`` are tracked, the
+    oldest forgotten first.
     """
 
     def __init__(
@@ -89,28 +94,39 @@ class Offences:
         """Count one offence; True if the address is now blocked."""
         if not address or self.threshold <= 0:
             return False
+        host, site = address_keys(address)
+        blocked = self._count(host, self.threshold)
+        if site is not None:
+            blocked = self._count(site, self.threshold * NETWORK_SHARE) or blocked
+        return blocked
+
+    def _count(self, key: str, threshold: int) -> bool:
         now = self._clock()
-        times = self._recent.pop(address, None) or deque()
-        self._recent[address] = times  # re-inserted: newest last
+        times = self._recent.pop(key, None) or deque()
+        self._recent[key] = times  # re-inserted: newest last
         times.append(now)
         while times and times[0] <= now - self.window:
             times.popleft()
         if len(self._recent) > self._max:
             del self._recent[next(iter(self._recent))]
-        if len(times) >= self.threshold:
+        if len(times) >= threshold:
             times.clear()
-            self._blocked[address] = now + self.block_for
+            self._blocked[key] = now + self.block_for
             if len(self._blocked) > self._max:
                 del self._blocked[next(iter(self._blocked))]
             return True
         return False
 
     def blocked_until(self, address: str) -> float | None:
-        """When the block on ``address`` ends, or None if it is not blocked."""
-        until = self._blocked.get(address)
+        """When the block on ``address`` (or its network) ends, or None if it is not blocked."""
+        ends = [until for key in address_keys(address) if key is not None and (until := self._until(key)) is not None]
+        return max(ends, default=None)
+
+    def _until(self, key: str) -> float | None:
+        until = self._blocked.get(key)
         if until is None:
             return None
         if until <= self._clock():
-            del self._blocked[address]
+            del self._blocked[key]
             return None
         return until

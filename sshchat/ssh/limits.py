@@ -7,32 +7,16 @@ prints) before any key exchange costs us CPU.
 
 from __future__ import annotations
 
-import ipaddress
 import time
 from collections import Counter
 from collections.abc import Callable
 
-from sshchat.chat.moderation import normalise_address
+from sshchat.chat.addresses import NETWORK_SHARE, address_keys
 from sshchat.chat.ratelimit import BucketsByKey
 
-NETWORK_SHARE = 10  # an IPv6 /48 (a site) may open this many times what one /64 may
-
-
-def arrival_keys(address: str) -> tuple[str, str | None]:
-    """Whose arrivals count together: an IPv4 address (also when seen as
-    ::ffff:a.b.c.d), or an IPv6 /64 (one host's usual allotment, which it
-    can walk through at will); and for IPv6 the /48 around it (a site's,
-    holding 65,536 /64s), which shares a larger allowance."""
-    try:
-        ip = ipaddress.ip_address(normalise_address(address))
-    except ValueError:
-        return address, None
-    if ip.version == 6:
-        return (
-            str(ipaddress.ip_network(f"{ip}/64", strict=False)),
-            str(ipaddress.ip_network(f"{ip}/48", strict=False)),
-        )
-    return str(ip), None
+# One mapping from an address to the keys it counts under, for every
+# per-address limit (arrivals here, open connections, offences, bans).
+arrival_keys = address_keys
 
 
 class ConnectionLimits:
@@ -62,6 +46,7 @@ class ConnectionLimits:
         self._clock = clock
         self.total = 0
         self.handshaking = 0
+        # Open connections by IPv4 address or IPv6 /64, and by IPv6 /48.
         self.by_address: Counter[str] = Counter()
         rate = new_connections_per_minute / 60
         def now() -> float:  # read late, so a test can move time
@@ -76,9 +61,11 @@ class ConnectionLimits:
             return "the server is busy with other logins; try again in a few seconds"
         if self.total >= self.max_connections:
             return f"the server is full ({self.max_connections} connections); try again later"
-        if self.by_address[address] >= self.max_per_address:
+        host, site = address_keys(address)
+        if self.by_address[host] >= self.max_per_address or (
+            site is not None and self.by_address[site] >= self.max_per_address * NETWORK_SHARE
+        ):
             return f"too many connections from your address (at most {self.max_per_address})"
-        host, site = arrival_keys(address)
         if not self._arrivals.take(host) or (site is not None and not self._site_arrivals.take(site)):
             return (
                 f"too many new connections from your address (at most {self.new_connections_burst} at once, "
@@ -86,7 +73,9 @@ class ConnectionLimits:
             )
         self.total += 1
         self.handshaking += 1
-        self.by_address[address] += 1
+        for key in (host, site):
+            if key is not None:
+                self.by_address[key] += 1
         return None
 
     def logged_in(self) -> None:
@@ -98,6 +87,8 @@ class ConnectionLimits:
         self.total -= 1
         if handshaking:
             self.handshaking -= 1
-        self.by_address[address] -= 1
-        if self.by_address[address] <= 0:
-            del self.by_address[address]
+        for key in address_keys(address):
+            if key is not None:
+                self.by_address[key] -= 1
+                if self.by_address[key] <= 0:
+                    del self.by_address[key]

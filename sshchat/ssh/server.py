@@ -33,6 +33,7 @@ class ChatServer(asyncssh.SSHServer):
         self._has_session = False
         self._counted = False  # admitted under the connection limits
         self._handshaking = False
+        self._login_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
@@ -43,6 +44,13 @@ class ChatServer(asyncssh.SSHServer):
         if refusal is None:
             self._counted = self._handshaking = True
             refusal = self._ctx.hub.screen_address(self._address)
+        if refusal is None and self._ctx.config.login_timeout > 0:
+            # asyncssh's own login_timeout ends at authentication; a client
+            # that authenticates and then opens no session would hold a
+            # connection (and its address's place) for as long as it likes.
+            self._login_timer = asyncio.get_running_loop().call_later(
+                self._ctx.config.login_timeout, self._login_expired
+            )
         if refusal is not None:
             log.info("refused a connection from %s: %s", self._address, refusal)
             # Soon, not now: asyncssh must first send its version line, and
@@ -51,12 +59,28 @@ class ChatServer(asyncssh.SSHServer):
                 conn.disconnect, asyncssh.DISC_TOO_MANY_CONNECTIONS, refusal
             )
 
+    def _login_expired(self) -> None:
+        self._login_timer = None
+        if self._has_session or self._conn is None:
+            return
+        log.info("closed a connection from %s: no chat session within login_timeout", self._address)
+        self._conn.disconnect(
+            asyncssh.DISC_BY_APPLICATION,
+            f"no chat session within {self._ctx.config.login_timeout:g} seconds of connecting",
+        )
+
+    def _stop_login_timer(self) -> None:
+        if self._login_timer is not None:
+            self._login_timer.cancel()
+            self._login_timer = None
+
     def auth_completed(self) -> None:
         if self._handshaking:
             self._handshaking = False
             self._ctx.limits.logged_in()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_login_timer()
         self._ctx.connections.discard(self._conn)
         if self._counted:
             self._counted = False
@@ -97,6 +121,7 @@ class ChatServer(asyncssh.SSHServer):
         if self._has_session or self._conn is None:
             return False  # one connection, one chat session
         self._has_session = True
+        self._stop_login_timer()
         fingerprint = self._key.get_fingerprint("sha256") if self._key else None
         username = self._conn.get_extra_info("username") or ""
         return Session(self._ctx, Peer(self._conn, username, fingerprint, self._address))

@@ -20,7 +20,7 @@ from sshchat.chat.commands.common import (
 )
 from sshchat.chat.commands.core import Core
 from sshchat.chat.member import Member, identity
-from sshchat.chat.moderation import parse_network, until_text, when
+from sshchat.chat.moderation import address_network, parse_network, until_text, when
 from sshchat.chat.names import name_key
 from sshchat.chat.sanitize import clean
 from sshchat.chat.store import AuditEntry, Ban, Mute
@@ -48,64 +48,110 @@ def kick(core: Core, member: Member, args: list[str], rest: str) -> None:
         core.remove_from_room(member, target, reason)
 
 
+KEY_PREFIX = "key:"  # "fingerprint:" is its synonym, as in every other command
+
+
+def _ban_targets(core: Core, member: Member, target: str) -> tuple[list[tuple[str, str]], str] | None:
+    """What ``/ban TARGET`` turns away, as (kind, value) pairs, and how to
+    name it to the operator; None when the operator was told why not.
+
+    A person (online, or a registered name) loses their key and, when we
+    know it, their address network too: with the key alone they would be
+    back at once under a fresh key or none. ``key:``/``ip:`` ban one thing.
+    """
+    if target.startswith(IP_PREFIX):
+        network = parse_network(target[len(IP_PREFIX) :])
+        if network is None:
+            member.outlet.notice("an address looks like ip:203.0.113.7 or ip:203.0.113.0/24")
+            return None
+        return [("ip", network)], network
+    if target.startswith(KEY_PREFIX):
+        target = FINGERPRINT_PREFIX + target[len(KEY_PREFIX) :]
+    fp, online, label = resolve_key(core, member, target)
+    if not label or protected(core, member, fp, label):
+        return None
+    network = parse_network(address_network(online.address)) if online is not None and online.address else None
+    if target.startswith(FINGERPRINT_PREFIX) or (fp is not None and network is None):
+        return ([("fingerprint", fp)], label) if fp is not None else None
+    if network is None:
+        member.outlet.notice(f"{label} has no key and no address to ban; use ip:ADDR")
+        return None
+    if fp is None:
+        return [("ip", network)], f"{label} (no key, so their address {network})"
+    return [("fingerprint", fp), ("ip", network)], f"{label} (their key and their address {network})"
+
+
 def ban(core: Core, member: Member, args: list[str], rest: str) -> None:
     target, *more = args
     until, typed = duration_and_reason(more)
     reason = core.on_behalf(member, typed, "give a reason for a ban")
     if reason is None:
         return
-    now = core.now()
-    if target.startswith(IP_PREFIX):
-        network = parse_network(target[len(IP_PREFIX) :])
-        if network is None:
-            member.outlet.notice("an address looks like ip:203.0.113.7 or ip:203.0.113.0/24")
-            return
-        kind, value, label = "ip", network, network
-    else:
-        fp, online, label = resolve_key(core, member, target)
-        if not label:
-            return
-        if fp is not None:
-            kind, value = "fingerprint", fp
-        elif online is not None:  # no key: the address is all we have
-            kind, value = "ip", parse_network(online.address) or online.address
-            label = f"{online.name} (no key, so their address {value})"
-        else:
-            return
-    if kind == "fingerprint" and protected(core, member, value, label):
+    found = _ban_targets(core, member, target)
+    if found is None:
         return
-    banned = Ban(kind, value, now + until if until else None, reason, member.name, now)
-    core.audit(member, "ban", f"{kind}:{value}", reason + (f" for {args[1]}" if until else ""))
-    member.outlet.notice(f"banned {label}{until_text(banned.until)}")
-    core.ban(member, banned)
+    targets, label = found
+    now = core.now()
+    # One moment, author, end and reason for all: that is what ties a key's
+    # ban to its address's for /unban NAME.
+    made = [Ban(kind, value, now + until if until else None, reason, member.name, now) for kind, value in targets]
+    detail = reason + (f" for {args[1]}" if until else "")
+    for banned_one in made:
+        core.audit(member, "ban", f"{banned_one.kind}:{banned_one.value}", detail)
+    member.outlet.notice(f"banned {label}{until_text(made[0].until)}")
+    for banned_one in made:
+        core.ban(member, banned_one)
+
+
+def _kept_ban(core: Core, member: Member, target: str) -> tuple[str, str] | None:
+    """The (kind, value) that ``/unban key:...|fingerprint:...|ip:...`` names."""
+    if target.startswith(KEY_PREFIX):
+        target = FINGERPRINT_PREFIX + target[len(KEY_PREFIX) :]
+    kind, _, typed = target.partition(":")
+    # A ban as /banned shows it lifts it, even one an older version kept raw.
+    kept = next((b for b in core.bans() if b.kind == kind and typed in (b.value, clean(b.value))), None)
+    if kept is not None:
+        return kind, kept.value
+    if kind == "ip":
+        value = parse_network(typed)
+        if value is None:
+            member.outlet.notice(f"not an address: {echo(typed, 60)}; use ip:203.0.113.7 or ip:203.0.113.0/24")
+        return None if value is None else (kind, value)
+    value = parse_fingerprint(typed)
+    if value is None:
+        not_a_fingerprint(member, typed)
+    return None if value is None else (kind, value)
 
 
 def unban(core: Core, member: Member, args: list[str], rest: str) -> None:
+    """Lift a ban; ``/unban NAME`` lifts their key's ban and the address ban
+    made with it."""
     target = args[0]
-    if target.startswith((IP_PREFIX, FINGERPRINT_PREFIX)):
-        kind, _, typed = target.partition(":")
-        # A ban as /banned shows it lifts it, even one an older version kept raw.
-        kept = next((b for b in core.bans() if b.kind == kind and typed in (b.value, clean(b.value))), None)
-        if kept is not None:
-            value = kept.value
-        elif kind == "ip":
-            value = parse_network(typed) or ""
-            if not value:
-                member.outlet.notice(f"not an address: {echo(typed, 60)}; use ip:203.0.113.7 or ip:203.0.113.0/24")
-                return
-        else:
-            value = parse_fingerprint(typed) or ""
-            if not value:
-                not_a_fingerprint(member, typed)
-                return
+    if target.startswith((IP_PREFIX, FINGERPRINT_PREFIX, KEY_PREFIX)):
+        found = _kept_ban(core, member, target)
+        if found is None:
+            return
+        kind, value = found
     else:
         binding = core.binding(target)
         kind, value = "fingerprint", binding.fingerprint if binding else ""
-    if core.unban(kind, value) is None:
+    bans = core.bans()
+    kept = next((b for b in bans if (b.kind, b.value) == (kind, value)), None)
+    lifted = [] if kept is None else [kept]
+    if kept is not None and not target.startswith((IP_PREFIX, FINGERPRINT_PREFIX, KEY_PREFIX)):
+        # The address ban /ban NAME made with the key's: same moment, author,
+        # end and reason (so the link survives a restart with no new field).
+        lifted += [
+            b for b in bans
+            if b.kind == "ip" and (b.time, b.by, b.until, b.reason) == (kept.time, kept.by, kept.until, kept.reason)
+        ]
+    if not lifted:
         member.outlet.notice(f"no ban on {echo(target, 60)}; see /banned")
         return
-    core.audit(member, "unban", f"{kind}:{value}")
-    member.outlet.notice(f"lifted the ban on {clean(value)}")
+    for b in lifted:
+        core.unban(b.kind, b.value)
+        core.audit(member, "unban", f"{b.kind}:{b.value}")
+    member.outlet.notice(f"lifted the ban on {' and '.join(clean(b.value) for b in lifted)}")
 
 
 def banned(core: Core, member: Member, args: list[str], rest: str) -> None:
