@@ -122,6 +122,18 @@ def test_keyless_ban_covers_the_ipv6_64(hub: Hub) -> None:
     assert not refused(hub, "anon3", None, "2001:db8:5:7::1")
 
 
+def test_an_ipv6_address_ban_covers_its_64_unless_a_range_is_given(hub: Hub) -> None:
+    admin, out = join(hub, "boss", ADMIN, OPS_ADDRESS)
+    hub.handle_line(admin, "/ban ip:2001:db8:7:7::1")
+    assert out.notices[-1] == "banned 2001:db8:7:7::/64"
+    assert refused(hub, "anon", None, "2001:db8:7:7:1:2:3:4")
+    hub.handle_line(admin, "/unban ip:2001:db8:7:7::99")  # any address in it names it
+    assert out.notices[-1] == "lifted the ban on 2001:db8:7:7::/64"
+    hub.handle_line(admin, "/ban ip:2001:db8:7:7::1/128")
+    assert out.notices[-1] == "banned 2001:db8:7:7::1/128"
+    assert not refused(hub, "anon", None, "2001:db8:7:7::2")
+
+
 def test_an_address_ban_never_locks_out_or_ends_an_admin(hub: Hub) -> None:
     admin, admin_out = join(hub, "boss", ADMIN, "198.51.100.50")
     op, _ = join(hub, "deputy", OTHER, OPS_ADDRESS)

@@ -51,6 +51,13 @@ def kick(core: Core, member: Member, args: list[str], rest: str) -> None:
 KEY_PREFIX = "key:"  # "fingerprint:" is its synonym, as in every other command
 
 
+def _typed_network(text: str) -> str | None:
+    """The network ``ip:TEXT`` names: a range as given, or for one address
+    the network that counts as one address everywhere (an IPv6 /64, which
+    its holder can walk through at will); None if it is neither."""
+    return parse_network(text if "/" in text else address_network(text))
+
+
 def _ban_targets(core: Core, member: Member, target: str) -> tuple[list[tuple[str, str]], str] | None:
     """What ``/ban TARGET`` turns away, as (kind, value) pairs, and how to
     name it to the operator; None when the operator was told why not.
@@ -60,7 +67,7 @@ def _ban_targets(core: Core, member: Member, target: str) -> tuple[list[tuple[st
     back at once under a fresh key or none. ``key:``/``ip:`` ban one thing.
     """
     if target.startswith(IP_PREFIX):
-        network = parse_network(target[len(IP_PREFIX) :])
+        network = _typed_network(target[len(IP_PREFIX) :])
         if network is None:
             member.outlet.notice("an address looks like ip:203.0.113.7 or ip:203.0.113.0/24")
             return None
@@ -70,7 +77,7 @@ def _ban_targets(core: Core, member: Member, target: str) -> tuple[list[tuple[st
     fp, online, label = resolve_key(core, member, target)
     if not label or protected(core, member, fp, label):
         return None
-    network = parse_network(address_network(online.address)) if online is not None and online.address else None
+    network = _typed_network(online.address) if online is not None and online.address else None
     if target.startswith(FINGERPRINT_PREFIX) or (fp is not None and network is None):
         return ([("fingerprint", fp)], label) if fp is not None else None
     if network is None:
@@ -113,7 +120,7 @@ def _kept_ban(core: Core, member: Member, target: str) -> tuple[str, str] | None
     if kept is not None:
         return kind, kept.value
     if kind == "ip":
-        value = parse_network(typed)
+        value = _typed_network(typed)
         if value is None:
             member.outlet.notice(f"not an address: {echo(typed, 60)}; use ip:203.0.113.7 or ip:203.0.113.0/24")
         return None if value is None else (kind, value)
