@@ -113,6 +113,9 @@ class Operations:
     def remove_from_room(self, member: Member, target: Member, reason: str) -> None:
         self._rooms.remove_from_room(member, target, reason)
 
+    def remove_room(self, room: Room, notice: str) -> None:
+        self._rooms.remove(room, notice)
+
     # ------------------------------------------------------------- oneself
 
     def rename(self, member: Member, new_name: str) -> None:

@@ -196,8 +196,10 @@ class Presence:
 
         A summary costs a write to every member of the room, so big rooms get
         them less often: every second up to 1000 members, then one second
-        more per 1000.
+        more per 1000. Rooms made without a key that have stayed empty long
+        enough are removed here too.
         """
+        self._rooms.expire()
         now = self._clock()
         for room in self._rooms:
             if not room.pending_notices:

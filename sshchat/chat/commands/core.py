@@ -97,6 +97,11 @@ class Core(Protocol):
         """A room creator's kick; ``reason`` as typed (checked like ``on_behalf``)."""
         ...
 
+    def remove_room(self, room: Room, notice: str) -> None:
+        """An operator's /rmroom: the people in ``room`` moved to the lobby
+        and told ``notice``; the room and its history gone for good."""
+        ...
+
     # ------------------------------------------------------------- oneself
 
     def rename(self, member: Member, new_name: str) -> None: ...

@@ -1,0 +1,115 @@
+"""Shared limits that throwaway identities must not use up (issue 14, point 4):
+rooms made without a key, names held by one key, and mutes, /reply and
+/ignore that follow the person rather than a name someone else can take."""
+
+from __future__ import annotations
+
+from sshchat.chat.hub import Hub
+from sshchat.chat.store import DropRoom
+from sshchat.store.memory import MemoryStore
+from tests.support.chat import Clock, person
+from tests.support.settings import chat_settings
+
+OP = "SHA256:operator-key-000000000000000000000000000000"
+ALICE = "SHA256:alice-key-00000000000000000000000000000000"
+
+
+def _hub(clock: Clock | None = None, store: MemoryStore | None = None, **changes: object) -> Hub:
+    settings = chat_settings(rate_burst=1000, **changes)
+    return Hub(store or MemoryStore(), settings, clock=clock or Clock(), admins={OP})
+
+
+# ------------------------------------------------------------------ rooms
+
+
+def test_keyless_people_from_one_address_cannot_make_rooms_past_its_cap() -> None:
+    hub = _hub(max_rooms=100, max_rooms_per_person=20, max_rooms_per_address=3)
+    for n in range(3):  # a fresh name each time, as a throwaway identity would
+        maker, _ = person(hub, f"anon{n}", address="2001:db8:1:2::10")
+        hub.handle_line(maker, f"/join #r{n}")
+    other, out = person(hub, "anon9", address="2001:db8:1:2:ffff::99")  # the same /64
+    hub.handle_line(other, "/join #more")
+    assert hub.room("#more") is None
+    assert "from your address have 3 rooms" in out.notices[-1]
+    assert "SSH key" in out.notices[-1]
+    elsewhere, _out2 = person(hub, "far", address="2001:db8:9::1")  # another /64 may
+    hub.handle_line(elsewhere, "/join #more")
+    assert hub.room("#more") is not None
+
+
+def test_a_person_with_a_key_can_create_a_room_when_keyless_ones_are_used_up() -> None:
+    hub = _hub(max_rooms=10, keyless_room_share=0.5, max_rooms_per_address=100)
+    for n in range(10):
+        anon, out = person(hub, f"anon{n}", address=f"198.51.100.{n}")
+        hub.handle_line(anon, f"/join #r{n}")
+    assert len(hub.rooms) == 1 + 5  # the lobby and keyless people's share
+    assert "rooms made without a key are at their limit of 5" in out.notices[-1]
+    alice, _alice_out = person(hub, "alice", ALICE, address="198.51.100.200")
+    hub.handle_line(alice, "/join #keyed")
+    assert alice.room == "#keyed"
+
+
+def test_an_empty_room_made_without_a_key_expires_and_a_keyed_one_stays() -> None:
+    clock = Clock()
+    store = MemoryStore()
+    hub = _hub(clock, store, keyless_room_ttl=600)
+    anon, _anon_out = person(hub, "anon", address="198.51.100.1")
+    alice, _ = person(hub, "alice", ALICE)
+    hub.handle_line(anon, "/join #throwaway")
+    hub.handle_line(alice, "/join #kept")
+    hub.handle_line(anon, "/part #throwaway")
+    hub.handle_line(alice, "/part #kept")
+    hub.tick()
+    clock.now += 599
+    hub.tick()
+    assert hub.room("#throwaway") is not None  # not yet
+    clock.now += 2
+    hub.tick()
+    assert hub.room("#throwaway") is None
+    assert hub.room("#kept") is not None
+    assert DropRoom("#throwaway", "#throwaway") in store.changes
+    hub.handle_line(anon, "/join #throwaway")  # the name is free again, and the room new
+    assert anon.room == "#throwaway"
+
+
+def test_a_room_in_use_does_not_expire() -> None:
+    clock = Clock()
+    hub = _hub(clock, keyless_room_ttl=600)
+    anon, _ = person(hub, "anon", address="198.51.100.1")
+    hub.handle_line(anon, "/join #busy")
+    for _ in range(5):
+        clock.now += 600
+        hub.tick()
+    assert hub.room("#busy") is not None
+
+
+def test_rmroom_moves_people_to_the_lobby_and_is_audited() -> None:
+    store = MemoryStore()
+    hub = _hub(store=store)
+    op, op_out = person(hub, "op", OP)
+    alice, alice_out = person(hub, "alice", ALICE)
+    bob, _bob_out = person(hub, "bob")
+    hub.handle_line(alice, "/join #spam")
+    hub.handle_line(bob, "/join #spam")
+    hub.handle_line(bob, "hello")
+    hub.handle_line(bob, "/rmroom #spam")  # not an operator
+    assert hub.room("#spam") is not None
+    hub.handle_line(op, "/rmroom #SPAM flooded")
+    assert hub.room("#spam") is None
+    assert alice.room == "#lobby" and alice.rooms == ["#lobby"]
+    assert bob.room == "#lobby" and "#spam" not in bob.rooms
+    assert "#spam was removed by op: flooded; you are in #lobby" in alice_out.notices
+    assert op_out.notices[-1] == "removed #spam and its history; 2 people moved to #lobby"
+    audits = [c for c in store.changes if getattr(c, "action", None) == "rmroom"]
+    assert audits and audits[-1].target == "#spam" and audits[-1].detail == "flooded"
+    assert DropRoom("#spam", "#spam") in store.changes
+    hub.handle_line(alice, "/join #spam")  # made anew: no old history
+    assert not any(m.text == "hello" for m in hub.room_of(alice).recent(50))
+
+
+def test_the_lobby_cannot_be_removed() -> None:
+    hub = _hub()
+    op, out = person(hub, "op", OP)
+    hub.handle_line(op, "/rmroom #lobby")
+    assert hub.room("#lobby") is not None
+    assert out.notices[-1] == "#lobby cannot be removed: everyone belongs to it"
