@@ -4,6 +4,9 @@ rooms made without a key, names held by one key, and mutes, /reply and
 
 from __future__ import annotations
 
+import pytest
+
+from sshchat.chat.admission import JoinRefused
 from sshchat.chat.hub import Hub
 from sshchat.chat.store import DropRoom
 from sshchat.store.memory import MemoryStore
@@ -113,3 +116,48 @@ def test_the_lobby_cannot_be_removed() -> None:
     hub.handle_line(op, "/rmroom #lobby")
     assert hub.room("#lobby") is not None
     assert out.notices[-1] == "#lobby cannot be removed: everyone belongs to it"
+
+
+# ------------------------------------------------------------------ names
+
+
+def test_a_key_holds_at_most_names_per_key_names_and_is_told_clearly() -> None:
+    hub = _hub(names_per_key=3)
+    alice, out = person(hub, "alice", ALICE)
+    hub.handle_line(alice, "/nick alice2")
+    hub.handle_line(alice, "/nick alice3")
+    assert hub.names.binding("alice2") is not None  # each /nick registers the name for good
+    hub.handle_line(alice, "/nick alice4")
+    assert alice.name == "alice3"
+    assert hub.names.binding("alice4") is None
+    assert out.notices[-1] == (
+        "your key already holds 3 names (at most 3): alice, alice2, alice3; "
+        "use one of them, or ask an operator to /unregister one"
+    )
+    hub.handle_line(alice, "/nick alice")  # a name it holds is always fine
+    assert alice.name == "alice"
+    bob, _ = person(hub, "bob")
+    hub.handle_line(bob, "/nick alice4")  # the refused name stays free for others
+    assert bob.name == "alice4"
+
+
+def test_logging_in_under_a_fourth_name_is_refused() -> None:
+    hub = _hub(names_per_key=2)
+    alice, _ = person(hub, "alice", ALICE)
+    hub.handle_line(alice, "/nick alice2")
+    hub.leave(alice)
+    with pytest.raises(JoinRefused, match="your key already holds 2 names"):
+        person(hub, "newname", ALICE)
+    again, _ = person(hub, "alice2", ALICE)
+    assert again.name == "alice2"
+
+
+def test_an_unregistered_name_frees_a_place() -> None:
+    hub = _hub(names_per_key=1)
+    op, _ = person(hub, "op", OP)
+    alice, out = person(hub, "alice", ALICE)
+    hub.handle_line(alice, "/nick alicia")
+    assert alice.name == "alice" and "holds 1 name (at most 1): alice;" in out.notices[-1]
+    hub.handle_line(op, "/unregister alice")
+    hub.handle_line(alice, "/nick alicia")
+    assert alice.name == "alicia" and hub.names.binding("alicia") is not None
