@@ -8,6 +8,7 @@ import pytest
 
 from sshchat.chat.admission import JoinRefused
 from sshchat.chat.hub import Hub
+from sshchat.chat.message import Kind
 from sshchat.chat.store import DropRoom
 from sshchat.store.memory import MemoryStore
 from tests.support.chat import Clock, person
@@ -161,3 +162,94 @@ def test_an_unregistered_name_frees_a_place() -> None:
     hub.handle_line(op, "/unregister alice")
     hub.handle_line(alice, "/nick alicia")
     assert alice.name == "alicia" and hub.names.binding("alicia") is not None
+
+
+# ------------------------------------------- what follows the person, not a name
+
+
+def test_a_keyless_mute_follows_the_person_not_the_name() -> None:
+    hub = _hub()
+    op, op_out = person(hub, "op", OP)
+    troll, _ = person(hub, "troll")
+    hub.handle_line(op, "/mute troll")
+    hub.leave(troll)  # the muted person leaves; someone else takes the name
+    innocent, _ = person(hub, "troll")
+    hub.handle_line(innocent, "hello from the new troll")
+    assert "hello from the new troll" in op_out.texts()
+    hub.handle_line(op, "/mute troll")  # a fresh mute for this one...
+    hub.handle_line(innocent, "/nick other")  # ...cannot be shed by a rename
+    hub.handle_line(innocent, "still here")
+    assert "still here" not in op_out.texts()
+
+
+def test_reply_goes_to_the_person_who_wrote_not_whoever_took_their_name() -> None:
+    hub = _hub()
+    alice, alice_out = person(hub, "alice", ALICE)
+    bob, bob_out = person(hub, "bob")
+    hub.handle_line(bob, "/msg alice are you there?")
+    hub.handle_line(bob, "/nick robert")  # renamed: /reply still reaches him
+    hub.handle_line(alice, "/reply yes")
+    assert "yes" in bob_out.texts(Kind.PRIVATE)
+    hub.handle_line(bob, "/nick bob")
+    hub.leave(bob)
+    _impostor, impostor_out = person(hub, "bob")  # someone else takes the name
+    hub.handle_line(alice, "/reply my secret")
+    assert "my secret" not in impostor_out.texts(Kind.PRIVATE)
+    assert alice_out.notices[-1] == "bob, who wrote to you, has left; use /msg NAME TEXT"
+
+
+def test_reply_finds_a_key_holder_who_came_back() -> None:
+    hub = _hub()
+    bob_key = "SHA256:bob-key-0000000000000000000000000000000000"
+    alice, _ = person(hub, "alice")
+    bob, _ = person(hub, "bob", bob_key)
+    hub.handle_line(bob, "/msg alice hi")
+    hub.leave(bob)
+    bob, bob_out = person(hub, "bob", bob_key)
+    hub.handle_line(alice, "/reply hello again")
+    assert "hello again" in bob_out.texts(Kind.PRIVATE)
+
+
+def test_ignore_follows_the_person_through_a_rename_and_not_the_next_holder() -> None:
+    hub = _hub()
+    alice, alice_out = person(hub, "alice", ALICE)
+    pest, _ = person(hub, "pest")
+    hub.handle_line(alice, "/ignore pest")
+    hub.handle_line(pest, "/nick fresh")  # a new name does not shake it off
+    hub.handle_line(pest, "can you hear me")
+    hub.handle_line(pest, "/msg alice psst")
+    assert "can you hear me" not in alice_out.texts()
+    assert "psst" not in alice_out.texts(Kind.PRIVATE)
+    newcomer, _ = person(hub, "pest")  # someone else now called pest is heard
+    hub.handle_line(newcomer, "I am new here")
+    assert "I am new here" in alice_out.texts()
+    hub.handle_line(alice, "/ignore")
+    assert alice_out.notices[-1] == "ignoring: fresh"
+    hub.handle_line(alice, "/unignore fresh")
+    hub.handle_line(pest, "now?")
+    assert "now?" in alice_out.texts()
+
+
+def test_ignoring_a_key_holds_across_their_sessions() -> None:
+    hub = _hub()
+    bob_key = "SHA256:bob-key-0000000000000000000000000000000000"
+    alice, alice_out = person(hub, "alice", ALICE)
+    bob, _ = person(hub, "bob", bob_key)
+    hub.handle_line(alice, "/ignore bob")
+    hub.leave(bob)
+    bob, _ = person(hub, "bob", bob_key)
+    hub.handle_line(bob, "back again")
+    assert "back again" not in alice_out.texts()
+    hub.leave(bob)
+    hub.handle_line(alice, "/unignore bob")  # offline: by the name's key
+    assert alice_out.notices[-1] == "no longer ignoring bob"
+
+
+def test_unignore_of_a_key_holder_online_under_their_registered_name() -> None:
+    hub = _hub()
+    bob_key = "SHA256:bob-key-0000000000000000000000000000000000"
+    alice, alice_out = person(hub, "alice", ALICE)
+    _bob, _ = person(hub, "bob", bob_key)
+    hub.handle_line(alice, "/ignore bob")
+    hub.handle_line(alice, "/unignore bob")  # online, and his name's key: one person
+    assert alice_out.notices[-1] == "no longer ignoring bob" and alice.prefs.ignores == []

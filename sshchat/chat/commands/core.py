@@ -42,6 +42,10 @@ class Core(Protocol):
 
     def find_by_key(self, fingerprint: str) -> Member | None: ...
 
+    def find_person(self, person: str) -> Member | None:
+        """The person online who is ``person`` (Member.person: a key or a session)."""
+        ...
+
     def binding(self, name: str) -> Binding | None:
         """The key that owns ``name``, if one does."""
         ...
