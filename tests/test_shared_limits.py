@@ -4,6 +4,9 @@ rooms made without a key, names held by one key, and mutes, /reply and
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 import pytest
 
 from sshchat.chat.admission import JoinRefused
@@ -253,3 +256,47 @@ def test_unignore_of_a_key_holder_online_under_their_registered_name() -> None:
     hub.handle_line(alice, "/ignore bob")
     hub.handle_line(alice, "/unignore bob")  # online, and his name's key: one person
     assert alice_out.notices[-1] == "no longer ignoring bob" and alice.prefs.ignores == []
+
+
+# ------------------------------------------------------------- across a restart
+
+
+def test_a_removed_room_stays_removed_after_a_restart(tmp_path: Path) -> None:
+    from sshchat.store.sqlite import SQLiteStore
+
+    db = str(tmp_path / "c.db")
+    store = SQLiteStore(db)
+    hub = Hub(store, chat_settings(), admins={OP})
+    op, _ = person(hub, "op", OP)
+    alice, _ = person(hub, "alice", ALICE)
+    hub.handle_line(alice, "/join #gone")
+    hub.handle_line(alice, "said in #gone")
+    hub.handle_line(op, "/rmroom #gone")
+    hub.handle_line(alice, "/join #kept")
+    hub.handle_line(alice, "said in #kept")
+    store.close()
+    store = SQLiteStore(db)
+    hub = Hub(store, chat_settings(), admins={OP})
+    alice, _ = person(hub, "alice", ALICE)
+    assert hub.room("#gone") is None and hub.room("#kept") is not None
+    assert alice.rooms == ["#lobby", "#kept"]
+    store.close()
+    with sqlite3.connect(db) as check:  # its history was dropped, other rooms' kept
+        kept = {room for (room,) in check.execute("SELECT DISTINCT room FROM messages WHERE kind = 'chat'")}
+    assert kept == {"#kept"}
+
+
+def test_ignores_kept_by_name_become_the_names_key(tmp_path: Path) -> None:
+    from sshchat.chat.store import Binding, SetPrefs
+    from sshchat.store.sqlite import SQLiteStore
+
+    db = str(tmp_path / "c.db")
+    store = SQLiteStore(db)
+    store.save(Binding("bob", "SHA256:bob", 0.0))
+    store.save(SetPrefs(ALICE, '{"ignores": ["bob", "nobody"]}'))
+    store.close()
+    store = SQLiteStore(db)
+    hub = Hub(store, chat_settings())
+    alice, _ = person(hub, "alice", ALICE)
+    assert alice.prefs.ignores == ["fingerprint:SHA256:bob"]
+    store.close()
