@@ -77,6 +77,12 @@ class Config:
     notice_window: float = 2.0  # beyond that, summed up in one line a second
     max_rooms: int = 1000  # rooms in all (they are kept for good)
     max_rooms_per_person: int = 20  # rooms one key (or keyless name) may create
+    # Keyless people cost nothing to make anew, so what they make is bounded
+    # by address and by time, and part of max_rooms is kept for people with a key.
+    max_rooms_per_address: int = 5  # rooms keyless people from one address (IPv6: one /64) may have
+    keyless_room_share: float = 0.5  # keyless people may make rooms up to this share of max_rooms
+    keyless_room_ttl: float = 3600.0  # a room made without a key, empty this long, is removed
+    names_per_key: int = 3  # names one key may hold registered (each /nick registers one)
     history_per_call: int = 200  # most messages one /history shows
     history_in_memory: int = 200  # messages kept in memory per room, for joins without a disk read
     outbox_limit: int = 256 * 1024  # unsent bytes before a non-reading client is cut off
@@ -120,6 +126,10 @@ def chat_settings(config: Config) -> ChatSettings:
         idle_kick=c.idle_kick,
         max_rooms=c.max_rooms,
         max_rooms_per_person=c.max_rooms_per_person,
+        max_rooms_per_address=c.max_rooms_per_address,
+        keyless_room_share=c.keyless_room_share,
+        keyless_room_ttl=c.keyless_room_ttl,
+        names_per_key=c.names_per_key,
         notice_burst=c.notice_burst,
         notice_window=c.notice_window,
     )

@@ -356,13 +356,21 @@ def test_runtime_operators_cannot_act_on_admins(hub: Hub) -> None:
     join(hub, "boss", ADMIN)  # admins pass bans
 
 
-def test_muted_people_cannot_rename_and_offline_keyless_mutes_can_be_lifted(hub: Hub) -> None:
+def test_muted_people_cannot_rename_and_keyless_mutes_can_be_lifted(hub: Hub) -> None:
     admin, out = join(hub, "boss", ADMIN)
     troll, troll_out = join(hub, "troll", None)
     hub.handle_line(admin, "/mute troll")
     hub.handle_line(troll, "/nick troll2")
     assert troll_out.notices[-1] == "you cannot change your name while muted"
-    hub.leave(troll)
+    hub.handle_line(admin, "/unmute troll")
+    assert out.notices[-1] == "unmuted troll"
+
+
+def test_a_keyless_mute_kept_by_an_older_version_under_a_name_can_be_lifted(hub: Hub) -> None:
+    from sshchat.chat.store import Mute
+
+    admin, out = join(hub, "boss", ADMIN)
+    hub.moderation.mute(Mute("name:troll", None, "", "boss", 0.0))
     hub.handle_line(admin, "/unmute troll")
     assert out.notices[-1] == "unmuted troll"
 

@@ -109,10 +109,11 @@ def test_the_same_cleaning(clock: Clock) -> None:
 def test_the_same_mute_and_the_same_refusal(clock: Clock) -> None:
     hub, reader = make_hub(clock)
     alice, a = person(hub, "alice")
-    for target in ("name:alice", "name:bot"):
+    bot = Bot(hub, "bot")
+    for target in (alice.person, bot.visitor.person):  # keyless: this very session
         hub.moderation.mute(Mute(target, None, "", "op", clock()))
     hub.handle_line(alice, "can anyone hear me?")
-    refusal = Bot(hub, "bot").post("or me?")
+    refusal = bot.post("or me?")
     assert refusal == "you are muted: nobody else sees your messages"
     assert a.notices[-1] == refusal
     assert a.texts(Kind.CHAT) == ["can anyone hear me?"]  # their own line, to them alone

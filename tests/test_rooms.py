@@ -277,7 +277,9 @@ def test_room_creation_is_bounded() -> None:
 def test_rooms_shows_yours_then_the_busiest_and_finds_the_rest() -> None:
     from sshchat.chat.commands import ROOMS_SHOWN
 
-    hub = Hub(MemoryStore(), chat_settings(max_rooms=100, max_rooms_per_person=100, rate_burst=1000))
+    hub = Hub(MemoryStore(), chat_settings(
+        max_rooms=100, max_rooms_per_person=100, max_rooms_per_address=100, keyless_room_share=1.0, rate_burst=1000
+    ))
     maker, _ = person(hub, "maker")
     for n in range(40):
         hub.handle_line(maker, f"/join #r{n:02d}")

@@ -132,6 +132,7 @@ def test_settings_persist_for_keys_only(tmp_path: Path) -> None:
     hub = Hub(store, chat_settings())
     keyed, _ = person(hub, "keyed", "SHA256:k")
     anon, _ = person(hub, "anon")
+    person(hub, "troll", "SHA256:t")  # ignored by key: it follows the person
     for m in (keyed, anon):
         for line in ("/theme mono", "/timestamp datetime UTC", "/bell off", "/quiet", "/ignore troll"):
             hub.handle_line(m, line)
@@ -141,7 +142,8 @@ def test_settings_persist_for_keys_only(tmp_path: Path) -> None:
     keyed, _ = person(hub, "keyed", "SHA256:k")
     anon, _ = person(hub, "anon")
     p = keyed.prefs
-    assert (p.theme, p.timestamps, p.bell, p.quiet, p.ignores) == ("mono", "datetime", "off", True, ["troll"])
+    assert (p.theme, p.timestamps, p.bell, p.quiet) == ("mono", "datetime", "off", True)
+    assert p.ignores == ["fingerprint:SHA256:t"]
     assert anon.prefs.theme is None and anon.prefs.ignores == []
     store.close()
 
@@ -227,6 +229,7 @@ def test_ignore_list_is_bounded(clock: Clock) -> None:
     hub = Hub(MemoryStore(), chat_settings(rate_burst=1000), clock=clock)  # (not a test of the rate limit)
     alice, out = person(hub, "alice")
     for n in range(MAX_IGNORES + 5):
+        person(hub, f"user{n}")  # /ignore follows a person: one who is here
         hub.handle_line(alice, f"/ignore user{n}")
     assert len(alice.prefs.ignores) == MAX_IGNORES
     assert out.notices[-1] == f"you ignore {MAX_IGNORES} people already; /unignore someone first"

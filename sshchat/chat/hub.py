@@ -56,7 +56,7 @@ class Hub:
         self.clock = clock
         self._store = store
         snapshot = store.load(s.history_in_memory)
-        self.names = NameRegistry(snapshot.bindings, store, clock)
+        self.names = NameRegistry(snapshot.bindings, store, clock, self.settings.names_per_key)
         self.moderation = Moderation(snapshot, store, clock, admins, allowlist, motd)
         self.offences = Offences(s.offence_threshold, s.offence_window, s.offence_block, clock)
         self._pipeline = Pipeline(s, store, self.moderation, self.offences, clock, self.disconnect)

@@ -7,6 +7,7 @@ core be tested without sockets: tests pass an outlet that records.
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -36,6 +37,9 @@ class Outlet(Protocol):
         """Tell the person ``reason`` and end their session."""
 
 
+_sessions = itertools.count(1)
+
+
 @dataclass(eq=False)
 class Member:
     """One logged-in person: identity and activity, no transport state."""
@@ -51,10 +55,11 @@ class Member:
     room: str = "#lobby"  # key of the current room: where what they type goes
     rooms: list[str] = field(default_factory=list)  # keys of rooms they belong to
     unread: Counter[str] = field(default_factory=Counter)  # room key -> messages missed
-    last_pm_from: str | None = None  # for /reply
+    last_pm_from: Member | None = None  # for /reply: the person (session), not a name
     throttled: bool = False  # over the limit, and already told so
     away: str | None = None  # why they are away ("idle" when the server decided)
     prefs: Prefs = field(default_factory=Prefs)
+    session: int = field(default_factory=lambda: next(_sessions))  # unique in this server's run
 
     key: str = field(init=False, default="")  # the name as compared; see rename()
 
@@ -65,6 +70,13 @@ class Member:
         """Change the name, and the key it is compared (and mentioned) by."""
         self.name = name
         self.key = name_key(name)
+
+    @property
+    def person(self) -> str:
+        """Who this is, for what must follow the person and not a name someone
+        else can take next (mutes, /ignore): their key, or for keyless people
+        this session ("session:N"), which nobody else can ever be."""
+        return f"fingerprint:{self.fingerprint}" if self.fingerprint else f"session:{self.session}"
 
     @property
     def identity(self) -> str:

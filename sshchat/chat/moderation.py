@@ -160,12 +160,15 @@ class Moderation:
     # ---------------------------------------------------------------- mutes
 
     def mute(self, mute: Mute) -> None:
+        """Mute a person: a key for good, a keyless session ("session:N")
+        while it lasts (kept in memory only: it means nothing after a restart)."""
         self.mutes[mute.target] = mute
-        self._store.save(mute)
+        if not mute.target.startswith("session:"):
+            self._store.save(mute)
 
     def unmute(self, target: str) -> Mute | None:
         mute = self.mutes.pop(target, None)
-        if mute is not None:
+        if mute is not None and not target.startswith("session:"):
             self._store.save(Unmute(target))
         return mute
 

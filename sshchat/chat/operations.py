@@ -67,6 +67,9 @@ class Operations:
     def find_by_key(self, fingerprint: str) -> Member | None:
         return self._presence.find_by_key(fingerprint)
 
+    def find_person(self, person: str) -> Member | None:
+        return self._presence.find_person(person)
+
     def binding(self, name: str) -> Binding | None:
         return self._names.binding(name)
 
@@ -112,6 +115,9 @@ class Operations:
 
     def remove_from_room(self, member: Member, target: Member, reason: str) -> None:
         self._rooms.remove_from_room(member, target, reason)
+
+    def remove_room(self, room: Room, notice: str) -> None:
+        self._rooms.remove(room, notice)
 
     # ------------------------------------------------------------- oneself
 

@@ -85,8 +85,8 @@ class Pipeline:
             if isinstance(result, Exception):
                 _refuse(member, NOT_SAVED, then)
                 return
-            if member.key not in target.prefs.ignores:  # ignored: silently not delivered
-                target.last_pm_from = member.name
+            if member.person not in target.prefs.ignores:  # ignored: silently not delivered
+                target.last_pm_from = member
                 target.outlet.deliver(result[0])
             if target is not member:
                 member.outlet.deliver(result[0])
@@ -168,7 +168,7 @@ class Pipeline:
     def refused_while_muted(self, member: Member, doing: str) -> bool:
         """True if ``member`` is muted, and then tell them they cannot ``doing``
         (e.g. "change your name"): nothing of theirs reaches others while muted."""
-        mute = self._moderation.mute_of(member.identity)
+        mute = self._moderation.mute_of(member.person)
         if mute is None:
             return False
         member.outlet.notice(f"you cannot {doing} while muted{until_text(mute.until)}")
@@ -179,7 +179,7 @@ class Pipeline:
     ) -> bool:
         """If ``member`` is muted: they see their own line, nobody else does,
         and they are reminded why now and then (a bot: every time)."""
-        mute = self._moderation.mute_of(member.identity)
+        mute = self._moderation.mute_of(member.person)
         if mute is None:
             return False
         now = self._clock()
@@ -209,7 +209,7 @@ class Pipeline:
                     then(NOT_SAVED)
                 return
             for msg in result:
-                room.publish(msg, keep=keep)
+                room.publish(msg, keep=keep, sender=member.person)
             if then is not None:
                 then(None)
 

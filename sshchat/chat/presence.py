@@ -60,6 +60,10 @@ class Presence:
         """The online member with this key, if any."""
         return next((m for m in self.members.values() if m.fingerprint == fingerprint), None)
 
+    def find_person(self, person: str) -> Member | None:
+        """The online member who is ``person`` (Member.person), if any."""
+        return next((m for m in self.members.values() if m.person == person), None)
+
     def is_here(self, member: Member) -> bool:
         """Is this session the one online under its name (not replaced, not gone)?"""
         return self.members.get(member.key) is member
@@ -77,10 +81,25 @@ class Presence:
         """Make an admitted person present: online, in their rooms, their settings back."""
         if member.fingerprint and member.fingerprint in self._prefs:
             member.prefs = Prefs.from_json(self._prefs[member.fingerprint])
+            member.prefs.ignores = self._by_person(member.prefs.ignores)
         self._rooms.seat(member)
         self.members[member.key] = member
         self._shapes[skeleton(member.name)] = member
         self._names.claim(member.name, member.fingerprint)
+
+    def _by_person(self, ignores: list[str]) -> list[str]:
+        """Ignores kept by an older version name a name: the key that owns
+        it now is who was meant; a name no key owns meant nobody lasting."""
+        people = []
+        for entry in ignores:
+            if ":" not in entry:
+                binding = self._names.binding(entry)
+                if binding is None:
+                    continue
+                entry = f"fingerprint:{binding.fingerprint}"
+            if entry not in people:
+                people.append(entry)
+        return people
 
     def announce_arrival(self, member: Member) -> None:
         for key in member.rooms:
@@ -196,8 +215,10 @@ class Presence:
 
         A summary costs a write to every member of the room, so big rooms get
         them less often: every second up to 1000 members, then one second
-        more per 1000.
+        more per 1000. Rooms made without a key that have stayed empty long
+        enough are removed here too.
         """
+        self._rooms.expire()
         now = self._clock()
         for room in self._rooms:
             if not room.pending_notices:

@@ -1,11 +1,14 @@
 """Names that belong to keys: the first key to use a name owns it.
 
 Trust on first use, as SSH itself does for host keys. A keyless person may
-use any name no key owns, and owns nothing.
+use any name no key owns, and owns nothing. Every name a key uses (at login
+or by /nick) stays registered to it for good, so one key may hold at most
+``per_key`` names: otherwise one key could take every name worth having.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable
 
 from sshchat.chat.names import name_key, skeleton
@@ -15,8 +18,14 @@ from sshchat.chat.store import Binding, Store, Unbind
 class NameRegistry:
     """Name -> owning key, kept in memory and written behind to the store."""
 
-    def __init__(self, bindings: dict[str, Binding], store: Store, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, bindings: dict[str, Binding], store: Store, clock: Callable[[], float], per_key: int
+    ) -> None:
         self._bindings = dict(bindings)
+        self._per_key = per_key
+        self._held: defaultdict[str, set[str]] = defaultdict(set)  # key -> names it holds (an index)
+        for b in bindings.values():
+            self._held[b.fingerprint].add(b.name)
         self._shapes = {skeleton(b.name): b for b in bindings.values()}
         self._store = store
         self._clock = clock
@@ -35,6 +44,8 @@ class NameRegistry:
         if twin is not None and twin.fingerprint != fingerprint:
             return f'the name "{name}" looks too much like "{twin.name}"; please pick another'
         owned = self.binding(name)
+        if owned is None and fingerprint is not None and len(self._held.get(fingerprint, ())) >= self._per_key:
+            return self._full(fingerprint)
         if owned is None or owned.fingerprint == fingerprint:
             return None
         whose = "another key" if fingerprint else "a key"
@@ -43,12 +54,28 @@ class NameRegistry:
             f"connect with that key, or pick another name"
         )
 
+    def names_of(self, fingerprint: str) -> list[str]:
+        """The names registered to ``fingerprint``, as they were registered."""
+        return sorted(self._held.get(fingerprint, ()))
+
+    def _full(self, fingerprint: str) -> str:
+        held = self.names_of(fingerprint)
+        names = f"{len(held)} name{'' if len(held) == 1 else 's'}"
+        return (
+            f"your key already holds {names} (at most {self._per_key}): {', '.join(held)}; "
+            "use one of them, or ask an operator to /unregister one"
+        )
+
     def claim(self, name: str, fingerprint: str | None) -> None:
-        """Bind an unowned ``name`` to ``fingerprint`` (keyless: nothing)."""
+        """Bind an unowned ``name`` to ``fingerprint`` (keyless: nothing;
+        a key holding its ``per_key`` names already: nothing)."""
         if fingerprint is None or self.binding(name) is not None:
+            return
+        if len(self._held.get(fingerprint, ())) >= self._per_key:
             return
         binding = Binding(name, fingerprint, self._clock())
         self._bindings[name_key(name)] = binding
+        self._held[fingerprint].add(name)
         self._shapes.setdefault(skeleton(name), binding)
         self._store.save(binding)
 
@@ -56,6 +83,7 @@ class NameRegistry:
         """Free ``name`` for anyone; returns the binding it had."""
         binding = self._bindings.pop(name_key(name), None)
         if binding is not None:
+            self._held[binding.fingerprint].discard(binding.name)
             if self._shapes.get(skeleton(binding.name)) is binding:
                 del self._shapes[skeleton(binding.name)]
             self._store.save(Unbind(name_key(name)))

@@ -71,8 +71,11 @@ class Room:
         """Keep a renamed member in place under their new name."""
         self.members = {(member.key if k == old_key else k): m for k, m in self.members.items()}
 
-    def publish(self, msg: Message, keep: bool = True) -> None:
+    def publish(self, msg: Message, keep: bool = True, sender: str | None = None) -> None:
         """Queue ``msg`` for the members looking at this room, in order.
+
+        ``sender``: the person who said it (Member.person), for /ignore;
+        None for lines from nobody in particular.
 
         Members looking elsewhere get spoken lines that name them, and a
         count of the rest; notices stay in the room they concern.
@@ -84,10 +87,9 @@ class Room:
         key = self.key
         spoken = msg.kind in SPOKEN
         noise = msg.kind in _COMINGS_AND_GOINGS
-        sender = name_key(msg.sender)
         for member in self.members.values():
             prefs = member.prefs
-            if (prefs.ignores and sender in prefs.ignores) or (noise and prefs.quiet):
+            if (sender is not None and prefs.ignores and sender in prefs.ignores) or (noise and prefs.quiet):
                 continue
             if member.room == key:
                 member.outlet.deliver(msg)

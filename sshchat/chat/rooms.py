@@ -1,12 +1,20 @@
 """Which rooms exist, who belongs to which, and moving between them.
 
-Rooms are kept for good (a server has at most ``max_rooms``); a person's
-rooms, and the one they look at, are remembered by their identity across
-sessions and restarts. Everyone belongs to at least the lobby.
+A server has at most ``max_rooms`` rooms; a person's rooms, and the one they
+look at, are remembered by their identity across sessions and restarts.
+Everyone belongs to at least the lobby.
+
+A keyless person costs nothing to make anew, so rooms made without a key
+must not be able to use up ``max_rooms`` for good: they are capped per
+address (an IPv6 /64 counts as one), capped in all at a share of
+``max_rooms`` (the rest is kept for people with a key), and removed once
+empty for ``keyless_room_ttl``. Rooms made with a key are kept until an
+operator's /rmroom.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Callable, Iterator
 
@@ -17,7 +25,7 @@ from sshchat.chat.names import InvalidName, check_room, name_key
 from sshchat.chat.pipeline import Pipeline
 from sshchat.chat.room import Room, RoomInfo
 from sshchat.chat.settings import ChatSettings
-from sshchat.chat.store import SetMemberships, Snapshot, Store
+from sshchat.chat.store import DropRoom, SetMemberships, Snapshot, Store
 
 log = logging.getLogger("sshchat")
 
@@ -25,6 +33,21 @@ LOBBY = "#lobby"
 LOBBY_KEY = name_key(LOBBY)
 
 Memberships = list[tuple[str, bool]]  # (room key, is the one looked at), in the order joined
+
+
+def network_of(address: str) -> str:
+    """The address a per-address limit counts: an IPv4 address (mapped ones
+    included), or the IPv6 /64 around it (one host's usual allotment, which
+    it can walk through at will), as the arrival limit counts them."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 class Rooms:
@@ -54,6 +77,8 @@ class Rooms:
         self._memberships: dict[str, Memberships] = {
             who: [(k, cur) for k, cur in rooms if k in self.by_key] for who, rooms in snapshot.memberships.items()
         }
+        self._made_from: dict[str, str] = {}  # room key -> network of its keyless creator (this run)
+        self._empty_since: dict[str, float] = {}  # keyless-made room key -> when last seen empty
 
     # ------------------------------------------------------------- lookups
 
@@ -130,6 +155,8 @@ class Rooms:
                 return
             info = RoomInfo(room_name, "", member.name, member.fingerprint, self._clock())
             room = self.by_key[key] = Room(info, self._settings.history_in_memory)
+            if member.fingerprint is None:
+                self._made_from[key] = network_of(member.address)
             self._store.save(info)
             log.info("%s created %s", member.name, room_name)
         if key == member.room:
@@ -146,10 +173,14 @@ class Rooms:
             )
 
     def _room_limit(self, member: Member) -> str | None:
-        """Why ``member`` may not create another room (rooms are kept for good)."""
+        """Why ``member`` may not create another room."""
         s = self._settings
         if len(self.by_key) >= s.max_rooms:
             return f"the server has its limit of {s.max_rooms} rooms; join one of them (/rooms)"
+        if member.fingerprint is None:
+            refusal = self._keyless_limit(member)
+            if refusal:
+                return refusal
         made = sum(
             1 for r in self
             if (r.info.creator_fp == member.fingerprint if member.fingerprint
@@ -158,6 +189,78 @@ class Rooms:
         if made >= s.max_rooms_per_person:
             return f"you have created {made} rooms, the most one person may"
         return None
+
+    def _keyless_limit(self, member: Member) -> str | None:
+        """Why a keyless ``member`` may not create a room: their address has
+        made its share, or keyless people have made theirs of the server's."""
+        s = self._settings
+        network = network_of(member.address)
+        here = sum(1 for made in self._made_from.values() if made == network)
+        if here >= s.max_rooms_per_address:
+            return (
+                f"people without a key from your address have {here} rooms, the most one address may; "
+                "connect with an SSH key to create more"
+            )
+        share = int(s.max_rooms * s.keyless_room_share)
+        keyless = sum(1 for r in self if r.info.creator_fp is None and r.key != LOBBY_KEY)
+        if keyless >= share:
+            return (
+                f"rooms made without a key are at their limit of {share}; "
+                "join one of them (/rooms), or connect with an SSH key to create one"
+            )
+        return None
+
+    # ----------------------------------------------- removing rooms
+
+    def remove(self, room: Room, notice: str) -> None:
+        """Remove ``room`` for good: its people are moved to the lobby and told
+        ``notice``; it is gone from everyone's remembered rooms, and its
+        history is dropped from the store (a room made again starts empty)."""
+        key = room.key
+        for member in list(room.members.values()):
+            member.outlet.notice(notice)
+            member.rooms.remove(key)
+            member.unread.pop(key, None)
+            if LOBBY_KEY not in member.rooms:
+                member.rooms.insert(0, LOBBY_KEY)
+                self.lobby.add(member)
+            if member.room == key:
+                self._look_at(member, self.lobby)
+            else:
+                self._remember(member)
+        room.members.clear()
+        for visitor in room.listeners:
+            visitor.outlet.close(notice)
+        room.listeners.clear()
+        for who, remembered in self._memberships.items():
+            if any(k == key for k, _ in remembered):
+                kept = [(k, cur) for k, cur in remembered if k != key]
+                if not any(cur for _, cur in kept):
+                    kept = [(k, k == LOBBY_KEY) for k, _ in kept] or [(LOBBY_KEY, True)]
+                self._memberships[who] = kept
+        del self.by_key[key]
+        self._made_from.pop(key, None)
+        self._empty_since.pop(key, None)
+        self._store.save(DropRoom(key, room.name))
+
+    def expire(self) -> list[Room]:
+        """Remove rooms made without a key that have been empty (nobody in
+        them online, no bot following) for ``keyless_room_ttl``. Called from
+        the hub's periodic tick; returns what was removed."""
+        now, ttl = self._clock(), self._settings.keyless_room_ttl
+        gone = []
+        for room in list(self):
+            if room.info.creator_fp is not None or room.key == LOBBY_KEY:
+                continue
+            if room.members or room.listeners:
+                self._empty_since.pop(room.key, None)
+                continue
+            since = self._empty_since.setdefault(room.key, now)
+            if now - since >= ttl:
+                log.info("%s expired: made without a key, empty for %.0f s", room.name, now - since)
+                self.remove(room, f"{room.name} was removed")
+                gone.append(room)
+        return gone
 
     def part(self, member: Member, room_name: str | None) -> None:
         """/part: leave a room (the current one by default)."""

@@ -30,6 +30,10 @@ class ChatSettings:
     idle_kick: float  # 0: never
     max_rooms: int
     max_rooms_per_person: int
+    max_rooms_per_address: int  # rooms keyless people at one address (IPv6: one /64) may have made
+    keyless_room_share: float  # keyless people may make rooms up to this share of max_rooms
+    keyless_room_ttl: float  # a keyless person's room empty this long is removed
+    names_per_key: int  # names one key may hold registered
     # Comings and goings beyond this many per room within notice_window
     # seconds are summed up in one line at the next tick(): a login storm
     # must not cost a write to every member per login.

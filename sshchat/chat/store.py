@@ -190,6 +190,15 @@ class SetMemberships:
 
 
 @dataclass(frozen=True)
+class DropRoom:
+    """A room removed (by an operator's /rmroom, or expired): the room, everyone's
+    membership of it, and its messages (``name`` as the messages were kept)."""
+
+    name_key: str
+    name: str
+
+
+@dataclass(frozen=True)
 class SetPrefs:
     """The view settings of a key, as Prefs JSON."""
 
@@ -201,7 +210,7 @@ class SetPrefs:
 # member of this union; tests check that none is missing.
 Change: TypeAlias = (
     Binding | Unbind | Op | Deop | Ban | Unban | Mute | Unmute | Allow | Disallow
-    | SetMotd | AuditEntry | RoomInfo | SetMemberships | SetPrefs
+    | SetMotd | AuditEntry | RoomInfo | DropRoom | SetMemberships | SetPrefs
 )
 
 # A state change's outcome: None once it is durable, or the error that kept it out.

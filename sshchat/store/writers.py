@@ -22,6 +22,7 @@ from sshchat.chat.store import (
     Change,
     Deop,
     Disallow,
+    DropRoom,
     Mute,
     Op,
     SetMemberships,
@@ -123,6 +124,15 @@ def _room(db: sqlite3.Connection, r: RoomInfo) -> None:
         "INSERT OR REPLACE INTO rooms VALUES (?, ?, ?, ?, ?, ?)",
         (r.key, r.name, r.topic, r.creator, r.creator_fp, r.created),
     )
+
+
+@_writes(DropRoom)
+def _drop_room(db: sqlite3.Connection, d: DropRoom) -> None:
+    """The room, who belonged to it, and what was said in it: a room made
+    again under that name starts empty."""
+    db.execute("DELETE FROM rooms WHERE name_key = ?", (d.name_key,))
+    db.execute("DELETE FROM memberships WHERE room = ?", (d.name_key,))
+    db.execute("DELETE FROM messages WHERE room = ? AND recipient IS NULL", (d.name,))
 
 
 @_writes(SetMemberships)

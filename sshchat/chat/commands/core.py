@@ -42,6 +42,10 @@ class Core(Protocol):
 
     def find_by_key(self, fingerprint: str) -> Member | None: ...
 
+    def find_person(self, person: str) -> Member | None:
+        """The person online who is ``person`` (Member.person: a key or a session)."""
+        ...
+
     def binding(self, name: str) -> Binding | None:
         """The key that owns ``name``, if one does."""
         ...
@@ -95,6 +99,11 @@ class Core(Protocol):
 
     def remove_from_room(self, member: Member, target: Member, reason: str) -> None:
         """A room creator's kick; ``reason`` as typed (checked like ``on_behalf``)."""
+        ...
+
+    def remove_room(self, room: Room, notice: str) -> None:
+        """An operator's /rmroom: the people in ``room`` moved to the lobby
+        and told ``notice``; the room and its history gone for good."""
         ...
 
     # ------------------------------------------------------------- oneself

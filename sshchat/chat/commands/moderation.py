@@ -179,7 +179,9 @@ def mute(core: Core, member: Member, args: list[str], rest: str) -> None:
     fp, online, label = resolve_key(core, member, args[0])
     if not label or protected(core, member, fp, label):
         return
-    target = identity(fp, name_key(label) if online is None else online.key)
+    # The person: their key, or a keyless person's session; never a name,
+    # which someone else may take once they rename or leave.
+    target = online.person if online is not None else identity(fp, name_key(label))
     until, typed = duration_and_reason(args[1:])
     reason = core.on_behalf(member, typed, "give a reason for a mute")
     if reason is None:
@@ -187,7 +189,8 @@ def mute(core: Core, member: Member, args: list[str], rest: str) -> None:
     now = core.now()
     muted = Mute(target, now + until if until else None, reason, member.name, now)
     core.mute(muted)
-    core.audit(member, "mute", target, reason + (f" for {args[1]}" if until else ""))
+    audited = target if fp else f"{label} ({target}, no key)"
+    core.audit(member, "mute", audited, reason + (f" for {args[1]}" if until else ""))
     member.outlet.notice(f"muted {label}{until_text(muted.until)}")
     if online is not None:
         online.muted_reminded = now  # told now; no reminder on their next line
@@ -204,7 +207,7 @@ def unmute(core: Core, member: Member, args: list[str], rest: str) -> None:
         fp, online, label = resolve_key(core, member, args[0])
         if not label:
             return
-        target = identity(fp, name_key(label) if online is None else online.key)
+        target = online.person if online is not None else identity(fp, name_key(label))
     if core.unmute(target) is None:
         member.outlet.notice(f"{label} is not muted")
         return

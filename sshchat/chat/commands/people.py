@@ -6,7 +6,7 @@ from sshchat.chat.commands.common import ago, echo
 from sshchat.chat.commands.core import Core
 from sshchat.chat.member import Member
 from sshchat.chat.moderation import when
-from sshchat.chat.names import NAME_RE, name_key
+from sshchat.chat.names import NAME_RE
 from sshchat.chat.prefs import MAX_IGNORES
 
 
@@ -52,33 +52,66 @@ def back(core: Core, member: Member, args: list[str], rest: str) -> None:
     member.outlet.notice("welcome back")
 
 
+# /ignore follows the person (Member.person: their key, or a keyless person's
+# session), not a name: whoever takes the name next is not ignored, and the
+# person ignored is still ignored under any new name.
+
+
+def _shown(core: Core, person: str) -> str:
+    """How an ignored person is listed: their name while online."""
+    online = core.find_person(person)
+    if online is not None:
+        return online.name
+    return person if person.startswith("fingerprint:") else "(a keyless person, gone)"
+
+
+def _people_called(core: Core, name: str) -> list[str]:
+    """Who ``name`` may mean: the person online under it, and the key it is registered to."""
+    found = []
+    online = core.find(name)
+    if online is not None:
+        found.append(online.person)
+    binding = core.binding(name)
+    if binding is not None:
+        found.append(f"fingerprint:{binding.fingerprint}")
+    return list(dict.fromkeys(found))  # once each: the one online may hold the name's key
+
+
 def ignore(core: Core, member: Member, args: list[str], rest: str) -> None:
     ignores = member.prefs.ignores
     if not args:
-        member.outlet.notice(f"ignoring: {', '.join(ignores)}" if ignores else "you ignore nobody")
+        shown = [_shown(core, p) for p in ignores]
+        member.outlet.notice(f"ignoring: {', '.join(shown)}" if ignores else "you ignore nobody")
         return
     if NAME_RE.fullmatch(args[0]) is None:
         member.outlet.notice("/ignore takes a name: 1-16 letters, digits, _ or -")
         return
-    key = name_key(args[0])
-    if key == member.key:
+    people = _people_called(core, args[0])
+    if not people:
+        member.outlet.notice(f"no one called {args[0]} is online or registered")
+        return
+    person = people[0]
+    if person == member.person:
         member.outlet.notice("you cannot ignore yourself")
         return
-    if key not in ignores:
+    if person not in ignores:
+        if len(ignores) >= MAX_IGNORES:  # sessions that ended hold no place
+            ignores[:] = [p for p in ignores if not p.startswith("session:") or core.find_person(p)]
         if len(ignores) >= MAX_IGNORES:
             member.outlet.notice(f"you ignore {MAX_IGNORES} people already; /unignore someone first")
             return
-        ignores.append(key)
+        ignores.append(person)
         core.save_prefs(member)
     member.outlet.notice(f"ignoring {args[0][:16]}: their messages never reach you; /unignore to undo")
 
 
 def unignore(core: Core, member: Member, args: list[str], rest: str) -> None:
-    key = name_key(args[0])
-    if key not in member.prefs.ignores:
+    meant = [p for p in _people_called(core, args[0]) if p in member.prefs.ignores]
+    if not meant:
         member.outlet.notice(f"you are not ignoring {echo(args[0], 16)}")
         return
-    member.prefs.ignores.remove(key)
+    for person in meant:
+        member.prefs.ignores.remove(person)
     core.save_prefs(member)
     member.outlet.notice(f"no longer ignoring {echo(args[0], 16)}")
 

@@ -1,4 +1,4 @@
-"""Commands about rooms: /join, /part, /rooms, /topic, /names."""
+"""Commands about rooms: /join, /part, /rooms, /topic, /names, /rmroom."""
 
 from __future__ import annotations
 
@@ -66,3 +66,23 @@ def names(core: Core, member: Member, args: list[str], rest: str) -> None:
     people = sorted(room.members.values(), key=lambda m: m.key)
     listed = [m.name + (" (away)" if m.away else "") for m in people]
     member.outlet.notice(f"{len(listed)} in {room.name}: {', '.join(listed) or 'nobody'}")
+
+
+def rmroom(core: Core, member: Member, args: list[str], rest: str) -> None:
+    """An operator removes a room: its people go to the lobby, its history
+    is dropped, and the audit log keeps who did it and why."""
+    room = core.room(args[0])
+    if room is None:
+        member.outlet.notice(f"no room called {echo(args[0])}; see /rooms")
+        return
+    if room is core.room("#lobby"):
+        member.outlet.notice(f"{room.name} cannot be removed: everyone belongs to it")
+        return
+    reason = core.on_behalf(member, " ".join(args[1:]), "give a reason for removing a room")
+    if reason is None:
+        return
+    name, people = room.name, len(room.members)
+    suffix = f": {reason}" if reason else ""
+    core.remove_room(room, f"{name} was removed by {member.name}{suffix}; you are in #lobby")
+    core.audit(member, "rmroom", name, reason)
+    member.outlet.notice(f"removed {name} and its history; {people} people moved to #lobby")

@@ -126,6 +126,8 @@ TABLE = (
     C("unmute", "NAME", "let someone be heard again", moderation.unmute, 1, op_only=True, group="ops"),
     C("op", "NAME", "make someone's key an operator", moderation.op, 1, op_only=True, group="ops"),
     C("deop", "NAME", "take operator status away", moderation.deop, 1, op_only=True, group="ops"),
+    C("rmroom", "#ROOM [REASON]", "remove a room and its history; its people go to #lobby", rooms.rmroom, 1,
+      op_only=True, group="ops", example="/rmroom #spam flooded"),
     C("unregister", "NAME", "release a name from its key", moderation.unregister, 1, op_only=True, group="ops"),
     C("allow", "add|remove|list [TARGET]", "manage the allowlist: a NAME or fingerprint:SHA256:...",
       moderation.allow, 1, op_only=True, group="ops", example="/allow add bob"),

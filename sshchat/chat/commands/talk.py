@@ -21,9 +21,16 @@ def msg(core: Core, member: Member, args: list[str], rest: str) -> None:
 
 
 def reply(core: Core, member: Member, args: list[str], rest: str) -> None:
-    target = core.find(member.last_pm_from) if member.last_pm_from else None
+    """To the person who last wrote: that session, or (with a key) that key
+    online again; never whoever holds their old name now."""
+    sender = member.last_pm_from
+    target = None
+    if sender is not None:
+        target = sender if core.find(sender.name) is sender else None
+        if target is None and sender.fingerprint:
+            target = core.find_by_key(sender.fingerprint)
     if target is None:
-        who = f"{member.last_pm_from} is not online" if member.last_pm_from else "nobody has written to you yet"
+        who = f"{sender.name}, who wrote to you, has left" if sender is not None else "nobody has written to you yet"
         member.outlet.notice(f"{who}; use /msg NAME TEXT")
         return
     core.private(member, target, rest)

@@ -1,0 +1,302 @@
+"""Shared limits that throwaway identities must not use up (issue 14, point 4):
+rooms made without a key, names held by one key, and mutes, /reply and
+/ignore that follow the person rather than a name someone else can take."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from sshchat.chat.admission import JoinRefused
+from sshchat.chat.hub import Hub
+from sshchat.chat.message import Kind
+from sshchat.chat.store import DropRoom
+from sshchat.store.memory import MemoryStore
+from tests.support.chat import Clock, person
+from tests.support.settings import chat_settings
+
+OP = "SHA256:operator-key-000000000000000000000000000000"
+ALICE = "SHA256:alice-key-00000000000000000000000000000000"
+
+
+def _hub(clock: Clock | None = None, store: MemoryStore | None = None, **changes: object) -> Hub:
+    settings = chat_settings(rate_burst=1000, **changes)
+    return Hub(store or MemoryStore(), settings, clock=clock or Clock(), admins={OP})
+
+
+# ------------------------------------------------------------------ rooms
+
+
+def test_keyless_people_from_one_address_cannot_make_rooms_past_its_cap() -> None:
+    hub = _hub(max_rooms=100, max_rooms_per_person=20, max_rooms_per_address=3)
+    for n in range(3):  # a fresh name each time, as a throwaway identity would
+        maker, _ = person(hub, f"anon{n}", address="2001:db8:1:2::10")
+        hub.handle_line(maker, f"/join #r{n}")
+    other, out = person(hub, "anon9", address="2001:db8:1:2:ffff::99")  # the same /64
+    hub.handle_line(other, "/join #more")
+    assert hub.room("#more") is None
+    assert "from your address have 3 rooms" in out.notices[-1]
+    assert "SSH key" in out.notices[-1]
+    elsewhere, _out2 = person(hub, "far", address="2001:db8:9::1")  # another /64 may
+    hub.handle_line(elsewhere, "/join #more")
+    assert hub.room("#more") is not None
+
+
+def test_a_person_with_a_key_can_create_a_room_when_keyless_ones_are_used_up() -> None:
+    hub = _hub(max_rooms=10, keyless_room_share=0.5, max_rooms_per_address=100)
+    for n in range(10):
+        anon, out = person(hub, f"anon{n}", address=f"198.51.100.{n}")
+        hub.handle_line(anon, f"/join #r{n}")
+    assert len(hub.rooms) == 1 + 5  # the lobby and keyless people's share
+    assert "rooms made without a key are at their limit of 5" in out.notices[-1]
+    alice, _alice_out = person(hub, "alice", ALICE, address="198.51.100.200")
+    hub.handle_line(alice, "/join #keyed")
+    assert alice.room == "#keyed"
+
+
+def test_an_empty_room_made_without_a_key_expires_and_a_keyed_one_stays() -> None:
+    clock = Clock()
+    store = MemoryStore()
+    hub = _hub(clock, store, keyless_room_ttl=600)
+    anon, _anon_out = person(hub, "anon", address="198.51.100.1")
+    alice, _ = person(hub, "alice", ALICE)
+    hub.handle_line(anon, "/join #throwaway")
+    hub.handle_line(alice, "/join #kept")
+    hub.handle_line(anon, "/part #throwaway")
+    hub.handle_line(alice, "/part #kept")
+    hub.tick()
+    clock.now += 599
+    hub.tick()
+    assert hub.room("#throwaway") is not None  # not yet
+    clock.now += 2
+    hub.tick()
+    assert hub.room("#throwaway") is None
+    assert hub.room("#kept") is not None
+    assert DropRoom("#throwaway", "#throwaway") in store.changes
+    hub.handle_line(anon, "/join #throwaway")  # the name is free again, and the room new
+    assert anon.room == "#throwaway"
+
+
+def test_a_room_in_use_does_not_expire() -> None:
+    clock = Clock()
+    hub = _hub(clock, keyless_room_ttl=600)
+    anon, _ = person(hub, "anon", address="198.51.100.1")
+    hub.handle_line(anon, "/join #busy")
+    for _ in range(5):
+        clock.now += 600
+        hub.tick()
+    assert hub.room("#busy") is not None
+
+
+def test_rmroom_moves_people_to_the_lobby_and_is_audited() -> None:
+    store = MemoryStore()
+    hub = _hub(store=store)
+    op, op_out = person(hub, "op", OP)
+    alice, alice_out = person(hub, "alice", ALICE)
+    bob, _bob_out = person(hub, "bob")
+    hub.handle_line(alice, "/join #spam")
+    hub.handle_line(bob, "/join #spam")
+    hub.handle_line(bob, "hello")
+    hub.handle_line(bob, "/rmroom #spam")  # not an operator
+    assert hub.room("#spam") is not None
+    hub.handle_line(op, "/rmroom #SPAM flooded")
+    assert hub.room("#spam") is None
+    assert alice.room == "#lobby" and alice.rooms == ["#lobby"]
+    assert bob.room == "#lobby" and "#spam" not in bob.rooms
+    assert "#spam was removed by op: flooded; you are in #lobby" in alice_out.notices
+    assert op_out.notices[-1] == "removed #spam and its history; 2 people moved to #lobby"
+    audits = [c for c in store.changes if getattr(c, "action", None) == "rmroom"]
+    assert audits and audits[-1].target == "#spam" and audits[-1].detail == "flooded"
+    assert DropRoom("#spam", "#spam") in store.changes
+    hub.handle_line(alice, "/join #spam")  # made anew: no old history
+    assert not any(m.text == "hello" for m in hub.room_of(alice).recent(50))
+
+
+def test_the_lobby_cannot_be_removed() -> None:
+    hub = _hub()
+    op, out = person(hub, "op", OP)
+    hub.handle_line(op, "/rmroom #lobby")
+    assert hub.room("#lobby") is not None
+    assert out.notices[-1] == "#lobby cannot be removed: everyone belongs to it"
+
+
+# ------------------------------------------------------------------ names
+
+
+def test_a_key_holds_at_most_names_per_key_names_and_is_told_clearly() -> None:
+    hub = _hub(names_per_key=3)
+    alice, out = person(hub, "alice", ALICE)
+    hub.handle_line(alice, "/nick alice2")
+    hub.handle_line(alice, "/nick alice3")
+    assert hub.names.binding("alice2") is not None  # each /nick registers the name for good
+    hub.handle_line(alice, "/nick alice4")
+    assert alice.name == "alice3"
+    assert hub.names.binding("alice4") is None
+    assert out.notices[-1] == (
+        "your key already holds 3 names (at most 3): alice, alice2, alice3; "
+        "use one of them, or ask an operator to /unregister one"
+    )
+    hub.handle_line(alice, "/nick alice")  # a name it holds is always fine
+    assert alice.name == "alice"
+    bob, _ = person(hub, "bob")
+    hub.handle_line(bob, "/nick alice4")  # the refused name stays free for others
+    assert bob.name == "alice4"
+
+
+def test_logging_in_under_a_fourth_name_is_refused() -> None:
+    hub = _hub(names_per_key=2)
+    alice, _ = person(hub, "alice", ALICE)
+    hub.handle_line(alice, "/nick alice2")
+    hub.leave(alice)
+    with pytest.raises(JoinRefused, match="your key already holds 2 names"):
+        person(hub, "newname", ALICE)
+    again, _ = person(hub, "alice2", ALICE)
+    assert again.name == "alice2"
+
+
+def test_an_unregistered_name_frees_a_place() -> None:
+    hub = _hub(names_per_key=1)
+    op, _ = person(hub, "op", OP)
+    alice, out = person(hub, "alice", ALICE)
+    hub.handle_line(alice, "/nick alicia")
+    assert alice.name == "alice" and "holds 1 name (at most 1): alice;" in out.notices[-1]
+    hub.handle_line(op, "/unregister alice")
+    hub.handle_line(alice, "/nick alicia")
+    assert alice.name == "alicia" and hub.names.binding("alicia") is not None
+
+
+# ------------------------------------------- what follows the person, not a name
+
+
+def test_a_keyless_mute_follows_the_person_not_the_name() -> None:
+    hub = _hub()
+    op, op_out = person(hub, "op", OP)
+    troll, _ = person(hub, "troll")
+    hub.handle_line(op, "/mute troll")
+    hub.leave(troll)  # the muted person leaves; someone else takes the name
+    innocent, _ = person(hub, "troll")
+    hub.handle_line(innocent, "hello from the new troll")
+    assert "hello from the new troll" in op_out.texts()
+    hub.handle_line(op, "/mute troll")  # a fresh mute for this one...
+    hub.handle_line(innocent, "/nick other")  # ...cannot be shed by a rename
+    hub.handle_line(innocent, "still here")
+    assert "still here" not in op_out.texts()
+
+
+def test_reply_goes_to_the_person_who_wrote_not_whoever_took_their_name() -> None:
+    hub = _hub()
+    alice, alice_out = person(hub, "alice", ALICE)
+    bob, bob_out = person(hub, "bob")
+    hub.handle_line(bob, "/msg alice are you there?")
+    hub.handle_line(bob, "/nick robert")  # renamed: /reply still reaches him
+    hub.handle_line(alice, "/reply yes")
+    assert "yes" in bob_out.texts(Kind.PRIVATE)
+    hub.handle_line(bob, "/nick bob")
+    hub.leave(bob)
+    _impostor, impostor_out = person(hub, "bob")  # someone else takes the name
+    hub.handle_line(alice, "/reply my secret")
+    assert "my secret" not in impostor_out.texts(Kind.PRIVATE)
+    assert alice_out.notices[-1] == "bob, who wrote to you, has left; use /msg NAME TEXT"
+
+
+def test_reply_finds_a_key_holder_who_came_back() -> None:
+    hub = _hub()
+    bob_key = "SHA256:bob-key-0000000000000000000000000000000000"
+    alice, _ = person(hub, "alice")
+    bob, _ = person(hub, "bob", bob_key)
+    hub.handle_line(bob, "/msg alice hi")
+    hub.leave(bob)
+    bob, bob_out = person(hub, "bob", bob_key)
+    hub.handle_line(alice, "/reply hello again")
+    assert "hello again" in bob_out.texts(Kind.PRIVATE)
+
+
+def test_ignore_follows_the_person_through_a_rename_and_not_the_next_holder() -> None:
+    hub = _hub()
+    alice, alice_out = person(hub, "alice", ALICE)
+    pest, _ = person(hub, "pest")
+    hub.handle_line(alice, "/ignore pest")
+    hub.handle_line(pest, "/nick fresh")  # a new name does not shake it off
+    hub.handle_line(pest, "can you hear me")
+    hub.handle_line(pest, "/msg alice psst")
+    assert "can you hear me" not in alice_out.texts()
+    assert "psst" not in alice_out.texts(Kind.PRIVATE)
+    newcomer, _ = person(hub, "pest")  # someone else now called pest is heard
+    hub.handle_line(newcomer, "I am new here")
+    assert "I am new here" in alice_out.texts()
+    hub.handle_line(alice, "/ignore")
+    assert alice_out.notices[-1] == "ignoring: fresh"
+    hub.handle_line(alice, "/unignore fresh")
+    hub.handle_line(pest, "now?")
+    assert "now?" in alice_out.texts()
+
+
+def test_ignoring_a_key_holds_across_their_sessions() -> None:
+    hub = _hub()
+    bob_key = "SHA256:bob-key-0000000000000000000000000000000000"
+    alice, alice_out = person(hub, "alice", ALICE)
+    bob, _ = person(hub, "bob", bob_key)
+    hub.handle_line(alice, "/ignore bob")
+    hub.leave(bob)
+    bob, _ = person(hub, "bob", bob_key)
+    hub.handle_line(bob, "back again")
+    assert "back again" not in alice_out.texts()
+    hub.leave(bob)
+    hub.handle_line(alice, "/unignore bob")  # offline: by the name's key
+    assert alice_out.notices[-1] == "no longer ignoring bob"
+
+
+def test_unignore_of_a_key_holder_online_under_their_registered_name() -> None:
+    hub = _hub()
+    bob_key = "SHA256:bob-key-0000000000000000000000000000000000"
+    alice, alice_out = person(hub, "alice", ALICE)
+    _bob, _ = person(hub, "bob", bob_key)
+    hub.handle_line(alice, "/ignore bob")
+    hub.handle_line(alice, "/unignore bob")  # online, and his name's key: one person
+    assert alice_out.notices[-1] == "no longer ignoring bob" and alice.prefs.ignores == []
+
+
+# ------------------------------------------------------------- across a restart
+
+
+def test_a_removed_room_stays_removed_after_a_restart(tmp_path: Path) -> None:
+    from sshchat.store.sqlite import SQLiteStore
+
+    db = str(tmp_path / "c.db")
+    store = SQLiteStore(db)
+    hub = Hub(store, chat_settings(), admins={OP})
+    op, _ = person(hub, "op", OP)
+    alice, _ = person(hub, "alice", ALICE)
+    hub.handle_line(alice, "/join #gone")
+    hub.handle_line(alice, "said in #gone")
+    hub.handle_line(op, "/rmroom #gone")
+    hub.handle_line(alice, "/join #kept")
+    hub.handle_line(alice, "said in #kept")
+    store.close()
+    store = SQLiteStore(db)
+    hub = Hub(store, chat_settings(), admins={OP})
+    alice, _ = person(hub, "alice", ALICE)
+    assert hub.room("#gone") is None and hub.room("#kept") is not None
+    assert alice.rooms == ["#lobby", "#kept"]
+    store.close()
+    with sqlite3.connect(db) as check:  # its history was dropped, other rooms' kept
+        kept = {room for (room,) in check.execute("SELECT DISTINCT room FROM messages WHERE kind = 'chat'")}
+    assert kept == {"#kept"}
+
+
+def test_ignores_kept_by_name_become_the_names_key(tmp_path: Path) -> None:
+    from sshchat.chat.store import Binding, SetPrefs
+    from sshchat.store.sqlite import SQLiteStore
+
+    db = str(tmp_path / "c.db")
+    store = SQLiteStore(db)
+    store.save(Binding("bob", "SHA256:bob", 0.0))
+    store.save(SetPrefs(ALICE, '{"ignores": ["bob", "nobody"]}'))
+    store.close()
+    store = SQLiteStore(db)
+    hub = Hub(store, chat_settings())
+    alice, _ = person(hub, "alice", ALICE)
+    assert alice.prefs.ignores == ["fingerprint:SHA256:bob"]
+    store.close()
