@@ -14,10 +14,10 @@ operator's /rmroom.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from collections.abc import Callable, Iterator
 
+from sshchat.chat.addresses import address_keys
 from sshchat.chat.member import Member
 from sshchat.chat.message import Kind
 from sshchat.chat.moderation import Moderation
@@ -33,21 +33,6 @@ LOBBY = "#lobby"
 LOBBY_KEY = name_key(LOBBY)
 
 Memberships = list[tuple[str, bool]]  # (room key, is the one looked at), in the order joined
-
-
-def network_of(address: str) -> str:
-    """The address a per-address limit counts: an IPv4 address (mapped ones
-    included), or the IPv6 /64 around it (one host's usual allotment, which
-    it can walk through at will), as the arrival limit counts them."""
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return address
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
-    return str(ip)
 
 
 class Rooms:
@@ -156,7 +141,7 @@ class Rooms:
             info = RoomInfo(room_name, "", member.name, member.fingerprint, self._clock())
             room = self.by_key[key] = Room(info, self._settings.history_in_memory)
             if member.fingerprint is None:
-                self._made_from[key] = network_of(member.address)
+                self._made_from[key] = address_keys(member.address)[0]
             self._store.save(info)
             log.info("%s created %s", member.name, room_name)
         if key == member.room:
@@ -194,7 +179,7 @@ class Rooms:
         """Why a keyless ``member`` may not create a room: their address has
         made its share, or keyless people have made theirs of the server's."""
         s = self._settings
-        network = network_of(member.address)
+        network = address_keys(member.address)[0]
         here = sum(1 for made in self._made_from.values() if made == network)
         if here >= s.max_rooms_per_address:
             return (

@@ -116,7 +116,7 @@ TABLE = (
       example="/theme mono"),
     C("bell", "off|mention|all", "when your terminal beeps (default: mentions and private)", view.bell, 1,
       group="view", example="/bell off"),
-    C("ban", "TARGET [DURATION] [REASON]", "turn away a NAME, fingerprint:FP or ip:ADDR[/N]",
+    C("ban", "TARGET [DURATION] [REASON]", "turn away a NAME (their key and address), key:FP or ip:ADDR[/N]",
       moderation.ban, 1, op_only=True, group="ops", example="/ban bob 2h spam"),
     C("unban", "TARGET", "lift a ban on a NAME, fingerprint:... or ip:...", moderation.unban, 1, op_only=True,
       group="ops", example="/unban ip:203.0.113.0/24"),
