@@ -12,6 +12,7 @@ gets a bounded amount of it) and that the session's end is the connection's.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Protocol
 
 import asyncssh
@@ -20,6 +21,7 @@ from sshchat.chat.ratelimit import TokenBucket
 from sshchat.ssh.bot_session import BotCommandSession
 from sshchat.ssh.chat_session import ChatSession
 from sshchat.ssh.context import Peer, ServerContext
+from sshchat.ssh.input_budget import ServerTimeBudget
 
 _RESIZE_COST = 256  # input bytes a window-size change counts as (it costs a redraw)
 
@@ -40,8 +42,9 @@ class Handler(Protocol):
 
     def resize(self, width: int) -> None: ...
 
-    def flooded(self) -> None:
-        """More input than the budget allows: end the session."""
+    def flooded(self, why: str | None = None) -> None:
+        """More input than the budget allows: end the session (``why``: what
+        to tell the client, when it is not the byte budget)."""
 
     def lost(self, exc: Exception | None) -> None: ...
 
@@ -62,7 +65,11 @@ class Session(asyncssh.SSHServerSession[str]):
         self._command: str | None = None
         self.handler: Handler | None = None
         per_minute = ctx.config.input_bytes_per_minute
-        self._input_budget = TokenBucket(per_minute, per_minute / 60, asyncio.get_running_loop().time)
+        loop = asyncio.get_running_loop()
+        self._input_budget = TokenBucket(per_minute, per_minute / 60, loop.time)
+        c = ctx.config
+        self._time_budget = ServerTimeBudget(c.input_ms_per_second, c.input_ms_burst, c.input_slowdowns, loop.time)
+        self._resume: asyncio.TimerHandle | None = None
 
     # --------------------------------------------------------------- requests
 
@@ -108,7 +115,9 @@ class Session(asyncssh.SSHServerSession[str]):
         if handler is None or not handler.listening:
             return
         if self._input_budget.take(len(data.encode("utf-8", "surrogatepass"))):
+            started = time.perf_counter()
             handler.input(data)
+            self._charge(handler, time.perf_counter() - started)
         else:
             handler.flooded()
 
@@ -123,11 +132,37 @@ class Session(asyncssh.SSHServerSession[str]):
         if handler is None or not handler.listening:
             return
         if self._input_budget.take(_RESIZE_COST):  # a resize storm is a flood too
+            started = time.perf_counter()
             handler.resize(width)
+            self._charge(handler, time.perf_counter() - started)
         else:
             handler.flooded()
 
+    def _charge(self, handler: Handler, seconds: float) -> None:
+        """Take ``seconds`` of server time from the connection's budget: over
+        it, stop reading the channel until it has refilled, or cut it off."""
+        pause = self._time_budget.spent(seconds)
+        chan = self._chan
+        if pause is None:
+            if handler.listening:
+                c = self._ctx.config
+                handler.flooded(
+                    f"your input took more than {c.input_ms_per_second:g} ms of server time a second; disconnected"
+                )
+        elif pause > 0 and chan is not None:
+            if self._resume is not None:
+                self._resume.cancel()
+            chan.pause_reading()
+            self._resume = asyncio.get_running_loop().call_later(pause, self._resume_reading)
+
+    def _resume_reading(self) -> None:
+        self._resume = None
+        if self._chan is not None:
+            self._chan.resume_reading()
+
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._resume is not None:
+            self._resume.cancel()
         if self.handler is not None:
             self.handler.lost(exc)
         self._chan = None
