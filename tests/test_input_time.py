@@ -53,3 +53,32 @@ async def test_input_that_takes_too_much_server_time_is_cut_off(start_server) ->
     await eventually(lambda: "server time" in hog.text, timeout=30, message="the reason shown")
     assert "your input took more than 0.5 ms of server time a second; disconnected" in hog.text
     await watcher.wait_for("hog left (sent too much)")
+
+
+async def test_a_big_packet_of_keys_is_handled_a_slice_per_loop_turn() -> None:
+    from sshchat.chat.hub import Hub
+    from sshchat.ssh.session import INPUT_SLICE
+    from sshchat.store.memory import MemoryStore
+    from tests.support.channel import open_session
+    from tests.support.settings import chat_settings
+
+    hub = Hub(MemoryStore(), chat_settings())
+    session, chan, _ = open_session(hub, "typist", pty=True)
+    reading = []
+    chan.pause_reading = lambda: reading.append("paused")  # type: ignore[attr-defined]
+    chan.resume_reading = lambda: reading.append("resumed")  # type: ignore[attr-defined]
+    handler = session.handler
+    assert handler is not None
+    pieces: list[int] = []
+    real_input = handler.input
+
+    def recording(data: str) -> None:
+        pieces.append(len(data))
+        real_input(data)
+
+    handler.input = recording  # type: ignore[method-assign]
+    session.data_received("\x02\x06" * 10_000, None)  # type: ignore[arg-type]
+    assert pieces == [INPUT_SLICE] and reading == ["paused"]  # the rest waits for later loop turns
+    await eventually(lambda: sum(pieces) == 20_000, message="all the keys handled")
+    assert max(pieces) <= INPUT_SLICE
+    await eventually(lambda: reading == ["paused", "resumed"], message="reading resumed")
