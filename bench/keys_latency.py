@@ -32,7 +32,10 @@ from sshchat.config import Config
 WORST = "\x01漢\x05\x7f"  # Home, a wide character, End, Backspace
 
 
-async def _connect(port: int, name: str, pty: bool) -> tuple[asyncssh.SSHClientConnection, asyncssh.SSHClientProcess[str]]:
+Client = tuple[asyncssh.SSHClientConnection, asyncssh.SSHClientProcess[str]]
+
+
+async def _connect(port: int, name: str, pty: bool) -> Client:
     conn = await asyncssh.connect(
         "127.0.0.1", port, username=name, known_hosts=None, client_keys=None, agent_path=None,
         client_factory=KeylessClient,
