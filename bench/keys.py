@@ -15,6 +15,8 @@ prints microseconds per key, best of a few rounds, for each class:
 - a character typed at the end of a 2000-character CJK line;
 - Backspace and Ctrl-W at the end of the CJK line;
 - Home / End on the CJK line;
+- an edit at the start of the CJK line (the whole line moves: redrawn);
+- Alt-B / Alt-F on a line with no space (a word is the whole line);
 - a paste of 2000 CJK characters (per key of the paste);
 - Tab after a prefix that matches nothing, with N people and M rooms.
 """
@@ -97,6 +99,10 @@ def measure(keys: int, people: int, rooms: int) -> dict[str, float]:
         lambda: _editor(CJK * 1990), [CJK] * min(keys, 10)  # the line holds 2048: 10 more fit
     )
     out["left/right, CJK line"] = _per_key(lambda: _editor(cjk), ["\x1b[D", "\x1b[C"] * (keys // 2))
+    out["typed char at start, CJK line"] = _per_key(
+        lambda: _editor(CJK * 1990 + "\x01"), [CJK, "\x02", "\x1b[3~"] * 100  # insert, back, delete
+    )
+    out["alt-b/alt-f, no spaces"] = _per_key(lambda: _editor(CJK * 2000), ["\x1bb", "\x1bf"] * (keys // 2))
     out["backspace, CJK line"] = _per_key(lambda: _editor(cjk), ["\x7f"] * min(keys, 1000))
     out["ctrl-w, CJK words"] = _per_key(lambda: _editor((CJK * 3 + " ") * 500), ["\x17"] * min(keys, 400))
     out["home/end, CJK line"] = _per_key(lambda: _editor(cjk), ["\x01", "\x05"] * (keys // 2))

@@ -90,3 +90,28 @@ def test_each_key_leaves_the_screen_a_full_redraw_would_draw(keys: list[str], co
         got = [line.rstrip() for line in s.screen.display]
         assert got == want, (keys, key)
         assert s.cursor == (fresh.cursor.y, fresh.cursor.x), (keys, key)
+
+
+def _old_word_start(buf: list[str], pos: int) -> int:
+    while pos > 0 and buf[pos - 1].isspace():
+        pos -= 1
+    while pos > 0 and not buf[pos - 1].isspace():
+        pos -= 1
+    return pos
+
+
+def _old_word_end(buf: list[str], pos: int) -> int:
+    while pos < len(buf) and buf[pos].isspace():
+        pos += 1
+    while pos < len(buf) and not buf[pos].isspace():
+        pos += 1
+    return pos
+
+
+@given(st.text(alphabet=st.sampled_from("ab漢 \u3000\u00a0\u0301\t"), max_size=40), st.data())
+def test_word_moves_stop_where_they_always_did(text: str, data: st.DataObject) -> None:
+    editor = editor_module.LineEditor(40, max_chars=100, max_submit=100)
+    editor.buf = list(text)
+    pos = data.draw(st.integers(min_value=0, max_value=len(text)))
+    assert editor._word_start(pos) == _old_word_start(editor.buf, pos)
+    assert editor._word_end(pos) == _old_word_end(editor.buf, pos)
