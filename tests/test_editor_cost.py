@@ -70,11 +70,15 @@ def test_typing_and_deleting_at_the_end_cost_does_not_grow_with_the_line(monkeyp
 
 
 KEYS = st.sampled_from(
-    ["a", "b", " ", CJK, "\u0301", "\x02", "\x06", "\x01", "\x05", "\x7f", "\x17", "\x0b", "\x15",
+    ["a", "b", " ", CJK, "\x02", "\x06", "\x01", "\x05", "\x7f", "\x17", "\x0b", "\x15",
      "\x1b[3~", "\x1bb", "\x1bf", "\x1bd", "\x1b[A", "\x1b[B", "\r", "xy" * 13, CJK * 17]
 )
 
 
+# No combining marks here: pyte (unlike xterm) moves the cursor to the next
+# row when a zero-width character is printed at the end of a full row, so a
+# terminal-independent comparison is not possible for them; their cap and
+# their cost are checked above.
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(KEYS, max_size=60), st.integers(min_value=8, max_value=30))
 def test_each_key_leaves_the_screen_a_full_redraw_would_draw(keys: list[str], cols: int) -> None:

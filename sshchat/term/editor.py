@@ -372,17 +372,16 @@ class LineEditor:
         cursor is at the end of: update the layout, echo it as it is."""
         w = char_width(ch)
         starts = self._starts
-        if not (
-            w
-            and self._drawn
-            and starts is not None
-            and self._dirty is None
-            and self.pos == len(self.buf)
-            and self._cursor_row == len(starts) - 1
-            and self._cursor_col == self._end == self._end_col
-            and self._end_col + w < self.width
-        ):
+        if not (w and self._drawn and starts is not None and self._dirty is None and self.pos == len(self.buf)):
             return False
+        # the cursor on the empty row after a full one: ``ch`` starts a row
+        on_new_row = self._end >= self.width and self._cursor_row == len(starts) and self._cursor_col == 0
+        on_last_row = self._cursor_row == len(starts) - 1 and self._cursor_col == self._end == self._end_col
+        if not ((on_new_row or on_last_row) and self._end_col + w < self.width):
+            return False
+        if on_new_row:
+            starts.append(len(self._full))
+            self._end = 0
         self._full += ch
         self._end += w
         self._end_col += w
