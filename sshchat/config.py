@@ -71,6 +71,12 @@ class Config:
     rate_burst: int = 10  # messages (and commands) at once...
     rate_per_second: float = 1.0  # ...then this many per second
     input_bytes_per_minute: int = 256 * 1024  # more than this from one connection ends it
+    # Server time one connection's input (keys, resizes) may take: this many ms a
+    # second, in bursts of up to input_ms_burst; over it, its reading pauses, and
+    # after input_slowdowns pauses with no full recovery in between it is cut off.
+    input_ms_per_second: float = 50.0
+    input_ms_burst: float = 500.0
+    input_slowdowns: int = 5
     # What people get.
     history_on_join: int = 20
     notice_burst: int = 5  # joins/leaves shown at once per room within notice_window;
@@ -182,7 +188,8 @@ def _validate(config: Config) -> Config:
         raise ConfigError(f"log_level must be one of {', '.join(_LOG_LEVELS)}")
     for name in (
         "max_message_chars", "max_line_chars", "outbox_limit", "rate_burst", "rate_per_second",
-        "input_bytes_per_minute", "max_connections", "max_per_address", "max_startups",
+        "input_bytes_per_minute", "input_ms_per_second", "input_ms_burst", "input_slowdowns",
+        "max_connections", "max_per_address", "max_startups",
         "new_connections_burst", "new_connections_per_minute",
     ):
         if getattr(config, name) <= 0:

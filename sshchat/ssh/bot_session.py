@@ -83,8 +83,8 @@ class BotCommandSession(Outbox[str]):
     def resize(self, width: int) -> None:
         pass  # nothing is drawn
 
-    def flooded(self) -> None:
-        self.finish(1, "sent too much input")
+    def flooded(self, why: str | None = None) -> None:
+        self.finish(1, why or "sent too much input")
 
     def lost(self, exc: Exception | None) -> None:
         if self._bot is not None:

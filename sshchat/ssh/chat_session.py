@@ -138,14 +138,15 @@ class ChatSession(Outbox[Pending]):
         if self._editor is not None and width > 0:
             self._out.write(self._editor.resize(width))
 
-    def flooded(self) -> None:
-        """More input (keys, pastes, resizes) than a person makes: disconnect."""
+    def flooded(self, why: str | None = None) -> None:
+        """More input (keys, pastes, resizes) than a person makes, or input
+        that took more server time than the budget: disconnect."""
         limit = self._ctx.config.input_bytes_per_minute
         log.warning("cutting off %s from %s: input flood", self._username, self._peer.address)
         self._ctx.hub.offences.record(self._peer.address)
         if self._member is not None:
             self._ctx.hub.leave(self._member, "sent too much")
-        self.close(f"you sent more than {limit} bytes in a minute; disconnected")
+        self.close(why or f"you sent more than {limit} bytes in a minute; disconnected")
 
     def lost(self, exc: Exception | None) -> None:
         """The connection is gone (the client left, or we cut it off)."""

@@ -12,6 +12,7 @@ gets a bounded amount of it) and that the session's end is the connection's.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Protocol
 
 import asyncssh
@@ -20,8 +21,13 @@ from sshchat.chat.ratelimit import TokenBucket
 from sshchat.ssh.bot_session import BotCommandSession
 from sshchat.ssh.chat_session import ChatSession
 from sshchat.ssh.context import Peer, ServerContext
+from sshchat.ssh.input_budget import ServerTimeBudget
 
 _RESIZE_COST = 256  # input bytes a window-size change counts as (it costs a redraw)
+# Input is handed to the handler this many characters at a time, with a turn
+# of the event loop in between: an SSH packet holds up to 32 KB of keys, and
+# others' chat must not wait for all of them to be handled.
+INPUT_SLICE = 512
 
 
 class Handler(Protocol):
@@ -40,8 +46,9 @@ class Handler(Protocol):
 
     def resize(self, width: int) -> None: ...
 
-    def flooded(self) -> None:
-        """More input than the budget allows: end the session."""
+    def flooded(self, why: str | None = None) -> None:
+        """More input than the budget allows: end the session (``why``: what
+        to tell the client, when it is not the byte budget)."""
 
     def lost(self, exc: Exception | None) -> None: ...
 
@@ -62,7 +69,14 @@ class Session(asyncssh.SSHServerSession[str]):
         self._command: str | None = None
         self.handler: Handler | None = None
         per_minute = ctx.config.input_bytes_per_minute
-        self._input_budget = TokenBucket(per_minute, per_minute / 60, asyncio.get_running_loop().time)
+        loop = asyncio.get_running_loop()
+        self._input_budget = TokenBucket(per_minute, per_minute / 60, loop.time)
+        c = ctx.config
+        self._time_budget = ServerTimeBudget(c.input_ms_per_second, c.input_ms_burst, c.input_slowdowns, loop.time)
+        self._resume: asyncio.TimerHandle | asyncio.Handle | None = None
+        self._pending = ""  # input received, not yet handed over (reading is paused meanwhile)
+        self._eof_pending = False
+        self._paused = False
 
     # --------------------------------------------------------------- requests
 
@@ -108,13 +122,43 @@ class Session(asyncssh.SSHServerSession[str]):
         if handler is None or not handler.listening:
             return
         if self._input_budget.take(len(data.encode("utf-8", "surrogatepass"))):
-            handler.input(data)
+            self._pending += data
+            if self._resume is None:
+                self._drain()
         else:
             handler.flooded()
 
+    def _drain(self) -> None:
+        """Hand pending input over a slice at a time, measuring each; between
+        slices (and while over the time budget) the channel is not read."""
+        self._resume = None
+        handler, chan = self.handler, self._chan
+        while self._pending and handler is not None and handler.listening and chan is not None:
+            piece, self._pending = self._pending[:INPUT_SLICE], self._pending[INPUT_SLICE:]
+            started = time.perf_counter()
+            handler.input(piece)
+            pause = self._charge(handler, time.perf_counter() - started)
+            if pause is None:
+                self._pending = ""
+                return
+            if pause > 0 or self._pending:
+                self._pause_reading(chan)
+                loop = asyncio.get_running_loop()
+                self._resume = loop.call_later(pause, self._drain) if pause > 0 else loop.call_soon(self._drain)
+                return
+        self._pending = ""
+        if chan is not None and self._paused:
+            self._paused = False
+            chan.resume_reading()
+        if self._eof_pending and handler is not None and handler.listening:
+            self._eof_pending = False
+            handler.eof()
+
     def eof_received(self) -> bool:
         handler = self.handler
-        if handler is not None and handler.listening:
+        if self._resume is not None:
+            self._eof_pending = True  # after the input still pending
+        elif handler is not None and handler.listening:
             handler.eof()
         return True  # the handler closes the channel itself, after the goodbye
 
@@ -123,11 +167,35 @@ class Session(asyncssh.SSHServerSession[str]):
         if handler is None or not handler.listening:
             return
         if self._input_budget.take(_RESIZE_COST):  # a resize storm is a flood too
+            started = time.perf_counter()
             handler.resize(width)
+            pause = self._charge(handler, time.perf_counter() - started)
+            if pause and self._chan is not None and self._resume is None:
+                self._pause_reading(self._chan)
+                self._resume = asyncio.get_running_loop().call_later(pause, self._drain)
         else:
             handler.flooded()
 
+    def _pause_reading(self, chan: asyncssh.SSHServerChannel[str]) -> None:
+        if not self._paused:
+            self._paused = True
+            chan.pause_reading()
+
+    def _charge(self, handler: Handler, seconds: float) -> float | None:
+        """Take ``seconds`` of server time from the connection's budget.
+        Returns how long to stop reading it (0.0: not at all), or None when
+        it was cut off for going over too often."""
+        pause = self._time_budget.spent(seconds)
+        if pause is None and handler.listening:
+            c = self._ctx.config
+            handler.flooded(
+                f"your input took more than {c.input_ms_per_second:g} ms of server time a second; disconnected"
+            )
+        return pause
+
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._resume is not None:
+            self._resume.cancel()
         if self.handler is not None:
             self.handler.lost(exc)
         self._chan = None
