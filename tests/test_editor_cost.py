@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sshchat.chat.sanitize import MAX_COMBINING
-from sshchat.term import editor as editor_module
-from tests.test_editor import Screen
+from sshchat.term import cells
+from tests.support.screen import Screen
 
 CJK = "漢"
 
@@ -23,13 +23,13 @@ class Counting:
 
     def __init__(self, monkeypatch) -> None:
         self.calls = 0
-        real = editor_module.char_width
+        real = cells.char_width
 
         def counting(ch: str) -> int:
             self.calls += 1
             return real(ch)
 
-        monkeypatch.setattr(editor_module, "char_width", counting)
+        monkeypatch.setattr(cells, "char_width", counting)
 
 
 def _cost(monkeypatch, length: int, setup: str, keys: list[str]) -> tuple[int, int]:
@@ -114,8 +114,7 @@ def _old_word_end(buf: list[str], pos: int) -> int:
 
 @given(st.text(alphabet=st.sampled_from("ab漢 \u3000\u00a0\u0301\t"), max_size=40), st.data())
 def test_word_moves_stop_where_they_always_did(text: str, data: st.DataObject) -> None:
-    editor = editor_module.LineEditor(40, max_chars=100, max_submit=100)
-    editor.buf = list(text)
+    buf = list(text)
     pos = data.draw(st.integers(min_value=0, max_value=len(text)))
-    assert editor._word_start(pos) == _old_word_start(editor.buf, pos)
-    assert editor._word_end(pos) == _old_word_end(editor.buf, pos)
+    assert cells.word_start(buf, pos) == _old_word_start(buf, pos)
+    assert cells.word_end(buf, pos) == _old_word_end(buf, pos)

@@ -18,55 +18,18 @@ half-typed text and the cursor position intact.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from wcwidth import wcwidth
-
 from sshchat.chat.sanitize import MAX_COMBINING, is_printable
+from sshchat.term import cells
+from sshchat.term.cells import next_boundary, prev_boundary, rewrapped_row, word_end, word_start
+from sshchat.term.completion import Completer, TabCycle
+from sshchat.term.history import InputHistory
 from sshchat.term.keys import KeyDecoder
+from sshchat.term.motion import move, place
 
 ERASE_DOWN = "\x1b[J"
-HISTORY_LINES = 100  # sent lines that Up brings back
 PASTE_ROOM = 2  # the line holds this many times what Enter may send: room to paste, then trim
-
-
-def _row_starts(text: str, width: int) -> tuple[list[int], int]:
-    """Where each row of ``text`` starts when it is wrapped at ``width``
-    cells, and the column after its last character. A character too wide
-    for what is left of a row starts the next one (as terminals do)."""
-    starts, col = [0], 0
-    for k, ch in enumerate(text):
-        w = char_width(ch)
-        if w and col + w > width:
-            starts.append(k)
-            col = 0
-        col += w
-    return starts, col
-
-
-def rewrapped(line: str, width: int, at: int | None = None) -> tuple[int, int]:
-    """How a terminal that rewraps lines lays ``line`` out at ``width``:
-    the rows it takes, and the row of character ``at`` in it. A cursor at
-    or past the end stays on the last row (as tmux keeps it)."""
-    starts, _ = _row_starts(line, width)
-    if at is None or at >= len(line):
-        return len(starts), len(starts) - 1
-    return len(starts), bisect_right(starts, at) - 1
-
-
-_WIDTHS: dict[str, int] = {}
-
-
-def char_width(ch: str) -> int:
-    """Terminal cells taken by one character (0 for combining marks).
-    Remembered: every key measures a row or two, and wcwidth is slow."""
-    w = _WIDTHS.get(ch)
-    if w is None:
-        w = max(wcwidth(ch), 0)
-        if len(_WIDTHS) < 65536:  # bounded: a client may send every code point there is
-            _WIDTHS[ch] = w
-    return w
 
 
 @dataclass
@@ -95,9 +58,7 @@ class LineEditor:
         self._prompt_styled = ""
         self._decoder = KeyDecoder()
         self._paste = False
-        self._history: list[str] = []
-        self._hist_index: int | None = None
-        self._draft: list[str] = []
+        self._history = InputHistory()
         # Where the terminal cursor is, relative to the drawn input area.
         self._cursor_row = 0
         self._cursor_col = 0
@@ -115,9 +76,8 @@ class LineEditor:
         # counter that every change of text, cursor, prompt or width bumps.
         self._version = 0
         self._drawing: tuple[int, str, int, int, int] | None = None  # version, text, row, col, end col
-        # Tab: text before the cursor -> (start of the word, candidates).
-        self.completer: Callable[[str], tuple[int, list[str]]] | None = None
-        self._completing: tuple[int, list[str], int] | None = None  # start, candidates, index
+        self.completer: Completer | None = None  # Tab: see completion.py
+        self._tab = TabCycle()
 
     @classmethod
     def for_messages(cls, width: int, max_message_chars: int) -> LineEditor:
@@ -163,14 +123,7 @@ class LineEditor:
             r = max(bisect_right(starts, dirty) - 2, 0)
             first = starts[r]
             del starts[r + 1 :]
-        col = 0
-        for k in range(first, len(full)):
-            w = char_width(full[k])
-            if w and col + w > width:
-                starts.append(k)
-                col = 0
-            col += w
-        self._starts, self._end = starts, col
+        self._starts, self._end = starts, cells.extend_starts(full, first, width, starts)
 
     def _layout_valid(self) -> bool:
         return self._starts is not None and self._dirty is None
@@ -187,8 +140,7 @@ class LineEditor:
                 return len(starts), 0
             return len(starts) - 1, self._end
         row = bisect_right(starts, cursor) - 1
-        piece = full[starts[row] : cursor]
-        return row, (len(piece) if piece.isascii() else sum(char_width(ch) for ch in piece))
+        return row, cells.cells_of(full[starts[row] : cursor])
 
     def _rows(self, first: int = 0, styled: bool = True) -> tuple[list[str], int]:
         """Rows ``first``.. of the area, and the column after the last character."""
@@ -206,22 +158,6 @@ class LineEditor:
             rows[0] = self._prompt_styled + rows[0][len(self._prompt_plain) :]
         return rows, end
 
-    def _layout(self) -> tuple[list[str], tuple[int, int], int]:
-        """Prompt + input as rows of at most ``width`` cells (plain prompt),
-        the (row, col) of the cursor, and the column after the last character."""
-        rows, end = self._rows(styled=False)
-        return rows, self._cursor(), end
-
-    def _place(self, rows_drawn: int, row: int, col: int, end_col: int) -> str:
-        """Move from the end of the last drawn row to (row, col)."""
-        out = ""
-        up = rows_drawn - 1 - row
-        if up:
-            out += f"\x1b[{up}A"
-        if col != end_col or up:
-            out += "\r" + (f"\x1b[{col}C" if col else "")
-        return out
-
     def draw(self) -> str:
         """Draw prompt and input from the start of an empty row."""
         cached = self._drawing
@@ -231,7 +167,7 @@ class LineEditor:
             return out
         rows, end_col = self._rows()
         row, col = self._cursor()
-        out = "\r\n".join(rows) + self._place(len(rows), row, col, end_col)
+        out = "\r\n".join(rows) + place(len(rows), row, col, end_col)
         self._cursor_row, self._cursor_col = row, col
         self._end_col = end_col
         self._drawn = True
@@ -251,7 +187,7 @@ class LineEditor:
         row, col = self._cursor()
         up = self._cursor_row - first
         out = "\r" + (f"\x1b[{up}A" if up else "") + ERASE_DOWN + "\r\n".join(rows)
-        out += self._place(first + len(rows), row, col, end_col)
+        out += place(first + len(rows), row, col, end_col)
         self._cursor_row, self._cursor_col = row, col
         self._end_col = end_col
         return out
@@ -259,13 +195,7 @@ class LineEditor:
     def _move_cursor(self) -> str:
         """The text did not change, only the cursor: move it, print nothing."""
         row, col = self._cursor()
-        out = ""
-        if row < self._cursor_row:
-            out += f"\x1b[{self._cursor_row - row}A"
-        elif row > self._cursor_row:
-            out += f"\x1b[{row - self._cursor_row}B"
-        if col != self._cursor_col:
-            out += "\r" + (f"\x1b[{col}C" if col else "")
+        out = move(self._cursor_row, self._cursor_col, row, col)
         self._cursor_row, self._cursor_col = row, col
         return out
 
@@ -301,10 +231,11 @@ class LineEditor:
         """
         width = max(width, 2)
         if self._drawn and width < self.width:
-            rows, (row, _), _ = self._layout()
+            rows, _ = self._rows(styled=False)
+            row, _ = self._cursor()
             # the cursor's character within its row (rows are consecutive slices of prompt + text)
             at = len(self._prompt_plain) + self.pos - sum(len(r) for r in rows[:row])
-            self._cursor_row = sum(rewrapped(r, width)[0] for r in rows[:row]) + rewrapped(rows[row], width, at)[1]
+            self._cursor_row = rewrapped_row(rows, row, at, width)
         out = self.erase()
         self.width = width
         self._version += 1
@@ -327,7 +258,7 @@ class LineEditor:
         full_redraw = False
         for key in self._decoder.feed(data):
             if key != "tab":
-                self._completing = None
+                self._tab.stop()
             if len(key) == 1:
                 if self._paste and not is_printable(key):
                     continue
@@ -370,7 +301,7 @@ class LineEditor:
     def _appends_in_place(self, ch: str) -> bool:
         """``ch`` was just added at the end and fits on the row the terminal
         cursor is at the end of: update the layout, echo it as it is."""
-        w = char_width(ch)
+        w = cells.char_width(ch)
         starts = self._starts
         if not (w and self._drawn and starts is not None and self._dirty is None and self.pos == len(self.buf)):
             return False
@@ -395,43 +326,21 @@ class LineEditor:
 
     def _complete(self) -> None:
         """Replace the word before the cursor with the next candidate."""
-        if self._completing is None:
-            if self.completer is None:
-                return
-            start, candidates = self.completer("".join(self.buf[: self.pos]))
-            if not candidates:
-                return
-            self._completing = (start, candidates, -1)
-        start, candidates, index = self._completing
-        index = (index + 1) % len(candidates)
-        self._completing = (start, candidates, index)
-        word = list(candidates[index])
-        self._touch(start)
-        self.buf[start : self.pos] = word
-        self.pos = start + len(word)
+        found = self._tab.next(self.completer, "".join(self.buf[: self.pos]))
+        if found is not None:
+            start, word = found
+            self._touch(start)
+            self.buf[start : self.pos] = word
+            self.pos = start + len(word)
 
     def _insert(self, ch: str) -> bool:
         if not is_printable(ch) or len(self.buf) >= self.max_chars:
             return False
-        if char_width(ch) == 0 and self._marks_around(self.pos) >= MAX_COMBINING:
+        if cells.char_width(ch) == 0 and cells.marks_around(self.buf, self.pos) >= MAX_COMBINING:
             return False  # as messages are cleaned: a few marks per character, and never on nothing
         self.buf.insert(self.pos, ch)
         self.pos += 1
         return True
-
-    def _marks_around(self, pos: int) -> int:
-        """Zero-width characters next to ``pos`` (MAX_COMBINING + 1 at most are
-        looked at; on no character to sit on, as many as the cap)."""
-        buf, run = self.buf, 0
-        k = pos - 1
-        while k >= 0 and run <= MAX_COMBINING and char_width(buf[k]) == 0:
-            run, k = run + 1, k - 1
-        if k < 0:
-            return MAX_COMBINING
-        k = pos
-        while k < len(buf) and run <= MAX_COMBINING and char_width(buf[k]) == 0:
-            run, k = run + 1, k + 1
-        return run
 
     def _enter(self, result: EditResult) -> None:
         text = self.text
@@ -446,10 +355,7 @@ class LineEditor:
             )
             return
         result.lines.append(text)
-        if not self._history or self._history[-1] != text:
-            self._history.append(text)
-            del self._history[:-HISTORY_LINES]
-        self._hist_index = None
+        self._history.add(text)
         self.buf, self.pos = [], 0
         self._touch(0)
 
@@ -457,33 +363,33 @@ class LineEditor:
         """Apply one editing key to the buffer and cursor."""
         buf, pos = self.buf, self.pos
         if key == "left":
-            self.pos = self._prev_boundary(pos)
+            self.pos = prev_boundary(buf, pos)
         elif key == "right":
-            self.pos = self._next_boundary(pos)
+            self.pos = next_boundary(buf, pos)
         elif key in ("home", "ctrl-a"):
             self.pos = 0
         elif key in ("end", "ctrl-e"):
             self.pos = len(buf)
         elif key == "backspace":
-            self._delete(self._prev_boundary(pos), pos)
+            self._delete(prev_boundary(buf, pos), pos)
         elif key in ("delete", "ctrl-d"):
-            self._delete(pos, self._next_boundary(pos))
+            self._delete(pos, next_boundary(buf, pos))
         elif key == "ctrl-c":
             self._touch(0)
             self.buf, self.pos = [], 0
-            self._hist_index = None
+            self._history.reset()
         elif key == "ctrl-u":
             self._delete(0, pos)
         elif key == "ctrl-k":
             self._delete(pos, len(buf))
         elif key in ("ctrl-w", "word-backspace"):
-            self._delete(self._word_start(pos), pos)
+            self._delete(word_start(buf, pos), pos)
         elif key == "word-delete":
-            self._delete(pos, self._word_end(pos))
+            self._delete(pos, word_end(buf, pos))
         elif key == "word-left":
-            self.pos = self._word_start(pos)
+            self.pos = word_start(buf, pos)
         elif key == "word-right":
-            self.pos = self._word_end(pos)
+            self.pos = word_end(buf, pos)
         elif key == "up":
             self._history_move(-1)
         elif key == "down":
@@ -500,50 +406,9 @@ class LineEditor:
             self.pos = max(start, self.pos - (end - start))
 
     def _history_move(self, step: int) -> None:
-        if self._hist_index is None:
-            if step > 0 or not self._history:
-                return
-            self._draft = list(self.buf)
-            index = len(self._history) - 1
-        else:
-            index = self._hist_index + step
-            if index < 0:
-                return
+        line = self._history.move(step, self.buf)
+        if line is None:
+            return
         self._touch(0)
-        if index >= len(self._history):
-            self._hist_index = None
-            self.buf = list(self._draft)
-        else:
-            self._hist_index = index
-            self.buf = list(self._history[index])
-        self.pos = len(self.buf)
-
-    def _prev_boundary(self, pos: int) -> int:
-        """One character left, stepping over combining marks as one."""
-        pos = max(pos - 1, 0)
-        while pos > 0 and char_width(self.buf[pos]) == 0:
-            pos -= 1
-        return pos
-
-    def _next_boundary(self, pos: int) -> int:
-        n = len(self.buf)
-        pos = min(pos + 1, n)
-        while pos < n and char_width(self.buf[pos]) == 0:
-            pos += 1
-        return pos
-
-    def _word_start(self, pos: int) -> int:
-        """Start of the word before ``pos`` (spaces before it skipped). With
-        str methods: a word may be the whole line, and a Python loop over
-        it cost ~0.5 ms a key."""
-        before = "".join(self.buf[:pos]).rstrip()
-        if not before:
-            return 0
-        return len(before) - len(before.rsplit(None, 1)[-1])
-
-    def _word_end(self, pos: int) -> int:
-        after = "".join(self.buf[pos:])
-        rest = after.lstrip()
-        if not rest:
-            return len(self.buf)
-        return pos + (len(after) - len(rest)) + len(rest.split(None, 1)[0])
+        self.buf = line
+        self.pos = len(line)

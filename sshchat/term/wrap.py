@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from sshchat.term.editor import char_width
+from sshchat.term.cells import char_width
 
 _SGR_RE = re.compile(r"\x1b\[[0-9;]*m")
 _MIN_TEXT = 16  # a hanging indent is dropped if it would leave less than this
