@@ -116,8 +116,8 @@ class Operations:
     def remove_from_room(self, member: Member, target: Member, reason: str) -> None:
         self._rooms.remove_from_room(member, target, reason)
 
-    def remove_room(self, room: Room, notice: str) -> None:
-        self._rooms.remove(room, notice)
+    def remove_room(self, room: Room, notice: str, then: Then | None = None) -> None:
+        self._rooms.remove(room, notice, then)
 
     # ------------------------------------------------------------- oneself
 

@@ -102,7 +102,7 @@ class Core(Protocol):
         """A room creator's kick; ``reason`` as typed (checked like ``on_behalf``)."""
         ...
 
-    def remove_room(self, room: Room, notice: str) -> None:
+    def remove_room(self, room: Room, notice: str, then: Then | None = None) -> None:
         """An operator's /rmroom: the people in ``room`` moved to the lobby
         and told ``notice``; the room and its history gone for good."""
         ...
