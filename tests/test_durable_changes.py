@@ -148,3 +148,11 @@ def test_a_login_whose_name_could_not_be_registered_keeps_it_for_the_session() -
     chat.store.failing = False
     assert any("not registered" in n for n in erin_out.notices), erin_out.notices
     assert chat.hub.find("erin") is erin and chat.hub.names.binding("erin") is None
+
+
+def test_unregister_not_saved_keeps_the_name_registered() -> None:
+    chat = Chat()
+    chat.refused(chat.admin, chat.admin_out, "/unregister carol")
+    assert chat.hub.names.binding("carol") is not None
+    chat.hub.handle_line(chat.admin, "/unregister carol")
+    assert chat.hub.names.binding("carol") is None

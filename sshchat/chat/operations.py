@@ -189,8 +189,8 @@ class Operations:
     def revoke_op(self, fingerprint: str, then: Then | None = None) -> bool:
         return self._moderation.revoke(fingerprint, then)
 
-    def release_name(self, name: str) -> Binding | None:
-        return self._names.release(name)
+    def release_name(self, name: str, then: Then | None = None) -> Binding | None:
+        return self._names.release(name, then)
 
     def motd(self) -> str | None:
         return self._moderation.motd

@@ -103,10 +103,19 @@ class NameRegistry:
         if self._shapes.get(skeleton(binding.name)) is binding:
             del self._shapes[skeleton(binding.name)]
 
-    def release(self, name: str) -> Binding | None:
-        """Free ``name`` for anyone; returns the binding it had."""
+    def release(self, name: str, then: Callable[[bool], None] | None = None) -> Binding | None:
+        """Free ``name`` for anyone once that is durable (``then`` hears
+        whether it was); returns the binding it has, None if none."""
         binding = self._bindings.get(name_key(name))
-        if binding is not None:
-            self._unbind(binding)
-            self._store.save(Unbind(name_key(name)))
+        if binding is None:
+            return None
+
+        def saved(error: Exception | None) -> None:
+            # Freed only once durable: meanwhile the name stays its key's.
+            if error is None and self._bindings.get(name_key(name)) is binding:
+                self._unbind(binding)
+            if then is not None:
+                then(error is None)
+
+        self._store.save(Unbind(name_key(name)), saved)
         return binding

@@ -298,12 +298,20 @@ def deop(core: Core, member: Member, args: list[str], rest: str) -> None:
 
 
 def unregister(core: Core, member: Member, args: list[str], rest: str) -> None:
-    binding = core.release_name(args[0])
-    if binding is None:
+    found = core.binding(args[0])
+    if found is None:
         member.outlet.notice(f"{echo(args[0])} is not registered")
         return
-    core.audit(member, "unregister", binding.name, binding.fingerprint)
-    member.outlet.notice(f"released the name {binding.name} (was {binding.fingerprint})")
+    binding = found  # (a name a closure can see as not None)
+
+    def saved(ok: bool) -> None:
+        if not ok:
+            not_saved(member, f"releasing the name {binding.name}")
+            return
+        core.audit(member, "unregister", binding.name, binding.fingerprint)
+        member.outlet.notice(f"released the name {binding.name} (was {binding.fingerprint})")
+
+    core.release_name(args[0], saved)
 
 
 def allow(core: Core, member: Member, args: list[str], rest: str) -> None:
