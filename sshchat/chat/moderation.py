@@ -1,7 +1,10 @@
 """Operators, bans, mutes, the allowlist and the MOTD: who may do what.
 
-State is in memory (loaded from the store at start) and every change is
-written behind. Expiry is checked against the hub's clock when a ban or
+State is in memory (loaded from the store at start). A change an operator
+makes is saved first and applied only once the store says it is durable
+(``then`` hears True); if it could not be kept, nothing changes and
+``then`` hears False, so nobody is told of a ban a restart would forget.
+Expiry is checked against the hub's clock when a ban or
 mute is looked at, so tests move a fake clock instead of sleeping.
 """
 
@@ -33,6 +36,10 @@ from sshchat.chat.store import (
     Unban,
     Unmute,
 )
+from sshchat.chat.store import Change as Change
+
+Then = Callable[[bool], None]
+"""Hears True once a change is durable and applied, False if it was not saved."""
 
 log = logging.getLogger("sshchat")
 
@@ -98,7 +105,10 @@ class Moderation:
         self.allowed = set(snapshot.allowed)
         self.motd = clean_motd(snapshot.motd)
         if motd is not None and clean_motd(motd) != self.motd:
-            self.set_motd(motd)  # the file given at start wins
+            # The file given at start wins, saved or not: it is read again
+            # at every start.
+            self.motd = clean_motd(motd)
+            store.save(SetMotd(self.motd))
 
     # ------------------------------------------------------------ operators
 
@@ -107,26 +117,39 @@ class Moderation:
             fingerprint in self.admins or fingerprint in self.operators
         )
 
-    def grant(self, fingerprint: str, by: str) -> None:
-        self.operators[fingerprint] = by
-        self._store.save(Op(fingerprint, by))
+    def _durably(self, change: Change, apply: Callable[[], object], then: Then | None) -> None:
+        """Save ``change``; apply it in memory only once it is durable."""
 
-    def revoke(self, fingerprint: str) -> bool:
-        if self.operators.pop(fingerprint, None) is None:
+        def saved(error: Exception | None) -> None:
+            if error is None:
+                apply()
+            else:
+                log.warning("not applied, the store could not keep it: %s (%s)", type(change).__name__, error)
+            if then is not None:
+                then(error is None)
+
+        self._store.save(change, saved)
+
+    def grant(self, fingerprint: str, by: str, then: Then | None = None) -> None:
+        self._durably(Op(fingerprint, by), lambda: self.operators.__setitem__(fingerprint, by), then)
+
+    def revoke(self, fingerprint: str, then: Then | None = None) -> bool:
+        """False (and ``then`` not called) if the key is no runtime operator."""
+        if fingerprint not in self.operators:
             return False
-        self._store.save(Deop(fingerprint))
+        self._durably(Deop(fingerprint), lambda: self.operators.pop(fingerprint, None), then)
         return True
 
     # ----------------------------------------------------------------- bans
 
-    def ban(self, ban: Ban) -> None:
-        self.bans[(ban.kind, ban.value)] = ban
-        self._store.save(ban)
+    def ban(self, ban: Ban, then: Then | None = None) -> None:
+        self._durably(ban, lambda: self.bans.__setitem__((ban.kind, ban.value), ban), then)
 
-    def unban(self, kind: str, value: str) -> Ban | None:
-        ban = self.bans.pop((kind, value), None)
+    def unban(self, kind: str, value: str, then: Then | None = None) -> Ban | None:
+        """The ban lifted once durable; None (and ``then`` not called) if there is none."""
+        ban = self.bans.get((kind, value))
         if ban is not None:
-            self._store.save(Unban(kind, value))
+            self._durably(Unban(kind, value), lambda: self.bans.pop((kind, value), None), then)
         return ban
 
     def active_bans(self) -> list[Ban]:
@@ -134,7 +157,9 @@ class Moderation:
         now = self._clock()
         for key, ban in list(self.bans.items()):
             if ban.until is not None and ban.until <= now:
-                self.unban(*key)
+                # Over either way: dropped now, the store told when it can.
+                del self.bans[key]
+                self._store.save(Unban(*key))
         return sorted(self.bans.values(), key=lambda b: b.time)
 
     def ban_for(self, fingerprint: str | None, address: str) -> Ban | None:
@@ -159,23 +184,35 @@ class Moderation:
 
     # ---------------------------------------------------------------- mutes
 
-    def mute(self, mute: Mute) -> None:
+    def mute(self, mute: Mute, then: Then | None = None) -> None:
         """Mute a person: a key for good, a keyless session ("session:N")
         while it lasts (kept in memory only: it means nothing after a restart)."""
-        self.mutes[mute.target] = mute
-        if not mute.target.startswith("session:"):
-            self._store.save(mute)
+        if mute.target.startswith("session:"):
+            self.mutes[mute.target] = mute
+            if then is not None:
+                then(True)
+            return
+        self._durably(mute, lambda: self.mutes.__setitem__(mute.target, mute), then)
 
-    def unmute(self, target: str) -> Mute | None:
-        mute = self.mutes.pop(target, None)
-        if mute is not None and not target.startswith("session:"):
-            self._store.save(Unmute(target))
+    def unmute(self, target: str, then: Then | None = None) -> Mute | None:
+        """The mute lifted once durable; None (and ``then`` not called) if there is none."""
+        mute = self.mutes.get(target)
+        if mute is None:
+            return None
+        if target.startswith("session:"):
+            del self.mutes[target]
+            if then is not None:
+                then(True)
+        else:
+            self._durably(Unmute(target), lambda: self.mutes.pop(target, None), then)
         return mute
 
     def mute_of(self, target: str) -> Mute | None:
         mute = self.mutes.get(target)
         if mute is not None and mute.until is not None and mute.until <= self._clock():
-            self.unmute(target)
+            del self.mutes[target]  # over either way
+            if not target.startswith("session:"):
+                self._store.save(Unmute(target))
             return None
         return mute
 
@@ -190,15 +227,14 @@ class Moderation:
             or fingerprint in self.admins
         )
 
-    def allow(self, fingerprint: str, by: str) -> None:
-        self.allowed.add(fingerprint)
-        self._store.save(Allow(fingerprint, by))
+    def allow(self, fingerprint: str, by: str, then: Then | None = None) -> None:
+        self._durably(Allow(fingerprint, by), lambda: self.allowed.add(fingerprint), then)
 
-    def disallow(self, fingerprint: str) -> bool:
+    def disallow(self, fingerprint: str, then: Then | None = None) -> bool:
+        """False (and ``then`` not called) if the key was not added at runtime."""
         if fingerprint not in self.allowed:
             return False
-        self.allowed.discard(fingerprint)
-        self._store.save(Disallow(fingerprint))
+        self._durably(Disallow(fingerprint), lambda: self.allowed.discard(fingerprint), then)
         return True
 
     # ------------------------------------------------------------ audit log
@@ -210,6 +246,6 @@ class Moderation:
 
     # ----------------------------------------------------------------- motd
 
-    def set_motd(self, text: str | None) -> None:
-        self.motd = clean_motd(text)
-        self._store.save(SetMotd(self.motd))
+    def set_motd(self, text: str | None, then: Then | None = None) -> None:
+        motd = clean_motd(text)
+        self._durably(SetMotd(motd), lambda: setattr(self, "motd", motd), then)

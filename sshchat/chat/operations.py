@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 
 from sshchat.chat.member import Member
 from sshchat.chat.message import Kind, Message
-from sshchat.chat.moderation import Moderation, until_text
+from sshchat.chat.moderation import Moderation, Then, until_text
 from sshchat.chat.pipeline import Pipeline
 from sshchat.chat.presence import Presence
 from sshchat.chat.registry import NameRegistry
@@ -116,8 +116,8 @@ class Operations:
     def remove_from_room(self, member: Member, target: Member, reason: str) -> None:
         self._rooms.remove_from_room(member, target, reason)
 
-    def remove_room(self, room: Room, notice: str) -> None:
-        self._rooms.remove(room, notice)
+    def remove_room(self, room: Room, notice: str, then: Then | None = None) -> None:
+        self._rooms.remove(room, notice, then)
 
     # ------------------------------------------------------------- oneself
 
@@ -141,9 +141,19 @@ class Operations:
         because = f": {reason}" if reason else ""
         self._disconnect(target, f"kicked by {member.name}{because}", f"you were kicked by {member.name}{because}")
 
-    def ban(self, member: Member, ban: Ban) -> None:
+    def ban(self, member: Member, ban: Ban, then: Then | None = None) -> None:
+        """Keep ``ban``; only once it is durable, end the sessions it covers."""
+
+        def saved(ok: bool) -> None:
+            if ok:
+                self._enforce(member, ban)
+            if then is not None:
+                then(ok)
+
+        self._moderation.ban(ban, saved)
+
+    def _enforce(self, member: Member, ban: Ban) -> None:
         moderation = self._moderation
-        moderation.ban(ban)
         because = f": {ban.reason}" if ban.reason else ""
         for victim in list(self._presence.members.values()):
             if victim is not member and moderation.ban_for(victim.fingerprint, victim.address) is ban:
@@ -155,38 +165,38 @@ class Operations:
             if moderation.ban_for(visitor.fingerprint, visitor.address) is ban:
                 visitor.outlet.close(f"you were banned by {member.name}")
 
-    def unban(self, kind: str, value: str) -> Ban | None:
-        return self._moderation.unban(kind, value)
+    def unban(self, kind: str, value: str, then: Then | None = None) -> Ban | None:
+        return self._moderation.unban(kind, value, then)
 
     def bans(self) -> list[Ban]:
         return self._moderation.active_bans()
 
-    def mute(self, mute: Mute) -> None:
-        self._moderation.mute(mute)
+    def mute(self, mute: Mute, then: Then | None = None) -> None:
+        self._moderation.mute(mute, then)
 
     def mute_of(self, target: str) -> Mute | None:
         return self._moderation.mute_of(target)
 
-    def unmute(self, target: str) -> Mute | None:
-        return self._moderation.unmute(target)
+    def unmute(self, target: str, then: Then | None = None) -> Mute | None:
+        return self._moderation.unmute(target, then)
 
-    def grant_op(self, fingerprint: str, by: str) -> bool:
+    def grant_op(self, fingerprint: str, by: str, then: Then | None = None) -> bool:
         if self._moderation.is_op(fingerprint):
             return False
-        self._moderation.grant(fingerprint, by)
+        self._moderation.grant(fingerprint, by, then)
         return True
 
-    def revoke_op(self, fingerprint: str) -> bool:
-        return self._moderation.revoke(fingerprint)
+    def revoke_op(self, fingerprint: str, then: Then | None = None) -> bool:
+        return self._moderation.revoke(fingerprint, then)
 
-    def release_name(self, name: str) -> Binding | None:
-        return self._names.release(name)
+    def release_name(self, name: str, then: Then | None = None) -> Binding | None:
+        return self._names.release(name, then)
 
     def motd(self) -> str | None:
         return self._moderation.motd
 
-    def set_motd(self, text: str | None) -> None:
-        self._moderation.set_motd(text)
+    def set_motd(self, text: str | None, then: Then | None = None) -> None:
+        self._moderation.set_motd(text, then)
 
     def allowlist(self) -> dict[str, str] | None:
         moderation = self._moderation
@@ -196,8 +206,8 @@ class Operations:
         allowed.update(dict.fromkeys(moderation.allowlist_file, "file"))
         return allowed
 
-    def allow(self, fingerprint: str, by: str) -> None:
-        self._moderation.allow(fingerprint, by)
+    def allow(self, fingerprint: str, by: str, then: Then | None = None) -> None:
+        self._moderation.allow(fingerprint, by, then)
 
-    def disallow(self, fingerprint: str) -> bool:
-        return self._moderation.disallow(fingerprint)
+    def disallow(self, fingerprint: str, then: Then | None = None) -> bool:
+        return self._moderation.disallow(fingerprint, then)

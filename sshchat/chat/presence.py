@@ -85,7 +85,18 @@ class Presence:
         self._rooms.seat(member)
         self.members[member.key] = member
         self._shapes[skeleton(member.name)] = member
-        self._names.claim(member.name, member.fingerprint)
+        name = member.name
+
+        def saved(ok: bool) -> None:
+            # Refusing the login for it would shut everyone out while the
+            # disk is full; they keep the name for this session only.
+            if not ok and self.members.get(member.key) is member:
+                member.outlet.notice(
+                    f'your name "{name}" was not registered to your key (storage error); '
+                    "it is yours for this session only"
+                )
+
+        self._names.claim(member.name, member.fingerprint, saved)
 
     def _by_person(self, ignores: list[str]) -> list[str]:
         """Ignores kept by an older version name a name: the key that owns
@@ -167,6 +178,29 @@ class Presence:
         if refusal:
             member.outlet.notice(refusal)
             return
+        old_name = member.name
+
+        def saved(ok: bool) -> None:
+            # A name the key registers is taken (held tentatively by the
+            # registry meanwhile) only once durable; gone or renamed
+            # meanwhile, there is nothing left to do.
+            if self.members.get(member.key) is not member or member.name != old_name:
+                return
+            if not ok:
+                member.outlet.notice(
+                    f'the name "{new_name}" was not saved (storage error); nothing changed, you are still {old_name}'
+                )
+                return
+            other = self.find(new_name)
+            if other is not None and other is not member:  # the same key, logged in meanwhile
+                member.outlet.notice(f'the name "{other.name}" is already in use')
+                return
+            self._take_name(member, new_name)
+
+        if not self._names.claim(new_name, member.fingerprint, saved):
+            self._take_name(member, new_name)  # nothing to register: at once
+
+    def _take_name(self, member: Member, new_name: str) -> None:
         old_name, old_key = member.name, member.key
         del self.members[old_key]
         self._shapes.pop(skeleton(old_name), None)
@@ -174,7 +208,6 @@ class Presence:
         self.members[member.key] = member
         self._shapes[skeleton(new_name)] = member
         self._rooms.rekey(member, old_key)
-        self._names.claim(new_name, member.fingerprint)
         member.outlet.prompt_changed()
         for key in member.rooms:
             self._pipeline.publish(

@@ -16,7 +16,8 @@ from sshchat.chat.store import Binding, Store, Unbind
 
 
 class NameRegistry:
-    """Name -> owning key, kept in memory and written behind to the store."""
+    """Name -> owning key, kept in memory and in the store (a binding the
+    store could not keep is let go: see ``claim``)."""
 
     def __init__(
         self, bindings: dict[str, Binding], store: Store, clock: Callable[[], float], per_key: int
@@ -66,25 +67,55 @@ class NameRegistry:
             "use one of them, or ask an operator to /unregister one"
         )
 
-    def claim(self, name: str, fingerprint: str | None) -> None:
+    def claim(self, name: str, fingerprint: str | None, then: Callable[[bool], None] | None = None) -> bool:
         """Bind an unowned ``name`` to ``fingerprint`` (keyless: nothing;
-        a key holding its ``per_key`` names already: nothing)."""
-        if fingerprint is None or self.binding(name) is not None:
-            return
-        if len(self._held.get(fingerprint, ())) >= self._per_key:
-            return
-        binding = Binding(name, fingerprint, self._clock())
-        self._bindings[name_key(name)] = binding
-        self._held[fingerprint].add(name)
-        self._shapes.setdefault(skeleton(name), binding)
-        self._store.save(binding)
+        a key holding its ``per_key`` names already: nothing); False if
+        there was nothing to bind (and ``then`` is not called).
 
-    def release(self, name: str) -> Binding | None:
-        """Free ``name`` for anyone; returns the binding it had."""
-        binding = self._bindings.pop(name_key(name), None)
-        if binding is not None:
-            self._held[binding.fingerprint].discard(binding.name)
-            if self._shapes.get(skeleton(binding.name)) is binding:
-                del self._shapes[skeleton(binding.name)]
-            self._store.save(Unbind(name_key(name)))
+        The binding holds at once, tentatively, so nobody else can take the
+        name while the store writes it; if the store cannot keep it, it is
+        released again and ``then`` hears False (True once durable).
+        """
+        if fingerprint is None or self.binding(name) is not None:
+            return False
+        if len(self._held.get(fingerprint, ())) >= self._per_key:
+            return False
+        binding = Binding(name, fingerprint, self._clock())
+        self._bind(binding)
+
+        def saved(error: Exception | None) -> None:
+            if error is not None and self._bindings.get(name_key(name)) is binding:
+                self._unbind(binding)
+            if then is not None:
+                then(error is None)
+
+        self._store.save(binding, saved)
+        return True
+
+    def _bind(self, binding: Binding) -> None:
+        self._bindings[name_key(binding.name)] = binding
+        self._held[binding.fingerprint].add(binding.name)
+        self._shapes.setdefault(skeleton(binding.name), binding)
+
+    def _unbind(self, binding: Binding) -> None:
+        del self._bindings[name_key(binding.name)]
+        self._held[binding.fingerprint].discard(binding.name)
+        if self._shapes.get(skeleton(binding.name)) is binding:
+            del self._shapes[skeleton(binding.name)]
+
+    def release(self, name: str, then: Callable[[bool], None] | None = None) -> Binding | None:
+        """Free ``name`` for anyone once that is durable (``then`` hears
+        whether it was); returns the binding it has, None if none."""
+        binding = self._bindings.get(name_key(name))
+        if binding is None:
+            return None
+
+        def saved(error: Exception | None) -> None:
+            # Freed only once durable: meanwhile the name stays its key's.
+            if error is None and self._bindings.get(name_key(name)) is binding:
+                self._unbind(binding)
+            if then is not None:
+                then(error is None)
+
+        self._store.save(Unbind(name_key(name)), saved)
         return binding

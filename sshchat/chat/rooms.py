@@ -14,6 +14,7 @@ operator's /rmroom.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterator
 
@@ -197,10 +198,25 @@ class Rooms:
 
     # ----------------------------------------------- removing rooms
 
-    def remove(self, room: Room, notice: str) -> None:
+    def remove(self, room: Room, notice: str, then: Callable[[bool], None] | None = None) -> None:
         """Remove ``room`` for good: its people are moved to the lobby and told
         ``notice``; it is gone from everyone's remembered rooms, and its
-        history is dropped from the store (a room made again starts empty)."""
+        history is dropped from the store (a room made again starts empty).
+
+        The store drops it first; only once that is durable does anyone see
+        it go (``then`` hears True). If it could not, nothing changes (False).
+        """
+
+        def saved(error: Exception | None) -> None:
+            ok = error is None and self.by_key.get(room.key) is room
+            if ok:
+                self._drop(room, notice)
+            if then is not None:
+                then(ok)
+
+        self._store.save(DropRoom(room.key, room.name), saved)
+
+    def _drop(self, room: Room, notice: str) -> None:
         key = room.key
         for member in list(room.members.values()):
             member.outlet.notice(notice)
@@ -226,7 +242,6 @@ class Rooms:
         del self.by_key[key]
         self._made_from.pop(key, None)
         self._empty_since.pop(key, None)
-        self._store.save(DropRoom(key, room.name))
 
     def expire(self) -> list[Room]:
         """Remove rooms made without a key that have been empty (nobody in
@@ -243,7 +258,9 @@ class Rooms:
             since = self._empty_since.setdefault(room.key, now)
             if now - since >= ttl:
                 log.info("%s expired: made without a key, empty for %.0f s", room.name, now - since)
-                self.remove(room, f"{room.name} was removed")
+                # Empty and nobody's doing: gone now, the store told behind.
+                self._drop(room, f"{room.name} was removed")
+                self._store.save(DropRoom(room.key, room.name))
                 gone.append(room)
         return gone
 
@@ -313,9 +330,18 @@ class Rooms:
         if not text:  # nothing asked, or nothing left once cleaned: show it
             member.outlet.notice(f"{room.name}: {room.info.topic or 'no topic'}")
             return
-        room.info.topic = text
-        self._store.save(room.info)
-        self._pipeline.publish(member, room, Kind.SYSTEM, f"{member.name} set the topic: {text}")
+        topic = text
+
+        def saved(error: Exception | None) -> None:
+            # Set, and announced, only once durable; the room may have been
+            # removed meanwhile, and then there is nothing left to set.
+            if error is not None:
+                member.outlet.notice("the topic was not saved (storage error); nothing changed")
+            elif self.by_key.get(room.key) is room:
+                room.info.topic = topic
+                self._pipeline.publish(member, room, Kind.SYSTEM, f"{member.name} set the topic: {topic}")
+
+        self._store.save(dataclasses.replace(room.info, topic=topic), saved)
 
     def remove_from_room(self, member: Member, target: Member, reason: str) -> None:
         """A room creator's /kick: out of the room ``member`` looks at, only.

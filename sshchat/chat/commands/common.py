@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from sshchat.chat.commands.core import Core
 from sshchat.chat.member import Member
-from sshchat.chat.moderation import parse_duration
+from sshchat.chat.moderation import Then, parse_duration
 from sshchat.chat.sanitize import clean
 
 FINGERPRINT_PREFIX = "fingerprint:"
@@ -102,3 +103,24 @@ def protected(core: Core, actor: Member, fingerprint: str | None, label: str) ->
         return False
     actor.outlet.notice(f"{label} is an admin (--admin-keys); operators cannot act on admins")
     return True
+
+
+def not_saved(member: Member, what: str) -> None:
+    """Tell ``member`` a change of theirs could not be kept: it did not happen."""
+    member.outlet.notice(f"{what} was not saved (storage error); nothing changed")
+
+
+def gather(count: int, done: Callable[[list[bool]], None]) -> Callable[[int], Then]:
+    """``count`` changes saved at once: ``done`` hears, in order, which were
+    kept, once the store has answered for all of them."""
+    results: dict[int, bool] = {}
+
+    def one(index: int) -> Then:
+        def then(ok: bool) -> None:
+            results[index] = ok
+            if len(results) == count:
+                done([results[i] for i in range(count)])
+
+        return then
+
+    return one

@@ -14,6 +14,7 @@ from typing import Protocol
 
 from sshchat.chat.member import Member
 from sshchat.chat.message import Kind, Message
+from sshchat.chat.moderation import Then
 from sshchat.chat.room import Room
 from sshchat.chat.settings import ChatSettings
 from sshchat.chat.store import AuditEntry, Ban, Binding, Mute
@@ -101,7 +102,7 @@ class Core(Protocol):
         """A room creator's kick; ``reason`` as typed (checked like ``on_behalf``)."""
         ...
 
-    def remove_room(self, room: Room, notice: str) -> None:
+    def remove_room(self, room: Room, notice: str, then: Then | None = None) -> None:
         """An operator's /rmroom: the people in ``room`` moved to the lobby
         and told ``notice``; the room and its history gone for good."""
         ...
@@ -123,46 +124,48 @@ class Core(Protocol):
         why; ``reason`` as typed (checked like ``on_behalf``)."""
         ...
 
-    def ban(self, member: Member, ban: Ban) -> None:
-        """Keep ``ban`` and end every session it covers, bots' too."""
+    def ban(self, member: Member, ban: Ban, then: Then | None = None) -> None:
+        """Keep ``ban`` and, once durable, end every session it covers, bots'
+        too. Every change below with ``then`` is applied only once the store
+        has kept it; ``then`` hears whether it was (False: nothing changed)."""
         ...
 
-    def unban(self, kind: str, value: str) -> Ban | None: ...
+    def unban(self, kind: str, value: str, then: Then | None = None) -> Ban | None: ...
 
     def bans(self) -> list[Ban]:
         """The bans in force, oldest first."""
         ...
 
-    def mute(self, mute: Mute) -> None: ...
+    def mute(self, mute: Mute, then: Then | None = None) -> None: ...
 
     def mute_of(self, target: str) -> Mute | None:
         """The mute in force on an identity ("fingerprint:..." or "name:...")."""
         ...
 
-    def unmute(self, target: str) -> Mute | None: ...
+    def unmute(self, target: str, then: Then | None = None) -> Mute | None: ...
 
-    def grant_op(self, fingerprint: str, by: str) -> bool:
+    def grant_op(self, fingerprint: str, by: str, then: Then | None = None) -> bool:
         """Make a key an operator; False if it already is one."""
         ...
 
-    def revoke_op(self, fingerprint: str) -> bool:
+    def revoke_op(self, fingerprint: str, then: Then | None = None) -> bool:
         """False if the key was not an operator made at runtime."""
         ...
 
-    def release_name(self, name: str) -> Binding | None: ...
+    def release_name(self, name: str, then: Then | None = None) -> Binding | None: ...
 
     def motd(self) -> str | None: ...
 
-    def set_motd(self, text: str | None) -> None: ...
+    def set_motd(self, text: str | None, then: Then | None = None) -> None: ...
 
     def allowlist(self) -> dict[str, str] | None:
         """Allowed keys and where each comes from ("file" or "added"); None
         when the server runs without an allowlist."""
         ...
 
-    def allow(self, fingerprint: str, by: str) -> None: ...
+    def allow(self, fingerprint: str, by: str, then: Then | None = None) -> None: ...
 
-    def disallow(self, fingerprint: str) -> bool:
+    def disallow(self, fingerprint: str, then: Then | None = None) -> bool:
         """False if the key was not added at runtime."""
         ...
 

@@ -13,7 +13,9 @@ from sshchat.chat.commands.common import (
     count_arg,
     duration_and_reason,
     echo,
+    gather,
     not_a_fingerprint,
+    not_saved,
     parse_fingerprint,
     protected,
     resolve_key,
@@ -103,11 +105,25 @@ def ban(core: Core, member: Member, args: list[str], rest: str) -> None:
     # ban to its address's for /unban NAME.
     made = [Ban(kind, value, now + until if until else None, reason, member.name, now) for kind, value in targets]
     detail = reason + (f" for {args[1]}" if until else "")
-    for banned_one in made:
-        core.audit(member, "ban", f"{banned_one.kind}:{banned_one.value}", detail)
-    member.outlet.notice(f"banned {label}{until_text(made[0].until)}")
-    for banned_one in made:
-        core.ban(member, banned_one)
+
+    def saved(kept: list[bool]) -> None:
+        # Told, audited and enforced only once durable (the disconnects
+        # happen in core.ban); what was not kept did not happen.
+        if not any(kept):
+            not_saved(member, f"the ban on {label}")
+            return
+        for banned_one, ok in zip(made, kept, strict=True):
+            if ok:
+                core.audit(member, "ban", f"{banned_one.kind}:{banned_one.value}", detail)
+        if all(kept):
+            member.outlet.notice(f"banned {label}{until_text(made[0].until)}")
+            return
+        lost = " and ".join(f"{b.kind}:{clean(b.value)}" for b, ok in zip(made, kept, strict=True) if not ok)
+        member.outlet.notice(f"banned {label}{until_text(made[0].until)}, but the ban on {lost} was not saved")
+
+    one = gather(len(made), saved)
+    for index, banned_one in enumerate(made):
+        core.ban(member, banned_one, one(index))
 
 
 def _kept_ban(core: Core, member: Member, target: str) -> tuple[str, str] | None:
@@ -155,10 +171,21 @@ def unban(core: Core, member: Member, args: list[str], rest: str) -> None:
     if not lifted:
         member.outlet.notice(f"no ban on {echo(target, 60)}; see /banned")
         return
-    for b in lifted:
-        core.unban(b.kind, b.value)
-        core.audit(member, "unban", f"{b.kind}:{b.value}")
-    member.outlet.notice(f"lifted the ban on {' and '.join(clean(b.value) for b in lifted)}")
+
+    def saved(kept: list[bool]) -> None:
+        done = [b for b, ok in zip(lifted, kept, strict=True) if ok]
+        if not done:
+            not_saved(member, f"lifting the ban on {' and '.join(clean(b.value) for b in lifted)}")
+            return
+        for b in done:
+            core.audit(member, "unban", f"{b.kind}:{b.value}")
+        lost = [clean(b.value) for b, ok in zip(lifted, kept, strict=True) if not ok]
+        tail = f"; lifting the ban on {' and '.join(lost)} was not saved" if lost else ""
+        member.outlet.notice(f"lifted the ban on {' and '.join(clean(b.value) for b in done)}{tail}")
+
+    one = gather(len(lifted), saved)
+    for index, b in enumerate(lifted):
+        core.unban(b.kind, b.value, one(index))
 
 
 def banned(core: Core, member: Member, args: list[str], rest: str) -> None:
@@ -188,15 +215,21 @@ def mute(core: Core, member: Member, args: list[str], rest: str) -> None:
         return
     now = core.now()
     muted = Mute(target, now + until if until else None, reason, member.name, now)
-    core.mute(muted)
-    audited = target if fp else f"{label} ({target}, no key)"
-    core.audit(member, "mute", audited, reason + (f" for {args[1]}" if until else ""))
-    member.outlet.notice(f"muted {label}{until_text(muted.until)}")
-    if online is not None:
-        online.muted_reminded = now  # told now; no reminder on their next line
-        online.outlet.notice(
-            f"you were muted by {member.name}{until_text(muted.until)}: nobody else sees your messages"
-        )
+
+    def saved(ok: bool) -> None:
+        if not ok:
+            not_saved(member, f"the mute on {label}")
+            return
+        audited = target if fp else f"{label} ({target}, no key)"
+        core.audit(member, "mute", audited, reason + (f" for {args[1]}" if until else ""))
+        member.outlet.notice(f"muted {label}{until_text(muted.until)}")
+        if online is not None:
+            online.muted_reminded = now  # told now; no reminder on their next line
+            online.outlet.notice(
+                f"you were muted by {member.name}{until_text(muted.until)}: nobody else sees your messages"
+            )
+
+    core.mute(muted, saved)
 
 
 def unmute(core: Core, member: Member, args: list[str], rest: str) -> None:
@@ -208,13 +241,18 @@ def unmute(core: Core, member: Member, args: list[str], rest: str) -> None:
         if not label:
             return
         target = online.person if online is not None else identity(fp, name_key(label))
-    if core.unmute(target) is None:
+
+    def saved(ok: bool) -> None:
+        if not ok:
+            not_saved(member, f"unmuting {label}")
+            return
+        core.audit(member, "unmute", target)
+        member.outlet.notice(f"unmuted {label}")
+        if online is not None:
+            online.outlet.notice(f"you were unmuted by {member.name}")
+
+    if core.unmute(target, saved) is None:
         member.outlet.notice(f"{label} is not muted")
-        return
-    core.audit(member, "unmute", target)
-    member.outlet.notice(f"unmuted {label}")
-    if online is not None:
-        online.outlet.notice(f"you were unmuted by {member.name}")
 
 
 def op(core: Core, member: Member, args: list[str], rest: str) -> None:
@@ -224,13 +262,18 @@ def op(core: Core, member: Member, args: list[str], rest: str) -> None:
     if fp is None:
         member.outlet.notice(f"{label} has no key; only people with a key can be operators")
         return
-    if not core.grant_op(fp, member.name):
+
+    def saved(ok: bool) -> None:
+        if not ok:
+            not_saved(member, f"making {label} an operator")
+            return
+        core.audit(member, "op", fp, label)
+        member.outlet.notice(f"{label} is now an operator")
+        if online is not None:
+            online.outlet.notice(f"{member.name} made you an operator; /help lists your new commands")
+
+    if not core.grant_op(fp, member.name, saved):
         member.outlet.notice(f"{label} is already an operator")
-        return
-    core.audit(member, "op", fp, label)
-    member.outlet.notice(f"{label} is now an operator")
-    if online is not None:
-        online.outlet.notice(f"{member.name} made you an operator; /help lists your new commands")
 
 
 def deop(core: Core, member: Member, args: list[str], rest: str) -> None:
@@ -240,22 +283,35 @@ def deop(core: Core, member: Member, args: list[str], rest: str) -> None:
     if fp is not None and core.is_admin(fp):
         member.outlet.notice(f"{label} is an admin from the server's --admin-keys file; change it there")
         return
-    if fp is None or not core.revoke_op(fp):
+
+    def saved(ok: bool) -> None:
+        if not ok:
+            not_saved(member, f"removing {label}'s operator status")
+            return
+        core.audit(member, "deop", fp or "", label)
+        member.outlet.notice(f"{label} is no longer an operator")
+        if online is not None:
+            online.outlet.notice(f"{member.name} removed your operator status")
+
+    if fp is None or not core.revoke_op(fp, saved):
         member.outlet.notice(f"{label} is not an operator")
-        return
-    core.audit(member, "deop", fp, label)
-    member.outlet.notice(f"{label} is no longer an operator")
-    if online is not None:
-        online.outlet.notice(f"{member.name} removed your operator status")
 
 
 def unregister(core: Core, member: Member, args: list[str], rest: str) -> None:
-    binding = core.release_name(args[0])
-    if binding is None:
+    found = core.binding(args[0])
+    if found is None:
         member.outlet.notice(f"{echo(args[0])} is not registered")
         return
-    core.audit(member, "unregister", binding.name, binding.fingerprint)
-    member.outlet.notice(f"released the name {binding.name} (was {binding.fingerprint})")
+    binding = found  # (a name a closure can see as not None)
+
+    def saved(ok: bool) -> None:
+        if not ok:
+            not_saved(member, f"releasing the name {binding.name}")
+            return
+        core.audit(member, "unregister", binding.name, binding.fingerprint)
+        member.outlet.notice(f"released the name {binding.name} (was {binding.fingerprint})")
+
+    core.release_name(args[0], saved)
 
 
 def allow(core: Core, member: Member, args: list[str], rest: str) -> None:
@@ -278,16 +334,23 @@ def allow(core: Core, member: Member, args: list[str], rest: str) -> None:
     if fp is None:
         member.outlet.notice(f"{label} has no key; the allowlist holds keys")
         return
+
+    def saved(ok: bool) -> None:
+        doing = "adding" if action == "add" else "removing"
+        if not ok:
+            not_saved(member, f"{doing} {label} {'to' if action == 'add' else 'from'} the allowlist")
+            return
+        core.audit(member, f"allow {action}", fp or "", label)
+        if action == "add":
+            member.outlet.notice(f"added {label} to the allowlist")
+        else:
+            member.outlet.notice(f"removed {label} from the allowlist")
+
     if action == "add":
-        core.allow(fp, member.name)
-        member.outlet.notice(f"added {label} to the allowlist")
-    elif core.disallow(fp):
-        member.outlet.notice(f"removed {label} from the allowlist")
-    else:
+        core.allow(fp, member.name, saved)
+    elif not core.disallow(fp, saved):
         note = " (it is in the file; edit the file)" if allowed.get(fp) == "file" else ""
         member.outlet.notice(f"{label} was not added at runtime{note}")
-        return
-    core.audit(member, f"allow {action}", fp, label)
 
 
 def audit(core: Core, member: Member, args: list[str], rest: str) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sshchat.chat.commands.common import ago, echo
+from sshchat.chat.commands.common import ago, echo, not_saved
 from sshchat.chat.commands.core import Core
 from sshchat.chat.member import Member
 from sshchat.chat.moderation import when
@@ -131,6 +131,12 @@ def motd(core: Core, member: Member, args: list[str], rest: str) -> None:
             member.outlet.notice("nothing is left of that text once cleaned; /motd - clears it")
         if not text:  # refused (they were told why) or empty: the old one stays
             return
-    core.set_motd(text)
-    core.audit(member, "motd", "-", text or "(cleared)")
-    member.outlet.notice("message of the day cleared" if text is None else "message of the day set")
+
+    def saved(ok: bool) -> None:
+        if not ok:
+            not_saved(member, "the message of the day")
+            return
+        core.audit(member, "motd", "-", text or "(cleared)")
+        member.outlet.notice("message of the day cleared" if text is None else "message of the day set")
+
+    core.set_motd(text, saved)

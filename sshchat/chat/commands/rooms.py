@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sshchat.chat.commands.common import echo
+from sshchat.chat.commands.common import echo, not_saved
 from sshchat.chat.commands.core import Core
 from sshchat.chat.member import Member
 from sshchat.chat.names import name_key
@@ -83,6 +83,12 @@ def rmroom(core: Core, member: Member, args: list[str], rest: str) -> None:
         return
     name, people = room.name, len(room.members)
     suffix = f": {reason}" if reason else ""
-    core.remove_room(room, f"{name} was removed by {member.name}{suffix}; you are in #lobby")
-    core.audit(member, "rmroom", name, reason)
-    member.outlet.notice(f"removed {name} and its history; {people} people moved to #lobby")
+
+    def saved(ok: bool) -> None:
+        if not ok:
+            not_saved(member, f"removing {name}")
+            return
+        core.audit(member, "rmroom", name, reason)
+        member.outlet.notice(f"removed {name} and its history; {people} people moved to #lobby")
+
+    core.remove_room(room, f"{name} was removed by {member.name}{suffix}; you are in #lobby", saved)

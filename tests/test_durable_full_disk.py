@@ -1,0 +1,63 @@
+"""With a real full disk (RLIMIT_FSIZE 0 on a `sshchat serve` process, so
+every write to a file fails), a /ban or /topic is refused as not saved and
+changes nothing; once space returns they work, and after a restart only
+what was durable exists."""
+
+from __future__ import annotations
+
+import resource
+from pathlib import Path
+
+import asyncssh
+
+from tests.support.clients import Client
+from tests.support.server import ServerProcess
+
+LOST = "SHA256:" + "L" * 43
+KEPT = "SHA256:" + "K" * 43
+NOT_SAVED = "was not saved (storage error); nothing changed"
+
+
+async def _admin(port: int, key: asyncssh.SSHKey) -> Client:
+    conn = await asyncssh.connect(
+        "127.0.0.1", port, username="dana", known_hosts=None, client_keys=[key], agent_path=None,
+    )
+    client = Client(conn, await conn.create_process(encoding="utf-8"))
+    await client.wait_for("Welcome", timeout=10)
+    return client
+
+
+async def test_ban_and_topic_with_the_disk_full_are_refused_and_work_once_space_returns(tmp_path: Path) -> None:
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    admins = tmp_path / "admins"
+    admins.write_text(key.export_public_key().decode())
+    args = ("--admin-keys", str(admins))
+    server = ServerProcess(tmp_path, *args)
+    try:
+        dana = await _admin(server.port, key)
+        _soft, hard = resource.prlimit(server.pid, resource.RLIMIT_FSIZE)
+        resource.prlimit(server.pid, resource.RLIMIT_FSIZE, (0, hard))
+        dana.line(f"/ban fingerprint:{LOST} lost")
+        await dana.wait_for(lambda c: c.text.count(NOT_SAVED) == 1, timeout=10)
+        dana.line("/topic the lost topic")
+        await dana.wait_for(lambda c: c.text.count(NOT_SAVED) == 2, timeout=10)
+        resource.prlimit(server.pid, resource.RLIMIT_FSIZE, (hard, hard))
+        dana.line(f"/ban fingerprint:{KEPT} kept")
+        await dana.wait_for("banned", timeout=10)
+        dana.line("/topic the kept topic")
+        await dana.wait_for("set the topic: the kept topic", timeout=10)
+        assert dana.text.count("banned") == 1 and "set the topic: the lost" not in dana.text
+        await dana.close()
+    finally:
+        assert server.stop() == 0, "".join(server.log)
+    again = ServerProcess(tmp_path, *args)
+    try:
+        dana = await _admin(again.port, key)
+        await dana.wait_for("the kept topic", timeout=10)
+        dana.line("/banned")
+        await dana.wait_for("1 bans:", timeout=10)
+        await dana.wait_for(KEPT[:20], timeout=10)
+        assert LOST[:20] not in dana.text and "lost topic" not in dana.text
+        await dana.close()
+    finally:
+        assert again.stop() == 0, "".join(again.log)
