@@ -226,3 +226,23 @@ async def test_a_connection_with_no_chat_session_is_closed_after_login_timeout(s
     chatting.line("still here")
     await chatting.wait_for("still here")
     conn.close()
+
+
+async def test_a_session_channel_that_never_starts_a_shell_is_closed_after_login_timeout(start_server, caplog) -> None:
+    """Opening the channel is not the end of logging in: a client that opens
+    one and never asks for a shell or a command would otherwise hold its
+    place under the address limits for ever."""
+    caplog.set_level(logging.INFO, logger="sshchat")
+    server: Server = await start_server(login_timeout=1.0)
+    conn, client = await asyncssh.create_connection(
+        _Watching, "127.0.0.1", server.port, username="lurker", known_hosts=None,
+        client_keys=None, agent_path=None,
+    )
+    assert isinstance(client, _Watching)
+    # asyncssh's public API always asks for a shell or command: open the channel by hand
+    channel = asyncssh.SSHClientChannel(conn, asyncio.get_running_loop(), None, "utf-8", "strict", 2**20, 32768)
+    await channel._open(b"session")  # open, then ask for nothing
+    await asyncio.wait_for(client.closed.wait(), timeout=10)
+    assert "no chat session within login_timeout" in caplog.text
+    await eventually(lambda: server.app.ctx.limits.total == 0, message="its place under the limits is released")
+    conn.close()

@@ -61,7 +61,7 @@ class ChatServer(asyncssh.SSHServer):
 
     def _login_expired(self) -> None:
         self._login_timer = None
-        if self._has_session or self._conn is None:
+        if self._conn is None:  # gone already; a started session has cancelled this timer
             return
         log.info("closed a connection from %s: no chat session within login_timeout", self._address)
         self._conn.disconnect(
@@ -121,10 +121,11 @@ class ChatServer(asyncssh.SSHServer):
         if self._has_session or self._conn is None:
             return False  # one connection, one chat session
         self._has_session = True
-        self._stop_login_timer()
         fingerprint = self._key.get_fingerprint("sha256") if self._key else None
         username = self._conn.get_extra_info("username") or ""
-        return Session(self._ctx, Peer(self._conn, username, fingerprint, self._address))
+        # logging in ends when the shell or command starts, not when the channel opens:
+        # a channel that never asks for either must not hold its place for ever
+        return Session(self._ctx, Peer(self._conn, username, fingerprint, self._address), self._stop_login_timer)
 
 
 def _names(setting: str) -> list[str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 import asyncssh
@@ -60,9 +61,11 @@ class Session(asyncssh.SSHServerSession[str]):
         self,
         ctx: ServerContext,
         peer: Peer,
+        started: Callable[[], None] | None = None,
     ) -> None:
         self._ctx = ctx
         self._peer = peer
+        self._started = started  # told when the shell or command starts (the end of logging in)
         self._chan: asyncssh.SSHServerChannel[str] | None = None
         self._term: str | None = None
         self._width = 80
@@ -101,6 +104,8 @@ class Session(asyncssh.SSHServerSession[str]):
     def session_started(self) -> None:
         chan = self._chan
         assert chan is not None
+        if self._started is not None:
+            self._started()
         handler: Handler
         if self._command is not None:
             handler = BotCommandSession(
