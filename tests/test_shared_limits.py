@@ -44,6 +44,23 @@ def test_keyless_people_from_one_address_cannot_make_rooms_past_its_cap() -> Non
     assert hub.room("#more") is not None
 
 
+def test_the_48_around_many_64s_shares_ten_times_one_addresss_rooms() -> None:
+    """Walking through the /64s of one /48 (65,536 of them) buys no more than
+    ten addresses' worth of keyless rooms."""
+    hub = _hub(max_rooms=1000, max_rooms_per_person=20, max_rooms_per_address=1)
+    for n in range(10):  # one room from each of ten /64s of 2001:db8:1::/48
+        maker, _ = person(hub, f"anon{n}", address=f"2001:db8:1:{n:x}::1")
+        hub.handle_line(maker, f"/join #r{n}")
+        assert hub.room(f"#r{n}") is not None
+    eleventh, out = person(hub, "anon10", address="2001:db8:1:ff::1")  # a fresh /64, the same /48
+    hub.handle_line(eleventh, "/join #more")
+    assert hub.room("#more") is None
+    assert "from your address" in out.notices[-1]
+    other_site, _out = person(hub, "far", address="2001:db8:2::1")
+    hub.handle_line(other_site, "/join #more")
+    assert hub.room("#more") is not None
+
+
 def test_a_person_with_a_key_can_create_a_room_when_keyless_ones_are_used_up() -> None:
     hub = _hub(max_rooms=10, keyless_room_share=0.5, max_rooms_per_address=100)
     for n in range(10):

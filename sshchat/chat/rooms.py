@@ -18,7 +18,7 @@ import dataclasses
 import logging
 from collections.abc import Callable, Iterator
 
-from sshchat.chat.addresses import address_keys
+from sshchat.chat.addresses import NETWORK_SHARE, address_keys
 from sshchat.chat.member import Member
 from sshchat.chat.message import Kind
 from sshchat.chat.moderation import Moderation
@@ -63,7 +63,8 @@ class Rooms:
         self._memberships: dict[str, Memberships] = {
             who: [(k, cur) for k, cur in rooms if k in self.by_key] for who, rooms in snapshot.memberships.items()
         }
-        self._made_from: dict[str, str] = {}  # room key -> network of its keyless creator (this run)
+        # room key -> the address keys (/64, /48) of its keyless creator; this run only
+        self._made_from: dict[str, tuple[str, str | None]] = {}
         self._empty_since: dict[str, float] = {}  # keyless-made room key -> when last seen empty
 
     # ------------------------------------------------------------- lookups
@@ -142,7 +143,7 @@ class Rooms:
             info = RoomInfo(room_name, "", member.name, member.fingerprint, self._clock())
             room = self.by_key[key] = Room(info, self._settings.history_in_memory)
             if member.fingerprint is None:
-                self._made_from[key] = address_keys(member.address)[0]
+                self._made_from[key] = address_keys(member.address)
             self._store.save(info)
             log.info("%s created %s", member.name, room_name)
         if key == member.room:
@@ -180,9 +181,10 @@ class Rooms:
         """Why a keyless ``member`` may not create a room: their address has
         made its share, or keyless people have made theirs of the server's."""
         s = self._settings
-        network = address_keys(member.address)[0]
-        here = sum(1 for made in self._made_from.values() if made == network)
-        if here >= s.max_rooms_per_address:
+        host, site = address_keys(member.address)  # an IPv6 /64, and the /48 around it
+        here = sum(1 for made in self._made_from.values() if made[0] == host)
+        on_site = sum(1 for made in self._made_from.values() if site is not None and made[1] == site)
+        if here >= s.max_rooms_per_address or on_site >= s.max_rooms_per_address * NETWORK_SHARE:
             return (
                 f"people without a key from your address have {here} rooms, the most one address may; "
                 "connect with an SSH key to create more"
