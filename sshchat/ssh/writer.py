@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
 
 import asyncssh
 
@@ -70,7 +69,7 @@ class Writer:
             # sent directly, the backlog is the socket transport's (the channel's buffer was empty, and still is)
             if not self._direct or (backlog := direct_write.send_data(chan, data)) == direct_write.NOT_SENT:
                 chan.write(data.decode("utf-8") if text is None else text)
-                backlog = chan.get_write_buffer_size() + transport_backlog(self._conn)
+                backlog = chan.get_write_buffer_size() + direct_write.transport_backlog(self._conn)
         except OSError:  # the channel is already closing
             return
         if backlog > self._limit and not self._ending:
@@ -95,12 +94,3 @@ class Writer:
         """The connection is gone: write nothing more."""
         self._chan = None
 
-
-def transport_backlog(conn: Any) -> int:
-    """Bytes queued in the connection's socket transport, not yet sent.
-
-    The channel's own buffer only fills once the client's SSH window is used
-    up (about 2 MB for OpenSSH); until then unsent data piles up here.
-    """
-    transport = getattr(conn, "_transport", None)
-    return transport.get_write_buffer_size() if transport is not None else 0

@@ -156,6 +156,20 @@ def send_data(chan: Any, data: bytes) -> int:
     return conn._transport.get_write_buffer_size()
 
 
+def transport_backlog(conn: Any) -> int:
+    """Bytes queued in the connection's socket transport, not yet sent: a
+    slow reader's backlog grows here first (the channel's own buffer only
+    fills once the client's SSH window, ~2 MB for OpenSSH, is used up).
+
+    asyncssh has no public way to ask, so this reads ``_transport`` (one of
+    this patch's checked names). With the gate closed it still tries, and
+    counts nothing where the name is gone: the cut-off of slow readers
+    then rests on the channel's buffer alone.
+    """
+    transport = getattr(conn, "_transport", None)
+    return transport.get_write_buffer_size() if transport is not None else 0
+
+
 def install() -> None:
     global _on, _gcm_encryption, _ssh_logger
     _gcm_encryption = encryption.GCMEncryption
