@@ -78,6 +78,7 @@ class Session(asyncssh.SSHServerSession[str]):
         self._time_budget = ServerTimeBudget(c.input_ms_per_second, c.input_ms_burst, c.input_slowdowns, loop.time)
         self._resume: asyncio.TimerHandle | asyncio.Handle | None = None
         self._pending = ""  # input received, not yet handed over (reading is paused meanwhile)
+        self._at = 0  # how much of _pending is handed over: slices are cut by offset, not by copying the rest
         self._eof_pending = False
         self._paused = False
 
@@ -126,7 +127,10 @@ class Session(asyncssh.SSHServerSession[str]):
         handler = self.handler
         if handler is None or not handler.listening:
             return
-        if self._input_budget.take(len(data.encode("utf-8", "surrogatepass"))):
+        size = len(data) if data.isascii() else len(data.encode("utf-8", "surrogatepass"))
+        if self._input_budget.take(size):
+            if self._at:  # drop what was handed over before adding more
+                self._pending, self._at = self._pending[self._at :], 0
             self._pending += data
             if self._resume is None:
                 self._drain()
@@ -138,20 +142,21 @@ class Session(asyncssh.SSHServerSession[str]):
         slices (and while over the time budget) the channel is not read."""
         self._resume = None
         handler, chan = self.handler, self._chan
-        while self._pending and handler is not None and handler.listening and chan is not None:
-            piece, self._pending = self._pending[:INPUT_SLICE], self._pending[INPUT_SLICE:]
+        while self._at < len(self._pending) and handler is not None and handler.listening and chan is not None:
+            piece = self._pending[self._at : self._at + INPUT_SLICE]
+            self._at += len(piece)
             started = time.perf_counter()
             handler.input(piece)
             pause = self._charge(handler, time.perf_counter() - started)
             if pause is None:
-                self._pending = ""
+                self._pending, self._at = "", 0
                 return
-            if pause > 0 or self._pending:
+            if pause > 0 or self._at < len(self._pending):
                 self._pause_reading(chan)
                 loop = asyncio.get_running_loop()
                 self._resume = loop.call_later(pause, self._drain) if pause > 0 else loop.call_soon(self._drain)
                 return
-        self._pending = ""
+        self._pending, self._at = "", 0
         if chan is not None and self._paused:
             self._paused = False
             chan.resume_reading()
