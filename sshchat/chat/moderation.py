@@ -77,6 +77,17 @@ def clean_motd(text: str | None) -> str | None:
     return "\n".join(line.rstrip() for line in lines).strip("\n") or None
 
 
+def _network(ban: Ban) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    """The range an address ban covers; None for a key's ban (or a value
+    that is no range, which an older version may have kept)."""
+    if ban.kind != "ip":
+        return None
+    try:
+        return ipaddress.ip_network(ban.value, strict=False)
+    except ValueError:
+        return None
+
+
 class Moderation:
     """The rules of who may join, who may speak, and who is an operator."""
 
@@ -95,9 +106,13 @@ class Moderation:
         self.operators = dict(snapshot.operators)
         # Words an older version may have kept as typed are cleaned as they
         # are loaded: a ban's reason is told to whoever it turns away.
-        self.bans = {
-            (b.kind, b.value): dataclasses.replace(b, reason=clean(b.reason), by=clean(b.by)) for b in snapshot.bans
-        }
+        self.bans: dict[tuple[str, str], Ban] = {}
+        # Address bans by IP version, then prefix length, then network (as an
+        # int): a login looks up each prefix length in use once, whatever the
+        # number of bans; each range is parsed once, when it is banned.
+        self._networks: dict[int, dict[int, dict[int, Ban]]] = {4: {}, 6: {}}
+        for b in snapshot.bans:
+            self._add_ban(dataclasses.replace(b, reason=clean(b.reason), by=clean(b.by)))
         self.mutes = {m.target: dataclasses.replace(m, reason=clean(m.reason), by=clean(m.by)) for m in snapshot.mutes}
         # None: everyone may connect. A set: only the keys in the file given
         # at start, plus those operators added at runtime, plus the admins.
@@ -143,44 +158,82 @@ class Moderation:
     # ----------------------------------------------------------------- bans
 
     def ban(self, ban: Ban, then: Then | None = None) -> None:
-        self._durably(ban, lambda: self.bans.__setitem__((ban.kind, ban.value), ban), then)
+        self._durably(ban, lambda: self._add_ban(ban), then)
 
     def unban(self, kind: str, value: str, then: Then | None = None) -> Ban | None:
         """The ban lifted once durable; None (and ``then`` not called) if there is none."""
         ban = self.bans.get((kind, value))
         if ban is not None:
-            self._durably(Unban(kind, value), lambda: self.bans.pop((kind, value), None), then)
+            self._durably(Unban(kind, value), lambda: self._drop_ban(kind, value), then)
+        return ban
+
+    def _add_ban(self, ban: Ban) -> None:
+        self._drop_ban(ban.kind, ban.value)  # a ban made again replaces the old one
+        self.bans[(ban.kind, ban.value)] = ban
+        net = _network(ban)
+        if net is not None:
+            by_length = self._networks[net.version].setdefault(net.prefixlen, {})
+            by_length[int(net.network_address)] = ban
+
+    def _drop_ban(self, kind: str, value: str) -> None:
+        ban = self.bans.pop((kind, value), None)
+        net = None if ban is None else _network(ban)
+        if net is None:
+            return
+        by_length = self._networks[net.version].get(net.prefixlen, {})
+        by_length.pop(int(net.network_address), None)
+        if not by_length:
+            self._networks[net.version].pop(net.prefixlen, None)
+
+    def _in_force(self, ban: Ban | None) -> Ban | None:
+        """``ban`` if it has not run out; one that has is dropped on the way."""
+        if ban is not None and ban.until is not None and ban.until <= self._clock():
+            # Over either way: dropped now, the store told when it can.
+            self._drop_ban(ban.kind, ban.value)
+            self._store.save(Unban(ban.kind, ban.value))
+            return None
         return ban
 
     def active_bans(self) -> list[Ban]:
         """Bans in force, oldest first; expired ones are dropped on the way."""
-        now = self._clock()
-        for key, ban in list(self.bans.items()):
-            if ban.until is not None and ban.until <= now:
-                # Over either way: dropped now, the store told when it can.
-                del self.bans[key]
-                self._store.save(Unban(*key))
+        for ban in list(self.bans.values()):
+            self._in_force(ban)
         return sorted(self.bans.values(), key=lambda b: b.time)
 
     def ban_for(self, fingerprint: str | None, address: str) -> Ban | None:
-        """The ban that turns this key or address away, if any.
+        """The ban that turns this key or address away, if any (the oldest,
+        if several do).
 
         Admins (--admin-keys) pass every ban: an address ban made for someone
         else on their network must not lock them out or end their session.
+        The cost does not grow with the number of bans: the key's ban is one
+        lookup, and the address is looked up once per prefix length in use.
         """
         if fingerprint is not None and fingerprint in self.admins:
             return None
+        found = [] if fingerprint is None else [self._in_force(self.bans.get(("fingerprint", fingerprint)))]
         ip = None
         with contextlib.suppress(ValueError):  # not an address (tests, odd transports): key bans only
             ip = ipaddress.ip_address(normalise_address(address))
-        for ban in self.active_bans():
-            if ban.kind == "fingerprint" and ban.value == fingerprint:
-                return ban
-            if ban.kind == "ip" and ip is not None:
-                net = ipaddress.ip_network(ban.value)
-                if ip.version == net.version and ip in net:
-                    return ban
-        return None
+        if ip is not None:
+            bits = ip.max_prefixlen
+            for length, by_network in list(self._networks[ip.version].items()):
+                network = int(ip) >> (bits - length) << (bits - length)
+                found.append(self._in_force(by_network.get(network)))
+        return min((b for b in found if b is not None), key=lambda b: b.time, default=None)
+
+    def covers(self, ban: Ban, fingerprint: str | None, address: str) -> bool:
+        """Does ``ban`` (in force) turn away this key or address? Admins pass."""
+        if fingerprint is not None and fingerprint in self.admins:
+            return False
+        if ban.kind == "fingerprint":
+            return ban.value == fingerprint
+        net = _network(ban)
+        try:
+            ip = ipaddress.ip_address(normalise_address(address))
+        except ValueError:
+            return False
+        return net is not None and ip.version == net.version and ip in net
 
     # ---------------------------------------------------------------- mutes
 

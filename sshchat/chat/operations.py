@@ -153,16 +153,23 @@ class Operations:
         self._moderation.ban(ban, saved)
 
     def _enforce(self, member: Member, ban: Ban) -> None:
+        """End the sessions the new ``ban`` covers: that ban alone is checked
+        (against each person once for an address, by the key's index for a key),
+        not every ban against everyone."""
         moderation = self._moderation
         because = f": {ban.reason}" if ban.reason else ""
-        for victim in list(self._presence.members.values()):
-            if victim is not member and moderation.ban_for(victim.fingerprint, victim.address) is ban:
+        if ban.kind == "fingerprint":
+            people = self._presence.sessions_of(f"fingerprint:{ban.value}")
+        else:
+            people = list(self._presence.members.values())
+        for victim in people:
+            if victim is not member and moderation.covers(ban, victim.fingerprint, victim.address):
                 self._disconnect(
                     victim, f"banned by {member.name}{because}",
                     f"you were banned by {member.name}{until_text(ban.until)}{because}",
                 )
         for visitor in self._rooms.followers():  # bots following a room are turned away too
-            if moderation.ban_for(visitor.fingerprint, visitor.address) is ban:
+            if moderation.covers(ban, visitor.fingerprint, visitor.address):
                 visitor.outlet.close(f"you were banned by {member.name}")
 
     def unban(self, kind: str, value: str, then: Then | None = None) -> Ban | None:

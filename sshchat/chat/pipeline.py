@@ -85,7 +85,7 @@ class Pipeline:
             if isinstance(result, Exception):
                 _refuse(member, NOT_SAVED, then)
                 return
-            if member.person not in target.prefs.ignores:  # ignored: silently not delivered
+            if not target.prefs.ignoring(member.person):  # ignored: silently not delivered
                 target.last_pm_from = member
                 target.outlet.deliver(result[0])
             if target is not member:

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 THEMES = ("256", "16", "mono")
 TIMESTAMPS = ("off", "time", "datetime")
 BELLS = ("off", "mention", "all")
-MAX_IGNORES = 100  # checked per delivery: the list must stay short
+MAX_IGNORES = 100  # people one person may ignore (each is a lookup per delivery, not a scan)
 
 _OFFSET_RE = re.compile(r"(?:UTC|GMT)?([+-])(\d{1,2})(?::?(\d{2}))?")
 
@@ -48,10 +48,34 @@ class Prefs:
     zone: str = "UTC"
     bell: str = "mention"  # private messages ring too, unless "off"
     quiet: bool = False  # hide join and leave notices
-    ignores: list[str] = field(default_factory=list)  # name keys
+    # Who is ignored (Member.person), in the order ignored: a dict used as an
+    # ordered set, since every delivery in every room asks ``ignoring`` of
+    # every reader. Change it through the methods below.
+    ignored: dict[str, None] = field(default_factory=dict)
+
+    @property
+    def ignores(self) -> list[str]:
+        """The people ignored, in the order they were (for /ignore's list)."""
+        return list(self.ignored)
+
+    def ignoring(self, person: str) -> bool:
+        """Is ``person`` (Member.person) ignored? Constant time."""
+        return person in self.ignored
+
+    def ignore(self, person: str) -> None:
+        self.ignored[person] = None
+
+    def unignore(self, person: str) -> None:
+        self.ignored.pop(person, None)
+
+    def set_ignores(self, people: list[str]) -> None:
+        """Replace the whole list (order kept, each person once)."""
+        self.ignored = dict.fromkeys(people)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        data = asdict(self)
+        data["ignores"] = list(data.pop("ignored"))  # kept as a list, as ever
+        return json.dumps(data, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> Prefs:
@@ -71,5 +95,5 @@ class Prefs:
             prefs.bell = data["bell"]
         prefs.quiet = bool(data.get("quiet", False))
         if isinstance(data.get("ignores"), list):
-            prefs.ignores = [k for k in data["ignores"] if isinstance(k, str)][:MAX_IGNORES]
+            prefs.set_ignores([k for k in data["ignores"] if isinstance(k, str)][:MAX_IGNORES])
         return prefs

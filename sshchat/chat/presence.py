@@ -49,6 +49,10 @@ class Presence:
         self._prefs = dict(prefs)  # fingerprint -> view settings as JSON
         self.members: dict[str, Member] = {}
         self._shapes: dict[str, Member] = {}  # skeleton -> online member
+        # Member.person -> their sessions online, by session number, in the
+        # order they came: /ban, /mute, /ignore and /reply look people up by
+        # key or session, and must not scan everyone online to do it.
+        self._people: dict[str, dict[int, Member]] = {}
 
     # ------------------------------------------------------------- lookups
 
@@ -57,12 +61,17 @@ class Presence:
         return self.members.get(name_key(name))
 
     def find_by_key(self, fingerprint: str) -> Member | None:
-        """The online member with this key, if any."""
-        return next((m for m in self.members.values() if m.fingerprint == fingerprint), None)
+        """The online member with this key (the first to come, if several), if any."""
+        return self.find_person(f"fingerprint:{fingerprint}")
 
     def find_person(self, person: str) -> Member | None:
         """The online member who is ``person`` (Member.person), if any."""
-        return next((m for m in self.members.values() if m.person == person), None)
+        sessions = self._people.get(person)
+        return next(iter(sessions.values())) if sessions else None
+
+    def sessions_of(self, person: str) -> list[Member]:
+        """Every session online of ``person`` (a key may be online under several names)."""
+        return list(self._people.get(person, {}).values())
 
     def is_here(self, member: Member) -> bool:
         """Is this session the one online under its name (not replaced, not gone)?"""
@@ -81,10 +90,11 @@ class Presence:
         """Make an admitted person present: online, in their rooms, their settings back."""
         if member.fingerprint and member.fingerprint in self._prefs:
             member.prefs = Prefs.from_json(self._prefs[member.fingerprint])
-            member.prefs.ignores = self._by_person(member.prefs.ignores)
+            member.prefs.set_ignores(self._by_person(member.prefs.ignores))
         self._rooms.seat(member)
         self.members[member.key] = member
         self._shapes[skeleton(member.name)] = member
+        self._people.setdefault(member.person, {})[member.session] = member
         name = member.name
 
         def saved(ok: bool) -> None:
@@ -101,16 +111,15 @@ class Presence:
     def _by_person(self, ignores: list[str]) -> list[str]:
         """Ignores kept by an older version name a name: the key that owns
         it now is who was meant; a name no key owns meant nobody lasting."""
-        people = []
+        people: dict[str, None] = {}
         for entry in ignores:
             if ":" not in entry:
                 binding = self._names.binding(entry)
                 if binding is None:
                     continue
                 entry = f"fingerprint:{binding.fingerprint}"
-            if entry not in people:
-                people.append(entry)
-        return people
+            people[entry] = None
+        return list(people)
 
     def announce_arrival(self, member: Member) -> None:
         for key in member.rooms:
@@ -125,6 +134,11 @@ class Presence:
         del self.members[member.key]
         if self._shapes.get(skeleton(member.name)) is member:
             del self._shapes[skeleton(member.name)]
+        sessions = self._people.get(member.person)
+        if sessions is not None:
+            sessions.pop(member.session, None)
+            if not sessions:
+                del self._people[member.person]
         rooms = self._rooms.unseat(member)
         if not quietly:
             text = f"{member.name} left" + (f" ({reason})" if reason else "")
@@ -141,6 +155,7 @@ class Presence:
             self._rooms.unseat(member)
         self.members.clear()
         self._shapes.clear()
+        self._people.clear()
         return gone
 
     def idle(self) -> list[Member]:

@@ -94,24 +94,25 @@ def ignore(core: Core, member: Member, args: list[str], rest: str) -> None:
     if person == member.person:
         member.outlet.notice("you cannot ignore yourself")
         return
-    if person not in ignores:
+    prefs = member.prefs
+    if not prefs.ignoring(person):
         if len(ignores) >= MAX_IGNORES:  # sessions that ended hold no place
-            ignores[:] = [p for p in ignores if not p.startswith("session:") or core.find_person(p)]
-        if len(ignores) >= MAX_IGNORES:
+            prefs.set_ignores([p for p in ignores if not p.startswith("session:") or core.find_person(p)])
+        if len(prefs.ignored) >= MAX_IGNORES:
             member.outlet.notice(f"you ignore {MAX_IGNORES} people already; /unignore someone first")
             return
-        ignores.append(person)
+        prefs.ignore(person)
         core.save_prefs(member)
     member.outlet.notice(f"ignoring {args[0][:16]}: their messages never reach you; /unignore to undo")
 
 
 def unignore(core: Core, member: Member, args: list[str], rest: str) -> None:
-    meant = [p for p in _people_called(core, args[0]) if p in member.prefs.ignores]
+    meant = [p for p in _people_called(core, args[0]) if member.prefs.ignoring(p)]
     if not meant:
         member.outlet.notice(f"you are not ignoring {echo(args[0], 16)}")
         return
     for person in meant:
-        member.prefs.ignores.remove(person)
+        member.prefs.unignore(person)
     core.save_prefs(member)
     member.outlet.notice(f"no longer ignoring {echo(args[0], 16)}")
 
