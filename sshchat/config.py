@@ -88,6 +88,10 @@ class Config:
     max_rooms_per_address: int = 5  # rooms keyless people from one address (IPv6: one /64) may have
     keyless_room_share: float = 0.5  # keyless people may make rooms up to this share of max_rooms
     keyless_room_ttl: float = 3600.0  # a room made without a key, empty this long, is removed
+    # A new key costs nothing either: rooms made with keys are capped per address
+    # too, and the last share of max_rooms goes one room per address.
+    max_keyed_rooms_per_address: int = 20  # rooms made with a key from one address (IPv6: one /64)
+    room_reserve: float = 0.1  # the last this share of max_rooms: only addresses that have made no room
     names_per_key: int = 3  # names one key may hold registered (each /nick registers one)
     history_per_call: int = 200  # most messages one /history shows
     history_in_memory: int = 200  # messages kept in memory per room, for joins without a disk read
@@ -135,6 +139,8 @@ def chat_settings(config: Config) -> ChatSettings:
         max_rooms_per_address=c.max_rooms_per_address,
         keyless_room_share=c.keyless_room_share,
         keyless_room_ttl=c.keyless_room_ttl,
+        max_keyed_rooms_per_address=c.max_keyed_rooms_per_address,
+        room_reserve=c.room_reserve,
         names_per_key=c.names_per_key,
         notice_burst=c.notice_burst,
         notice_window=c.notice_window,

@@ -73,6 +73,70 @@ def test_a_person_with_a_key_can_create_a_room_when_keyless_ones_are_used_up() -
     assert alice.room == "#keyed"
 
 
+def _key(n: int) -> str:
+    """A fresh (throwaway) key, as anyone can make one per room."""
+    return f"SHA256:throwaway-{n:04d}".ljust(50, "0")
+
+
+def test_fresh_keys_from_one_address_cannot_make_rooms_past_its_cap() -> None:
+    """A new key costs nothing: rooms made with keys are capped per address
+    (and the /48 around it) too, at a larger cap than keyless ones."""
+    hub = _hub(max_rooms=1000, max_rooms_per_person=20, max_keyed_rooms_per_address=4)
+    for n in range(4):
+        maker, _ = person(hub, f"key{n}", _key(n), address="2001:db8:1:2::10")
+        hub.handle_line(maker, f"/join #r{n}")
+        assert hub.room(f"#r{n}") is not None
+    other, out = person(hub, "key9", _key(9), address="2001:db8:1:2:ffff::99")  # the same /64
+    hub.handle_line(other, "/join #more")
+    assert hub.room("#more") is None
+    assert out.notices[-1] == (
+        "4 rooms were created with keys from your address, the most one address may; join one of them (/rooms)"
+    )
+    elsewhere, _ = person(hub, "far", _key(10), address="2001:db8:9::1")  # another /48 may
+    hub.handle_line(elsewhere, "/join #more")
+    assert hub.room("#more") is not None
+
+
+def test_the_last_rooms_go_one_per_address_so_a_newcomer_with_a_key_can_make_one() -> None:
+    hub = _hub(max_rooms=20, max_rooms_per_person=20, max_keyed_rooms_per_address=100, room_reserve=0.25)
+    for n in range(14):  # up to the reserve (20 - 5 rooms, the lobby included)
+        maker, _ = person(hub, f"key{n}", _key(n), address="198.51.100.1")
+        hub.handle_line(maker, f"/join #r{n}")
+    assert len(hub.rooms) == 15
+    greedy, out = person(hub, "greedy", _key(99), address="198.51.100.1")
+    hub.handle_line(greedy, "/join #more")
+    assert hub.room("#more") is None
+    assert "the last 5 are kept for people whose address has created none" in out.notices[-1]
+    newcomer, _ = person(hub, "newcomer", _key(100), address="203.0.113.5")
+    hub.handle_line(newcomer, "/join #mine")
+    assert newcomer.room == "#mine"
+
+
+def test_the_rooms_per_address_caps_hold_across_a_restart(tmp_path: Path) -> None:
+    from sshchat.store.sqlite import SQLiteStore
+
+    db = str(tmp_path / "c.db")
+    settings = chat_settings(rate_burst=1000, max_rooms_per_address=2, max_keyed_rooms_per_address=2)
+    store = SQLiteStore(db)
+    hub = Hub(store, settings)
+    for n in range(2):
+        anon, _ = person(hub, f"anon{n}", address="198.51.100.7")
+        hub.handle_line(anon, f"/join #anon{n}")
+        keyed, _ = person(hub, f"key{n}", _key(n), address="198.51.100.7")
+        hub.handle_line(keyed, f"/join #key{n}")
+    store.close()
+    store = SQLiteStore(db)
+    hub = Hub(store, settings)
+    anon, anon_out = person(hub, "anon9", address="198.51.100.7")
+    hub.handle_line(anon, "/join #after")
+    assert "from your address have 2 rooms" in anon_out.notices[-1]
+    keyed, keyed_out = person(hub, "key9", _key(9), address="198.51.100.7")
+    hub.handle_line(keyed, "/join #after")
+    assert "2 rooms were created with keys from your address" in keyed_out.notices[-1]
+    assert hub.room("#after") is None
+    store.close()
+
+
 def test_an_empty_room_made_without_a_key_expires_and_a_keyed_one_stays() -> None:
     clock = Clock()
     store = MemoryStore()

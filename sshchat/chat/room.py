@@ -32,6 +32,11 @@ class RoomInfo:
     creator: str = ""  # the creator's name when they made it
     creator_fp: str | None = None  # their key: only a keyed creator has rights
     created: float = 0.0
+    # Where it was made from, as every per-address rule counts it (chat/addresses.py:
+    # the address or IPv6 /64, and the /48 around it): kept with the room, so
+    # the rooms-per-address caps hold across a restart. "" if not known.
+    made_from: str = ""
+    made_from_site: str | None = None
 
     @property
     def key(self) -> str:
@@ -89,7 +94,7 @@ class Room:
         noise = msg.kind in _COMINGS_AND_GOINGS
         for member in self.members.values():
             prefs = member.prefs
-            if (sender is not None and prefs.ignores and sender in prefs.ignores) or (noise and prefs.quiet):
+            if (sender is not None and prefs.ignoring(sender)) or (noise and prefs.quiet):
                 continue
             if member.room == key:
                 member.outlet.deliver(msg)

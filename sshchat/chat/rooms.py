@@ -6,20 +6,27 @@ Everyone belongs to at least the lobby.
 
 A keyless person costs nothing to make anew, so rooms made without a key
 must not be able to use up ``max_rooms`` for good: they are capped per
-address (an IPv6 /64 counts as one), capped in all at a share of
-``max_rooms`` (the rest is kept for people with a key), and removed once
+address (an IPv6 /64 counts as one, its /48 as ten), capped in all at a share
+of ``max_rooms`` (the rest is kept for people with a key), and removed once
 empty for ``keyless_room_ttl``. Rooms made with a key are kept until an
-operator's /rmroom.
+operator's /rmroom; a new key costs nothing either, so they are capped per
+address too (``max_keyed_rooms_per_address``, larger), and the last
+``room_reserve`` share of ``max_rooms`` goes one room per address, so a
+person with a key from an address that has made none can still make one.
+Where a room was made from is kept with it, so these caps hold across a
+restart. Every count is kept up to date as rooms come and go: making a room
+costs the same with ten rooms as with ten thousand.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterator
 
 from sshchat.chat.addresses import NETWORK_SHARE, address_keys
-from sshchat.chat.member import Member
+from sshchat.chat.member import Member, identity
 from sshchat.chat.message import Kind
 from sshchat.chat.moderation import Moderation
 from sshchat.chat.names import InvalidName, check_room, name_key
@@ -54,8 +61,14 @@ class Rooms:
         self._pipeline = pipeline
         self._moderation = moderation
         self.by_key: dict[str, Room] = {}
+        # Counts the limits on making rooms read (see _count):
+        self._made_by: Counter[str] = Counter()  # creator's identity -> rooms
+        self._made_at: Counter[str] = Counter()  # address key -> rooms made from it
+        self._keyless_made_at: Counter[str] = Counter()  # address key -> rooms made there without a key
+        self._keyless = 0  # rooms made without a key, in all
         for info in [RoomInfo(LOBBY), *snapshot.rooms]:
             self.by_key[info.key] = Room(info, settings.history_in_memory)
+            self._count(info, 1)
         for room_name, messages in snapshot.recent.items():
             room = self.by_key.get(name_key(room_name))
             if room is not None:
@@ -63,8 +76,6 @@ class Rooms:
         self._memberships: dict[str, Memberships] = {
             who: [(k, cur) for k, cur in rooms if k in self.by_key] for who, rooms in snapshot.memberships.items()
         }
-        # room key -> the address keys (/64, /48) of its keyless creator; this run only
-        self._made_from: dict[str, tuple[str, str | None]] = {}
         self._empty_since: dict[str, float] = {}  # keyless-made room key -> when last seen empty
 
     # ------------------------------------------------------------- lookups
@@ -140,10 +151,10 @@ class Rooms:
             if refusal:
                 member.outlet.notice(refusal)
                 return
-            info = RoomInfo(room_name, "", member.name, member.fingerprint, self._clock())
+            host, site = address_keys(member.address)
+            info = RoomInfo(room_name, "", member.name, member.fingerprint, self._clock(), host, site)
             room = self.by_key[key] = Room(info, self._settings.history_in_memory)
-            if member.fingerprint is None:
-                self._made_from[key] = address_keys(member.address)
+            self._count(info, 1)
             self._store.save(info)
             log.info("%s created %s", member.name, room_name)
         if key == member.room:
@@ -159,22 +170,53 @@ class Rooms:
                 member, room, Kind.JOIN, f"{member.name} joined {room.name} ({len(room.members)} here)"
             )
 
+    def _count(self, info: RoomInfo, step: int) -> None:
+        """Count a room made (``step`` 1) or gone (-1) in the limits' counters."""
+        if info.key == LOBBY_KEY:
+            return
+        self._made_by[identity(info.creator_fp, name_key(info.creator))] += step
+        keyless = info.creator_fp is None
+        self._keyless += step if keyless else 0
+        for where in (info.made_from, info.made_from_site):
+            if where:
+                self._made_at[where] += step
+                if keyless:
+                    self._keyless_made_at[where] += step
+
     def _room_limit(self, member: Member) -> str | None:
         """Why ``member`` may not create another room."""
         s = self._settings
         if len(self.by_key) >= s.max_rooms:
             return f"the server has its limit of {s.max_rooms} rooms; join one of them (/rooms)"
-        if member.fingerprint is None:
-            refusal = self._keyless_limit(member)
-            if refusal:
-                return refusal
-        made = sum(
-            1 for r in self
-            if (r.info.creator_fp == member.fingerprint if member.fingerprint
-                else r.info.creator_fp is None and name_key(r.info.creator) == member.key)
-        )
+        refusal = self._keyless_limit(member) if member.fingerprint is None else self._keyed_limit(member)
+        if refusal:
+            return refusal
+        made = self._made_by[member.identity]
         if made >= s.max_rooms_per_person:
             return f"you have created {made} rooms, the most one person may"
+        return None
+
+    def _keyed_limit(self, member: Member) -> str | None:
+        """Why ``member``, with a key, may not create a room: their address
+        has made its share (a fresh key per room gains nothing), or the
+        server's last rooms are kept for addresses that have made none."""
+        s = self._settings
+        host, site = address_keys(member.address)
+        here, on_site = self._made_at[host], self._made_at[site] if site else 0
+        keyed = here - self._keyless_made_at[host]  # keyless rooms have their own cap
+        keyed_on_site = on_site - (self._keyless_made_at[site] if site else 0)
+        cap = s.max_keyed_rooms_per_address
+        if keyed >= cap or keyed_on_site >= cap * NETWORK_SHARE:
+            return (
+                f"{keyed} rooms were created with keys from your address, the most one address may; "
+                "join one of them (/rooms)"
+            )
+        reserve = int(s.max_rooms * s.room_reserve)
+        if len(self.by_key) >= s.max_rooms - reserve and (here >= 1 or on_site >= NETWORK_SHARE):
+            return (
+                f"the server is near its limit of {s.max_rooms} rooms, and the last {reserve} are kept "
+                "for people whose address has created none; join one of them (/rooms)"
+            )
         return None
 
     def _keyless_limit(self, member: Member) -> str | None:
@@ -182,16 +224,15 @@ class Rooms:
         made its share, or keyless people have made theirs of the server's."""
         s = self._settings
         host, site = address_keys(member.address)  # an IPv6 /64, and the /48 around it
-        here = sum(1 for made in self._made_from.values() if made[0] == host)
-        on_site = sum(1 for made in self._made_from.values() if site is not None and made[1] == site)
+        here = self._keyless_made_at[host]
+        on_site = self._keyless_made_at[site] if site else 0
         if here >= s.max_rooms_per_address or on_site >= s.max_rooms_per_address * NETWORK_SHARE:
             return (
                 f"people without a key from your address have {here} rooms, the most one address may; "
                 "connect with an SSH key to create more"
             )
         share = int(s.max_rooms * s.keyless_room_share)
-        keyless = sum(1 for r in self if r.info.creator_fp is None and r.key != LOBBY_KEY)
-        if keyless >= share:
+        if self._keyless >= share:
             return (
                 f"rooms made without a key are at their limit of {share}; "
                 "join one of them (/rooms), or connect with an SSH key to create one"
@@ -242,7 +283,7 @@ class Rooms:
                     kept = [(k, k == LOBBY_KEY) for k, _ in kept] or [(LOBBY_KEY, True)]
                 self._memberships[who] = kept
         del self.by_key[key]
-        self._made_from.pop(key, None)
+        self._count(room.info, -1)
         self._empty_since.pop(key, None)
 
     def expire(self) -> list[Room]:

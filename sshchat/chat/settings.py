@@ -33,6 +33,8 @@ class ChatSettings:
     max_rooms_per_address: int  # rooms keyless people at one address (IPv6: one /64) may have made
     keyless_room_share: float  # keyless people may make rooms up to this share of max_rooms
     keyless_room_ttl: float  # a keyless person's room empty this long is removed
+    max_keyed_rooms_per_address: int  # rooms made with a key from one address (IPv6: one /64)
+    room_reserve: float  # the last this share of max_rooms: one room per address
     names_per_key: int  # names one key may hold registered
     # Comings and goings beyond this many per room within notice_window
     # seconds are summed up in one line at the next tick(): a login storm

@@ -93,4 +93,10 @@ MIGRATIONS: list[str] = [
         data TEXT NOT NULL
     );
     """,
+    # 4: where a room was made from (chat/addresses.py's keys), so the
+    # rooms-per-address caps hold across a restart.
+    """
+    ALTER TABLE rooms ADD COLUMN made_from TEXT NOT NULL DEFAULT '';
+    ALTER TABLE rooms ADD COLUMN made_from_site TEXT;
+    """,
 ]

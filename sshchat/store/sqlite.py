@@ -323,7 +323,7 @@ class SQLiteStore:
         row = db.execute("SELECT value FROM settings WHERE key = 'motd'").fetchone()
         snap.motd = row[0] if row else None
         snap.rooms = [RoomInfo(*row) for row in db.execute(
-            "SELECT name, topic, creator, creator_fp, created FROM rooms")]
+            "SELECT name, topic, creator, creator_fp, created, made_from, made_from_site FROM rooms")]
         for who, room, current in db.execute(
             "SELECT who, room, current FROM memberships ORDER BY who, time"
         ):

@@ -121,8 +121,9 @@ def _motd(db: sqlite3.Connection, m: SetMotd) -> None:
 @_writes(RoomInfo)
 def _room(db: sqlite3.Connection, r: RoomInfo) -> None:
     db.execute(
-        "INSERT OR REPLACE INTO rooms VALUES (?, ?, ?, ?, ?, ?)",
-        (r.key, r.name, r.topic, r.creator, r.creator_fp, r.created),
+        "INSERT OR REPLACE INTO rooms (name_key, name, topic, creator, creator_fp, created, made_from, made_from_site)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (r.key, r.name, r.topic, r.creator, r.creator_fp, r.created, r.made_from, r.made_from_site),
     )
 
 
