@@ -93,6 +93,7 @@ class Config:
     max_keyed_rooms_per_address: int = 20  # rooms made with a key from one address (IPv6: one /64)
     room_reserve: float = 0.1  # the last this share of max_rooms: only addresses that have made no room
     names_per_key: int = 3  # names one key may hold registered (each /nick registers one)
+    names_per_address_per_hour: int = 10  # names one address (IPv6: one /64; its /48 ten times) may register an hour
     history_per_call: int = 200  # most messages one /history shows
     history_in_memory: int = 200  # messages kept in memory per room, for joins without a disk read
     outbox_limit: int = 256 * 1024  # unsent bytes before a non-reading client is cut off
@@ -142,6 +143,7 @@ def chat_settings(config: Config) -> ChatSettings:
         max_keyed_rooms_per_address=c.max_keyed_rooms_per_address,
         room_reserve=c.room_reserve,
         names_per_key=c.names_per_key,
+        names_per_address_per_hour=c.names_per_address_per_hour,
         notice_burst=c.notice_burst,
         notice_window=c.notice_window,
     )

@@ -188,3 +188,31 @@ async def test_a_ban_ends_a_following_bot(start_server, keys, tmp_path) -> None:
     await boss.wait_for("banned spy")
     assert await follower.exit_status() == 0
     assert "you were banned by boss" in follower.stderr
+
+
+async def test_a_bot_whose_name_could_not_be_registered_is_told_on_stderr() -> None:
+    """As a person is told: the name is the bot's for this command only."""
+    from sshchat.config import Config
+    from sshchat.ssh.context import Peer, ServerContext
+    from sshchat.ssh.session import Session
+    from tests.support.channel import FakeChannel, FakeConn
+
+    store = MemoryStore()
+    hub = Hub(store, chat_settings())
+    reader = Recorder()
+    hub.join("reader", None, reader)
+    store.fail_saves = True  # the disk is full: the name's binding is not kept
+    conn, chan = FakeConn(), FakeChannel()
+    peer = Peer(conn, "keybot", "SHA256:keybot-key-00000000000000000000000000000", "127.0.0.1")  # type: ignore[arg-type]
+    session = Session(ServerContext(hub, Config()), peer)
+    session.connection_made(chan)  # type: ignore[arg-type]
+    session.exec_requested("say deployed")
+    session.session_started()
+    await settle()
+    assert chan.status == 0 and reader.texts(Kind.CHAT) == ["deployed"]
+    assert "".join(chan.stderr) == (
+        'sshchat: your name "keybot" was not registered to your key (storage error); '
+        "it is yours for this session only\n"
+    )
+    assert hub.names.binding("keybot") is None
+

@@ -237,6 +237,29 @@ def test_logging_in_under_a_fourth_name_is_refused() -> None:
     assert again.name == "alice2"
 
 
+def test_one_address_registers_at_most_names_per_address_per_hour_with_fresh_keys() -> None:
+    """Each new key has a fresh names_per_key; the address does not."""
+    clock = Clock()
+    hub = _hub(clock, names_per_address_per_hour=2)
+    first, first_out = person(hub, "first", _key(1), address="198.51.100.7")
+    person(hub, "second", _key(2), address="198.51.100.7")
+    _third, third_out = person(hub, "third", _key(3), address="198.51.100.7")  # let in, not registered
+    assert hub.names.binding("second") is not None and hub.names.binding("third") is None
+    assert (
+        'your name "third" was not registered to your key, so it is yours for this session only: '
+        "2 names were registered from your address in the last hour (at most 2); "
+        "try again later, or use a name your key already holds"
+    ) in third_out.notices
+    hub.handle_line(first, "/nick renamed")
+    assert first.name == "first" and hub.names.binding("renamed") is None
+    assert first_out.notices[-1].startswith('the name "renamed" cannot be registered to your key: 2 names')
+    person(hub, "far", _key(4), address="203.0.113.9")  # another address may
+    assert hub.names.binding("far") is not None
+    clock.now += 3601  # an hour on, the address may again
+    hub.handle_line(first, "/nick renamed")
+    assert first.name == "renamed" and hub.names.binding("renamed") is not None
+
+
 def test_an_unregistered_name_frees_a_place() -> None:
     hub = _hub(names_per_key=1)
     op, _ = person(hub, "op", OP)

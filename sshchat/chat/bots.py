@@ -122,9 +122,11 @@ class BotSession:
         finish: Callable[[int, str | None], None],
         *,
         plain: Callable[[Message], str],
+        warn: Callable[[str], None] | None = None,
     ) -> None:
         self.hub, self.cmd, self.write, self.finish = hub, cmd, write, finish
         self._plain = plain
+        self._warn = warn  # a line for the bot's stderr that does not end the command
         self.visitor: Member | None = None
         self._following: Room | None = None
         self._pending_says = 0
@@ -140,7 +142,10 @@ class BotSession:
         return message_json(msg) if self.cmd.as_json else self._plain(msg)
 
     def notice(self, text: str) -> None:
-        pass
+        """What the chat tells the bot itself (its name was not registered,
+        say): on stderr, so scripts reading stdout are not confused."""
+        if self._warn is not None and not self._ended:
+            self._warn(text)
 
     def prompt_changed(self) -> None:
         pass

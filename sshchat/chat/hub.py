@@ -56,7 +56,7 @@ class Hub:
         self.clock = clock
         self._store = store
         snapshot = store.load(s.history_in_memory)
-        self.names = NameRegistry(snapshot.bindings, store, clock, self.settings.names_per_key)
+        self.names = NameRegistry(snapshot.bindings, store, clock, s.names_per_key, s.names_per_address_per_hour)
         self.moderation = Moderation(snapshot, store, clock, admins, allowlist, motd)
         self.offences = Offences(s.offence_threshold, s.offence_window, s.offence_block, clock)
         self._pipeline = Pipeline(s, store, self.moderation, self.offences, clock, self.disconnect)
@@ -159,11 +159,13 @@ class Hub:
 
         The same rules as for people apply, and the same rate limit (it is
         kept per identity, so a new connection per message gains nothing).
-        A name in use online may be used only with the same key.
+        A name in use online may be used only with the same key. Its name
+        is registered to its key as a person's is; if it could not be, the
+        bot is told (on stderr) and goes on.
         """
         self._admission.visitor(name, fingerprint, address)
         visitor = self._new_member(name, fingerprint, outlet, address)
-        self.names.claim(name, fingerprint)
+        self._presence.claim_name(visitor, visitor=True)  # a name not kept is told, as to people
         return visitor
 
     def leave(self, member: Member, reason: str | None = None) -> None:

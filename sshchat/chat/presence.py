@@ -95,18 +95,35 @@ class Presence:
         self.members[member.key] = member
         self._shapes[skeleton(member.name)] = member
         self._people.setdefault(member.person, {})[member.session] = member
+        self.claim_name(member)
+
+    def claim_name(self, member: Member, visitor: bool = False) -> None:
+        """Register the name a person (or a bot ``visitor``) came with to
+        their key, if it is to be.
+
+        Refusing the login instead would shut everyone out while the disk is
+        full, and everyone behind a busy address once it has registered its
+        names for the hour: they keep the name for this session only, and
+        are told why.
+        """
         name = member.name
 
         def saved(ok: bool) -> None:
-            # Refusing the login for it would shut everyone out while the
-            # disk is full; they keep the name for this session only.
-            if not ok and self.members.get(member.key) is member:
+            if not ok and (visitor or self.members.get(member.key) is member):
                 member.outlet.notice(
                     f'your name "{name}" was not registered to your key (storage error); '
                     "it is yours for this session only"
                 )
 
-        self._names.claim(member.name, member.fingerprint, saved)
+        if self._names.would_register(name, member.fingerprint):
+            refusal = self._names.address_refusal(member.address)
+            if refusal is not None:
+                member.outlet.notice(
+                    f'your name "{name}" was not registered to your key, so it is yours for this session only: '
+                    + refusal
+                )
+                return
+        self._names.claim(name, member.fingerprint, saved, member.address)
 
     def _by_person(self, ignores: list[str]) -> list[str]:
         """Ignores kept by an older version name a name: the key that owns
@@ -193,6 +210,11 @@ class Presence:
         if refusal:
             member.outlet.notice(refusal)
             return
+        if self._names.would_register(new_name, member.fingerprint):
+            refusal = self._names.address_refusal(member.address)
+            if refusal is not None:
+                member.outlet.notice(f'the name "{new_name}" cannot be registered to your key: {refusal}')
+                return
         old_name = member.name
 
         def saved(ok: bool) -> None:
@@ -212,7 +234,7 @@ class Presence:
                 return
             self._take_name(member, new_name)
 
-        if not self._names.claim(new_name, member.fingerprint, saved):
+        if not self._names.claim(new_name, member.fingerprint, saved, member.address):
             self._take_name(member, new_name)  # nothing to register: at once
 
     def _take_name(self, member: Member, new_name: str) -> None:

@@ -4,13 +4,18 @@ Trust on first use, as SSH itself does for host keys. A keyless person may
 use any name no key owns, and owns nothing. Every name a key uses (at login
 or by /nick) stays registered to it for good, so one key may hold at most
 ``per_key`` names: otherwise one key could take every name worth having.
+A new key costs nothing, though, so one address may also register at most
+``per_address`` names an hour (an IPv6 /64 counts as one address, its /48
+as ten, as every per-address rule counts them): throwaway keys cannot hoard
+names faster than that.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable
 
+from sshchat.chat.addresses import NETWORK_SHARE, address_keys
 from sshchat.chat.names import name_key, skeleton
 from sshchat.chat.store import Binding, Store, Unbind
 
@@ -19,11 +24,20 @@ class NameRegistry:
     """Name -> owning key, kept in memory and in the store (a binding the
     store could not keep is let go: see ``claim``)."""
 
+    WINDOW = 3600.0  # seconds over which ``per_address`` counts
+
     def __init__(
-        self, bindings: dict[str, Binding], store: Store, clock: Callable[[], float], per_key: int
+        self,
+        bindings: dict[str, Binding],
+        store: Store,
+        clock: Callable[[], float],
+        per_key: int,
+        per_address: int,
     ) -> None:
         self._bindings = dict(bindings)
         self._per_key = per_key
+        self._per_address = per_address
+        self._registered_at: dict[str, deque[float]] = {}  # address key -> when names were registered from it
         self._held: defaultdict[str, set[str]] = defaultdict(set)  # key -> names it holds (an index)
         for b in bindings.values():
             self._held[b.fingerprint].add(b.name)
@@ -67,19 +81,63 @@ class NameRegistry:
             "use one of them, or ask an operator to /unregister one"
         )
 
-    def claim(self, name: str, fingerprint: str | None, then: Callable[[bool], None] | None = None) -> bool:
+    def would_register(self, name: str, fingerprint: str | None) -> bool:
+        """Would ``claim`` bind ``name`` to ``fingerprint`` (a key, a name no
+        key owns, a key with room for another)?"""
+        return (
+            fingerprint is not None
+            and self.binding(name) is None
+            and len(self._held.get(fingerprint, ())) < self._per_key
+        )
+
+    def address_refusal(self, address: str) -> str | None:
+        """Why no more names may be registered from ``address`` this hour, if so."""
+        host, site = address_keys(address)
+        here, on_site = self._recent(host), self._recent(site) if site else 0
+        if here < self._per_address and on_site < self._per_address * NETWORK_SHARE:
+            return None
+        return (
+            f"{max(here, on_site)} names were registered from your address in the last hour "
+            f"(at most {self._per_address}); try again later, or use a name your key already holds"
+        )
+
+    def _recent(self, where: str) -> int:
+        """Names registered from ``where`` within the window (older ones forgotten)."""
+        times = self._registered_at.get(where)
+        if times is None:
+            return 0
+        start = self._clock() - self.WINDOW
+        while times and times[0] <= start:
+            times.popleft()
+        if not times:
+            del self._registered_at[where]
+        return len(times)
+
+    def claim(
+        self,
+        name: str,
+        fingerprint: str | None,
+        then: Callable[[bool], None] | None = None,
+        address: str | None = None,
+    ) -> bool:
         """Bind an unowned ``name`` to ``fingerprint`` (keyless: nothing;
-        a key holding its ``per_key`` names already: nothing); False if
-        there was nothing to bind (and ``then`` is not called).
+        a key holding its ``per_key`` names already: nothing; ``address``
+        past its names this hour: nothing, see ``address_refusal``); False
+        if there was nothing to bind (and ``then`` is not called).
 
         The binding holds at once, tentatively, so nobody else can take the
         name while the store writes it; if the store cannot keep it, it is
         released again and ``then`` hears False (True once durable).
         """
-        if fingerprint is None or self.binding(name) is not None:
+        if fingerprint is None or not self.would_register(name, fingerprint):
             return False
-        if len(self._held.get(fingerprint, ())) >= self._per_key:
-            return False
+        if address is not None:
+            if self.address_refusal(address) is not None:
+                return False
+            now = self._clock()
+            for where in address_keys(address):
+                if where is not None:
+                    self._registered_at.setdefault(where, deque()).append(now)
         binding = Binding(name, fingerprint, self._clock())
         self._bind(binding)
 

@@ -36,6 +36,7 @@ class ChatSettings:
     max_keyed_rooms_per_address: int  # rooms made with a key from one address (IPv6: one /64)
     room_reserve: float  # the last this share of max_rooms: one room per address
     names_per_key: int  # names one key may hold registered
+    names_per_address_per_hour: int  # names one address may register an hour (new keys cost nothing)
     # Comings and goings beyond this many per room within notice_window
     # seconds are summed up in one line at the next tick(): a login storm
     # must not cost a write to every member per login.

@@ -44,7 +44,7 @@ class BotCommandSession(Outbox[str]):
             self._closing = True
             self._out.exit(2, err=f"sshchat: {e}\n{bots.USAGE}")
             return
-        self._bot = bots.BotSession(self._ctx.hub, cmd, self._queue, self.finish, plain=plain)
+        self._bot = bots.BotSession(self._ctx.hub, cmd, self._queue, self.finish, plain=plain, warn=self.warn)
         peer = self._peer
         self._bot.start(peer.username, peer.fingerprint, peer.address)
 
@@ -107,6 +107,11 @@ class BotCommandSession(Outbox[str]):
         if self._bot is not None:
             self._bot.ended()
         self._out.exit(status, err=f"sshchat: {error}\n" if error else "")
+
+    def warn(self, text: str) -> None:
+        """A line on stderr that does not end the command (the chat told the bot something)."""
+        if not self._closing and self._out.open:
+            self._out.write_stderr(f"sshchat: {text}\n")
 
     def close(self, reason: str | None) -> None:
         """For the flusher, when writing failed: end with the reason."""

@@ -77,6 +77,16 @@ class Writer:
             self._cut_off(backlog)
             self._conn.abort()
 
+    def write_stderr(self, text: str) -> None:
+        """Send ``text`` on stderr (through asyncssh: rare, a line or two)."""
+        chan = self._chan
+        if chan is None or not text:
+            return
+        try:
+            chan.write_stderr(text)
+        except OSError:  # the channel is already closing
+            return
+
     def exit(self, status: int, out: str = "", err: str = "") -> None:
         """End the session: ``out`` (last words), ``err`` on stderr, then
         the exit status. Past this point a backlog cuts nothing off: the
