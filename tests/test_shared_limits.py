@@ -289,6 +289,36 @@ def test_a_keyless_mute_follows_the_person_not_the_name() -> None:
     assert "still here" not in op_out.texts()
 
 
+def test_a_keyless_mute_holds_the_address_when_they_reconnect() -> None:
+    """A keyless person's new session is a new person: without more, a mute
+    would end at a reconnection. Their address stays muted as long."""
+    clock = Clock()
+    hub = _hub(clock)
+    op, op_out = person(hub, "op", OP)
+    troll, troll_out = person(hub, "troll", address="2001:db8:5:6::1")
+    hub.handle_line(op, "/mute troll 10m spam")
+    hub.leave(troll)
+    back, back_out = person(hub, "newname", address="2001:db8:5:6::2")  # same /64, a new session and name
+    assert back_out.notices[-1] == "you are muted until 1970-01-12 13:56 UTC: nobody else sees your messages"
+    hub.handle_line(back, "I am back")
+    assert "I am back" not in op_out.texts() and "I am back" in back_out.texts()
+    elsewhere, _ = person(hub, "other", address="2001:db8:7::1")  # another /64 is not muted
+    hub.handle_line(elsewhere, "hello")
+    assert "hello" in op_out.texts()
+    hub.handle_line(op, "/unmute newname")  # lifts what the address holds
+    assert op_out.notices[-1] == "unmuted newname"
+    hub.handle_line(back, "heard now")
+    assert "heard now" in op_out.texts()
+    hub.handle_line(op, "/mute newname 10m")
+    hub.leave(back)
+    clock.now += 601  # for the mute's duration only
+    again, again_out = person(hub, "again", address="2001:db8:5:6::3")
+    hub.handle_line(again, "free again")
+    assert "free again" in op_out.texts()
+    assert not any("muted" in n for n in again_out.notices)
+    assert troll_out.notices  # (the first session was told when muted)
+
+
 def test_reply_goes_to_the_person_who_wrote_not_whoever_took_their_name() -> None:
     hub = _hub()
     alice, alice_out = person(hub, "alice", ALICE)

@@ -24,7 +24,7 @@ from sshchat.chat.admission import Admission, JoinRefused
 from sshchat.chat.commands import dispatch
 from sshchat.chat.member import Member, Outlet, identity
 from sshchat.chat.message import Kind, Message
-from sshchat.chat.moderation import Moderation
+from sshchat.chat.moderation import Moderation, until_text
 from sshchat.chat.names import name_key
 from sshchat.chat.operations import Operations
 from sshchat.chat.pipeline import Pipeline, Then
@@ -141,7 +141,8 @@ class Hub:
         return Member(name, fingerprint, outlet, bucket, address, connected_at=now, last_active=now)
 
     def _welcome(self, member: Member) -> None:
-        """The welcome, the MOTD, the room's topic and recent history."""
+        """The welcome, the MOTD, the room's topic and recent history, and
+        a mute still in force."""
         outlet, room = member.outlet, self.room_of(member)
         outlet.notice(
             f"Welcome to {self.settings.server_name}, {member.name}! "
@@ -153,6 +154,10 @@ class Hub:
             outlet.notice(f"{room.name}: {room.info.topic}")
         for msg in room.recent(self.settings.history_on_join):
             outlet.deliver(msg)
+        mute = self.moderation.mute_for(member.person, member.address)
+        if mute is not None:  # a mute outlives a reconnection (keyless: by address): say so at once
+            member.muted_reminded = self.clock()
+            outlet.notice(f"you are muted{until_text(mute.until)}: nobody else sees your messages")
 
     def visitor(self, name: str, fingerprint: str | None, outlet: Outlet, address: str = "") -> Member:
         """Admit a one-command bot session (say, tail, who) without joining it.

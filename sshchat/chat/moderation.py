@@ -18,6 +18,7 @@ import re
 import time
 from collections.abc import Callable, Iterable
 
+from sshchat.chat.addresses import address_keys
 from sshchat.chat.addresses import address_network as address_network
 from sshchat.chat.addresses import normalise_address as normalise_address
 from sshchat.chat.addresses import parse_network as parse_network
@@ -86,6 +87,17 @@ def _network(ban: Ban) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
         return ipaddress.ip_network(ban.value, strict=False)
     except ValueError:
         return None
+
+
+def _address_target(address: str) -> str:
+    """The mutes entry a keyless person's address holds: "address:203.0.113.7"
+    or "address:2001:db8::/64" (as every per-address rule counts it)."""
+    return "address:" + address_keys(address)[0]
+
+
+def _in_memory_only(target: str) -> bool:
+    """Mutes of keyless sessions and of addresses mean nothing after a restart."""
+    return target.startswith(("session:", "address:"))
 
 
 class Moderation:
@@ -237,23 +249,38 @@ class Moderation:
 
     # ---------------------------------------------------------------- mutes
 
-    def mute(self, mute: Mute, then: Then | None = None) -> None:
+    def mute(self, mute: Mute, then: Then | None = None, address: str | None = None) -> None:
         """Mute a person: a key for good, a keyless session ("session:N")
-        while it lasts (kept in memory only: it means nothing after a restart)."""
+        while it lasts (kept in memory only: it means nothing after a restart).
+
+        A keyless person would shed their mute by reconnecting (a new
+        session), so a keyless session's mute also holds its ``address``
+        (the IPv4 address, or the IPv6 /64) for as long, in memory: whoever
+        comes back from there without a key, under any name, is muted too.
+        """
         if mute.target.startswith("session:"):
             self.mutes[mute.target] = mute
+            if address:
+                held = _address_target(address)
+                self.mutes[held] = dataclasses.replace(mute, target=held)
             if then is not None:
                 then(True)
             return
         self._durably(mute, lambda: self.mutes.__setitem__(mute.target, mute), then)
 
-    def unmute(self, target: str, then: Then | None = None) -> Mute | None:
-        """The mute lifted once durable; None (and ``then`` not called) if there is none."""
-        mute = self.mutes.get(target)
+    def unmute(self, target: str, then: Then | None = None, address: str | None = None) -> Mute | None:
+        """The mute lifted once durable; None (and ``then`` not called) if there is none.
+
+        For a keyless session, ``address`` lifts the mute its address holds too.
+        """
+        held = _address_target(address) if address and target.startswith("session:") else None
+        mute = self.mutes.get(target) or (self.mutes.get(held) if held else None)
         if mute is None:
             return None
-        if target.startswith("session:"):
-            del self.mutes[target]
+        if held:
+            self.mutes.pop(held, None)
+        if _in_memory_only(target):
+            self.mutes.pop(target, None)
             if then is not None:
                 then(True)
         else:
@@ -264,9 +291,17 @@ class Moderation:
         mute = self.mutes.get(target)
         if mute is not None and mute.until is not None and mute.until <= self._clock():
             del self.mutes[target]  # over either way
-            if not target.startswith("session:"):
+            if not _in_memory_only(target):
                 self._store.save(Unmute(target))
             return None
+        return mute
+
+    def mute_for(self, person: str, address: str) -> Mute | None:
+        """The mute on ``person`` (Member.person); for a keyless person, also
+        one their address holds (see ``mute``)."""
+        mute = self.mute_of(person)
+        if mute is None and person.startswith("session:") and address:
+            mute = self.mute_of(_address_target(address))
         return mute
 
     # ------------------------------------------------------------ allowlist

@@ -178,14 +178,14 @@ class Operations:
     def bans(self) -> list[Ban]:
         return self._moderation.active_bans()
 
-    def mute(self, mute: Mute, then: Then | None = None) -> None:
-        self._moderation.mute(mute, then)
+    def mute(self, mute: Mute, then: Then | None = None, address: str | None = None) -> None:
+        self._moderation.mute(mute, then, address)
 
     def mute_of(self, target: str) -> Mute | None:
         return self._moderation.mute_of(target)
 
-    def unmute(self, target: str, then: Then | None = None) -> Mute | None:
-        return self._moderation.unmute(target, then)
+    def unmute(self, target: str, then: Then | None = None, address: str | None = None) -> Mute | None:
+        return self._moderation.unmute(target, then, address)
 
     def grant_op(self, fingerprint: str, by: str, then: Then | None = None) -> bool:
         if self._moderation.is_op(fingerprint):

@@ -168,7 +168,7 @@ class Pipeline:
     def refused_while_muted(self, member: Member, doing: str) -> bool:
         """True if ``member`` is muted, and then tell them they cannot ``doing``
         (e.g. "change your name"): nothing of theirs reaches others while muted."""
-        mute = self._moderation.mute_of(member.person)
+        mute = self._moderation.mute_for(member.person, member.address)
         if mute is None:
             return False
         member.outlet.notice(f"you cannot {doing} while muted{until_text(mute.until)}")
@@ -179,7 +179,7 @@ class Pipeline:
     ) -> bool:
         """If ``member`` is muted: they see their own line, nobody else does,
         and they are reminded why now and then (a bot: every time)."""
-        mute = self._moderation.mute_of(member.person)
+        mute = self._moderation.mute_for(member.person, member.address)
         if mute is None:
             return False
         now = self._clock()

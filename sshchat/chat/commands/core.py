@@ -136,13 +136,17 @@ class Core(Protocol):
         """The bans in force, oldest first."""
         ...
 
-    def mute(self, mute: Mute, then: Then | None = None) -> None: ...
+    def mute(self, mute: Mute, then: Then | None = None, address: str | None = None) -> None:
+        """Mute; ``address``: a keyless person's, held muted as long (see Moderation.mute)."""
+        ...
 
     def mute_of(self, target: str) -> Mute | None:
         """The mute in force on an identity ("fingerprint:..." or "name:...")."""
         ...
 
-    def unmute(self, target: str, then: Then | None = None) -> Mute | None: ...
+    def unmute(self, target: str, then: Then | None = None, address: str | None = None) -> Mute | None:
+        """Lift a mute (and, with a keyless person's ``address``, the one it holds)."""
+        ...
 
     def grant_op(self, fingerprint: str, by: str, then: Then | None = None) -> bool:
         """Make a key an operator; False if it already is one."""

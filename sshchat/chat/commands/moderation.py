@@ -229,7 +229,9 @@ def mute(core: Core, member: Member, args: list[str], rest: str) -> None:
                 f"you were muted by {member.name}{until_text(muted.until)}: nobody else sees your messages"
             )
 
-    core.mute(muted, saved)
+    # A keyless person's address is held muted as long: a new session
+    # (they reconnect) must not shed it.
+    core.mute(muted, saved, online.address if online is not None and online.fingerprint is None else None)
 
 
 def unmute(core: Core, member: Member, args: list[str], rest: str) -> None:
@@ -251,7 +253,8 @@ def unmute(core: Core, member: Member, args: list[str], rest: str) -> None:
         if online is not None:
             online.outlet.notice(f"you were unmuted by {member.name}")
 
-    if core.unmute(target, saved) is None:
+    address = online.address if online is not None and online.fingerprint is None else None
+    if core.unmute(target, saved, address) is None:
         member.outlet.notice(f"{label} is not muted")
 
 
