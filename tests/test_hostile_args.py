@@ -4,8 +4,10 @@ Every command of the command table is run, as an operator and as a keyless
 person, with arguments full of escape sequences, C1 controls, bidi overrides,
 NULs and floods of combining marks; then another operator looks at what was
 kept (/banned, /audit, /whois, /rooms, /names, /topic, /motd, /allow list).
-No text the core hands any session may hold a control or format character:
-the renderer adds its own colour codes, nothing else may.
+No text the core hands any session may hold a control or format character
+(the renderer adds its own colour codes, nothing else may), nor more than
+``MAX_COMBINING`` combining marks on one character ("zalgo" text spills over
+the lines above and below).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from hypothesis import strategies as st
 from sshchat.chat.commands.table import TABLE
 from sshchat.chat.hub import Hub, JoinRefused
 from sshchat.chat.moderation import Moderation
+from sshchat.chat.sanitize import MAX_COMBINING
 from sshchat.chat.store import Ban, Snapshot
 from sshchat.store.memory import MemoryStore
 from tests.support.chat import Clock, Recorder
@@ -49,6 +52,15 @@ _SHAPES = (
 def unsafe(text: str) -> list[str]:
     """The control, format and separator characters in ``text``."""
     return [ch for ch in text if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp")]
+
+
+def piled_marks(text: str) -> int:
+    """The most combining marks on any one character of ``text``."""
+    most = run = 0
+    for ch in text:
+        run = run + 1 if unicodedata.category(ch) in ("Mn", "Me", "Mc") else 0
+        most = max(most, run)
+    return most
 
 
 def everything_sent(out: Recorder) -> list[str]:
@@ -84,7 +96,12 @@ class World:
             self.hub.handle_line(self.watcher, line)
 
     def dirty(self) -> list[tuple[str, str]]:
-        return [(name, text) for name, out in self.outs.items() for text in everything_sent(out) if unsafe(text)]
+        """What any session was sent that has a control character, or more
+        combining marks on a character than the cap."""
+        return [
+            (name, text) for name, out in self.outs.items() for text in everything_sent(out)
+            if unsafe(text) or piled_marks(text) > MAX_COMBINING
+        ]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -215,3 +232,19 @@ def test_what_an_older_store_kept_raw_is_cleaned_as_it_is_loaded() -> None:
         refused = str(e)
     assert refused == "you are banned: spam"
     assert hub.moderation.motd == "hi"
+
+
+def test_piled_combining_marks_reach_others_capped() -> None:
+    """Words others read (a message, a topic, an away note, a reason) keep at
+    most MAX_COMBINING marks on a character, however many were typed."""
+    world = World()
+    zalgo = "a" + "\u0301\u0489" * 150 + "b" + "\u0300" * 40
+    for line in (zalgo, f"/me {zalgo}", f"/topic {zalgo}", f"/away {zalgo}", f"/msg bob {zalgo}"):
+        world.hub.handle_line(world.op, line)
+    world.hub.handle_line(world.watcher, "/whois mallory")
+    world.hub.handle_line(world.op, f"/kick pleb {zalgo}")
+    seen = [t for name in ("bob", "watcher", "pleb") for t in everything_sent(world.outs[name])]
+    assert any(("a" + "\u0301\u0489\u0301b") in t for t in seen)  # the marks kept, up to the cap
+    assert max(piled_marks(t) for t in seen) == MAX_COMBINING
+    assert world.dirty() == []
+
