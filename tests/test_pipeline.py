@@ -200,3 +200,18 @@ def test_an_unknown_command_is_named_unknown_whatever_its_length(clock: Clock) -
         f"unknown command /{'y' * 32}; type /help for the list",
         "unknown command /zz; type /help for the list",
     ]
+
+
+def test_a_message_the_store_could_not_keep_is_refused_once_to_a_bot() -> None:
+    """Through its outcome, as every other refusal, and not also as a notice
+    (which a bot prints on stderr too: it would read the refusal twice)."""
+    store = MemoryStore()
+    hub = Hub(store, chat_settings())
+    bot = Bot(hub, "bot")
+    store.fail_next = True
+    assert bot.post("lost") == "your message could not be saved (storage error), so nobody got it; please try again"
+    assert bot.outlet.notices == []
+    someone, out = person(hub, "someone")
+    store.fail_next = True
+    hub.handle_line(someone, "lost too")  # a person, who gave no outcome to hear it: a notice
+    assert out.notices[-1].startswith("your message could not be saved")

@@ -136,10 +136,9 @@ class Pipeline:
         A refusal is told (too long); a line with nothing left after
         cleaning is dropped quietly for a person, refused for a bot.
         """
-        text = clean(text)
-        limit = self._settings.max_message_chars
-        if len(text) > limit:
-            _refuse(member, f"message too long ({len(text)} characters, at most {limit}); not sent", then)
+        text, refusal = self._cleaned(text, "message", "not sent")
+        if refusal is not None:
+            _refuse(member, refusal, then)
             return None
         if not text:
             if then is not None:
@@ -156,14 +155,23 @@ class Pipeline:
         person may still kick or ban without a reason. ``doing`` completes
         the refusal: "you cannot {doing} while muted".
         """
-        text = clean(text)
-        limit = self._settings.max_message_chars
-        if len(text) > limit:
-            member.outlet.notice(f"text too long ({len(text)} characters, at most {limit}); not done")
+        text, refusal = self._cleaned(text, "text", "not done")
+        if refusal is not None:
+            _refuse(member, refusal, None)
             return None
         if text and self.refused_while_muted(member, doing):
             return None
         return text
+
+    def _cleaned(self, text: str, what: str, outcome: str) -> tuple[str, str | None]:
+        """The one check of words others will read, messages or not: ``text``
+        cleaned, and why it is refused if it is too long ("{what} too long
+        (...); {outcome}"), else None."""
+        text = clean(text)
+        limit = self._settings.max_message_chars
+        if len(text) > limit:
+            return text, f"{what} too long ({len(text)} characters, at most {limit}); {outcome}"
+        return text, None
 
     def refused_while_muted(self, member: Member, doing: str) -> bool:
         """True if ``member`` is muted, and then tell them they cannot ``doing``
@@ -197,16 +205,16 @@ class Pipeline:
 
         Also the path of what the chat itself says in a room about someone
         (joins, renames, a new topic), which skips the checks above: any
-        words of theirs in it have passed ``on_behalf``.
+        words of theirs in it have passed ``on_behalf``. A message the store
+        could not keep is refused as any other refusal is: through ``then``
+        if given, else as a notice (never both: a bot would hear it twice).
         """
         keep = kind in SPOKEN
         draft = Draft(room.name, kind, member.name, text, self._clock(), None, member.fingerprint, keep)
 
         def committed(result: list[Message] | Exception) -> None:
             if isinstance(result, Exception):
-                member.outlet.notice(NOT_SAVED)
-                if then is not None:
-                    then(NOT_SAVED)
+                _refuse(member, NOT_SAVED, then)
                 return
             for msg in result:
                 room.publish(msg, keep=keep, sender=member.person)
