@@ -81,6 +81,28 @@ def test_ban_by_name_bans_key_and_address_for_the_same_time(
     assert not refused(hub, "bob", BOB, address)
 
 
+def test_ban_by_name_of_someone_who_just_left_bans_the_address_they_came_from(hub: Hub, clock: Clock) -> None:
+    """Offline, a key holder's address is known while the server remembers
+    where they were (a day, in memory): banned with the key, as if online."""
+    admin, out = join(hub, "boss", ADMIN, OPS_ADDRESS)
+    bob, _ = join(hub, "bob", BOB, "198.51.100.50")
+    hub.leave(bob)
+    hub.handle_line(admin, "/ban bob spam")
+    assert out.notices[-1] == "banned bob (their key and their address 198.51.100.50/32)"
+    assert refused(hub, "fresh", None, "198.51.100.50")
+    anon, _ = join(hub, "anon", None, "2001:db8:7:8::1")  # keyless: the name is all there is
+    hub.leave(anon)
+    hub.handle_line(admin, "/ban anon")
+    assert out.notices[-1] == "banned anon (gone, no key, so the address they came from 2001:db8:7:8::/64)"
+    assert refused(hub, "anon", None, "2001:db8:7:8::2")
+    other, _ = join(hub, "other", OTHER, "203.0.113.60")
+    hub.leave(other)
+    clock.now += 86_401  # a day on, the address is forgotten: the key alone
+    hub.handle_line(admin, "/ban other")
+    assert out.notices[-1] == "banned other"
+    assert not refused(hub, "fresh2", None, "203.0.113.60")
+
+
 def test_banned_lists_both_and_unban_name_lifts_both(hub: Hub) -> None:
     admin, out = join(hub, "boss", ADMIN, OPS_ADDRESS)
     join(hub, "bob", BOB, "2001:db8::5")

@@ -70,6 +70,9 @@ class Operations:
     def find_person(self, person: str) -> Member | None:
         return self._presence.find_person(person)
 
+    def last_address(self, identity: str) -> str | None:
+        return self._presence.last_address(identity)
+
     def binding(self, name: str) -> Binding | None:
         return self._names.binding(name)
 

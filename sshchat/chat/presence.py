@@ -8,6 +8,7 @@ up in one line a second instead of one line per person.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 
 from sshchat.chat.member import Member
@@ -23,6 +24,11 @@ from sshchat.chat.settings import ChatSettings
 from sshchat.chat.store import SetPrefs, Store
 
 SUMMARY_NAMES = 5  # names a storm's summary lists before "and N others"
+# Where people who left came from, for /ban NAME of someone just gone (their
+# address is banned with their key): this many people, for this long, in
+# memory only (never stored).
+LAST_ADDRESSES = 10_000
+LAST_ADDRESS_FOR = 86_400.0
 
 
 class Presence:
@@ -53,6 +59,7 @@ class Presence:
         # order they came: /ban, /mute, /ignore and /reply look people up by
         # key or session, and must not scan everyone online to do it.
         self._people: dict[str, dict[int, Member]] = {}
+        self._last_address: OrderedDict[str, tuple[str, float]] = OrderedDict()  # identity -> (address, left at)
 
     # ------------------------------------------------------------- lookups
 
@@ -72,6 +79,14 @@ class Presence:
     def sessions_of(self, person: str) -> list[Member]:
         """Every session online of ``person`` (a key may be online under several names)."""
         return list(self._people.get(person, {}).values())
+
+    def last_address(self, identity: str) -> str | None:
+        """The address the person with ``identity`` (Member.identity) came
+        from when they last left, if they left recently (see LAST_ADDRESSES)."""
+        found = self._last_address.get(identity)
+        if found is None or self._clock() - found[1] > LAST_ADDRESS_FOR:
+            return None
+        return found[0]
 
     def is_here(self, member: Member) -> bool:
         """Is this session the one online under its name (not replaced, not gone)?"""
@@ -156,6 +171,11 @@ class Presence:
             sessions.pop(member.session, None)
             if not sessions:
                 del self._people[member.person]
+        if member.address:
+            self._last_address.pop(member.identity, None)
+            self._last_address[member.identity] = (member.address, self._clock())
+            if len(self._last_address) > LAST_ADDRESSES:
+                self._last_address.popitem(last=False)
         rooms = self._rooms.unseat(member)
         if not quietly:
             text = f"{member.name} left" + (f" ({reason})" if reason else "")

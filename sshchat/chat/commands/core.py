@@ -51,6 +51,11 @@ class Core(Protocol):
         """The key that owns ``name``, if one does."""
         ...
 
+    def last_address(self, identity: str) -> str | None:
+        """Where the person with ``identity`` (Member.identity) came from when
+        they last left, if recently (in memory only: not across a restart)."""
+        ...
+
     def room(self, name: str) -> Room | None: ...
 
     def room_of(self, member: Member) -> Room:

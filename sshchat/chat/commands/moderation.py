@@ -23,7 +23,7 @@ from sshchat.chat.commands.common import (
 from sshchat.chat.commands.core import Core
 from sshchat.chat.member import Member, identity
 from sshchat.chat.moderation import address_network, parse_network, until_text, when
-from sshchat.chat.names import name_key
+from sshchat.chat.names import NAME_RE, name_key
 from sshchat.chat.sanitize import clean
 from sshchat.chat.store import AuditEntry, Ban, Mute
 
@@ -66,7 +66,11 @@ def _ban_targets(core: Core, member: Member, target: str) -> tuple[list[tuple[st
 
     A person (online, or a registered name) loses their key and, when we
     know it, their address network too: with the key alone they would be
-    back at once under a fresh key or none. ``key:``/``ip:`` ban one thing.
+    back at once under a fresh key or none. For someone offline, that is the
+    address they last came from, if they left recently (kept in memory for
+    a day, not across a restart); otherwise their key alone. A keyless person
+    who left recently, by the name they had, loses that address. ``key:``/
+    ``ip:`` ban one thing.
     """
     if target.startswith(IP_PREFIX):
         network = _typed_network(target[len(IP_PREFIX) :])
@@ -76,10 +80,19 @@ def _ban_targets(core: Core, member: Member, target: str) -> tuple[list[tuple[st
         return [("ip", network)], network
     if target.startswith(KEY_PREFIX):
         target = FINGERPRINT_PREFIX + target[len(KEY_PREFIX) :]
+    if not target.startswith(FINGERPRINT_PREFIX) and core.find(target) is None and core.binding(target) is None:
+        gone_from = core.last_address(identity(None, name_key(target))) if NAME_RE.fullmatch(target) else None
+        if gone_from is not None:  # a keyless person who just left: the name is nobody's, the address theirs
+            network = _typed_network(gone_from)
+            if network is not None:
+                return [("ip", network)], f"{target} (gone, no key, so the address they came from {network})"
     fp, online, label = resolve_key(core, member, target)
     if not label or protected(core, member, fp, label):
         return None
-    network = _typed_network(online.address) if online is not None and online.address else None
+    address = online.address if online is not None else None
+    if online is None and fp is not None and not target.startswith(FINGERPRINT_PREFIX):
+        address = core.last_address(identity(fp, ""))  # offline: where they were last, if just gone
+    network = _typed_network(address) if address else None
     if target.startswith(FINGERPRINT_PREFIX) or (fp is not None and network is None):
         return ([("fingerprint", fp)], label) if fp is not None else None
     if network is None:
