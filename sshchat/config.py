@@ -205,6 +205,9 @@ def _validate(config: Config) -> Config:
     for name in ("history_on_join", "history_in_memory"):
         if getattr(config, name) < 0:
             raise ConfigError(f"{name} must not be negative")
+    for name in ("keyless_room_share", "room_reserve"):
+        if not 0 <= getattr(config, name) <= 1:
+            raise ConfigError(f"{name} is a share of max_rooms: from 0 to 1")
     return config
 
 

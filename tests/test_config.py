@@ -34,6 +34,7 @@ def test_config_file_from_environment(tmp_path: Path) -> None:
         ("", {"SSHCHAT_PORT": "99999"}, "port must be between 0 and 65535"),
         ("", {"SSHCHAT_NOPE": "1"}, "unknown environment variable SSHCHAT_NOPE"),
         ("", {"SSHCHAT_LOG_LEVEL": "loud"}, "log_level must be one of"),
+        ("room_reserve = 10\n", {}, "room_reserve is a share of max_rooms: from 0 to 1"),
     ],
 )
 def test_bad_settings_are_named(tmp_path: Path, content: str, env: dict[str, str], message: str) -> None:

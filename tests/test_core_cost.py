@@ -1,0 +1,102 @@
+"""Work per login, per message and per command must not grow with the people
+online, the rooms or the bans: the chat runs on one event loop, and any such
+growth is a way for one client to freeze everyone (issue 14).
+
+Counted, not timed: each test counts the calls that used to scale (parsing a
+ban's network, walking the rooms, asking each person online who they are),
+so it is exact on any machine.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+
+import pytest
+
+from sshchat.chat import moderation as moderation_module
+from sshchat.chat.hub import Hub
+from sshchat.chat.member import Member
+from sshchat.chat.room import Room
+from sshchat.chat.rooms import Rooms
+from sshchat.chat.store import Ban
+from sshchat.store.memory import MemoryStore
+from tests.support.chat import Clock, person
+from tests.support.settings import chat_settings
+
+ADMIN = "SHA256:adminKeyFingerprint".ljust(50, "0")
+
+
+def _key(n: int) -> str:
+    return f"SHA256:person{n:05d}".ljust(50, "0")
+
+
+def _hub(**changes: object) -> Hub:
+    return Hub(MemoryStore(), chat_settings(rate_burst=100000, **changes), clock=Clock(), admins={ADMIN})
+
+
+def test_a_login_looks_up_bans_without_parsing_each(monkeypatch: pytest.MonkeyPatch) -> None:
+    hub = _hub()
+    for n in range(2000):
+        hub.moderation.ban(Ban("ip", f"10.{n // 256}.{n % 256}.1/32", None, "", "op", float(n)))
+        hub.moderation.ban(Ban("fingerprint", _key(n), None, "", "op", float(n)))
+    hub.moderation.ban(Ban("ip", "198.51.100.0/24", None, "range", "op", 1.0))
+    parsed = 0
+    real = ipaddress.ip_network
+
+    def counting(*args: object, **kw: object) -> object:
+        nonlocal parsed
+        parsed += 1
+        return real(*args, **kw)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(moderation_module.ipaddress, "ip_network", counting)
+    person(hub, "fine", _key(99999), address="203.0.113.9")
+    with pytest.raises(Exception, match="banned"):
+        person(hub, "banned", None, address="198.51.100.77")
+    assert parsed == 0
+
+
+def test_making_a_room_does_not_walk_every_room(monkeypatch: pytest.MonkeyPatch) -> None:
+    hub = _hub(max_rooms=5000, max_rooms_per_person=5000, max_rooms_per_address=5000,
+               max_keyed_rooms_per_address=5000)
+    maker, _ = person(hub, "maker", _key(1), address="203.0.113.1")
+    anon, _ = person(hub, "anon", address="203.0.113.2")
+    for n in range(1000):
+        hub.handle_line(maker if n % 2 else anon, f"/join #r{n}")
+    walks = 0
+    real = Rooms.__iter__
+
+    def counting(self: Rooms) -> Iterator[Room]:
+        nonlocal walks
+        walks += 1
+        return real(self)
+
+    monkeypatch.setattr(Rooms, "__iter__", counting)
+    hub.handle_line(maker, "/join #keyed")
+    hub.handle_line(anon, "/join #keyless")
+    assert hub.room("#keyed") is not None and hub.room("#keyless") is not None
+    assert walks == 0
+
+
+def test_finding_a_person_by_key_does_not_ask_everyone_online(monkeypatch: pytest.MonkeyPatch) -> None:
+    hub = _hub()
+    admin, out = person(hub, "boss", ADMIN)
+    for n in range(500):
+        person(hub, f"p{n}", _key(n))
+    asked = 0
+    real = Member.person
+
+    def counting(self: Member) -> str:
+        nonlocal asked
+        asked += 1
+        return real.fget(self)  # type: ignore[attr-defined, no-any-return]
+
+    monkeypatch.setattr(Member, "person", property(counting))
+    hub.handle_line(admin, f"/mute fingerprint:{_key(499)} 1m")
+    assert out.notices[-1] == f"muted {_key(499)} until 1970-01-12 13:47 UTC"
+    hub.handle_line(admin, "/ignore p498")
+    hub.handle_line(admin, "/ignore")  # lists each by their name online
+    hub.handle_line(admin, f"/ban fingerprint:{_key(497)}")  # ends their session, and only theirs
+    assert out.notices[-1] == f"banned {_key(497)}"
+    assert hub.find("p497") is None and hub.find("p496") is not None
+    assert asked < 20
