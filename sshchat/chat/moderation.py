@@ -193,7 +193,8 @@ class Moderation:
         if net is None:
             return
         by_length = self._networks[net.version].get(net.prefixlen, {})
-        by_length.pop(int(net.network_address), None)
+        if by_length.get(int(net.network_address)) is ban:  # (an odd old value may share its network)
+            del by_length[int(net.network_address)]
         if not by_length:
             self._networks[net.version].pop(net.prefixlen, None)
 
