@@ -25,6 +25,26 @@ def test_new_database_gets_the_current_schema(tmp_path: Path) -> None:
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+def test_rooms_kept_before_schema_4_load_with_no_address_and_new_ones_keep_theirs(tmp_path: Path) -> None:
+    from sshchat.chat.room import RoomInfo
+
+    db = sqlite3.connect(tmp_path / "c.db")
+    for statement in "".join(MIGRATIONS[:3]).split(";"):
+        db.execute(statement)
+    db.execute("PRAGMA user_version = 3")
+    db.execute("INSERT INTO rooms VALUES ('#old', '#old', 'topic', 'ann', NULL, 5.0)")
+    db.commit()
+    db.close()
+    store = SQLiteStore(str(tmp_path / "c.db"))
+    store.save(RoomInfo("#new", "", "bob", None, 6.0, "2001:db8::/64", "2001:db8::/48"))
+    store.close()
+    store = SQLiteStore(str(tmp_path / "c.db"))
+    rooms = {r.name: r for r in store.load(10).rooms}
+    store.close()
+    assert rooms["#old"] == RoomInfo("#old", "topic", "ann", None, 5.0, "", None)
+    assert (rooms["#new"].made_from, rooms["#new"].made_from_site) == ("2001:db8::/64", "2001:db8::/48")
+
+
 def test_newer_schema_is_refused_clearly(tmp_path: Path) -> None:
     db = sqlite3.connect(tmp_path / "c.db")
     db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
