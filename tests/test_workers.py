@@ -88,9 +88,9 @@ def test_two_workers_share_one_port_each_with_a_chat(tmp_path: Path) -> None:
         log = "".join(server.log)
         assert log.count("listening on") == 1, log  # the parent's line, once, for all
         pids = worker_pids(server)
-        assert sorted(pids) == [1, 2] and len(set(pids.values())) == 2
+        assert sorted(pids) == [1, 2] and len(set(pids.values())) == 2, log
         for pid in pids.values():
-            assert running(pid) and parent_of(pid) == server.pid
+            assert running(pid) and parent_of(pid) == server.pid, log
 
         async def chat() -> None:
             async with on_two_workers(server.port) as (alice, bob):
@@ -101,8 +101,8 @@ def test_two_workers_share_one_port_each_with_a_chat(tmp_path: Path) -> None:
 
         asyncio.run(chat())
     finally:
-        assert server.stop() == 0
-    assert "Traceback" not in "".join(server.log)
+        assert server.stop() == 0, "".join(server.log)
+    assert "Traceback" not in "".join(server.log), "".join(server.log)
 
 
 def test_a_killed_worker_is_restarted_and_logged_the_other_chats_on(tmp_path: Path) -> None:
