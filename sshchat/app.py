@@ -45,10 +45,10 @@ def read_motd(path: str) -> str:
 class App:
     """One running sshchat server."""
 
-    def __init__(self, config: Config, *, reuse_port: bool = False) -> None:
-        """``reuse_port``: share the port with the other workers of this node."""
+    def __init__(self, config: Config, *, worker: bool = False) -> None:
+        """``worker``: one of several of --workers, sharing the port and the host key."""
         self.config = config
-        self.reuse_port = reuse_port
+        self.worker = worker
         self._ctx: ServerContext | None = None
         self._store: SQLiteStore | None = None
         self._listener: asyncssh.SSHAcceptor | None = None
@@ -66,7 +66,9 @@ class App:
     async def start(self) -> list[tuple[str, int]]:
         """Open the store, listen; return the (host, port) pairs bound."""
         config = self.config
-        key = load_or_create(config.host_key)
+        # A worker never makes a key: the supervisor made it, and a worker
+        # with a key of its own would show 1 in N clients another host.
+        key = load_or_create(config.host_key, create=not self.worker)
         patches.install(trims=config.fast_path)
         admin_file = read_key_file(config.admin_keys) if config.admin_keys else None
         allow_file = read_key_file(config.allowlist) if config.allowlist else None
@@ -79,7 +81,7 @@ class App:
         hub = Hub(self._store, chat_settings(config), admins=admins, allowlist=allowlist, motd=motd)
         self._ctx = ServerContext(hub, config, key_files=key_files)
         try:
-            self._listener = await listen(self._ctx, key, reuse_port=self.reuse_port)
+            self._listener = await listen(self._ctx, key, reuse_port=self.worker)
         except OSError as e:
             self._store.close()
             where = f"{config.host}:{config.port}"
@@ -143,7 +145,7 @@ async def run(config: Config, parent: ParentLink | None = None) -> None:
         loop.add_signal_handler(sig, stop.set)
     if parent is not None:
         parent.watch_parent(loop, stop.set)
-    app = App(config, reuse_port=parent is not None)
+    app = App(config, worker=parent is not None)
     addresses = await app.start()
     if parent is None:
         announce(addresses)

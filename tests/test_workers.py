@@ -184,8 +184,9 @@ def test_workers_do_not_outlive_a_killed_parent(tmp_path: Path) -> None:
 def test_a_worker_failing_at_once_is_restarted_ever_more_slowly(tmp_path: Path) -> None:
     server = start(tmp_path)
     try:
-        # from now on every worker started fails at once: its host key is unusable
-        (tmp_path / "host").write_text("not a key\n")
+        # from now on every worker started fails at once: its host key is gone,
+        # and a worker must not make one of its own (a second host key on the port)
+        (tmp_path / "host").unlink()
         os.kill(worker_pids(server)[2], signal.SIGKILL)
 
         def waits() -> list[float]:
@@ -194,9 +195,10 @@ def test_a_worker_failing_at_once_is_restarted_ever_more_slowly(tmp_path: Path) 
         asyncio.run(eventually(lambda: len(waits()) >= 3, timeout=30))
         assert waits()[:3] == [0.5, 1.0, 2.0]
         assert running(worker_pids(server)[1])  # the other one serves on
+        assert not (tmp_path / "host").exists()
     finally:
         assert server.stop() == 0
-    assert "host key" in "".join(server.log)
+    assert "cannot read host key" in "".join(server.log)
 
 
 def sshchat(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
