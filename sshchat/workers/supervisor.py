@@ -109,22 +109,46 @@ class Supervisor:
         """Serve until SIGTERM or SIGINT; the exit status (0: stopped as asked)."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, self._stopping.set)
+            loop.add_signal_handler(sig, self._stop)
         load_or_create(self.config.host_key)
         with reserve_port(self.config.host, self.config.port) as sock:
             port = sock.getsockname()[1]
             self._line = config_line(dataclasses.replace(self.config, port=port, workers=1))
             status = await self._start_all()
             if status is not None:
-                await self._stop_all()
+                self._stop(quiet=True)
+                await self._wait_all()
                 return status
             keepers = [asyncio.create_task(self._keep(w)) for w in self.workers]
             await self._stopping.wait()
-            log.info("shutting down %d workers", len(self.workers))
-            await self._stop_all()
+            await self._wait_all()
             await asyncio.gather(*keepers)
         log.info("stopped")
         return 0
+
+    def _stop(self, quiet: bool = False) -> None:
+        """SIGTERM to every worker, even one still starting: each tells its people."""
+        if not self._stopping.is_set() and not quiet:
+            log.info("shutting down %d workers", len(self.workers))
+        self._stopping.set()
+        for worker in self.workers:
+            if worker.process is not None and worker.process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    worker.process.terminate()
+
+    async def _wait_all(self) -> None:
+        """Wait for the workers to end; SIGKILL to any still there after the grace."""
+        alive = [w.process for w in self.workers if w.process and w.process.returncode is None]
+        try:
+            async with asyncio.timeout(self.config.shutdown_grace + STOP_MARGIN):
+                await asyncio.gather(*(p.wait() for p in alive))
+        except TimeoutError:
+            for process in alive:
+                if process.returncode is None:
+                    log.warning("worker (pid %d) did not stop in time; killing it", process.pid)
+                    with contextlib.suppress(ProcessLookupError):
+                        process.kill()
+            await asyncio.gather(*(p.wait() for p in alive))
 
     async def _start_all(self) -> int | None:
         """Start every worker; None once all listen, else the exit status."""
@@ -141,23 +165,30 @@ class Supervisor:
         return None
 
     def _start_failed(self, worker: Worker) -> int:
-        """A worker that could not start: stop; one line, unless it said why itself."""
+        """A worker that could not start: one line, unless it said why itself."""
         if self._stopping.is_set():
             return 0
-        assert worker.process is not None and worker.process.returncode is not None
-        status = worker.process.returncode
-        if status != 1:  # 1: the worker's own one-line error is on stderr already
+        status = worker.process.returncode if worker.process else None
+        if status is None:  # not even started: _start logged why
+            print(f"sshchat: worker {worker.index} could not be started", file=sys.stderr)
+        elif status != 1:  # 1: the worker's own one-line error is on stderr already
             print(f"sshchat: worker {worker.index} did not start: it {describe_exit(status)}", file=sys.stderr)
         return 1
 
     async def _start(self, worker: Worker) -> list[Address] | None:
         """Start ``worker``'s process; its addresses once it listens, None if it ended first."""
-        worker.process = process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "sshchat", "serve", "--worker", str(worker.index),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, process_group=0,
-        )
         worker.started = asyncio.get_running_loop().time()
-        if self._stopping.is_set():  # stopped while it was being started: _stop_all did not see it
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "sshchat", "serve", "--worker", str(worker.index),
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, process_group=0,
+            )
+        except OSError as e:  # no process at all (fork refused): _keep retries with back-off
+            log.error("cannot start worker %d: %s", worker.index, e.strerror or e)
+            worker.process = None
+            return None
+        worker.process = process
+        if self._stopping.is_set():  # told to stop while it was being started: _stop did not see it
             process.terminate()
         assert process.stdin is not None and process.stdout is not None
         process.stdin.write(self._line)  # and never closed: see link.py
@@ -174,38 +205,21 @@ class Supervisor:
         """Restart ``worker`` whenever it ends, until the parent stops."""
         loop = asyncio.get_running_loop()
         while True:
-            assert worker.process is not None
-            status = await worker.process.wait()
+            status = await worker.process.wait() if worker.process else None
             if self._stopping.is_set():
                 return
             ran = loop.time() - worker.started
             worker.delay = 0.0 if ran >= STABLE else min(MAX_DELAY, max(FIRST_DELAY, 2 * worker.delay))
+            how = "could not be started" if status is None else describe_exit(status)
             log.warning(
                 "worker %d (pid %d) %s after %.1f s; restarting it in %.1f s",
-                worker.index, worker.pid, describe_exit(status), ran, worker.delay,
+                worker.index, worker.pid, how, ran, worker.delay,
             )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), worker.delay)
             if self._stopping.is_set():
                 return
             await self._start(worker)
-
-    async def _stop_all(self) -> None:
-        """SIGTERM to each worker (each tells its people); SIGKILL to any still there after the grace."""
-        alive = [w.process for w in self.workers if w.process and w.process.returncode is None]
-        for process in alive:
-            with contextlib.suppress(ProcessLookupError):
-                process.terminate()
-        try:
-            async with asyncio.timeout(self.config.shutdown_grace + STOP_MARGIN):
-                await asyncio.gather(*(p.wait() for p in alive))
-        except TimeoutError:
-            for process in alive:
-                if process.returncode is None:
-                    log.warning("worker (pid %d) did not stop in time; killing it", process.pid)
-                    with contextlib.suppress(ProcessLookupError):
-                        process.kill()
-            await asyncio.gather(*(p.wait() for p in alive))
 
 
 async def supervise(config: Config) -> int:
