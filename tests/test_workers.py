@@ -91,6 +91,7 @@ def test_two_workers_share_one_port_each_with_a_chat(tmp_path: Path) -> None:
         assert sorted(pids) == [1, 2] and len(set(pids.values())) == 2, log
         for pid in pids.values():
             assert running(pid) and parent_of(pid) == server.pid, log
+            assert os.getpgid(pid) == pid  # a group of its own: a terminal's Ctrl-C reaches the parent alone
 
         async def chat() -> None:
             async with on_two_workers(server.port) as (alice, bob):
@@ -151,6 +152,18 @@ def test_sigterm_tells_people_on_every_worker_and_stops_all(tmp_path: Path) -> N
 
     try:
         asyncio.run(shut_down())
+        assert server.proc.wait(20) == 0
+    finally:
+        server.stop(signal.SIGKILL)
+    assert not any(running(pid) for pid in pids.values())
+    assert "Traceback" not in "".join(server.log)
+
+
+def test_sigint_to_the_parent_stops_all_with_status_0(tmp_path: Path) -> None:
+    server = start(tmp_path)
+    pids = worker_pids(server)
+    try:
+        server.proc.send_signal(signal.SIGINT)  # Ctrl-C: the parent alone, it stops each worker
         assert server.proc.wait(20) == 0
     finally:
         server.stop(signal.SIGKILL)
