@@ -21,6 +21,7 @@ from sshchat.ssh.hostkey import load_or_create
 from sshchat.ssh.keyfiles import read_key_file
 from sshchat.ssh.server import listen
 from sshchat.store import SQLiteStore
+from sshchat.workers.link import ParentLink
 
 log = logging.getLogger("sshchat")
 
@@ -44,8 +45,10 @@ def read_motd(path: str) -> str:
 class App:
     """One running sshchat server."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, worker: bool = False) -> None:
+        """``worker``: one of several of --workers, sharing the port and the host key."""
         self.config = config
+        self.worker = worker
         self._ctx: ServerContext | None = None
         self._store: SQLiteStore | None = None
         self._listener: asyncssh.SSHAcceptor | None = None
@@ -63,7 +66,9 @@ class App:
     async def start(self) -> list[tuple[str, int]]:
         """Open the store, listen; return the (host, port) pairs bound."""
         config = self.config
-        key = load_or_create(config.host_key)
+        # A worker never makes a key: the supervisor made it, and a worker
+        # with a key of its own would show 1 in N clients another host.
+        key = load_or_create(config.host_key, create=not self.worker)
         patches.install(trims=config.fast_path)
         admin_file = read_key_file(config.admin_keys) if config.admin_keys else None
         allow_file = read_key_file(config.allowlist) if config.allowlist else None
@@ -76,7 +81,7 @@ class App:
         hub = Hub(self._store, chat_settings(config), admins=admins, allowlist=allowlist, motd=motd)
         self._ctx = ServerContext(hub, config, key_files=key_files)
         try:
-            self._listener = await listen(self._ctx, key)
+            self._listener = await listen(self._ctx, key, reuse_port=self.worker)
         except OSError as e:
             self._store.close()
             where = f"{config.host}:{config.port}"
@@ -85,11 +90,7 @@ class App:
             self._store.close()
             raise StartError(f"invalid setting: {e}") from None
         self._sweeper = asyncio.create_task(self._every_second())
-        addresses = [s.getsockname()[:2] for s in self._listener.sockets]
-        for host, port in addresses:
-            # Printed whatever the log level: scripts and tests wait for it.
-            print(f"sshchat: listening on {host}:{port}", file=sys.stderr, flush=True)
-        return addresses
+        return [s.getsockname()[:2] for s in self._listener.sockets]
 
     async def _every_second(self) -> None:
         """The chat's clockwork: summed-up join/leave notices, idle marks."""
@@ -124,15 +125,32 @@ class App:
             self._store.close()  # everything accepted is committed before we exit
 
 
-async def run(config: Config) -> None:
-    """Serve until SIGINT or SIGTERM, then stop gracefully."""
+def announce(addresses: list[tuple[str, int]]) -> None:
+    """The readiness line, printed whatever the log level: scripts and tests wait for it."""
+    for host, port in addresses:
+        print(f"sshchat: listening on {host}:{port}", file=sys.stderr, flush=True)
+
+
+async def run(config: Config, parent: ParentLink | None = None) -> None:
+    """Serve until SIGINT or SIGTERM, then stop gracefully.
+
+    ``parent``: this is a worker (see sshchat/workers/): it shares the port,
+    tells the supervisor rather than the console that it listens, and stops
+    as on SIGTERM if the supervisor goes away.
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     # Before listening: a script may signal as soon as it reads the port.
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    app = App(config)
-    await app.start()
+    if parent is not None:
+        parent.watch_parent(loop, stop.set)
+    app = App(config, worker=parent is not None)
+    addresses = await app.start()
+    if parent is None:
+        announce(addresses)
+    else:
+        parent.ready(addresses)
     log.info("event loop: %s; %s", type(loop).__module__.split(".")[0], patches.describe())
     await stop.wait()
     log.info("shutting down")

@@ -15,10 +15,12 @@ from collections.abc import Callable
 
 from sshchat import __version__
 from sshchat.app import StartError, run
-from sshchat.config import ConfigError, load
+from sshchat.config import ConfigError, UsageError, load
 from sshchat.ssh.hostkey import HostKeyError, fingerprint, generate
 from sshchat.ssh.keyfiles import KeyFileError
 from sshchat.store import StoreError
+from sshchat.workers.link import ParentLink
+from sshchat.workers.supervisor import supervise
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", help="TOML file of settings (also $SSHCHAT_CONFIG)")
     serve.add_argument("--log-level", help="debug, info, warning or error (default info)")
     serve.add_argument("--event-loop", help="auto (uvloop if installed), uvloop or asyncio")
+    serve.add_argument("--workers", help="processes accepting on the port, or auto (one per core); needs a bus")
+    # A worker of --workers: its settings come from the supervisor, on stdin.
+    serve.add_argument("--worker", type=int, help=argparse.SUPPRESS)
 
     keygen = sub.add_parser("keygen", help="write a new ed25519 host key")
     keygen.add_argument("path", nargs="?", default="keys/host", help="default keys/host")
@@ -48,10 +53,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _setup_logging(level: str) -> None:
+def _setup_logging(level: str, worker: int | None = None) -> None:
+    """``worker``: its lines say which worker wrote them (they share the parent's stderr)."""
+    who = f"worker {worker}: " if worker else ""
     logging.basicConfig(
         level=level.upper(),
-        format="%(asctime)s %(levelname)s %(message)s",
+        format=f"%(asctime)s %(levelname)s {who}%(message)s",
         stream=sys.stderr,
     )
     # asyncssh logs every connection and channel at INFO: noise, and CPU.
@@ -59,6 +66,8 @@ def _setup_logging(level: str) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    if args.worker is not None:
+        return _work(args.worker)
     flags = {
         "host": args.host,
         "port": args.port,
@@ -69,11 +78,24 @@ def _serve(args: argparse.Namespace) -> int:
         "allowlist": args.allowlist,
         "motd": args.motd,
         "event_loop": args.event_loop,
+        "workers": args.workers,
     }
     config = load(args.config, os.environ, flags)
     _setup_logging(config.log_level)
+    if config.workers > 1:
+        with asyncio.Runner() as runner:  # the supervisor: no chat work, no need for uvloop
+            return runner.run(supervise(config))
     with asyncio.Runner(loop_factory=_loop_factory(config.event_loop)) as runner:
         runner.run(run(config))
+    return 0
+
+
+def _work(index: int) -> int:
+    """One worker of ``--workers``: the single-process server on a shared port."""
+    parent = ParentLink.from_stdin()
+    _setup_logging(parent.config.log_level, worker=index)
+    with asyncio.Runner(loop_factory=_loop_factory(parent.config.event_loop)) as runner:
+        runner.run(run(parent.config, parent))
     return 0
 
 
@@ -104,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return _serve(args) if args.command == "serve" else _keygen(args)
+    except UsageError as e:
+        print(f"sshchat: {e}", file=sys.stderr)
+        return 2
     except (ConfigError, HostKeyError, KeyFileError, StartError, StoreError) as e:
         print(f"sshchat: {e}", file=sys.stderr)
         return 1

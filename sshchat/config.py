@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,6 +30,23 @@ RETIRED = {
 
 class ConfigError(ValueError):
     """A setting that cannot be used; ``str()`` says which and why."""
+
+
+class UsageError(ConfigError):
+    """Settings that cannot go together (e.g. ``--workers 2`` without ``--bus``).
+
+    Exit status 2, as argparse gives a command line it cannot use: the
+    settings are each valid, the way they are combined is not.
+    """
+
+
+# Variables with the prefix that are not settings.
+# SSHCHAT_TEST_WORKERS_WITHOUT_BUS=1 (tests only) lets --workers run without a
+# bus, each worker a chat of its own on a :memory: database, so that the
+# supervisor can be tested before the Redis bus exists. REMOVE it, and its
+# use in check_workers(), once tests have a Redis fixture.
+TEST_WORKERS_WITHOUT_BUS = ENV_PREFIX + "TEST_WORKERS_WITHOUT_BUS"
+_NOT_SETTINGS = {ENV_PREFIX + "CONFIG", TEST_WORKERS_WITHOUT_BUS}
 
 
 # What the server offers decides what a client can pick, and the client picks
@@ -54,6 +72,11 @@ class Config:
     port: int = 2222
     host_key: str = "keys/host"
     db: str = "sshchat.db"
+    # Fan-out between processes and nodes (redis://HOST:PORT/DB); empty: in-process.
+    bus: str = ""
+    # Processes of this node accepting on one port (SO_REUSEPORT), supervised
+    # by the parent; "auto": one per core. More than 1 needs a bus.
+    workers: int = 1
     log_level: str = "info"
     event_loop: str = "auto"  # auto (uvloop if installed), uvloop, asyncio
     fast_path: bool = True  # ssh/patches/: trims of asyncssh's per-packet and per-login work
@@ -156,6 +179,8 @@ _LOG_LEVELS = ("debug", "info", "warning", "error")
 def _convert(name: str, value: Any, origin: str) -> Any:
     """Coerce ``value`` to the type of field ``name``, or raise ConfigError."""
     kind = _FIELDS[name].type
+    if name == "workers" and isinstance(value, str) and value.strip().lower() == "auto":
+        return os.cpu_count() or 1
     try:
         if kind == "int":
             if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
@@ -178,13 +203,17 @@ def _convert(name: str, value: Any, origin: str) -> Any:
             raise ValueError
         return value
     except (TypeError, ValueError):
-        raise ConfigError(f"{origin}: {name} must be {_describe(kind)}, not {value!r}") from None
+        raise ConfigError(f"{origin}: {name} must be {_describe_field(name)}, not {value!r}") from None
 
 
 def _describe(kind: object) -> str:
     return {"int": "a whole number", "float": "a number", "bool": "true or false"}.get(
         str(kind), "text"
     )
+
+
+def _describe_field(name: str) -> str:
+    return "a whole number or auto" if name == "workers" else _describe(_FIELDS[name].type)
 
 
 def _validate(config: Config) -> Config:
@@ -198,7 +227,7 @@ def _validate(config: Config) -> Config:
         "max_message_chars", "max_line_chars", "outbox_limit", "rate_burst", "rate_per_second",
         "input_bytes_per_minute", "input_ms_per_second", "input_ms_burst", "input_slowdowns",
         "max_connections", "max_per_address", "max_startups",
-        "new_connections_burst", "new_connections_per_minute",
+        "new_connections_burst", "new_connections_per_minute", "workers",
     ):
         if getattr(config, name) <= 0:
             raise ConfigError(f"{name} must be positive")
@@ -243,7 +272,7 @@ def from_env(env: Mapping[str, str]) -> dict[str, Any]:
     """Settings from ``SSHCHAT_<NAME>`` variables (SSHCHAT_CONFIG excepted)."""
     settings: dict[str, Any] = {}
     for var, value in env.items():
-        if not var.startswith(ENV_PREFIX) or var == ENV_PREFIX + "CONFIG":
+        if not var.startswith(ENV_PREFIX) or var in _NOT_SETTINGS:
             continue
         name = var[len(ENV_PREFIX) :].lower()
         if _retired(name, f"environment variable {var}"):
@@ -269,4 +298,16 @@ def load(
     for name, value in (flags or {}).items():
         if value is not None:
             merged[name] = _convert(name, value, "--" + name.replace("_", "-"))
-    return _validate(Config(**merged))
+    return check_workers(_validate(Config(**merged)), env)
+
+
+def check_workers(config: Config, env: Mapping[str, str]) -> Config:
+    """Several workers are one chat only through a bus: without one, each
+    would be a chat of its own that people land in by chance."""
+    if config.workers == 1 or config.bus:
+        return config
+    if env.get(TEST_WORKERS_WITHOUT_BUS) != "1":
+        raise UsageError(f"--workers {config.workers} needs --bus: without one, each worker would be a separate chat")
+    if config.db != ":memory:":  # SQLite: one server per file; workers without a shared store each need their own
+        raise UsageError(f"{TEST_WORKERS_WITHOUT_BUS} needs --db :memory:")
+    return config

@@ -87,10 +87,12 @@ def _read(path: str) -> bytes:
         return f.read()
 
 
-def load_or_create(path: str) -> asyncssh.SSHKey:
-    """The host key at ``path``; generated (and logged) if missing."""
+def load_or_create(path: str, create: bool = True) -> asyncssh.SSHKey:
+    """The host key at ``path``; generated (and logged) if missing and ``create``."""
     if os.path.islink(path):
         raise _symlink_refusal(path)
+    if not os.path.lexists(path) and not create:
+        raise HostKeyError(f"cannot read host key {path}: it is missing")
     if not os.path.lexists(path):
         key = generate(path)
         log.info("generated a new ed25519 host key in %s (%s)", path, fingerprint(key))

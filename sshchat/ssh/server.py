@@ -133,8 +133,12 @@ def _names(setting: str) -> list[str]:
     return [name.strip() for name in setting.split(",") if name.strip()]
 
 
-async def listen(ctx: ServerContext, host_key: asyncssh.SSHKey) -> asyncssh.SSHAcceptor:
-    """Start accepting SSH connections on the configured address."""
+async def listen(ctx: ServerContext, host_key: asyncssh.SSHKey, *, reuse_port: bool = False) -> asyncssh.SSHAcceptor:
+    """Start accepting SSH connections on the configured address.
+
+    ``reuse_port`` (SO_REUSEPORT): the workers of one node each listen on
+    the same port and the kernel spreads new connections among them.
+    """
     config = ctx.config
     return await asyncssh.create_server(
         lambda: ChatServer(ctx),
@@ -154,4 +158,5 @@ async def listen(ctx: ServerContext, host_key: asyncssh.SSHKey) -> asyncssh.SSHA
         login_timeout=config.login_timeout,
         keepalive_interval=config.keepalive_interval,
         keepalive_count_max=config.keepalive_count_max,
+        reuse_port=reuse_port,
     )

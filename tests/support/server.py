@@ -34,39 +34,51 @@ class Server:
     tmp: Path
     clients: list[Client] = dataclasses.field(default_factory=list)
 
-    async def connect(
-        self,
-        name: str,
-        *,
-        key: asyncssh.SSHKey | None = None,
-        pty: bool = False,
-        term: str = "xterm",
-        width: int = 80,
-        command: str | None = None,
-        wait_joined: bool = True,
-        **options: Any,
-    ) -> Client:
-        conn = await asyncssh.connect(
-            "127.0.0.1",
-            self.port,
-            username=name,
-            known_hosts=None,
-            client_keys=[key] if key else None,
-            agent_path=None,
-            client_factory=None if key else KeylessClient,
-            **options,
-        )
-        process = await conn.create_process(
-            command,
-            term_type=term if pty else None,
-            term_size=(width, 24) if pty else None,
-            encoding="utf-8",
-        )
-        client = Client(conn, process)
+    async def connect(self, name: str, **options: Any) -> Client:
+        """A client of this server, closed at the end of the test (see :func:`connect`)."""
+        client = await connect(self.port, name, **options)
         self.clients.append(client)
-        if wait_joined and command is None:
-            await client.wait_for(lambda c: "Welcome" in c.text or bool(c.stderr) or c.process.exit_status is not None)
         return client
+
+
+async def connect(
+    port: int,
+    name: str,
+    *,
+    key: asyncssh.SSHKey | None = None,
+    pty: bool = False,
+    term: str = "xterm",
+    width: int = 80,
+    command: str | None = None,
+    wait_joined: bool = True,
+    **options: Any,
+) -> Client:
+    """A scripted client logged in as ``name`` on 127.0.0.1:``port``
+    (keyless unless ``key``); it has joined (or been refused) on return."""
+    conn = await asyncssh.connect(
+        "127.0.0.1",
+        port,
+        username=name,
+        known_hosts=None,
+        client_keys=[key] if key else None,
+        agent_path=None,
+        client_factory=None if key else KeylessClient,
+        **options,
+    )
+    process = await conn.create_process(
+        command,
+        term_type=term if pty else None,
+        term_size=(width, 24) if pty else None,
+        encoding="utf-8",
+    )
+    client = Client(conn, process)
+    if wait_joined and command is None:
+        try:
+            await client.wait_for(lambda c: "Welcome" in c.text or bool(c.stderr) or c.process.exit_status is not None)
+        except BaseException:
+            await client.close()
+            raise
+    return client
 
 
 def make_config(tmp: Path, **overrides: Any) -> Config:

@@ -1,0 +1,269 @@
+"""``sshchat serve --workers N``: real processes, one port, a supervising parent.
+
+Until the Redis bus has a test fixture, the workers run with the test-only
+SSHCHAT_TEST_WORKERS_WITHOUT_BUS=1 and ``--db :memory:``: each worker is then
+a chat of its own, which these tests use to tell workers apart (a person
+alone on a worker is welcomed with "1 online"). Every pid signalled here is
+one of the server these tests started, read from its own log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from sshchat.config import TEST_WORKERS_WITHOUT_BUS, ConfigError, UsageError, load
+from tests.support.clients import Client
+from tests.support.server import ServerProcess, connect
+from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+
+WITHOUT_BUS = {TEST_WORKERS_WITHOUT_BUS: "1"}
+LISTENING = re.compile(r"worker (\d+) listening \(pid (\d+)\)")
+
+
+def start(tmp: Path, workers: str = "2", *args: str) -> ServerProcess:
+    return ServerProcess(tmp, "--workers", workers, "--db", ":memory:", *args, env=WITHOUT_BUS)
+
+
+def worker_pids(server: ServerProcess) -> dict[int, int]:
+    """Each worker's pid now, from the parent's "worker K listening (pid P)" lines."""
+    return {int(k): int(p) for k, p in LISTENING.findall("".join(server.log))}
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie (a dead child not yet reaped is no worker)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+def parent_of(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+@contextlib.asynccontextmanager
+async def on_two_workers(port: int) -> AsyncIterator[tuple[Client, Client]]:
+    """alice on one worker and someone alone on the other.
+
+    The kernel picks a worker per connection by a hash of its addresses, so
+    the second person may take a few tries; 30 tries all landing on alice's
+    worker is a chance of 2**-30.
+    """
+    alice = await connect(port, "alice")
+    clients = [alice]
+    try:
+        for n in range(30):
+            other = await connect(port, f"bob{n}")
+            clients.append(other)
+            if "1 online" in other.text:
+                yield alice, other
+                return
+            await other.close()
+            clients.remove(other)
+        raise AssertionError("every connection went to alice's worker")
+    finally:
+        for client in clients:
+            await client.close()
+
+
+def test_two_workers_share_one_port_each_with_a_chat(tmp_path: Path) -> None:
+    server = start(tmp_path)
+    try:
+        log = "".join(server.log)
+        assert log.count("listening on") == 1, log  # the parent's line, once, for all
+        pids = worker_pids(server)
+        assert sorted(pids) == [1, 2] and len(set(pids.values())) == 2, log
+        for pid in pids.values():
+            assert running(pid) and parent_of(pid) == server.pid, log
+            assert os.getpgid(pid) == pid  # a group of its own: a terminal's Ctrl-C reaches the parent alone
+
+        async def chat() -> None:
+            async with on_two_workers(server.port) as (alice, bob):
+                alice.line("hello from alice")
+                bob.line("hello from bob")
+                await alice.wait_for("alice: hello from alice")
+                await bob.wait_for(re.compile(r"bob\d+: hello from bob"))
+
+        asyncio.run(chat())
+    finally:
+        assert server.stop() == 0, "".join(server.log)
+    assert "Traceback" not in "".join(server.log), "".join(server.log)
+
+
+def test_a_killed_worker_is_restarted_and_logged_the_other_chats_on(tmp_path: Path) -> None:
+    server = start(tmp_path)
+    try:
+        before = worker_pids(server)
+
+        async def kill_one() -> None:
+            async with on_two_workers(server.port) as (alice, bob):
+                os.kill(before[2], signal.SIGKILL)
+                await eventually(lambda: any(c.conn.is_closed() for c in (alice, bob)), timeout=10)
+                survivor = bob if alice.conn.is_closed() else alice
+                assert not survivor.conn.is_closed()
+                survivor.line("still here")
+                await survivor.wait_for(re.compile(r"\w+: still here"))
+                await eventually(lambda: worker_pids(server)[2] != before[2], timeout=20)
+                # the worker restarted takes new people: it welcomes one alone
+                for n in range(30):
+                    newcomer = await connect(server.port, f"new{n}")
+                    try:
+                        if "1 online" in newcomer.text:
+                            break
+                    finally:
+                        await newcomer.close()
+                else:
+                    raise AssertionError("no new connection reached the restarted worker")
+
+        asyncio.run(kill_one())
+        log = "".join(server.log)
+        assert f"worker 2 (pid {before[2]}) was killed by SIGKILL" in log
+        after = worker_pids(server)
+        assert after[1] == before[1] and running(after[2]) and parent_of(after[2]) == server.pid
+    finally:
+        assert server.stop() == 0
+
+
+def test_sigterm_tells_people_on_every_worker_and_stops_all(tmp_path: Path) -> None:
+    server = start(tmp_path)
+    pids = worker_pids(server)
+
+    async def shut_down() -> None:
+        async with on_two_workers(server.port) as (alice, bob):
+            server.proc.send_signal(signal.SIGTERM)
+            for person in (alice, bob):
+                await person.wait_for("the server is shutting down", timeout=10)
+
+    try:
+        asyncio.run(shut_down())
+        assert server.proc.wait(20) == 0
+    finally:
+        server.stop(signal.SIGKILL)
+    assert not any(running(pid) for pid in pids.values())
+    assert "Traceback" not in "".join(server.log)
+
+
+def test_sigint_to_the_parent_stops_all_with_status_0(tmp_path: Path) -> None:
+    server = start(tmp_path)
+    pids = worker_pids(server)
+    try:
+        server.proc.send_signal(signal.SIGINT)  # Ctrl-C: the parent alone, it stops each worker
+        assert server.proc.wait(20) == 0
+    finally:
+        server.stop(signal.SIGKILL)
+    assert not any(running(pid) for pid in pids.values())
+    assert "Traceback" not in "".join(server.log)
+
+
+def test_workers_do_not_outlive_a_killed_parent(tmp_path: Path) -> None:
+    server = start(tmp_path)
+    pids = worker_pids(server)
+
+    async def parent_killed() -> None:
+        alice = await connect(server.port, "alice")
+        try:
+            os.kill(server.pid, signal.SIGKILL)
+            # the worker stops as on SIGTERM: its people are told, not just cut off
+            await alice.wait_for("the server is shutting down", timeout=10)
+            await eventually(lambda: not any(running(pid) for pid in pids.values()), timeout=20)
+        finally:
+            await alice.close()
+
+    try:
+        asyncio.run(parent_killed())
+    finally:
+        server.stop(signal.SIGKILL)
+        for pid in pids.values():  # only if the test failed: its own workers, by pid
+            if running(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_a_worker_failing_at_once_is_restarted_ever_more_slowly(tmp_path: Path) -> None:
+    server = start(tmp_path)
+    try:
+        # from now on every worker started fails at once: its host key is gone,
+        # and a worker must not make one of its own (a second host key on the port)
+        (tmp_path / "host").unlink()
+        os.kill(worker_pids(server)[2], signal.SIGKILL)
+
+        def waits() -> list[float]:
+            return [float(s) for s in re.findall(r"worker 2 .* restarting it in ([\d.]+) s", "".join(server.log))]
+
+        asyncio.run(eventually(lambda: len(waits()) >= 3, timeout=30))
+        assert waits()[:3] == [0.5, 1.0, 2.0]
+        assert running(worker_pids(server)[1])  # the other one serves on
+        assert not (tmp_path / "host").exists()
+    finally:
+        assert server.stop() == 0
+    assert "cannot read host key" in "".join(server.log)
+
+
+def sshchat(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sshchat", *args], capture_output=True, text=True, cwd=cwd, timeout=60,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_workers_without_a_bus_is_one_line_and_status_2(tmp_path: Path) -> None:
+    r = sshchat("serve", "--workers", "2", "--host", "127.0.0.1", "--port", "0", "--host-key", "k", cwd=tmp_path)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [
+        "sshchat: --workers 2 needs --bus: without one, each worker would be a separate chat"
+    ]
+    assert not (tmp_path / "k").exists()  # refused before anything was made
+
+
+def test_a_setting_no_worker_can_start_with_is_told_once(tmp_path: Path) -> None:
+    (tmp_path / "c.toml").write_text('ciphers = "bogus"\n')
+    r = sshchat(
+        "serve", "--workers", "2", "--config", "c.toml", "--host", "127.0.0.1", "--port", "0",
+        "--host-key", "k", "--db", ":memory:", cwd=tmp_path, env=WITHOUT_BUS,
+    )
+    assert r.returncode == 1
+    assert r.stderr.count("invalid setting: bogus is not a valid encryption algorithm") == 1
+    assert "listening on" not in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_taken_port_is_one_line_before_any_worker_starts(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = sshchat(
+            "serve", "--workers", "2", "--host", "127.0.0.1", "--port", str(port), "--host-key", "k",
+            "--db", ":memory:", cwd=tmp_path, env=WITHOUT_BUS,
+        )
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines()[-1] == f"sshchat: cannot listen on 127.0.0.1:{port}: Address already in use"
+    assert "worker" not in r.stderr
+
+
+def test_workers_auto_is_one_per_core() -> None:
+    bus = {"bus": "redis://127.0.0.1:6379/0"}
+    assert load(None, {}, {"workers": "auto", **bus}).workers == os.cpu_count()
+    assert load(None, {"SSHCHAT_WORKERS": "AUTO", "SSHCHAT_BUS": bus["bus"]}).workers == os.cpu_count()
+    assert load(None, {}, {}).workers == 1
+    with pytest.raises(ConfigError, match="workers must be a whole number or auto, not 'many'"):
+        load(None, {}, {"workers": "many"})
+    with pytest.raises(ConfigError, match="workers must be positive"):
+        load(None, {}, {"workers": "0"})
+    if (os.cpu_count() or 1) > 1:
+        with pytest.raises(UsageError, match="needs --bus"):
+            load(None, {}, {"workers": "auto"})
