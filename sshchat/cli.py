@@ -18,7 +18,7 @@ from sshchat.app import StartError, run
 from sshchat.config import ConfigError, load
 from sshchat.ssh.hostkey import HostKeyError, fingerprint, generate
 from sshchat.ssh.keyfiles import KeyFileError
-from sshchat.store import StoreError
+from sshchat.store import StoreError, StoreUnreachable
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,7 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default 0.0.0.0)")
     serve.add_argument("--port", type=int, help="port (default 2222; 0 picks a free one)")
     serve.add_argument("--host-key", help="host key file, made if missing (default keys/host)")
-    serve.add_argument("--db", help="SQLite database file (default sshchat.db)")
+    serve.add_argument(
+        "--db", help="SQLite database file (default sshchat.db), or postgresql://USER@HOST:PORT/NAME for a cluster"
+    )
     serve.add_argument("--admin-keys", help="authorized_keys file of operator keys")
     serve.add_argument("--allowlist", help="authorized_keys file: only these keys may connect")
     serve.add_argument("--motd", help="file with the message of the day")
@@ -104,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return _serve(args) if args.command == "serve" else _keygen(args)
+    except StoreUnreachable as e:  # a cluster's database down or misnamed: fix the setting or start it
+        print(f"sshchat: {e}", file=sys.stderr)
+        return 2
     except (ConfigError, HostKeyError, KeyFileError, StartError, StoreError) as e:
         print(f"sshchat: {e}", file=sys.stderr)
         return 1

@@ -53,7 +53,10 @@ class Config:
     host: str = "0.0.0.0"
     port: int = 2222
     host_key: str = "keys/host"
+    # A SQLite file, or postgresql://USER@HOST:PORT/NAME (also postgres://): a database
+    # shared by the nodes of a cluster (pip install 'sshchat[cluster]')
     db: str = "sshchat.db"
+    db_connect_wait: float = 5.0  # seconds a starting server retries an unreachable PostgreSQL
     log_level: str = "info"
     event_loop: str = "auto"  # auto (uvloop if installed), uvloop, asyncio
     fast_path: bool = True  # ssh/patches/: trims of asyncssh's per-packet and per-login work
@@ -194,7 +197,7 @@ def _validate(config: Config) -> Config:
     ):
         if getattr(config, name) <= 0:
             raise ConfigError(f"{name} must be positive")
-    for name in ("history_on_join", "history_in_memory"):
+    for name in ("history_on_join", "history_in_memory", "db_connect_wait"):
         if getattr(config, name) < 0:
             raise ConfigError(f"{name} must not be negative")
     return config
