@@ -55,6 +55,8 @@ _MESSAGE_COLUMNS = "id, room, kind, sender, text, time, recipient"
 _CONNECT_TIMEOUT = 2.0  # one attempt to open a connection
 _COMMAND_TIMEOUT = 10.0  # a statement the server does not answer: fail it (its callers are told)
 _RECONNECT_EVERY = 1.0  # while the server is down, one connection attempt a second, not one per batch
+_TRANSIENT_TRIES = 3
+_TRANSIENT = (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError)
 
 # The server out of reach (down, restarting, refusing connections): not the record's fault.
 _UNREACHABLE: tuple[type[BaseException], ...] = (
@@ -217,6 +219,14 @@ class PostgresStore(BatchingStore):
     # ------------------------------------------------------------- writes
 
     def _transaction(self, jobs: list[Write]) -> list[Result]:
+        """One transaction; tried again (a few times) when PostgreSQL broke a
+        deadlock by aborting it, which is nobody's fault: two nodes changed
+        the same state rows in opposite orders."""
+        for _ in range(_TRANSIENT_TRIES - 1):
+            try:
+                return self._wait(self._write(jobs))
+            except _TRANSIENT:
+                continue
         return self._wait(self._write(jobs))
 
     async def _write(self, jobs: list[Write]) -> list[Result]:
