@@ -5,6 +5,7 @@ database it cannot use."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from sshchat.chat.store import Draft
 from sshchat.store.errors import StoreError, StoreUnreachable
 from sshchat.store.pg_schema import MIGRATIONS
 from sshchat.store.postgres import PostgresStore
-from tests.support.postgres import PostgresServer, free_port
+from tests.support.postgres import PostgresServer, binaries, free_port
 from tests.support.waiting import eventually
 
 
@@ -167,3 +168,41 @@ def test_serve_on_an_unreachable_database_says_so_in_one_line_and_exits_2(tmp_pa
         f"sshchat: cannot reach database postgres://sshchat@127.0.0.1:{port}/chat:"
         f" [Errno 111] Connect call failed ('127.0.0.1', {port}) (tried for 1 s)"
     ]
+
+
+async def _commit(store: PostgresStore, text: str) -> list[Message] | Exception:
+    outcome: asyncio.Future[list[Message] | Exception] = asyncio.get_running_loop().create_future()
+    store.append([Draft("#lobby", Kind.CHAT, "alice", text, 1.0)], outcome.set_result)
+    return await asyncio.wait_for(outcome, 15)
+
+
+async def test_a_restarted_postgresql_is_reconnected_and_nothing_unsaved_is_accepted() -> None:
+    """A PostgreSQL of this test's own, stopped (connections cut) and started
+    again: meanwhile messages are refused to their callers, never taken as
+    saved; then the store reconnects by itself and goes on."""
+    bin_dir = binaries()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL is not installed (no initdb/postgres binaries)")
+    server = PostgresServer(bin_dir)
+    try:
+        url = server.new_database()
+        store = PostgresStore(url, loop=asyncio.get_running_loop())
+        assert isinstance(await _commit(store, "before"), list)
+        server.halt()
+        refused = await _commit(store, "during")
+        assert isinstance(refused, OSError) and "could not save" in str(refused)
+        server.start()
+        after: list[object] = []
+
+        async def saved() -> bool:
+            after.append(await _commit(store, "after"))
+            return isinstance(after[-1], list)
+
+        await eventually(saved, timeout=10)  # the store tries again at most once a second
+        store.close()
+        store = PostgresStore(url)
+        texts = [m.text for m in store.load(10).recent["#lobby"]]
+        store.close()
+        assert texts[0] == "before" and "during" not in texts and texts[-1] == "after"
+    finally:
+        server.stop()

@@ -60,18 +60,21 @@ class PostgresServer:
             nobody = pwd.getpwnam("nobody")
             os.chown(self.dir, nobody.pw_uid, nobody.pw_gid)
             self._as = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
-        data = self.dir / "data"
         subprocess.run(
-            [*self._as, str(self.bin / "initdb"), "-D", str(data), "-U", USER, "--auth=trust",
+            [*self._as, str(self.bin / "initdb"), "-D", str(self.dir / "data"), "-U", USER, "--auth=trust",
              "-E", "UTF8", "--no-sync", "--no-instructions"],
             check=True, capture_output=True, cwd=self.dir,
         )
+        self.start()
+
+    def start(self) -> None:
+        """Run postgres on the folder (again, after :meth:`halt`) and wait until it answers."""
         self.proc = subprocess.Popen(
-            [*self._as, str(self.bin / "postgres"), "-D", str(data), "-k", str(self.dir),
+            [*self._as, str(self.bin / "postgres"), "-D", str(self.dir / "data"), "-k", str(self.dir),
              "-p", str(self.port), "-h", "127.0.0.1",
              "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off",
              "-c", "max_connections=200", "-c", "logging_collector=off"],
-            stdout=subprocess.DEVNULL, stderr=open(self.dir / "log", "wb"), cwd=self.dir,  # noqa: SIM115
+            stdout=subprocess.DEVNULL, stderr=open(self.dir / "log", "ab"), cwd=self.dir,  # noqa: SIM115
         )
         deadline = time.monotonic() + 30
         while self.psql("postgres", "SELECT 1", check=False).returncode != 0:
@@ -97,8 +100,8 @@ class PostgresServer:
         self.psql("postgres", f"CREATE DATABASE {name}")
         return self.url(name)
 
-    def stop(self) -> None:
-        """Stop the server by its pid (a fast shutdown) and remove its folder."""
+    def halt(self) -> None:
+        """Stop the server by its pid (a fast shutdown: connections are cut), keeping its data."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
             try:
@@ -106,4 +109,8 @@ class PostgresServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+    def stop(self) -> None:
+        """Stop the server and remove its folder."""
+        self.halt()
         shutil.rmtree(self.dir, ignore_errors=True)
