@@ -161,12 +161,12 @@ def test_serve_on_an_unreachable_database_says_so_in_one_line_and_exits_2(tmp_pa
         [sys.executable, "-m", "sshchat", "serve", "--host", "127.0.0.1", "--port", "0",
          "--host-key", str(tmp_path / "host"), "--log-level", "warning",
          "--db", f"postgres://sshchat@127.0.0.1:{port}/chat"],
-        capture_output=True, text=True, timeout=30, env={**os.environ, "SSHCHAT_DB_CONNECT_WAIT": "1"},
+        capture_output=True, text=True, timeout=30, env={**os.environ, "SSHCHAT_DB_CONNECT_WAIT": "0.5"},
     )
     assert r.returncode == 2, r.stderr
     assert r.stderr.strip().splitlines() == [
         f"sshchat: cannot reach database postgres://sshchat@127.0.0.1:{port}/chat:"
-        f" [Errno 111] Connect call failed ('127.0.0.1', {port}) (tried for 1 s)"
+        f" [Errno 111] Connect call failed ('127.0.0.1', {port}) (tried for 0.5 s)"
     ]
 
 

@@ -135,8 +135,14 @@ class PostgresStore(BatchingStore):
             self._io.close()
 
     def _wait(self, work: Coroutine[Any, Any, _T]) -> _T:
-        """Run ``work`` on the store thread's own loop until it is done."""
-        return self._io.run_until_complete(work)
+        """Run ``work`` on the store thread's own loop until it is done.
+
+        A cancellation from inside asyncpg becomes an ordinary error: as a
+        BaseException it would get past the thread's guard and end it."""
+        try:
+            return self._io.run_until_complete(work)
+        except asyncio.CancelledError as e:
+            raise ConnectionError(f"database {self.where}: the operation was cancelled") from e
 
     # ----------------------------------------------------- connection, schema
 
@@ -203,12 +209,16 @@ class PostgresStore(BatchingStore):
         if time.monotonic() < self._next_attempt:
             raise ConnectionError(f"database {self.where} is unreachable")
         self._next_attempt = time.monotonic() + _RECONNECT_EVERY
-        if self._conn is not None:
-            self._conn.terminate()
-            self._conn = None
+        self._drop()
         self._conn = await self._connect(_CONNECT_TIMEOUT)
         log.info("database %s: connected again", self.where)
         return self._conn
+
+    def _drop(self) -> None:
+        """Forget the connection (closing it without waiting): the next use opens a new one."""
+        if self._conn is not None:
+            self._conn.terminate()
+            self._conn = None
 
     def _retry_alone(self, error: Exception) -> bool:
         """Not when the server is out of reach: each job would fail the same
@@ -231,6 +241,15 @@ class PostgresStore(BatchingStore):
 
     async def _write(self, jobs: list[Write]) -> list[Result]:
         conn = await self._connection()
+        try:
+            return await self._write_on(conn, jobs)
+        except _UNREACHABLE:
+            # Whatever state the connection is left in (a rollback that could not be sent), the
+            # next batch starts on a new one.
+            self._drop()
+            raise
+
+    async def _write_on(self, conn: asyncpg.Connection, jobs: list[Write]) -> list[Result]:
         async with conn.transaction():
             next_id = await self._take_ids(conn, jobs)
             out: list[Result] = []
@@ -279,10 +298,13 @@ class PostgresStore(BatchingStore):
 
     @staticmethod
     async def _insert(conn: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> None:
-        await conn.executemany(
+        """All of a batch's messages in one statement, a column an array: one
+        statement to plan and run, where executemany runs one per row."""
+        await conn.execute(
             "INSERT INTO messages (room, id, kind, sender, sender_fp, recipient, text, time)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            rows,
+            " SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],"
+            " $7::text[], $8::float8[])",
+            *map(list, zip(*rows, strict=True)),
         )
 
     # -------------------------------------------------------------- reads

@@ -48,8 +48,12 @@ def free_port() -> int:
 class PostgresServer:
     """One postgres on 127.0.0.1:``port``; ``url(name)`` reaches database ``name``."""
 
-    def __init__(self, bin_dir: Path) -> None:
+    def __init__(self, bin_dir: Path, durable: bool = False) -> None:
+        """``durable``: PostgreSQL's own defaults (fsync, synchronous commit), for a benchmark."""
         self.bin = bin_dir
+        self._fast = [] if durable else [
+            "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off",
+        ]
         self.dir = Path(tempfile.mkdtemp(prefix="sshchat-pg-"))
         self.port = free_port()
         self._names = itertools.count(1)
@@ -71,8 +75,7 @@ class PostgresServer:
         """Run postgres on the folder (again, after :meth:`halt`) and wait until it answers."""
         self.proc = subprocess.Popen(
             [*self._as, str(self.bin / "postgres"), "-D", str(self.dir / "data"), "-k", str(self.dir),
-             "-p", str(self.port), "-h", "127.0.0.1",
-             "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off",
+             "-p", str(self.port), "-h", "127.0.0.1", *self._fast,
              "-c", "max_connections=200", "-c", "logging_collector=off"],
             stdout=subprocess.DEVNULL, stderr=open(self.dir / "log", "ab"), cwd=self.dir,  # noqa: SIM115
         )
