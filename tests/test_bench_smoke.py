@@ -91,3 +91,12 @@ def test_patch_micro_benchmarks_run() -> None:
     rows = done.stdout.splitlines()[1:]
     assert len(rows) == 6 and all(float(row.split()[-2]) > 0 for row in rows), done.stdout
 
+
+
+def test_store_commit_bench_smoke() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.store_commit", "--messages", "200", "--seconds", "0.2", "--rounds", "1"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "sqlite" in done.stdout and "postgresql" in done.stdout

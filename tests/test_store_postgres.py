@@ -16,7 +16,7 @@ import asyncpg
 import pytest
 
 from sshchat.chat.message import Kind, Message
-from sshchat.chat.store import Draft
+from sshchat.chat.store import Draft, DropRoom
 from sshchat.store.errors import StoreError, StoreUnreachable
 from sshchat.store.pg_schema import MIGRATIONS
 from sshchat.store.postgres import PostgresStore
@@ -145,6 +145,20 @@ async def test_room_counters_are_locked_in_one_order_whatever_the_batch(pg_url: 
         await other.close()
         store.close()
     assert [m.id for m in result[0]] == [2, 2]  # type: ignore[union-attr]
+
+
+def test_a_room_made_again_starts_empty_but_its_ids_go_on_rising(pg_url: str) -> None:
+    """A node that delivered the old room up to id N must not take the new
+    room's first messages for ones it has already shown."""
+    store = PostgresStore(pg_url)
+    store.append([Draft("#dev", Kind.CHAT, "alice", f"old {n}", 1.0) for n in range(3)], lambda r: None)
+    store.save(DropRoom("#dev", "#dev"))
+    got: list[list[Message]] = []
+    store.append([Draft("#dev", Kind.CHAT, "alice", "new", 1.0)], lambda r: got.append(r))  # type: ignore[arg-type]
+    store.history("#dev", None, 10, got.append)
+    store.close()
+    assert [m.id for m in got[0]] == [4]
+    assert [(m.id, m.text) for m in got[1]] == [(4, "new")]
 
 
 def test_unreachable_database_at_start_is_a_clear_error() -> None:
