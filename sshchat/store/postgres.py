@@ -55,6 +55,7 @@ _MESSAGE_COLUMNS = "id, room, kind, sender, text, time, recipient"
 _CONNECT_TIMEOUT = 2.0  # one attempt to open a connection
 _COMMAND_TIMEOUT = 10.0  # a statement the server does not answer: fail it (its callers are told)
 _RECONNECT_EVERY = 1.0  # while the server is down, one connection attempt a second, not one per batch
+_MIGRATION_WAIT = 120.0  # for another node's schema upgrade to finish
 _TRANSIENT_TRIES = 3
 _TRANSIENT = (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError)
 
@@ -179,7 +180,8 @@ class PostgresStore(BatchingStore):
         an advisory lock: of two nodes starting at once, the second waits and
         then finds nothing left to do."""
         try:
-            await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+            # Another node may be migrating: wait for it longer than for a statement.
+            await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK, timeout=_MIGRATION_WAIT)
             try:
                 await conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
                 version = await conn.fetchval("SELECT version FROM schema_version")
@@ -197,8 +199,8 @@ class PostgresStore(BatchingStore):
                         await conn.execute("UPDATE schema_version SET version = $1", number + 1)
             finally:
                 await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
-        except asyncpg.PostgresError as e:
-            raise StoreError(f"cannot use database {self.where}: {_reason(e)}") from None
+        except (asyncpg.PostgresError, *_UNREACHABLE) as e:
+            raise StoreError(f"cannot use database {self.where}: {_reason(e)} (upgrading its schema)") from None
         if version < len(MIGRATIONS):
             log.info("database %s: schema version %d -> %d", self.where, version, len(MIGRATIONS))
 
