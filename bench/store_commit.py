@@ -16,14 +16,17 @@ Two loads, each a message per append as the chat makes them:
   commits a second and the mean time of one (a batch of one: the latency
   under light load).
 
-"two nodes" are two PostgreSQL stores on one database writing to the same
-room at once (the worst case: both take that room's counter row); the
-figure is their total. SQLite is one server per file, so it has no such row.
+"two nodes" are two PostgreSQL stores on one database, each in a process of
+its own as nodes are, writing at once to the same room (the worst case: both
+take that room's counter row, held until the commit) or to a room each; the
+figure is their total. SQLite is one
+server per file, so it has one node only.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import tempfile
 import threading
 import time
@@ -37,9 +40,11 @@ from sshchat.store.postgres import PostgresStore
 from sshchat.store.sqlite import SQLiteStore
 from tests.support.postgres import PostgresServer, binaries
 
+ROOM = ["#lobby"]  # the room a node writes to (set per node process)
+
 
 def _draft(n: int) -> Draft:
-    return Draft("#lobby", Kind.CHAT, "alice", f"message number {n} of the benchmark", time.time())
+    return Draft(ROOM[0], Kind.CHAT, "alice", f"message number {n} of the benchmark", time.time())
 
 
 def flood(stores: list[Any], messages: int) -> float:
@@ -87,15 +92,38 @@ def one_at_a_time(stores: list[Any], seconds: float) -> tuple[float, float]:
     return total / wall, 1000 * wall * len(stores) / total
 
 
-def measure(name: str, open_stores: Callable[[], list[Any]], args: argparse.Namespace) -> None:
-    stores = open_stores()
+def _node(open_store: Callable[[], Any], room: str, args: argparse.Namespace, start: Any, out: Any) -> None:
+    """One node (a process): open its store, then the two loads, each begun with the others."""
+    ROOM[0] = room
+    store = open_store()
     try:
-        rate = flood(stores, args.messages)
-        commits, ms = one_at_a_time(stores, args.seconds)
+        start.wait()
+        began = time.perf_counter()
+        flood([store], args.messages)
+        ended = time.perf_counter()
+        start.wait()
+        per_second, ms = one_at_a_time([store], args.seconds)
+        out.put((began, ended, per_second, ms))
     finally:
-        for store in stores:
-            store.close()
-    print(f"{name:<34} {rate:>12,.0f} {commits:>14,.0f} {ms:>10.2f}", flush=True)
+        store.close()
+
+
+def measure(name: str, open_store: Callable[[], Any], rooms: list[str], args: argparse.Namespace) -> None:
+    """One node per entry of ``rooms``, writing to that room."""
+    nodes = len(rooms)
+    ctx = multiprocessing.get_context("fork")
+    start, out = ctx.Barrier(nodes), ctx.Queue()
+    procs = [ctx.Process(target=_node, args=(open_store, room, args, start, out)) for room in rooms]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=600) for _ in procs]
+    for p in procs:
+        p.join()
+    wall = max(r[1] for r in results) - min(r[0] for r in results)
+    rate = args.messages * nodes / wall
+    per_second = sum(r[2] for r in results)
+    ms = sum(r[3] for r in results) / nodes
+    print(f"{name:<34} {rate:>12,.0f} {per_second:>14,.0f} {ms:>10.2f}", flush=True)
 
 
 def main() -> None:
@@ -111,14 +139,16 @@ def main() -> None:
             print(f"{'store':<34} {'flood msg/s':>12} {'1-at-a-time/s':>14} {'ms/commit':>10}")
             for r in range(args.rounds):
                 path = str(Path(tmp) / f"bench{r}.db")
-                measure("sqlite (WAL, synchronous=NORMAL)", lambda path=path: [SQLiteStore(path)], args)
+                measure("sqlite (WAL, synchronous=NORMAL)", lambda path=path: SQLiteStore(path), ["#a"], args)
                 if pg is None:
                     print("postgresql: not installed, skipped")
                     continue
                 one = pg.new_database()
-                measure("postgresql, one node", lambda one=one: [PostgresStore(one)], args)
+                measure("postgresql, one node", lambda one=one: PostgresStore(one), ["#a"], args)
                 two = pg.new_database()
-                measure("postgresql, two nodes, one room", lambda two=two: [PostgresStore(two) for _ in "ab"], args)
+                measure("postgresql, two nodes, one room", lambda two=two: PostgresStore(two), ["#a", "#a"], args)
+                apart = pg.new_database()
+                measure("postgresql, two nodes, two rooms", lambda u=apart: PostgresStore(u), ["#a", "#b"], args)
         finally:
             if pg is not None:
                 pg.stop()
