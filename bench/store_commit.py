@@ -131,23 +131,30 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=20_000, help="appends queued at once, per store")
     parser.add_argument("--seconds", type=float, default=3.0, help="length of the one-at-a-time run")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds of every case")
+    parser.add_argument(
+        "--postgres", metavar="URL", help="use this database for every PostgreSQL case instead of starting a server"
+    )
     args = parser.parse_args()
     bin_dir = binaries()
-    pg = PostgresServer(bin_dir, durable=True) if bin_dir else None
+    pg = PostgresServer(bin_dir, durable=True) if bin_dir and not args.postgres else None
+
+    def database() -> str | None:
+        return args.postgres or (pg.new_database() if pg is not None else None)
+
     with tempfile.TemporaryDirectory() as tmp:
         try:
             print(f"{'store':<34} {'flood msg/s':>12} {'1-at-a-time/s':>14} {'ms/commit':>10}")
             for r in range(args.rounds):
                 path = str(Path(tmp) / f"bench{r}.db")
                 measure("sqlite (WAL, synchronous=NORMAL)", lambda path=path: SQLiteStore(path), ["#a"], args)
-                if pg is None:
+                one = database()
+                if one is None:
                     print("postgresql: not installed, skipped")
                     continue
-                one = pg.new_database()
                 measure("postgresql, one node", lambda one=one: PostgresStore(one), ["#a"], args)
-                two = pg.new_database()
+                two = database()
                 measure("postgresql, two nodes, one room", lambda two=two: PostgresStore(two), ["#a", "#a"], args)
-                apart = pg.new_database()
+                apart = database()
                 measure("postgresql, two nodes, two rooms", lambda u=apart: PostgresStore(u), ["#a", "#b"], args)
         finally:
             if pg is not None:
