@@ -14,13 +14,14 @@ import asyncssh
 
 from sshchat.chat.hub import Hub
 from sshchat.chat.sanitize import clean
+from sshchat.chat.store import Store
 from sshchat.config import Config, chat_settings
 from sshchat.ssh import patches
 from sshchat.ssh.context import ServerContext
 from sshchat.ssh.hostkey import load_or_create
 from sshchat.ssh.keyfiles import read_key_file
 from sshchat.ssh.server import listen
-from sshchat.store import SQLiteStore
+from sshchat.store import open_store
 from sshchat.workers.link import ParentLink
 
 log = logging.getLogger("sshchat")
@@ -50,7 +51,7 @@ class App:
         self.config = config
         self.worker = worker
         self._ctx: ServerContext | None = None
-        self._store: SQLiteStore | None = None
+        self._store: Store | None = None
         self._listener: asyncssh.SSHAcceptor | None = None
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -76,8 +77,10 @@ class App:
         admins = admin_file.fingerprints() if admin_file else set()
         allowlist = allow_file.fingerprints() if allow_file else None
         motd = read_motd(config.motd) if config.motd else None
-        # a restart: the old server may take its shutdown grace to let go of the file
-        self._store = SQLiteStore(config.db, asyncio.get_running_loop(), wait=config.shutdown_grace + 5.0)
+        # a restart: the old server may take its shutdown grace to let go of a SQLite file
+        self._store = open_store(
+            config.db, asyncio.get_running_loop(), wait=config.shutdown_grace + 5.0, connect_wait=config.db_connect_wait
+        )
         hub = Hub(self._store, chat_settings(config), admins=admins, allowlist=allowlist, motd=motd)
         self._ctx = ServerContext(hub, config, key_files=key_files)
         try:

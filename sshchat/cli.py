@@ -18,7 +18,7 @@ from sshchat.app import StartError, run
 from sshchat.config import ConfigError, UsageError, load
 from sshchat.ssh.hostkey import HostKeyError, fingerprint, generate
 from sshchat.ssh.keyfiles import KeyFileError
-from sshchat.store import StoreError
+from sshchat.store import StoreError, StoreUnreachable
 from sshchat.workers.link import ParentLink
 from sshchat.workers.supervisor import supervise
 
@@ -36,7 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default 0.0.0.0)")
     serve.add_argument("--port", type=int, help="port (default 2222; 0 picks a free one)")
     serve.add_argument("--host-key", help="host key file, made if missing (default keys/host)")
-    serve.add_argument("--db", help="SQLite database file (default sshchat.db)")
+    serve.add_argument(
+        "--db", help="SQLite database file (default sshchat.db), or postgresql://USER@HOST:PORT/NAME for a cluster"
+    )
     serve.add_argument("--admin-keys", help="authorized_keys file of operator keys")
     serve.add_argument("--allowlist", help="authorized_keys file: only these keys may connect")
     serve.add_argument("--motd", help="file with the message of the day")
@@ -126,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return _serve(args) if args.command == "serve" else _keygen(args)
-    except UsageError as e:
+    except (UsageError, StoreUnreachable) as e:  # a wrong setting, or a cluster's database down or misnamed
         print(f"sshchat: {e}", file=sys.stderr)
         return 2
     except (ConfigError, HostKeyError, KeyFileError, StartError, StoreError) as e:

@@ -71,7 +71,10 @@ class Config:
     host: str = "0.0.0.0"
     port: int = 2222
     host_key: str = "keys/host"
+    # A SQLite file, or postgresql://USER@HOST:PORT/NAME (also postgres://): a database
+    # shared by the nodes of a cluster (pip install 'sshchat[cluster]')
     db: str = "sshchat.db"
+    db_connect_wait: float = 5.0  # seconds a starting server retries an unreachable PostgreSQL
     # Fan-out between processes and nodes (redis://HOST:PORT/DB); empty: in-process.
     bus: str = ""
     # Processes of this node accepting on one port (SO_REUSEPORT), supervised
@@ -231,7 +234,7 @@ def _validate(config: Config) -> Config:
     ):
         if getattr(config, name) <= 0:
             raise ConfigError(f"{name} must be positive")
-    for name in ("history_on_join", "history_in_memory"):
+    for name in ("history_on_join", "history_in_memory", "db_connect_wait"):
         if getattr(config, name) < 0:
             raise ConfigError(f"{name} must not be negative")
     for name in ("keyless_room_share", "room_reserve"):

@@ -6,7 +6,7 @@ from there, never from here).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,9 @@ import asyncssh
 import pytest
 
 from sshchat.app import App
+from tests.support.postgres import PostgresServer, binaries
 from tests.support.server import Server, make_config
+from tests.support.stores import Backend, PostgresBackend, SQLiteBackend
 
 
 @pytest.fixture
@@ -45,3 +47,28 @@ async def server(start_server: Callable[..., Any]) -> Server:
 def keys() -> dict[str, asyncssh.SSHKey]:
     """A few client keys, made once (ed25519 is cheap)."""
     return {n: asyncssh.generate_private_key("ssh-ed25519") for n in ("alice", "bob", "carol", "mallory")}
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of the session's own (started at the first test that needs it)."""
+    bin_dir = binaries()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL is not installed (no initdb/postgres binaries)")
+    server = PostgresServer(bin_dir)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(postgres: PostgresServer) -> str:
+    """A fresh empty PostgreSQL database of this test's own."""
+    return postgres.new_database()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    """A database of this test's own, of each kind in turn (tests/support/stores.py)."""
+    if request.param == "sqlite":
+        return SQLiteBackend(tmp_path)
+    return PostgresBackend(request.getfixturevalue("postgres"))

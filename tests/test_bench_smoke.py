@@ -91,3 +91,14 @@ def test_patch_micro_benchmarks_run() -> None:
     rows = done.stdout.splitlines()[1:]
     assert len(rows) == 6 and all(float(row.split()[-2]) > 0 for row in rows), done.stdout
 
+
+
+def test_store_commit_bench_smoke(pg_url: str) -> None:
+    """On the session's PostgreSQL (starting one of its own is the slow part of a real run)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.store_commit", "--messages", "200", "--seconds", "0.2", "--rounds", "1",
+         "--postgres", pg_url],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "sqlite" in done.stdout and "postgresql" in done.stdout

@@ -13,22 +13,25 @@ import asyncssh
 from sshchat.app import App
 from tests.support.clients import KeylessClient
 from tests.support.server import Server, ServerProcess, make_config
+from tests.support.stores import Backend
 
 
 async def restart(server: Server, **overrides) -> Server:
-    """Stop ``server`` and start a new one on the same files."""
+    """Stop ``server`` and start a new one on the same files (and database)."""
     for client in server.clients:
         await client.close()
     await server.app.stop()
-    app = App(make_config(server.tmp, db=str(server.tmp / "chat.db"), shutdown_grace=0.5, **overrides))
+    overrides.setdefault("db", server.app.config.db)
+    app = App(make_config(server.tmp, shutdown_grace=0.5, **overrides))
     (_, port), *_ = await app.start()
     return Server(app, port, server.tmp)
 
 
-async def test_history_bindings_bans_ops_and_mutes_come_back(tmp_path: Path, keys) -> None:
+async def test_history_bindings_bans_ops_and_mutes_come_back(tmp_path: Path, keys, backend: Backend) -> None:
+    """On SQLite and on PostgreSQL alike."""
     admin_file = tmp_path / "admins"
     admin_file.write_text(keys["carol"].export_public_key().decode())
-    app = App(make_config(tmp_path, db=str(tmp_path / "chat.db"), admin_keys=str(admin_file), shutdown_grace=0.5))
+    app = App(make_config(tmp_path, db=backend.db, admin_keys=str(admin_file), shutdown_grace=0.5))
     (_, port), *_ = await app.start()
     server = Server(app, port, tmp_path)
     try:
@@ -141,3 +144,35 @@ async def test_sigkill_loses_nothing_a_client_saw(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
+
+
+async def test_serve_on_postgresql_keeps_history_and_names_across_a_restart(tmp_path: Path, pg_url: str, keys) -> None:
+    """``sshchat serve --db postgresql://...``: what was said and who owns a
+    name are there when the server comes back."""
+    server = ServerProcess(tmp_path, "--db", pg_url, env=_NO_LIMITS)
+    try:
+        conn = await asyncssh.connect(
+            "127.0.0.1", server.port, username="alice", known_hosts=None, client_keys=[keys["alice"]],
+            agent_path=None,
+        )
+        alice = await conn.create_process(encoding="utf-8")
+        await alice.stdout.readuntil("Welcome")
+        for n in range(3):
+            alice.stdin.write(f"kept {n}\n")
+        await asyncio.wait_for(alice.stdout.readuntil("alice: kept 2"), 10)
+        conn.close()
+    finally:
+        assert server.stop() == 0, "".join(server.log)
+
+    server = ServerProcess(tmp_path, "--db", pg_url, env=_NO_LIMITS)
+    try:
+        conn, late = await _connect(server.port, "late")
+        out = await asyncio.wait_for(late.stdout.readuntil("alice: kept 2"), 10)
+        assert re.findall(r"alice: (kept \d)", out) == ["kept 0", "kept 1", "kept 2"]
+        conn.close()
+        impostor, process = await _connect(server.port, "alice")  # a keyless alice: the name is a key's
+        assert await asyncio.wait_for(process.wait_closed(), 10) is None
+        assert process.exit_status == 1 and "is registered to a key" in (await process.stderr.read())
+        impostor.close()
+    finally:
+        assert server.stop() == 0, "".join(server.log)

@@ -1,16 +1,23 @@
-"""The SQLite store on its own: schema, ordering, batching, durability."""
+"""The stores on their own: schema, ordering, batching, durability.
+
+What every store must do runs on SQLite and PostgreSQL alike (the
+``backend`` fixture); what is one database's own is tested for it alone.
+"""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from sshchat.chat.message import Kind, Message
 from sshchat.chat.store import Allow, Ban, Binding, Draft, Mute, Op, SetMotd
+from sshchat.store.memory import MemoryStore
 from sshchat.store.sqlite import MIGRATIONS, SQLiteStore, StoreError
+from tests.support.stores import FULL, Backend
 
 
 def draft(text: str, **kw) -> Draft:
@@ -94,8 +101,8 @@ def test_unusable_path_is_a_clear_error(tmp_path: Path) -> None:
         SQLiteStore(str(tmp_path / "no" / "such" / "dir" / "c.db"))
 
 
-def test_appends_commit_in_order_with_increasing_ids(tmp_path: Path) -> None:
-    store = SQLiteStore(str(tmp_path / "c.db"))
+def test_appends_commit_in_order_with_increasing_ids(backend: Backend) -> None:
+    store = backend.open()
     got: list[Message] = []
     done = threading.Event()
     for n in range(500):
@@ -109,8 +116,8 @@ def test_appends_commit_in_order_with_increasing_ids(tmp_path: Path) -> None:
     store.close()
 
 
-def test_history_is_the_newest_room_messages_without_private_ones(tmp_path: Path) -> None:
-    store = SQLiteStore(str(tmp_path / "c.db"))
+def test_history_is_the_newest_room_messages_without_private_ones(backend: Backend) -> None:
+    store = backend.open()
     store.append([draft(f"m{n}") for n in range(10)], lambda r: None)
     store.append([draft("secret", kind=Kind.PRIVATE, recipient="bob")], lambda r: None)
     got: list[list[Message]] = []
@@ -119,9 +126,8 @@ def test_history_is_the_newest_room_messages_without_private_ones(tmp_path: Path
     assert [m.text for m in got[0]] == ["m7", "m8", "m9"]
 
 
-def test_state_round_trips_through_a_restart(tmp_path: Path) -> None:
-    path = str(tmp_path / "c.db")
-    store = SQLiteStore(path)
+def test_state_round_trips_through_a_restart(backend: Backend) -> None:
+    store = backend.open()
     store.save(Binding("Alice", "SHA256:a", 5.0))
     store.save(Op("SHA256:o", "boss"))
     store.save(Ban("ip", "10.0.0.0/8", None, "bots", "boss", 6.0))
@@ -130,7 +136,9 @@ def test_state_round_trips_through_a_restart(tmp_path: Path) -> None:
     store.save(SetMotd("hello"))
     store.append([draft(f"m{n}") for n in range(30)], lambda r: None)
     store.close()
-    snap = SQLiteStore(path).load(20)
+    store = backend.open()
+    snap = store.load(20)
+    store.close()
     assert snap.bindings["alice"] == Binding("Alice", "SHA256:a", 5.0)
     assert snap.operators == {"SHA256:o": "boss"}
     assert snap.bans == [Ban("ip", "10.0.0.0/8", None, "bots", "boss", 6.0)]
@@ -139,15 +147,48 @@ def test_state_round_trips_through_a_restart(tmp_path: Path) -> None:
     assert [m.text for m in snap.recent["#lobby"]] == [f"m{n}" for n in range(10, 30)]
 
 
-def test_a_failed_write_reports_to_each_caller(tmp_path: Path) -> None:
-    store = SQLiteStore(str(tmp_path / "c.db"))
-    store.close()
-    store = SQLiteStore(str(tmp_path / "c.db"))
-    # Make the table unwritable: the next batch fails as a full disk would.
-    store._db.execute("CREATE TRIGGER no_insert BEFORE INSERT ON messages BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+def test_a_failed_write_reports_to_each_caller(backend: Backend) -> None:
+    backend.refuse("messages")  # the table unwritable: the next batch fails as a full disk would
+    store = backend.open()
     results: list[object] = []
     store.append([draft("x")], results.append)
     store.append([draft("joined", kind=Kind.JOIN, keep=False)], results.append)
     store.close()
-    assert isinstance(results[0], OSError) and "disk full" in str(results[0])
+    assert isinstance(results[0], OSError) and FULL in str(results[0])
     assert isinstance(results[1], list) and results[1][0].text == "joined"  # notices still go out
+
+
+def _after(store: Any, room: str, after_id: int, limit: int) -> list[Message]:
+    """``store.after``'s answer (a blocking wait: the test has no event loop)."""
+    got: list[list[Message]] = []
+    done = threading.Event()
+    store.after(room, after_id, limit, lambda found: (got.append(found), done.set()))
+    assert done.wait(10)
+    return got[0]
+
+
+def test_after_is_a_rooms_messages_past_an_id_oldest_first(backend: Backend) -> None:
+    """What a node reads to fill a gap in a room's ids that the bus did not bring."""
+    store = backend.open()
+    for n in range(6):
+        store.append([draft(f"m{n}")], lambda r: None)
+        store.append([Draft("#other", Kind.CHAT, "bob", f"o{n}", 1.0)], lambda r: None)
+    store.append([Draft("", Kind.PRIVATE, "bob", "psst", 1.0, recipient="alice")], lambda r: None)
+    store.close()  # everything committed
+    store = backend.open()
+    lobby = _after(store, "#lobby", 0, 100)
+    assert [m.text for m in lobby] == [f"m{n}" for n in range(6)]
+    assert [m.text for m in _after(store, "#lobby", lobby[1].id, 3)] == ["m2", "m3", "m4"]
+    assert _after(store, "#lobby", lobby[-1].id, 10) == []
+    assert [m.text for m in _after(store, "", 0, 10)] == ["psst"]  # private messages: room ""
+    store.close()
+
+
+def test_memory_store_reads_after_an_id_like_the_databases() -> None:
+    store = MemoryStore()
+    for n in range(5):
+        store.append([draft(f"m{n}")], lambda r: None)
+        store.append([Draft("#other", Kind.CHAT, "bob", f"o{n}", 1.0)], lambda r: None)
+    lobby = [m for m in store.messages if m.room == "#lobby"]
+    assert [m.text for m in _after(store, "#lobby", lobby[1].id, 2)] == ["m2", "m3"]
+    assert _after(store, "#lobby", lobby[-1].id, 2) == []

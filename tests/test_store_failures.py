@@ -41,13 +41,13 @@ from sshchat.chat.store import (
     Unbind,
     Unmute,
 )
+from sshchat.store import pg_writers, writers
 from sshchat.store.memory import MemoryStore
-from sshchat.store.sqlite import SQLiteStore
-from sshchat.store.writers import WRITERS
 from tests.support.chat import person
 from tests.support.clients import Client, KeylessClient
 from tests.support.server import ServerProcess
 from tests.support.settings import chat_settings
+from tests.support.stores import FULL, Backend
 from tests.support.waiting import eventually
 
 ADMIN = "SHA256:admin-key-fingerprint-0000000000000000000"
@@ -58,23 +58,11 @@ def draft(text: str) -> Draft:
     return Draft("#lobby", Kind.CHAT, "alice", text, 1.0)
 
 
-def refuse_bans_of(db_path: str, value: str) -> None:
-    """A ban of ``value`` fails in the database, as a full disk would."""
-    SQLiteStore(db_path).close()  # the schema first
-    db = sqlite3.connect(db_path)
-    db.execute(
-        f"CREATE TRIGGER refuse BEFORE INSERT ON bans WHEN NEW.value = '{value}'"
-        " BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
-    )
-    db.commit()
-    db.close()
-
-
 class Held:
     """Holds the store thread (in a callback, on that thread when there is no
     loop) so that everything queued meanwhile is served as ONE batch."""
 
-    def __init__(self, store: SQLiteStore) -> None:
+    def __init__(self, store: Any) -> None:
         self.release = threading.Event()
         self.holding = threading.Event()
         store.append([draft("first")], self._hold)
@@ -85,14 +73,14 @@ class Held:
         self.release.wait(10)
 
 
-def test_every_kind_of_change_has_a_writer() -> None:
+@pytest.mark.parametrize("table", [writers.WRITERS, pg_writers.WRITERS], ids=["sqlite", "postgres"])
+def test_every_kind_of_change_has_a_writer(table: dict[type, Any]) -> None:
     kinds = set(get_args(Change))
-    assert kinds and kinds <= set(WRITERS), f"no writer for {kinds - set(WRITERS)}"
+    assert kinds and kinds <= set(table), f"no writer for {kinds - set(table)}"
 
 
-def test_every_kind_of_change_survives_a_restart(tmp_path: Path) -> None:
-    path = str(tmp_path / "c.db")
-    store = SQLiteStore(path)
+def test_every_kind_of_change_survives_a_restart(backend: Backend) -> None:
+    store = backend.open()
     changes: list[Change] = [
         Binding("Alice", "SHA256:a", 5.0), Binding("Gone", "SHA256:g", 5.0), Unbind("gone"),
         Op("SHA256:o", "boss"), Op("SHA256:p", "boss"), Deop("SHA256:p"),
@@ -102,7 +90,7 @@ def test_every_kind_of_change_survives_a_restart(tmp_path: Path) -> None:
         Allow("SHA256:x", "boss"), Allow("SHA256:y", "boss"), Disallow("SHA256:y"),
         SetMotd("gone"), SetMotd("hello"),
         AuditEntry(8.0, "boss", None, "ban", "ip:10.0.0.0/8"),
-        RoomInfo("#Dev", "builds", "alice", "SHA256:a", 3.0),
+        RoomInfo("#Dev", "builds", "alice", "SHA256:a", 3.0, "2001:db8::/64", "2001:db8::/48"),
         SetMemberships("SHA256:a", (("#lobby", False), ("#dev", True))),
         SetPrefs("SHA256:a", '{"theme": "mono"}'),
     ]
@@ -111,7 +99,7 @@ def test_every_kind_of_change_survives_a_restart(tmp_path: Path) -> None:
         store.save(change, outcomes.append)
     store.close()
     assert outcomes == [None] * len(changes)
-    store = SQLiteStore(path)
+    store = backend.open()
     snap = store.load(10)
     audit: list[list[AuditEntry]] = []
     store.audit_log(10, audit.append)
@@ -119,7 +107,8 @@ def test_every_kind_of_change_survives_a_restart(tmp_path: Path) -> None:
     assert set(snap.bindings) == {"alice"} and snap.operators == {"SHA256:o": "boss"}
     assert snap.bans == [Ban("ip", "10.0.0.0/8", None, "bots", "boss", 6.0)]
     assert [m.target for m in snap.mutes] == ["name:bob"] and snap.allowed == {"SHA256:x"}
-    assert snap.motd == "hello" and [r.name for r in snap.rooms] == ["#Dev"]
+    assert snap.motd == "hello"
+    assert snap.rooms == [RoomInfo("#Dev", "builds", "alice", "SHA256:a", 3.0, "2001:db8::/64", "2001:db8::/48")]
     assert snap.memberships == {"SHA256:a": [("#lobby", False), ("#dev", True)]}
     assert snap.prefs == {"SHA256:a": '{"theme": "mono"}'}
     assert [a.target for a in audit[0]] == ["ip:10.0.0.0/8"]
@@ -132,9 +121,8 @@ def test_every_kind_of_change_survives_a_restart(tmp_path: Path) -> None:
         pytest.param(SetMemberships("SHA256:a", None), id="writer raising TypeError"),  # type: ignore[arg-type]
     ],
 )
-def test_the_store_thread_survives_a_change_it_cannot_write(tmp_path: Path, bad: Any) -> None:
-    path = str(tmp_path / "c.db")
-    store = SQLiteStore(path)
+def test_the_store_thread_survives_a_change_it_cannot_write(backend: Backend, bad: Any) -> None:
+    store = backend.open()
     outcome: list[Exception | None] = []
     store.save(bad, outcome.append)
     got: list[Message] = []
@@ -150,13 +138,14 @@ def test_the_store_thread_survives_a_change_it_cannot_write(tmp_path: Path, bad:
     store.close()
     assert isinstance(outcome[0], OSError)  # its caller hears of it
     assert [m.text for m in got] == ["after"] and got[0].id > 0
-    assert [m.text for m in SQLiteStore(path).load(10).recent["#lobby"]] == ["after"]
+    store = backend.open()
+    assert [m.text for m in store.load(10).recent["#lobby"]] == ["after"]
+    store.close()
 
 
-def test_one_failing_change_in_a_batch_loses_none_of_the_others(tmp_path: Path) -> None:
-    path = str(tmp_path / "c.db")
-    refuse_bans_of(path, "bad")
-    store = SQLiteStore(path)
+def test_one_failing_change_in_a_batch_loses_none_of_the_others(backend: Backend) -> None:
+    backend.refuse("bans", "bad")  # a ban of "bad" fails in the database, as with a full disk
+    store = backend.open()
     held = Held(store)
     replies: dict[str, object] = {}
     order: list[str] = []
@@ -180,24 +169,23 @@ def test_one_failing_change_in_a_batch_loses_none_of_the_others(tmp_path: Path) 
 
     texts = [f"m{n}" for n in range(10)]
     assert order == [*texts[:5], "bad ban", "good ban", "unknown", *texts[5:]]  # each told, in order
-    assert isinstance(replies["bad ban"], OSError) and "disk is full" in str(replies["bad ban"])
+    assert isinstance(replies["bad ban"], OSError) and FULL in str(replies["bad ban"])
     assert isinstance(replies["unknown"], OSError) and replies["good ban"] is None
     committed = [replies[t] for t in texts]
     assert all(isinstance(r, list) and r[0].id > 0 for r in committed)
     ids = [r[0].id for r in committed]  # type: ignore[index]
     assert ids == sorted(ids) and len(set(ids)) == 10
-    snap = SQLiteStore(path).load(20)
+    store = backend.open()
+    snap = store.load(20)
+    store.close()
     assert [m.text for m in snap.recent["#lobby"]] == ["first", *texts]
     assert [b.value for b in snap.bans] == ["good"]
 
 
-def test_with_the_disk_full_every_write_fails_alone_and_notices_still_go_out(tmp_path: Path) -> None:
-    path = str(tmp_path / "c.db")
-    store = SQLiteStore(path)
+def test_with_the_disk_full_every_write_fails_alone_and_notices_still_go_out(backend: Backend) -> None:
+    store = backend.open()
     held = Held(store)
-    store._db.execute(  # every write refused from now on, as with the disk full
-        "CREATE TRIGGER full BEFORE INSERT ON messages BEGIN SELECT RAISE(ABORT, 'disk full'); END"
-    )
+    backend.refuse("messages")  # every write refused from now on, as with the disk full
     replies: list[object] = []
     store.append([draft("x")], replies.append)
     store.append([Draft("#lobby", Kind.JOIN, "bob", "joined", 1.0, keep=False)], replies.append)
@@ -219,12 +207,11 @@ def test_memory_store_refuses_what_is_no_change_like_sqlite() -> None:
     assert store.changes == [SetMotd("hi")]
 
 
-async def test_a_ban_that_cannot_be_saved_does_not_stop_the_chat(tmp_path: Path) -> None:
+async def test_a_ban_that_cannot_be_saved_does_not_stop_the_chat(backend: Backend) -> None:
     """Through the chat core: the ban fails, and everyone's messages around it
     (in the same batch or after) are still committed and delivered."""
-    path = str(tmp_path / "c.db")
-    refuse_bans_of(path, "SHA256:carol-key-fingerprint-000000000000000000000")
-    store = SQLiteStore(path, loop=asyncio.get_running_loop())
+    backend.refuse("bans", CAROL)
+    store = backend.open(loop=asyncio.get_running_loop())
     hub = Hub(store, chat_settings(), admins={ADMIN})
     admin, _ = person(hub, "dana", ADMIN, "192.0.2.1")
     _bob, bob_out = person(hub, "bob", None, "192.0.2.2")
@@ -237,7 +224,9 @@ async def test_a_ban_that_cannot_be_saved_does_not_stop_the_chat(tmp_path: Path)
         hub.handle_line(admin, line)
     await eventually(lambda: bob_out.texts(Kind.CHAT, "dana") == lines, message=lambda: str(bob_out.texts()))
     store.close()
-    snap = SQLiteStore(path).load(20)
+    store = backend.open()
+    snap = store.load(20)
+    store.close()
     assert [m.text for m in snap.recent["#lobby"] if m.kind is Kind.CHAT] == lines
     assert not any(b.value == CAROL for b in snap.bans)
 

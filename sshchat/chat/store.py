@@ -243,6 +243,11 @@ class Store(Protocol):
     ) -> None:
         """Room messages older than ``before_id`` (newest ``limit``), oldest first."""
 
+    def after(self, room: str, after_id: int, limit: int, done: Callable[[list[Message]], None]) -> None:
+        """The messages of ``room`` with an id above ``after_id`` (the oldest
+        ``limit``), oldest first: how a node fills a gap in a room's ids that
+        the bus did not bring. Room "" holds the private messages."""
+
     def audit_log(self, limit: int, done: Callable[[list[AuditEntry]], None]) -> None:
         """The newest ``limit`` audit entries, oldest first."""
 

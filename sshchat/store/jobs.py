@@ -1,6 +1,6 @@
 """The store thread's work, as typed jobs, and what a caller is told when one fails.
 
-Kept apart from sqlite.py so that the thread there reads as what it does:
+Kept apart from batching.py so that the thread there reads as what it does:
 take a batch, commit it (or each job alone), answer every caller once.
 """
 
@@ -48,10 +48,15 @@ Job = Append | Save | Read
 Result = tuple[Job, Any]  # a job and what its caller is told
 
 
-def log_failures(failed: list[tuple[Write, Exception]], batch: int) -> None:
+def log_failures(
+    failed: list[tuple[Write, Exception]],
+    batch: int,
+    expected: tuple[type[BaseException], ...] = (sqlite3.Error, OSError),
+) -> None:
     """One line for the writes of a batch that were not saved (not one per
     write: with the disk full, that would be a line per message); a traceback
-    for an error that is a fault of ours rather than of the disk."""
+    for an error that is a fault of ours rather than of the disk (one not
+    in ``expected``: the database's own errors)."""
     if not failed:
         return
     kinds = sorted({type(j.change).__name__ if isinstance(j, Save) else "messages" for j, _ in failed})
@@ -59,7 +64,7 @@ def log_failures(failed: list[tuple[Write, Exception]], batch: int) -> None:
         "store: %d of %d writes not saved (%s): %s", len(failed), batch, ", ".join(kinds), failed[0][1]
     )
     for job, error in failed:
-        if not isinstance(error, (sqlite3.Error, OSError)):
+        if not isinstance(error, expected):
             what = type(job.change).__name__ if isinstance(job, Save) else "messages"
             log.error("store: cannot write %s", what, exc_info=error)
 

@@ -69,6 +69,9 @@ class MemoryStore:
         ]
         done(found[-limit:] if limit > 0 else [])
 
+    def after(self, room: str, after_id: int, limit: int, done: Callable[[list[Message]], None]) -> None:
+        done([m for m in self.messages if m.room == room and m.id > after_id][:max(limit, 0)])
+
     def audit_log(self, limit: int, done: Callable[[list[AuditEntry]], None]) -> None:
         entries = [c for c in self.changes if isinstance(c, AuditEntry)]
         done(entries[-limit:])

@@ -1,19 +1,10 @@
 """The embedded default store: SQLite in WAL mode, written from one thread.
 
-Why a thread: the event loop must never wait on the disk. Why one: SQLite
-takes one writer at a time anyway, and a single queue keeps every write,
-and every read, in the order the chat made them.
-
-Batching without timers: the thread takes whatever queued up while its
-previous commit ran and commits it as one transaction. Under light load a
-message is committed alone and at once; under heavy load batches grow by
-themselves. WAL with synchronous=NORMAL keeps every committed transaction
+The thread, its batches without timers and the rule that a failure stays
+with its own record are batching.py's (shared with PostgreSQL); here is how
+SQLite writes and reads. One thread suits SQLite, which takes one writer at
+a time anyway. WAL with synchronous=NORMAL keeps every committed transaction
 across a killed process (not across a power cut).
-
-Failures stay with their own record: a batch that fails is written again job
-by job, each in its own transaction, so one bad change costs only its own
-caller (who hears the error) and the rest are committed. Nothing a job does
-can stop the thread: if it died, every later message would silently vanish.
 """
 
 from __future__ import annotations
@@ -21,42 +12,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import functools
 import logging
 import os
-import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import Future
 from typing import Any
 
 from sshchat.chat.message import Kind, Message
 from sshchat.chat.room import RoomInfo
-from sshchat.chat.store import (
-    AuditEntry,
-    Ban,
-    Binding,
-    Change,
-    Committed,
-    Draft,
-    Mute,
-    Saved,
-    Snapshot,
-)
-from sshchat.store.jobs import Append, Job, Read, Result, Save, Write, failure, log_failures, run_callbacks
+from sshchat.chat.store import AuditEntry, Ban, Binding, Draft, Mute, Snapshot
+from sshchat.store.batching import BatchingStore
+from sshchat.store.errors import StoreError
+from sshchat.store.jobs import Result, Save, Write
 from sshchat.store.schema import MIGRATIONS
 from sshchat.store.writers import write
 
 log = logging.getLogger("sshchat")
 
 _MESSAGE_COLUMNS = "id, room, kind, sender, text, time, recipient"
-_STOP = object()
 
-
-class StoreError(Exception):
-    """The database cannot be used; ``str()`` says which and why."""
+__all__ = ["MIGRATIONS", "SQLiteStore", "StoreError"]
 
 
 def _message(row: tuple[Any, ...]) -> Message:
@@ -95,14 +71,16 @@ def _hold(path: str, wait: float) -> int | None:
             return fd
 
 
-class SQLiteStore:
+class SQLiteStore(BatchingStore):
     """The Store interface on one SQLite file, served by one thread."""
+
+    _expected_errors = (sqlite3.Error, OSError)
 
     def __init__(self, path: str, loop: asyncio.AbstractEventLoop | None = None, wait: float = 5.0) -> None:
         """Open (or create) the file for this server alone: ``wait`` seconds
         for another server to let go of it (a restart), then refuse."""
+        super().__init__(loop)
         self.path = path
-        self._loop = loop
         self._hold = _hold(path, wait)
         try:
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -116,39 +94,15 @@ class SQLiteStore:
             if self._hold is not None:  # after the connection: see close()
                 os.close(self._hold)
             raise StoreError(f"cannot use database {path}: {e}") from None
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="sshchat-store", daemon=True)
+        self._thread = threading.Thread(target=self._serve_forever, name="sshchat-store", daemon=True)
         self._thread.start()
-        self._closed = False
-
-    # ----------------------------------------------------------- interface
-
-    def load(self, recent_per_room: int) -> Snapshot:
-        future: Future[Any] = Future()
-        self._queue.put(Read(functools.partial(self._read_load, recent_per_room), future))
-        result: Snapshot = future.result()
-        return result
-
-    def append(self, drafts: list[Draft], done: Committed) -> None:
-        self._queue.put(Append(drafts, done))
-
-    def save(self, change: Change, done: Saved | None = None) -> None:
-        self._queue.put(Save(change, done))
-
-    def history(
-        self, room: str, before_id: int | None, limit: int, done: Callable[[list[Message]], None]
-    ) -> None:
-        self._queue.put(Read(functools.partial(self._read_history, room, before_id, limit), done))
-
-    def audit_log(self, limit: int, done: Callable[[list[AuditEntry]], None]) -> None:
-        self._queue.put(Read(functools.partial(self._read_audit_log, limit), done))
 
     def close(self) -> None:
         """Commit what is queued, stop the thread, close the file."""
         if self._closed:
             return
         self._closed = True
-        self._queue.put(_STOP)
+        self._stop_serving()
         self._thread.join()
         self._db.close()
         if self._hold is not None:  # only now: closing any descriptor of the file drops SQLite's locks on it
@@ -172,75 +126,7 @@ class SQLiteStore:
         if version < len(MIGRATIONS):
             log.info("database %s: schema version %d -> %d", self.path, version, len(MIGRATIONS))
 
-    # ------------------------------------------------------------- thread
-
-    def _run(self) -> None:
-        stop = False
-        while not stop:
-            jobs = [self._queue.get()]
-            while True:  # take everything that queued up meanwhile
-                try:
-                    jobs.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            if _STOP in jobs:
-                jobs = jobs[: jobs.index(_STOP)]
-                stop = True
-            results: list[Result] = []
-            try:
-                self._serve(jobs, results)
-            except Exception as e:  # a fault of ours: the thread outlives it, and every caller hears of it
-                log.exception("store: a batch of %d jobs failed", len(jobs))
-                answered = {id(job) for job, _ in results}
-                results.extend((job, failure(job, e)) for job in jobs if id(job) not in answered)
-            try:
-                self._call_back(results)
-            except Exception:
-                log.exception("store: answering a batch failed")
-            del jobs, results  # not kept while waiting: they hold callbacks, and through them ended sessions
-
-    def _serve(self, jobs: list[Job], results: list[Result]) -> None:
-        """Writes in one transaction; a read first commits the writes before it."""
-        pending: list[Write] = []
-        for job in jobs:
-            if not isinstance(job, Read):
-                pending.append(job)
-                continue
-            self._commit(pending, results)
-            pending = []
-            try:
-                value = job.read()
-            except Exception as e:  # a read error must not kill the thread
-                log.error("store read failed: %s", e)
-                value = failure(job, e)
-            results.append((job, value))
-        self._commit(pending, results)
-
-    def _commit(self, jobs: list[Write], results: list[Result]) -> None:
-        """Commit ``jobs`` as one transaction; if that fails, each alone.
-
-        So one bad record (a change that cannot be written, a message the
-        database refuses) fails only its own caller, and the records queued
-        with it are kept. With the disk full every one fails, each told so.
-        """
-        if not jobs:
-            return
-        try:
-            results.extend(self._transaction(jobs))
-            return
-        except Exception as e:
-            if len(jobs) == 1:
-                log_failures([(jobs[0], e)], 1)
-                results.append((jobs[0], failure(jobs[0], e)))
-                return
-        failed: list[tuple[Write, Exception]] = []
-        for job in jobs:
-            try:
-                results.extend(self._transaction([job]))
-            except Exception as e:
-                failed.append((job, e))
-                results.append((job, failure(job, e)))
-        log_failures(failed, len(jobs))
+    # ------------------------------------------------------------- writes
 
     def _transaction(self, jobs: list[Write]) -> list[Result]:
         """Write ``jobs`` in one transaction: all of them, or (raising) none."""
@@ -278,26 +164,6 @@ class SQLiteStore:
                 msg_id = row_id
             messages.append(d.message(msg_id))
         return messages
-
-    def _call_back(self, results: list[Result]) -> None:
-        """Answer each job: a blocked ``load`` here, the rest on the event loop."""
-        callbacks: list[tuple[Callable[[Any], None], Any]] = []
-        for job, value in results:
-            if isinstance(job, Read) and isinstance(job.done, Future):
-                if isinstance(value, BaseException):
-                    job.done.set_exception(value)
-                else:
-                    job.done.set_result(value)
-            elif job.done is not None and not isinstance(job.done, Future):
-                callbacks.append((job.done, value))
-        if not callbacks:
-            return
-        loop = self._loop
-        if loop is None:
-            run_callbacks(callbacks)
-            return
-        with contextlib.suppress(RuntimeError):  # the loop is gone: shutting down
-            loop.call_soon_threadsafe(run_callbacks, callbacks)
 
     # -------------------------------------------------------------- reads
 
@@ -338,6 +204,13 @@ class SQLiteStore:
             (room, before_id if before_id is not None else 2**62, limit),
         ).fetchall()
         return [_message(r) for r in reversed(rows)]
+
+    def _read_after(self, room: str, after_id: int, limit: int) -> list[Message]:
+        rows = self._db.execute(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE room = ? AND id > ? ORDER BY id LIMIT ?",
+            (room, after_id, limit),
+        ).fetchall()
+        return [_message(r) for r in rows]
 
     def _read_audit_log(self, limit: int) -> list[AuditEntry]:
         rows = self._db.execute(

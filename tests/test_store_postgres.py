@@ -1,0 +1,222 @@
+"""What the PostgreSQL store does beyond the shared store tests (test_store*.py):
+a schema shared by nodes that start together, ids that stay one room's
+positions when two nodes write to it at once, and a clear refusal of a
+database it cannot use."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import asyncpg
+import pytest
+
+from sshchat.chat.message import Kind, Message
+from sshchat.chat.store import Draft, DropRoom
+from sshchat.store.errors import StoreError, StoreUnreachable
+from sshchat.store.pg_schema import MIGRATIONS
+from sshchat.store.postgres import PostgresStore
+from tests.support.postgres import PostgresServer, binaries, free_port
+from tests.support.waiting import eventually
+
+
+def _database(postgres: PostgresServer, url: str) -> str:
+    return url.rpartition("/")[2]
+
+
+def test_new_database_gets_the_current_schema(postgres: PostgresServer, pg_url: str) -> None:
+    PostgresStore(pg_url).close()
+    PostgresStore(pg_url).close()  # and a second start finds nothing to do
+    out = postgres.psql(_database(postgres, pg_url), "SELECT version FROM schema_version").stdout.split()
+    assert out == [str(len(MIGRATIONS))]
+
+
+def test_newer_schema_is_refused_clearly(postgres: PostgresServer, pg_url: str) -> None:
+    PostgresStore(pg_url).close()
+    postgres.psql(_database(postgres, pg_url), f"UPDATE schema_version SET version = {len(MIGRATIONS) + 1}")
+    with pytest.raises(StoreError, match="newer than this sshchat knows") as refused:
+        PostgresStore(pg_url)
+    assert "\n" not in str(refused.value)
+
+
+def test_two_nodes_starting_at_once_on_a_new_database_both_start(postgres: PostgresServer, pg_url: str) -> None:
+    """The advisory lock: one applies the schema, the other waits and finds it done."""
+    results: list[object] = []
+
+    def start() -> None:
+        try:
+            results.append(PostgresStore(pg_url))
+        except Exception as e:
+            results.append(e)
+
+    nodes = [threading.Thread(target=start) for _ in range(3)]
+    for t in nodes:
+        t.start()
+    for t in nodes:
+        t.join()
+    stores = [r for r in results if isinstance(r, PostgresStore)]
+    for store in stores:
+        store.close()
+    assert len(stores) == 3, results
+    out = postgres.psql(_database(postgres, pg_url), "SELECT version FROM schema_version").stdout.split()
+    assert out == [str(len(MIGRATIONS))]
+
+
+def test_two_nodes_writing_to_the_same_rooms_get_contiguous_ids(pg_url: str) -> None:
+    """Each room's ids are 1, 2, 3... with no gap and no duplicate whichever
+    node committed them, each node hears its own in id order, and ``after``
+    gives them back in that order."""
+    nodes = [PostgresStore(pg_url), PostgresStore(pg_url)]
+    heard: list[list[Message]] = [[], []]
+    failures: list[object] = []
+    per_node = 200
+
+    def write(node: int) -> None:
+        """One batch at a time, each waited for: many small transactions, interleaved with the other node's."""
+        rooms = ["#a", "#b"] if node == 0 else ["#b", "#a"]  # opposite orders (see the test below)
+        answered = threading.Event()
+
+        def done(result: list[Message] | Exception) -> None:
+            if isinstance(result, Exception):
+                failures.append(result)
+            else:
+                heard[node].extend(result)
+            answered.set()
+
+        for n in range(per_node):
+            answered.clear()
+            nodes[node].append([Draft(room, Kind.CHAT, f"node{node}", f"{node}:{n}", 1.0) for room in rooms], done)
+            assert answered.wait(10)
+
+    writers = [threading.Thread(target=write, args=(n,)) for n in range(2)]
+    for t in writers:
+        t.start()
+    for t in writers:
+        t.join()
+    for store in nodes:
+        store.close()  # everything accepted is committed first
+    assert failures == []
+    for node in range(2):
+        for room in ("#a", "#b"):
+            ids = [m.id for m in heard[node] if m.room == room]
+            assert ids == sorted(ids) and len(ids) == per_node  # in commit order, which is id order
+    reader = PostgresStore(pg_url)
+    found: dict[str, list[Message]] = {}
+    done = threading.Event()
+    for room in ("#a", "#b"):
+        reader.after(room, 0, 10_000, lambda got, room=room: found.__setitem__(room, got))
+    reader.audit_log(1, lambda _: done.set())  # a read after the others: all answered
+    assert done.wait(10)
+    reader.close()
+    for room in ("#a", "#b"):
+        assert [m.id for m in found[room]] == list(range(1, 2 * per_node + 1))
+        mine = {(m.id, m.text) for node in range(2) for m in heard[node] if m.room == room}
+        assert {(m.id, m.text) for m in found[room]} == mine
+
+
+async def test_room_counters_are_locked_in_one_order_whatever_the_batch(pg_url: str) -> None:
+    """Another node's transaction holds room #a's counter and will take #b's.
+    A batch of #b then #a must wait for #a before taking #b: taken in the
+    batch's order, each would hold what the other waits for, a deadlock that
+    PostgreSQL breaks only after a second, by failing one of them."""
+    store = PostgresStore(pg_url)
+    store.append([Draft(room, Kind.CHAT, "x", "first", 1.0) for room in ("#a", "#b")], lambda r: None)
+    store.close()
+    store = PostgresStore(pg_url)
+    other = await asyncpg.connect(pg_url)
+    answered = threading.Event()
+    result: list[object] = []
+    try:
+        async with other.transaction():
+            await other.execute("UPDATE room_seq SET last = last WHERE room = '#a'")
+            drafts = [Draft(room, Kind.CHAT, "y", "second", 1.0) for room in ("#b", "#a")]
+            store.append(drafts, lambda r: (result.append(r), answered.set()))
+            await eventually(lambda: other.fetchval("SELECT count(*) > 0 FROM pg_locks WHERE NOT granted"))
+            # In one order, #b is free; else the store holds it, waiting for #a: a deadlock, which
+            # PostgreSQL would see after deadlock_timeout (1 s). Wait for it no longer than half that.
+            await other.execute("SET LOCAL lock_timeout = '500ms'")
+            await other.execute("UPDATE room_seq SET last = last WHERE room = '#b'")
+        await eventually(answered.is_set)
+    finally:
+        await other.close()
+        store.close()
+    assert [m.id for m in result[0]] == [2, 2]  # type: ignore[union-attr]
+
+
+def test_a_room_made_again_starts_empty_but_its_ids_go_on_rising(pg_url: str) -> None:
+    """A node that delivered the old room up to id N must not take the new
+    room's first messages for ones it has already shown."""
+    store = PostgresStore(pg_url)
+    store.append([Draft("#dev", Kind.CHAT, "alice", f"old {n}", 1.0) for n in range(3)], lambda r: None)
+    store.save(DropRoom("#dev", "#dev"))
+    got: list[list[Message]] = []
+    store.append([Draft("#dev", Kind.CHAT, "alice", "new", 1.0)], lambda r: got.append(r))  # type: ignore[arg-type]
+    store.history("#dev", None, 10, got.append)
+    store.close()
+    assert [m.id for m in got[0]] == [4]
+    assert [(m.id, m.text) for m in got[1]] == [(4, "new")]
+
+
+def test_unreachable_database_at_start_is_a_clear_error() -> None:
+    port = free_port()  # nobody listens there
+    started = time.monotonic()
+    with pytest.raises(StoreUnreachable, match=f"cannot reach database postgresql://u:\\*\\*\\*@127.0.0.1:{port}/chat"):
+        PostgresStore(f"postgresql://u:secret@127.0.0.1:{port}/chat", wait=0.5)
+    assert time.monotonic() - started < 5  # a bounded retry
+
+
+def test_serve_on_an_unreachable_database_says_so_in_one_line_and_exits_2(tmp_path) -> None:
+    port = free_port()
+    r = subprocess.run(
+        [sys.executable, "-m", "sshchat", "serve", "--host", "127.0.0.1", "--port", "0",
+         "--host-key", str(tmp_path / "host"), "--log-level", "warning",
+         "--db", f"postgres://sshchat@127.0.0.1:{port}/chat"],
+        capture_output=True, text=True, timeout=30, env={**os.environ, "SSHCHAT_DB_CONNECT_WAIT": "0.5"},
+    )
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().splitlines() == [
+        f"sshchat: cannot reach database postgres://sshchat@127.0.0.1:{port}/chat:"
+        f" [Errno 111] Connect call failed ('127.0.0.1', {port}) (tried for 0.5 s)"
+    ]
+
+
+async def _commit(store: PostgresStore, text: str) -> list[Message] | Exception:
+    outcome: asyncio.Future[list[Message] | Exception] = asyncio.get_running_loop().create_future()
+    store.append([Draft("#lobby", Kind.CHAT, "alice", text, 1.0)], outcome.set_result)
+    return await asyncio.wait_for(outcome, 15)
+
+
+async def test_a_restarted_postgresql_is_reconnected_and_nothing_unsaved_is_accepted() -> None:
+    """A PostgreSQL of this test's own, stopped (connections cut) and started
+    again: meanwhile messages are refused to their callers, never taken as
+    saved; then the store reconnects by itself and goes on."""
+    bin_dir = binaries()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL is not installed (no initdb/postgres binaries)")
+    server = PostgresServer(bin_dir)
+    try:
+        url = server.new_database()
+        store = PostgresStore(url, loop=asyncio.get_running_loop())
+        assert isinstance(await _commit(store, "before"), list)
+        server.halt()
+        refused = await _commit(store, "during")
+        assert isinstance(refused, OSError) and "could not save" in str(refused)
+        server.start()
+        after: list[object] = []
+
+        async def saved() -> bool:
+            after.append(await _commit(store, "after"))
+            return isinstance(after[-1], list)
+
+        await eventually(saved, timeout=10)  # the store tries again at most once a second
+        store.close()
+        store = PostgresStore(url)
+        texts = [m.text for m in store.load(10).recent["#lobby"]]
+        store.close()
+        assert texts[0] == "before" and "during" not in texts and texts[-1] == "after"
+    finally:
+        server.stop()
