@@ -19,7 +19,7 @@ class Screen:
     def __init__(self, cols: int = 40, rows: int = 10, prompt: str = "[alice] ") -> None:
         self.screen = pyte.Screen(cols, rows)
         self.stream = pyte.Stream(self.screen)
-        self.editor = LineEditor.for_messages(cols, Config().max_message_chars)
+        self.editor = LineEditor.for_messages(cols, Config().max_message_chars, rows)
         self.editor.set_prompt(prompt, f"\x1b[1m{prompt}\x1b[0m")
         self.stream.feed(self.editor.draw())
 
