@@ -20,11 +20,9 @@ from dataclasses import dataclass, field
 from sshchat.term.cells import word_end, word_start
 from sshchat.term.completion import Completer, TabCycle
 from sshchat.term.history import InputHistory
-from sshchat.term.input_area import ERASE_DOWN, InputArea
+from sshchat.term.input_area import InputArea
 from sshchat.term.input_line import InputLine, widths_of
 from sshchat.term.keys import KeyDecoder
-
-__all__ = ["ERASE_DOWN", "PASTE_ROOM", "EditResult", "LineEditor"]
 
 PASTE_ROOM = 2  # the line holds this many times what Enter may send: room to paste, then trim
 
@@ -81,8 +79,6 @@ class LineEditor:
     def text(self) -> str:
         """The half-typed line."""
         return self._line.text
-
-    buf = text  # the old name
 
     @property
     def pos(self) -> int:

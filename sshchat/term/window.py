@@ -106,10 +106,11 @@ class Window:
         """The widths changed from ``index`` on (an edit): rows from the one
         before it are laid out again (a narrower character may now fit at
         the end of that row); rows above it stay as they are."""
-        rows = self.rows
-        if index < self.top or not rows:
-            # above the window (Ctrl-U, a recalled line): wrap from about a
-            # row before the edit, so it is in sight; settle() then follows the cursor
+        rows, top = self.rows, self.top
+        if index < top or not rows or (index == top < len(self.widths) and top and self.widths[top] == 0):
+            # above the window (Ctrl-U, a recalled line), or a mark left first
+            # in it: wrap from about a row before the edit, so it is in
+            # sight; settle() then follows the cursor
             self.top = self._row_start_before(min(index, len(self.widths)))
             self.rows = []
             self._changed(0)
