@@ -31,8 +31,7 @@ Row = tuple[int, int, int]  # first index, index after the last, cells taken
 MAX_HEIGHT = 200  # rows of input shown at most, whatever height a client claims
 
 
-def _start(row: Row) -> int:
-    return row[0]
+_LAST = 1 << 62  # sorts after any index: (i, _LAST) after every row that starts at i
 
 
 class Window:
@@ -44,6 +43,7 @@ class Window:
         self.height = min(max(height, 1), MAX_HEIGHT)
         self.top = 0
         self.rows: list[Row] = []  # laid out: up to ``height``, or to the end of the text
+        self._complete = False  # ``rows`` are laid out as far as they go (else: lay_out() extends them)
         self.changed_from: int | None = 0  # first row whose drawing may be stale (None: none)
 
     # ------------------------------------------------------------ laying out
@@ -82,7 +82,9 @@ class Window:
 
     def lay_out(self) -> list[Row]:
         """The rows on the screen, laid out as far as needed."""
-        self._extend(self.rows, self.top, self.height)
+        if not self._complete:
+            self._extend(self.rows, self.top, self.height)
+            self._complete = True
         return self.rows
 
     def _show(self, top: int, rows: list[Row], cursor: int | None = None) -> tuple[int, int]:
@@ -91,6 +93,7 @@ class Window:
         del rows[self.height :]
         self.top, self.rows, self.changed_from = top, rows, 0
         self._extend(rows, top, self.height)
+        self._complete = True
         if cursor is None:
             return 0, 0
         at = self.locate(cursor)
@@ -113,12 +116,14 @@ class Window:
             # sight; settle() then follows the cursor
             self.top = self._row_start_before(min(index, len(self.widths)))
             self.rows = []
+            self._complete = False
             self._changed(0)
             return
-        r = bisect_right(rows, index, key=_start) - 1
+        r = bisect_right(rows, (index, _LAST)) - 1
         if r > 0 and index == rows[r][0]:
             r -= 1
         del rows[r:]
+        self._complete = False
         self._changed(r)
 
     def reset(self, width: int, height: int) -> None:
@@ -130,6 +135,7 @@ class Window:
             top -= 1  # onto the letter the marks sit on
         self.top = top
         self.rows = []
+        self._complete = False
         self.changed_from = 0
 
     # -------------------------------------------------------------- cursor
@@ -140,7 +146,7 @@ class Window:
         rows = self.rows if rows is None else rows
         if not rows or index < rows[0][0]:
             return None
-        r = bisect_right(rows, index, key=_start) - 1
+        r = bisect_right(rows, (index, _LAST)) - 1
         start, end, taken = rows[r]
         if index < end:
             return r, sum(self.widths[start:index])
