@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from bisect import bisect_right
 
-from sshchat.chat.sanitize import MAX_COMBINING
 from sshchat.term import cells
 
 Row = tuple[int, int, int]  # first index, index after the last, cells taken
@@ -162,7 +161,12 @@ class Window:
         height, width = self.height, self.width
         at = None
         full = False
-        if cursor <= self.top + height * width * (1 + MAX_COMBINING):  # else too far below to be in sight
+        top, widths = self.top, self.widths
+        # lay out only if the cursor may be in sight: no more cells before it than the window holds
+        if self._complete or (
+            top <= cursor
+            and cursor - top + widths.count(2, top, cursor) - widths.count(0, top, cursor) <= height * width
+        ):
             rows = self.lay_out()
             at = self.locate(cursor)
             full = len(rows) >= height
