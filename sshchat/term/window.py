@@ -208,9 +208,12 @@ class Window:
         """Scroll so that index ``target`` is on the window's last row (the
         cursor, or the end of the text) and the cursor still in sight."""
         height = self.height
-        top = self._base(cells.back_within(self.widths, target, height * self.width - 1), target)
+        # the rows above full, the target's about half: typing on at the end
+        # does not fill that row (and scroll the window) at once
+        budget = (height - 1) * self.width + self.width // 2
+        top = self._base(cells.back_within(self.widths, target, budget), target)
         rows: list[Row] = []
-        # [top, target] takes at most height * width cells: as many rows, and
+        # [top, target] takes less than height * width cells: as many rows, and
         # one more for each cell left empty by a wide character at a row's end
         self._extend(rows, top, height + height // max(self.width - 1, 1) + 2)
         at = self.locate(target, rows)
