@@ -8,7 +8,7 @@ from sshchat.chat import completion
 from sshchat.chat.completion import complete
 from sshchat.chat.hub import Hub
 from sshchat.store.memory import MemoryStore
-from tests.support.chat import person
+from tests.support.chat import Clock, person
 from tests.support.settings import chat_settings
 
 
@@ -69,3 +69,30 @@ def test_many_matches_are_capped() -> None:
     for i in range(200):
         person(hub, f"user{i}")
     assert len(complete(hub, me, "user")[1]) == completion.MAX_CANDIDATES
+
+
+def test_tab_offers_the_most_recently_active_of_all_who_match() -> None:
+    """More match than are offered: the most recent speakers, not the first by name."""
+    clock = Clock()
+    hub = Hub(MemoryStore(), chat_settings(max_per_address=1000), clock=clock)
+    me, _ = person(hub, "me")
+    people = [person(hub, f"user{i:02d}")[0] for i in range(80)]
+    for p in reversed(people):  # user79 speaks first, user00 last
+        clock.now += 1
+        hub.handle_line(p, "/away back soon")
+    found = complete(hub, me, "user")[1]
+    assert found == [f"user{i:02d}: " for i in range(completion.MAX_CANDIDATES)]
+    clock.now += 1
+    hub.handle_line(people[79], "/away again")  # the last by name is now the most recent
+    assert complete(hub, me, "use")[1][0] == "user79: "
+
+
+def test_a_rename_is_offered_at_once() -> None:
+    hub = Hub(MemoryStore(), chat_settings())
+    me, _ = person(hub, "me")
+    bob, _ = person(hub, "bob")
+    person(hub, "carol")
+    assert complete(hub, me, "bo")[1] == ["bob: "]
+    hub.handle_line(bob, "/nick robert")  # same count of people: seen at once all the same
+    assert complete(hub, me, "ro")[1] == ["robert: "]
+    assert complete(hub, me, "bo")[1] == []

@@ -116,5 +116,5 @@ def _old_word_end(buf: list[str], pos: int) -> int:
 def test_word_moves_stop_where_they_always_did(text: str, data: st.DataObject) -> None:
     buf = list(text)
     pos = data.draw(st.integers(min_value=0, max_value=len(text)))
-    assert cells.word_start(buf, pos) == _old_word_start(buf, pos)
-    assert cells.word_end(buf, pos) == _old_word_end(buf, pos)
+    assert cells.word_start(text, pos) == _old_word_start(buf, pos)
+    assert cells.word_end(text, pos) == _old_word_end(buf, pos)

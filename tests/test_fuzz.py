@@ -53,7 +53,7 @@ def test_editor_never_raises_and_keeps_only_printable_text(chunks: list[str], wi
         editor.above("msg")
     assert not any(unsafe(ch) for ch in editor.text)
     assert len(editor.text) <= 300
-    assert 0 <= editor.pos <= len(editor.buf)
+    assert 0 <= editor.pos <= len(editor.text)
 
 
 @given(st.text(max_size=30))

@@ -76,6 +76,29 @@ async def test_half_typed_line_survives_incoming_messages(server: Server, term: 
     await bob.wait_for(f"alice: {typed}")
 
 
+@pytest.mark.parametrize("term", TERMS)
+async def test_a_line_taller_than_the_terminal_leaves_the_chat_in_sight(server: Server, term: str) -> None:
+    """The input shows at most the terminal's rows less one, around the
+    cursor: a message that arrives is seen, and an edit at the line's start
+    redraws what is on the screen."""
+    cols = 40
+    alice, screen = await pty_client(server, "alice", term, cols)  # 24 rows
+    bob = await server.connect("bob")
+    typed = "".join(f"{i:03d}x" for i in range(250))  # 1000 characters: 26 rows at 40 columns
+    alice.send(typed)
+    await alice.wait_for(lambda c: typed[-12:] in "".join(screen.lines))
+    bob.line("hello alice")
+    await screen.wait_for("hello alice")
+    lines = screen.lines
+    seen = lines.index("bob: hello alice")
+    rows = [line for line in lines[seen + 1 :] if line]
+    assert 1 <= len(rows) <= 23 and "".join(rows).endswith(typed[-40:]), lines
+    alice.send("\x01>")  # Home, then a character at the start
+    await alice.wait_for(lambda c: any(line.startswith("[alice #lobby] >000x") for line in screen.lines))
+    assert "bob: hello alice" in screen.lines
+    assert screen.char_at_cursor() == "0"
+
+
 @pytest.mark.parametrize("term", ["xterm", "tmux-256color", "vt100"])
 async def test_resize_is_honoured(server: Server, term: str) -> None:
     alice, screen = await pty_client(server, "alice", term, 60)

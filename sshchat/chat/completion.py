@@ -7,15 +7,24 @@ Why an index: Tab is one byte, and a client may send thousands a second.
 Scanning every person online and sorting every room on each press made a
 Tab cost ~0.5 ms with 1000 rooms, so a stream of them froze the chat for
 everyone (issue 14). Names and rooms are kept sorted, per hub, and a
-prefix is found by bisection: a press costs O(log n + candidates shown).
-The index is rebuilt when the number of people or rooms changed, and at
-most once every ``REFRESH`` seconds otherwise (a rename keeps the count):
-the rebuild is shared by every session, so its cost does not grow with the
-number of presses. What it finds is checked against who is online now.
+prefix is found by bisection: a press costs O(log n + matches looked at).
+The index is rebuilt when a join, leave or rename changed who is online
+(seen at once, in O(1): the count, or the last key of the members dict,
+which a join or a rename appends; also for rooms), and at the latest every
+``REFRESH`` seconds (a change that left both as they were, e.g. two renames
+in a row ending on the same last name): the rebuild is shared by every
+session, so its cost does not grow with the number of presses. What it finds
+is checked against who is online now.
+
+People are offered most recently active first: the MAX_CANDIDATES most
+recent of those matching (heapq), not the first MAX_CANDIDATES by name then
+sorted. At most MAX_SCAN matches are looked at, so one Tab stays bounded
+with any number of people online.
 """
 
 from __future__ import annotations
 
+import heapq
 import re
 import time
 from bisect import bisect_left
@@ -35,6 +44,7 @@ _ROOM_ARG_RE = re.compile(  # the commands whose first parameter is a #ROOM (the
 )
 REFRESH = 1.0  # seconds an index may be kept while the counts are unchanged
 MAX_CANDIDATES = 50  # cycled through by Tab; more is not a completion anyone reads
+MAX_SCAN = 1000  # people matching a prefix looked at for the most recent (in name order)
 _ALL_COMMANDS = sorted({f"/{c.name} " for c in COMMANDS.values()})
 _USER_COMMANDS = sorted({f"/{c.name} " for c in COMMANDS.values() if not c.op_only})
 _END = "\U0010ffff"  # sorts after every character a key may hold
@@ -48,11 +58,21 @@ class _Index:
         rooms = sorted((r.name.casefold(), r.name) for r in hub.rooms.values())
         self.room_keys = [k for k, _ in rooms]
         self.room_names = [n for _, n in rooms]
-        self.counts = (len(hub.members), len(hub.rooms))
+        self.shape = _shape(hub)
         self.built = time.monotonic()
 
     def fresh(self, hub: Hub) -> bool:
-        return self.counts == (len(hub.members), len(hub.rooms)) and time.monotonic() - self.built < REFRESH
+        return self.shape == _shape(hub) and time.monotonic() - self.built < REFRESH
+
+
+def _shape(hub: Hub) -> tuple[int, str | None, int, str | None]:
+    """What a join, leave or rename changes, in O(1): how many people and
+    rooms, and the newest key of each (a rename re-inserts its person)."""
+    members, rooms = hub.members, hub.rooms
+    return (
+        len(members), next(reversed(members), None) if members else None,
+        len(rooms), next(reversed(rooms), None) if rooms else None,
+    )
 
 
 _indexes: WeakKeyDictionary[Hub, _Index] = WeakKeyDictionary()
@@ -65,11 +85,11 @@ def _index(hub: Hub) -> _Index:
     return index
 
 
-def _prefixed(keys: list[str], word: str) -> range:
-    """Indexes in sorted ``keys`` of those starting with ``word``, at most MAX_CANDIDATES."""
+def _prefixed(keys: list[str], word: str, limit: int = MAX_CANDIDATES) -> range:
+    """Indexes in sorted ``keys`` of those starting with ``word``, at most ``limit``."""
     lo = bisect_left(keys, word)
     hi = bisect_left(keys, word + _END, lo)
-    return range(lo, min(hi, lo + MAX_CANDIDATES))
+    return range(lo, min(hi, lo + limit))
 
 
 def complete(hub: Hub, member: Member, before: str) -> tuple[int, list[str]]:
@@ -87,8 +107,8 @@ def complete(hub: Hub, member: Member, before: str) -> tuple[int, list[str]]:
         return start, []
     index = _index(hub)
     online = hub.members
-    people = [online[k] for k in (index.people[i] for i in _prefixed(index.people, word)) if k in online]
+    people = [online[k] for k in (index.people[i] for i in _prefixed(index.people, word, MAX_SCAN)) if k in online]
     people = [p for p in people if p is not member and p.key.startswith(word)]
-    people.sort(key=lambda p: -p.last_active)
+    people = heapq.nsmallest(MAX_CANDIDATES, people, key=lambda p: -p.last_active)  # most recent first
     suffix = ": " if start == 0 else " "
     return start, [p.name + suffix for p in people]

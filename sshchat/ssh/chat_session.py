@@ -55,11 +55,12 @@ class ChatSession(Outbox[Pending]):
         no_color: bool,
     ) -> None:
         super().__init__(ctx, chan, peer)
+        self._chan = chan  # its terminal's height: the input line shows no more rows than fit
         self._editor: LineEditor | None = None
         # NO_COLOR (no-color.org), sent with e.g. ssh -o SetEnv=NO_COLOR=1
         self._default_style = Style.MONO if no_color or term is None else style_for_term(term)
         if term is not None:
-            self._editor = LineEditor.for_messages(width, ctx.config.max_message_chars)
+            self._editor = LineEditor.for_messages(width, ctx.config.max_message_chars, _height(chan))
         self._look = PLAIN  # until the person's settings are known (see _prompt)
         self._member: Member | None = None
 
@@ -136,7 +137,7 @@ class ChatSession(Outbox[Pending]):
 
     def resize(self, width: int) -> None:
         if self._editor is not None and width > 0:
-            self._out.write(self._editor.resize(width))
+            self._out.write(self._editor.resize(width, _height(self._chan)))
 
     def flooded(self, why: str | None = None) -> None:
         """More input (keys, pastes, resizes) than a person makes, or input
@@ -218,3 +219,9 @@ class ChatSession(Outbox[Pending]):
         super()._cut_off(backlog)
         if self._member is not None:
             self._ctx.hub.leave(self._member, "too slow to keep up; disconnected")
+
+
+def _height(chan: asyncssh.SSHServerChannel[str]) -> int | None:
+    """The terminal's rows, as the client last said (None: not said)."""
+    size = getattr(chan, "get_terminal_size", None)  # test doubles may not have it
+    return (size()[1] or None) if size is not None else None

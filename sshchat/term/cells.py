@@ -61,59 +61,106 @@ def rewrapped(line: str, width: int, at: int | None = None) -> tuple[int, int]:
     return len(starts), bisect_right(starts, at) - 1
 
 
-def cells_of(piece: str) -> int:
-    """Cells taken by ``piece`` (plain ASCII by its length, no measuring)."""
-    return len(piece) if piece.isascii() else sum(char_width(ch) for ch in piece)
+def row_end(widths: bytes | bytearray, start: int, stop: int, width: int, guess: int = 0) -> tuple[int, int]:
+    """The row that starts at ``start``: the index after its last character
+    and the cells it takes, from the characters' widths (``stop``: the end
+    of the text). A character too wide for what is left of the row starts
+    the next one; a zero-width one never does. So the row is the longest
+    run from ``start`` whose widths add up to at most ``width``.
+
+    Found by counting widths of 0 and 2 over a guessed run (C-level scans
+    of a row's worth of bytes; ``guess``: how many characters the row
+    before held, right for most text), a guess or two, then a step or two
+    by hand:
+    a Python loop over characters cost ~0.2 us each, and every edit lays
+    out the rows below it that are on the screen. The editor calls it as
+    ``cells.row_end``, so a test can count the characters laid out."""
+    count = widths.count
+    n = stop - start
+    k = min(guess or width, n)  # characters taken, and the cells they take:
+    c = k + count(2, start, start + k) - count(0, start, start + k)
+    while c < width - 2 and k < n:  # take more, as many characters a cell as so far (marks take none)
+        k = min(k + max((width - c) * k // max(c, 1), 1), n)
+        c = k + count(2, start, start + k) - count(0, start, start + k)
+    while c > width:  # wide characters (or marks) took too many: give back about the excess
+        k -= max((c - width) * k // c, 1)
+        c = k + count(2, start, start + k) - count(0, start, start + k)
+    while k < n and c + widths[start + k] <= width:  # what still fits (marks of the last letter)
+        c += widths[start + k]
+        k += 1
+    return start + k, c
 
 
-def marks_around(buf: list[str], pos: int) -> int:
-    """Zero-width characters next to ``pos`` (MAX_COMBINING + 1 at most are
-    looked at; on no character to sit on, as many as the cap)."""
+def back_within(widths: bytes | bytearray, end: int, budget: int) -> int:
+    """The first index of the longest run of characters ending before
+    ``end`` whose widths add up to at most ``budget`` cells (0 if the whole
+    start does). To scroll back a row or a screen, never the line: counted
+    as ``row_end`` counts, backwards."""
+    count = widths.count
+    k = min(budget, end)  # characters taken back from ``end``, and their cells:
+    c = k + count(2, end - k, end) - count(0, end - k, end)
+    while c < budget - 2 and k < end:
+        k = min(k + max((budget - c) * k // max(c, 1), 1), end)
+        c = k + count(2, end - k, end) - count(0, end - k, end)
+    while c > budget:
+        k -= max((c - budget) * k // c, 1)
+        c = k + count(2, end - k, end) - count(0, end - k, end)
+    while k < end and c + widths[end - k - 1] <= budget:
+        c += widths[end - k - 1]
+        k += 1
+    return end - k
+
+
+def marks_around(widths: bytes | bytearray, at: int, floor: int) -> int:
+    """Zero-width characters next to index ``at`` (MAX_COMBINING + 1 at most
+    are looked at); on no character to sit on (nothing from ``floor`` up to
+    ``at`` but marks), as many as the cap."""
     run = 0
-    k = pos - 1
-    while k >= 0 and run <= MAX_COMBINING and char_width(buf[k]) == 0:
+    k = at - 1
+    while k >= floor and run <= MAX_COMBINING and widths[k] == 0:
         run, k = run + 1, k - 1
-    if k < 0:
+    if k < floor:
         return MAX_COMBINING
-    k = pos
-    while k < len(buf) and run <= MAX_COMBINING and char_width(buf[k]) == 0:
+    k = at
+    while k < len(widths) and run <= MAX_COMBINING and widths[k] == 0:
         run, k = run + 1, k + 1
     return run
 
 
-def prev_boundary(buf: list[str], pos: int) -> int:
-    """One character left, stepping over combining marks as one."""
-    pos = max(pos - 1, 0)
-    while pos > 0 and char_width(buf[pos]) == 0:
-        pos -= 1
-    return pos
+def prev_boundary(widths: bytes | bytearray, at: int, floor: int) -> int:
+    """One character left of ``at`` (not before ``floor``), stepping over
+    combining marks as one."""
+    at = max(at - 1, floor)
+    while at > floor and widths[at] == 0:
+        at -= 1
+    return at
 
 
-def next_boundary(buf: list[str], pos: int) -> int:
-    """One character right, stepping over combining marks as one."""
-    n = len(buf)
-    pos = min(pos + 1, n)
-    while pos < n and char_width(buf[pos]) == 0:
-        pos += 1
-    return pos
+def next_boundary(widths: bytes | bytearray, at: int) -> int:
+    """One character right of ``at``, stepping over combining marks as one."""
+    n = len(widths)
+    at = min(at + 1, n)
+    while at < n and widths[at] == 0:
+        at += 1
+    return at
 
 
-def word_start(buf: list[str], pos: int) -> int:
+def word_start(text: str, pos: int) -> int:
     """Start of the word before ``pos`` (spaces before it skipped). With
-    str methods: a word may be the whole line, and a Python loop over
-    it cost ~0.5 ms a key."""
-    before = "".join(buf[:pos]).rstrip()
+    str methods (C loops): a word may be the whole line, and a Python loop
+    over it cost ~0.5 ms a key."""
+    before = text[:pos].rstrip()
     if not before:
         return 0
     return len(before) - len(before.rsplit(None, 1)[-1])
 
 
-def word_end(buf: list[str], pos: int) -> int:
+def word_end(text: str, pos: int) -> int:
     """End of the word after ``pos`` (spaces before it skipped)."""
-    after = "".join(buf[pos:])
+    after = text[pos:]
     rest = after.lstrip()
     if not rest:
-        return len(buf)
+        return len(text)
     return pos + (len(after) - len(rest)) + len(rest.split(None, 1)[0])
 
 

@@ -16,10 +16,12 @@ from sshchat.term.editor import LineEditor
 class Screen:
     """An editor wired to a pyte screen of the given size."""
 
-    def __init__(self, cols: int = 40, rows: int = 10, prompt: str = "[alice] ") -> None:
+    def __init__(self, cols: int = 40, rows: int = 10, prompt: str = "[alice] ", height: int | None = None) -> None:
+        """``height``: the rows the editor is told the terminal has (the
+        screen's by default)."""
         self.screen = pyte.Screen(cols, rows)
         self.stream = pyte.Stream(self.screen)
-        self.editor = LineEditor.for_messages(cols, Config().max_message_chars)
+        self.editor = LineEditor.for_messages(cols, Config().max_message_chars, height or rows)
         self.editor.set_prompt(prompt, f"\x1b[1m{prompt}\x1b[0m")
         self.stream.feed(self.editor.draw())
 
@@ -31,9 +33,10 @@ class Screen:
     def message(self, text: str) -> None:
         self.stream.feed(self.editor.above(text))
 
-    def resize(self, cols: int) -> None:
-        self.screen.resize(self.screen.lines, cols)
-        self.stream.feed(self.editor.resize(cols))
+    def resize(self, cols: int, rows: int | None = None) -> None:
+        """A terminal that cuts lines (as xterm does), now ``cols`` wide and ``rows`` tall."""
+        self.screen.resize(rows or self.screen.lines, cols)
+        self.stream.feed(self.editor.resize(cols, rows))
 
     def rewrap(self, cols: int) -> None:
         """Resize as tmux, VTE, kitty and most terminals do: every line is
