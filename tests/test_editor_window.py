@@ -226,3 +226,18 @@ def test_each_key_on_a_short_terminal_leaves_what_a_full_redraw_would_draw(
         text, pos = s.editor.text, s.editor.pos
         if pos < len(text):
             assert s.char_at_cursor() == text[pos], (keys, key)
+
+
+def test_a_claimed_huge_terminal_is_drawn_at_most_max_columns_wide() -> None:
+    """A client may claim 100,000 columns; an edit at the start of a long
+    line then echoes what MAX_COLUMNS-wide rows hold, not the whole line."""
+    from sshchat.term.editor import MAX_COLUMNS, LineEditor
+
+    editor = LineEditor(100_000, max_chars=20_000, max_submit=10_000, height=3)
+    assert editor.width == MAX_COLUMNS
+    editor.feed("x" * 10_000)
+    editor.feed("\x01")  # Home
+    echoed = editor.feed("y").echo
+    assert len(echoed) <= 3 * MAX_COLUMNS + 100
+    editor.resize(200_000, 3)
+    assert editor.width == MAX_COLUMNS

@@ -25,6 +25,10 @@ from sshchat.term.input_line import InputLine, widths_of
 from sshchat.term.keys import KeyDecoder
 
 PASTE_ROOM = 2  # the line holds this many times what Enter may send: room to paste, then trim
+# Columns we draw at most, whatever the client claims: a window's rows are
+# bounded by the height (window.py) and their length by this, so one key's
+# redraw stays bounded by the screen even for a claimed 100,000-column terminal.
+MAX_COLUMNS = 512
 
 
 @dataclass
@@ -46,7 +50,7 @@ class LineEditor:
         ``for_messages``. ``height``: the terminal's rows (None: unknown)."""
         self.max_submit = max_submit
         self._line = InputLine(max_chars)
-        self._area = InputArea(self._line, max(width, 2), height)
+        self._area = InputArea(self._line, _columns(width), height)
         self._decoder = KeyDecoder()
         self._paste = False
         self._history = InputHistory()
@@ -122,7 +126,7 @@ class LineEditor:
     def resize(self, width: int, height: int | None = None) -> str:
         """Take a new terminal size (``height`` None: as it was); returns the
         redraw (see InputArea.resize for terminals that rewrap)."""
-        out = self._area.resize(max(width, 2), height)
+        out = self._area.resize(_columns(width), height)
         self._version += 1
         return out + self.draw()
 
@@ -269,3 +273,8 @@ def _runs(keys: list[str]) -> Iterator[tuple[str, list[str] | None]]:
         yield key, None
     if run:
         yield run[0], run
+
+
+def _columns(width: int) -> int:
+    """The width we draw at: what the terminal claims, within 2..MAX_COLUMNS."""
+    return min(max(width, 2), MAX_COLUMNS)
