@@ -178,9 +178,10 @@ async def run(seconds: float, attack: int | None, kind: str, attackers: int | No
         finally:
             for conn, _ in conns:
                 conn.abort()
-            child.join(5)
-            if child.is_alive():
-                child.kill()
+            if child.pid is not None:
+                child.join(5)
+                if child.is_alive():
+                    child.kill()
             await app.stop()
 
 
