@@ -9,7 +9,7 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from sshchat.ssh.keyfiles import KeyFileError, parse_expiry, read_fingerprints, read_key_file
+from sshchat.ssh.keyfiles import KeyFileError, parse_expiry, read_key_file
 from tests.support.server import Server
 
 
@@ -25,7 +25,7 @@ def test_comments_options_and_bad_lines(tmp_path: Path, caplog: pytest.LogCaptur
         "garbage line\n"
     )
     with caplog.at_level(logging.WARNING, logger="sshchat"):
-        fps = read_fingerprints(str(f))
+        fps = read_key_file(str(f)).fingerprints()
     assert fps == {a.get_fingerprint("sha256"), b.get_fingerprint("sha256")}
     assert f"{f}:5: not a public key, skipped" in caplog.text
     assert f"{f}:6: not a public key, skipped" in caplog.text
@@ -33,7 +33,7 @@ def test_comments_options_and_bad_lines(tmp_path: Path, caplog: pytest.LogCaptur
 
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(KeyFileError, match="cannot read key file"):
-        read_fingerprints(str(tmp_path / "nope"))
+        read_key_file(str(tmp_path / "nope"))
 
 
 async def test_allowlist_file_over_ssh(start_server, tmp_path: Path, keys) -> None:
@@ -83,7 +83,7 @@ def test_unsupported_options_refuse_the_line_with_file_and_line(
         f"restrict,pty {_pub(ks[5])}\n"
     )
     with caplog.at_level(logging.WARNING, logger="sshchat"):
-        fps = read_fingerprints(str(f))
+        fps = read_key_file(str(f)).fingerprints()
     assert fps == set()
     for number, word in enumerate(["command", "cert-authority", "environment", "frobnicate", "10.0.0.1/8", "pty"], 1):
         assert f"{f}:{number}: " in caplog.text
@@ -95,7 +95,7 @@ def test_options_that_withhold_what_sshchat_never_gives_are_honoured(tmp_path: P
     a = asyncssh.generate_private_key("ssh-ed25519")
     f = tmp_path / "keys"
     f.write_text(f"restrict,no-pty,no-port-forwarding,no-agent-forwarding,no-X11-forwarding,no-user-rc {_pub(a)}\n")
-    assert read_fingerprints(str(f)) == {a.get_fingerprint("sha256")}
+    assert read_key_file(str(f)).fingerprints() == {a.get_fingerprint("sha256")}
 
 
 def test_from_patterns_follow_sshd(tmp_path: Path) -> None:

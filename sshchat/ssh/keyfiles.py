@@ -249,8 +249,3 @@ def read_key_file(path: str) -> KeyFile:
             continue
         lines.append(line)
     return KeyFile(path, lines)
-
-
-def read_fingerprints(path: str) -> set[str]:
-    """SHA256 fingerprints of the keys some line of ``path`` admits."""
-    return read_key_file(path).fingerprints()
