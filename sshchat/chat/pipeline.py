@@ -34,6 +34,11 @@ Then = Callable[[str | None], None]
 NOT_SAVED = "your message could not be saved (storage error), so nobody got it; please try again"
 NOTHING_TO_SAY = "nothing to say"
 MUTED_REMINDER_EVERY = 60.0  # seconds between "you are muted" reminders to a person
+# Cleaning looks at every character, so a line longer than this many times
+# max_message_chars is refused before it is cleaned (it could not clean down
+# to the limit short of being mostly escape codes): what a refused line costs
+# is bounded by the limit, not by the longest line a connection may send.
+RAW_SHARE = 4
 
 
 class Pipeline:
@@ -136,8 +141,9 @@ class Pipeline:
         A refusal is told (too long); a line with nothing left after
         cleaning is dropped quietly for a person, refused for a bot.
         """
-        text = clean(text)
         limit = self._settings.max_message_chars
+        if len(text) <= limit * RAW_SHARE:
+            text = clean(text)
         if len(text) > limit:
             _refuse(member, f"message too long ({len(text)} characters, at most {limit}); not sent", then)
             return None
@@ -156,8 +162,9 @@ class Pipeline:
         person may still kick or ban without a reason. ``doing`` completes
         the refusal: "you cannot {doing} while muted".
         """
-        text = clean(text)
         limit = self._settings.max_message_chars
+        if len(text) <= limit * RAW_SHARE:
+            text = clean(text)
         if len(text) > limit:
             member.outlet.notice(f"text too long ({len(text)} characters, at most {limit}); not done")
             return None
