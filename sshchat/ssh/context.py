@@ -44,6 +44,12 @@ class ServerContext:
     # --admin-keys and --allowlist: their from=/expiry-time= are checked at each login.
     key_files: list[KeyFile] = field(default_factory=list)
 
+    def key_admitted_until(self, fingerprint: str, address: str, now: float) -> float | None:
+        """When the key files stop admitting ``fingerprint`` from ``address``
+        (the earliest expiry-time that applies); None: never."""
+        ends = [end for keys in self.key_files if (end := keys.admitted_until(fingerprint, address, now)) is not None]
+        return min(ends, default=None)
+
     def __post_init__(self) -> None:
         c = self.config
         self.limits = ConnectionLimits(

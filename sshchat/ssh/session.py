@@ -56,6 +56,9 @@ class Handler(Protocol):
 
     def lost(self, exc: Exception | None) -> None: ...
 
+    def close(self, reason: str | None) -> None:
+        """End the session, telling the client ``reason``."""
+
 
 class Session(asyncssh.SSHServerSession[str]):
     """The asyncssh session object of one connection's (only) session."""
@@ -86,6 +89,7 @@ class Session(asyncssh.SSHServerSession[str]):
         self._at = 0  # how much of _pending is handed over: slices are cut by offset, not by copying the rest
         self._eof_pending = False
         self._paused = False
+        self._expiry: asyncio.TimerHandle | None = None  # the end of the key's expiry-time, if it has one
 
     # --------------------------------------------------------------- requests
 
@@ -125,6 +129,16 @@ class Session(asyncssh.SSHServerSession[str]):
             )
         self.handler = handler
         handler.start()
+        peer = self._peer
+        if peer.fingerprint is not None and handler.listening:
+            until = self._ctx.key_admitted_until(peer.fingerprint, peer.address, time.time())
+            if until is not None:  # expiry-time= is checked at login, and holds for the session too
+                self._expiry = asyncio.get_running_loop().call_later(max(0.0, until - time.time()), self._key_expired)
+
+    def _key_expired(self) -> None:
+        self._expiry = None
+        if self.handler is not None and self.handler.listening:
+            self.handler.close("your key's expiry-time has passed; disconnected")
 
     # ------------------------------------------------------------ the session
 
@@ -226,6 +240,8 @@ class Session(asyncssh.SSHServerSession[str]):
     def connection_lost(self, exc: Exception | None) -> None:
         if self._resume is not None:
             self._resume.cancel()
+        if self._expiry is not None:
+            self._expiry.cancel()
         if self.handler is not None:
             self.handler.lost(exc)
         self._chan = None
