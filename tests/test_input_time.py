@@ -176,3 +176,23 @@ async def test_input_of_all_connections_takes_turns_a_bounded_amount_per_loop_tu
     assert 1 <= len(ran) <= 3  # 5 ms of slices, not all 16 (32 ms)
     await eventually(lambda: len(ran) == 16, message="every slice served, in the order asked")
     assert ran == list(range(16)) and not turns.busy
+
+
+async def test_input_from_a_connection_that_spent_nothing_goes_before_the_flood() -> None:
+    """A person's line does not wait behind every slice of those flooding:
+    input from a connection whose budgets are (at least half) full goes first."""
+    from sshchat.ssh.input_turns import InputTurns
+
+    turns = InputTurns(per_turn=0.005)
+    ran: list[str] = []
+    for n in range(16):
+        turns.later(lambda n=n: ran.append(f"flood {n}"))
+    clock = Clock()
+    shared = AddressBudgets(ms_per_second=150, burst_ms=1000, clock=clock)
+    typist = ServerTimeBudget(50, 500, 5, clock, shared, "198.51.100.1")
+    hog = ServerTimeBudget(50, 500, 5, clock, shared, "203.0.113.7")
+    hog.spent(0.3)  # more than half its burst
+    assert typist.unspent and not hog.unspent
+    turns.later(lambda: ran.append("person"), first=typist.unspent)
+    await eventually(lambda: len(ran) == 17, message="all served")
+    assert ran[0] == "person"

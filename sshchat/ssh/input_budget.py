@@ -64,6 +64,15 @@ class AddressBudgets:
         self._forget()
         return full, pause
 
+    def unspent(self, address: str) -> bool:
+        """True if ``address``'s buckets are at least half full: it has not
+        been using much of its share."""
+        for key in address_keys(address):
+            bucket = self._buckets.get(key) if key is not None else None
+            if bucket is not None and bucket.refill() < bucket.burst / 2:
+                return False
+        return True
+
     def _forget(self) -> None:
         """Drop the least recently charged buckets while they are full again
         (or the table is over its cap)."""
@@ -96,6 +105,15 @@ class ServerTimeBudget:
         self._shared = shared
         self._address = address
         self._strikes = 0
+
+    @property
+    def unspent(self) -> bool:
+        """True if neither this connection nor its address has been using
+        much server time lately (both buckets at least half full): its input
+        may go first. Not "full": time is measured on the clock, so a
+        person's key that waited for the CPU counts that wait too."""
+        own = self._own
+        return own.refill() >= own.burst / 2 and (self._shared is None or self._shared.unspent(self._address))
 
     def spent(self, seconds: float) -> float | None:
         """Charge ``seconds`` of server time. Returns how long to stop reading

@@ -152,9 +152,9 @@ class Session(asyncssh.SSHServerSession[str]):
                 self._pending, self._at = self._pending[self._at :], 0
             self._pending += data
             if self._resume is None:
-                if self._ctx.input_turns.busy and self._chan is not None:  # others' input waits: queue behind it
+                if self._ctx.input_turns.busy and self._chan is not None:  # others' input waits: queue with it
                     self._pause_reading(self._chan)
-                    self._resume = self._ctx.input_turns.later(self._drain)
+                    self._resume = self._ctx.input_turns.later(self._drain, first=self._time_budget.unspent)
                 else:
                     self._drain()
         else:
