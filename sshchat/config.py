@@ -80,7 +80,7 @@ class Config:
     # The same, for all connections from one address together (an IPv6 /64; a /48
     # has ten times this): a few connections' worth, not max_per_address times one.
     input_ms_per_address: float = 150.0
-    input_ms_burst_per_address: float = 1000.0
+    input_ms_burst_per_address: float = 500.0
     # What people get.
     history_on_join: int = 20
     notice_burst: int = 5  # joins/leaves shown at once per room within notice_window;
