@@ -111,7 +111,10 @@ async def _attack(conn: asyncssh.SSHClientConnection, process: asyncssh.SSHClien
     for at in range(0, len(keys), len(group)):
         if conn.is_closed():  # cut off: the rest would go nowhere
             break
-        process.stdin.write(keys[at : at + len(group)])  # one group per SSH packet
+        try:
+            process.stdin.write(keys[at : at + len(group)])  # one group per SSH packet
+        except OSError:  # cut off, and the connection not yet closed
+            break
         sent += len(WORST.encode())
         if at % (len(group) * 64) == 0:
             await asyncio.sleep(0)
@@ -129,7 +132,7 @@ async def _mallories(port: int, count: int, kind: str, budget: int | None, limit
     await loop.run_in_executor(None, pipe.recv)
     senders = [asyncio.create_task(_attack(conn, p, kind, budget, limit)) for conn, p in mallories]
     await loop.run_in_executor(None, pipe.recv)
-    sent = sum(task.result() for task in senders if task.done() and not task.cancelled())
+    sent = sum(task.result() for task in senders if task.done() and not task.cancelled() and not task.exception())
     gone = sum(1 for conn, p in mallories if p.exit_status is not None or conn.is_closed())
     pipe.send((sent, gone))
     for task in senders:
