@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from sshchat.chat.addresses import address_keys
 from sshchat.ssh.input_budget import AddressBudgets, ServerTimeBudget
 from tests.support.chat import Clock
 from tests.support.server import Server
@@ -115,24 +116,25 @@ def test_an_address_over_budget_gets_its_connections_cut_off() -> None:
 def test_ipv6_counts_by_64_and_the_48_shares_ten_times() -> None:
     clock = Clock()
     shared = AddressBudgets(ms_per_second=100, burst_ms=1000, clock=clock)
-    assert shared.charge("2001:db8:1:1::1", 1.0) == (True, 0.0)
-    full, pause = shared.charge("2001:db8:1:1::2", 0.5)  # the same /64: another address of the same host
+    assert shared.charge(address_keys("2001:db8:1:1::1"), 1.0) == (True, 0.0)
+    full, pause = shared.charge(address_keys("2001:db8:1:1::2"), 0.5)  # the same /64: another address of the same host
     assert not full and abs(pause - 5.0) < 1e-9
-    assert shared.charge("2001:db8:1:2::1", 1.0) == (False, 0.0)  # another /64 of the /48: its own, the /48 shared
+    # another /64 of the /48: its own bucket, the /48's shared
+    assert shared.charge(address_keys("2001:db8:1:2::1"), 1.0) == (False, 0.0)
     for n in range(3, 11):  # eight more /64s, a second each: 10.5 s, past the /48's ten
-        shared.charge(f"2001:db8:1:{n}::1", 1.0)
-    assert shared.charge("2001:db8:1:99::1", 0.1)[1] > 0  # the /48 is spent: a fresh /64 in it waits too
-    assert shared.charge("2001:db8:2::1", 0.1) == (True, 0.0)  # another /48 does not
+        shared.charge(address_keys(f"2001:db8:1:{n}::1"), 1.0)
+    assert shared.charge(address_keys("2001:db8:1:99::1"), 0.1)[1] > 0  # the /48 is spent: a fresh /64 in it waits too
+    assert shared.charge(address_keys("2001:db8:2::1"), 0.1) == (True, 0.0)  # another /48 does not
 
 
 def test_the_table_of_addresses_is_bounded() -> None:
     clock = Clock()
     shared = AddressBudgets(ms_per_second=100, burst_ms=1000, clock=clock, max_addresses=100)
     for n in range(5000):
-        shared.charge(f"10.{n // 65536}.{n // 256 % 256}.{n % 256}", 0.5)
+        shared.charge(address_keys(f"10.{n // 65536}.{n // 256 % 256}.{n % 256}"), 0.5)
         assert len(shared) <= 100  # capped even while every bucket is in use
     clock.now += 10  # all full again
-    shared.charge("192.0.2.1", 0.001)
+    shared.charge(address_keys("192.0.2.1"), 0.001)
     assert len(shared) == 1  # full buckets are dropped: only the one just charged is left
 
 

@@ -24,6 +24,8 @@ from collections.abc import Callable
 from sshchat.chat.addresses import NETWORK_SHARE, address_keys
 from sshchat.chat.ratelimit import TokenBucket
 
+Keys = tuple[str, str | None]  # what address_keys() gives
+
 
 class AddressBudgets:
     """Server seconds shared by all connections from one address.
@@ -48,11 +50,13 @@ class AddressBudgets:
     def __len__(self) -> int:
         return len(self._buckets)
 
-    def charge(self, address: str, seconds: float) -> tuple[bool, float]:
-        """Take ``seconds`` from ``address``'s buckets. Returns whether they
-        were all full before, and how long the address is in debt (0.0: not)."""
+    def charge(self, keys: Keys, seconds: float) -> tuple[bool, float]:
+        """Take ``seconds`` from the buckets of an address (its ``address_keys``,
+        worked out once per connection: parsing it costs more than this).
+        Returns whether they were all full before, and how long the address
+        is in debt (0.0: not)."""
         full, pause = True, 0.0
-        for key, share in zip(address_keys(address), (1, NETWORK_SHARE), strict=True):
+        for key, share in zip(keys, (1, NETWORK_SHARE), strict=True):
             if key is None:
                 continue
             bucket = self._buckets.pop(key, None)
@@ -64,10 +68,10 @@ class AddressBudgets:
         self._forget()
         return full, pause
 
-    def unspent(self, address: str) -> bool:
-        """True if ``address``'s buckets are at least half full: it has not
-        been using much of its share."""
-        for key in address_keys(address):
+    def unspent(self, keys: Keys) -> bool:
+        """True if the buckets of an address (its ``address_keys``) are at
+        least half full: it has not been using much of its share."""
+        for key in keys:
             bucket = self._buckets.get(key) if key is not None else None
             if bucket is not None and bucket.refill() < bucket.burst / 2:
                 return False
@@ -89,7 +93,7 @@ class ServerTimeBudget:
     """A token bucket of server seconds for one connection's input, and
     (if given) its address's share of ``shared``."""
 
-    __slots__ = ("_address", "_own", "_shared", "_strikes", "max_slowdowns")
+    __slots__ = ("_keys", "_own", "_shared", "_strikes", "max_slowdowns")
 
     def __init__(
         self,
@@ -103,7 +107,7 @@ class ServerTimeBudget:
         self._own = TokenBucket(burst_ms / 1000, ms_per_second / 1000, clock)
         self.max_slowdowns = max_slowdowns
         self._shared = shared
-        self._address = address
+        self._keys = address_keys(address)
         self._strikes = 0
 
     @property
@@ -113,7 +117,7 @@ class ServerTimeBudget:
         may go first. Not "full": time is measured on the clock, so a
         person's key that waited for the CPU counts that wait too."""
         own = self._own
-        return own.refill() >= own.burst / 2 and (self._shared is None or self._shared.unspent(self._address))
+        return own.refill() >= own.burst / 2 and (self._shared is None or self._shared.unspent(self._keys))
 
     def spent(self, seconds: float) -> float | None:
         """Charge ``seconds`` of server time. Returns how long to stop reading
@@ -122,7 +126,7 @@ class ServerTimeBudget:
         full = own.refill() >= own.burst
         pause = own.owe(seconds)
         if self._shared is not None:
-            address_full, address_pause = self._shared.charge(self._address, seconds)
+            address_full, address_pause = self._shared.charge(self._keys, seconds)
             full = full and address_full
             pause = max(pause, address_pause)
         if full:
