@@ -1,9 +1,11 @@
-"""Chat latency of two people while a third sends its input limit of the worst keys.
+"""Chat latency of two people while others send their input limit of the worst keys.
 
-``python -m bench.keys_latency [--seconds S] [--attack BYTES]``
+``python -m bench.keys_latency [--seconds S] [--attack BYTES] [--attackers N|max]``
 
-A real server and three real SSH clients, all in this process on
-127.0.0.1: alice says a numbered line every 20 ms and bob times each from
+A real server and real SSH clients on 127.0.0.1, the clients in processes
+of their own (people's clients and attackers are not on the server's
+machine: their SSH work must not be done on the server's event loop, and
+the attackers' process runs at the lowest priority): alice says a numbered line every 20 ms and bob times each from
 alice's write to its arrival on bob's screen, first with nobody else busy
 (the baseline), then while mallory (with a terminal) sends, at once, its
 whole input budget (``input_bytes_per_minute``, 256 KB by default) of the
@@ -12,16 +14,24 @@ combining marks (each key rescanned the line); ``cjk``, on a 2000-character
 CJK line, Home, a character, End, Backspace, one group per SSH packet (each
 an edit at the start of the line, the whole line redrawn). Prints bob's latency percentiles in ms for both
 phases, and what happened to mallory. Issue 14 asks for p99 under 100 ms.
+
+``--attackers N`` (``max``: ``max_per_address``) sends N mallories at once, all
+from one other source address (``--attacker-address``, 127.0.0.2 by default;
+alice and bob come from 127.0.0.1), each with its own whole input budget: what
+one address may do with every connection it is allowed.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import os
 import re
 import tempfile
 import time
+from multiprocessing.connection import Connection
+from typing import Any
 
 import asyncssh
 
@@ -35,10 +45,10 @@ WORST = "\x01漢\x05\x7f"  # Home, a wide character, End, Backspace
 Client = tuple[asyncssh.SSHClientConnection, asyncssh.SSHClientProcess[str]]
 
 
-async def _connect(port: int, name: str, pty: bool) -> Client:
+async def _connect(port: int, name: str, pty: bool, source: str = "127.0.0.1") -> Client:
     conn = await asyncssh.connect(
         "127.0.0.1", port, username=name, known_hosts=None, client_keys=None, agent_path=None,
-        client_factory=KeylessClient,
+        client_factory=KeylessClient, local_addr=(source, 0),
     )
     process = await conn.create_process(term_type="xterm" if pty else None, term_size=(80, 24) if pty else None)
     return conn, process
@@ -86,51 +96,125 @@ def _pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(p / 100 * len(values)))] if values else float("nan")
 
 
-async def run(seconds: float, attack: int | None, kind: str) -> None:
+async def _attack(conn: asyncssh.SSHClientConnection, process: asyncssh.SSHClientProcess[str], kind: str,
+                  budget: int | None, limit: int) -> int:
+    """Send one mallory's whole input budget of the worst keys; returns the bytes sent."""
+    line = "漢" * 2000 if kind == "cjk" else "a" + "\u0301" * 2047
+    process.stdin.write(line)
+    budget = budget or limit - len(line.encode()) - 1024
+    group = WORST if kind == "cjk" else "\x02\x06"
+    keys = group * (budget // len(group.encode()))
+    if kind != "cjk":
+        process.stdin.write(keys)
+        return len(keys.encode())
+    sent = 0
+    for at in range(0, len(keys), len(group)):
+        if conn.is_closed():  # cut off: the rest would go nowhere
+            break
+        try:
+            process.stdin.write(keys[at : at + len(group)])  # one group per SSH packet
+        except OSError:  # cut off, and the connection not yet closed
+            break
+        sent += len(WORST.encode())
+        if at % (len(group) * 64) == 0:
+            await asyncio.sleep(0)
+    return sent
+
+
+async def _mallories(port: int, count: int, kind: str, budget: int | None, limit: int, source: str,
+                     pipe: Connection) -> None:
+    """The attackers' side (a process of its own, so that their SSH work does
+    not run on the server's event loop): connect, wait for "go", send, and
+    report the bytes sent and how many were cut off when asked."""
+    mallories = [await _connect(port, f"mallory{i}", pty=True, source=source) for i in range(count)]
+    loop = asyncio.get_running_loop()
+    pipe.send("ready")
+    await loop.run_in_executor(None, pipe.recv)
+    senders = [asyncio.create_task(_attack(conn, p, kind, budget, limit)) for conn, p in mallories]
+    await loop.run_in_executor(None, pipe.recv)
+    sent = sum(task.result() for task in senders if task.done() and not task.cancelled() and not task.exception())
+    gone = sum(1 for conn, p in mallories if p.exit_status is not None or conn.is_closed())
+    pipe.send((sent, gone))
+    for task in senders:
+        task.cancel()
+    for conn, _ in mallories:
+        conn.abort()
+
+
+def _attacker_process(*args: object) -> None:
+    # Attackers are on other machines: here they share ours, so they yield
+    # the CPU to the server rather than take it from under the measurement.
+    os.nice(19)
+    asyncio.run(_mallories(*args))  # type: ignore[arg-type]
+
+
+async def _people(port: int, pipe: Connection) -> None:
+    """alice and bob (a process of their own, as people's clients are not on
+    the server's machine): chat for each phase the parent asks, and send
+    back bob's latencies."""
+    conns = [await _connect(port, name, pty=False) for name in ("alice", "bob")]
+    (_, alice), (_, bob) = conns
+    loop = asyncio.get_running_loop()
+    pipe.send("ready")
+    while (ask := await loop.run_in_executor(None, pipe.recv)) is not None:
+        tag, seconds = ask
+        pipe.send(await _chat(alice, bob, seconds, tag))
+    for conn, _ in conns:
+        conn.abort()
+
+
+def _people_process(*args: object) -> None:
+    asyncio.run(_people(*args))  # type: ignore[arg-type]
+
+
+async def run(seconds: float, attack: int | None, kind: str, attackers: int | None, source: str) -> None:
     with tempfile.TemporaryDirectory(prefix="sshchat-keys-") as tmp:
         config = Config(
             host="127.0.0.1", port=0, host_key=os.path.join(tmp, "host"), db=os.path.join(tmp, "chat.db"),
             log_level="error", rate_burst=10**6, rate_per_second=1000.0,
         )
+        count = attackers or config.max_per_address
         app = App(config)
         (_, port), *_ = await app.start()
-        conns = []
+        loop = asyncio.get_running_loop()
+        spawn = multiprocessing.get_context("spawn")
+        to_people, people_end = multiprocessing.Pipe()
+        to_attackers, attackers_end = multiprocessing.Pipe()
+        people = spawn.Process(target=_people_process, args=(port, people_end), daemon=True)
+        mallories = spawn.Process(
+            target=_attacker_process,
+            args=(port, count, kind, attack, config.input_bytes_per_minute, source, attackers_end), daemon=True,
+        )
+
+        async def ask(pipe: Connection, what: object) -> Any:
+            if what is not None:
+                pipe.send(what)
+            return await loop.run_in_executor(None, pipe.recv)
+
         try:
-            for name in ("alice", "bob"):
-                conns.append(await _connect(port, name, pty=False))
-            (_, alice), (_, bob) = conns
-            base = await _chat(alice, bob, seconds, "base")
-            mconn, mallory = await _connect(port, "mallory", pty=True)
-            conns.append((mconn, mallory))
+            people.start()
+            await ask(to_people, None)  # connected
+            base = await ask(to_people, ("base", seconds))
+            mallories.start()
+            await ask(to_attackers, None)  # all connected
             await asyncio.sleep(0.5)
-            line = "漢" * 2000 if kind == "cjk" else "a" + "\u0301" * 2047
-            mallory.stdin.write(line)
-            budget = attack or config.input_bytes_per_minute - len(line.encode()) - 1024
-            group = WORST if kind == "cjk" else "\x02\x06"
-            keys = group * (budget // len(group.encode()))
             started = time.perf_counter()
-            if kind == "cjk":
-                async def packets() -> None:
-                    for at in range(0, len(keys), len(group)):
-                        mallory.stdin.write(keys[at : at + len(group)])  # one group per SSH packet
-                        if at % (len(group) * 64) == 0:
-                            await asyncio.sleep(0)
-                sender = asyncio.create_task(packets())
-            else:
-                mallory.stdin.write(keys)
-            under = await _chat(alice, bob, seconds, "load")
-            if kind == "cjk":
-                sender.cancel()
+            to_attackers.send("go")
+            under = await ask(to_people, ("load", seconds))
             took = time.perf_counter() - started
+            sent, gone = await ask(to_attackers, "report")
+            to_people.send(None)
+            print(f"{count} attacker(s) from {source}, keys {kind}")
             for label, values in (("baseline", base), ("under attack", under)):
                 print(f"bob's latency, {label:13s} n={len(values):4d}  p50 {_pct(values, 50):7.1f} ms"
                       f"  p99 {_pct(values, 99):7.1f} ms  max {max(values):7.1f} ms")
-            gone = mallory.exit_status is not None or mconn.is_closed()
-            print(f"mallory sent {len(keys.encode())} bytes ({len(keys)} keys); after {took:.1f} s: "
-                  + ("cut off" if gone else "still connected"))
+            print(f"mallories sent {sent} bytes in all; after {took:.1f} s: {gone} of {count} cut off")
         finally:
-            for conn, _ in conns:
-                conn.abort()
+            for child in (people, mallories):
+                if child.pid is not None:
+                    child.join(5)
+                    if child.is_alive():
+                        child.kill()
             await app.stop()
 
 
@@ -139,8 +223,11 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=5.0, help="seconds of chat in each phase")
     ap.add_argument("--attack", type=int, default=None, help="bytes of worst keys (default: the input budget)")
     ap.add_argument("--keys", choices=("combining", "cjk"), default="combining")
+    ap.add_argument("--attackers", default="1", help="mallories, all from one address (max: max_per_address)")
+    ap.add_argument("--attacker-address", default="127.0.0.2", help="the mallories' source address")
     a = ap.parse_args()
-    asyncio.run(run(a.seconds, a.attack, a.keys))
+    attackers = None if a.attackers == "max" else int(a.attackers)
+    asyncio.run(run(a.seconds, a.attack, a.keys, attackers, a.attacker_address))
 
 
 if __name__ == "__main__":

@@ -103,6 +103,10 @@ class Config:
     input_ms_per_second: float = 50.0
     input_ms_burst: float = 500.0
     input_slowdowns: int = 5
+    # The same, for all connections from one address together (an IPv6 /64; a /48
+    # has ten times this): a few connections' worth, not max_per_address times one.
+    input_ms_per_address: float = 150.0
+    input_ms_burst_per_address: float = 500.0
     # What people get.
     history_on_join: int = 20
     notice_burst: int = 5  # joins/leaves shown at once per room within notice_window;
@@ -229,6 +233,7 @@ def _validate(config: Config) -> Config:
     for name in (
         "max_message_chars", "max_line_chars", "outbox_limit", "rate_burst", "rate_per_second",
         "input_bytes_per_minute", "input_ms_per_second", "input_ms_burst", "input_slowdowns",
+        "input_ms_per_address", "input_ms_burst_per_address",
         "max_connections", "max_per_address", "max_startups",
         "new_connections_burst", "new_connections_per_minute", "workers",
     ):

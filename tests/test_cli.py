@@ -78,6 +78,7 @@ def test_busy_port_is_one_clear_line(tmp_path: Path) -> None:
 
 def test_unreadable_host_key_is_one_clear_line(tmp_path: Path) -> None:
     (tmp_path / "bad").write_text("not a key\n")
+    (tmp_path / "bad").chmod(0o600)
     r = run("serve", "--port", "0", "--host-key", "bad", cwd=tmp_path)
     assert r.returncode == 1
     assert "host key bad is not a usable private key" in r.stderr
@@ -209,3 +210,15 @@ def test_an_existing_host_key_is_loaded_not_overwritten(tmp_path: Path) -> None:
     again = load_or_create(str(path))
     assert fingerprint(again) == fingerprint(first)
     assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o620], ids=oct)
+def test_a_host_key_others_may_read_is_refused_with_the_chmod_that_mends_it(tmp_path: Path, mode: int) -> None:
+    load_or_create(str(tmp_path / "host"))
+    (tmp_path / "host").chmod(mode)
+    r = run("serve", "--port", "0", "--host-key", "host", cwd=tmp_path)
+    assert r.returncode == 1
+    assert f"host key host is open to others (mode {mode:04o}); refusing to use it: run chmod 600 host" in r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    (tmp_path / "host").chmod(0o600)
+    assert fingerprint(load_or_create(str(tmp_path / "host")))  # mended, it loads

@@ -399,3 +399,30 @@ async def test_a_gone_connection_is_freed(start_server) -> None:
         return gone() is None
 
     await eventually(freed, timeout=2.0, interval=0.05, message="the connection to be freed")
+
+
+async def test_output_is_encoded_once_where_the_direct_writer_steps_aside(start_server, monkeypatch) -> None:
+    """Where the direct writer cannot send (a key exchange, a full window, a
+    backlog), what was encoded goes into asyncssh's send buffer as bytes:
+    not decoded and handed to asyncssh's ``write``, which encodes it again."""
+    import asyncssh
+
+    server: Server = await start_server()
+    assert direct_write.installed()
+    texts: list[str] = []
+    real_write = asyncssh.SSHServerChannel.write
+
+    def write(chan, data, datatype=None) -> None:  # type: ignore[no-untyped-def]
+        if datatype is None:
+            texts.append(data)  # asyncssh encodes what it is given here
+        real_write(chan, data, datatype)
+
+    monkeypatch.setattr(asyncssh.SSHServerChannel, "write", write)
+    monkeypatch.setattr(direct_write, "send_data", lambda chan, data: direct_write.NOT_SENT)
+    person = await server.connect("person", pty=True)
+    script = await server.connect("script")
+    person.send("héllo from a terminal\r")
+    await script.wait_for("person: héllo from a terminal")
+    script.line("ünïcode from a script")
+    await person.wait_for("script: ünïcode from a script")
+    assert texts == []

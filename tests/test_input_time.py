@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from sshchat.ssh.input_budget import ServerTimeBudget
+from sshchat.chat.addresses import address_keys
+from sshchat.ssh.input_budget import AddressBudgets, ServerTimeBudget
 from tests.support.chat import Clock
 from tests.support.server import Server
 from tests.support.waiting import eventually
@@ -51,7 +52,7 @@ async def test_input_that_takes_too_much_server_time_is_cut_off(start_server) ->
         hog.send("\x01" + "漢" + "\x05" + "\x7f" * 2)  # Home, type, End, delete: a redraw each
         await asyncio.sleep(0.01)  # pacing only; the wait is the one below
     await eventually(lambda: "server time" in hog.text, timeout=30, message="the reason shown")
-    assert "your input took more than 0.5 ms of server time a second; disconnected" in hog.text
+    assert "your input took more than 0.5 ms of server time a second" in hog.text
     await watcher.wait_for("hog left (sent too much)")
 
 
@@ -82,3 +83,118 @@ async def test_a_big_packet_of_keys_is_handled_a_slice_per_loop_turn() -> None:
     await eventually(lambda: sum(pieces) == 20_000, message="all the keys handled")
     assert max(pieces) <= INPUT_SLICE
     await eventually(lambda: reading == ["paused", "resumed"], message="reading resumed")
+
+
+# ------------------------------------------------- one address, many connections
+
+
+def test_connections_from_one_address_share_its_budget() -> None:
+    """16 connections from one address, each well within its own budget,
+    get the address's share between them, not 16 times one connection's."""
+    clock = Clock()
+    shared = AddressBudgets(ms_per_second=150, burst_ms=1000, clock=clock)
+    hogs = [ServerTimeBudget(50, 500, 5, clock, shared, "203.0.113.7") for _ in range(16)]
+    paused = [hog.spent(0.1) for hog in hogs]  # 1.6 s in all: 0.1 s each, within a connection's 0.5 s burst
+    assert paused[:10] == [0.0] * 10  # the address's burst (1 s)...
+    assert all(p is not None and p > 0 for p in paused[10:])  # ...and then everyone from there waits
+    assert abs(max(p for p in paused if p) - 0.6 / 0.150) < 1e-9  # until the 0.6 s of debt is earned back
+    other = ServerTimeBudget(50, 500, 5, clock, shared, "198.51.100.1")
+    assert other.spent(0.1) == 0.0  # another address is not slowed
+
+
+def test_an_address_over_budget_gets_its_connections_cut_off() -> None:
+    clock = Clock()
+    shared = AddressBudgets(ms_per_second=150, burst_ms=1000, clock=clock)
+    hogs = [ServerTimeBudget(50, 500, 2, clock, shared, "203.0.113.7") for _ in range(16)]
+    outcomes = []
+    for _ in range(4):  # each hog comes back after its pause, still at 20 ms a slice
+        outcomes = [hog.spent(0.02) for hog in hogs for _ in range(4)]
+        clock.now += 0.5
+    assert None in outcomes  # slowed too often without the address's budget ever filling up: cut off
+
+
+def test_ipv6_counts_by_64_and_the_48_shares_ten_times() -> None:
+    clock = Clock()
+    shared = AddressBudgets(ms_per_second=100, burst_ms=1000, clock=clock)
+    assert shared.charge(address_keys("2001:db8:1:1::1"), 1.0) == (True, 0.0)
+    full, pause = shared.charge(address_keys("2001:db8:1:1::2"), 0.5)  # the same /64: another address of the same host
+    assert not full and abs(pause - 5.0) < 1e-9
+    # another /64 of the /48: its own bucket, the /48's shared
+    assert shared.charge(address_keys("2001:db8:1:2::1"), 1.0) == (False, 0.0)
+    for n in range(3, 11):  # eight more /64s, a second each: 10.5 s, past the /48's ten
+        shared.charge(address_keys(f"2001:db8:1:{n}::1"), 1.0)
+    assert shared.charge(address_keys("2001:db8:1:99::1"), 0.1)[1] > 0  # the /48 is spent: a fresh /64 in it waits too
+    assert shared.charge(address_keys("2001:db8:2::1"), 0.1) == (True, 0.0)  # another /48 does not
+
+
+def test_the_table_of_addresses_is_bounded() -> None:
+    clock = Clock()
+    shared = AddressBudgets(ms_per_second=100, burst_ms=1000, clock=clock, max_addresses=100)
+    for n in range(5000):
+        shared.charge(address_keys(f"10.{n // 65536}.{n // 256 % 256}.{n % 256}"), 0.5)
+        assert len(shared) <= 100  # capped even while every bucket is in use
+    clock.now += 10  # all full again
+    shared.charge(address_keys("192.0.2.1"), 0.001)
+    assert len(shared) == 1  # full buckets are dropped: only the one just charged is left
+
+
+async def test_many_connections_from_one_address_are_cut_off_together(start_server) -> None:
+    """Each connection within its own (generous) budget; together over their address's."""
+    server: Server = await start_server(
+        input_ms_per_second=1000.0, input_ms_burst=1000.0, input_ms_per_address=5.0,
+        input_ms_burst_per_address=1.0, input_slowdowns=2,
+    )
+    hogs = [await server.connect(f"hog{n}", pty=True) for n in range(3)]
+    for hog in hogs:
+        hog.send("漢" * 1500)
+    deadline = time.monotonic() + 30
+    while not any("server time" in hog.text for hog in hogs) and time.monotonic() < deadline:
+        for hog in hogs:
+            hog.send("\x01" + "漢" + "\x05" + "\x7f" * 2)  # Home, type, End, delete: a redraw each
+        await asyncio.sleep(0.01)  # pacing only; the wait is the one below
+    await eventually(lambda: any("server time" in hog.text for hog in hogs), timeout=30, message="a hog cut off")
+    cut = next(hog for hog in hogs if "server time" in hog.text)
+    assert "or that of all connections from your address more than 5 ms; disconnected" in cut.text
+
+
+async def test_input_of_all_connections_takes_turns_a_bounded_amount_per_loop_turn() -> None:
+    """Busy connections' slices share each loop turn's input allowance, so a
+    turn (and everyone else's message waiting for it) is never 16 slices long."""
+    from sshchat.ssh.input_turns import InputTurns
+
+    turns = InputTurns(per_turn=0.005)
+    ran: list[int] = []
+
+    def slice_of(n: int) -> None:  # a slice of input that takes 2 ms of server time
+        ran.append(n)
+        until = time.perf_counter() + 0.002
+        while time.perf_counter() < until:
+            pass
+
+    for n in range(16):
+        turns.later(lambda n=n: slice_of(n))
+    assert turns.busy
+    await asyncio.sleep(0)  # one loop turn
+    assert 1 <= len(ran) <= 3  # 5 ms of slices, not all 16 (32 ms)
+    await eventually(lambda: len(ran) == 16, message="every slice served, in the order asked")
+    assert ran == list(range(16)) and not turns.busy
+
+
+async def test_input_from_a_connection_that_spent_nothing_goes_before_the_flood() -> None:
+    """A person's line does not wait behind every slice of those flooding:
+    input from a connection whose budgets are (at least half) full goes first."""
+    from sshchat.ssh.input_turns import InputTurns
+
+    turns = InputTurns(per_turn=0.005)
+    ran: list[str] = []
+    for n in range(16):
+        turns.later(lambda n=n: ran.append(f"flood {n}"))
+    clock = Clock()
+    shared = AddressBudgets(ms_per_second=150, burst_ms=1000, clock=clock)
+    typist = ServerTimeBudget(50, 500, 5, clock, shared, "198.51.100.1")
+    hog = ServerTimeBudget(50, 500, 5, clock, shared, "203.0.113.7")
+    hog.spent(0.3)  # more than half its burst
+    assert typist.unspent and not hog.unspent
+    turns.later(lambda: ran.append("person"), first=typist.unspent)
+    await eventually(lambda: len(ran) == 17, message="all served")
+    assert ran[0] == "person"

@@ -9,8 +9,9 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from sshchat.ssh.keyfiles import KeyFileError, parse_expiry, read_fingerprints, read_key_file
+from sshchat.ssh.keyfiles import KeyFileError, parse_expiry, read_key_file
 from tests.support.server import Server
+from tests.support.waiting import eventually
 
 
 def test_comments_options_and_bad_lines(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -25,7 +26,7 @@ def test_comments_options_and_bad_lines(tmp_path: Path, caplog: pytest.LogCaptur
         "garbage line\n"
     )
     with caplog.at_level(logging.WARNING, logger="sshchat"):
-        fps = read_fingerprints(str(f))
+        fps = read_key_file(str(f)).fingerprints()
     assert fps == {a.get_fingerprint("sha256"), b.get_fingerprint("sha256")}
     assert f"{f}:5: not a public key, skipped" in caplog.text
     assert f"{f}:6: not a public key, skipped" in caplog.text
@@ -33,7 +34,7 @@ def test_comments_options_and_bad_lines(tmp_path: Path, caplog: pytest.LogCaptur
 
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(KeyFileError, match="cannot read key file"):
-        read_fingerprints(str(tmp_path / "nope"))
+        read_key_file(str(tmp_path / "nope"))
 
 
 async def test_allowlist_file_over_ssh(start_server, tmp_path: Path, keys) -> None:
@@ -83,7 +84,7 @@ def test_unsupported_options_refuse_the_line_with_file_and_line(
         f"restrict,pty {_pub(ks[5])}\n"
     )
     with caplog.at_level(logging.WARNING, logger="sshchat"):
-        fps = read_fingerprints(str(f))
+        fps = read_key_file(str(f)).fingerprints()
     assert fps == set()
     for number, word in enumerate(["command", "cert-authority", "environment", "frobnicate", "10.0.0.1/8", "pty"], 1):
         assert f"{f}:{number}: " in caplog.text
@@ -95,7 +96,7 @@ def test_options_that_withhold_what_sshchat_never_gives_are_honoured(tmp_path: P
     a = asyncssh.generate_private_key("ssh-ed25519")
     f = tmp_path / "keys"
     f.write_text(f"restrict,no-pty,no-port-forwarding,no-agent-forwarding,no-X11-forwarding,no-user-rc {_pub(a)}\n")
-    assert read_fingerprints(str(f)) == {a.get_fingerprint("sha256")}
+    assert read_key_file(str(f)).fingerprints() == {a.get_fingerprint("sha256")}
 
 
 def test_from_patterns_follow_sshd(tmp_path: Path) -> None:
@@ -173,3 +174,34 @@ async def test_allowlist_key_with_from_elsewhere_is_refused_over_ssh(start_serve
     bob = await server.connect("bob")  # what OpenSSH does next: no key
     assert await bob.exit_status() == 1
     assert "this server admits only keys on its allowlist" in bob.stderr
+
+
+async def test_a_session_ends_when_its_keys_expiry_time_passes(start_server, tmp_path: Path, keys) -> None:
+    """expiry-time= holds for the whole session, not only at login."""
+    soon = time.strftime("%Y%m%d%H%M%SZ", time.gmtime(time.time() + 3))
+    f = tmp_path / "allowed"
+    f.write_text(
+        f'expiry-time="{soon}" {_pub(keys["alice"])}\n'
+        f'expiry-time="20991231Z" {_pub(keys["bob"])}\n'
+    )
+    server: Server = await start_server(allowlist=str(f))
+    alice = await server.connect("alice", key=keys["alice"])
+    bob = await server.connect("bob", key=keys["bob"])
+    assert "Welcome" in alice.text and "Welcome" in bob.text
+    await eventually(lambda: "expiry-time has passed" in alice.text, timeout=10, message="alice's session ended")
+    assert await alice.exit_status() == 0
+    await bob.wait_for("alice left")
+    bob.line("still here")
+    await bob.wait_for("bob: still here")  # a key that has not expired stays
+
+
+def test_until_when_a_file_admits_a_key(tmp_path: Path) -> None:
+    a = asyncssh.generate_private_key("ssh-ed25519")
+    fp = a.get_fingerprint("sha256")
+    f = tmp_path / "keys"
+    f.write_text(f'expiry-time="20980101Z" {_pub(a)}\nexpiry-time="20990101Z",from="10.0.0.0/8" {_pub(a)}\n')
+    keys = read_key_file(str(f))
+    now = time.time()
+    assert keys.admitted_until(fp, "127.0.0.1", now) == parse_expiry("20980101Z")
+    assert keys.admitted_until(fp, "10.1.2.3", now) == parse_expiry("20990101Z")  # the latest line that admits it
+    assert keys.admitted_until("SHA256:other", "127.0.0.1", now) is None

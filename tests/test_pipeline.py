@@ -215,3 +215,27 @@ def test_a_message_the_store_could_not_keep_is_refused_once_to_a_bot() -> None:
     store.fail_next = True
     hub.handle_line(someone, "lost too")  # a person, who gave no outcome to hear it: a notice
     assert out.notices[-1].startswith("your message could not be saved")
+
+
+def test_a_line_far_over_the_limit_is_refused_before_it_is_cleaned(clock: Clock, monkeypatch) -> None:
+    """Cleaning looks at every character: a line more than four times the
+    limit is refused as it is, so what a refused line costs is bounded by
+    the limit (even one that would have cleaned down to a few letters)."""
+    import sshchat.chat.pipeline as pipeline
+
+    hub, reader = make_hub(clock, max_message_chars=10)
+    alice, a = person(hub, "alice", "SHA256:alice-key")
+    cleaned: list[int] = []
+    real_clean = pipeline.clean
+    monkeypatch.setattr(pipeline, "clean", lambda text: cleaned.append(len(text)) or real_clean(text))
+    escapes = "hi" + "\x1b[0m" * 10  # 42 characters that clean down to "hi"
+    hub.handle_line(alice, escapes)
+    assert a.notices[-1] == "message too long (42 characters, at most 10); not sent"
+    assert Bot(hub, "bot").post(escapes) == "message too long (42 characters, at most 10); not sent"
+    hub.handle_line(alice, "/join #den")  # made by alice's key: she may set its topic
+    hub.handle_line(alice, "/topic " + escapes)
+    assert a.notices[-1] == "text too long (42 characters, at most 10); not done"
+    assert cleaned == [] and reader.texts(Kind.CHAT) == []
+    hub.handle_line(alice, "/join #lobby")
+    hub.handle_line(alice, "hi" + "\x1b[0m" * 9)  # 38: within four times the limit, cleaned, and short enough
+    assert reader.texts(Kind.CHAT) == ["hi"] and cleaned == [38]

@@ -34,6 +34,11 @@ Then = Callable[[str | None], None]
 NOT_SAVED = "your message could not be saved (storage error), so nobody got it; please try again"
 NOTHING_TO_SAY = "nothing to say"
 MUTED_REMINDER_EVERY = 60.0  # seconds between "you are muted" reminders to a person
+# Cleaning looks at every character, so a line longer than this many times
+# max_message_chars is refused before it is cleaned (it could not clean down
+# to the limit short of being mostly escape codes): what a refused line costs
+# is bounded by the limit, not by the longest line a connection may send.
+RAW_SHARE = 4
 
 
 class Pipeline:
@@ -167,8 +172,9 @@ class Pipeline:
         """The one check of words others will read, messages or not: ``text``
         cleaned, and why it is refused if it is too long ("{what} too long
         (...); {outcome}"), else None."""
-        text = clean(text)
         limit = self._settings.max_message_chars
+        if len(text) <= limit * RAW_SHARE:  # far over: refused as it came, not worth cleaning
+            text = clean(text)
         if len(text) > limit:
             return text, f"{what} too long ({len(text)} characters, at most {limit}); {outcome}"
         return text, None

@@ -26,15 +26,26 @@ class TokenBucket:
         self._tokens = burst
         self._stamp = clock()
 
+    def refill(self) -> float:
+        """Add what has accrued since last time (up to ``burst``); the tokens now."""
+        now = self._clock()
+        tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+        self._tokens, self._stamp = tokens, now
+        return tokens
+
     def take(self, cost: float = 1.0) -> bool:
         """Spend ``cost`` tokens if there are enough; False means over the limit."""
-        now = self._clock()
-        self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
-        self._stamp = now
-        if self._tokens >= cost:
+        if self.refill() >= cost:
             self._tokens -= cost
             return True
         return False
+
+    def owe(self, cost: float) -> float:
+        """Spend ``cost`` even beyond what there is (for a cost known only
+        once paid, such as time spent); the seconds until the bucket is out
+        of debt again, 0.0 if it is not in debt."""
+        tokens = self._tokens = self.refill() - cost
+        return -tokens / self.rate if tokens < 0 else 0.0
 
 
 class BucketsByKey:

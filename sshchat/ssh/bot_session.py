@@ -63,12 +63,7 @@ class BotCommandSession(Outbox[str]):
         ``set -e`` should stop where the error is.
         """
         assert self._bot is not None
-        lines, too_long = self._lines.feed(data)
-        for line in lines:
-            if self._closing:
-                return
-            self._bot.line(line)
-        if too_long:
+        if self._feed_lines(data, self._bot.line):
             self.finish(1, "line too long")
 
     def eof(self) -> None:

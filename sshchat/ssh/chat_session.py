@@ -117,15 +117,13 @@ class ChatSession(Outbox[Pending]):
 
     def _piped(self, data: str) -> None:
         """Lines from a script or ``ssh -T``: each \\n-terminated line counts."""
-        assert self._member is not None
-        lines, too_long = self._lines.feed(data)
-        for line in lines:
-            if self._closing:
-                return
-            if line.strip():
-                self._ctx.hub.handle_line(self._member, line)
-        if too_long:
+        if self._feed_lines(data, self._piped_line):
             self.close(f"line longer than {self._ctx.config.max_line_chars} characters")
+
+    def _piped_line(self, line: str) -> None:
+        assert self._member is not None
+        if line.strip():  # a blank line says nothing
+            self._ctx.hub.handle_line(self._member, line)
 
     def eof(self) -> None:
         """The script's input ended: its last line counts, then goodbye."""

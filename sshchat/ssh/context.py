@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -10,6 +11,8 @@ import asyncssh
 from sshchat.chat.hub import Hub
 from sshchat.config import Config
 from sshchat.ssh.flusher import Flusher
+from sshchat.ssh.input_budget import AddressBudgets
+from sshchat.ssh.input_turns import INPUT_PER_TURN, InputTurns
 from sshchat.ssh.keyfiles import KeyFile
 from sshchat.ssh.limits import ConnectionLimits
 
@@ -33,9 +36,19 @@ class ServerContext:
     # Open connections (asyncssh connection objects), for shutdown to wait on.
     connections: set[Any] = field(default_factory=set)
     limits: ConnectionLimits = field(init=False)
+    # Server time the input of all connections from one address may take (input_budget.py).
+    input_time: AddressBudgets = field(init=False)
+    # Input slices of all connections take turns, a bounded amount per event-loop turn (input_turns.py).
+    input_turns: InputTurns = field(default_factory=lambda: InputTurns(INPUT_PER_TURN))
     flusher: Flusher = field(default_factory=Flusher)
     # --admin-keys and --allowlist: their from=/expiry-time= are checked at each login.
     key_files: list[KeyFile] = field(default_factory=list)
+
+    def key_admitted_until(self, fingerprint: str, address: str, now: float) -> float | None:
+        """When the key files stop admitting ``fingerprint`` from ``address``
+        (the earliest expiry-time that applies); None: never."""
+        ends = [end for keys in self.key_files if (end := keys.admitted_until(fingerprint, address, now)) is not None]
+        return min(ends, default=None)
 
     def __post_init__(self) -> None:
         c = self.config
@@ -43,3 +56,4 @@ class ServerContext:
             c.max_connections, c.max_per_address, c.max_startups,
             new_connections_burst=c.new_connections_burst, new_connections_per_minute=c.new_connections_per_minute,
         )
+        self.input_time = AddressBudgets(c.input_ms_per_address, c.input_ms_burst_per_address, time.monotonic)

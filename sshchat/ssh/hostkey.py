@@ -7,7 +7,8 @@ The files are never written or read through a symbolic link: one planted at
 the path (in a shared or badly-owned directory) would otherwise make the
 server write its secret key where someone else can read it, or overwrite
 some other file. The secret key is created with O_EXCL|O_NOFOLLOW and mode
-0600 in the same call, so there is no moment it exists with another mode.
+0600 in the same call, so there is no moment it exists with another mode; an existing one that
+others may read is refused with the chmod that mends it, as sshd does.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import shlex
 import tempfile
 
 import asyncssh
@@ -82,8 +84,17 @@ def generate(path: str, force: bool = False) -> asyncssh.SSHKey:
 
 
 def _read(path: str) -> bytes:
+    """The secret key's bytes; refused, as sshd refuses one, if others than
+    its owner may read or write it (it may have been copied already, but
+    running with it would hide that)."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     with os.fdopen(fd, "rb") as f:
+        mode = os.fstat(f.fileno()).st_mode & 0o777
+        if mode & 0o077:
+            raise HostKeyError(
+                f"host key {path} is open to others (mode {mode:04o}); "
+                f"refusing to use it: run chmod 600 {shlex.quote(path)}"
+            )
         return f.read()
 
 

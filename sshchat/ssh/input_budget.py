@@ -1,51 +1,139 @@
-"""How much server time one connection's input may take.
+"""How much server time one connection's input, and one address's, may take.
 
 Why time and not bytes: the byte limit (``input_bytes_per_minute``) counts
 what a client sends, not the work it causes, and the server does all its
 work on one event loop, so input that is cheap to send and dear to handle
 (cursor keys on a long line, Tab with many people online) could stall the
 chat for everyone (issue 14). The time the handler spends on each chunk of
-input is measured and taken from a token bucket of seconds: a connection
-over budget is first slowed (its channel stops being read until the bucket
-has refilled), and if it is slowed ``max_slowdowns`` times without the
-bucket ever filling up again in between, it is cut off.
+input is measured and taken from token buckets of seconds: the connection's
+own, and one shared by every connection from its address (AddressBudgets),
+since one address may hold ``max_per_address`` connections and would
+otherwise get that many times one connection's share of the event loop. A
+connection is slowed while either is in debt (its channel stops being read
+until both have refilled), and if it is slowed ``max_slowdowns`` times
+without its buckets ever filling up again in between, it is cut off.
+
+Connections behind one address (a NAT) share its allowance: a hog there
+slows its neighbours too, for at most as long as it takes to be cut off.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from sshchat.chat.addresses import NETWORK_SHARE, address_keys
+from sshchat.chat.ratelimit import TokenBucket
 
-class ServerTimeBudget:
-    """A token bucket of server seconds for one connection's input."""
+Keys = tuple[str, str | None]  # what address_keys() gives
 
-    __slots__ = ("_clock", "_stamp", "_strikes", "_tokens", "burst", "max_slowdowns", "rate")
+
+class AddressBudgets:
+    """Server seconds shared by all connections from one address.
+
+    Keyed like every per-address limit (``address_keys``): an IPv4 address
+    or IPv6 /64, and the /48 around it with ``NETWORK_SHARE`` times the
+    allowance. A full bucket is as good as none, so buckets are dropped once
+    full again (the least recently charged is looked at on every charge),
+    and at most ``max_addresses`` are kept, the least recently charged
+    forgotten first: the table cannot grow without bound.
+    """
 
     def __init__(
-        self, ms_per_second: float, burst_ms: float, max_slowdowns: int, clock: Callable[[], float]
+        self, ms_per_second: float, burst_ms: float, clock: Callable[[], float], max_addresses: int = 10_000
     ) -> None:
         self.rate = ms_per_second / 1000
         self.burst = burst_ms / 1000
-        self.max_slowdowns = max_slowdowns
         self._clock = clock
-        self._tokens = self.burst
-        self._stamp = clock()
+        self._max = max_addresses
+        self._buckets: dict[str, TokenBucket] = {}
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def charge(self, keys: Keys, seconds: float) -> tuple[bool, float]:
+        """Take ``seconds`` from the buckets of an address (its ``address_keys``,
+        worked out once per connection: parsing it costs more than this).
+        Returns whether they were all full before, and how long the address
+        is in debt (0.0: not)."""
+        full, pause = True, 0.0
+        for key, share in zip(keys, (1, NETWORK_SHARE), strict=True):
+            if key is None:
+                continue
+            bucket = self._buckets.pop(key, None)
+            if bucket is None:
+                bucket = TokenBucket(self.burst * share, self.rate * share, self._clock)
+            self._buckets[key] = bucket  # re-inserted: most recently charged last
+            full = bucket.refill() >= bucket.burst and full
+            pause = max(pause, bucket.owe(seconds))
+        self._forget()
+        return full, pause
+
+    def unspent(self, keys: Keys) -> bool:
+        """True if the buckets of an address (its ``address_keys``) are at
+        least half full: it has not been using much of its share."""
+        for key in keys:
+            bucket = self._buckets.get(key) if key is not None else None
+            if bucket is not None and bucket.refill() < bucket.burst / 2:
+                return False
+        return True
+
+    def _forget(self) -> None:
+        """Drop the least recently charged buckets while they are full again
+        (or the table is over its cap)."""
+        buckets = self._buckets
+        while buckets:
+            key = next(iter(buckets))
+            bucket = buckets[key]
+            if len(buckets) <= self._max and bucket.refill() < bucket.burst:
+                return
+            del buckets[key]
+
+
+class ServerTimeBudget:
+    """A token bucket of server seconds for one connection's input, and
+    (if given) its address's share of ``shared``."""
+
+    __slots__ = ("_keys", "_own", "_shared", "_strikes", "max_slowdowns")
+
+    def __init__(
+        self,
+        ms_per_second: float,
+        burst_ms: float,
+        max_slowdowns: int,
+        clock: Callable[[], float],
+        shared: AddressBudgets | None = None,
+        address: str = "",
+    ) -> None:
+        self._own = TokenBucket(burst_ms / 1000, ms_per_second / 1000, clock)
+        self.max_slowdowns = max_slowdowns
+        self._shared = shared
+        self._keys = address_keys(address)
         self._strikes = 0
+
+    @property
+    def unspent(self) -> bool:
+        """True if neither this connection nor its address has been using
+        much server time lately (both buckets at least half full): its input
+        may go first. Not "full": time is measured on the clock, so a
+        person's key that waited for the CPU counts that wait too."""
+        own = self._own
+        return own.refill() >= own.burst / 2 and (self._shared is None or self._shared.unspent(self._keys))
 
     def spent(self, seconds: float) -> float | None:
         """Charge ``seconds`` of server time. Returns how long to stop reading
         this connection (0.0: not at all), or None: cut it off."""
-        now = self._clock()
-        tokens = self._tokens + (now - self._stamp) * self.rate
-        self._stamp = now
-        if tokens >= self.burst:
-            tokens = self.burst
+        own = self._own
+        full = own.refill() >= own.burst
+        pause = own.owe(seconds)
+        if self._shared is not None:
+            address_full, address_pause = self._shared.charge(self._keys, seconds)
+            full = full and address_full
+            pause = max(pause, address_pause)
+        if full:
             self._strikes = 0  # back to full: a past slowdown is forgiven
-        tokens -= seconds
-        self._tokens = tokens
-        if tokens >= 0:
+        if pause <= 0:
             return 0.0
         self._strikes += 1
         if self._strikes > self.max_slowdowns:
             return None
-        return -tokens / self.rate
+        return pause

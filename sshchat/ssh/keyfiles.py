@@ -5,7 +5,8 @@ A line's options are honoured or the line is refused, never ignored: a
 ``from="10.0.0.1"`` admin key read as a plain key would be an admin from
 anywhere. Honoured: ``from=`` (sshd's address patterns: wildcards, CIDR,
 ``!`` negation; no DNS, so host name patterns match nothing) and
-``expiry-time=``, both checked at each login, and the options that only
+``expiry-time=``, both checked at each login (and a session whose key's
+expiry-time passes is ended then: session.py), and the options that only
 take away what sshchat never gives (``restrict``, ``no-pty``,
 ``no-port-forwarding`` ...: it opens no pseudo-terminal device, forwards
 nothing, runs no command or rc file). Any other option (``command=``,
@@ -225,6 +226,18 @@ class KeyFile:
             return None
         return f"{', '.join(line.where for line in lines)}: not from {address} or not any more (from=/expiry-time=)"
 
+    def admitted_until(self, fingerprint: str, address: str, now: float) -> float | None:
+        """When this file stops admitting the key from ``address`` (its
+        lines' expiry-time): None if never, or if the file does not name it."""
+        named = [line for line in self.lines if line.fingerprint == fingerprint]
+        admitting = [line for line in named if line.admits(address, now)]
+        if not named:
+            return None
+        if not admitting:
+            return now
+        ends = [line.expires for line in admitting]
+        return None if None in ends else max(end for end in ends if end is not None)
+
 
 def read_key_file(path: str) -> KeyFile:
     """The key file at ``path``; refused lines are logged with file:line."""
@@ -249,8 +262,3 @@ def read_key_file(path: str) -> KeyFile:
             continue
         lines.append(line)
     return KeyFile(path, lines)
-
-
-def read_fingerprints(path: str) -> set[str]:
-    """SHA256 fingerprints of the keys some line of ``path`` admits."""
-    return read_key_file(path).fingerprints()

@@ -13,6 +13,7 @@ leaves the chat).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 import asyncssh
@@ -46,6 +47,17 @@ class Outbox(Generic[Item]):
         self._flush_scheduled = False
         self._closing = False  # on the way out (or cut off): nothing more is queued
         self._lines = LineBuffer(ctx.config.max_line_chars)  # input without a PTY
+
+    def _feed_lines(self, data: str, each: Callable[[str], None]) -> bool:
+        """Input without a PTY: hand each line ``data`` completes to ``each``,
+        until the session closes (lines after the one that closed it are
+        dropped). True if the unfinished line grew past ``max_line_chars``."""
+        lines, too_long = self._lines.feed(data)
+        for line in lines:
+            if self._closing:
+                return False
+            each(line)
+        return too_long and not self._closing
 
     def _queue(self, item: Item) -> None:
         """Queue ``item`` for this turn's write (ChatSession.deliver inlines this)."""

@@ -23,11 +23,14 @@ from sshchat.ssh.bot_session import BotCommandSession
 from sshchat.ssh.chat_session import ChatSession
 from sshchat.ssh.context import Peer, ServerContext
 from sshchat.ssh.input_budget import ServerTimeBudget
+from sshchat.ssh.input_turns import Turn
 
 _RESIZE_COST = 256  # input bytes a window-size change counts as (it costs a redraw)
 # Input is handed to the handler this many characters at a time, with a turn
 # of the event loop in between: an SSH packet holds up to 32 KB of keys, and
-# others' chat must not wait for all of them to be handled.
+# others' chat must not wait for all of them to be handled. Slices of all
+# connections take turns, at most INPUT_PER_TURN seconds of them a loop turn
+# (input_turns.py).
 INPUT_SLICE = 512
 
 
@@ -53,6 +56,9 @@ class Handler(Protocol):
 
     def lost(self, exc: Exception | None) -> None: ...
 
+    def close(self, reason: str | None) -> None:
+        """End the session, telling the client ``reason``."""
+
 
 class Session(asyncssh.SSHServerSession[str]):
     """The asyncssh session object of one connection's (only) session."""
@@ -75,12 +81,15 @@ class Session(asyncssh.SSHServerSession[str]):
         loop = asyncio.get_running_loop()
         self._input_budget = TokenBucket(per_minute, per_minute / 60, loop.time)
         c = ctx.config
-        self._time_budget = ServerTimeBudget(c.input_ms_per_second, c.input_ms_burst, c.input_slowdowns, loop.time)
-        self._resume: asyncio.TimerHandle | asyncio.Handle | None = None
+        self._time_budget = ServerTimeBudget(
+            c.input_ms_per_second, c.input_ms_burst, c.input_slowdowns, loop.time, ctx.input_time, peer.address
+        )
+        self._resume: asyncio.TimerHandle | Turn | None = None  # input waits: for a pause to end, or its turn
         self._pending = ""  # input received, not yet handed over (reading is paused meanwhile)
         self._at = 0  # how much of _pending is handed over: slices are cut by offset, not by copying the rest
         self._eof_pending = False
         self._paused = False
+        self._expiry: asyncio.TimerHandle | None = None  # the end of the key's expiry-time, if it has one
 
     # --------------------------------------------------------------- requests
 
@@ -120,6 +129,16 @@ class Session(asyncssh.SSHServerSession[str]):
             )
         self.handler = handler
         handler.start()
+        peer = self._peer
+        if peer.fingerprint is not None and handler.listening:
+            until = self._ctx.key_admitted_until(peer.fingerprint, peer.address, time.time())
+            if until is not None:  # expiry-time= is checked at login, and holds for the session too
+                self._expiry = asyncio.get_running_loop().call_later(max(0.0, until - time.time()), self._key_expired)
+
+    def _key_expired(self) -> None:
+        self._expiry = None
+        if self.handler is not None and self.handler.listening:
+            self.handler.close("your key's expiry-time has passed; disconnected")
 
     # ------------------------------------------------------------ the session
 
@@ -133,7 +152,11 @@ class Session(asyncssh.SSHServerSession[str]):
                 self._pending, self._at = self._pending[self._at :], 0
             self._pending += data
             if self._resume is None:
-                self._drain()
+                if self._ctx.input_turns.busy and self._chan is not None:  # others' input waits: queue with it
+                    self._pause_reading(self._chan)
+                    self._resume = self._ctx.input_turns.later(self._drain, first=self._time_budget.unspent)
+                else:
+                    self._drain()
         else:
             handler.flooded()
 
@@ -153,8 +176,7 @@ class Session(asyncssh.SSHServerSession[str]):
                 return
             if pause > 0 or self._at < len(self._pending):
                 self._pause_reading(chan)
-                loop = asyncio.get_running_loop()
-                self._resume = loop.call_later(pause, self._drain) if pause > 0 else loop.call_soon(self._drain)
+                self._wait(pause)
                 return
         self._pending, self._at = "", 0
         if chan is not None and self._paused:
@@ -182,9 +204,20 @@ class Session(asyncssh.SSHServerSession[str]):
             pause = self._charge(handler, time.perf_counter() - started)
             if pause and self._chan is not None and self._resume is None:
                 self._pause_reading(self._chan)
-                self._resume = asyncio.get_running_loop().call_later(pause, self._drain)
+                self._wait(pause)
         else:
             handler.flooded()
+
+    def _wait(self, pause: float) -> None:
+        """Drain the rest later: after ``pause`` seconds (over the time
+        budget), and then in its turn with every other connection's input."""
+        if pause > 0:
+            self._resume = asyncio.get_running_loop().call_later(pause, self._queue_drain)
+        else:
+            self._queue_drain()
+
+    def _queue_drain(self) -> None:
+        self._resume = self._ctx.input_turns.later(self._drain)
 
     def _pause_reading(self, chan: asyncssh.SSHServerChannel[str]) -> None:
         if not self._paused:
@@ -199,13 +232,16 @@ class Session(asyncssh.SSHServerSession[str]):
         if pause is None and handler.listening:
             c = self._ctx.config
             handler.flooded(
-                f"your input took more than {c.input_ms_per_second:g} ms of server time a second; disconnected"
+                f"your input took more than {c.input_ms_per_second:g} ms of server time a second, or that of "
+                f"all connections from your address more than {c.input_ms_per_address:g} ms; disconnected"
             )
         return pause
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._resume is not None:
             self._resume.cancel()
+        if self._expiry is not None:
+            self._expiry.cancel()
         if self.handler is not None:
             self.handler.lost(exc)
         self._chan = None

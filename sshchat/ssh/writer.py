@@ -3,8 +3,10 @@
 Both kinds of session (a chat, a bot command) write through a Writer, so
 three things are decided here and nowhere else:
 
-- how: as one packet of our own (``patches.direct_write.send_data``) where the channel
-  allows it, else through asyncssh's ``chan.write``;
+- how: encoded once, as one packet of our own (``patches.direct_write.send_data``)
+  where the channel allows it, else into asyncssh's send buffer as the bytes
+  they are (``queue_data``); with the patches off, as text through
+  asyncssh's ``chan.write``, which encodes it;
 - how much may wait: ``channel.write()`` never blocks and its buffer has no
   bound, so a client that stops reading would grow our memory without end.
   After every write the bytes not yet taken by the network are compared with
@@ -56,19 +58,34 @@ class Writer:
 
     def write(self, text: str) -> None:
         """Send ``text`` (nothing if empty)."""
-        if text:
-            self.write_encoded(text.encode("utf-8", "replace"), text)
+        if not text:
+            return
+        if self._direct and direct_write.installed():
+            self._send(text.encode("utf-8", "replace"), None)
+        else:  # asyncssh encodes it: once
+            self._send(None, text)
 
-    def write_encoded(self, data: bytes, text: str | None = None) -> None:
-        """Send UTF-8 ``data``: as one packet of our own where we can, else
-        through asyncssh's channel (which takes text: ``text`` if we have it)."""
+    def write_encoded(self, data: bytes) -> None:
+        """Send UTF-8 ``data`` (encoded once for many readers)."""
+        self._send(data, None)
+
+    def _send(self, data: bytes | None, text: str | None) -> None:
+        """Send ``data`` (else ``text``): as one packet of our own where we
+        can, else into asyncssh's send buffer as bytes; only with the patches
+        off (or a stand-in channel) does asyncssh's ``chan.write`` take text."""
         chan = self._chan
         if chan is None:
             return
         try:
-            # sent directly, the backlog is the socket transport's (the channel's buffer was empty, and still is)
-            if not self._direct or (backlog := direct_write.send_data(chan, data)) == direct_write.NOT_SENT:
-                chan.write(data.decode("utf-8") if text is None else text)
+            if self._direct and data is not None:
+                # sent directly, the backlog is the socket transport's (the channel's buffer was empty, and still is)
+                backlog = direct_write.send_data(chan, data)
+                if backlog == direct_write.NOT_SENT:
+                    if not direct_write.queue_data(chan, data):
+                        chan.write(data.decode("utf-8"))  # the patches are off: asyncssh takes text
+                    backlog = chan.get_write_buffer_size() + direct_write.transport_backlog(self._conn)
+            else:
+                chan.write(text if text is not None else (data or b"").decode("utf-8"))
                 backlog = chan.get_write_buffer_size() + direct_write.transport_backlog(self._conn)
         except OSError:  # the channel is already closing
             return
