@@ -111,6 +111,9 @@ class Snapshot:
     # identity -> [(room key, is current)], in the order they joined
     memberships: dict[str, list[tuple[str, bool]]] = field(default_factory=dict)
     prefs: dict[str, str] = field(default_factory=dict)  # fingerprint -> Prefs as JSON
+    # room -> the highest message id kept ("" : private messages): where a
+    # cluster bus starts each room's order (a room not here has none yet)
+    last_ids: dict[str, int] = field(default_factory=dict)
 
 
 # ------------------------------------------------------------ state changes
@@ -242,6 +245,11 @@ class Store(Protocol):
         self, room: str, before_id: int | None, limit: int, done: Callable[[list[Message]], None]
     ) -> None:
         """Room messages older than ``before_id`` (newest ``limit``), oldest first."""
+
+    def after(self, room: str, after_id: int, limit: int, done: Callable[[list[Message]], None]) -> None:
+        """Messages of ``room`` with ids above ``after_id`` (oldest first, at
+        most ``limit``); room "" gives the private messages. A cluster node
+        reads what the bus lost here (sshchat/bus/order.py)."""
 
     def audit_log(self, limit: int, done: Callable[[list[AuditEntry]], None]) -> None:
         """The newest ``limit`` audit entries, oldest first."""

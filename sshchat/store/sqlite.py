@@ -140,6 +140,9 @@ class SQLiteStore:
     ) -> None:
         self._queue.put(Read(functools.partial(self._read_history, room, before_id, limit), done))
 
+    def after(self, room: str, after_id: int, limit: int, done: Callable[[list[Message]], None]) -> None:
+        self._queue.put(Read(functools.partial(self._read_after, room, after_id, limit), done))
+
     def audit_log(self, limit: int, done: Callable[[list[AuditEntry]], None]) -> None:
         self._queue.put(Read(functools.partial(self._read_audit_log, limit), done))
 
@@ -329,6 +332,7 @@ class SQLiteStore:
         ):
             snap.memberships.setdefault(who, []).append((room, bool(current)))
         snap.prefs = dict(db.execute("SELECT fingerprint, data FROM prefs"))
+        snap.last_ids = dict(db.execute("SELECT room, MAX(id) FROM messages GROUP BY room"))
         return snap
 
     def _read_history(self, room: str, before_id: int | None, limit: int) -> list[Message]:
@@ -338,6 +342,15 @@ class SQLiteStore:
             (room, before_id if before_id is not None else 2**62, limit),
         ).fetchall()
         return [_message(r) for r in reversed(rows)]
+
+    def _read_after(self, room: str, after_id: int, limit: int) -> list[Message]:
+        private = "IS NOT NULL" if room == "" else "IS NULL"
+        rows = self._db.execute(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE room = ? AND recipient {private}"
+            " AND id > ? ORDER BY id LIMIT ?",
+            (room, after_id, limit),
+        ).fetchall()
+        return [_message(r) for r in rows]
 
     def _read_audit_log(self, limit: int) -> list[AuditEntry]:
         rows = self._db.execute(
