@@ -6,7 +6,7 @@ from there, never from here).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ import asyncssh
 import pytest
 
 from sshchat.app import App
+from tests.support.redis import REDIS_SERVER, RedisServer
 from tests.support.server import Server, make_config
 
 
@@ -45,3 +46,15 @@ async def server(start_server: Callable[..., Any]) -> Server:
 def keys() -> dict[str, asyncssh.SSHKey]:
     """A few client keys, made once (ed25519 is cheap)."""
     return {n: asyncssh.generate_private_key("ssh-ed25519") for n in ("alice", "bob", "carol", "mallory")}
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of this test's own (skipped only where none is installed)."""
+    if REDIS_SERVER is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    folder = tmp_path / "redis"
+    folder.mkdir()
+    server = RedisServer(folder)
+    yield server
+    server.stop()
