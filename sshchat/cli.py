@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from sshchat import __version__
 from sshchat.app import StartError, run
-from sshchat.config import ConfigError, load
+from sshchat.config import ConfigError, UsageError, load
 from sshchat.ssh.hostkey import HostKeyError, fingerprint, generate
 from sshchat.ssh.keyfiles import KeyFileError
 from sshchat.store import StoreError
@@ -35,6 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (default 2222; 0 picks a free one)")
     serve.add_argument("--host-key", help="host key file, made if missing (default keys/host)")
     serve.add_argument("--db", help="SQLite database file (default sshchat.db)")
+    serve.add_argument("--bus", help="redis://HOST:PORT/DB: a node of a cluster (default: none, one server alone)")
     serve.add_argument("--admin-keys", help="authorized_keys file of operator keys")
     serve.add_argument("--allowlist", help="authorized_keys file: only these keys may connect")
     serve.add_argument("--motd", help="file with the message of the day")
@@ -64,6 +65,7 @@ def _serve(args: argparse.Namespace) -> int:
         "port": args.port,
         "host_key": args.host_key,
         "db": args.db,
+        "bus": args.bus,
         "log_level": args.log_level,
         "admin_keys": args.admin_keys,
         "allowlist": args.allowlist,
@@ -104,7 +106,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return _serve(args) if args.command == "serve" else _keygen(args)
-    except (ConfigError, HostKeyError, KeyFileError, StartError, StoreError) as e:
+    except UsageError as e:  # settings that cannot run together: as a usage error
+        print(f"sshchat: {e}", file=sys.stderr)
+        return 2
+    except StartError as e:
+        print(f"sshchat: {e}", file=sys.stderr)
+        return e.status
+    except (ConfigError, HostKeyError, KeyFileError, StoreError) as e:
         print(f"sshchat: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # Ctrl-C before the signal handlers were set

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sshchat.bus.url import check_url
 from sshchat.chat.settings import ChatSettings
 
 ENV_PREFIX = "SSHCHAT_"
@@ -29,6 +30,13 @@ RETIRED = {
 
 class ConfigError(ValueError):
     """A setting that cannot be used; ``str()`` says which and why."""
+
+
+class UsageError(ConfigError):
+    """Settings that cannot run together (exit 2, as a usage error): ``str()`` says what is needed."""
+
+
+CLUSTER_NEEDS_SHARED_DB = "a cluster needs a shared database: --db postgresql://USER@HOST:PORT/NAME"
 
 
 # What the server offers decides what a client can pick, and the client picks
@@ -54,6 +62,12 @@ class Config:
     port: int = 2222
     host_key: str = "keys/host"
     db: str = "sshchat.db"
+    # Fan-out between processes: "" = in-process (one server alone); redis://HOST:PORT/DB
+    # makes this server a node of a cluster (it needs a shared --db postgresql://).
+    bus: str = ""
+    bus_stream_cap: int = 100_000  # entries the Redis stream keeps (about: MAXLEN ~)
+    bus_gap_wait: float = 0.2  # seconds a missing message is waited for before it is read from the store
+    bus_start_wait: float = 5.0  # seconds to keep trying to reach Redis at start
     log_level: str = "info"
     event_loop: str = "auto"  # auto (uvloop if installed), uvloop, asyncio
     fast_path: bool = True  # ssh/patches/: trims of asyncssh's per-packet and per-login work
@@ -197,6 +211,16 @@ def _validate(config: Config) -> Config:
     for name in ("history_on_join", "history_in_memory"):
         if getattr(config, name) < 0:
             raise ConfigError(f"{name} must not be negative")
+    if config.bus:
+        try:
+            check_url(config.bus)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        if not config.db.startswith(("postgresql://", "postgres://")):
+            raise UsageError(CLUSTER_NEEDS_SHARED_DB)
+        for name in ("bus_stream_cap", "bus_gap_wait", "bus_start_wait"):
+            if getattr(config, name) <= 0:
+                raise ConfigError(f"{name} must be positive")
     return config
 
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from sshchat.bus.redis import BusError, RedisBus
-from sshchat.chat.bus import Event, Private, RoomLine
+from sshchat.bus.redis import RedisBus
+from sshchat.chat.bus import BusError, Event, Private, RoomLine
 from tests.support.bus import Received, SequencedStore
 from tests.support.proxy import Relay
 from tests.support.redis import RedisServer, free_port

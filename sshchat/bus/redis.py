@@ -36,7 +36,6 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -45,7 +44,8 @@ from redis.exceptions import RedisError
 
 from sshchat.bus.codec import CodecError, decode, encode
 from sshchat.bus.order import Backfill, ReorderBuffer
-from sshchat.chat.bus import Event, Receive
+from sshchat.bus.url import check_url, where
+from sshchat.chat.bus import BusError, Event, Receive
 
 log = logging.getLogger("sshchat")
 
@@ -58,31 +58,6 @@ BACKOFF_MIN = 0.05  # seconds before the first reconnection, doubling...
 BACKOFF_MAX = 1.0  # ...up to this
 CONNECT_TIMEOUT = 2.0
 LAG_SAMPLES = 10_000
-
-
-class BusError(Exception):
-    """The bus cannot be used; ``str()`` says why in one line."""
-
-
-def check_url(url: str) -> str:
-    """``url`` if it names a Redis this bus can use (redis://HOST:PORT/DB), else ValueError."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("redis", "rediss") or not parts.hostname:
-        raise ValueError(f"bus must be redis://HOST:PORT/DB, not {url!r}")
-    try:
-        parts.port  # noqa: B018 -- raises on a port that is not a number
-        db = parts.path.strip("/")
-        if db and not db.isdigit():
-            raise ValueError
-    except ValueError:
-        raise ValueError(f"bus must be redis://HOST:PORT/DB, not {url!r}") from None
-    return url
-
-
-def where(url: str) -> str:
-    """HOST:PORT of ``url``, for messages (never the password)."""
-    parts = urlsplit(url)
-    return f"{parts.hostname}:{parts.port or 6379}"
 
 
 class RedisBus:

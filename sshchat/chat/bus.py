@@ -69,6 +69,10 @@ class StateChanged:
     change: Change
 
 
+class BusError(Exception):
+    """The bus cannot be used (at start); ``str()`` says why in one line."""
+
+
 # Every kind of event a bus carries. Presence (Arrived, Departed, Renamed)
 # and Kick come later: one dataclass each, added here.
 Event: TypeAlias = RoomLine | Private | StateChanged
