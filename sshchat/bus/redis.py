@@ -28,7 +28,6 @@ arrival) is kept in ``lags`` for metrics and the bench.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -144,9 +143,8 @@ class RedisBus:
             await asyncio.sleep(0.01)
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._tasks:  # not awaited without a bound: a client library stuck in a read must not hold up a stop
+            await asyncio.wait(self._tasks, timeout=1.0)
         self._tasks = []
         if self._buffer is not None:
             self._buffer.close()
@@ -155,17 +153,22 @@ class RedisBus:
     # ------------------------------------------------------------- inside
 
     def _client(self, socket_timeout: float) -> aioredis.Redis:
-        # Retries are ours (resume from the last id), not the client's.
+        # Retries are ours (resume from the last id), not the client's. Each
+        # client's calls come one at a time, so its pool holds one connection.
         return aioredis.Redis.from_url(
             self.url, socket_timeout=socket_timeout, socket_connect_timeout=CONNECT_TIMEOUT,
-            retry=Retry(NoBackoff(), 0), single_connection_client=True,
+            retry=Retry(NoBackoff(), 0),
         )
 
     async def _disconnect(self) -> None:
-        for client in (self._writer, self._reader):
-            if client is not None:
-                with contextlib.suppress(Exception):
-                    await client.aclose()
+        closing = [asyncio.ensure_future(c.aclose()) for c in (self._writer, self._reader) if c is not None]
+        if closing:
+            await asyncio.wait(closing, timeout=1.0)
+        for task in closing:
+            if task.done() and not task.cancelled():
+                task.exception()  # retrieved: an error closing is moot
+            else:
+                task.cancel()
 
     async def _end_of_stream(self) -> bytes:
         """The id of the stream's newest entry ("0-0" for none): a node reads

@@ -11,8 +11,11 @@ single process and a cluster differ only in the bus between the two calls:
 * Redis (``sshchat/bus/redis.py``), every node receives every event, each
   room's messages in id order (the store's order), whichever node sent them.
 
-Events are small frozen records of what the core already has; their
-serialisation belongs to the adapter that needs it, not here. A new kind of
+Events are small records of what the core already has, never changed once
+made (not ``frozen``: a frozen dataclass costs three times as much to build,
+one ``object.__setattr__`` per field, and one is built for every message on
+the path that DESIGN.md keeps cheap); their serialisation belongs to the
+adapter that needs it, not here. A new kind of
 event (presence, kicks) is a new dataclass added to ``Event``: a bus that
 cannot carry it fails the test that round-trips every member of the union.
 This module imports nothing but the core's own records (no redis here).
@@ -28,7 +31,7 @@ from sshchat.chat.message import Message
 from sshchat.chat.store import Change
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RoomLine:
     """A room message or notice, committed (``msg.id`` > 0) or a notice
     that is never kept (``keep`` False, id 0: delivered as it comes).
@@ -42,7 +45,7 @@ class RoomLine:
     sender: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Private:
     """A committed /msg, for its recipient and its sender's own session.
 
@@ -58,7 +61,7 @@ class Private:
     recipient: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StateChanged:
     """A saved ban, mute, operator, topic, name binding... (a store Change).
 
