@@ -25,9 +25,14 @@ class Timers:
     def fire_next(self) -> None:
         self.pending.pop(0)()
 
-    def fire_all(self) -> None:
-        while self.pending:
+    def fire_all(self, most: int = 100) -> None:
+        """Fire timers (those they set too) until none is left; a buffer that
+        keeps setting them is a fault, not a wait."""
+        for _ in range(most):
+            if not self.pending:
+                return
             self.fire_next()
+        raise AssertionError(f"timers still set after {most} fired")
 
     class Handle:
         def __init__(self, timers: Timers, callback: Callable[[], None]) -> None:
@@ -143,15 +148,15 @@ def test_a_long_gap_is_read_in_parts() -> None:
 
 
 def test_what_the_store_no_longer_has_is_skipped() -> None:
-    """A room dropped and its lines deleted: the gap is not waited for again."""
+    """A room dropped meanwhile, its lines deleted: the gap is not asked for again and again."""
     store, got, timers, buffer = setup()
     lines = [store.line("#a", f"m{n}") for n in range(1, 5)]
-    del store.rooms["#a"][1:3]  # 2 and 3 deleted
+    del store.rooms["#a"][1:]  # 2, 3 and 4 deleted
     buffer.push(lines[0])
     buffer.push(lines[3])
     timers.fire_all()
     assert got.ids("#a") == [1, 4]
-    assert timers.pending == []
+    assert timers.pending == [] and len(store.reads) == 1
 
 
 def test_a_room_starts_after_what_the_node_loaded() -> None:
