@@ -95,6 +95,7 @@ class RedisBus:
         self.published = 0  # entries written
         self.dropped = 0  # events that could not be kept while Redis was away
         self.connected = False  # the reader's connection, as last seen
+        self._closing = False  # the loops end: a cancellation the client library turned into an error is not lost
         self._batch: list[tuple[float, bytes]] = []  # (publish time, encoded event): being sent, kept for a retry
 
     # ------------------------------------------------------------ the Bus
@@ -141,6 +142,7 @@ class RedisBus:
         deadline = loop.time() + wait
         while (self._outbox or self._batch) and loop.time() < deadline and self._tasks:
             await asyncio.sleep(0.01)
+        self._closing = True
         for task in self._tasks:
             task.cancel()
         if self._tasks:  # not awaited without a bound: a client library stuck in a read must not hold up a stop
@@ -182,10 +184,12 @@ class RedisBus:
         assert self._reader is not None and self._buffer is not None
         reader, buffer = self._reader, self._buffer
         delay = BACKOFF_MIN
-        while True:
+        while not self._closing:
             try:
                 answer: Any = await reader.xread({self.stream: self.last_id}, count=READ_COUNT, block=BLOCK_MS)
             except (RedisError, OSError) as e:
+                if self._closing:
+                    return
                 if self.connected:
                     log.warning("bus: lost Redis at %s (%s); reconnecting", where(self.url), _reason(e))
                 self.connected = False
@@ -219,7 +223,7 @@ class RedisBus:
         writer = self._writer
         outbox, batch = self._outbox, self._batch
         delay = BACKOFF_MIN
-        while True:
+        while not self._closing:
             if not batch and not outbox:
                 self._wake.clear()
                 await self._wake.wait()
@@ -233,6 +237,8 @@ class RedisBus:
                               maxlen=self._cap, approximate=True)
                 await pipe.execute()
             except (RedisError, OSError) as e:
+                if self._closing:
+                    return
                 if delay == BACKOFF_MIN:
                     log.warning("bus: cannot send to Redis at %s (%s); retrying", where(self.url), _reason(e))
                 await asyncio.sleep(delay)
