@@ -105,7 +105,6 @@ class RedisBus:
 
     def publish(self, event: Event) -> None:
         assert self._buffer is not None, "attach() first"
-        self._buffer.push(event)  # this node's people: at once, in order
         if len(self._outbox) >= OUTBOX_LIMIT:
             self._outbox.popleft()
             self.dropped += 1
@@ -114,6 +113,7 @@ class RedisBus:
                             self.dropped)
         self._outbox.append((time.time(), event))
         self._wake.set()
+        self._buffer.push(event)  # this node's people: at once, in order (after the queue: a fault here is local)
 
     async def start(self) -> None:
         """Reach Redis (retrying for ``start_wait`` seconds), then read and write."""
