@@ -12,6 +12,8 @@ import sys
 
 import asyncssh
 
+from sshchat.bus.local import LocalBus
+from sshchat.chat.bus import Bus, BusError
 from sshchat.chat.hub import Hub
 from sshchat.chat.sanitize import clean
 from sshchat.chat.store import Store
@@ -30,7 +32,14 @@ SHUTDOWN_REASON = "the server is shutting down; see you soon"
 
 
 class StartError(Exception):
-    """The server could not start; ``str()`` says why in one line."""
+    """The server could not start; ``str()`` says why in one line.
+
+    ``status``: the exit status (2 for a service the settings name that
+    cannot be reached, such as the bus's Redis)."""
+
+    def __init__(self, message: str, status: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def read_motd(path: str) -> str:
@@ -52,6 +61,7 @@ class App:
         self.worker = worker
         self._ctx: ServerContext | None = None
         self._store: Store | None = None
+        self._bus: Bus | None = None
         self._listener: asyncssh.SSHAcceptor | None = None
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -81,7 +91,9 @@ class App:
         self._store = open_store(
             config.db, asyncio.get_running_loop(), wait=config.shutdown_grace + 5.0, connect_wait=config.db_connect_wait
         )
-        hub = Hub(self._store, chat_settings(config), admins=admins, allowlist=allowlist, motd=motd)
+        self._bus = bus = self._make_bus(self._store)
+        hub = Hub(self._store, chat_settings(config), admins=admins, allowlist=allowlist, motd=motd, bus=bus)
+        await self._start_bus(bus)
         self._ctx = ServerContext(hub, config, key_files=key_files)
         try:
             self._listener = await listen(self._ctx, key, reuse_port=self.worker)
@@ -94,6 +106,27 @@ class App:
             raise StartError(f"invalid setting: {e}") from None
         self._sweeper = asyncio.create_task(self._every_second())
         return [s.getsockname()[:2] for s in self._listener.sockets]
+
+    def _make_bus(self, store: Store) -> Bus:
+        """In-process, or (``--bus redis://``) Redis, reading gaps from ``store``."""
+        config = self.config
+        if not config.bus:
+            return LocalBus()
+        from sshchat.bus.redis import RedisBus  # redis-py only for a node of a cluster
+
+        return RedisBus(
+            config.bus, store, stream_cap=config.bus_stream_cap, gap_wait=config.bus_gap_wait,
+            start_wait=config.bus_start_wait,
+        )
+
+    async def _start_bus(self, bus: Bus) -> None:
+        """Connect the bus (a bounded retry, in the bus); unreachable: exit 2."""
+        try:
+            await bus.start()
+        except BusError as e:
+            assert self._store is not None
+            self._store.close()
+            raise StartError(str(e), status=2) from None
 
     async def _every_second(self) -> None:
         """The chat's clockwork: summed-up join/leave notices, idle marks."""
@@ -124,6 +157,8 @@ class App:
             for conn in list(self._ctx.connections):
                 conn.abort()
             self._ctx.connections.clear()
+        if self._bus is not None:
+            await self._bus.close()  # what was published is handed over
         if self._store is not None:
             self._store.close()  # everything accepted is committed before we exit
 

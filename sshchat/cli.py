@@ -39,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--db", help="SQLite database file (default sshchat.db), or postgresql://USER@HOST:PORT/NAME for a cluster"
     )
+    serve.add_argument("--bus", help="redis://HOST:PORT/DB: a node of a cluster (default: none, one server alone)")
     serve.add_argument("--admin-keys", help="authorized_keys file of operator keys")
     serve.add_argument("--allowlist", help="authorized_keys file: only these keys may connect")
     serve.add_argument("--motd", help="file with the message of the day")
@@ -75,6 +76,7 @@ def _serve(args: argparse.Namespace) -> int:
         "port": args.port,
         "host_key": args.host_key,
         "db": args.db,
+        "bus": args.bus,
         "log_level": args.log_level,
         "admin_keys": args.admin_keys,
         "allowlist": args.allowlist,
@@ -131,7 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, StoreUnreachable) as e:  # a wrong setting, or a cluster's database down or misnamed
         print(f"sshchat: {e}", file=sys.stderr)
         return 2
-    except (ConfigError, HostKeyError, KeyFileError, StartError, StoreError) as e:
+    except StartError as e:
+        print(f"sshchat: {e}", file=sys.stderr)
+        return e.status
+    except (ConfigError, HostKeyError, KeyFileError, StoreError) as e:
         print(f"sshchat: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # Ctrl-C before the signal handlers were set

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sshchat.bus.url import check_url
 from sshchat.chat.settings import ChatSettings
 
 ENV_PREFIX = "SSHCHAT_"
@@ -49,6 +50,9 @@ TEST_WORKERS_WITHOUT_BUS = ENV_PREFIX + "TEST_WORKERS_WITHOUT_BUS"
 _NOT_SETTINGS = {ENV_PREFIX + "CONFIG", TEST_WORKERS_WITHOUT_BUS}
 
 
+CLUSTER_NEEDS_SHARED_DB = "a cluster needs a shared database: --db postgresql://USER@HOST:PORT/NAME"
+
+
 # What the server offers decides what a client can pick, and the client picks
 # by its own order. Measured per 156-byte packet on this machine, in Python:
 # AES-GCM 2.4 us, AES-CTR with HMAC-SHA2-256 (EtM) 4.2 us, AES-CTR with
@@ -75,8 +79,12 @@ class Config:
     # shared by the nodes of a cluster (pip install 'sshchat[cluster]')
     db: str = "sshchat.db"
     db_connect_wait: float = 5.0  # seconds a starting server retries an unreachable PostgreSQL
-    # Fan-out between processes and nodes (redis://HOST:PORT/DB); empty: in-process.
+    # Fan-out between processes: "" = in-process (one server alone); redis://HOST:PORT/DB
+    # makes this server a node of a cluster (it needs a shared --db postgresql://).
     bus: str = ""
+    bus_stream_cap: int = 100_000  # entries the Redis stream keeps (about: MAXLEN ~)
+    bus_gap_wait: float = 0.2  # seconds a missing message is waited for before it is read from the store
+    bus_start_wait: float = 5.0  # seconds to keep trying to reach Redis at start
     # Processes of this node accepting on one port (SO_REUSEPORT), supervised
     # by the parent; "auto": one per core. More than 1 needs a bus.
     workers: int = 1
@@ -245,6 +253,16 @@ def _validate(config: Config) -> Config:
     for name in ("keyless_room_share", "room_reserve"):
         if not 0 <= getattr(config, name) <= 1:
             raise ConfigError(f"{name} is a share of max_rooms: from 0 to 1")
+    if config.bus:
+        try:
+            check_url(config.bus)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        if not config.db.startswith(("postgresql://", "postgres://")):
+            raise UsageError(CLUSTER_NEEDS_SHARED_DB)
+        for name in ("bus_stream_cap", "bus_gap_wait", "bus_start_wait"):
+            if getattr(config, name) <= 0:
+                raise ConfigError(f"{name} must be positive")
     return config
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from sshchat.app import App
 from tests.support.postgres import PostgresServer, binaries
+from tests.support.redis import REDIS_SERVER, RedisServer
 from tests.support.server import Server, make_config
 from tests.support.stores import Backend, PostgresBackend, SQLiteBackend
 
@@ -72,3 +73,15 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     if request.param == "sqlite":
         return SQLiteBackend(tmp_path)
     return PostgresBackend(request.getfixturevalue("postgres"))
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of this test's own (skipped only where none is installed)."""
+    if REDIS_SERVER is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    folder = tmp_path / "redis"
+    folder.mkdir()
+    server = RedisServer(folder)
+    yield server
+    server.stop()

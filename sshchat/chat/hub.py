@@ -11,7 +11,9 @@ The parts, each in its module:
     presence    who is online; renames, idleness, join and leave notices
     rooms       which rooms exist, who is in which, /join, /part, /topic
     pipeline    the one path of every message: rate limit, cleaning,
-                length, mute, commit, delivery
+                length, mute, commit, publish on the bus
+    bus         (chat/bus.py) carries what was committed to ``receive``,
+                here and, in a cluster, on every node; ``receive`` delivers
     operations  what commands may do (commands/ reach nothing else)
 """
 
@@ -21,6 +23,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from sshchat.chat.admission import Admission, JoinRefused
+from sshchat.chat.bus import Bus, Event, Private, RoomLine
 from sshchat.chat.commands import dispatch
 from sshchat.chat.member import Member, Outlet, identity
 from sshchat.chat.message import Kind, Message
@@ -51,7 +54,10 @@ class Hub:
         admins: Iterable[str] = (),
         allowlist: Iterable[str] | None = None,
         motd: str | None = None,
+        bus: Bus | None = None,
     ) -> None:
+        """``bus``: how committed messages reach ``receive`` (None: directly,
+        as the in-process bus does)."""
         self.settings = s = settings
         self.clock = clock
         self._store = store
@@ -59,7 +65,10 @@ class Hub:
         self.names = NameRegistry(snapshot.bindings, store, clock, s.names_per_key, s.names_per_address_per_hour)
         self.moderation = Moderation(snapshot, store, clock, admins, allowlist, motd)
         self.offences = Offences(s.offence_threshold, s.offence_window, s.offence_block, clock)
-        self._pipeline = Pipeline(s, store, self.moderation, self.offences, clock, self.disconnect)
+        if bus is not None:
+            bus.attach(self.receive, snapshot.last_ids)
+        publish = self.receive if bus is None else bus.publish  # read after attach: the local bus's is receive
+        self._pipeline = Pipeline(s, store, self.moderation, self.offences, clock, self.disconnect, publish)
         self._rooms = Rooms(s, store, clock, self._pipeline, self.moderation, snapshot)
         self._presence = Presence(
             s, clock, store, self._rooms, self._pipeline, self.names, self.moderation, snapshot.prefs
@@ -69,6 +78,8 @@ class Hub:
             s, clock, store, self._pipeline, self._rooms, self._presence, self.names, self.moderation, self.disconnect
         )
         self.closing = False
+        self._room_keys: dict[str, str] = {}  # room name -> its key: NFKC once per name, not per message
+        self._by_key = self._rooms.by_key  # (the one dict, changed in place: an attribute less per message)
 
     # ------------------------------------------------------------- lookups
 
@@ -218,6 +229,44 @@ class Hub:
             done(f"no room called {room_name[:32]}")
             return
         self._pipeline.send(member, room, Kind.CHAT, text, done)
+
+    # ------------------------------------------------------------ delivery
+
+    def receive(self, event: Event) -> None:
+        """Deliver what the bus brings, from this node or another: a room's
+        line to the room (looked up by its name's key), a private message to
+        its recipient if online here and to its sender's own session."""
+        if type(event) is RoomLine:
+            msg = event.msg
+            key = self._room_keys.get(msg.room)
+            if key is None:
+                if len(self._room_keys) > 4096:  # names of rooms long gone
+                    self._room_keys.clear()
+                key = self._room_keys[msg.room] = name_key(msg.room)
+            room = self._by_key.get(key)
+            if room is not None:  # removed meanwhile: nobody left to tell
+                room.publish(msg, event.keep, event.sender)
+        elif type(event) is Private:
+            self._private(event)
+        # StateChanged: the node that made the change applied it already;
+        # applying other nodes' changes comes with cluster-wide moderation.
+
+    def _private(self, event: Private) -> None:
+        msg = event.msg
+        members = self._presence.members
+        sender = members.get(name_key(msg.sender))
+        if sender is not None and event.sender is not None and sender.person != event.sender:
+            sender = None  # the name changed hands meanwhile
+        target = members.get(name_key(msg.recipient)) if msg.recipient is not None else None
+        if target is not None and event.recipient is not None and target.person != event.recipient:
+            target = None
+        if target is not None and (event.sender is None or not target.prefs.ignoring(event.sender)):
+            # ignored: silently not delivered
+            if sender is not None:
+                target.last_pm_from = sender
+            target.outlet.deliver(msg)
+        if sender is not None and sender is not target:
+            sender.outlet.deliver(msg)
 
     # ------------------------------------------------------------ clockwork
 

@@ -1,7 +1,10 @@
 """The one path of every message, whoever sends it: a person's line, a bot's
 ``say``, and later a plugin's post.
 
-    rate limit -> cleaning -> length -> mute -> commit -> deliver
+    rate limit -> cleaning -> length -> mute -> commit -> publish (bus)
+
+The bus carries what the store committed to ``Hub.receive``, which delivers
+it: at once in one process, on every node in a cluster.
 
 Every sender meets the same steps and the same refusals. A refusal is one
 line of text: a sender that passed ``then`` hears it there (a bot prints it
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from sshchat.chat.bus import Private, Receive, RoomLine
 from sshchat.chat.member import Member
 from sshchat.chat.message import SPOKEN, Kind, Message
 from sshchat.chat.moderation import Moderation, until_text
@@ -52,13 +56,16 @@ class Pipeline:
         offences: Offences,
         clock: Callable[[], float],
         disconnect: Callable[[Member, str, str], None],
+        publish: Receive,
     ) -> None:
+        """``publish``: the bus's (for the in-process bus, ``Hub.receive`` itself)."""
         self._settings = settings
         self._store = store
         self._moderation = moderation
         self._offences = offences
         self._clock = clock
         self._disconnect = disconnect  # (member, what the room hears, what they read)
+        self._publish = publish
         self._buckets = BucketsByKey(settings.rate_burst, settings.rate_per_second, clock)
 
     # ----------------------------------------------------------- the path
@@ -90,13 +97,9 @@ class Pipeline:
             if isinstance(result, Exception):
                 _refuse(member, NOT_SAVED, then)
                 return
-            if not target.prefs.ignoring(member.person):  # ignored: silently not delivered
-                target.last_pm_from = member
-                target.outlet.deliver(result[0])
-            if target is not member:
-                member.outlet.deliver(result[0])
-                if target.away:
-                    member.outlet.notice(f"{target.name} is away: {target.away}")
+            self._publish(Private(result[0], member.person, target.person))
+            if target is not member and target.away:
+                member.outlet.notice(f"{target.name} is away: {target.away}")
             if then is not None:
                 then(None)
 
@@ -207,7 +210,7 @@ class Pipeline:
         return True
 
     def publish(self, member: Member, room: Room, kind: Kind, text: str, then: Then | None = None) -> None:
-        """Commit, then deliver: nobody sees what the store has not kept.
+        """Commit, then publish: nobody sees what the store has not kept.
 
         Also the path of what the chat itself says in a room about someone
         (joins, renames, a new topic), which skips the checks above: any
@@ -222,8 +225,9 @@ class Pipeline:
             if isinstance(result, Exception):
                 _refuse(member, NOT_SAVED, then)
                 return
+            sender = member.person
             for msg in result:
-                room.publish(msg, keep=keep, sender=member.person)
+                self._publish(RoomLine(msg, keep, sender))
             if then is not None:
                 then(None)
 
@@ -236,7 +240,7 @@ class Pipeline:
         def committed(result: list[Message] | Exception) -> None:
             if not isinstance(result, Exception):
                 for msg in result:
-                    room.publish(msg, keep=False)
+                    self._publish(RoomLine(msg, False))
 
         self._store.append([Draft(room.name, kind, "", text, self._clock(), keep=False)], committed)
 

@@ -111,6 +111,9 @@ class Snapshot:
     # identity -> [(room key, is current)], in the order they joined
     memberships: dict[str, list[tuple[str, bool]]] = field(default_factory=dict)
     prefs: dict[str, str] = field(default_factory=dict)  # fingerprint -> Prefs as JSON
+    # room -> the highest message id kept ("" : private messages): where a
+    # cluster bus starts each room's order (a room not here has none yet)
+    last_ids: dict[str, int] = field(default_factory=dict)
 
 
 # ------------------------------------------------------------ state changes
@@ -244,9 +247,9 @@ class Store(Protocol):
         """Room messages older than ``before_id`` (newest ``limit``), oldest first."""
 
     def after(self, room: str, after_id: int, limit: int, done: Callable[[list[Message]], None]) -> None:
-        """The messages of ``room`` with an id above ``after_id`` (the oldest
-        ``limit``), oldest first: how a node fills a gap in a room's ids that
-        the bus did not bring. Room "" holds the private messages."""
+        """Messages of ``room`` with ids above ``after_id`` (oldest first, at
+        most ``limit``); room "" gives the private messages. A cluster node
+        reads what the bus lost here (sshchat/bus/order.py)."""
 
     def audit_log(self, limit: int, done: Callable[[list[AuditEntry]], None]) -> None:
         """The newest ``limit`` audit entries, oldest first."""

@@ -28,7 +28,10 @@ class MemoryStore:
         self._next_id = 1
 
     def load(self, recent_per_room: int) -> Snapshot:
-        return Snapshot()
+        snap = Snapshot()
+        for m in self.messages:
+            snap.last_ids[m.room] = max(m.id, snap.last_ids.get(m.room, 0))
+        return snap
 
     def append(self, drafts: list[Draft], done: Committed) -> None:
         if self.fail_next and any(d.keep for d in drafts):
@@ -70,7 +73,11 @@ class MemoryStore:
         done(found[-limit:] if limit > 0 else [])
 
     def after(self, room: str, after_id: int, limit: int, done: Callable[[list[Message]], None]) -> None:
-        done([m for m in self.messages if m.room == room and m.id > after_id][:max(limit, 0)])
+        found = [
+            m for m in self.messages
+            if m.room == room and (m.recipient is not None) == (room == "") and m.id > after_id
+        ]
+        done(found[:limit])
 
     def audit_log(self, limit: int, done: Callable[[list[AuditEntry]], None]) -> None:
         entries = [c for c in self.changes if isinstance(c, AuditEntry)]

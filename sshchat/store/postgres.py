@@ -333,6 +333,8 @@ class PostgresStore(BatchingStore):
         snap.mutes = [Mute(*row) for row in await db.fetch("SELECT target, until, reason, by, time FROM mutes")]
         snap.allowed = {fp for (fp,) in await db.fetch("SELECT fingerprint FROM allowlist")}
         snap.motd = await db.fetchval("SELECT value FROM settings WHERE key = 'motd'")
+        # where each room's order starts for the bus (a dropped room's counter stays: ids never repeat)
+        snap.last_ids = dict(await db.fetch("SELECT room, last FROM room_seq"))
         snap.rooms = [
             RoomInfo(*row)
             for row in await db.fetch(

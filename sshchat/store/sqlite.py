@@ -195,6 +195,7 @@ class SQLiteStore(BatchingStore):
         ):
             snap.memberships.setdefault(who, []).append((room, bool(current)))
         snap.prefs = dict(db.execute("SELECT fingerprint, data FROM prefs"))
+        snap.last_ids = dict(db.execute("SELECT room, MAX(id) FROM messages GROUP BY room"))
         return snap
 
     def _read_history(self, room: str, before_id: int | None, limit: int) -> list[Message]:
@@ -206,8 +207,10 @@ class SQLiteStore(BatchingStore):
         return [_message(r) for r in reversed(rows)]
 
     def _read_after(self, room: str, after_id: int, limit: int) -> list[Message]:
+        private = "IS NOT NULL" if room == "" else "IS NULL"
         rows = self._db.execute(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE room = ? AND id > ? ORDER BY id LIMIT ?",
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE room = ? AND recipient {private}"
+            " AND id > ? ORDER BY id LIMIT ?",
             (room, after_id, limit),
         ).fetchall()
         return [_message(r) for r in rows]

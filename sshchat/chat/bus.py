@@ -1,0 +1,104 @@
+"""The bus: how a committed message (or a saved change) reaches the sessions
+that should see it, on this process and, in a cluster, on every other.
+
+The chat core publishes an event once the store has kept what it describes,
+and does the delivery only in ``receive``: the same code runs whether the
+event was published here a moment ago or came from another node. So a
+single process and a cluster differ only in the bus between the two calls:
+
+* in-process (``sshchat/bus/local.py``, the default), ``publish`` calls
+  ``receive`` at once: today's path, at today's cost;
+* Redis (``sshchat/bus/redis.py``), every node receives every event, each
+  room's messages in id order (the store's order), whichever node sent them.
+
+Events are small records of what the core already has, never changed once
+made (not ``frozen``: a frozen dataclass costs three times as much to build,
+one ``object.__setattr__`` per field, and one is built for every message on
+the path that DESIGN.md keeps cheap); their serialisation belongs to the
+adapter that needs it, not here. A new kind of
+event (presence, kicks) is a new dataclass added to ``Event``: a bus that
+cannot carry it fails the test that round-trips every member of the union.
+This module imports nothing but the core's own records (no redis here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol, TypeAlias
+
+from sshchat.chat.message import Message
+from sshchat.chat.store import Change
+
+
+@dataclass(slots=True)
+class RoomLine:
+    """A room message or notice, committed (``msg.id`` > 0) or a notice
+    that is never kept (``keep`` False, id 0: delivered as it comes).
+
+    ``sender``: who said it (``Member.person``), for /ignore; None for lines
+    from nobody in particular.
+    """
+
+    msg: Message
+    keep: bool = True
+    sender: str | None = None
+
+
+@dataclass(slots=True)
+class Private:
+    """A committed /msg, for its recipient and its sender's own session.
+
+    ``sender`` and ``recipient`` are the people (``Member.person``) the
+    sending node meant: a name can change hands between the send and the
+    commit, and a private message must never reach whoever holds the name
+    next. None: not known (a message read back from the store), and then the
+    names in ``msg`` decide.
+    """
+
+    msg: Message
+    sender: str | None = None
+    recipient: str | None = None
+
+
+@dataclass(slots=True)
+class StateChanged:
+    """A saved ban, mute, operator, topic, name binding... (a store Change).
+
+    The node that made the change has applied it already; other nodes apply
+    it when it arrives (a later step: cluster-wide moderation).
+    """
+
+    change: Change
+
+
+class BusError(Exception):
+    """The bus cannot be used (at start); ``str()`` says why in one line."""
+
+
+# Every kind of event a bus carries. Presence (Arrived, Departed, Renamed)
+# and Kick come later: one dataclass each, added here.
+Event: TypeAlias = RoomLine | Private | StateChanged
+
+Receive = Callable[[Event], None]
+
+
+class Bus(Protocol):
+    """Fan-out of events to the chat core of every node (this one included)."""
+
+    def publish(self, event: Event) -> None:
+        """Hand ``event`` over for delivery everywhere; never blocks, never raises
+        for a bus that is down (a remote bus queues and retries)."""
+
+    def attach(self, receive: Receive, last_ids: Mapping[str, int]) -> None:
+        """``receive`` hears every event, on the event loop (one receiver: the hub).
+
+        ``last_ids``: per room, the last message id the receiver has already
+        (``Snapshot.last_ids``); only later ones are delivered, in id order.
+        """
+
+    async def start(self) -> None:
+        """Connect; raise with a one-line reason if the bus cannot be reached."""
+
+    async def close(self) -> None:
+        """Hand over what was published, then let go of the connections."""
