@@ -80,7 +80,7 @@ def test_ignore_holds_for_lines_from_another_node() -> None:
     alice, _ = person(a, "alice", "SHA256:alice")
     bob, bob_sees = person(b, "bob", "SHA256:bob")
     # /ignore of someone on another node comes with cluster-wide presence; what it keeps is the person:
-    bob.prefs.ignores.append(alice.person)
+    bob.prefs.ignore(alice.person)
     a.handle_line(alice, "can you hear me")
     for event in wire_a.sent:
         b.receive(event)

@@ -256,9 +256,10 @@ def test_a_taken_port_is_one_line_before_any_worker_starts(tmp_path: Path) -> No
 
 
 def test_workers_auto_is_one_per_core() -> None:
-    bus = {"bus": "redis://127.0.0.1:6379/0"}
+    bus = {"bus": "redis://127.0.0.1:6379/0", "db": "postgresql://sshchat@127.0.0.1:5432/chat"}  # a cluster's pair
     assert load(None, {}, {"workers": "auto", **bus}).workers == os.cpu_count()
-    assert load(None, {"SSHCHAT_WORKERS": "AUTO", "SSHCHAT_BUS": bus["bus"]}).workers == os.cpu_count()
+    env = {"SSHCHAT_WORKERS": "AUTO", "SSHCHAT_BUS": bus["bus"], "SSHCHAT_DB": bus["db"]}
+    assert load(None, env).workers == os.cpu_count()
     assert load(None, {}, {}).workers == 1
     with pytest.raises(ConfigError, match="workers must be a whole number or auto, not 'many'"):
         load(None, {}, {"workers": "many"})
