@@ -379,4 +379,4 @@ def test_ignore_takes_names_only(hub: Hub) -> None:
     alice, out = join(hub, "alice", None)
     hub.handle_line(alice, "/ignore " + "x" * 100)
     assert out.notices[-1].startswith("/ignore takes a name")
-    assert alice.prefs.ignores == []
+    assert alice.prefs.ignores == ()

@@ -389,7 +389,7 @@ def test_unignore_of_a_key_holder_online_under_their_registered_name() -> None:
     _bob, _ = person(hub, "bob", bob_key)
     hub.handle_line(alice, "/ignore bob")
     hub.handle_line(alice, "/unignore bob")  # online, and his name's key: one person
-    assert alice_out.notices[-1] == "no longer ignoring bob" and alice.prefs.ignores == []
+    assert alice_out.notices[-1] == "no longer ignoring bob" and alice.prefs.ignores == ()
 
 
 # ------------------------------------------------------------- across a restart
@@ -432,5 +432,5 @@ def test_ignores_kept_by_name_become_the_names_key(tmp_path: Path) -> None:
     store = SQLiteStore(db)
     hub = Hub(store, chat_settings())
     alice, _ = person(hub, "alice", ALICE)
-    assert alice.prefs.ignores == ["fingerprint:SHA256:bob"]
+    assert alice.prefs.ignores == ("fingerprint:SHA256:bob",)
     store.close()

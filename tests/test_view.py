@@ -12,6 +12,7 @@ import pytest
 from sshchat.chat.completion import complete
 from sshchat.chat.hub import Hub
 from sshchat.chat.message import Kind
+from sshchat.chat.prefs import Prefs
 from sshchat.store.memory import MemoryStore
 from sshchat.term.editor import LineEditor
 from tests.support.chat import Clock, person
@@ -143,8 +144,8 @@ def test_settings_persist_for_keys_only(tmp_path: Path) -> None:
     anon, _ = person(hub, "anon")
     p = keyed.prefs
     assert (p.theme, p.timestamps, p.bell, p.quiet) == ("mono", "datetime", "off", True)
-    assert p.ignores == ["fingerprint:SHA256:t"]
-    assert anon.prefs.theme is None and anon.prefs.ignores == []
+    assert p.ignores == ("fingerprint:SHA256:t",)
+    assert anon.prefs.theme is None and anon.prefs.ignores == ()
     store.close()
 
 
@@ -233,3 +234,13 @@ def test_ignore_list_is_bounded(clock: Clock) -> None:
         hub.handle_line(alice, f"/ignore user{n}")
     assert len(alice.prefs.ignores) == MAX_IGNORES
     assert out.notices[-1] == f"you ignore {MAX_IGNORES} people already; /unignore someone first"
+
+
+def test_the_list_of_ignores_cannot_be_changed_by_mistake() -> None:
+    """``ignores`` is what /ignore lists; changing it would change nothing
+    (a copy), so it is a tuple: a mistaken ``append`` fails loudly."""
+    p = Prefs()
+    p.ignore("fingerprint:SHA256:t")
+    with pytest.raises(AttributeError):
+        p.ignores.append("fingerprint:SHA256:u")  # type: ignore[attr-defined]
+    assert p.ignores == ("fingerprint:SHA256:t",)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -54,9 +55,13 @@ class Prefs:
     ignored: dict[str, None] = field(default_factory=dict)
 
     @property
-    def ignores(self) -> list[str]:
-        """The people ignored, in the order they were (for /ignore's list)."""
-        return list(self.ignored)
+    def ignores(self) -> tuple[str, ...]:
+        """The people ignored, in the order they were (for /ignore's list).
+
+        A tuple: a snapshot to read, which ``append`` cannot be called on, so
+        code that means to change the list fails loudly instead of changing
+        a copy nobody reads (use ``ignore``, ``unignore``, ``set_ignores``)."""
+        return tuple(self.ignored)
 
     def ignoring(self, person: str) -> bool:
         """Is ``person`` (Member.person) ignored? Constant time."""
@@ -68,7 +73,7 @@ class Prefs:
     def unignore(self, person: str) -> None:
         self.ignored.pop(person, None)
 
-    def set_ignores(self, people: list[str]) -> None:
+    def set_ignores(self, people: Iterable[str]) -> None:
         """Replace the whole list (order kept, each person once)."""
         self.ignored = dict.fromkeys(people)
 

@@ -9,7 +9,7 @@ up in one line a second instead of one line per person.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from sshchat.chat.member import Member
 from sshchat.chat.message import Kind
@@ -140,7 +140,7 @@ class Presence:
                 return
         self._names.claim(name, member.fingerprint, saved, member.address)
 
-    def _by_person(self, ignores: list[str]) -> list[str]:
+    def _by_person(self, ignores: Iterable[str]) -> list[str]:
         """Ignores kept by an older version name a name: the key that owns
         it now is who was meant; a name no key owns meant nobody lasting."""
         people: dict[str, None] = {}
