@@ -319,6 +319,24 @@ def test_a_keyless_mute_holds_the_address_when_they_reconnect() -> None:
     assert troll_out.notices  # (the first session was told when muted)
 
 
+def test_a_keyless_person_who_left_can_be_unmuted_by_name() -> None:
+    """Their session's mute ended with it; the mute their address holds
+    (for good, without a duration) is what /unmute NAME must lift."""
+    hub = _hub()
+    op, op_out = person(hub, "op", OP)
+    troll, _ = person(hub, "troll", address="203.0.113.9")
+    hub.handle_line(op, "/mute troll spam")
+    hub.leave(troll)
+    hub.handle_line(op, "/unmute troll")
+    assert op_out.notices[-1] == "unmuted troll"
+    back, back_out = person(hub, "troll2", address="203.0.113.9")
+    hub.handle_line(back, "heard again")
+    assert "heard again" in op_out.texts()
+    assert not any("muted" in n for n in back_out.notices)
+    hub.handle_line(op, "/unmute troll")  # nothing left to lift
+    assert op_out.notices[-1] == "no one called troll is online or registered"
+
+
 def test_reply_goes_to_the_person_who_wrote_not_whoever_took_their_name() -> None:
     hub = _hub()
     alice, alice_out = person(hub, "alice", ALICE)

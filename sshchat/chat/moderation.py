@@ -89,7 +89,7 @@ def _network(ban: Ban) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
         return None
 
 
-def _address_target(address: str) -> str:
+def address_target(address: str) -> str:
     """The mutes entry a keyless person's address holds: "address:203.0.113.7"
     or "address:2001:db8::/64" (as every per-address rule counts it)."""
     return "address:" + address_keys(address)[0]
@@ -262,7 +262,7 @@ class Moderation:
         if mute.target.startswith("session:"):
             self.mutes[mute.target] = mute
             if address:
-                held = _address_target(address)
+                held = address_target(address)
                 self.mutes[held] = dataclasses.replace(mute, target=held)
             if then is not None:
                 then(True)
@@ -274,7 +274,7 @@ class Moderation:
 
         For a keyless session, ``address`` lifts the mute its address holds too.
         """
-        held = _address_target(address) if address and target.startswith("session:") else None
+        held = address_target(address) if address and target.startswith("session:") else None
         mute = self.mutes.get(target) or (self.mutes.get(held) if held else None)
         if mute is None:
             return None
@@ -302,7 +302,7 @@ class Moderation:
         one their address holds (see ``mute``)."""
         mute = self.mute_of(person)
         if mute is None and person.startswith("session:") and address:
-            mute = self.mute_of(_address_target(address))
+            mute = self.mute_of(address_target(address))
         return mute
 
     # ------------------------------------------------------------ allowlist

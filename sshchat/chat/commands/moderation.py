@@ -22,7 +22,7 @@ from sshchat.chat.commands.common import (
 )
 from sshchat.chat.commands.core import Core
 from sshchat.chat.member import Member, identity
-from sshchat.chat.moderation import address_network, parse_network, until_text, when
+from sshchat.chat.moderation import address_network, address_target, parse_network, until_text, when
 from sshchat.chat.names import NAME_RE, name_key
 from sshchat.chat.sanitize import clean
 from sshchat.chat.store import AuditEntry, Ban, Mute
@@ -247,10 +247,25 @@ def mute(core: Core, member: Member, args: list[str], rest: str) -> None:
     core.mute(muted, saved, online.address if online is not None and online.fingerprint is None else None)
 
 
+def _keyless_gone(core: Core, name: str) -> str | None:
+    """The mute to lift for a keyless person called ``name`` who has left:
+    the one their address holds (their session's own mute ended with it),
+    found by where they came from; or one an older version kept by name."""
+    by_name = identity(None, name_key(name))
+    if core.mute_of(by_name):
+        return by_name
+    left_from = core.last_address(by_name)
+    if left_from and core.mute_of(address_target(left_from)):
+        return address_target(left_from)
+    return None
+
+
 def unmute(core: Core, member: Member, args: list[str], rest: str) -> None:
-    by_name = identity(None, name_key(args[0]))
-    if not args[0].startswith(FINGERPRINT_PREFIX) and core.find(args[0]) is None and core.mute_of(by_name):
-        target, online, label = by_name, None, echo(args[0], 16)  # a keyless person, offline
+    gone = None
+    if not args[0].startswith(FINGERPRINT_PREFIX) and core.find(args[0]) is None:
+        gone = _keyless_gone(core, args[0])
+    if gone is not None:
+        target, online, label = gone, None, echo(args[0], 16)  # a keyless person, offline
     else:
         fp, online, label = resolve_key(core, member, args[0])
         if not label:
