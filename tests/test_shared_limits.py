@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 
+import sshchat.chat.rooms as rooms_module
 from sshchat.chat.admission import JoinRefused
 from sshchat.chat.hub import Hub
 from sshchat.chat.message import Kind
-from sshchat.chat.store import DropRoom
+from sshchat.chat.room import RoomInfo
+from sshchat.chat.store import DropRoom, SetMemberships, Snapshot
 from sshchat.store.memory import MemoryStore
 from tests.support.chat import Clock, person
 from tests.support.settings import chat_settings
@@ -193,6 +195,75 @@ def test_rmroom_moves_people_to_the_lobby_and_is_audited() -> None:
     assert DropRoom("#spam", "#spam") in store.changes
     hub.handle_line(alice, "/join #spam")  # made anew: no old history
     assert not any(m.text == "hello" for m in hub.room_of(alice).recent(50))
+
+
+class _Reads(dict[str, list[tuple[str, bool]]]):
+    """Remembered memberships that count how many of them are read."""
+
+    reads = 0
+
+    def __getitem__(self, who: str) -> list[tuple[str, bool]]:
+        _Reads.reads += 1
+        return super().__getitem__(who)
+
+    def get(self, who: str, default: object = None) -> object:
+        _Reads.reads += 1
+        return super().get(who, default)
+
+    def items(self):
+        for item in super().items():
+            _Reads.reads += 1
+            yield item
+
+
+class _ManyRemembered(MemoryStore):
+    """A store that remembers the rooms of many people who are not online."""
+
+    def load(self, recent_per_room: int) -> Snapshot:
+        rooms = [RoomInfo("#gone", creator="op", creator_fp=OP), RoomInfo("#other", creator="op", creator_fp=OP)]
+        memberships = {f"fingerprint:SHA256:k{n}": [("#lobby", False), ("#other", True)] for n in range(20_000)}
+        memberships["fingerprint:SHA256:was-in-gone"] = [("#lobby", False), ("#gone", True)]
+        return Snapshot(rooms=rooms, memberships=memberships)
+
+
+def test_removing_a_room_reads_only_the_memberships_of_its_own_people() -> None:
+    """Removing a room (an operator's, or keyless rooms expiring several at
+    a tick) must not walk everyone ever remembered: the chat waits for it."""
+    hub = _hub(store=_ManyRemembered())
+    rooms = hub._rooms
+    rooms._memberships = _Reads(rooms._memberships)
+    op, op_out = person(hub, "op", OP)
+    _Reads.reads = 0
+    hub.handle_line(op, "/rmroom #gone")
+    assert op_out.notices[-1] == "removed #gone and its history; 0 people moved to #lobby"
+    assert _Reads.reads < 10
+    back, _ = person(hub, "back", "SHA256:was-in-gone")  # their place in it forgotten
+    assert back.rooms == ["#lobby"] and back.room == "#lobby"
+    other, _ = person(hub, "other", "SHA256:k7")
+    assert other.rooms == ["#lobby", "#other"] and other.room == "#other"
+
+
+def test_keyless_peoples_rooms_are_not_stored_and_are_remembered_in_bounds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A keyless name costs nothing: its rooms must not grow the store, or
+    memory, without bound; the latest ones are still remembered."""
+    monkeypatch.setattr(rooms_module, "KEYLESS_REMEMBERED", 5, raising=False)
+    store = MemoryStore()
+    hub = _hub(store=store)
+    for n in range(50):
+        anon, _ = person(hub, f"anon{n}", address=f"198.51.100.{n}")
+        hub.handle_line(anon, "/join #open")
+        hub.leave(anon)
+    assert not [c for c in store.changes if isinstance(c, SetMemberships) and c.identity.startswith("name:")]
+    assert len(hub._rooms._memberships) <= 5
+    back, _ = person(hub, "anon49")  # came back soon: still in their rooms
+    assert back.rooms == ["#lobby", "#open"] and back.room == "#open"
+    first, _ = person(hub, "anon0")  # long gone: forgotten
+    assert first.rooms == ["#lobby"]
+    keyed, _ = person(hub, "alice", ALICE)
+    hub.handle_line(keyed, "/join #open")
+    assert SetMemberships(f"fingerprint:{ALICE}", (("#lobby", False), ("#open", True))) in store.changes
 
 
 def test_the_lobby_cannot_be_removed() -> None:

@@ -16,13 +16,19 @@ person with a key from an address that has made none can still make one.
 Where a room was made from is kept with it, so these caps hold across a
 restart. Every count is kept up to date as rooms come and go: making a room
 costs the same with ten rooms as with ten thousand.
+
+Who belongs to which room is remembered with an index by room, so removing
+a room costs what its own people cost, not what everyone ever remembered
+does. A keyless person's rooms are remembered by a name anyone may use next,
+and such names cost nothing to make: they are kept in memory only, for the
+``KEYLESS_REMEMBERED`` keyless people seen last, never in the store.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
 
 from sshchat.chat.addresses import NETWORK_SHARE, address_keys
@@ -41,6 +47,16 @@ LOBBY = "#lobby"
 LOBBY_KEY = name_key(LOBBY)
 
 Memberships = list[tuple[str, bool]]  # (room key, is the one looked at), in the order joined
+
+# Keyless people ("name:..." identities) whose rooms are remembered for when
+# they come back, the latest seen kept: enough to reconnect after a dropped
+# line, bounded however many throwaway names come and go.
+KEYLESS_REMEMBERED = 10_000
+
+
+def _keyless(who: str) -> bool:
+    """Is ``who`` (Member.identity) a keyless person's, remembered by name?"""
+    return who.startswith("name:")
 
 
 class Rooms:
@@ -73,9 +89,12 @@ class Rooms:
             room = self.by_key.get(name_key(room_name))
             if room is not None:
                 room.history.extend(messages)
-        self._memberships: dict[str, Memberships] = {
-            who: [(k, cur) for k, cur in rooms if k in self.by_key] for who, rooms in snapshot.memberships.items()
-        }
+        self._memberships: dict[str, Memberships] = {}  # identity -> their rooms
+        self._remembered_in: dict[str, set[str]] = {}  # room key -> identities remembering it (not the lobby)
+        self._keyless_seen: OrderedDict[str, None] = OrderedDict()  # keyless identities remembered, oldest first
+        for who, rooms in snapshot.memberships.items():
+            if not _keyless(who):  # kept by an older version: not worth keeping by name
+                self._keep(who, [(k, cur) for k, cur in rooms if k in self.by_key])
         self._empty_since: dict[str, float] = {}  # keyless-made room key -> when last seen empty
 
     # ------------------------------------------------------------- lookups
@@ -276,12 +295,11 @@ class Rooms:
         for visitor in room.listeners:
             visitor.outlet.close(notice)
         room.listeners.clear()
-        for who, remembered in self._memberships.items():
-            if any(k == key for k, _ in remembered):
-                kept = [(k, cur) for k, cur in remembered if k != key]
-                if not any(cur for _, cur in kept):
-                    kept = [(k, k == LOBBY_KEY) for k, _ in kept] or [(LOBBY_KEY, True)]
-                self._memberships[who] = kept
+        for who in self._remembered_in.pop(key, ()):  # only those who belonged to it
+            kept = [(k, cur) for k, cur in self._memberships[who] if k != key]
+            if not any(cur for _, cur in kept):
+                kept = [(k, k == LOBBY_KEY) for k, _ in kept] or [(LOBBY_KEY, True)]
+            self._memberships[who] = kept  # (the store's DropRoom drops its rows)
         del self.by_key[key]
         self._count(room.info, -1)
         self._empty_since.pop(key, None)
@@ -349,8 +367,32 @@ class Rooms:
     def _remember(self, member: Member) -> None:
         """Keep ``member``'s rooms (and which one they look at) for next time."""
         rooms = [(key, key == member.room) for key in member.rooms]
-        self._memberships[member.identity] = rooms
-        self._store.save(SetMemberships(member.identity, tuple(rooms)))
+        self._keep(member.identity, rooms)
+        if member.fingerprint is not None:  # a keyless person's: in memory only
+            self._store.save(SetMemberships(member.identity, tuple(rooms)))
+
+    def _keep(self, who: str, rooms: Memberships) -> None:
+        """Remember ``rooms`` for ``who``, with the index by room; the
+        oldest keyless person is forgotten past KEYLESS_REMEMBERED."""
+        self._forget(who)
+        self._memberships[who] = rooms
+        for key, _ in rooms:
+            if key != LOBBY_KEY:
+                self._remembered_in.setdefault(key, set()).add(who)
+        if _keyless(who):
+            self._keyless_seen[who] = None
+            if len(self._keyless_seen) > KEYLESS_REMEMBERED:
+                self._forget(next(iter(self._keyless_seen)))
+
+    def _forget(self, who: str) -> None:
+        """Forget ``who``'s rooms (they come back to the lobby)."""
+        for key, _ in self._memberships.pop(who, ()):
+            people = self._remembered_in.get(key)
+            if people is not None:
+                people.discard(who)
+                if not people:
+                    del self._remembered_in[key]
+        self._keyless_seen.pop(who, None)
 
     # ------------------------------------------------------- room's rules
 
