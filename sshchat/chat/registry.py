@@ -38,6 +38,9 @@ class NameRegistry:
         self._per_key = per_key
         self._per_address = per_address
         self._registered_at: dict[str, deque[float]] = {}  # address key -> when names were registered from it
+        # Every registration's (time, address key), oldest first: what lets
+        # addresses that never come back be forgotten once their hour is over.
+        self._registrations: deque[tuple[float, str]] = deque()
         self._held: defaultdict[str, set[str]] = defaultdict(set)  # key -> names it holds (an index)
         for b in bindings.values():
             self._held[b.fingerprint].add(b.name)
@@ -102,16 +105,21 @@ class NameRegistry:
         )
 
     def _recent(self, where: str) -> int:
-        """Names registered from ``where`` within the window (older ones forgotten)."""
-        times = self._registered_at.get(where)
-        if times is None:
-            return 0
+        """Names registered from ``where`` within the window."""
+        self._forget_old()
+        return len(self._registered_at.get(where, ()))
+
+    def _forget_old(self) -> None:
+        """Forget registrations older than the window, of every address
+        (one that never comes back too): each is forgotten once, so this
+        costs what was registered, not what is kept."""
         start = self._clock() - self.WINDOW
-        while times and times[0] <= start:
+        while self._registrations and self._registrations[0][0] <= start:
+            _, where = self._registrations.popleft()
+            times = self._registered_at[where]
             times.popleft()
-        if not times:
-            del self._registered_at[where]
-        return len(times)
+            if not times:
+                del self._registered_at[where]
 
     def claim(
         self,
@@ -138,6 +146,7 @@ class NameRegistry:
             for where in address_keys(address):
                 if where is not None:
                     self._registered_at.setdefault(where, deque()).append(now)
+                    self._registrations.append((now, where))
         binding = Binding(name, fingerprint, self._clock())
         self._bind(binding)
 
@@ -157,7 +166,10 @@ class NameRegistry:
 
     def _unbind(self, binding: Binding) -> None:
         del self._bindings[name_key(binding.name)]
-        self._held[binding.fingerprint].discard(binding.name)
+        held = self._held[binding.fingerprint]
+        held.discard(binding.name)
+        if not held:  # a key with no names left is not kept
+            del self._held[binding.fingerprint]
         if self._shapes.get(skeleton(binding.name)) is binding:
             del self._shapes[skeleton(binding.name)]
 
