@@ -97,6 +97,28 @@ def test_offence_memory_is_bounded() -> None:
     assert len(offences._recent) <= 101
 
 
+def test_a_full_list_of_blocks_drops_the_ones_over_before_any_in_force() -> None:
+    """At ``max_addresses`` blocks, a new one must not lift a block still in
+    force while one that is over takes the place; with all in force, the one
+    ending soonest goes, and the list stays bounded."""
+    clock = Clock()
+    offences = Offences(1, 10.0, 60.0, clock, max_addresses=2)
+    assert offences.record("192.0.2.1")  # ends at +60
+    clock.now += 1
+    assert offences.record("192.0.2.2")  # ends at +61
+    clock.now += 99
+    assert offences.record("192.0.2.1")  # blocked again: ends at +160; .2 is over
+    clock.now += 1
+    assert offences.record("192.0.2.3")  # past the limit: .2's place is taken
+    assert offences.blocked_until("192.0.2.1") is not None
+    assert offences.blocked_until("192.0.2.3") is not None
+    clock.now += 1
+    assert offences.record("192.0.2.4")  # all in force: the soonest to end (.1) goes
+    assert offences.blocked_until("192.0.2.1") is None
+    assert offences.blocked_until("192.0.2.3") is not None and offences.blocked_until("192.0.2.4") is not None
+    assert len(offences._blocked) == 2
+
+
 @pytest.mark.parametrize(
     ("taken", "wanted"), [("alice", "aIice"), ("alice", "a1ice"), ("bob", "b0b"), ("modem", "modern")]
 )

@@ -8,7 +8,7 @@ sleeping.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 
 from sshchat.chat.addresses import NETWORK_SHARE, address_keys
@@ -82,7 +82,12 @@ class Offences:
     around it, which may offend ``NETWORK_SHARE`` times as often), so walking
     through the addresses of one network earns the block as one address
     does. Memory is bounded: at most ``max_addresses`` are tracked, the
-    oldest forgotten first.
+    oldest forgotten first. Blocks past that many forget the ones that are
+    over first; if every one is still in force, the one that ends soonest
+    goes: an attack from that many networks is under way, the newest
+    offender is the one active now, and the oldest has served most of its
+    time (memory stays bounded rather than grow with the attacker's
+    addresses).
     """
 
     def __init__(
@@ -99,7 +104,7 @@ class Offences:
         self._clock = clock
         self._max = max_addresses
         self._recent: dict[str, deque[float]] = {}
-        self._blocked: dict[str, float] = {}
+        self._blocked: OrderedDict[str, float] = OrderedDict()  # key -> block ends; soonest first (block_for is fixed)
 
     def record(self, address: str) -> bool:
         """Count one offence; True if the address is now blocked."""
@@ -123,10 +128,23 @@ class Offences:
         if len(times) >= threshold:
             times.clear()
             self._blocked[key] = now + self.block_for
-            if len(self._blocked) > self._max:
-                del self._blocked[next(iter(self._blocked))]
+            self._blocked.move_to_end(key)  # the order stays by when blocks end
+            self._forget_blocks(now)
             return True
         return False
+
+    def _forget_blocks(self, now: float) -> None:
+        """Drop the blocks that are over (all at the front: the order is by
+        when they end), then, past ``max_addresses``, the ones ending soonest.
+        Each block is dropped once: this costs what was blocked, not what is kept."""
+        blocked = self._blocked
+        while blocked:
+            first = next(iter(blocked))
+            if blocked[first] > now:
+                break
+            del blocked[first]
+        while len(blocked) > self._max:
+            blocked.popitem(last=False)
 
     def blocked_until(self, address: str) -> float | None:
         """When the block on ``address`` (or its network) ends, or None if it is not blocked."""
