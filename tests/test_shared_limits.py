@@ -5,6 +5,7 @@ rooms made without a key, names held by one key, and mutes, /reply and
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from sshchat.chat.admission import JoinRefused
 from sshchat.chat.hub import Hub
 from sshchat.chat.message import Kind
 from sshchat.chat.room import RoomInfo
-from sshchat.chat.store import DropRoom, SetMemberships, Snapshot
+from sshchat.chat.store import Change, DropRoom, Saved, SetMemberships, Snapshot
 from sshchat.store.memory import MemoryStore
 from tests.support.chat import Clock, person
 from tests.support.settings import chat_settings
@@ -264,6 +265,57 @@ def test_keyless_peoples_rooms_are_not_stored_and_are_remembered_in_bounds(
     keyed, _ = person(hub, "alice", ALICE)
     hub.handle_line(keyed, "/join #open")
     assert SetMemberships(f"fingerprint:{ALICE}", (("#lobby", False), ("#open", True))) in store.changes
+
+
+class _SlowDrop(MemoryStore):
+    """A store that keeps a room's drop only when the test says so, as a
+    busy disk would: lines may come meanwhile."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held: list[Callable[[Exception | None], None]] = []
+
+    def save(self, change: Change, done: Saved | None = None) -> None:
+        if not isinstance(change, DropRoom) or done is None:
+            super().save(change, done)
+            return
+        self.changes.append(change)
+        self.held.append(done)
+
+    def finish(self, error: Exception | None = None) -> None:
+        for done in self.held:
+            done(error)
+        self.held.clear()
+
+
+def test_nothing_more_is_kept_for_a_room_while_it_is_being_removed() -> None:
+    """Kept after the store dropped the room, a line would come back with a
+    room made again under its name: it is refused, and its sender told."""
+    store = _SlowDrop()
+    hub = _hub(store=store)
+    op, op_out = person(hub, "op", OP)
+    alice, alice_out = person(hub, "alice", ALICE)
+    bob, bob_out = person(hub, "bob")
+    hub.handle_line(alice, "/join #doomed")
+    hub.handle_line(op, "/rmroom #doomed")
+    hub.handle_line(alice, "said too late")
+    assert alice_out.notices[-1] == "#doomed is being removed; your message was not sent"
+    hub.handle_line(alice, "/topic too late")
+    assert alice_out.notices[-1] == "#doomed is being removed; the topic was not set"
+    hub.handle_line(bob, "/join #doomed")
+    assert bob_out.notices[-1] == "#doomed is being removed; join another room (/rooms)"
+    hub.handle_line(op, "/rmroom #doomed")
+    assert op_out.notices[-1] == "#doomed is being removed already"
+    assert len(store.held) == 1
+    store.finish()
+    assert not any(m.text == "said too late" for m in store.messages)
+    assert not any(isinstance(c, RoomInfo) and c.topic == "too late" for c in store.changes)
+    hub.handle_line(alice, "/join #doomed")  # made anew
+    hub.handle_line(alice, "/rmroom #doomed")  # (not hers to remove)
+    hub.handle_line(op, "/rmroom #doomed")
+    store.finish(OSError("database or disk is full"))  # not dropped: open again
+    hub.handle_line(alice, "still here")
+    assert "still here" in alice_out.texts()
 
 
 def test_the_lobby_cannot_be_removed() -> None:

@@ -219,6 +219,10 @@ class Pipeline:
         if given, else as a notice (never both: a bot would hear it twice).
         """
         keep = kind in SPOKEN
+        if room.closing:  # kept now, it would outlive the room's drop in the store
+            if keep:
+                _refuse(member, f"{room.name} is being removed; your message was not sent", then)
+            return  # (a join or leave notice there is no loss)
         draft = Draft(room.name, kind, member.name, text, self._clock(), None, member.fingerprint, keep)
 
         def committed(result: list[Message] | Exception) -> None:
@@ -236,6 +240,8 @@ class Pipeline:
     def announce(self, room: Room, kind: Kind, text: str) -> None:
         """A line from nobody in particular (a storm's summary), in the room's
         order; a summary the store could not place is not worth an error."""
+        if room.closing:
+            return
 
         def committed(result: list[Message] | Exception) -> None:
             if not isinstance(result, Exception):

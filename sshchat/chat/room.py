@@ -56,6 +56,10 @@ class Room:
         self.pending_notices: dict[Kind, list[str]] = {}  # names waiting for a summary
         self.last_summary = float("-inf")  # when the last summary went out
         self.history: deque[Message] = deque(maxlen=history_size)
+        # Being removed: the store has been asked to drop it, and nothing more
+        # may be kept for it meanwhile (a message kept after the drop would
+        # come back with a room made again under its name).
+        self.closing = False
 
     @property
     def name(self) -> str:

@@ -176,6 +176,8 @@ class Rooms:
             self._count(info, 1)
             self._store.save(info)
             log.info("%s created %s", member.name, room_name)
+        if self.closed_to(member, room):
+            return
         if key == member.room:
             member.outlet.notice(f"you are already in {room.name}")
             return
@@ -267,15 +269,20 @@ class Rooms:
 
         The store drops it first; only once that is durable does anyone see
         it go (``then`` hears True). If it could not, nothing changes (False).
+        Meanwhile it is closing: nothing more is kept for it (see
+        ``closed_to``), as what the store kept after the drop would outlive it.
         """
 
         def saved(error: Exception | None) -> None:
             ok = error is None and self.by_key.get(room.key) is room
             if ok:
                 self._drop(room, notice)
+            else:
+                room.closing = False
             if then is not None:
                 then(ok)
 
+        room.closing = True
         self._store.save(DropRoom(room.key, room.name), saved)
 
     def _drop(self, room: Room, notice: str) -> None:
@@ -320,6 +327,7 @@ class Rooms:
             if now - since >= ttl:
                 log.info("%s expired: made without a key, empty for %.0f s", room.name, now - since)
                 # Empty and nobody's doing: gone now, the store told behind.
+                room.closing = True
                 self._drop(room, f"{room.name} was removed")
                 self._store.save(DropRoom(room.key, room.name))
                 gone.append(room)
@@ -396,6 +404,15 @@ class Rooms:
 
     # ------------------------------------------------------- room's rules
 
+    @staticmethod
+    def closed_to(member: Member, room: Room, what: str = "") -> bool:
+        """True if ``room`` is being removed, and then ``member`` is told that
+        ``what`` (e.g. "your message was not sent") came to nothing."""
+        if not room.closing:
+            return False
+        member.outlet.notice(f"{room.name} is being removed; {what or 'join another room (/rooms)'}")
+        return True
+
     def may_manage(self, member: Member, room: Room) -> bool:
         """Operators, and the keyed creator of ``room``."""
         creator = room.info.creator_fp
@@ -405,6 +422,8 @@ class Rooms:
         """/topic: show it (None), or set it to ``text`` (as typed): the
         room's creator (by key) or an operator, and not while muted."""
         room = self.of(member)
+        if text is not None and self.closed_to(member, room, "the topic was not set"):
+            return  # (kept after the drop, it would bring the room back at a restart)
         if text is not None and not self.may_manage(member, room):
             member.outlet.notice(f"only {room.name}'s creator or an operator can set its topic")
             return

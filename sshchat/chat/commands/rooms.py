@@ -78,6 +78,9 @@ def rmroom(core: Core, member: Member, args: list[str], rest: str) -> None:
     if room is core.room("#lobby"):
         member.outlet.notice(f"{room.name} cannot be removed: everyone belongs to it")
         return
+    if room.closing:
+        member.outlet.notice(f"{room.name} is being removed already")
+        return
     reason = core.on_behalf(member, " ".join(args[1:]), "give a reason for removing a room")
     if reason is None:
         return
