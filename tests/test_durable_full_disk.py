@@ -1,7 +1,8 @@
 """With a real full disk (RLIMIT_FSIZE 0 on a `sshchat serve` process, so
-every write to a file fails), a /ban or /topic is refused as not saved and
-changes nothing; once space returns they work, and after a restart only
-what was durable exists."""
+every write to a file fails), a /ban, /topic, /mute or a /nick (which
+registers the name to the key) is refused as not saved and changes
+nothing; once space returns they work, and after a restart only what was
+durable exists."""
 
 from __future__ import annotations
 
@@ -18,9 +19,9 @@ KEPT = "SHA256:" + "K" * 43
 NOT_SAVED = "was not saved (storage error); nothing changed"
 
 
-async def _admin(port: int, key: asyncssh.SSHKey) -> Client:
+async def _admin(port: int, key: asyncssh.SSHKey, name: str = "dana") -> Client:
     conn = await asyncssh.connect(
-        "127.0.0.1", port, username="dana", known_hosts=None, client_keys=[key], agent_path=None,
+        "127.0.0.1", port, username=name, known_hosts=None, client_keys=[key], agent_path=None,
     )
     client = Client(conn, await conn.create_process(encoding="utf-8"))
     await client.wait_for("Welcome", timeout=10)
@@ -59,5 +60,50 @@ async def test_ban_and_topic_with_the_disk_full_are_refused_and_work_once_space_
         await dana.wait_for(KEPT[:20], timeout=10)
         assert LOST[:20] not in dana.text and "lost topic" not in dana.text
         await dana.close()
+    finally:
+        assert again.stop() == 0, "".join(again.log)
+
+
+async def test_nick_and_mute_with_the_disk_full_are_refused_and_work_once_space_returns(tmp_path: Path) -> None:
+    key, erin_key, other_key = (asyncssh.generate_private_key("ssh-ed25519") for _ in range(3))
+    admins = tmp_path / "admins"
+    admins.write_text(key.export_public_key().decode())
+    args = ("--admin-keys", str(admins))
+    server = ServerProcess(tmp_path, *args)
+    try:
+        dana = await _admin(server.port, key)
+        erin = await _admin(server.port, erin_key, "erin")
+        _soft, hard = resource.prlimit(server.pid, resource.RLIMIT_FSIZE)
+        resource.prlimit(server.pid, resource.RLIMIT_FSIZE, (0, hard))
+        dana.line("/nick lostname")
+        await dana.wait_for('the name "lostname" was not saved (storage error); nothing changed, you are still dana')
+        dana.line("/mute erin")
+        await dana.wait_for(f"the mute on erin {NOT_SAVED}", timeout=10)
+        resource.prlimit(server.pid, resource.RLIMIT_FSIZE, (hard, hard))
+        erin.line("still heard")  # (with the disk full, nobody's line is kept: nor heard)
+        await dana.wait_for("erin: still heard", timeout=10)
+        assert "you were muted" not in erin.text
+        dana.line("/nick keptname")
+        await dana.wait_for("dana is now known as keptname", timeout=10)
+        dana.line("/mute erin")
+        await dana.wait_for("muted erin", timeout=10)
+        await erin.wait_for("you were muted by keptname", timeout=10)
+        await erin.close()
+        await dana.close()
+    finally:
+        assert server.stop() == 0, "".join(server.log)
+    again = ServerProcess(tmp_path, *args)
+    try:
+        other = await _admin(again.port, other_key, "lostname")  # never registered: free
+        other.line("/nick keptname")  # registered to dana's key for good
+        await other.wait_for('the name "keptname" is registered to another key', timeout=10)
+        erin = await _admin(again.port, erin_key, "erin")
+        await erin.wait_for("you are muted", timeout=10)
+        erin.line("not heard")
+        other.line("heard")
+        await other.wait_for("lostname: heard", timeout=10)
+        assert "erin: not heard" not in other.text
+        await other.close()
+        await erin.close()
     finally:
         assert again.stop() == 0, "".join(again.log)
