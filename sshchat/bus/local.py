@@ -18,6 +18,8 @@ def _nobody(event: Event) -> None:
 class LocalBus:
     """Delivers each event at once, synchronously, on the caller's stack."""
 
+    crosses_processes = False  # nobody else to tell: state changes are not published at all
+
     def __init__(self) -> None:
         self.publish: Receive = _nobody  # replaced by the receiver itself: no extra call per event
 

@@ -21,6 +21,15 @@ last id and one connection, and a room made on another node needs no
 announcement before its first line arrives. The order that matters, a
 room's, comes from the store's ids, not from the stream.
 
+A message committed whose event never reached the stream (its node died
+between the commit and the XADD, or the outbox overflowed) is found by a
+sweep: every ``SWEEP_EVERY`` seconds the node asks the store for every
+room's last id (one query) and the reorder buffer reads what it lacks; at
+once, too, when the reader gets Redis back.
+
+A ``StateChanged`` is not handed to this node's own buffer: the node that
+made the change applied it already (chat/state.py applies other nodes').
+
 Bus lag (the publisher's wall clock in the entry, to the reader's clock on
 arrival) is kept in ``lags`` for metrics and the bench.
 """
@@ -44,7 +53,7 @@ from redis.exceptions import RedisError
 from sshchat.bus.codec import CodecError, decode, encode
 from sshchat.bus.order import Backfill, ReorderBuffer
 from sshchat.bus.url import check_url, where
-from sshchat.chat.bus import BusError, Event, Receive
+from sshchat.chat.bus import BusError, Event, Receive, StateChanged
 
 log = logging.getLogger("sshchat")
 
@@ -57,6 +66,7 @@ BACKOFF_MIN = 0.05  # seconds before the first reconnection, doubling...
 BACKOFF_MAX = 1.0  # ...up to this
 CONNECT_TIMEOUT = 2.0
 LAG_SAMPLES = 10_000
+SWEEP_EVERY = 2.0  # seconds between two asks of the store for every room's last id
 
 
 class RedisBus:
@@ -72,6 +82,7 @@ class RedisBus:
         start_wait: float,
         stream: str = STREAM,
         node: str | None = None,
+        sweep_every: float = SWEEP_EVERY,
     ) -> None:
         """``backfill``: the store, for gaps; ``stream_cap``: entries the stream
         keeps (about); ``gap_wait``: seconds a gap may last before the store is
@@ -84,6 +95,7 @@ class RedisBus:
         self._cap = stream_cap
         self._gap_wait = gap_wait
         self._start_wait = start_wait
+        self._sweep_every = sweep_every
         self._buffer: ReorderBuffer | None = None
         self._outbox: deque[tuple[float, Event]] = deque()
         self._wake = asyncio.Event()
@@ -100,6 +112,8 @@ class RedisBus:
 
     # ------------------------------------------------------------ the Bus
 
+    crosses_processes = True  # other nodes hear what is published: state changes are worth sending
+
     def attach(self, receive: Receive, last_ids: Mapping[str, int]) -> None:
         self._buffer = ReorderBuffer(receive, self._backfill, self._gap_wait, last_ids)
 
@@ -113,7 +127,8 @@ class RedisBus:
                             self.dropped)
         self._outbox.append((time.time(), event))
         self._wake.set()
-        self._buffer.push(event)  # this node's people: at once, in order (after the queue: a fault here is local)
+        if type(event) is not StateChanged:  # (a state change: applied here already)
+            self._buffer.push(event)  # this node's people: at once, in order (after the queue: a fault here is local)
 
     async def start(self) -> None:
         """Reach Redis (retrying for ``start_wait`` seconds), then read and write."""
@@ -134,7 +149,9 @@ class RedisBus:
                 delay = min(delay * 2, BACKOFF_MAX)
         self.connected = True
         log.info("bus: Redis at %s, stream %s, node %s", where(self.url), self.stream, self.node)
-        self._tasks = [asyncio.create_task(self._read()), asyncio.create_task(self._drain())]
+        self._tasks = [
+            asyncio.create_task(self._read()), asyncio.create_task(self._drain()), asyncio.create_task(self._sweeps())
+        ]
 
     async def close(self, wait: float = 2.0) -> None:
         """Send what is queued (for up to ``wait`` seconds), then disconnect."""
@@ -196,7 +213,8 @@ class RedisBus:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, BACKOFF_MAX)
                 continue
-            if not self.connected:
+            back = not self.connected
+            if back:
                 log.info("bus: Redis at %s is back; reading on from %s", where(self.url), self.last_id.decode())
                 self.connected = True
             delay = BACKOFF_MIN
@@ -216,6 +234,29 @@ class RedisBus:
                         buffer.push(event)
                     except Exception:  # a fault of ours in delivery must not stop the reader
                         log.exception("bus: delivering entry %s failed", entry_id.decode())
+            if back:  # what the stream still held is read: the rest (a Redis that restarted empty) from the store
+                self.sweep(at_once=True)
+
+    def sweep(self, at_once: bool = False) -> None:
+        """Ask the store for every room's last id; the buffer reads what it lacks."""
+        buffer = self._buffer
+        if buffer is None or self._closing:
+            return
+
+        def found(last_ids: dict[str, int]) -> None:
+            if not self._closing:  # (the answer may come after close())
+                buffer.sweep(last_ids, at_once)
+
+        self._backfill.last_ids(found)
+
+    async def _sweeps(self) -> None:
+        """``sweep`` every ``sweep_every`` seconds, for ever."""
+        while not self._closing:
+            await asyncio.sleep(self._sweep_every)
+            try:
+                self.sweep()
+            except Exception:  # a fault of ours must not end the sweeps
+                log.exception("bus: sweep failed")
 
     async def _drain(self) -> None:
         """Send what queued up, as one pipeline; keep it and retry while Redis is away."""

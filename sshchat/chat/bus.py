@@ -63,10 +63,11 @@ class Private:
 
 @dataclass(slots=True)
 class StateChanged:
-    """A saved ban, mute, operator, topic, name binding... (a store Change).
+    """A saved ban, mute, operator, topic, name binding... (a store Change),
+    published once the store says it is durable (chat/state.py).
 
-    The node that made the change has applied it already; other nodes apply
-    it when it arrives (a later step: cluster-wide moderation).
+    The node that made the change has applied it already, so a bus never
+    hands it back to that node; every other node applies it when it arrives.
     """
 
     change: Change
@@ -85,6 +86,10 @@ Receive = Callable[[Event], None]
 
 class Bus(Protocol):
     """Fan-out of events to the chat core of every node (this one included)."""
+
+    # Are there other processes to tell? False (the in-process bus): state
+    # changes are not published at all, so one process pays nothing for them.
+    crosses_processes: bool
 
     def publish(self, event: Event) -> None:
         """Hand ``event`` over for delivery everywhere; never blocks, never raises

@@ -303,9 +303,46 @@ class Rooms:
                 log.info("%s expired: made without a key, empty for %.0f s", room.name, now - since)
                 # Empty and nobody's doing: gone now, the store told behind.
                 self._drop(room, f"{room.name} was removed")
-                self._store.save(DropRoom(room.key, room.name))
+                self._store.save(DropRoom(room.key, room.name, expired=True))
                 gone.append(room)
         return gone
+
+    # ------------------------------------------- another node's changes
+
+    def adopt(self, info: RoomInfo) -> None:
+        """A room another node made, or whose topic it set (chat/state.py):
+        made here too, or its topic taken; in memory only."""
+        room = self.by_key.get(info.key)
+        if room is None:
+            info = dataclasses.replace(info)  # (never the sender's own record)
+            self.by_key[info.key] = Room(info, self._settings.history_in_memory)
+            self._count(info, 1)
+        else:
+            room.info.topic = info.topic
+
+    def drop_here(self, change: DropRoom) -> bool:
+        """A room another node removed: removed here too, its people here
+        moved to the lobby. An expired room (empty on that node) that has
+        people or followers here is kept, and saved again: it is not empty.
+        False if there was nothing to remove."""
+        room = self.by_key.get(change.name_key)
+        if room is None or room.key == LOBBY_KEY:
+            return False
+        if change.expired and (room.members or room.listeners):
+            self._empty_since.pop(room.key, None)
+            self._store.save(room.info)  # still in use here: kept (its history went with the drop)
+            return False
+        self._drop(room, f"{room.name} was removed; you are in {LOBBY}")
+        return True
+
+    def remember_elsewhere(self, who: str, rooms: tuple[tuple[str, bool], ...]) -> None:
+        """Someone's rooms as another node saved them: where their next login
+        here seats them (a session of theirs online here is not moved)."""
+        kept = [(k, cur) for k, cur in rooms if k in self.by_key]
+        if kept:
+            self._memberships[who] = kept
+        else:
+            self._memberships.pop(who, None)
 
     def part(self, member: Member, room_name: str | None) -> None:
         """/part: leave a room (the current one by default)."""
