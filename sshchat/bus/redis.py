@@ -201,6 +201,7 @@ class RedisBus:
         assert self._reader is not None and self._buffer is not None
         reader, buffer = self._reader, self._buffer
         delay = BACKOFF_MIN
+        catching_up = False  # back from a lost connection, the stream not yet read to its end
         while not self._closing:
             try:
                 answer: Any = await reader.xread({self.stream: self.last_id}, count=READ_COUNT, block=BLOCK_MS)
@@ -213,13 +214,15 @@ class RedisBus:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, BACKOFF_MAX)
                 continue
-            back = not self.connected
-            if back:
+            if not self.connected:
                 log.info("bus: Redis at %s is back; reading on from %s", where(self.url), self.last_id.decode())
                 self.connected = True
+                catching_up = True
             delay = BACKOFF_MIN
+            read = 0
             for _stream, entries in answer or ():
                 now = time.time()
+                read += len(entries)
                 for entry_id, fields in entries:
                     self.last_id = entry_id
                     if fields.get(b"n") == self._node_bytes:
@@ -234,7 +237,10 @@ class RedisBus:
                         buffer.push(event)
                     except Exception:  # a fault of ours in delivery must not stop the reader
                         log.exception("bus: delivering entry %s failed", entry_id.decode())
-            if back:  # what the stream still held is read: the rest (a Redis that restarted empty) from the store
+            if catching_up and read < READ_COUNT:
+                # Back, and all the stream still held is read: the rest (a
+                # Redis that restarted empty, entries trimmed) from the store.
+                catching_up = False
                 self.sweep(at_once=True)
 
     def sweep(self, at_once: bool = False) -> None:
