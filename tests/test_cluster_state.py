@@ -1,4 +1,5 @@
-"""State changes hold on every node: what one node saves, the others apply.
+"""State changes hold on every node: what one node saves, the others apply;
+and a flooder gains nothing by opening sessions on two nodes.
 
 Two hubs on one shared store (as a cluster's database is), joined by a bus
 that carries every event to the other node at once, as Redis does, and never
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sshchat.chat.bus import Event, Receive, StateChanged
+from sshchat.chat.bus import Blocked, Event, Receive, StateChanged
 from sshchat.chat.hub import Hub
 from sshchat.chat.message import Kind
 from sshchat.chat.store import Ban, DropRoom
@@ -29,17 +30,21 @@ class Link:
 
     def __init__(self) -> None:
         self.receive: Receive | None = None
+        self.elsewhere: Receive | None = None
         self.other: Link | None = None
         self.sent: list[Event] = []
 
-    def attach(self, receive: Receive, last_ids: Mapping[str, int]) -> None:
+    def attach(self, receive: Receive, last_ids: Mapping[str, int], elsewhere: Receive | None = None) -> None:
         self.receive = receive
+        self.elsewhere = elsewhere
 
     def publish(self, event: Event) -> None:
         self.sent.append(event)
         assert self.receive is not None and self.other is not None and self.other.receive is not None
-        if not isinstance(event, StateChanged):
+        if not isinstance(event, (StateChanged, Blocked)):
             self.receive(event)
+        if self.other.elsewhere is not None:
+            self.other.elsewhere(event)
         self.other.receive(event)
 
     async def start(self) -> None:
@@ -49,13 +54,13 @@ class Link:
         pass
 
 
-def two_nodes(clock: Clock | None = None) -> tuple[Hub, Hub, MemoryStore, Link, Link]:
+def two_nodes(clock: Clock | None = None, **settings: object) -> tuple[Hub, Hub, MemoryStore, Link, Link]:
     store = MemoryStore()
     link_a, link_b = Link(), Link()
     link_a.other, link_b.other = link_b, link_a
     clock = clock or Clock()
-    a = Hub(store, chat_settings(), clock=clock, admins={ADMIN}, bus=link_a)
-    b = Hub(store, chat_settings(), clock=clock, admins={ADMIN}, bus=link_b)
+    a = Hub(store, chat_settings(**settings), clock=clock, admins={ADMIN}, bus=link_a)
+    b = Hub(store, chat_settings(**settings), clock=clock, admins={ADMIN}, bus=link_b)
     return a, b, store, link_a, link_b
 
 
@@ -181,3 +186,48 @@ def test_a_single_process_publishes_no_state_change() -> None:
     hub.handle_line(admin, "/topic hi")
     hub.handle_line(admin, f"/ban fingerprint:{BOB}")
     assert not any(isinstance(e, StateChanged) for e in bus.sent)
+
+
+# ------------------------------------------------------ floods across nodes
+
+
+def test_sessions_on_two_nodes_share_one_rate_limit() -> None:
+    clock = Clock()
+    a, b, *_ = two_nodes(clock, rate_burst=5, rate_per_second=1.0)
+    bob_a, _ = person(a, "bob", BOB, "198.51.100.7")
+    bob_b, bob_b_sees = person(b, "bob2", BOB, "198.51.100.8")  # the same key, on the other node
+    _, carol_sees = person(b, "carol", CAROL)
+    for n in range(5):  # the burst, on node a
+        a.handle_line(bob_a, f"a{n}")
+    for n in range(5):  # ...and again on node b: spent already
+        b.handle_line(bob_b, f"b{n}")
+    assert carol_sees.texts(Kind.CHAT) == [f"a{n}" for n in range(5)]
+    assert any(n.startswith("slow down") for n in bob_b_sees.notices)
+    clock.now += 2  # the rate refills wherever they are
+    b.handle_line(bob_b, "later")
+    assert carol_sees.texts(Kind.CHAT)[-1] == "later"
+
+
+def test_a_keyless_flooder_shares_the_limit_of_the_name_across_nodes() -> None:
+    a, b, *_ = two_nodes(rate_burst=3, rate_per_second=0.01)
+    anon_a, _ = person(a, "anon", None, "198.51.100.9")
+    anon_b, _ = person(b, "anon", None, "198.51.100.9")  # (until names are unique across nodes)
+    _, carol_sees = person(b, "carol", CAROL)
+    for n in range(3):
+        a.handle_line(anon_a, f"a{n}")
+    b.handle_line(anon_b, "one more")
+    assert "one more" not in carol_sees.texts(Kind.CHAT)
+
+
+def test_an_address_blocked_for_flooding_on_one_node_is_turned_away_by_the_other() -> None:
+    a, b, *_ = two_nodes(rate_burst=1, rate_per_second=0.001, offence_threshold=2)
+    address = "198.51.100.66"
+    assert b.screen_address(address) is None
+    for n in range(2):  # two floods, two offences: blocked
+        flooder, sees = person(a, f"flood{n}", None, address)
+        a.handle_line(flooder, "x")
+        a.handle_line(flooder, "y")
+    assert sees.closed is not None and "flooding" in sees.closed
+    refusal = b.screen_address(address)
+    assert refusal is not None and "too many refused logins or floods" in refusal
+    assert b.screen_address("198.51.100.67") is None

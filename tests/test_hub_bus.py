@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from sshchat.bus.local import LocalBus
-from sshchat.chat.bus import Event, Private, Receive, RoomLine, StateChanged
+from sshchat.chat.bus import Blocked, Event, Private, Receive, RoomLine, StateChanged
 from sshchat.chat.hub import Hub
 from sshchat.chat.message import Kind
 from sshchat.chat.store import Committed, Draft
@@ -25,13 +25,13 @@ class Wire:
         self.sent: list[Event] = []
         self.receive: Receive | None = None
 
-    def attach(self, receive: Receive, last_ids: Mapping[str, int]) -> None:
+    def attach(self, receive: Receive, last_ids: Mapping[str, int], elsewhere: Receive | None = None) -> None:
         self.receive = receive
 
     def publish(self, event: Event) -> None:
         self.sent.append(event)
         assert self.receive is not None
-        if not isinstance(event, StateChanged):  # (applied already by the node that made it)
+        if not isinstance(event, (StateChanged, Blocked)):  # (applied already by the node that made it)
             self.receive(event)
 
     async def start(self) -> None:

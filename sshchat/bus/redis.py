@@ -27,8 +27,10 @@ sweep: every ``SWEEP_EVERY`` seconds the node asks the store for every
 room's last id (one query) and the reorder buffer reads what it lacks; at
 once, too, when the reader gets Redis back.
 
-A ``StateChanged`` is not handed to this node's own buffer: the node that
-made the change applied it already (chat/state.py applies other nodes').
+A ``StateChanged`` or ``Blocked`` is not handed to this node's own buffer:
+the node that made the change applied it already (chat/state.py applies
+other nodes'). Every event from another node is shown to ``elsewhere`` as
+it is read (the hub charges its sender's rate limit here).
 
 Bus lag (the publisher's wall clock in the entry, to the reader's clock on
 arrival) is kept in ``lags`` for metrics and the bench.
@@ -53,7 +55,7 @@ from redis.exceptions import RedisError
 from sshchat.bus.codec import CodecError, decode, encode
 from sshchat.bus.order import Backfill, ReorderBuffer
 from sshchat.bus.url import check_url, where
-from sshchat.chat.bus import BusError, Event, Receive, StateChanged
+from sshchat.chat.bus import Blocked, BusError, Event, Receive, StateChanged
 
 log = logging.getLogger("sshchat")
 
@@ -66,6 +68,8 @@ BACKOFF_MIN = 0.05  # seconds before the first reconnection, doubling...
 BACKOFF_MAX = 1.0  # ...up to this
 CONNECT_TIMEOUT = 2.0
 LAG_SAMPLES = 10_000
+# Events the publishing node has applied itself: never handed back to it.
+_APPLIED_HERE = frozenset({StateChanged, Blocked})
 SWEEP_EVERY = 2.0  # seconds between two asks of the store for every room's last id
 
 
@@ -97,6 +101,7 @@ class RedisBus:
         self._start_wait = start_wait
         self._sweep_every = sweep_every
         self._buffer: ReorderBuffer | None = None
+        self._elsewhere: Receive | None = None
         self._outbox: deque[tuple[float, Event]] = deque()
         self._wake = asyncio.Event()
         self._writer: aioredis.Redis | None = None
@@ -114,8 +119,9 @@ class RedisBus:
 
     crosses_processes = True  # other nodes hear what is published: state changes are worth sending
 
-    def attach(self, receive: Receive, last_ids: Mapping[str, int]) -> None:
+    def attach(self, receive: Receive, last_ids: Mapping[str, int], elsewhere: Receive | None = None) -> None:
         self._buffer = ReorderBuffer(receive, self._backfill, self._gap_wait, last_ids)
+        self._elsewhere = elsewhere
 
     def publish(self, event: Event) -> None:
         assert self._buffer is not None, "attach() first"
@@ -127,7 +133,7 @@ class RedisBus:
                             self.dropped)
         self._outbox.append((time.time(), event))
         self._wake.set()
-        if type(event) is not StateChanged:  # (a state change: applied here already)
+        if type(event) not in _APPLIED_HERE:
             self._buffer.push(event)  # this node's people: at once, in order (after the queue: a fault here is local)
 
     async def start(self) -> None:
@@ -199,7 +205,7 @@ class RedisBus:
     async def _read(self) -> None:
         """XREAD from the last id seen, for ever; reconnect and resume on errors."""
         assert self._reader is not None and self._buffer is not None
-        reader, buffer = self._reader, self._buffer
+        reader, buffer, elsewhere = self._reader, self._buffer, self._elsewhere
         delay = BACKOFF_MIN
         catching_up = False  # back from a lost connection, the stream not yet read to its end
         while not self._closing:
@@ -234,6 +240,8 @@ class RedisBus:
                         log.error("bus: entry %s skipped: %s", entry_id.decode(), e)
                         continue
                     try:
+                        if elsewhere is not None:
+                            elsewhere(event)
                         buffer.push(event)
                     except Exception:  # a fault of ours in delivery must not stop the reader
                         log.exception("bus: delivering entry %s failed", entry_id.decode())

@@ -73,13 +73,24 @@ class StateChanged:
     change: Change
 
 
+@dataclass(slots=True)
+class Blocked:
+    """An address (its key as every per-address rule counts it: the address
+    or IPv6 /64, or the /48 around it) blocked until ``until`` for repeated
+    offences (chat/ratelimit.py's Offences). Like a state change, it holds on
+    every node, and a bus never hands it back to the node that made it."""
+
+    key: str
+    until: float
+
+
 class BusError(Exception):
     """The bus cannot be used (at start); ``str()`` says why in one line."""
 
 
 # Every kind of event a bus carries. Presence (Arrived, Departed, Renamed)
 # and Kick come later: one dataclass each, added here.
-Event: TypeAlias = RoomLine | Private | StateChanged
+Event: TypeAlias = RoomLine | Private | StateChanged | Blocked
 
 Receive = Callable[[Event], None]
 
@@ -95,11 +106,15 @@ class Bus(Protocol):
         """Hand ``event`` over for delivery everywhere; never blocks, never raises
         for a bus that is down (a remote bus queues and retries)."""
 
-    def attach(self, receive: Receive, last_ids: Mapping[str, int]) -> None:
+    def attach(self, receive: Receive, last_ids: Mapping[str, int], elsewhere: Receive | None = None) -> None:
         """``receive`` hears every event, on the event loop (one receiver: the hub).
 
         ``last_ids``: per room, the last message id the receiver has already
         (``Snapshot.last_ids``); only later ones are delivered, in id order.
+        ``elsewhere`` hears each event another node published as soon as it
+        arrives, before its room's order (what a line said on another node
+        costs its sender here: rate limits across nodes); never called by
+        the in-process bus.
         """
 
     async def start(self) -> None:

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from sshchat.chat.admission import Admission, JoinRefused
-from sshchat.chat.bus import Bus, Event, Private, RoomLine, StateChanged
+from sshchat.chat.bus import Blocked, Bus, Event, Private, RoomLine, StateChanged
 from sshchat.chat.commands import dispatch
 from sshchat.chat.member import Member, Outlet, identity
 from sshchat.chat.message import Kind, Message
@@ -67,10 +67,13 @@ class Hub:
         self._store = store
         snapshot = store.load(s.history_in_memory)
         if bus is not None:  # before anything is saved: a change is published once durable
-            bus.attach(self.receive, snapshot.last_ids)
+            bus.attach(self.receive, snapshot.last_ids, self.elsewhere)
         self.names = NameRegistry(snapshot.bindings, store, clock, s.names_per_key, s.names_per_address_per_hour)
         self.moderation = Moderation(snapshot, store, clock, admins, allowlist, motd)
         self.offences = Offences(s.offence_threshold, s.offence_window, s.offence_block, clock)
+        if bus is not None and bus.crosses_processes:
+            publish_block = bus.publish
+            self.offences.on_block = lambda key, until: publish_block(Blocked(key, until))
         publish = self.receive if bus is None else bus.publish  # read after attach: the local bus's is receive
         self._pipeline = Pipeline(s, store, self.moderation, self.offences, clock, self.disconnect, publish)
         self._rooms = Rooms(s, store, clock, self._pipeline, self.moderation, snapshot)
@@ -255,6 +258,17 @@ class Hub:
             self._private(event)
         elif type(event) is StateChanged:  # another node's (a bus never brings back this node's own)
             self._state.apply(event.change)
+        elif type(event) is Blocked:
+            self.offences.adopt(event.key, event.until)
+
+    def elsewhere(self, event: Event) -> None:
+        """An event another node published, as it arrives: a line said there
+        costs its sender here too (one rate limit across nodes)."""
+        if type(event) is RoomLine:
+            if event.keep and event.sender is not None:
+                self._pipeline.charge_elsewhere(event.sender, event.msg.sender)
+        elif type(event) is Private:
+            self._pipeline.charge_elsewhere(event.sender, event.msg.sender)
 
     def _private(self, event: Private) -> None:
         msg = event.msg

@@ -40,6 +40,12 @@ class TokenBucket:
             return True
         return False
 
+    def drain(self, cost: float = 1.0) -> None:
+        """Spend ``cost`` of what there is, down to nothing and no further: a
+        line the same person said on another node (it was paid for there; here
+        it leaves less for what they say next, never a debt)."""
+        self._tokens = max(0.0, self.refill() - cost)
+
     def owe(self, cost: float) -> float:
         """Spend ``cost`` even beyond what there is (for a cost known only
         once paid, such as time spent); the seconds until the bucket is out
@@ -100,6 +106,9 @@ class Offences:
         self._max = max_addresses
         self._recent: dict[str, deque[float]] = {}
         self._blocked: dict[str, float] = {}
+        # Hears each block this node makes (key, until): on a cluster's bus,
+        # published so the block holds on every node (see ``adopt``).
+        self.on_block: Callable[[str, float], None] | None = None
 
     def record(self, address: str) -> bool:
         """Count one offence; True if the address is now blocked."""
@@ -122,11 +131,21 @@ class Offences:
             del self._recent[next(iter(self._recent))]
         if len(times) >= threshold:
             times.clear()
-            self._blocked[key] = now + self.block_for
-            if len(self._blocked) > self._max:
-                del self._blocked[next(iter(self._blocked))]
+            self._block(key, now + self.block_for)
+            if self.on_block is not None:
+                self.on_block(key, now + self.block_for)
             return True
         return False
+
+    def _block(self, key: str, until: float) -> None:
+        self._blocked[key] = max(until, self._blocked.get(key, until))
+        if len(self._blocked) > self._max:
+            del self._blocked[next(iter(self._blocked))]
+
+    def adopt(self, key: str, until: float) -> None:
+        """A block another node made (``Blocked`` on the bus): it holds here too."""
+        if until > self._clock():
+            self._block(key, until)
 
     def blocked_until(self, address: str) -> float | None:
         """When the block on ``address`` (or its network) ends, or None if it is not blocked."""
