@@ -231,3 +231,18 @@ def test_an_address_blocked_for_flooding_on_one_node_is_turned_away_by_the_other
     refusal = b.screen_address(address)
     assert refusal is not None and "too many refused logins or floods" in refusal
     assert b.screen_address("198.51.100.67") is None
+
+
+def test_a_room_in_use_on_another_node_is_not_expired_here() -> None:
+    """A room made without a key expires once empty for keyless_room_ttl; a
+    node where nobody is in it still hears its people on the other node."""
+    clock = Clock()
+    a, b, store, *_ = two_nodes(clock, keyless_room_ttl=60.0)
+    anon, _ = person(b, "anon", None, "198.51.100.5")
+    b.handle_line(anon, "/join #chat")
+    for n in range(4):
+        b.handle_line(anon, f"still here {n}")
+        clock.now += 40
+        a.tick()
+    assert a.room("#chat") is not None and b.room_of(anon).name == "#chat"
+    assert not any(isinstance(c, DropRoom) for c in store.changes)

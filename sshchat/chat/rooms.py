@@ -288,14 +288,20 @@ class Rooms:
 
     def expire(self) -> list[Room]:
         """Remove rooms made without a key that have been empty (nobody in
-        them online, no bot following) for ``keyless_room_ttl``. Called from
-        the hub's periodic tick; returns what was removed."""
+        them online, no bot following, nothing said) for ``keyless_room_ttl``.
+        Called from the hub's periodic tick; returns what was removed.
+
+        Nothing said counts because in a cluster this node sees only its own
+        people: a room whose people are all on another node is still heard
+        here (and a node with people in it keeps a room another removed:
+        ``drop_here``)."""
         now, ttl = self._clock(), self._settings.keyless_room_ttl
         gone = []
         for room in list(self):
             if room.info.creator_fp is not None or room.key == LOBBY_KEY:
                 continue
-            if room.members or room.listeners:
+            if room.members or room.listeners or (room.history and now - room.history[-1].time < ttl):
+                # in use here, or said in lately (in a cluster, by people on another node)
                 self._empty_since.pop(room.key, None)
                 continue
             since = self._empty_since.setdefault(room.key, now)
