@@ -42,12 +42,7 @@ class UsageError(ConfigError):
 
 
 # Variables with the prefix that are not settings.
-# SSHCHAT_TEST_WORKERS_WITHOUT_BUS=1 (tests only) lets --workers run without a
-# bus, each worker a chat of its own on a :memory: database, so that the
-# supervisor can be tested before the Redis bus exists. REMOVE it, and its
-# use in check_workers(), once tests have a Redis fixture.
-TEST_WORKERS_WITHOUT_BUS = ENV_PREFIX + "TEST_WORKERS_WITHOUT_BUS"
-_NOT_SETTINGS = {ENV_PREFIX + "CONFIG", TEST_WORKERS_WITHOUT_BUS}
+_NOT_SETTINGS = {ENV_PREFIX + "CONFIG"}
 
 
 CLUSTER_NEEDS_SHARED_DB = "a cluster needs a shared database: --db postgresql://USER@HOST:PORT/NAME"
@@ -324,16 +319,12 @@ def load(
     for name, value in (flags or {}).items():
         if value is not None:
             merged[name] = _convert(name, value, "--" + name.replace("_", "-"))
-    return check_workers(_validate(Config(**merged)), env)
+    return check_workers(_validate(Config(**merged)))
 
 
-def check_workers(config: Config, env: Mapping[str, str]) -> Config:
+def check_workers(config: Config) -> Config:
     """Several workers are one chat only through a bus: without one, each
     would be a chat of its own that people land in by chance."""
     if config.workers == 1 or config.bus:
         return config
-    if env.get(TEST_WORKERS_WITHOUT_BUS) != "1":
-        raise UsageError(f"--workers {config.workers} needs --bus: without one, each worker would be a separate chat")
-    if config.db != ":memory:":  # SQLite: one server per file; workers without a shared store each need their own
-        raise UsageError(f"{TEST_WORKERS_WITHOUT_BUS} needs --db :memory:")
-    return config
+    raise UsageError(f"--workers {config.workers} needs --bus: without one, each worker would be a separate chat")

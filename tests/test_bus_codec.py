@@ -9,7 +9,7 @@ from typing import Any, get_args
 import pytest
 
 from sshchat.bus.codec import CODECS, CodecError, decode, encode
-from sshchat.chat.bus import Event, Private, RoomLine, StateChanged
+from sshchat.chat.bus import Blocked, Event, Private, RoomLine, StateChanged
 from sshchat.chat.message import Kind, Message
 from sshchat.chat.store import Change, SetMemberships
 
@@ -58,3 +58,8 @@ def test_messages_survive_the_round_trip() -> None:
 def test_an_unreadable_entry_is_one_error(data: bytes) -> None:
     with pytest.raises(CodecError):
         decode(data)
+
+
+def test_a_block_survives_the_round_trip() -> None:
+    event = Blocked("2001:db8:1:2::/64", 1_700_000_000.25)
+    assert decode(encode(event)) == event

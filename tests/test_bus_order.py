@@ -180,3 +180,56 @@ def test_events_without_an_id_pass_straight_through() -> None:
     buffer.push(notice)
     buffer.push(notice)
     assert got.events == [notice, notice]
+
+
+def sweep(store: SequencedStore, buffer: ReorderBuffer, at_once: bool = False) -> None:
+    store.last_ids(lambda last_ids: buffer.sweep(last_ids, at_once))
+
+
+def test_a_message_the_bus_never_brought_is_read_from_the_store_at_the_next_sweep_but_one() -> None:
+    """Its publisher died between the commit and the publish, and nothing
+    was said in the room after it: the sweeps find it."""
+    store, got, timers, buffer = setup()
+    buffer.push(store.line("#a", "m1"))
+    store.line("#a", "never published")
+    store.commit("", "a private one never published", recipient="bob")
+    sweep(store, buffer)  # it may be on its way through the bus: not yet
+    assert got.texts("#a") == ["m1"] and store.reads == []
+    sweep(store, buffer)  # still missing a sweep later: from the store
+    timers.fire_all()
+    assert got.texts("#a") == ["m1", "never published"]
+    assert got.texts("") == ["a private one never published"]
+    reads = len(store.reads)
+    sweep(store, buffer)
+    sweep(store, buffer)
+    assert len(store.reads) == reads  # caught up: the store is not asked again
+
+
+def test_a_message_on_its_way_when_swept_is_not_read_from_the_store() -> None:
+    store, got, _, buffer = setup()
+    late = store.line("#a", "late")
+    sweep(store, buffer)
+    buffer.push(late)
+    sweep(store, buffer)
+    assert got.texts("#a") == ["late"] and store.reads == []
+
+
+def test_a_sweep_at_once_reads_every_room_behind_now() -> None:
+    store, got, timers, buffer = setup({"#a": 0})
+    for n in range(FILL_LIMIT + 10):
+        store.line("#a", f"m{n}")
+    store.line("#b", "b1")
+    sweep(store, buffer, at_once=True)
+    timers.fire_all()
+    assert got.ids("#a") == list(range(1, FILL_LIMIT + 11)) and got.texts("#b") == ["b1"]
+
+
+def test_a_sweep_of_a_removed_rooms_counter_finds_nothing_and_asks_once() -> None:
+    store, got, timers, buffer = setup({"#gone": 0})
+    store.rooms["#gone"] = []  # removed, but its counter stays at 3 (ids never repeat)
+    for _ in range(2):
+        buffer.sweep({"#gone": 3})
+    timers.fire_all()
+    buffer.sweep({"#gone": 3})
+    buffer.sweep({"#gone": 3})
+    assert got.ids("#gone") == [] and len(store.reads) == 1

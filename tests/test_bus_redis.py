@@ -179,3 +179,49 @@ async def test_publishing_never_waits_for_redis(redis_server: RedisServer, nodes
     assert got_a.ids("#a") == list(range(1, 1001))  # this node's people saw each at once
     await asyncio.to_thread(redis_server.start)
     await eventually(in_order(got_b, "#a", 1000), timeout=15)  # sent once Redis was back
+
+
+async def test_a_message_committed_but_never_published_reaches_every_node_within_seconds(
+    redis_server: RedisServer, nodes: Callable[..., Any]
+) -> None:
+    """Its node died between the commit and the XADD, and nothing is said in
+    the room after it: the sweeps of the store's last ids find it."""
+    store = SequencedStore()
+    (a, got_a), (_b, got_b) = (
+        await nodes(redis_server.url, store, sweep_every=0.2),
+        await nodes(redis_server.url, store, sweep_every=0.2),
+    )
+    await publish(a, store.line("#a", "published"))
+    store.line("#a", "committed, never published")
+    store.commit("", "a /msg committed, never published", recipient="bob")
+    for got in (got_a, got_b):
+        await eventually(in_order(got, "#a", 2), timeout=3)
+        await eventually(lambda got=got: got.texts("") == ["a /msg committed, never published"], timeout=3)
+
+
+async def test_a_node_back_on_a_restarted_empty_redis_reads_what_it_missed_at_once(
+    redis_server: RedisServer, nodes: Callable[..., Any]
+) -> None:
+    """What A published while B was cut off is lost with Redis, and the room
+    stays silent after: B reads it from the store as soon as it is back, not
+    at the next sweep (which this test puts a minute away)."""
+    store = SequencedStore()
+    relay = await Relay(redis_server.port).start()
+    try:
+        (a, _), (b, got_b) = (
+            await nodes(redis_server.url, store, sweep_every=60),
+            await nodes(relay.url(), store, sweep_every=60),
+        )
+        await publish(a, store.line("#a", "first"))
+        await eventually(in_order(got_b, "#a", 1))
+        relay.cut()
+        await eventually(lambda: not b.connected)
+        for n in range(30):
+            await publish(a, store.line("#a", f"lost {n}"))
+        await eventually(lambda: a.published == 31)
+        await asyncio.to_thread(redis_server.restart)
+        relay.restore()
+        await eventually(lambda: b.connected, timeout=10)
+        await eventually(in_order(got_b, "#a", 31), timeout=3)
+    finally:
+        await relay.close()

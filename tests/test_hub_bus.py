@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from sshchat.bus.local import LocalBus
-from sshchat.chat.bus import Event, Private, Receive, RoomLine
+from sshchat.chat.bus import Blocked, Event, Private, Receive, RoomLine, StateChanged
 from sshchat.chat.hub import Hub
 from sshchat.chat.message import Kind
 from sshchat.chat.store import Committed, Draft
@@ -19,17 +19,20 @@ from tests.support.settings import chat_settings
 class Wire:
     """A bus that hands every event to its own node and keeps it for another."""
 
+    crosses_processes = True
+
     def __init__(self) -> None:
         self.sent: list[Event] = []
         self.receive: Receive | None = None
 
-    def attach(self, receive: Receive, last_ids: Mapping[str, int]) -> None:
+    def attach(self, receive: Receive, last_ids: Mapping[str, int], elsewhere: Receive | None = None) -> None:
         self.receive = receive
 
     def publish(self, event: Event) -> None:
         self.sent.append(event)
         assert self.receive is not None
-        self.receive(event)
+        if not isinstance(event, (StateChanged, Blocked)):  # (applied already by the node that made it)
+            self.receive(event)
 
     async def start(self) -> None:
         pass

@@ -158,7 +158,7 @@ def test_an_empty_room_made_without_a_key_expires_and_a_keyed_one_stays() -> Non
     hub.tick()
     assert hub.room("#throwaway") is None
     assert hub.room("#kept") is not None
-    assert DropRoom("#throwaway", "#throwaway") in store.changes
+    assert DropRoom("#throwaway", "#throwaway", expired=True) in store.changes
     hub.handle_line(anon, "/join #throwaway")  # the name is free again, and the room new
     assert anon.room == "#throwaway"
 

@@ -184,6 +184,30 @@ def test_after_is_a_rooms_messages_past_an_id_oldest_first(backend: Backend) -> 
     store.close()
 
 
+def _last_ids(store: Any) -> dict[str, int]:
+    got: list[dict[str, int]] = []
+    done = threading.Event()
+    store.last_ids(lambda found: (got.append(found), done.set()))
+    assert done.wait(10)
+    return got[0]
+
+
+@pytest.mark.parametrize("memory", [False, True])
+def test_last_ids_are_each_rooms_highest_id(backend: Backend, memory: bool) -> None:
+    """What a cluster node's sweep asks every few seconds (sshchat/bus/order.py)."""
+    store: Any = MemoryStore() if memory else backend.open()
+    assert _last_ids(store) == {}
+    for n in range(3):
+        store.append([draft(f"m{n}")], lambda r: None)
+        store.append([Draft("#other", Kind.CHAT, "bob", f"o{n}", 1.0)], lambda r: None)
+    store.append([Draft("", Kind.PRIVATE, "bob", "psst", 1.0, recipient="alice")], lambda r: None)
+    last = _last_ids(store)
+    assert set(last) == {"#lobby", "#other", ""}
+    for room in last:
+        assert last[room] == _after(store, room, 0, 100)[-1].id
+    store.close()
+
+
 def test_memory_store_reads_after_an_id_like_the_databases() -> None:
     store = MemoryStore()
     for n in range(5):

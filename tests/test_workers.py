@@ -1,10 +1,11 @@
 """``sshchat serve --workers N``: real processes, one port, a supervising parent.
 
-Until the Redis bus has a test fixture, the workers run with the test-only
-SSHCHAT_TEST_WORKERS_WITHOUT_BUS=1 and ``--db :memory:``: each worker is then
-a chat of its own, which these tests use to tell workers apart (a person
-alone on a worker is welcomed with "1 online"). Every pid signalled here is
-one of the server these tests started, read from its own log.
+The workers run on a Redis bus and a PostgreSQL database of the test's own
+(the fixtures ``redis_server`` and ``pg_url``), so they are one chat: a
+person on one worker hears a person on the other. Which worker took a
+connection is read from the server's log ("worker K: NAME joined from").
+Every pid signalled here is one of the server these tests started, read from
+its own log.
 """
 
 from __future__ import annotations
@@ -22,19 +23,38 @@ from pathlib import Path
 
 import pytest
 
-from sshchat.config import TEST_WORKERS_WITHOUT_BUS, ConfigError, UsageError, load
+from sshchat.config import ConfigError, UsageError, load
 from tests.support.clients import Client
+from tests.support.redis import RedisServer
 from tests.support.server import ServerProcess, connect
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
-WITHOUT_BUS = {TEST_WORKERS_WITHOUT_BUS: "1"}
 LISTENING = re.compile(r"worker (\d+) listening \(pid (\d+)\)")
 
 
-def start(tmp: Path, workers: str = "2", *args: str) -> ServerProcess:
-    return ServerProcess(tmp, "--workers", workers, "--db", ":memory:", *args, env=WITHOUT_BUS)
+@pytest.fixture
+def cluster(redis_server: RedisServer, pg_url: str) -> tuple[str, ...]:
+    """The flags of a node on the test's own Redis and PostgreSQL."""
+    return ("--bus", redis_server.url, "--db", pg_url)
+
+
+def start(tmp: Path, cluster: tuple[str, ...], workers: str = "2", *args: str) -> ServerProcess:
+    return ServerProcess(tmp, "--workers", workers, *cluster, *args)
+
+
+def worker_of(server: ServerProcess, name: str) -> int | None:
+    """The worker that logged ``name`` in ("worker K: NAME joined from ..."), if one did."""
+    found = re.findall(rf"worker (\d+): {re.escape(name)} joined from", "".join(server.log))
+    return int(found[-1]) if found else None
+
+
+async def joined_on(server: ServerProcess, name: str) -> int:
+    await eventually(lambda: worker_of(server, name) is not None, timeout=10)
+    worker = worker_of(server, name)
+    assert worker is not None
+    return worker
 
 
 def worker_pids(server: ServerProcess) -> dict[int, int]:
@@ -58,20 +78,21 @@ def parent_of(pid: int) -> int:
 
 
 @contextlib.asynccontextmanager
-async def on_two_workers(port: int) -> AsyncIterator[tuple[Client, Client]]:
-    """alice on one worker and someone alone on the other.
+async def on_two_workers(server: ServerProcess) -> AsyncIterator[tuple[Client, Client]]:
+    """alice on one worker and someone on the other.
 
     The kernel picks a worker per connection by a hash of its addresses, so
     the second person may take a few tries; 30 tries all landing on alice's
     worker is a chance of 2**-30.
     """
-    alice = await connect(port, "alice")
+    alice = await connect(server.port, "alice")
     clients = [alice]
     try:
+        hers = await joined_on(server, "alice")
         for n in range(30):
-            other = await connect(port, f"bob{n}")
+            other = await connect(server.port, f"bob{n}")
             clients.append(other)
-            if "1 online" in other.text:
+            if await joined_on(server, f"bob{n}") != hers:
                 yield alice, other
                 return
             await other.close()
@@ -82,8 +103,8 @@ async def on_two_workers(port: int) -> AsyncIterator[tuple[Client, Client]]:
             await client.close()
 
 
-def test_two_workers_share_one_port_each_with_a_chat(tmp_path: Path) -> None:
-    server = start(tmp_path)
+def test_two_workers_share_one_port_and_are_one_chat(tmp_path: Path, cluster: tuple[str, ...]) -> None:
+    server = start(tmp_path, cluster)
     try:
         log = "".join(server.log)
         assert log.count("listening on") == 1, log  # the parent's line, once, for all
@@ -94,11 +115,12 @@ def test_two_workers_share_one_port_each_with_a_chat(tmp_path: Path) -> None:
             assert os.getpgid(pid) == pid  # a group of its own: a terminal's Ctrl-C reaches the parent alone
 
         async def chat() -> None:
-            async with on_two_workers(server.port) as (alice, bob):
+            async with on_two_workers(server) as (alice, bob):
                 alice.line("hello from alice")
                 bob.line("hello from bob")
-                await alice.wait_for("alice: hello from alice")
-                await bob.wait_for(re.compile(r"bob\d+: hello from bob"))
+                for person in (alice, bob):  # each hears the other, on the other worker
+                    await person.wait_for("alice: hello from alice")
+                    await person.wait_for(re.compile(r"bob\d+: hello from bob"))
 
         asyncio.run(chat())
     finally:
@@ -106,13 +128,13 @@ def test_two_workers_share_one_port_each_with_a_chat(tmp_path: Path) -> None:
     assert "Traceback" not in "".join(server.log), "".join(server.log)
 
 
-def test_a_killed_worker_is_restarted_and_logged_the_other_chats_on(tmp_path: Path) -> None:
-    server = start(tmp_path)
+def test_a_killed_worker_is_restarted_and_logged_the_other_chats_on(tmp_path: Path, cluster: tuple[str, ...]) -> None:
+    server = start(tmp_path, cluster)
     try:
         before = worker_pids(server)
 
         async def kill_one() -> None:
-            async with on_two_workers(server.port) as (alice, bob):
+            async with on_two_workers(server) as (alice, bob):
                 os.kill(before[2], signal.SIGKILL)
                 await eventually(lambda: any(c.conn.is_closed() for c in (alice, bob)), timeout=10)
                 survivor = bob if alice.conn.is_closed() else alice
@@ -120,11 +142,13 @@ def test_a_killed_worker_is_restarted_and_logged_the_other_chats_on(tmp_path: Pa
                 survivor.line("still here")
                 await survivor.wait_for(re.compile(r"\w+: still here"))
                 await eventually(lambda: worker_pids(server)[2] != before[2], timeout=20)
-                # the worker restarted takes new people: it welcomes one alone
+                # the worker restarted takes new people, in the same chat
                 for n in range(30):
                     newcomer = await connect(server.port, f"new{n}")
                     try:
-                        if "1 online" in newcomer.text:
+                        if await joined_on(server, f"new{n}") == 2:
+                            newcomer.line("back on worker 2")
+                            await survivor.wait_for(f"new{n}: back on worker 2")
                             break
                     finally:
                         await newcomer.close()
@@ -140,12 +164,12 @@ def test_a_killed_worker_is_restarted_and_logged_the_other_chats_on(tmp_path: Pa
         assert server.stop() == 0
 
 
-def test_sigterm_tells_people_on_every_worker_and_stops_all(tmp_path: Path) -> None:
-    server = start(tmp_path)
+def test_sigterm_tells_people_on_every_worker_and_stops_all(tmp_path: Path, cluster: tuple[str, ...]) -> None:
+    server = start(tmp_path, cluster)
     pids = worker_pids(server)
 
     async def shut_down() -> None:
-        async with on_two_workers(server.port) as (alice, bob):
+        async with on_two_workers(server) as (alice, bob):
             server.proc.send_signal(signal.SIGTERM)
             for person in (alice, bob):
                 await person.wait_for("the server is shutting down", timeout=10)
@@ -159,8 +183,8 @@ def test_sigterm_tells_people_on_every_worker_and_stops_all(tmp_path: Path) -> N
     assert "Traceback" not in "".join(server.log)
 
 
-def test_sigint_to_the_parent_stops_all_with_status_0(tmp_path: Path) -> None:
-    server = start(tmp_path)
+def test_sigint_to_the_parent_stops_all_with_status_0(tmp_path: Path, cluster: tuple[str, ...]) -> None:
+    server = start(tmp_path, cluster)
     pids = worker_pids(server)
     try:
         server.proc.send_signal(signal.SIGINT)  # Ctrl-C: the parent alone, it stops each worker
@@ -171,8 +195,8 @@ def test_sigint_to_the_parent_stops_all_with_status_0(tmp_path: Path) -> None:
     assert "Traceback" not in "".join(server.log)
 
 
-def test_workers_do_not_outlive_a_killed_parent(tmp_path: Path) -> None:
-    server = start(tmp_path)
+def test_workers_do_not_outlive_a_killed_parent(tmp_path: Path, cluster: tuple[str, ...]) -> None:
+    server = start(tmp_path, cluster)
     pids = worker_pids(server)
 
     async def parent_killed() -> None:
@@ -194,8 +218,8 @@ def test_workers_do_not_outlive_a_killed_parent(tmp_path: Path) -> None:
                 os.kill(pid, signal.SIGKILL)
 
 
-def test_a_worker_failing_at_once_is_restarted_ever_more_slowly(tmp_path: Path) -> None:
-    server = start(tmp_path)
+def test_a_worker_failing_at_once_is_restarted_ever_more_slowly(tmp_path: Path, cluster: tuple[str, ...]) -> None:
+    server = start(tmp_path, cluster)
     try:
         # from now on every worker started fails at once: its host key is gone,
         # and a worker must not make one of its own (a second host key on the port)
@@ -230,25 +254,25 @@ def test_workers_without_a_bus_is_one_line_and_status_2(tmp_path: Path) -> None:
     assert not (tmp_path / "k").exists()  # refused before anything was made
 
 
-def test_a_setting_no_worker_can_start_with_is_told_once(tmp_path: Path) -> None:
+def test_a_setting_no_worker_can_start_with_is_told_once(tmp_path: Path, cluster: tuple[str, ...]) -> None:
     (tmp_path / "c.toml").write_text('ciphers = "bogus"\n')
     r = sshchat(
         "serve", "--workers", "2", "--config", "c.toml", "--host", "127.0.0.1", "--port", "0",
-        "--host-key", "k", "--db", ":memory:", cwd=tmp_path, env=WITHOUT_BUS,
+        "--host-key", "k", *cluster, cwd=tmp_path,
     )
     assert r.returncode == 1
     assert r.stderr.count("invalid setting: bogus is not a valid encryption algorithm") == 1
     assert "listening on" not in r.stderr and "Traceback" not in r.stderr
 
 
-def test_a_taken_port_is_one_line_before_any_worker_starts(tmp_path: Path) -> None:
+def test_a_taken_port_is_one_line_before_any_worker_starts(tmp_path: Path, cluster: tuple[str, ...]) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
         r = sshchat(
             "serve", "--workers", "2", "--host", "127.0.0.1", "--port", str(port), "--host-key", "k",
-            "--db", ":memory:", cwd=tmp_path, env=WITHOUT_BUS,
+            *cluster, cwd=tmp_path,
         )
     assert r.returncode == 1
     assert r.stderr.strip().splitlines()[-1] == f"sshchat: cannot listen on 127.0.0.1:{port}: Address already in use"

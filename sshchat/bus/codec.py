@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from typing import Any, get_args
 
-from sshchat.chat.bus import Event, Private, RoomLine, StateChanged
+from sshchat.chat.bus import Blocked, Event, Private, RoomLine, StateChanged
 from sshchat.chat.message import Kind, Message
 from sshchat.chat.store import Change, SetMemberships
 
@@ -67,6 +67,11 @@ CODECS: dict[type[Any], tuple[str, Encoder, Decoder]] = {
         "state",
         lambda e: {"c": _change(e.change)},
         lambda d: StateChanged(_unchange(d["c"])),
+    ),
+    Blocked: (
+        "blocked",
+        lambda e: {"a": e.key, "u": e.until},
+        lambda d: Blocked(str(d["a"]), float(d["u"])),
     ),
 }
 _DECODERS: dict[str, Decoder] = {tag: decode for tag, _, decode in CODECS.values()}

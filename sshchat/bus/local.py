@@ -18,12 +18,15 @@ def _nobody(event: Event) -> None:
 class LocalBus:
     """Delivers each event at once, synchronously, on the caller's stack."""
 
+    crosses_processes = False  # nobody else to tell: state changes are not published at all
+
     def __init__(self) -> None:
         self.publish: Receive = _nobody  # replaced by the receiver itself: no extra call per event
 
-    def attach(self, receive: Receive, last_ids: Mapping[str, int]) -> None:
+    def attach(self, receive: Receive, last_ids: Mapping[str, int], elsewhere: Receive | None = None) -> None:
         """Every event published from now on goes to ``receive`` (``last_ids``:
-        nothing came before this process, so there is nothing to skip)."""
+        nothing came before this process, so there is nothing to skip;
+        ``elsewhere``: there is no other node)."""
         self.publish = receive
 
     async def start(self) -> None:

@@ -13,7 +13,12 @@ last id it delivered:
 * a gap not filled within ``gap_wait`` is read from the store, which has
   everything committed: since a room's ids commit in order, every id below
   one that arrived is committed, so what the store does not return was
-  removed (a dropped room) and is skipped.
+  removed (a dropped room) and is skipped;
+* a message nothing arrives after (its publisher died before the bus got
+  it, and the room fell silent) is found by ``sweep``: the node asks the
+  store for every room's last id every few seconds, and a room still behind
+  an id it was already behind at the previous sweep is read from the store.
+  Waiting one sweep leaves a message on its way through the bus to the bus.
 
 Events without an id (notices that are never kept, state changes) have no
 place in any order and pass straight through.
@@ -42,6 +47,9 @@ class Backfill(Protocol):
         """Messages of ``room`` with ids above ``after_id``, oldest first, at most
         ``limit``, to ``done`` on the event loop ("" is the private messages)."""
 
+    def last_ids(self, done: Callable[[dict[str, int]], None]) -> None:
+        """Per room, the highest id committed, to ``done`` on the event loop."""
+
 
 class Timer(Protocol):
     def cancel(self) -> None: ...
@@ -56,6 +64,8 @@ class _Room:
     waiting: dict[int, Event] = field(default_factory=dict)  # later ids, until the gap before them is filled
     timer: Timer | None = None  # running while something waits
     filling: bool = False  # a read from the store is under way
+    known: int = 0  # the highest id the store was seen to have (by a sweep)
+    behind: int = 0  # at the last sweep: the store's last id, if this node was behind it
 
 
 @dataclass
@@ -129,6 +139,29 @@ class ReorderBuffer:
         """Events held back behind a gap, in all rooms."""
         return sum(len(state.waiting) for state in self._rooms.values())
 
+    def sweep(self, last_ids: Mapping[str, int], at_once: bool = False) -> None:
+        """Catch up with the store's last id of each room (``Store.last_ids``).
+
+        A room behind an id it was already behind at the previous sweep is
+        read from the store now: that message was committed a sweep ago and
+        the bus has not brought it. ``at_once``: every room behind is read
+        now (the reader is back from a lost connection: what the stream no
+        longer holds will not come).
+        """
+        rooms = self._rooms
+        for room, last in last_ids.items():
+            state = rooms.get(room)
+            if state is None:
+                state = rooms[room] = _Room(0)
+            if last <= state.delivered:
+                state.behind = 0
+                continue
+            if at_once or state.delivered < state.behind:
+                state.known = max(state.known, last if at_once else state.behind)
+                if state.timer is None:
+                    self._fill(room)
+            state.behind = last
+
     def close(self) -> None:
         for state in self._rooms.values():
             if state.timer is not None:
@@ -165,9 +198,11 @@ class ReorderBuffer:
         """The gap before the first waiting id lasted ``gap_wait``: read it from the store."""
         state = self._rooms[room]
         state.timer = None
-        if not state.waiting or state.filling:
+        if state.filling:
             return
-        first = min(state.waiting)
+        first = min(state.waiting) if state.waiting else state.known + 1
+        if first <= state.delivered + 1:
+            return  # nothing missing
         state.filling = True
         self.counts.gaps += 1
         limit = min(first - state.delivered - 1, FILL_LIMIT)
@@ -193,8 +228,10 @@ class ReorderBuffer:
             state.timer = None
         if len(found) >= limit and state.delivered < first - 1:
             self._fill_now(room, state)  # a long gap: the next part at once
-        else:
-            self._release(room, state)
+            return
+        self._release(room, state)
+        if state.timer is None and not state.waiting and state.delivered < state.known:
+            self._fill_now(room, state)  # a sweep found more than this read
 
     def _fill_now(self, room: str, state: _Room) -> None:
         later = self._call_later or _loop_call_later

@@ -21,6 +21,17 @@ last id and one connection, and a room made on another node needs no
 announcement before its first line arrives. The order that matters, a
 room's, comes from the store's ids, not from the stream.
 
+A message committed whose event never reached the stream (its node died
+between the commit and the XADD, or the outbox overflowed) is found by a
+sweep: every ``SWEEP_EVERY`` seconds the node asks the store for every
+room's last id (one query) and the reorder buffer reads what it lacks; at
+once, too, when the reader gets Redis back.
+
+A ``StateChanged`` or ``Blocked`` is not handed to this node's own buffer:
+the node that made the change applied it already (chat/state.py applies
+other nodes'). Every event from another node is shown to ``elsewhere`` as
+it is read (the hub charges its sender's rate limit here).
+
 Bus lag (the publisher's wall clock in the entry, to the reader's clock on
 arrival) is kept in ``lags`` for metrics and the bench.
 """
@@ -44,7 +55,7 @@ from redis.exceptions import RedisError
 from sshchat.bus.codec import CodecError, decode, encode
 from sshchat.bus.order import Backfill, ReorderBuffer
 from sshchat.bus.url import check_url, where
-from sshchat.chat.bus import BusError, Event, Receive
+from sshchat.chat.bus import Blocked, BusError, Event, Receive, StateChanged
 
 log = logging.getLogger("sshchat")
 
@@ -57,6 +68,9 @@ BACKOFF_MIN = 0.05  # seconds before the first reconnection, doubling...
 BACKOFF_MAX = 1.0  # ...up to this
 CONNECT_TIMEOUT = 2.0
 LAG_SAMPLES = 10_000
+# Events the publishing node has applied itself: never handed back to it.
+_APPLIED_HERE = frozenset({StateChanged, Blocked})
+SWEEP_EVERY = 2.0  # seconds between two asks of the store for every room's last id
 
 
 class RedisBus:
@@ -72,6 +86,7 @@ class RedisBus:
         start_wait: float,
         stream: str = STREAM,
         node: str | None = None,
+        sweep_every: float = SWEEP_EVERY,
     ) -> None:
         """``backfill``: the store, for gaps; ``stream_cap``: entries the stream
         keeps (about); ``gap_wait``: seconds a gap may last before the store is
@@ -84,7 +99,9 @@ class RedisBus:
         self._cap = stream_cap
         self._gap_wait = gap_wait
         self._start_wait = start_wait
+        self._sweep_every = sweep_every
         self._buffer: ReorderBuffer | None = None
+        self._elsewhere: Receive | None = None
         self._outbox: deque[tuple[float, Event]] = deque()
         self._wake = asyncio.Event()
         self._writer: aioredis.Redis | None = None
@@ -100,8 +117,11 @@ class RedisBus:
 
     # ------------------------------------------------------------ the Bus
 
-    def attach(self, receive: Receive, last_ids: Mapping[str, int]) -> None:
+    crosses_processes = True  # other nodes hear what is published: state changes are worth sending
+
+    def attach(self, receive: Receive, last_ids: Mapping[str, int], elsewhere: Receive | None = None) -> None:
         self._buffer = ReorderBuffer(receive, self._backfill, self._gap_wait, last_ids)
+        self._elsewhere = elsewhere
 
     def publish(self, event: Event) -> None:
         assert self._buffer is not None, "attach() first"
@@ -113,7 +133,8 @@ class RedisBus:
                             self.dropped)
         self._outbox.append((time.time(), event))
         self._wake.set()
-        self._buffer.push(event)  # this node's people: at once, in order (after the queue: a fault here is local)
+        if type(event) not in _APPLIED_HERE:
+            self._buffer.push(event)  # this node's people: at once, in order (after the queue: a fault here is local)
 
     async def start(self) -> None:
         """Reach Redis (retrying for ``start_wait`` seconds), then read and write."""
@@ -134,7 +155,9 @@ class RedisBus:
                 delay = min(delay * 2, BACKOFF_MAX)
         self.connected = True
         log.info("bus: Redis at %s, stream %s, node %s", where(self.url), self.stream, self.node)
-        self._tasks = [asyncio.create_task(self._read()), asyncio.create_task(self._drain())]
+        self._tasks = [
+            asyncio.create_task(self._read()), asyncio.create_task(self._drain()), asyncio.create_task(self._sweeps())
+        ]
 
     async def close(self, wait: float = 2.0) -> None:
         """Send what is queued (for up to ``wait`` seconds), then disconnect."""
@@ -182,8 +205,9 @@ class RedisBus:
     async def _read(self) -> None:
         """XREAD from the last id seen, for ever; reconnect and resume on errors."""
         assert self._reader is not None and self._buffer is not None
-        reader, buffer = self._reader, self._buffer
+        reader, buffer, elsewhere = self._reader, self._buffer, self._elsewhere
         delay = BACKOFF_MIN
+        catching_up = False  # back from a lost connection, the stream not yet read to its end
         while not self._closing:
             try:
                 answer: Any = await reader.xread({self.stream: self.last_id}, count=READ_COUNT, block=BLOCK_MS)
@@ -199,9 +223,12 @@ class RedisBus:
             if not self.connected:
                 log.info("bus: Redis at %s is back; reading on from %s", where(self.url), self.last_id.decode())
                 self.connected = True
+                catching_up = True
             delay = BACKOFF_MIN
+            read = 0
             for _stream, entries in answer or ():
                 now = time.time()
+                read += len(entries)
                 for entry_id, fields in entries:
                     self.last_id = entry_id
                     if fields.get(b"n") == self._node_bytes:
@@ -213,9 +240,37 @@ class RedisBus:
                         log.error("bus: entry %s skipped: %s", entry_id.decode(), e)
                         continue
                     try:
+                        if elsewhere is not None:
+                            elsewhere(event)
                         buffer.push(event)
                     except Exception:  # a fault of ours in delivery must not stop the reader
                         log.exception("bus: delivering entry %s failed", entry_id.decode())
+            if catching_up and read < READ_COUNT:
+                # Back, and all the stream still held is read: the rest (a
+                # Redis that restarted empty, entries trimmed) from the store.
+                catching_up = False
+                self.sweep(at_once=True)
+
+    def sweep(self, at_once: bool = False) -> None:
+        """Ask the store for every room's last id; the buffer reads what it lacks."""
+        buffer = self._buffer
+        if buffer is None or self._closing:
+            return
+
+        def found(last_ids: dict[str, int]) -> None:
+            if not self._closing:  # (the answer may come after close())
+                buffer.sweep(last_ids, at_once)
+
+        self._backfill.last_ids(found)
+
+    async def _sweeps(self) -> None:
+        """``sweep`` every ``sweep_every`` seconds, for ever."""
+        while not self._closing:
+            await asyncio.sleep(self._sweep_every)
+            try:
+                self.sweep()
+            except Exception:  # a fault of ours must not end the sweeps
+                log.exception("bus: sweep failed")
 
     async def _drain(self) -> None:
         """Send what queued up, as one pipeline; keep it and retry while Redis is away."""

@@ -63,13 +63,25 @@ class Private:
 
 @dataclass(slots=True)
 class StateChanged:
-    """A saved ban, mute, operator, topic, name binding... (a store Change).
+    """A saved ban, mute, operator, topic, name binding... (a store Change),
+    published once the store says it is durable (chat/state.py).
 
-    The node that made the change has applied it already; other nodes apply
-    it when it arrives (a later step: cluster-wide moderation).
+    The node that made the change has applied it already, so a bus never
+    hands it back to that node; every other node applies it when it arrives.
     """
 
     change: Change
+
+
+@dataclass(slots=True)
+class Blocked:
+    """An address (its key as every per-address rule counts it: the address
+    or IPv6 /64, or the /48 around it) blocked until ``until`` for repeated
+    offences (chat/ratelimit.py's Offences). Like a state change, it holds on
+    every node, and a bus never hands it back to the node that made it."""
+
+    key: str
+    until: float
 
 
 class BusError(Exception):
@@ -78,7 +90,7 @@ class BusError(Exception):
 
 # Every kind of event a bus carries. Presence (Arrived, Departed, Renamed)
 # and Kick come later: one dataclass each, added here.
-Event: TypeAlias = RoomLine | Private | StateChanged
+Event: TypeAlias = RoomLine | Private | StateChanged | Blocked
 
 Receive = Callable[[Event], None]
 
@@ -86,15 +98,23 @@ Receive = Callable[[Event], None]
 class Bus(Protocol):
     """Fan-out of events to the chat core of every node (this one included)."""
 
+    # Are there other processes to tell? False (the in-process bus): state
+    # changes are not published at all, so one process pays nothing for them.
+    crosses_processes: bool
+
     def publish(self, event: Event) -> None:
         """Hand ``event`` over for delivery everywhere; never blocks, never raises
         for a bus that is down (a remote bus queues and retries)."""
 
-    def attach(self, receive: Receive, last_ids: Mapping[str, int]) -> None:
+    def attach(self, receive: Receive, last_ids: Mapping[str, int], elsewhere: Receive | None = None) -> None:
         """``receive`` hears every event, on the event loop (one receiver: the hub).
 
         ``last_ids``: per room, the last message id the receiver has already
         (``Snapshot.last_ids``); only later ones are delivered, in id order.
+        ``elsewhere`` hears each event another node published as soon as it
+        arrives, before its room's order (what a line said on another node
+        costs its sender here: rate limits across nodes); never called by
+        the in-process bus.
         """
 
     async def start(self) -> None:

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from sshchat.chat.admission import Admission, JoinRefused
-from sshchat.chat.bus import Bus, Event, Private, RoomLine
+from sshchat.chat.bus import Blocked, Bus, Event, Private, RoomLine, StateChanged
 from sshchat.chat.commands import dispatch
 from sshchat.chat.member import Member, Outlet, identity
 from sshchat.chat.message import Kind, Message
@@ -37,6 +37,7 @@ from sshchat.chat.registry import NameRegistry
 from sshchat.chat.room import Room
 from sshchat.chat.rooms import LOBBY, LOBBY_KEY, Rooms
 from sshchat.chat.settings import ChatSettings
+from sshchat.chat.state import SharingStore, StateApplier
 from sshchat.chat.store import Store
 
 __all__ = ["LOBBY", "LOBBY_KEY", "Hub", "JoinRefused"]
@@ -57,16 +58,22 @@ class Hub:
         bus: Bus | None = None,
     ) -> None:
         """``bus``: how committed messages reach ``receive`` (None: directly,
-        as the in-process bus does)."""
+        as the in-process bus does). On a bus to other processes, every
+        change saved is published once durable (chat/state.py)."""
         self.settings = s = settings
         self.clock = clock
+        if bus is not None and bus.crosses_processes:
+            store = SharingStore(store, bus.publish)
         self._store = store
         snapshot = store.load(s.history_in_memory)
+        if bus is not None:  # before anything is saved: a change is published once durable
+            bus.attach(self.receive, snapshot.last_ids, self.elsewhere)
         self.names = NameRegistry(snapshot.bindings, store, clock, s.names_per_key, s.names_per_address_per_hour)
         self.moderation = Moderation(snapshot, store, clock, admins, allowlist, motd)
         self.offences = Offences(s.offence_threshold, s.offence_window, s.offence_block, clock)
-        if bus is not None:
-            bus.attach(self.receive, snapshot.last_ids)
+        if bus is not None and bus.crosses_processes:
+            publish_block = bus.publish
+            self.offences.on_block = lambda key, until: publish_block(Blocked(key, until))
         publish = self.receive if bus is None else bus.publish  # read after attach: the local bus's is receive
         self._pipeline = Pipeline(s, store, self.moderation, self.offences, clock, self.disconnect, publish)
         self._rooms = Rooms(s, store, clock, self._pipeline, self.moderation, snapshot)
@@ -77,6 +84,7 @@ class Hub:
         self._operations = Operations(
             s, clock, store, self._pipeline, self._rooms, self._presence, self.names, self.moderation, self.disconnect
         )
+        self._state = StateApplier(clock, self.moderation, self.names, self._rooms, self._presence, self._operations)
         self.closing = False
         self._room_keys: dict[str, str] = {}  # room name -> its key: NFKC once per name, not per message
         self._by_key = self._rooms.by_key  # (the one dict, changed in place: an attribute less per message)
@@ -248,8 +256,19 @@ class Hub:
                 room.publish(msg, event.keep, event.sender)
         elif type(event) is Private:
             self._private(event)
-        # StateChanged: the node that made the change applied it already;
-        # applying other nodes' changes comes with cluster-wide moderation.
+        elif type(event) is StateChanged:  # another node's (a bus never brings back this node's own)
+            self._state.apply(event.change)
+        elif type(event) is Blocked:
+            self.offences.adopt(event.key, event.until)
+
+    def elsewhere(self, event: Event) -> None:
+        """An event another node published, as it arrives: a line said there
+        costs its sender here too (one rate limit across nodes)."""
+        if type(event) is RoomLine:
+            if event.keep and event.sender is not None:
+                self._pipeline.charge_elsewhere(event.sender, event.msg.sender)
+        elif type(event) is Private:
+            self._pipeline.charge_elsewhere(event.sender, event.msg.sender)
 
     def _private(self, event: Private) -> None:
         msg = event.msg

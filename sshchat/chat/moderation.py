@@ -326,6 +326,48 @@ class Moderation:
         self._durably(Disallow(fingerprint), lambda: self.allowed.discard(fingerprint), then)
         return True
 
+    # ------------------------------------------- another node's changes
+
+    def adopt(self, change: Change) -> bool:
+        """Apply a change another node made and saved (chat/state.py): in
+        memory only, never saved again. False if it changed nothing here
+        (it was here already), so a change applied twice does nothing twice."""
+        if isinstance(change, Op):
+            had = change.fingerprint in self.operators
+            self.operators[change.fingerprint] = change.by
+            return not had
+        if isinstance(change, Deop):
+            return self.operators.pop(change.fingerprint, None) is not None
+        if isinstance(change, Ban):
+            if self.bans.get((change.kind, change.value)) == change:
+                return False
+            self._add_ban(change)
+            return True
+        if isinstance(change, Unban):
+            had = (change.kind, change.value) in self.bans
+            self._drop_ban(change.kind, change.value)
+            return had
+        if isinstance(change, Mute):
+            if self.mutes.get(change.target) == change:
+                return False
+            self.mutes[change.target] = change
+            return True
+        if isinstance(change, Unmute):
+            return self.mutes.pop(change.target, None) is not None
+        if isinstance(change, Allow):
+            had = change.fingerprint in self.allowed
+            self.allowed.add(change.fingerprint)
+            return not had
+        if isinstance(change, Disallow):
+            had = change.fingerprint in self.allowed
+            self.allowed.discard(change.fingerprint)
+            return had
+        if isinstance(change, SetMotd):
+            changed = self.motd != change.text
+            self.motd = change.text
+            return changed
+        return False
+
     # ------------------------------------------------------------ audit log
 
     def audit(self, actor: str, actor_fp: str | None, action: str, target: str, detail: str = "") -> None:

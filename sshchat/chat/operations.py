@@ -149,16 +149,17 @@ class Operations:
 
         def saved(ok: bool) -> None:
             if ok:
-                self._enforce(member, ban)
+                self.enforce(ban, member.name, member)
             if then is not None:
                 then(ok)
 
         self._moderation.ban(ban, saved)
 
-    def _enforce(self, member: Member, ban: Ban) -> None:
-        """End the sessions the new ``ban`` covers: that ban alone is checked
-        (against each person once for an address, by the key's index for a key),
-        not every ban against everyone."""
+    def enforce(self, ban: Ban, by: str, exempt: Member | None = None) -> None:
+        """End the sessions the new ``ban`` covers (but ``exempt``'s, who made
+        it): that ban alone is checked (against each person once for an
+        address, by the key's index for a key), not every ban against everyone.
+        Also for a ban another node made (chat/state.py): ``by`` names who."""
         moderation = self._moderation
         because = f": {ban.reason}" if ban.reason else ""
         if ban.kind == "fingerprint":
@@ -166,14 +167,14 @@ class Operations:
         else:
             people = list(self._presence.members.values())
         for victim in people:
-            if victim is not member and moderation.covers(ban, victim.fingerprint, victim.address):
+            if victim is not exempt and moderation.covers(ban, victim.fingerprint, victim.address):
                 self._disconnect(
-                    victim, f"banned by {member.name}{because}",
-                    f"you were banned by {member.name}{until_text(ban.until)}{because}",
+                    victim, f"banned by {by}{because}",
+                    f"you were banned by {by}{until_text(ban.until)}{because}",
                 )
         for visitor in self._rooms.followers():  # bots following a room are turned away too
             if moderation.covers(ban, visitor.fingerprint, visitor.address):
-                visitor.outlet.close(f"you were banned by {member.name}")
+                visitor.outlet.close(f"you were banned by {by}")
 
     def unban(self, kind: str, value: str, then: Then | None = None) -> Ban | None:
         return self._moderation.unban(kind, value, then)

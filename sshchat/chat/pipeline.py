@@ -26,6 +26,7 @@ from sshchat.chat.bus import Private, Receive, RoomLine
 from sshchat.chat.member import Member
 from sshchat.chat.message import SPOKEN, Kind, Message
 from sshchat.chat.moderation import Moderation, until_text
+from sshchat.chat.names import name_key
 from sshchat.chat.ratelimit import BucketsByKey, Offences, TokenBucket
 from sshchat.chat.room import Room
 from sshchat.chat.sanitize import clean
@@ -111,6 +112,14 @@ class Pipeline:
         """The rate limit of one identity, shared by all its connections (a
         new connection per message gains nothing)."""
         return self._buckets.get(identity)
+
+    def charge_elsewhere(self, sender: str | None, name: str) -> None:
+        """A line ``sender`` (Member.person; keyless: by ``name``, as their
+        bucket is kept) said on another node: it leaves their bucket here
+        that much emptier, so sessions on two nodes share one rate limit
+        (within the bus's lag), never more than a node's own."""
+        who = sender if sender is not None and sender.startswith("fingerprint:") else f"name:{name_key(name)}"
+        self._buckets.get(who).drain()
 
     def within_rate(self, member: Member, then: Then | None = None) -> bool:
         """Spend one of ``member``'s tokens on a line (a message or a command).

@@ -278,6 +278,11 @@ class Presence:
             self._prefs[member.fingerprint] = data
             self._store.save(SetPrefs(member.fingerprint, data))
 
+    def adopt_prefs(self, fingerprint: str, data: str) -> None:
+        """View settings another node saved (chat/state.py): this key's next
+        login here starts with them."""
+        self._prefs[fingerprint] = data
+
     # ------------------------------------------------ comings and goings
 
     def _announce(self, member: Member, room: Room, kind: Kind, text: str) -> None:

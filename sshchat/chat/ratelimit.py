@@ -40,6 +40,12 @@ class TokenBucket:
             return True
         return False
 
+    def drain(self, cost: float = 1.0) -> None:
+        """Spend ``cost`` of what there is, down to nothing and no further: a
+        line the same person said on another node (it was paid for there; here
+        it leaves less for what they say next, never a debt)."""
+        self._tokens = max(0.0, self.refill() - cost)
+
     def owe(self, cost: float) -> float:
         """Spend ``cost`` even beyond what there is (for a cost known only
         once paid, such as time spent); the seconds until the bucket is out
@@ -105,6 +111,9 @@ class Offences:
         self._max = max_addresses
         self._recent: dict[str, deque[float]] = {}
         self._blocked: OrderedDict[str, float] = OrderedDict()  # key -> block ends; soonest first (block_for is fixed)
+        # Hears each block this node makes (key, until): on a cluster's bus,
+        # published so the block holds on every node (see ``adopt``).
+        self.on_block: Callable[[str, float], None] | None = None
 
     def record(self, address: str) -> bool:
         """Count one offence; True if the address is now blocked."""
@@ -127,11 +136,24 @@ class Offences:
             del self._recent[next(iter(self._recent))]
         if len(times) >= threshold:
             times.clear()
-            self._blocked[key] = now + self.block_for
-            self._blocked.move_to_end(key)  # the order stays by when blocks end
-            self._forget_blocks(now)
+            until = now + self.block_for
+            self._block(key, until, now)
+            if self.on_block is not None:
+                self.on_block(key, until)
             return True
         return False
+
+    def _block(self, key: str, until: float, now: float) -> None:
+        blocked = self._blocked
+        blocked[key] = max(until, blocked.get(key, until))
+        blocked.move_to_end(key)  # the order stays by when blocks end (each lasts block_for, on every node)
+        self._forget_blocks(now)
+
+    def adopt(self, key: str, until: float) -> None:
+        """A block another node made (``Blocked`` on the bus): it holds here too."""
+        now = self._clock()
+        if until > now:
+            self._block(key, until, now)
 
     def _forget_blocks(self, now: float) -> None:
         """Drop the blocks that are over (all at the front: the order is by

@@ -173,6 +173,22 @@ class NameRegistry:
         if self._shapes.get(skeleton(binding.name)) is binding:
             del self._shapes[skeleton(binding.name)]
 
+    def adopt(self, binding: Binding) -> None:
+        """A binding another node saved (chat/state.py): held here too, in
+        memory only; it replaces whatever this node had for the name."""
+        held = self._bindings.get(name_key(binding.name))
+        if held == binding:
+            return
+        if held is not None:
+            self._unbind(held)
+        self._bind(binding)
+
+    def forget(self, key: str) -> None:
+        """A name another node freed (``Unbind``, by its key): freed here too."""
+        held = self._bindings.get(key)
+        if held is not None:
+            self._unbind(held)
+
     def release(self, name: str, then: Callable[[bool], None] | None = None) -> Binding | None:
         """Free ``name`` for anyone once that is durable (``then`` hears
         whether it was); returns the binding it has, None if none."""

@@ -313,14 +313,20 @@ class Rooms:
 
     def expire(self) -> list[Room]:
         """Remove rooms made without a key that have been empty (nobody in
-        them online, no bot following) for ``keyless_room_ttl``. Called from
-        the hub's periodic tick; returns what was removed."""
+        them online, no bot following, nothing said) for ``keyless_room_ttl``.
+        Called from the hub's periodic tick; returns what was removed.
+
+        Nothing said counts because in a cluster this node sees only its own
+        people: a room whose people are all on another node is still heard
+        here (and a node with people in it keeps a room another removed:
+        ``drop_here``)."""
         now, ttl = self._clock(), self._settings.keyless_room_ttl
         gone = []
         for room in list(self):
             if room.info.creator_fp is not None or room.key == LOBBY_KEY:
                 continue
-            if room.members or room.listeners:
+            if room.members or room.listeners or (room.history and now - room.history[-1].time < ttl):
+                # in use here, or said in lately (in a cluster, by people on another node)
                 self._empty_since.pop(room.key, None)
                 continue
             since = self._empty_since.setdefault(room.key, now)
@@ -329,9 +335,46 @@ class Rooms:
                 # Empty and nobody's doing: gone now, the store told behind.
                 room.closing = True
                 self._drop(room, f"{room.name} was removed")
-                self._store.save(DropRoom(room.key, room.name))
+                self._store.save(DropRoom(room.key, room.name, expired=True))
                 gone.append(room)
         return gone
+
+    # ------------------------------------------- another node's changes
+
+    def adopt(self, info: RoomInfo) -> None:
+        """A room another node made, or whose topic it set (chat/state.py):
+        made here too, or its topic taken; in memory only."""
+        room = self.by_key.get(info.key)
+        if room is None:
+            info = dataclasses.replace(info)  # (never the sender's own record)
+            self.by_key[info.key] = Room(info, self._settings.history_in_memory)
+            self._count(info, 1)
+        else:
+            room.info.topic = info.topic
+
+    def drop_here(self, change: DropRoom) -> bool:
+        """A room another node removed: removed here too, its people here
+        moved to the lobby. An expired room (empty on that node) that has
+        people or followers here is kept, and saved again: it is not empty.
+        False if there was nothing to remove."""
+        room = self.by_key.get(change.name_key)
+        if room is None or room.key == LOBBY_KEY:
+            return False
+        if change.expired and (room.members or room.listeners):
+            self._empty_since.pop(room.key, None)
+            self._store.save(room.info)  # still in use here: kept (its history went with the drop)
+            return False
+        self._drop(room, f"{room.name} was removed; you are in {LOBBY}")
+        return True
+
+    def remember_elsewhere(self, who: str, rooms: tuple[tuple[str, bool], ...]) -> None:
+        """Someone's rooms as another node saved them: where their next login
+        here seats them (a session of theirs online here is not moved)."""
+        kept = [(k, cur) for k, cur in rooms if k in self.by_key]
+        if kept:
+            self._memberships[who] = kept
+        else:
+            self._memberships.pop(who, None)
 
     def part(self, member: Member, room_name: str | None) -> None:
         """/part: leave a room (the current one by default)."""

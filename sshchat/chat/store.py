@@ -195,10 +195,14 @@ class SetMemberships:
 @dataclass(frozen=True)
 class DropRoom:
     """A room removed (by an operator's /rmroom, or expired): the room, everyone's
-    membership of it, and its messages (``name`` as the messages were kept)."""
+    membership of it, and its messages (``name`` as the messages were kept).
+
+    ``expired``: removed because nobody was in it, as seen by one node; a
+    node that has people in it keeps it (chat/state.py)."""
 
     name_key: str
     name: str
+    expired: bool = False
 
 
 @dataclass(frozen=True)
@@ -250,6 +254,13 @@ class Store(Protocol):
         """Messages of ``room`` with ids above ``after_id`` (oldest first, at
         most ``limit``); room "" gives the private messages. A cluster node
         reads what the bus lost here (sshchat/bus/order.py)."""
+
+    def last_ids(self, done: Callable[[dict[str, int]], None]) -> None:
+        """Per room, the highest message id committed ("" : the private
+        messages), to ``done`` on the event loop. One cheap query that a
+        cluster node asks every few seconds: a message whose publisher died
+        before the bus got it is found here, not only when the room's next
+        message arrives (sshchat/bus/order.py)."""
 
     def audit_log(self, limit: int, done: Callable[[list[AuditEntry]], None]) -> None:
         """The newest ``limit`` audit entries, oldest first."""

@@ -76,6 +76,9 @@ class BatchingStore:
     def after(self, room: str, after_id: int, limit: int, done: Callable[[list[Message]], None]) -> None:
         self._queue.put(Read(functools.partial(self._read_after, room, after_id, limit), done))
 
+    def last_ids(self, done: Callable[[dict[str, int]], None]) -> None:
+        self._queue.put(Read(self._read_last_ids, done))
+
     def audit_log(self, limit: int, done: Callable[[list[AuditEntry]], None]) -> None:
         self._queue.put(Read(functools.partial(self._read_audit_log, limit), done))
 
@@ -101,6 +104,9 @@ class BatchingStore:
         raise NotImplementedError
 
     def _read_after(self, room: str, after_id: int, limit: int) -> list[Message]:
+        raise NotImplementedError
+
+    def _read_last_ids(self) -> dict[str, int]:
         raise NotImplementedError
 
     def _read_audit_log(self, limit: int) -> list[AuditEntry]:

@@ -79,6 +79,12 @@ class MemoryStore:
         ]
         done(found[:limit])
 
+    def last_ids(self, done: Callable[[dict[str, int]], None]) -> None:
+        last: dict[str, int] = {}
+        for m in self.messages:
+            last[m.room] = max(m.id, last.get(m.room, 0))
+        done(last)
+
     def audit_log(self, limit: int, done: Callable[[list[AuditEntry]], None]) -> None:
         entries = [c for c in self.changes if isinstance(c, AuditEntry)]
         done(entries[-limit:])

@@ -361,6 +361,11 @@ class PostgresStore(BatchingStore):
         ))
         return [_message(r) for r in rows]
 
+    def _read_last_ids(self) -> dict[str, int]:
+        # the counters, not MAX(id): one row per room, and a room's counter
+        # moves only when its transaction commits
+        return dict(self._wait(self._fetch("SELECT room, last FROM room_seq")))
+
     def _read_audit_log(self, limit: int) -> list[AuditEntry]:
         rows = self._wait(self._fetch(
             "SELECT time, actor, actor_fp, action, target, detail FROM audit ORDER BY id DESC LIMIT $1", limit

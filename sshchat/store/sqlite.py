@@ -195,8 +195,11 @@ class SQLiteStore(BatchingStore):
         ):
             snap.memberships.setdefault(who, []).append((room, bool(current)))
         snap.prefs = dict(db.execute("SELECT fingerprint, data FROM prefs"))
-        snap.last_ids = dict(db.execute("SELECT room, MAX(id) FROM messages GROUP BY room"))
+        snap.last_ids = self._read_last_ids()
         return snap
+
+    def _read_last_ids(self) -> dict[str, int]:
+        return dict(self._db.execute("SELECT room, MAX(id) FROM messages GROUP BY room"))
 
     def _read_history(self, room: str, before_id: int | None, limit: int) -> list[Message]:
         rows = self._db.execute(

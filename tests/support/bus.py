@@ -17,6 +17,7 @@ class SequencedStore:
     def __init__(self) -> None:
         self.rooms: dict[str, list[Message]] = defaultdict(list)
         self.reads: list[tuple[str, int, int]] = []  # every after() asked: (room, after_id, limit)
+        self.sweeps = 0  # last_ids() asked
 
     def commit(self, room: str, text: str, sender: str = "alice", recipient: str | None = None) -> Message:
         kept = self.rooms[room]
@@ -33,6 +34,11 @@ class SequencedStore:
     def after(self, room: str, after_id: int, limit: int, done: Callable[[list[Message]], None]) -> None:
         self.reads.append((room, after_id, limit))
         done([m for m in self.rooms.get(room, []) if m.id > after_id][:limit])
+
+
+    def last_ids(self, done: Callable[[dict[str, int]], None]) -> None:
+        self.sweeps += 1
+        done({room: len(kept) for room, kept in self.rooms.items() if kept})
 
 
 class Received:
