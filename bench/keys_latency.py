@@ -239,10 +239,10 @@ async def run(seconds: float, attack: int | None, kind: str, attackers: int | No
             mallories.start()
             await ask(to_attackers, None)  # all connected
             await asyncio.sleep(0.5)
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             to_attackers.send("go")
             under = await ask(to_people, ("load", seconds))
-            took = time.perf_counter() - started
+            took, cpu = time.perf_counter() - started, time.process_time() - cpu
             sent, gone = await ask(to_attackers, "report")
             to_people.send(None)
             print(f"{count} attacker(s) from {source}, keys {kind}, attackers at nice {nice}")
@@ -250,7 +250,8 @@ async def run(seconds: float, attack: int | None, kind: str, attackers: int | No
                 print(f"bob's latency, {label:13s} n={len(values):4d}  p50 {_pct(values, 50):7.1f} ms"
                       f"  p99 {_pct(values, 99):7.1f} ms  max {max(values):7.1f} ms")
             unit = "IGNORE packets" if kind == "ignore" else "one-NUL packets" if kind == "nul" else "bytes"
-            print(f"mallories sent {sent} {unit} in all; after {took:.1f} s: {gone} of {count} cut off")
+            print(f"mallories sent {sent} {unit} in all; after {took:.1f} s: {gone} of {count} cut off; "
+                  f"server CPU meanwhile {cpu:.1f} s")
         finally:
             for child in (people, mallories):
                 if child.pid is not None:
