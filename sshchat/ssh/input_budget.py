@@ -13,7 +13,8 @@ connection is slowed while either is in debt (it stops being read until
 both have refilled). A slowdown with its own bucket in debt is a strike,
 and after ``max_slowdowns`` strikes without its buckets ever filling up
 again in between, it is cut off; debt on the address's bucket alone only
-slows it, never counts against it.
+slows it, unless it has a backlog of packets waiting (it sends faster than
+it is served: a flood, never a person typing).
 
 Connections behind one address (a NAT) share its allowance: a hog there
 slows its neighbours too, but a neighbour that is not itself over its own
@@ -132,9 +133,14 @@ class ServerTimeBudget:
         own = self._own
         return own.refill() >= own.burst / 2 and (self._shared is None or self._shared.unspent(self._keys))
 
-    def spent(self, seconds: float) -> float | None:
+    def spent(self, seconds: float, backlog: bool = False) -> float | None:
         """Charge ``seconds`` of server time. Returns how long to stop reading
-        this connection (0.0: not at all), or None: cut it off."""
+        this connection (0.0: not at all), or None: cut it off.
+
+        ``backlog``: more of its packets were waiting than one slice could
+        handle (bounded_receive): it sends faster than it is served. Then a
+        slowdown for its address's debt is a strike too: a person typing
+        behind a NAT never has a backlog of packets, the hogs there do."""
         self.charged += seconds
         if self.free > 0:
             free = min(self.free, seconds)
@@ -153,7 +159,7 @@ class ServerTimeBudget:
             self._strikes = 0  # back to full: a past slowdown is forgiven
         if pause <= 0:
             return 0.0
-        if own_pause <= 0:
+        if own_pause <= 0 and not backlog:
             return pause  # only the address is in debt: slowed, but no strike (a neighbour may be the hog)
         self._strikes += 1
         if self._strikes > self.max_slowdowns:

@@ -88,8 +88,9 @@ class Budget(Protocol):
     @property
     def unspent(self) -> bool: ...
 
-    def spent(self, seconds: float) -> float | None:
-        """Charge; how long to stop reading (0.0: not), or None: cut off."""
+    def spent(self, seconds: float, backlog: bool = False) -> float | None:
+        """Charge; how long to stop reading (0.0: not), or None: cut off.
+        ``backlog``: more was waiting than one slice handled."""
         ...
 
 
@@ -153,7 +154,7 @@ class Receiver:
         except Exception:
             conn.internal_error(None, None)
         seconds = time.perf_counter() - started - (budget.charged - before)
-        pause = budget.spent(max(seconds, 0.0))
+        pause = budget.spent(max(seconds, 0.0), more)
         if conn._transport is None or self._cut:
             return
         if pause is None:
