@@ -30,12 +30,13 @@ Gain: the event loop is never held by one connection's packets for more
 than ~SLICE; a flood of one-byte or IGNORE packets is paid for from the
 sender's own time budget and is cut off like any other input flood.
 Measured with ``python -m bench.keys_latency --seconds 6 --nice 0`` (one
-sitting, without the patch against with it; bob's chat latency while the
-attack runs): one client sending a NUL key per packet, p99 2347 ms and
-never cut off, against p99 24 ms and cut off (10,689 packets in); 16 such
-clients from one address, p99 16.9 s (server CPU 33.5 s in 36 s), against
-44 ms (2.2 s CPU in 6 s; slowed to their address's share); one client's
-IGNORE flood, 187k packets and never cut off, against cut off after 32k.
+sitting, without the patch against with it; bob's p99 chat latency while
+the attack runs, and the server's CPU time meanwhile): one client, a NUL
+key per packet: 1909 ms, never cut off, 7.1 s CPU, against 12 ms, cut off,
+0.8 s; 16 such clients from one address: 9.7 s, none cut off, 18.1 s CPU,
+against 52 ms, all cut off, 1.1 s; one client's IGNORE flood: 127 ms,
+never cut off, 2.9 s, against 7 ms, cut off, 1.0 s; 16 IGNORE flooders:
+653 ms, none cut off, against 29 ms, all cut off.
 """
 
 from __future__ import annotations
