@@ -12,7 +12,11 @@ whole input budget (``input_bytes_per_minute``, 256 KB by default) of the
 dearest keys (``--keys``): ``combining``, Ctrl-B/Ctrl-F on "a" and 2047
 combining marks (each key rescanned the line); ``cjk``, on a 2000-character
 CJK line, Home, a character, End, Backspace, one group per SSH packet (each
-an edit at the start of the line, the whole line redrawn). Prints bob's latency percentiles in ms for both
+an edit at the start of the line, the whole line redrawn); ``nul``, one NUL
+byte per SSH packet (a key that does nothing: what costs is asyncssh's work
+on each packet), 100,000 of them by default (``--attack`` sets the number);
+``ignore``, SSH_MSG_IGNORE packets, which never reach the chat at all,
+300,000 by default. Prints bob's latency percentiles in ms for both
 phases, and what happened to mallory. Issue 14 asks for p99 under 100 ms.
 
 ``--attackers N`` (``max``: ``max_per_address``) sends N mallories at once, all
@@ -34,6 +38,8 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 import asyncssh
+from asyncssh.constants import MSG_IGNORE
+from asyncssh.packet import String
 
 from bench.client import KeylessClient
 from sshchat.app import App
@@ -96,9 +102,37 @@ def _pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(p / 100 * len(values)))] if values else float("nan")
 
 
+PACKETS = {"nul": 100_000, "ignore": 300_000}  # packets each mallory sends by default, per --keys
+
+
+async def _packets(conn: asyncssh.SSHClientConnection, process: asyncssh.SSHClientProcess[str], kind: str,
+                   count: int, tally: list[int]) -> int:
+    """Send ``count`` packets that cost the server nothing but its per-packet
+    work: one NUL key each, or SSH_MSG_IGNORE; returns the bytes of input (NULs) or packets sent."""
+    sent = 0
+    for n in range(count):
+        if conn.is_closed():  # cut off: the rest would go nowhere
+            break
+        try:
+            if kind == "nul":
+                process.stdin.write("\0")  # one packet each: asyncssh sends each write at once
+            else:
+                conn.send_packet(MSG_IGNORE, String(b""))  # type: ignore[attr-defined]
+        except OSError:  # cut off, and the connection not yet closed
+            break
+        sent += 1
+        if n % 64 == 0:
+            tally[0] = sent  # so far, for a report made while still sending
+            await asyncio.sleep(0)
+    tally[0] = sent
+    return sent
+
+
 async def _attack(conn: asyncssh.SSHClientConnection, process: asyncssh.SSHClientProcess[str], kind: str,
-                  budget: int | None, limit: int) -> int:
+                  budget: int | None, limit: int, tally: list[int]) -> int:
     """Send one mallory's whole input budget of the worst keys; returns the bytes sent."""
+    if kind in PACKETS:
+        return await _packets(conn, process, kind, budget or PACKETS[kind], tally)
     line = "漢" * 2000 if kind == "cjk" else "a" + "\u0301" * 2047
     process.stdin.write(line)
     budget = budget or limit - len(line.encode()) - 1024
@@ -130,9 +164,13 @@ async def _mallories(port: int, count: int, kind: str, budget: int | None, limit
     loop = asyncio.get_running_loop()
     pipe.send("ready")
     await loop.run_in_executor(None, pipe.recv)
-    senders = [asyncio.create_task(_attack(conn, p, kind, budget, limit)) for conn, p in mallories]
+    tallies = [[0] for _ in mallories]
+    senders = [asyncio.create_task(_attack(conn, p, kind, budget, limit, tally))
+               for (conn, p), tally in zip(mallories, tallies, strict=True)]
     await loop.run_in_executor(None, pipe.recv)
     sent = sum(task.result() for task in senders if task.done() and not task.cancelled() and not task.exception())
+    if kind in PACKETS:
+        sent = sum(tally[0] for tally in tallies)  # those still sending too
     gone = sum(1 for conn, p in mallories if p.exit_status is not None or conn.is_closed())
     pipe.send((sent, gone))
     for task in senders:
@@ -141,10 +179,12 @@ async def _mallories(port: int, count: int, kind: str, budget: int | None, limit
         conn.abort()
 
 
-def _attacker_process(*args: object) -> None:
+def _attacker_process(nice: int, *args: object) -> None:
     # Attackers are on other machines: here they share ours, so they yield
-    # the CPU to the server rather than take it from under the measurement.
-    os.nice(19)
+    # the CPU to the server rather than take it from under the measurement
+    # (unless told otherwise: an attacker of packets is only as strong as
+    # the Python that makes them, which at nice 19 gets little CPU).
+    os.nice(nice)
     asyncio.run(_mallories(*args))  # type: ignore[arg-type]
 
 
@@ -167,7 +207,8 @@ def _people_process(*args: object) -> None:
     asyncio.run(_people(*args))  # type: ignore[arg-type]
 
 
-async def run(seconds: float, attack: int | None, kind: str, attackers: int | None, source: str) -> None:
+async def run(seconds: float, attack: int | None, kind: str, attackers: int | None, source: str,
+              nice: int = 19) -> None:
     with tempfile.TemporaryDirectory(prefix="sshchat-keys-") as tmp:
         config = Config(
             host="127.0.0.1", port=0, host_key=os.path.join(tmp, "host"), db=os.path.join(tmp, "chat.db"),
@@ -183,7 +224,7 @@ async def run(seconds: float, attack: int | None, kind: str, attackers: int | No
         people = spawn.Process(target=_people_process, args=(port, people_end), daemon=True)
         mallories = spawn.Process(
             target=_attacker_process,
-            args=(port, count, kind, attack, config.input_bytes_per_minute, source, attackers_end), daemon=True,
+            args=(nice, port, count, kind, attack, config.input_bytes_per_minute, source, attackers_end), daemon=True,
         )
 
         async def ask(pipe: Connection, what: object) -> Any:
@@ -198,17 +239,19 @@ async def run(seconds: float, attack: int | None, kind: str, attackers: int | No
             mallories.start()
             await ask(to_attackers, None)  # all connected
             await asyncio.sleep(0.5)
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             to_attackers.send("go")
             under = await ask(to_people, ("load", seconds))
-            took = time.perf_counter() - started
+            took, cpu = time.perf_counter() - started, time.process_time() - cpu
             sent, gone = await ask(to_attackers, "report")
             to_people.send(None)
-            print(f"{count} attacker(s) from {source}, keys {kind}")
+            print(f"{count} attacker(s) from {source}, keys {kind}, attackers at nice {nice}")
             for label, values in (("baseline", base), ("under attack", under)):
                 print(f"bob's latency, {label:13s} n={len(values):4d}  p50 {_pct(values, 50):7.1f} ms"
                       f"  p99 {_pct(values, 99):7.1f} ms  max {max(values):7.1f} ms")
-            print(f"mallories sent {sent} bytes in all; after {took:.1f} s: {gone} of {count} cut off")
+            unit = "IGNORE packets" if kind == "ignore" else "one-NUL packets" if kind == "nul" else "bytes"
+            print(f"mallories sent {sent} {unit} in all; after {took:.1f} s: {gone} of {count} cut off; "
+                  f"server CPU meanwhile {cpu:.1f} s")
         finally:
             for child in (people, mallories):
                 if child.pid is not None:
@@ -221,13 +264,16 @@ async def run(seconds: float, attack: int | None, kind: str, attackers: int | No
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=5.0, help="seconds of chat in each phase")
-    ap.add_argument("--attack", type=int, default=None, help="bytes of worst keys (default: the input budget)")
-    ap.add_argument("--keys", choices=("combining", "cjk"), default="combining")
+    ap.add_argument("--attack", type=int, default=None,
+                    help="bytes of worst keys (default: the input budget); packets, for nul and ignore")
+    ap.add_argument("--keys", choices=("combining", "cjk", "nul", "ignore"), default="combining")
     ap.add_argument("--attackers", default="1", help="mallories, all from one address (max: max_per_address)")
     ap.add_argument("--attacker-address", default="127.0.0.2", help="the mallories' source address")
+    ap.add_argument("--nice", type=int, default=19,
+                    help="the attackers' niceness (0: as strong as this machine lets them be)")
     a = ap.parse_args()
     attackers = None if a.attackers == "max" else int(a.attackers)
-    asyncio.run(run(a.seconds, a.attack, a.keys, attackers, a.attacker_address))
+    asyncio.run(run(a.seconds, a.attack, a.keys, attackers, a.attacker_address, a.nice))
 
 
 if __name__ == "__main__":

@@ -102,7 +102,7 @@ def test_connections_from_one_address_share_its_budget() -> None:
     assert other.spent(0.1) == 0.0  # another address is not slowed
 
 
-def test_an_address_over_budget_gets_its_connections_cut_off() -> None:
+def test_an_address_over_budget_slows_its_connections_and_cuts_off_only_those_over_their_own() -> None:
     clock = Clock()
     shared = AddressBudgets(ms_per_second=150, burst_ms=1000, clock=clock)
     hogs = [ServerTimeBudget(50, 500, 2, clock, shared, "203.0.113.7") for _ in range(16)]
@@ -110,7 +110,47 @@ def test_an_address_over_budget_gets_its_connections_cut_off() -> None:
     for _ in range(4):  # each hog comes back after its pause, still at 20 ms a slice
         outcomes = [hog.spent(0.02) for hog in hogs for _ in range(4)]
         clock.now += 0.5
-    assert None in outcomes  # slowed too often without the address's budget ever filling up: cut off
+    assert None not in outcomes and max(p for p in outcomes if p is not None) > 0  # slowed, each within its own
+    greedy = ServerTimeBudget(50, 500, 2, clock, shared, "203.0.113.7")
+    assert None in [greedy.spent(0.3) for _ in range(4)]  # its own budget in debt, again and again: cut off
+
+
+def test_a_quiet_neighbour_of_hogs_is_slowed_with_its_address_but_never_cut_off() -> None:
+    """15 hogs and one person typing behind one IPv4 address (a NAT): the
+    person waits while the address is in debt, but is neither cut off nor
+    counted as an offender for what the others did."""
+    clock = Clock()
+    shared = AddressBudgets(ms_per_second=150, burst_ms=500, clock=clock)
+    hogs = [ServerTimeBudget(50, 500, 5, clock, shared, "203.0.113.7") for _ in range(15)]
+    typist = ServerTimeBudget(50, 500, 5, clock, shared, "203.0.113.7")
+    keys = []
+    for _ in range(100):  # 10 s: each hog 20 ms of every 100 ms, the typist a key of 0.5 ms
+        for hog in hogs:
+            hog.spent(0.02)
+        keys.append(typist.spent(0.0005))
+        clock.now += 0.1
+    assert any(p for p in keys)  # slowed: its address is over budget...
+    assert None not in keys  # ...but never cut off
+
+
+def test_hogs_with_a_backlog_of_packets_are_cut_off_for_their_address_s_debt() -> None:
+    """Behind one address, each within its own budget (the address's pauses
+    keep it there) but always with more packets waiting than a slice
+    handles: a flood, struck for the address's debt; the typist is not."""
+    clock = Clock()
+    shared = AddressBudgets(ms_per_second=150, burst_ms=500, clock=clock)
+    hogs = [ServerTimeBudget(50, 500, 5, clock, shared, "203.0.113.7") for _ in range(15)]
+    typist = ServerTimeBudget(50, 500, 5, clock, shared, "203.0.113.7")
+    cut: set[int] = set()
+    keys = []
+    for _ in range(100):
+        for n, hog in enumerate(hogs):
+            if n not in cut and hog.spent(0.002, backlog=True) is None:
+                cut.add(n)
+        keys.append(typist.spent(0.0005))
+        clock.now += 0.1
+    assert len(cut) == len(hogs)
+    assert None not in keys
 
 
 def test_ipv6_counts_by_64_and_the_48_shares_ten_times() -> None:
@@ -138,23 +178,38 @@ def test_the_table_of_addresses_is_bounded() -> None:
     assert len(shared) == 1  # full buckets are dropped: only the one just charged is left
 
 
-async def test_many_connections_from_one_address_are_cut_off_together(start_server) -> None:
-    """Each connection within its own (generous) budget; together over their address's."""
+async def test_hogs_behind_one_address_are_cut_off_and_their_quiet_neighbours_are_not(start_server) -> None:
+    """Each connection within its own (generous) budget, together over their
+    address's: the hogs, with packets always waiting, are cut off; the
+    neighbours (same address, a line now and then) are slowed with them
+    while the address is in debt, but stay, and their lines get through."""
     server: Server = await start_server(
-        input_ms_per_second=1000.0, input_ms_burst=1000.0, input_ms_per_address=5.0,
+        input_ms_per_second=1000.0, input_ms_burst=1000.0, input_ms_per_address=20.0,
         input_ms_burst_per_address=1.0, input_slowdowns=2,
     )
     hogs = [await server.connect(f"hog{n}", pty=True) for n in range(3)]
+    neighbour = await server.connect("neighbour")
+    watcher = await server.connect("watcher")
     for hog in hogs:
         hog.send("漢" * 1500)
-    deadline = time.monotonic() + 30
-    while not any("server time" in hog.text for hog in hogs) and time.monotonic() < deadline:
-        for hog in hogs:
-            hog.send("\x01" + "漢" + "\x05" + "\x7f" * 2)  # Home, type, End, delete: a redraw each
-        await asyncio.sleep(0.01)  # pacing only; the wait is the one below
-    await eventually(lambda: any("server time" in hog.text for hog in hogs), timeout=30, message="a hog cut off")
+
+    async def flood() -> None:
+        while True:
+            for hog in hogs:
+                if not hog.conn.is_closed():
+                    hog.send("\x01" + "漢" + "\x05" + "\x7f" * 2)  # Home, type, End, delete: a redraw each
+            await asyncio.sleep(0.01)  # pacing of the flood, not a wait of the test
+
+    flooding = asyncio.create_task(flood())
+    try:
+        await eventually(lambda: any("server time" in hog.text for hog in hogs), timeout=30, message="a hog cut off")
+        neighbour.line("still here")
+        await watcher.wait_for("neighbour: still here", timeout=30)  # once the address has paid its debt
+    finally:
+        flooding.cancel()
+    assert "server time" not in neighbour.text and "server time" not in watcher.text
     cut = next(hog for hog in hogs if "server time" in hog.text)
-    assert "or that of all connections from your address more than 5 ms; disconnected" in cut.text
+    assert "or that of all connections from your address more than 20 ms; disconnected" in cut.text
 
 
 async def test_input_of_all_connections_takes_turns_a_bounded_amount_per_loop_turn() -> None:

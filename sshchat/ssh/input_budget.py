@@ -9,12 +9,21 @@ input is measured and taken from token buckets of seconds: the connection's
 own, and one shared by every connection from its address (AddressBudgets),
 since one address may hold ``max_per_address`` connections and would
 otherwise get that many times one connection's share of the event loop. A
-connection is slowed while either is in debt (its channel stops being read
-until both have refilled), and if it is slowed ``max_slowdowns`` times
-without its buckets ever filling up again in between, it is cut off.
+connection is slowed while either is in debt (it stops being read until
+both have refilled). A slowdown with its own bucket in debt is a strike,
+and after ``max_slowdowns`` strikes without its buckets ever filling up
+again in between, it is cut off; debt on the address's bucket alone only
+slows it, unless it has a backlog of packets waiting (it sends faster than
+it is served: a flood, never a person typing).
 
 Connections behind one address (a NAT) share its allowance: a hog there
-slows its neighbours too, for at most as long as it takes to be cut off.
+slows its neighbours too, but a neighbour that is not itself over its own
+budget is never cut off (nor recorded as an offender) for it.
+
+What is charged: the time the handler takes for each slice of input
+(session.py) and, with the ``bounded_receive`` patch, the time asyncssh
+takes for each connection's packets, from the first byte of the
+handshake on (decrypting, MAC, dispatch, IGNORE packets included).
 """
 
 from __future__ import annotations
@@ -93,7 +102,7 @@ class ServerTimeBudget:
     """A token bucket of server seconds for one connection's input, and
     (if given) its address's share of ``shared``."""
 
-    __slots__ = ("_keys", "_own", "_shared", "_strikes", "max_slowdowns")
+    __slots__ = ("_keys", "_own", "_shared", "_strikes", "charged", "free", "max_slowdowns")
 
     def __init__(
         self,
@@ -109,6 +118,11 @@ class ServerTimeBudget:
         self._shared = shared
         self._keys = address_keys(address)
         self._strikes = 0
+        self.charged = 0.0  # seconds charged in all: what others charged meanwhile is not counted twice
+        # Seconds not taken from the buckets, for logging in (server.py): a
+        # handshake costs what it costs, and the arrival limits bound how many
+        # an address may start; what a connection does beyond it is charged.
+        self.free = 0.0
 
     @property
     def unspent(self) -> bool:
@@ -119,12 +133,24 @@ class ServerTimeBudget:
         own = self._own
         return own.refill() >= own.burst / 2 and (self._shared is None or self._shared.unspent(self._keys))
 
-    def spent(self, seconds: float) -> float | None:
+    def spent(self, seconds: float, backlog: bool = False) -> float | None:
         """Charge ``seconds`` of server time. Returns how long to stop reading
-        this connection (0.0: not at all), or None: cut it off."""
+        this connection (0.0: not at all), or None: cut it off.
+
+        ``backlog``: more of its packets were waiting than one slice could
+        handle (bounded_receive): it sends faster than it is served. Then a
+        slowdown for its address's debt is a strike too: a person typing
+        behind a NAT never has a backlog of packets, the hogs there do."""
+        self.charged += seconds
+        if self.free > 0:
+            free = min(self.free, seconds)
+            self.free -= free
+            seconds -= free
+            if seconds <= 0:
+                return 0.0
         own = self._own
         full = own.refill() >= own.burst
-        pause = own.owe(seconds)
+        own_pause = pause = own.owe(seconds)
         if self._shared is not None:
             address_full, address_pause = self._shared.charge(self._keys, seconds)
             full = full and address_full
@@ -133,6 +159,8 @@ class ServerTimeBudget:
             self._strikes = 0  # back to full: a past slowdown is forgiven
         if pause <= 0:
             return 0.0
+        if own_pause <= 0 and not backlog:
+            return pause  # only the address is in debt: slowed, but no strike (a neighbour may be the hog)
         self._strikes += 1
         if self._strikes > self.max_slowdowns:
             return None

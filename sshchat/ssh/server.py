@@ -17,9 +17,18 @@ import asyncssh
 
 from sshchat.chat.moderation import normalise_address
 from sshchat.ssh.context import Peer, ServerContext
-from sshchat.ssh.session import Session
+from sshchat.ssh.input_budget import ServerTimeBudget
+from sshchat.ssh.patches import bounded_receive
+from sshchat.ssh.session import Session, connection_budget, over_budget_reason
 
 log = logging.getLogger("sshchat")
+
+# Server seconds of a connection's packets not charged to its time budget
+# until its session starts: the key exchange, authentication and the start
+# of the chat (~10 ms; the arrival limits bound how many an address may
+# begin). A client that spends more before its session starts (IGNORE
+# packets, say) is charged for the rest.
+LOGIN_ALLOWANCE = 0.05
 
 
 class ChatServer(asyncssh.SSHServer):
@@ -34,12 +43,22 @@ class ChatServer(asyncssh.SSHServer):
         self._counted = False  # admitted under the connection limits
         self._handshaking = False
         self._login_timer: asyncio.TimerHandle | None = None
+        self._session: Session | None = None
+        self._budget: ServerTimeBudget | None = None
+        self._receiver: bounded_receive.Receiver | None = None
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
         peer = conn.get_extra_info("peername") or ("?", 0)
         self._address = normalise_address(str(peer[0]))
         self._ctx.connections.add(conn)
+        # From the first byte on, asyncssh's work on this connection's packets
+        # (the handshake, IGNORE packets, data) is charged to its budget, and
+        # its session's input to the same one (with the patch in; see bounded_receive).
+        self._budget = connection_budget(self._ctx, self._address)
+        self._budget.free = LOGIN_ALLOWANCE
+        self._receiver = bounded_receive.Receiver(conn, self._budget, self._ctx.input_turns, self._over_budget)
+        bounded_receive.attach(conn, self._receiver)
         refusal = self._ctx.limits.admit(self._address)
         if refusal is None:
             self._counted = self._handshaking = True
@@ -59,6 +78,18 @@ class ChatServer(asyncssh.SSHServer):
                 conn.disconnect, asyncssh.DISC_TOO_MANY_CONNECTIONS, refusal
             )
 
+    def _over_budget(self) -> None:
+        """asyncssh's work on this connection's packets went over its time
+        budget too often: cut it off, recorded as a flood."""
+        conn = self._conn
+        if conn is None:
+            return
+        reason = over_budget_reason(self._ctx)
+        if self._session is None or not self._session.cut_off():  # the session tells its client and records it
+            log.warning("cutting off a connection from %s: packet flood", self._address)
+            self._ctx.hub.offences.record(self._address)
+        conn.disconnect(asyncssh.DISC_BY_APPLICATION, reason)
+
     def _login_expired(self) -> None:
         self._login_timer = None
         if self._conn is None:  # gone already; a started session has cancelled this timer
@@ -68,6 +99,12 @@ class ChatServer(asyncssh.SSHServer):
             asyncssh.DISC_BY_APPLICATION,
             f"no chat session within {self._ctx.config.login_timeout:g} seconds of connecting",
         )
+
+    def _logged_in(self) -> None:
+        """The session started: logging in is over, and so is its allowance."""
+        if self._budget is not None:
+            self._budget.free = 0.0
+        self._stop_login_timer()
 
     def _stop_login_timer(self) -> None:
         if self._login_timer is not None:
@@ -81,6 +118,8 @@ class ChatServer(asyncssh.SSHServer):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_login_timer()
+        if self._receiver is not None:
+            self._receiver.close()
         self._ctx.connections.discard(self._conn)
         if self._counted:
             self._counted = False
@@ -125,7 +164,10 @@ class ChatServer(asyncssh.SSHServer):
         username = self._conn.get_extra_info("username") or ""
         # logging in ends when the shell or command starts, not when the channel opens:
         # a channel that never asks for either must not hold its place for ever
-        return Session(self._ctx, Peer(self._conn, username, fingerprint, self._address), self._stop_login_timer)
+        self._session = Session(
+            self._ctx, Peer(self._conn, username, fingerprint, self._address), self._logged_in, self._budget
+        )
+        return self._session
 
 
 def _names(setting: str) -> list[str]:

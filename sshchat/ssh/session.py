@@ -34,6 +34,25 @@ _RESIZE_COST = 256  # input bytes a window-size change counts as (it costs a red
 INPUT_SLICE = 512
 
 
+def connection_budget(ctx: ServerContext, address: str) -> ServerTimeBudget:
+    """The server-time budget of one connection from ``address`` (shared
+    with its address's connections through ``ctx.input_time``)."""
+    c = ctx.config
+    return ServerTimeBudget(
+        c.input_ms_per_second, c.input_ms_burst, c.input_slowdowns, asyncio.get_running_loop().time,
+        ctx.input_time, address,
+    )
+
+
+def over_budget_reason(ctx: ServerContext) -> str:
+    """What a client cut off for its server time is told."""
+    c = ctx.config
+    return (
+        f"your input took more than {c.input_ms_per_second:g} ms of server time a second, or that of "
+        f"all connections from your address more than {c.input_ms_per_address:g} ms; disconnected"
+    )
+
+
 class Handler(Protocol):
     """What runs a started session (ChatSession, BotCommandSession)."""
 
@@ -68,7 +87,10 @@ class Session(asyncssh.SSHServerSession[str]):
         ctx: ServerContext,
         peer: Peer,
         started: Callable[[], None] | None = None,
+        time_budget: ServerTimeBudget | None = None,
     ) -> None:
+        """``time_budget``: the connection's, which its packets are charged to
+        too (server.py); a session made without one gets its own."""
         self._ctx = ctx
         self._peer = peer
         self._started = started  # told when the shell or command starts (the end of logging in)
@@ -80,10 +102,7 @@ class Session(asyncssh.SSHServerSession[str]):
         per_minute = ctx.config.input_bytes_per_minute
         loop = asyncio.get_running_loop()
         self._input_budget = TokenBucket(per_minute, per_minute / 60, loop.time)
-        c = ctx.config
-        self._time_budget = ServerTimeBudget(
-            c.input_ms_per_second, c.input_ms_burst, c.input_slowdowns, loop.time, ctx.input_time, peer.address
-        )
+        self._time_budget = time_budget or connection_budget(ctx, peer.address)
         self._resume: asyncio.TimerHandle | Turn | None = None  # input waits: for a pause to end, or its turn
         self._pending = ""  # input received, not yet handed over (reading is paused meanwhile)
         self._at = 0  # how much of _pending is handed over: slices are cut by offset, not by copying the rest
@@ -230,12 +249,18 @@ class Session(asyncssh.SSHServerSession[str]):
         it was cut off for going over too often."""
         pause = self._time_budget.spent(seconds)
         if pause is None and handler.listening:
-            c = self._ctx.config
-            handler.flooded(
-                f"your input took more than {c.input_ms_per_second:g} ms of server time a second, or that of "
-                f"all connections from your address more than {c.input_ms_per_address:g} ms; disconnected"
-            )
+            handler.flooded(over_budget_reason(self._ctx))
         return pause
+
+    def cut_off(self) -> bool:
+        """The connection's packets went over its time budget too often:
+        end the session with the reason (the handler records the offence).
+        False if there is no running session to tell."""
+        handler = self.handler
+        if handler is None or not handler.listening:
+            return False
+        handler.flooded(over_budget_reason(self._ctx))
+        return True
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._resume is not None:

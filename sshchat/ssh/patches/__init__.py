@@ -29,6 +29,7 @@ from typing import Protocol
 import asyncssh
 
 from sshchat.ssh.patches import (
+    bounded_receive,
     chacha_one_keystream,
     direct_write,
     env_bounds,
@@ -72,7 +73,7 @@ TRIMS: tuple[Patch, ...] = (
     log_level_first,
 )
 # Limits asyncssh leaves to the application.
-BOUNDS: tuple[Patch, ...] = (env_bounds,)
+BOUNDS: tuple[Patch, ...] = (env_bounds, bounded_receive)
 ALL: tuple[Patch, ...] = TRIMS + BOUNDS
 # Patches that serve client connections too, packets byte for byte the
 # same: what the load generator's clients use.
@@ -115,6 +116,14 @@ ENV_BOUND_OFF = (
 )
 
 
+# Logged, besides the line that says why, whenever the gate keeps bounded_receive out.
+RECEIVE_BOUND_OFF = (
+    "asyncssh patches off, so the bound on packet handling (bounded_receive) is off too: "
+    "asyncssh's own work on a connection's packets (IGNORE packets, one byte a packet) is counted by no "
+    "time budget, and one socket read's packets are all handled in one event-loop turn"
+)
+
+
 def install(trims: bool = True, patches: tuple[Patch, ...] | None = None) -> bool:
     """Run the gate and, if it passes, install the patches: ``patches``
     (default: the bounds, and the trims if ``trims``). Patches installed
@@ -133,6 +142,8 @@ def install(trims: bool = True, patches: tuple[Patch, ...] | None = None) -> boo
         log.warning("asyncssh patches off: %s", "; ".join(found))
         if env_bounds in chosen:
             log.warning(ENV_BOUND_OFF)
+        if bounded_receive in chosen:
+            log.warning(RECEIVE_BOUND_OFF)
         return False
     _state = "on: " + ", ".join(name(p) for p in chosen)
     if not trims and patches is None:
