@@ -60,6 +60,7 @@ class Member:
     away: str | None = None  # why they are away ("idle" when the server decided)
     prefs: Prefs = field(default_factory=Prefs)
     session: int = field(default_factory=lambda: next(_sessions))  # unique in this server's run
+    node: str = ""  # "": online here; else the cluster node they are on (chat/roster.py)
 
     key: str = field(init=False, default="")  # the name as compared; see rename()
 

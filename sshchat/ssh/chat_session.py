@@ -63,17 +63,47 @@ class ChatSession(Outbox[Pending]):
             self._editor = LineEditor.for_messages(width, ctx.config.max_message_chars, _height(chan))
         self._look = PLAIN  # until the person's settings are known (see _prompt)
         self._member: Member | None = None
+        self._claiming = False  # the name is being claimed across a cluster...
+        self._paused = False  # ...and reading waits for the answer
 
     def start(self) -> None:
-        """Join the chat (or say why not, on stderr, and exit 1)."""
+        """Claim the name, then join the chat (or say why not, on stderr, and exit 1).
+
+        In one process the claim answers at once and this joins on the spot;
+        in a cluster the claim asks Redis, and reading waits meanwhile (what
+        a script sends at once is kept, in order, for after the join).
+        """
         peer = self._peer
+        self._claiming = True
+        self._ctx.hub.claim(peer.username, peer.fingerprint, self._claimed)
+        if self._claiming:
+            self._paused = True
+            self._chan.pause_reading()
+
+    def _claimed(self, refusal: str | None) -> None:
+        peer = self._peer
+        self._claiming = False
+        if self._closing:  # gone while the claim was out
+            if refusal is None:
+                self._ctx.hub.unclaim(peer.username, peer.fingerprint)
+            return
         try:
-            self._member = self._ctx.hub.join(peer.username, peer.fingerprint, self, peer.address)
+            if refusal is not None:
+                raise JoinRefused(refusal)
+            try:
+                self._member = self._ctx.hub.join(peer.username, peer.fingerprint, self, peer.address)
+            except JoinRefused:
+                self._ctx.hub.unclaim(peer.username, peer.fingerprint)
+                raise
         except JoinRefused as e:
             log.info("refused %s from %s: %s", peer.username, peer.address, e)
             self._closing = True
             self._out.exit(1, err=f"sshchat: {e}" + ("\r\n" if self._editor else "\n"))
             return
+        finally:
+            if self._paused:
+                self._paused = False
+                self._chan.resume_reading()
         log.info("%s joined from %s (%s)", peer.username, peer.address, peer.fingerprint or "no key")
         if self._editor is not None:
             member = self._member
@@ -86,8 +116,8 @@ class ChatSession(Outbox[Pending]):
 
     @property
     def listening(self) -> bool:
-        """In the chat and not on the way out: input still counts."""
-        return self._member is not None and not self._closing
+        """In the chat (or about to be) and not on the way out: input still counts."""
+        return (self._member is not None or self._claiming) and not self._closing
 
     def input(self, data: str) -> None:
         """Keys from a terminal, or bytes of lines from a script."""
@@ -149,6 +179,8 @@ class ChatSession(Outbox[Pending]):
 
     def lost(self, exc: Exception | None) -> None:
         """The connection is gone (the client left, or we cut it off)."""
+        if self._claiming:
+            self._closing = True  # the claim's answer finds nobody to join
         if self._member is not None:
             self._ctx.hub.leave(self._member, "connection lost" if exc else None)
         self._detach()
