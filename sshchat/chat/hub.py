@@ -124,6 +124,10 @@ class Hub:
         or on another node of a cluster (``Member.node`` set)."""
         return self._presence.find(name) or self.remote.find(name)
 
+    def people_in(self, room: Room) -> list[Member]:
+        """Everyone in ``room``: here, and on the other nodes of a cluster."""
+        return [*room.members.values(), *self.remote.in_room(room.key)] if self.remote else list(room.members.values())
+
     def online(self) -> int:
         """How many people are online, on every node."""
         return len(self._presence.members) + len(self.remote)
