@@ -173,6 +173,14 @@ async def test_the_same_key_on_the_other_node_replaces_the_old_session(
     assert "hana left" not in watcher.text
 
 
+async def test_what_a_script_sends_while_its_name_is_claimed_is_kept(nodes: Nodes) -> None:
+    listener = await nodes.login(nodes.b, "lena")
+    script = await connect(nodes.a.port, "mo", wait_joined=False)
+    nodes.clients.append(script)
+    script.line("sent before the welcome")  # the claim asks Redis meanwhile: reading waits, nothing is lost
+    await listener.wait_for("mo: sent before the welcome")
+
+
 async def test_a_killed_node_frees_its_names_and_leaves_every_list(
     tmp_path: Path, postgres: PostgresServer, admin_key: asyncssh.SSHKey
 ) -> None:

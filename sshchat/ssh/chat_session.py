@@ -63,22 +63,20 @@ class ChatSession(Outbox[Pending]):
             self._editor = LineEditor.for_messages(width, ctx.config.max_message_chars, _height(chan))
         self._look = PLAIN  # until the person's settings are known (see _prompt)
         self._member: Member | None = None
-        self._claiming = False  # the name is being claimed across a cluster...
-        self._paused = False  # ...and reading waits for the answer
+        self._claiming = False  # the name is being claimed across a cluster: input waits in _early
+        self._early: list[str] = []  # input that came meanwhile (bounded by the session's input budget)
+        self._early_eof = False
 
     def start(self) -> None:
         """Claim the name, then join the chat (or say why not, on stderr, and exit 1).
 
         In one process the claim answers at once and this joins on the spot;
-        in a cluster the claim asks Redis, and reading waits meanwhile (what
-        a script sends at once is kept, in order, for after the join).
+        in a cluster the claim asks Redis, and what a script sends meanwhile
+        is kept, in order, for after the join.
         """
         peer = self._peer
         self._claiming = True
         self._ctx.hub.claim(peer.username, peer.fingerprint, self._claimed)
-        if self._claiming:
-            self._paused = True
-            self._chan.pause_reading()
 
     def _claimed(self, refusal: str | None) -> None:
         peer = self._peer
@@ -100,10 +98,6 @@ class ChatSession(Outbox[Pending]):
             self._closing = True
             self._out.exit(1, err=f"sshchat: {e}" + ("\r\n" if self._editor else "\n"))
             return
-        finally:
-            if self._paused:
-                self._paused = False
-                self._chan.resume_reading()
         log.info("%s joined from %s (%s)", peer.username, peer.address, peer.fingerprint or "no key")
         if self._editor is not None:
             member = self._member
@@ -111,6 +105,13 @@ class ChatSession(Outbox[Pending]):
             self._editor.completer = lambda before: complete(hub, member, before)
             self._editor.set_prompt(*self._prompt())
             self._out.write(BRACKETED_PASTE_ON)
+        early, self._early = self._early, []
+        for data in early:  # what came while the name was claimed, in order
+            if self._closing:
+                return
+            self.input(data)
+        if self._early_eof and not self._closing:
+            self.eof()
 
     # ------------------------------------------------------------------ input
 
@@ -121,6 +122,9 @@ class ChatSession(Outbox[Pending]):
 
     def input(self, data: str) -> None:
         """Keys from a terminal, or bytes of lines from a script."""
+        if self._member is None:  # the name is still being claimed
+            self._early.append(data)
+            return
         try:
             if self._editor is not None:
                 self._typed(data)
@@ -157,6 +161,9 @@ class ChatSession(Outbox[Pending]):
 
     def eof(self) -> None:
         """The script's input ended: its last line counts, then goodbye."""
+        if self._member is None:  # the name is still being claimed
+            self._early_eof = True
+            return
         assert self._member is not None
         rest = self._lines.rest()
         if rest.strip():
