@@ -120,7 +120,8 @@ def test_the_people_of_the_other_node_are_seen_here() -> None:
     b.handle_line(bob, "/whois alice")
     b.handle_line(bob, "/rooms")
     assert "2 in #lobby: alice, bob" in bob_sees.notices
-    assert any(n.startswith("alice: no key (not registered)") for n in bob_sees.notices)
+    assert any(n.startswith("alice: no key (not registered)") and n.endswith("on another server of this chat")
+               for n in bob_sees.notices)
     assert any("#lobby (2 online" in n for n in bob_sees.notices)
     assert complete(b, bob, "al") == (0, ["alice: "])
 
