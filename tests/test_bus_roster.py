@@ -24,10 +24,33 @@ async def claim(roster: RedisRoster, name: str, fp: str | None, take_over: bool 
     return await asyncio.wait_for(answer, 5)
 
 
+class Listener:
+    """The hub's side, as lists the test reads and changes."""
+
+    def __init__(self, held: list[tuple[str, str | None]], others: Iterable[str], gone: list[str]) -> None:
+        self.held, self.others, self.gone = held, others, gone
+        self.lost: list[str] = []
+
+    def held_names(self) -> list[tuple[str, str | None]]:
+        return list(self.held)
+
+    def mirrored_nodes(self) -> Iterable[str]:
+        return self.others
+
+    def node_gone(self, node: str) -> None:
+        self.gone.append(node)
+
+    def node_forgotten(self) -> None:
+        pass
+
+    def name_lost(self, name: str, fingerprint: str | None) -> None:
+        self.lost.append(name)
+
+
 async def started(url: str, node: str, held: list[tuple[str, str | None]], others: Iterable[str] = (),
                   gone: list[str] | None = None) -> RedisRoster:
     roster = RedisRoster(url, node, ttl=TTL, every=EVERY)
-    roster.attach(lambda: held, lambda: others, (gone if gone is not None else []).append, lambda: None)
+    roster.attach(Listener(held, others, gone if gone is not None else []))
     await roster.start()
     return roster
 
@@ -57,6 +80,12 @@ async def test_claims_renewals_and_a_silent_node(redis_server: RedisServer) -> N
         held_b.append(("alice", "K"))
         await stays_false(_holds(client, "alice", b"a\nK"), for_=TTL * 2, interval=0.05)  # a does not take it back
         assert not gone
+        # a was cut off longer than a claim lasts, and someone on b took a name of a's meanwhile:
+        assert await claim(a, "zed", None) == CLAIMED
+        held_a.append(("zed", None))
+        await client.set(NAME_PREFIX + "zed", b"b\nSHA256:other", px=5000)
+        lost = a._listener.lost  # type: ignore[union-attr]
+        await eventually(lambda: lost == ["zed"])  # a's hub is told, and its person gives the name up
         await a.close()  # its heartbeat goes: b reports it gone
         await eventually(lambda: gone == ["a"], timeout=5)
     finally:

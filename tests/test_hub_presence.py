@@ -7,7 +7,7 @@ claimed before it is taken."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from sshchat.bus.codec import decode, encode
 from sshchat.chat.bus import Arrived, Departed, Event, Hello, Kick, Receive
@@ -16,7 +16,7 @@ from sshchat.chat.hub import Hub, JoinRefused
 from sshchat.chat.member import Member
 from sshchat.chat.message import Kind
 from sshchat.chat.names import name_key
-from sshchat.chat.roster import CLAIMED, Claim, ClaimThen
+from sshchat.chat.roster import CLAIMED, Claim, ClaimThen, RosterListener
 from sshchat.store.memory import MemoryStore
 from tests.support.chat import Recorder, person
 from tests.support.settings import chat_settings
@@ -60,7 +60,7 @@ class DictRoster:
     def __init__(self, node: str, claims: dict[str, tuple[str, str]]) -> None:
         self.node = node
         self.claims = claims
-        self.gone: Callable[[str], None] = lambda node: None
+        self.hub: RosterListener | None = None
 
     def claim(self, name: str, fingerprint: str | None, take_over: bool, then: ClaimThen) -> None:
         key, mine = name_key(name), (self.node, fingerprint or "")
@@ -78,14 +78,8 @@ class DictRoster:
         if self.claims.get(name_key(name)) == (self.node, fingerprint or ""):
             del self.claims[name_key(name)]
 
-    def attach(
-        self,
-        held: Callable[[], Iterable[tuple[str, str | None]]],
-        nodes: Callable[[], Iterable[str]],
-        gone: Callable[[str], None],
-        forgotten: Callable[[], None],
-    ) -> None:
-        self.gone = gone
+    def attach(self, listener: RosterListener) -> None:
+        self.hub = listener
 
 
 def cluster(admins: Iterable[str] = ()) -> tuple[Hub, Hub, dict[str, tuple[str, str]]]:
@@ -171,6 +165,6 @@ def test_a_node_that_stops_answering_takes_its_people_with_it() -> None:
     a, b, _ = cluster()
     login(a, "alice")
     _, bob_sees = login(b, "bob")
-    b.roster.gone("a")  # type: ignore[attr-defined]
+    b.node_gone("a")  # as the roster says when a's heartbeat expired
     assert b.find("alice") is None and b.online() == 1
     assert "alice left (their server stopped answering)" in bob_sees.texts(Kind.LEAVE)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Coroutine
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -34,7 +34,7 @@ from redis.exceptions import RedisError
 
 from sshchat.bus.url import where
 from sshchat.chat.names import name_key
-from sshchat.chat.roster import CLAIMED, Claim, ClaimThen
+from sshchat.chat.roster import CLAIMED, Claim, ClaimThen, RosterListener
 
 log = logging.getLogger("sshchat")
 
@@ -64,16 +64,25 @@ return {0, node or ''}
 """
 
 # KEYS: names held here; ARGV[1] node, ARGV[2] ttl ms, ARGV[2+i] the value of KEYS[i].
-# This node's (or nobody's) names are set to their holder here now; others' are left alone.
+# This node's (or nobody's) names are set to their holder here now; others' are
+# left alone, and those another person (another key, or keyless) holds now are
+# returned (by index): this node was cut off longer than a claim lasts.
 _RENEW = """
 local prefix = ARGV[1] .. '\\n'
+local lost = {}
 for i, key in ipairs(KEYS) do
   local held = redis.call('GET', key)
   if not held or string.sub(held, 1, #prefix) == prefix then
     redis.call('SET', key, ARGV[i + 2], 'PX', ARGV[2])
+  else
+    local mine = string.match(ARGV[i + 2], '\\n(.*)$')
+    local theirs = string.match(held, '\\n(.*)$')
+    if mine == '' or theirs ~= mine then
+      table.insert(lost, i)
+    end
   end
 end
-return #KEYS
+return lost
 """
 
 # KEYS[1] the name; ARGV[1] the value it must still have
@@ -83,13 +92,6 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
-
-Held = Callable[[], Iterable[tuple[str, str | None]]]
-
-
-def _nothing() -> Iterable[Any]:
-    return ()
-
 
 class RedisRoster:
     """Names and heartbeats of one node, on the cluster's Redis."""
@@ -101,10 +103,7 @@ class RedisRoster:
         self.node = node
         self._ttl_ms = int(ttl * 1000)
         self._every = every
-        self._held: Held = _nothing
-        self._nodes: Callable[[], Iterable[str]] = _nothing
-        self._gone: Callable[[str], None] = lambda node: None
-        self._forgotten: Callable[[], None] = lambda: None
+        self._listener: RosterListener | None = None
         self._client: aioredis.Redis | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
@@ -112,14 +111,8 @@ class RedisRoster:
 
     # ---------------------------------------------------------- the Roster
 
-    def attach(
-        self,
-        held: Held,
-        nodes: Callable[[], Iterable[str]],
-        gone: Callable[[str], None],
-        forgotten: Callable[[], None],
-    ) -> None:
-        self._held, self._nodes, self._gone, self._forgotten = held, nodes, gone, forgotten
+    def attach(self, listener: RosterListener) -> None:
+        self._listener = listener
 
     def claim(self, name: str, fingerprint: str | None, take_over: bool, then: ClaimThen) -> None:
         self._spawn(self._claim(name, fingerprint, take_over, then))
@@ -205,9 +198,10 @@ class RedisRoster:
 
     async def _beat(self, first: bool = False) -> None:
         """Keep this node and its names alive; find the nodes that are not."""
-        assert self._client is not None
-        held = list(self._held())
-        others = [node for node in self._nodes() if node != self.node]
+        assert self._client is not None and self._listener is not None, "attach() and start() first"
+        listener = self._listener
+        held = listener.held_names()
+        others = [node for node in listener.mirrored_nodes() if node != self.node]
         pipe = self._client.pipeline(transaction=False)
         pipe.set(NODE_PREFIX + self.node, "1", px=self._ttl_ms, get=True)
         if held:
@@ -226,10 +220,15 @@ class RedisRoster:
             # Redis lost this node's heartbeat (it restarted empty, or this node
             # was cut off): the others may have dropped its people, so tell them
             # again; and theirs may be missing only until their next beat.
-            self._forgotten()
+            listener.node_forgotten()
             return
+        if held:
+            for index in answers[1]:
+                name, fingerprint = held[int(index) - 1]
+                log.warning("roster: %s was claimed on another node while this one was cut off", name)
+                listener.name_lost(name, fingerprint)
         if others:
             for node, beat in zip(others, answers[-1], strict=True):
                 if beat is None:
                     log.info("roster: node %s stopped answering; its people are gone", node)
-                    self._gone(node)
+                    listener.node_gone(node)

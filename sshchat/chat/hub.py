@@ -101,7 +101,7 @@ class Hub:
         self.closing = False
         self._room_keys: dict[str, str] = {}  # room name -> its key: NFKC once per name, not per message
         self._by_key = self._rooms.by_key  # (the one dict, changed in place: an attribute less per message)
-        roster.attach(self._held, self.remote.nodes, self.node_gone, self._tell_everyone)
+        roster.attach(self)
 
     # ------------------------------------------------------------- lookups
 
@@ -392,9 +392,9 @@ class Hub:
             else:
                 self.remote.remove(event.node, event.session)
         else:  # Hello
-            self._tell_everyone()
+            self.node_forgotten()
 
-    def _tell_everyone(self) -> None:
+    def node_forgotten(self) -> None:
         """Tell the other nodes about everyone here (a node came, or may have
         taken this one for gone)."""
         for member in list(self._presence.members.values()):
@@ -437,7 +437,22 @@ class Hub:
         else:
             self.disconnect(target, event.reason, event.goodbye)
 
-    def _held(self) -> list[tuple[str, str | None]]:
+    def mirrored_nodes(self) -> set[str]:
+        """The other nodes whose people are mirrored here (the roster watches them)."""
+        return self.remote.nodes()
+
+    def name_lost(self, name: str, fingerprint: str | None) -> None:
+        """This node was cut off longer than a claim lasts, and another node's
+        person took ``name`` meanwhile: one name, one person, so ours goes."""
+        member = self._presence.members.get(name_key(name))
+        if member is not None and member.fingerprint == fingerprint:
+            self.disconnect(
+                member, "their name went to someone else while their server was cut off",
+                "this server lost touch with the rest of the chat and your name went to someone else "
+                "meanwhile; please log in again",
+            )
+
+    def held_names(self) -> list[tuple[str, str | None]]:
         """The names this node's people hold (the roster keeps them claimed)."""
         return [(m.name, m.fingerprint) for m in self._presence.members.values()]
 

@@ -53,6 +53,28 @@ CLAIMED = Claim()
 ClaimThen = Callable[[Claim], None]
 
 
+class RosterListener(Protocol):
+    """What the roster asks of, and tells, the hub."""
+
+    def held_names(self) -> list[tuple[str, str | None]]:
+        """The (name, fingerprint) of everyone here: their names stay claimed."""
+        ...
+
+    def mirrored_nodes(self) -> Iterable[str]:
+        """The other nodes whose people are mirrored here (their heartbeats are watched)."""
+        ...
+
+    def node_gone(self, node: str) -> None:
+        """``node`` stopped answering: its people must go."""
+
+    def node_forgotten(self) -> None:
+        """The other nodes may have taken this one for gone: tell them its people again."""
+
+    def name_lost(self, name: str, fingerprint: str | None) -> None:
+        """Someone on another node holds ``name`` now (this node was cut off
+        longer than a claim lasts): whoever holds it here must give it up."""
+
+
 class Roster(Protocol):
     """Names across nodes, and which nodes are alive (the hub's side of it)."""
 
@@ -68,17 +90,8 @@ class Roster(Protocol):
     def release(self, name: str, fingerprint: str | None) -> None:
         """``name`` is no longer held here by ``fingerprint`` (never raises, never waits)."""
 
-    def attach(
-        self,
-        held: Callable[[], Iterable[tuple[str, str | None]]],
-        nodes: Callable[[], Iterable[str]],
-        gone: Callable[[str], None],
-        forgotten: Callable[[], None],
-    ) -> None:
-        """``held()``: the (name, fingerprint) pairs to keep claimed; ``nodes()``:
-        the other nodes whose people are mirrored; ``gone(node)``: that node
-        stopped answering (its people must go); ``forgotten()``: the others may
-        have taken this node for gone (tell them its people again)."""
+    def attach(self, listener: RosterListener) -> None:
+        """The hub to ask and to tell (see RosterListener)."""
 
 
 class LocalRoster:
@@ -93,13 +106,7 @@ class LocalRoster:
     def release(self, name: str, fingerprint: str | None) -> None:
         """Nothing is held outside the hub."""
 
-    def attach(
-        self,
-        held: Callable[[], Iterable[tuple[str, str | None]]],
-        nodes: Callable[[], Iterable[str]],
-        gone: Callable[[str], None],
-        forgotten: Callable[[], None],
-    ) -> None:
+    def attach(self, listener: RosterListener) -> None:
         """Nothing to renew, no other node to watch."""
 
 
