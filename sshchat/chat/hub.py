@@ -400,12 +400,12 @@ class Hub:
         for member in list(self._presence.members.values()):
             self._tell(member)
 
-    def _state(self, member: Member) -> tuple[str, str, tuple[str, ...], str | None]:
+    def _person_state(self, member: Member) -> tuple[str, str, tuple[str, ...], str | None]:
         return (member.name, member.room, tuple(member.rooms), member.away)
 
     def _tell(self, member: Member) -> None:
         """Tell the other nodes ``member`` is here, as they are now."""
-        self._shown[member.session] = self._state(member)
+        self._shown[member.session] = self._person_state(member)
         self._publish(Arrived(
             self.node, member.session, member.name, member.fingerprint, member.address, member.room,
             list(member.rooms), member.away, member.connected_at, member.last_active,
@@ -476,7 +476,7 @@ class Hub:
         if self._cluster:
             shown = self._shown
             for member in list(self._presence.members.values()):
-                if shown.get(member.session) != self._state(member):
+                if shown.get(member.session) != self._person_state(member):
                     self._tell(member)
 
     def sweep_idle(self) -> None:
