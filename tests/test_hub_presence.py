@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from sshchat.bus.codec import decode, encode
-from sshchat.chat.bus import Arrived, Departed, Event, Hello, Kick, Receive
+from sshchat.chat.bus import Arrived, Blocked, Departed, Event, Hello, Kick, Receive, StateChanged
 from sshchat.chat.completion import complete
 from sshchat.chat.hub import Hub, JoinRefused
 from sshchat.chat.member import Member
@@ -34,15 +34,21 @@ class Net:
 
 
 class _Port:
+    crosses_processes = True
+
     def __init__(self, net: Net) -> None:
         self.net = net
+        self.receive: Receive | None = None
 
-    def attach(self, receive: Receive, last_ids: Mapping[str, int]) -> None:
+    def attach(self, receive: Receive, last_ids: Mapping[str, int], elsewhere: Receive | None = None) -> None:
+        self.receive = receive
         self.net.hubs.append(receive)
 
     def publish(self, event: Event) -> None:
         self.net.sent.append(decode(encode(event)))  # as a remote bus carries it
         for receive in list(self.net.hubs):
+            if receive is self.receive and isinstance(event, (StateChanged, Blocked)):
+                continue  # applied here already: as the Redis bus, never handed back
             receive(decode(encode(event)))
 
     async def start(self) -> None:
