@@ -112,14 +112,24 @@ class App:
         try:
             self._listener = await listen(self._ctx, key, reuse_port=self.worker)
         except OSError as e:
-            self._store.close()
+            await self._let_go()
             where = f"{config.host}:{config.port}"
             raise StartError(f"cannot listen on {where}: {e.strerror or e}") from None
         except ValueError as e:  # asyncssh's word on a setting, e.g. an unknown cipher
-            self._store.close()
+            await self._let_go()
             raise StartError(f"invalid setting: {e}") from None
         self._sweeper = asyncio.create_task(self._every_second())
         return [s.getsockname()[:2] for s in self._listener.sockets]
+
+    async def _let_go(self) -> None:
+        """Start failed after the bus and roster ran: stop them (their tasks
+        would keep the process alive), then close the store."""
+        if self._roster is not None:
+            await self._roster.close()
+        if self._bus is not None:
+            await self._bus.close()
+        assert self._store is not None
+        self._store.close()
 
     def _make_bus(self, store: Store) -> Bus:
         """In-process, or (``--bus redis://``) Redis, reading gaps from ``store``."""
