@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import socket
 import sys
+from typing import TYPE_CHECKING
 
 import asyncssh
 
@@ -25,6 +28,9 @@ from sshchat.ssh.keyfiles import read_key_file
 from sshchat.ssh.server import listen
 from sshchat.store import open_store
 from sshchat.workers.link import ParentLink
+
+if TYPE_CHECKING:
+    from sshchat.bus.roster import RedisRoster
 
 log = logging.getLogger("sshchat")
 
@@ -62,6 +68,8 @@ class App:
         self._ctx: ServerContext | None = None
         self._store: Store | None = None
         self._bus: Bus | None = None
+        self._roster: RedisRoster | None = None
+        self.node = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"  # in a cluster
         self._listener: asyncssh.SSHAcceptor | None = None
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -92,20 +100,36 @@ class App:
             config.db, asyncio.get_running_loop(), wait=config.shutdown_grace + 5.0, connect_wait=config.db_connect_wait
         )
         self._bus = bus = self._make_bus(self._store)
-        hub = Hub(self._store, chat_settings(config), admins=admins, allowlist=allowlist, motd=motd, bus=bus)
+        self._roster = roster = self._make_roster()
+        hub = Hub(
+            self._store, chat_settings(config), admins=admins, allowlist=allowlist, motd=motd, bus=bus, roster=roster
+        )
         await self._start_bus(bus)
+        if roster is not None:
+            await roster.start()
+        hub.greet()  # the other nodes say who they have
         self._ctx = ServerContext(hub, config, key_files=key_files)
         try:
             self._listener = await listen(self._ctx, key, reuse_port=self.worker)
         except OSError as e:
-            self._store.close()
+            await self._let_go()
             where = f"{config.host}:{config.port}"
             raise StartError(f"cannot listen on {where}: {e.strerror or e}") from None
         except ValueError as e:  # asyncssh's word on a setting, e.g. an unknown cipher
-            self._store.close()
+            await self._let_go()
             raise StartError(f"invalid setting: {e}") from None
         self._sweeper = asyncio.create_task(self._every_second())
         return [s.getsockname()[:2] for s in self._listener.sockets]
+
+    async def _let_go(self) -> None:
+        """Start failed after the bus and roster ran: stop them (their tasks
+        would keep the process alive), then close the store."""
+        if self._roster is not None:
+            await self._roster.close()
+        if self._bus is not None:
+            await self._bus.close()
+        assert self._store is not None
+        self._store.close()
 
     def _make_bus(self, store: Store) -> Bus:
         """In-process, or (``--bus redis://``) Redis, reading gaps from ``store``."""
@@ -116,8 +140,16 @@ class App:
 
         return RedisBus(
             config.bus, store, stream_cap=config.bus_stream_cap, gap_wait=config.bus_gap_wait,
-            start_wait=config.bus_start_wait,
+            start_wait=config.bus_start_wait, node=self.node,
         )
+
+    def _make_roster(self) -> RedisRoster | None:
+        """Names and people across the nodes (``--bus redis://``); None: one process."""
+        if not self.config.bus:
+            return None
+        from sshchat.bus.roster import RedisRoster
+
+        return RedisRoster(self.config.bus, self.node)
 
     async def _start_bus(self, bus: Bus) -> None:
         """Connect the bus (a bounded retry, in the bus); unreachable: exit 2."""
@@ -159,6 +191,8 @@ class App:
             self._ctx.connections.clear()
         if self._bus is not None:
             await self._bus.close()  # what was published is handed over
+        if self._roster is not None:
+            await self._roster.close()  # the other nodes drop this one's people
         if self._store is not None:
             self._store.close()  # everything accepted is committed before we exit
 

@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from typing import Any, get_args
 
-from sshchat.chat.bus import Blocked, Event, Private, RoomLine, StateChanged
+from sshchat.chat.bus import Arrived, Blocked, Departed, Event, Hello, Kick, Private, RoomLine, StateChanged
 from sshchat.chat.message import Kind, Message
 from sshchat.chat.store import Change, SetMemberships
 
@@ -72,6 +72,27 @@ CODECS: dict[type[Any], tuple[str, Encoder, Decoder]] = {
         "blocked",
         lambda e: {"a": e.key, "u": e.until},
         lambda d: Blocked(str(d["a"]), float(d["u"])),
+    ),
+    Arrived: (
+        "here",
+        lambda e: {"a": [e.node, e.session, e.name, e.fingerprint, e.address, e.room, e.rooms, e.away,
+                         e.connected_at, e.last_active]},
+        lambda d: Arrived(*d["a"]),
+    ),
+    Departed: (
+        "gone",
+        lambda e: {"node": e.node, "s": e.session},
+        lambda d: Departed(d["node"], d["s"]),
+    ),
+    Kick: (
+        "kick",
+        lambda e: {"a": [e.node, e.key, e.person, e.reason, e.goodbye]},
+        lambda d: Kick(*d["a"]),
+    ),
+    Hello: (
+        "hello",
+        lambda e: {"node": e.node},
+        lambda d: Hello(d["node"]),
     ),
 }
 _DECODERS: dict[str, Decoder] = {tag: decode for tag, _, decode in CODECS.values()}

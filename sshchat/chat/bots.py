@@ -220,7 +220,7 @@ class BotSession:
 
     def _who(self, room: Room) -> None:
         now = self.hub.clock()
-        for m in sorted(room.members.values(), key=lambda m: m.key):
+        for m in sorted(self.hub.people_in(room), key=lambda m: m.key):  # every node's
             if self.cmd.as_json:
                 self.write(json.dumps({
                     "name": m.name, "fingerprint": m.fingerprint, "away": m.away,

@@ -84,13 +84,65 @@ class Blocked:
     until: float
 
 
+@dataclass(slots=True)
+class Arrived:
+    """A person is online on ``node``, in this state: sent when they come,
+    and again whenever their name, rooms or away note changed (a rename is
+    an Arrived of the same session under the new name), and to a node that
+    says Hello. Other nodes keep a mirror of it (chat/roster.py).
+
+    ``session``: their session number on ``node`` (with ``node``, who they
+    are in the cluster); ``rooms``: room keys, ``room`` the one they look at.
+    """
+
+    node: str
+    session: int
+    name: str
+    fingerprint: str | None
+    address: str
+    room: str
+    rooms: list[str]
+    away: str | None
+    connected_at: float
+    last_active: float
+
+
+@dataclass(slots=True)
+class Departed:
+    """A person left ``node`` (``session``), or None: every one of its
+    people at once (the node stops)."""
+
+    node: str
+    session: int | None = None
+
+
+@dataclass(slots=True)
+class Kick:
+    """End the session of ``person`` online as ``key`` on ``node``: a /kick
+    from another node (the rooms hear ``reason``), or with ``reason`` None
+    a login of the same key elsewhere that replaces it (quietly); the
+    person reads ``goodbye``."""
+
+    node: str
+    key: str
+    person: str
+    reason: str | None
+    goodbye: str
+
+
+@dataclass(slots=True)
+class Hello:
+    """A node (re)started: the others tell it who they have (Arrived each)."""
+
+    node: str
+
+
 class BusError(Exception):
     """The bus cannot be used (at start); ``str()`` says why in one line."""
 
 
-# Every kind of event a bus carries. Presence (Arrived, Departed, Renamed)
-# and Kick come later: one dataclass each, added here.
-Event: TypeAlias = RoomLine | Private | StateChanged | Blocked
+# Every kind of event a bus carries: one dataclass each, added here.
+Event: TypeAlias = RoomLine | Private | StateChanged | Blocked | Arrived | Departed | Kick | Hello
 
 Receive = Callable[[Event], None]
 

@@ -54,7 +54,7 @@ class _Index:
     """The hub's people (by name key) and rooms (by folded name), sorted."""
 
     def __init__(self, hub: Hub) -> None:
-        self.people = sorted(hub.members)
+        self.people = sorted({**hub.remote.by_key, **hub.members})  # in a cluster, other nodes' people too
         rooms = sorted((r.name.casefold(), r.name) for r in hub.rooms.values())
         self.room_keys = [k for k, _ in rooms]
         self.room_names = [n for _, n in rooms]
@@ -65,13 +65,14 @@ class _Index:
         return self.shape == _shape(hub) and time.monotonic() - self.built < REFRESH
 
 
-def _shape(hub: Hub) -> tuple[int, str | None, int, str | None]:
+def _shape(hub: Hub) -> tuple[int, str | None, int, str | None, int]:
     """What a join, leave or rename changes, in O(1): how many people and
-    rooms, and the newest key of each (a rename re-inserts its person)."""
+    rooms, and the newest key of each (a rename re-inserts its person);
+    and the other nodes' people's version."""
     members, rooms = hub.members, hub.rooms
     return (
         len(members), next(reversed(members), None) if members else None,
-        len(rooms), next(reversed(rooms), None) if rooms else None,
+        len(rooms), next(reversed(rooms), None) if rooms else None, hub.remote.version,
     )
 
 
@@ -106,8 +107,9 @@ def complete(hub: Hub, member: Member, before: str) -> tuple[int, list[str]]:
     if not word:
         return start, []
     index = _index(hub)
-    online = hub.members
-    people = [online[k] for k in (index.people[i] for i in _prefixed(index.people, word, MAX_SCAN)) if k in online]
+    online, remote = hub.members, hub.remote.by_key
+    people = [p for k in (index.people[i] for i in _prefixed(index.people, word, MAX_SCAN))
+              if (p := online.get(k) or remote.get(k)) is not None]
     people = [p for p in people if p is not member and p.key.startswith(word)]
     people = heapq.nsmallest(MAX_CANDIDATES, people, key=lambda p: -p.last_active)  # most recent first
     suffix = ": " if start == 0 else " "

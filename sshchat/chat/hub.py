@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from sshchat.chat.admission import Admission, JoinRefused
-from sshchat.chat.bus import Blocked, Bus, Event, Private, RoomLine, StateChanged
+from sshchat.chat.bus import Arrived, Blocked, Bus, Departed, Event, Hello, Kick, Private, RoomLine, StateChanged
 from sshchat.chat.commands import dispatch
 from sshchat.chat.member import Member, Outlet, identity
 from sshchat.chat.message import Kind, Message
@@ -36,6 +36,7 @@ from sshchat.chat.ratelimit import Offences
 from sshchat.chat.registry import NameRegistry
 from sshchat.chat.room import Room
 from sshchat.chat.rooms import LOBBY, LOBBY_KEY, Rooms
+from sshchat.chat.roster import Claim, LocalRoster, Mirror, Roster
 from sshchat.chat.settings import ChatSettings
 from sshchat.chat.state import SharingStore, StateApplier
 from sshchat.chat.store import Store
@@ -56,10 +57,13 @@ class Hub:
         allowlist: Iterable[str] | None = None,
         motd: str | None = None,
         bus: Bus | None = None,
+        roster: Roster | None = None,
     ) -> None:
         """``bus``: how committed messages reach ``receive`` (None: directly,
         as the in-process bus does). On a bus to other processes, every
-        change saved is published once durable (chat/state.py)."""
+        change saved is published once durable (chat/state.py). ``roster``:
+        names and people across the nodes of a cluster (None: this process
+        is the whole chat)."""
         self.settings = s = settings
         self.clock = clock
         if bus is not None and bus.crosses_processes:
@@ -75,19 +79,29 @@ class Hub:
             publish_block = bus.publish
             self.offences.on_block = lambda key, until: publish_block(Blocked(key, until))
         publish = self.receive if bus is None else bus.publish  # read after attach: the local bus's is receive
+        self._publish = publish
+        self.roster = roster = roster or LocalRoster()
+        self.node = roster.node
+        self._cluster = roster.cluster
+        self.remote = Mirror()  # people on the other nodes
+        self._shown: dict[int, tuple[str, str, tuple[str, ...], str | None]] = {}  # session -> state published
+        self._quiet: set[str] = set()  # name keys whose login replaces a session on another node
         self._pipeline = Pipeline(s, store, self.moderation, self.offences, clock, self.disconnect, publish)
         self._rooms = Rooms(s, store, clock, self._pipeline, self.moderation, snapshot)
         self._presence = Presence(
-            s, clock, store, self._rooms, self._pipeline, self.names, self.moderation, snapshot.prefs
+            s, clock, store, self._rooms, self._pipeline, self.names, self.moderation, snapshot.prefs,
+            roster, self.remote, self._changed,
         )
         self._admission = Admission(self.moderation, self.names, self._presence, self.offences)
         self._operations = Operations(
-            s, clock, store, self._pipeline, self._rooms, self._presence, self.names, self.moderation, self.disconnect
+            s, clock, store, self._pipeline, self._rooms, self._presence, self.names, self.moderation, self.disconnect,
+            self.remote,
         )
         self._state = StateApplier(clock, self.moderation, self.names, self._rooms, self._presence, self._operations)
         self.closing = False
         self._room_keys: dict[str, str] = {}  # room name -> its key: NFKC once per name, not per message
         self._by_key = self._rooms.by_key  # (the one dict, changed in place: an attribute less per message)
+        roster.attach(self)
 
     # ------------------------------------------------------------- lookups
 
@@ -106,8 +120,17 @@ class Hub:
         return self._rooms.lobby
 
     def find(self, name: str) -> Member | None:
-        """The online member called ``name`` (ignoring case), if any."""
-        return self._presence.find(name)
+        """The online member called ``name`` (ignoring case), if any: here,
+        or on another node of a cluster (``Member.node`` set)."""
+        return self._presence.find(name) or self.remote.find(name)
+
+    def people_in(self, room: Room) -> list[Member]:
+        """Everyone in ``room``: here, and on the other nodes of a cluster."""
+        return [*room.members.values(), *self.remote.in_room(room.key)] if self.remote else list(room.members.values())
+
+    def online(self) -> int:
+        """How many people are online, on every node."""
+        return len(self._presence.members) + len(self.remote)
 
     def room(self, name: str) -> Room | None:
         """The room called ``name`` (ignoring case), if any."""
@@ -134,6 +157,42 @@ class Hub:
         """
         return self._admission.screen_address(address)
 
+    def claim(self, name: str, fingerprint: str | None, then: Callable[[str | None], None]) -> None:
+        """Claim ``name`` across the cluster before ``join``: ``then`` hears
+        None (claimed) or the refusal to show. In one process it answers at
+        once, on this stack (the hub's own checks in ``join`` are the claim).
+
+        A claim held on another node by the same key is taken over, and that
+        node is told to end the old session, as one node does in ``join``.
+        """
+        if not self._cluster:
+            then(None)
+            return
+
+        def claimed(claim: Claim) -> None:
+            if claim.error is not None:
+                then(f"your name cannot be checked right now ({claim.error}); try again shortly")
+                return
+            if claim.taken:
+                then(f'the name "{name}" is already in use; connect with another name: ssh OTHERNAME@host')
+                return
+            if claim.displaced is not None:
+                key = name_key(name)
+                self._quiet.add(key)
+                self._publish(Kick(claim.displaced, key, f"fingerprint:{fingerprint}", None,
+                                   "you logged in from elsewhere"))
+                old = self.remote.by_key.get(key)
+                if old is not None and old.node == claim.displaced:
+                    self.remote.remove(old.node, old.session)
+            then(None)
+
+        self.roster.claim(name, fingerprint, True, claimed)
+
+    def unclaim(self, name: str, fingerprint: str | None) -> None:
+        """A claimed name that ``join`` refused after all, or that nobody came for."""
+        self._quiet.discard(name_key(name))
+        self.roster.release(name, fingerprint)
+
     def join(self, name: str, fingerprint: str | None, outlet: Outlet, address: str = "") -> Member:
         """Admit a person, or raise JoinRefused with the reason to show them.
 
@@ -147,11 +206,18 @@ class Hub:
         if old is not None:
             self._presence.depart(old, None, quietly=True)
             old.outlet.close("you logged in from elsewhere")
+        if old is not None:
+            self._departed(old, release=False)
         member = self._new_member(name, fingerprint, outlet, address)
         self._presence.arrive(member)
         self._welcome(member)
-        if old is None:
+        replaced_elsewhere = self._cluster and member.key in self._quiet
+        if replaced_elsewhere:
+            self._quiet.discard(member.key)
+        if old is None and not replaced_elsewhere:
             self._presence.announce_arrival(member)
+        if self._cluster:
+            self._tell(member)
         return member
 
     def _new_member(self, name: str, fingerprint: str | None, outlet: Outlet, address: str) -> Member:
@@ -165,7 +231,7 @@ class Hub:
         outlet, room = member.outlet, self.room_of(member)
         outlet.notice(
             f"Welcome to {self.settings.server_name}, {member.name}! "
-            f"{len(self.members)} online. Type /help for commands."
+            f"{self.online()} online. Type /help for commands."
         )
         for line in (self.moderation.motd or "").splitlines():
             outlet.notice(line)
@@ -188,16 +254,25 @@ class Hub:
         bot is told (on stderr) and goes on.
         """
         self._admission.visitor(name, fingerprint, address)
+        elsewhere = self.remote.find(name)
+        if elsewhere is not None and (fingerprint is None or elsewhere.fingerprint != fingerprint):
+            self.offences.record(address)
+            raise JoinRefused(f'the name "{elsewhere.name}" is in use by someone online')
         visitor = self._new_member(name, fingerprint, outlet, address)
         self._presence.claim_name(visitor, visitor=True)  # a name not kept is told, as to people
         return visitor
 
     def leave(self, member: Member, reason: str | None = None) -> None:
         """Remove a member (safe to call twice, or for a replaced session)."""
-        self._presence.depart(member, reason, quietly=self.closing)
+        if self._presence.depart(member, reason, quietly=self.closing):
+            self._departed(member)
 
     def disconnect(self, member: Member, reason: str, goodbye: str) -> None:
-        """Send someone away: the room hears ``reason``, they read ``goodbye``."""
+        """Send someone away: the room hears ``reason``, they read ``goodbye``.
+        Someone on another node: their node is asked to (a Kick on the bus)."""
+        if member.node:
+            self._publish(Kick(member.node, member.key, member.person, reason, goodbye))
+            return
         self.leave(member, reason)
         member.outlet.close(goodbye)
 
@@ -260,6 +335,8 @@ class Hub:
             self._state.apply(event.change)
         elif type(event) is Blocked:
             self.offences.adopt(event.key, event.until)
+        elif isinstance(event, (Arrived, Departed, Kick, Hello)):
+            self._presence_event(event)
 
     def elsewhere(self, event: Event) -> None:
         """An event another node published, as it arrives: a line said there
@@ -283,15 +360,124 @@ class Hub:
             # ignored: silently not delivered
             if sender is not None:
                 target.last_pm_from = sender
+            else:  # from another node: /reply reaches them there
+                remote = self.remote.by_key.get(name_key(msg.sender))
+                if remote is not None and (event.sender is None or remote.person == event.sender):
+                    target.last_pm_from = remote
             target.outlet.deliver(msg)
         if sender is not None and sender is not target:
             sender.outlet.deliver(msg)
 
+    # ------------------------------------------------------------ the cluster
+
+    def greet(self) -> None:
+        """This node is up: the others tell it who they have (once the bus runs)."""
+        if self._cluster:
+            self._publish(Hello(self.node))
+
+    def _presence_event(self, event: Arrived | Departed | Kick | Hello) -> None:
+        """Another node's people came, changed or went; or this node is asked
+        to end a session (Kick) or to say who it has (Hello)."""
+        mine = event.node == self.node
+        if type(event) is Kick:
+            if mine:
+                self._kicked(event)
+        elif mine:
+            return  # this node's own word about itself
+        elif type(event) is Arrived:
+            self.remote.update(event)
+        elif type(event) is Departed:
+            if event.session is None:
+                self.remote.drop_node(event.node)
+            else:
+                self.remote.remove(event.node, event.session)
+        else:  # Hello
+            self.node_forgotten()
+
+    def node_forgotten(self) -> None:
+        """Tell the other nodes about everyone here (a node came, or may have
+        taken this one for gone)."""
+        for member in list(self._presence.members.values()):
+            self._tell(member)
+
+    def _person_state(self, member: Member) -> tuple[str, str, tuple[str, ...], str | None]:
+        return (member.name, member.room, tuple(member.rooms), member.away)
+
+    def _tell(self, member: Member) -> None:
+        """Tell the other nodes ``member`` is here, as they are now."""
+        self._shown[member.session] = self._person_state(member)
+        self._publish(Arrived(
+            self.node, member.session, member.name, member.fingerprint, member.address, member.room,
+            list(member.rooms), member.away, member.connected_at, member.last_active,
+        ))
+
+    def _changed(self, member: Member) -> None:
+        """Presence's word: ``member`` was renamed (the other nodes hear it at once)."""
+        if self._cluster:
+            self._tell(member)
+
+    def _departed(self, member: Member, release: bool = True) -> None:
+        """``member`` went offline here: their name is free, the other nodes hear it."""
+        if not self._cluster:
+            return
+        self._shown.pop(member.session, None)
+        if release:
+            self.roster.release(member.name, member.fingerprint)
+        self._publish(Departed(self.node, member.session))
+
+    def _kicked(self, event: Kick) -> None:
+        """Another node's /kick of someone here, or a login of their key there."""
+        target = self._presence.members.get(event.key)
+        if target is None or target.person != event.person:
+            return  # gone, or the name changed hands meanwhile
+        if event.reason is None:  # replaced: the name is the other node's now
+            self._presence.depart(target, None, quietly=True)
+            self._departed(target, release=False)
+            target.outlet.close(event.goodbye)
+        else:
+            self.disconnect(target, event.reason, event.goodbye)
+
+    def mirrored_nodes(self) -> set[str]:
+        """The other nodes whose people are mirrored here (the roster watches them)."""
+        return self.remote.nodes()
+
+    def name_lost(self, name: str, fingerprint: str | None) -> None:
+        """This node was cut off longer than a claim lasts, and another node's
+        person took ``name`` meanwhile: one name, one person, so ours goes."""
+        member = self._presence.members.get(name_key(name))
+        if member is not None and member.fingerprint == fingerprint:
+            self.disconnect(
+                member, "their name went to someone else while their server was cut off",
+                "this server lost touch with the rest of the chat and your name went to someone else "
+                "meanwhile; please log in again",
+            )
+
+    def held_names(self) -> list[tuple[str, str | None]]:
+        """The names this node's people hold (the roster keeps them claimed)."""
+        return [(m.name, m.fingerprint) for m in self._presence.members.values()]
+
+    def node_gone(self, node: str) -> None:
+        """``node`` stopped answering (killed, or cut off): its people leave
+        every list here, and the rooms here hear it."""
+        now = self.clock()
+        for person in self.remote.drop_node(node):
+            for key in person.rooms:
+                room = self._by_key.get(key)
+                if room is not None:
+                    text = f"{person.name} left (their server stopped answering)"
+                    room.publish(Message(0, room.name, Kind.LEAVE, person.name, text, now), False)
+
     # ------------------------------------------------------------ clockwork
 
     def tick(self) -> None:
-        """Publish the summed-up comings and goings (called every second or so)."""
+        """Publish the summed-up comings and goings (called every second or so);
+        in a cluster, tell the other nodes whose rooms or away note changed."""
         self._presence.tick()
+        if self._cluster:
+            shown = self._shown
+            for member in list(self._presence.members.values()):
+                if shown.get(member.session) != self._person_state(member):
+                    self._tell(member)
 
     def sweep_idle(self) -> None:
         """Mark idle people away, and disconnect them if so configured.
@@ -305,6 +491,10 @@ class Hub:
     def shutdown(self, reason: str) -> None:
         """Tell everyone ``reason`` and end every session, without leave noise."""
         self.closing = True
+        if self._cluster:
+            self._publish(Departed(self.node, None))
+            for member in self._presence.members.values():
+                self.roster.release(member.name, member.fingerprint)
         for member in self._presence.clear():
             member.outlet.close(reason)
         self._rooms.close_followers(reason)

@@ -8,6 +8,7 @@ core be tested without sockets: tests pass an outlet that records.
 from __future__ import annotations
 
 import itertools
+import secrets
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -37,7 +38,10 @@ class Outlet(Protocol):
         """Tell the person ``reason`` and end their session."""
 
 
-_sessions = itertools.count(1)
+# Session numbers start at random: a keyless person is "session:N"
+# (Member.person), which must not be someone else's N on another node of a
+# cluster, nor a session of an earlier run that an ignore list still names.
+_sessions = itertools.count(secrets.randbits(40) + 1)
 
 
 @dataclass(eq=False)
@@ -59,7 +63,8 @@ class Member:
     throttled: bool = False  # over the limit, and already told so
     away: str | None = None  # why they are away ("idle" when the server decided)
     prefs: Prefs = field(default_factory=Prefs)
-    session: int = field(default_factory=lambda: next(_sessions))  # unique in this server's run
+    session: int = field(default_factory=lambda: next(_sessions))  # unique in this server's run (and cluster)
+    node: str = ""  # "": online here; else the cluster node they are on (chat/roster.py)
 
     key: str = field(init=False, default="")  # the name as compared; see rename()
 

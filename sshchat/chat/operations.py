@@ -17,6 +17,7 @@ from sshchat.chat.presence import Presence
 from sshchat.chat.registry import NameRegistry
 from sshchat.chat.room import Room
 from sshchat.chat.rooms import Rooms
+from sshchat.chat.roster import Mirror
 from sshchat.chat.settings import ChatSettings
 from sshchat.chat.store import AuditEntry, Ban, Binding, Mute, Store
 
@@ -35,6 +36,7 @@ class Operations:
         names: NameRegistry,
         moderation: Moderation,
         disconnect: Callable[[Member, str, str], None],
+        remote: Mirror,
     ) -> None:
         self._settings = settings
         self._clock = clock
@@ -45,6 +47,7 @@ class Operations:
         self._names = names
         self._moderation = moderation
         self._disconnect = disconnect
+        self._remote = remote  # people on the other nodes of a cluster
 
     @property
     def settings(self) -> ChatSettings:
@@ -62,10 +65,22 @@ class Operations:
         return fingerprint in self._moderation.admins
 
     def find(self, name: str) -> Member | None:
-        return self._presence.find(name)
+        return self._presence.find(name) or self._remote.find(name)
 
     def find_by_key(self, fingerprint: str) -> Member | None:
-        return self._presence.find_by_key(fingerprint)
+        found = self._presence.find_by_key(fingerprint)
+        if found is None and self._remote:
+            found = next((m for m in self._remote if m.fingerprint == fingerprint), None)
+        return found
+
+    def people_in(self, room: Room) -> list[Member]:
+        return [*room.members.values(), *self._remote.in_room(room.key)]
+
+    def room_counts(self) -> dict[str, int]:
+        counts = self._remote.room_counts()
+        for room in self._rooms:
+            counts[room.key] = counts.get(room.key, 0) + len(room.members)
+        return counts
 
     def find_person(self, person: str) -> Member | None:
         return self._presence.find_person(person)

@@ -20,6 +20,7 @@ from sshchat.chat.prefs import Prefs
 from sshchat.chat.registry import NameRegistry
 from sshchat.chat.room import Room
 from sshchat.chat.rooms import Rooms
+from sshchat.chat.roster import Claim, Mirror, Roster
 from sshchat.chat.settings import ChatSettings
 from sshchat.chat.store import SetPrefs, Store
 
@@ -44,7 +45,13 @@ class Presence:
         names: NameRegistry,
         moderation: Moderation,
         prefs: dict[str, str],
+        roster: Roster,
+        remote: Mirror,
+        renamed: Callable[[Member], None],
     ) -> None:
+        """``roster``: claims names across a cluster's nodes; ``remote``: the
+        people on the other nodes (they count as online); ``renamed``: told of
+        every rename done."""
         self._settings = settings
         self._clock = clock
         self._store = store
@@ -53,6 +60,9 @@ class Presence:
         self._names = names
         self._moderation = moderation
         self._prefs = dict(prefs)  # fingerprint -> view settings as JSON
+        self._roster = roster
+        self._remote = remote
+        self._renamed = renamed
         self.members: dict[str, Member] = {}
         self._shapes: dict[str, Member] = {}  # skeleton -> online member
         # Member.person -> their sessions online, by session number, in the
@@ -155,7 +165,7 @@ class Presence:
 
     def announce_arrival(self, member: Member) -> None:
         for key in member.rooms:
-            text = f"{member.name} joined ({len(self.members)} online)"
+            text = f"{member.name} joined ({len(self.members) + len(self._remote)} online)"
             self._announce(member, self._rooms.by_key[key], Kind.JOIN, text)
 
     def depart(self, member: Member, reason: str | None, quietly: bool = False) -> bool:
@@ -222,7 +232,7 @@ class Presence:
             return
         if self._pipeline.refused_while_muted(member, "change your name"):
             return
-        other = self.find(new_name)
+        other = self.find(new_name) or self._remote.find(new_name)
         if other is not None and other is not member:
             member.outlet.notice(f'the name "{other.name}" is already in use')
             return
@@ -237,13 +247,34 @@ class Presence:
                 return
         old_name = member.name
 
+        def claimed(claim: Claim) -> None:
+            # Across a cluster the name is claimed first (in one process, at once).
+            if self.members.get(member.key) is not member or member.name != old_name:
+                if not claim.refused:
+                    self._roster.release(new_name, member.fingerprint)
+                return
+            if claim.error is not None:
+                member.outlet.notice(f'the name "{new_name}" cannot be checked right now ({claim.error})')
+            elif claim.refused:
+                member.outlet.notice(f'the name "{new_name}" is already in use')
+            else:
+                self._register(member, old_name, new_name)
+
+        self._roster.claim(new_name, member.fingerprint, False, claimed)
+
+    def _register(self, member: Member, old_name: str, new_name: str) -> None:
+        """The rest of /nick once the name is claimed: registered to the key
+        if it is to be, then taken."""
+
         def saved(ok: bool) -> None:
             # A name the key registers is taken (held tentatively by the
             # registry meanwhile) only once durable; gone or renamed
             # meanwhile, there is nothing left to do.
             if self.members.get(member.key) is not member or member.name != old_name:
+                self._roster.release(new_name, member.fingerprint)
                 return
             if not ok:
+                self._roster.release(new_name, member.fingerprint)
                 member.outlet.notice(
                     f'the name "{new_name}" was not saved (storage error); nothing changed, you are still {old_name}'
                 )
@@ -265,6 +296,9 @@ class Presence:
         self.members[member.key] = member
         self._shapes[skeleton(new_name)] = member
         self._rooms.rekey(member, old_key)
+        if old_key != member.key:  # (a change of case keeps the same claim)
+            self._roster.release(old_name, member.fingerprint)
+        self._renamed(member)
         member.outlet.prompt_changed()
         for key in member.rooms:
             self._pipeline.publish(
@@ -326,4 +360,5 @@ class Presence:
                 verb = "joined" if kind is Kind.JOIN else "left"
                 shown = ", ".join(names[:SUMMARY_NAMES])
                 more = f" and {len(names) - SUMMARY_NAMES} others" if len(names) > SUMMARY_NAMES else ""
-                self._pipeline.announce(room, kind, f"{shown}{more} {verb} ({len(self.members)} online)")
+                online = len(self.members) + len(self._remote)
+                self._pipeline.announce(room, kind, f"{shown}{more} {verb} ({online} online)")

@@ -63,12 +63,36 @@ class ChatSession(Outbox[Pending]):
             self._editor = LineEditor.for_messages(width, ctx.config.max_message_chars, _height(chan))
         self._look = PLAIN  # until the person's settings are known (see _prompt)
         self._member: Member | None = None
+        self._claiming = False  # the name is being claimed across a cluster: input waits in _early
+        self._early: list[str] = []  # input that came meanwhile (bounded by the session's input budget)
+        self._early_eof = False
 
     def start(self) -> None:
-        """Join the chat (or say why not, on stderr, and exit 1)."""
+        """Claim the name, then join the chat (or say why not, on stderr, and exit 1).
+
+        In one process the claim answers at once and this joins on the spot;
+        in a cluster the claim asks Redis, and what a script sends meanwhile
+        is kept, in order, for after the join.
+        """
         peer = self._peer
+        self._claiming = True
+        self._ctx.hub.claim(peer.username, peer.fingerprint, self._claimed)
+
+    def _claimed(self, refusal: str | None) -> None:
+        peer = self._peer
+        self._claiming = False
+        if self._closing:  # gone while the claim was out
+            if refusal is None:
+                self._ctx.hub.unclaim(peer.username, peer.fingerprint)
+            return
         try:
-            self._member = self._ctx.hub.join(peer.username, peer.fingerprint, self, peer.address)
+            if refusal is not None:
+                raise JoinRefused(refusal)
+            try:
+                self._member = self._ctx.hub.join(peer.username, peer.fingerprint, self, peer.address)
+            except JoinRefused:
+                self._ctx.hub.unclaim(peer.username, peer.fingerprint)
+                raise
         except JoinRefused as e:
             log.info("refused %s from %s: %s", peer.username, peer.address, e)
             self._closing = True
@@ -81,16 +105,26 @@ class ChatSession(Outbox[Pending]):
             self._editor.completer = lambda before: complete(hub, member, before)
             self._editor.set_prompt(*self._prompt())
             self._out.write(BRACKETED_PASTE_ON)
+        early, self._early = self._early, []
+        for data in early:  # what came while the name was claimed, in order
+            if self._closing:
+                return
+            self.input(data)
+        if self._early_eof and not self._closing:
+            self.eof()
 
     # ------------------------------------------------------------------ input
 
     @property
     def listening(self) -> bool:
-        """In the chat and not on the way out: input still counts."""
-        return self._member is not None and not self._closing
+        """In the chat (or about to be) and not on the way out: input still counts."""
+        return (self._member is not None or self._claiming) and not self._closing
 
     def input(self, data: str) -> None:
         """Keys from a terminal, or bytes of lines from a script."""
+        if self._member is None:  # the name is still being claimed
+            self._early.append(data)
+            return
         try:
             if self._editor is not None:
                 self._typed(data)
@@ -127,6 +161,9 @@ class ChatSession(Outbox[Pending]):
 
     def eof(self) -> None:
         """The script's input ended: its last line counts, then goodbye."""
+        if self._member is None:  # the name is still being claimed
+            self._early_eof = True
+            return
         assert self._member is not None
         rest = self._lines.rest()
         if rest.strip():
@@ -149,6 +186,8 @@ class ChatSession(Outbox[Pending]):
 
     def lost(self, exc: Exception | None) -> None:
         """The connection is gone (the client left, or we cut it off)."""
+        if self._claiming:
+            self._closing = True  # the claim's answer finds nobody to join
         if self._member is not None:
             self._ctx.hub.leave(self._member, "connection lost" if exc else None)
         self._detach()

@@ -58,6 +58,14 @@ class Core(Protocol):
 
     def room(self, name: str) -> Room | None: ...
 
+    def people_in(self, room: Room) -> list[Member]:
+        """Everyone in ``room``, on every node of a cluster."""
+        ...
+
+    def room_counts(self) -> dict[str, int]:
+        """Room key -> people in it, on every node."""
+        ...
+
     def room_of(self, member: Member) -> Room:
         """The room ``member`` looks at."""
         ...

@@ -26,9 +26,12 @@ def whois(core: Core, member: Member, args: list[str], rest: str) -> None:
         standing += ", operator"
     if target.away:
         standing += f", away: {target.away}"
+    # Someone on another node of a cluster: how long they have been idle is
+    # their node's to know (it is not sent at every keystroke).
+    idle = "on another server of this chat" if target.node else f"idle {ago(now - target.last_active)}"
     member.outlet.notice(
         f"{target.name}: {key} ({standing}); connected since {when(target.connected_at)} "
-        f"({ago(now - target.connected_at)} ago); idle {ago(now - target.last_active)}"
+        f"({ago(now - target.connected_at)} ago); {idle}"
     )
 
 

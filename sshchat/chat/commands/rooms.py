@@ -28,10 +28,11 @@ def rooms(core: Core, member: Member, args: list[str], rest: str) -> None:
     # case and compatibility forms alike.
     needle = name_key(echo(rest, 40, empty=""))
     found = [room for room in core.rooms() if needle in room.key]
+    counts = core.room_counts()
 
     def order(room: Room) -> tuple[int, int, str]:
         mine = 0 if room.key == member.room else 1 if room.key in member.rooms else 2
-        return (mine, -len(room.members) if mine == 2 else 0, room.key)
+        return (mine, -counts.get(room.key, 0) if mine == 2 else 0, room.key)
 
     found.sort(key=order)
     plural = "" if len(found) == 1 else "s"
@@ -40,7 +41,7 @@ def rooms(core: Core, member: Member, args: list[str], rest: str) -> None:
     for room in found[:ROOMS_SHOWN]:
         mark = "*" if room.key == member.room else "+" if room.key in member.rooms else " "
         unread = member.unread.get(room.key, 0)
-        details = [f"{len(room.members)} online"]
+        details = [f"{counts.get(room.key, 0)} online"]
         if unread:
             details.append(f"{unread} unread")
         topic = f" - {room.info.topic}" if room.info.topic else ""
@@ -63,7 +64,7 @@ def names(core: Core, member: Member, args: list[str], rest: str) -> None:
             return
     else:
         room = core.room_of(member)
-    people = sorted(room.members.values(), key=lambda m: m.key)
+    people = sorted(core.people_in(room), key=lambda m: m.key)
     listed = [m.name + (" (away)" if m.away else "") for m in people]
     member.outlet.notice(f"{len(listed)} in {room.name}: {', '.join(listed) or 'nobody'}")
 

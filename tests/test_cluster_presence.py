@@ -1,0 +1,205 @@
+"""Presence and names across two `sshchat serve` nodes on one Redis and one
+PostgreSQL database: a name is unique across the nodes, everyone sees
+everyone, /msg and /kick reach people on the other node, and a node killed
+with SIGKILL frees its people's names and leaves every /names within seconds.
+
+The nodes (and their Redis and database) are shared by the tests of this
+module, each with names of its own; the SIGKILL test has its own pair.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncssh
+import pytest
+
+from tests.support.clients import Client
+from tests.support.postgres import PostgresServer
+from tests.support.redis import REDIS_SERVER, RedisServer
+from tests.support.server import ServerProcess, connect
+from tests.support.waiting import eventually
+
+JOIN_WAIT = 10.0  # a login on a busy 2-core machine
+
+
+class Nodes:
+    def __init__(self, folder: Path, redis_url: str, db_url: str, admins: Path) -> None:
+        self.folder = folder
+        self.a = self._node("a", redis_url, db_url, admins)
+        self.b = self._node("b", redis_url, db_url, admins)
+        self.clients: list[Client] = []
+
+    def _node(self, name: str, redis_url: str, db_url: str, admins: Path) -> ServerProcess:
+        folder = self.folder / name
+        folder.mkdir()
+        # /names asked every 0.2 s while waiting: above the default burst of 10
+        return ServerProcess(folder, "--bus", redis_url, "--db", db_url, "--admin-keys", str(admins), cwd=folder,
+                             env={"SSHCHAT_RATE_BURST": "100"})
+
+    async def login(self, node: ServerProcess, name: str, key: asyncssh.SSHKey | None = None) -> Client:
+        client = await connect(node.port, name, key=key)
+        self.clients.append(client)
+        return client
+
+    def logs(self) -> str:
+        return f"node a:\n{''.join(self.a.log)}\nnode b:\n{''.join(self.b.log)}"
+
+    async def close(self) -> None:
+        for client in self.clients:
+            await client.close()
+        self.clients.clear()
+
+    def stop(self) -> None:
+        for server in (self.a, self.b):
+            server.stop(signal.SIGTERM)
+
+
+@pytest.fixture(scope="module")
+def admin_key() -> asyncssh.SSHKey:
+    return asyncssh.generate_private_key("ssh-ed25519")
+
+
+def _cluster(tmp: Path, postgres: PostgresServer, admin_key: asyncssh.SSHKey) -> Iterator[Nodes]:
+    if REDIS_SERVER is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    (tmp / "redis").mkdir()
+    redis = RedisServer(tmp / "redis")
+    admins = tmp / "admins"
+    admins.write_text(admin_key.export_public_key().decode())
+    try:
+        nodes = Nodes(tmp, redis.url, postgres.new_database(), admins)
+        try:
+            yield nodes
+        finally:
+            nodes.stop()
+    finally:
+        redis.stop()
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer,
+           admin_key: asyncssh.SSHKey) -> Iterator[Nodes]:
+    """Two nodes for the whole module."""
+    yield from _cluster(tmp_path_factory.mktemp("cluster"), postgres, admin_key)
+
+
+@pytest.fixture
+async def nodes(shared: Nodes) -> Iterator[Nodes]:  # type: ignore[misc]
+    try:
+        yield shared
+    except AssertionError as e:
+        raise AssertionError(f"{e}\n{shared.logs()}") from None
+    finally:
+        await shared.close()
+
+
+def names_line(client: Client) -> str:
+    lines = re.findall(r"(?m)^.*\d+ in #lobby: .*$", client.text)
+    return lines[-1] if lines else ""
+
+
+async def names_on(client: Client, *expected: str, absent: tuple[str, ...] = (), timeout: float = 5.0) -> str:
+    """Ask /names (every 0.2 s) until every one of ``expected`` is listed and none of ``absent``."""
+
+    async def listed_as_wanted() -> bool:
+        before = client.text.count(" in #lobby: ")
+        client.line("/names")
+        await client.wait_for(lambda c: c.text.count(" in #lobby: ") > before)
+        listed = set(re.split(r",\s*", names_line(client).split(": ", 1)[1]))
+        return all(n in listed for n in expected) and not any(n in listed for n in absent)
+
+    await eventually(listed_as_wanted, timeout=timeout, interval=0.2,
+                     message=lambda: f"/names shows {names_line(client)!r}; wanted {expected}, not {absent}")
+    return names_line(client)
+
+
+async def test_a_name_taken_on_one_node_is_refused_on_the_other(nodes: Nodes) -> None:
+    await nodes.login(nodes.a, "anna")
+    second = await nodes.login(nodes.b, "anna")
+    assert await second.exit_status() == 1
+    assert 'the name "anna" is already in use' in second.stderr
+    bert = await nodes.login(nodes.b, "bert")
+    bert.line("/nick Anna")
+    await bert.wait_for('the name "anna" is already in use')
+
+
+async def test_names_whois_and_rooms_see_the_people_of_the_other_node(nodes: Nodes) -> None:
+    await nodes.login(nodes.a, "cleo")
+    dora = await nodes.login(nodes.b, "dora")
+    await names_on(dora, "cleo", "dora")
+    dora.line("/whois cleo")
+    await dora.wait_for(re.compile(r"cleo: no key \(not registered\)"))
+    dora.line("/rooms")
+    await dora.wait_for(re.compile(r"#lobby \([2-9] online"))
+
+
+async def test_msg_and_reply_reach_a_person_on_the_other_node(nodes: Nodes) -> None:
+    emil = await nodes.login(nodes.a, "emil")
+    fay = await nodes.login(nodes.b, "fay")
+    await names_on(fay, "emil")
+    fay.line("/msg emil psst from b")
+    await emil.wait_for("psst from b")
+    emil.line("/reply and back from a")
+    await fay.wait_for("and back from a")
+
+
+async def test_kick_of_a_person_on_the_other_node(nodes: Nodes, admin_key: asyncssh.SSHKey) -> None:
+    gus = await nodes.login(nodes.a, "gus")
+    boss = await nodes.login(nodes.b, "boss", key=admin_key)
+    await names_on(boss, "gus")
+    boss.line("/kick gus enough")
+    await gus.wait_for("you were kicked by boss: enough")
+    assert await gus.exit_status() is not None
+    await names_on(boss, absent=("gus",))
+    again = await nodes.login(nodes.b, "gus")  # the name is free again, on either node
+    assert "Welcome" in again.text
+
+
+async def test_the_same_key_on_the_other_node_replaces_the_old_session(
+    nodes: Nodes, admin_key: asyncssh.SSHKey
+) -> None:
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    old = await nodes.login(nodes.a, "hana", key=key)
+    watcher = await nodes.login(nodes.a, "ivo")
+    new = await nodes.login(nodes.b, "hana", key=key)
+    assert "Welcome" in new.text
+    await old.wait_for("you logged in from elsewhere")
+    await names_on(watcher, "hana", "ivo")
+    assert "hana left" not in watcher.text
+
+
+async def test_what_a_script_sends_while_its_name_is_claimed_is_kept(nodes: Nodes) -> None:
+    listener = await nodes.login(nodes.b, "lena")
+    script = await connect(nodes.a.port, "mo", wait_joined=False)
+    nodes.clients.append(script)
+    script.line("sent before the welcome")  # the claim asks Redis meanwhile: reading waits, nothing is lost
+    await listener.wait_for("mo: sent before the welcome")
+
+
+async def test_a_killed_node_frees_its_names_and_leaves_every_list(
+    tmp_path: Path, postgres: PostgresServer, admin_key: asyncssh.SSHKey
+) -> None:
+    cluster = _cluster(tmp_path, postgres, admin_key)
+    pair = next(cluster)
+    try:
+        await pair.login(pair.a, "jon")
+        kim = await pair.login(pair.b, "kim")
+        await names_on(kim, "jon", "kim")
+        killed = time.monotonic()
+        pair.a.stop(signal.SIGKILL)
+        await names_on(kim, "kim", absent=("jon",), timeout=10)
+        vanished = time.monotonic() - killed
+        jon = await pair.login(pair.b, "jon")
+        assert "Welcome" in jon.text, jon.stderr
+        print(f"a killed node's people vanished from /names after {vanished:.1f} s")
+    except AssertionError as e:
+        raise AssertionError(f"{e}\n{pair.logs()}") from None
+    finally:
+        await pair.close()
+        for _ in cluster:
+            pass

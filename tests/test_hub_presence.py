@@ -1,0 +1,176 @@
+"""Presence across the nodes of a cluster, in the core (no sockets, no Redis):
+two hubs on one bus that hands every event to both, and a roster that keeps
+claims in a dict as Redis would. Each node sees the other's people in
+/names, /whois, /rooms and Tab completion; /msg, /reply and /kick reach
+them; a node that stops answering takes its people with it; a name is
+claimed before it is taken."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from sshchat.bus.codec import decode, encode
+from sshchat.chat.bus import Arrived, Blocked, Departed, Event, Hello, Kick, Receive, StateChanged
+from sshchat.chat.completion import complete
+from sshchat.chat.hub import Hub, JoinRefused
+from sshchat.chat.member import Member
+from sshchat.chat.message import Kind
+from sshchat.chat.names import name_key
+from sshchat.chat.roster import CLAIMED, Claim, ClaimThen, RosterListener
+from sshchat.store.memory import MemoryStore
+from tests.support.chat import Recorder, person
+from tests.support.settings import chat_settings
+
+
+class Net:
+    """The bus of a cluster: every event reaches every node, the sender's too."""
+
+    def __init__(self) -> None:
+        self.hubs: list[Receive] = []
+        self.sent: list[Event] = []
+
+    def bus(self) -> _Port:
+        return _Port(self)
+
+
+class _Port:
+    crosses_processes = True
+
+    def __init__(self, net: Net) -> None:
+        self.net = net
+        self.receive: Receive | None = None
+
+    def attach(self, receive: Receive, last_ids: Mapping[str, int], elsewhere: Receive | None = None) -> None:
+        self.receive = receive
+        self.net.hubs.append(receive)
+
+    def publish(self, event: Event) -> None:
+        self.net.sent.append(decode(encode(event)))  # as a remote bus carries it
+        for receive in list(self.net.hubs):
+            if receive is self.receive and isinstance(event, (StateChanged, Blocked)):
+                continue  # applied here already: as the Redis bus, never handed back
+            receive(decode(encode(event)))
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+
+class DictRoster:
+    """Claims in a shared dict, with Redis's rules (sshchat/bus/roster.py)."""
+
+    cluster = True
+
+    def __init__(self, node: str, claims: dict[str, tuple[str, str]]) -> None:
+        self.node = node
+        self.claims = claims
+        self.hub: RosterListener | None = None
+
+    def claim(self, name: str, fingerprint: str | None, take_over: bool, then: ClaimThen) -> None:
+        key, mine = name_key(name), (self.node, fingerprint or "")
+        held = self.claims.get(key)
+        if held is None or held == mine or held[0] == self.node:
+            self.claims[key] = mine
+            then(CLAIMED)
+        elif take_over and fingerprint and held[1] == fingerprint:
+            self.claims[key] = mine
+            then(Claim(displaced=held[0]))
+        else:
+            then(Claim(taken=True))
+
+    def release(self, name: str, fingerprint: str | None) -> None:
+        if self.claims.get(name_key(name)) == (self.node, fingerprint or ""):
+            del self.claims[name_key(name)]
+
+    def attach(self, listener: RosterListener) -> None:
+        self.hub = listener
+
+
+def cluster(admins: Iterable[str] = ()) -> tuple[Hub, Hub, dict[str, tuple[str, str]]]:
+    store, net = MemoryStore(), Net()
+    claims: dict[str, tuple[str, str]] = {}
+    a = Hub(store, chat_settings(), bus=net.bus(), roster=DictRoster("a", claims), admins=admins)
+    b = Hub(store, chat_settings(), bus=net.bus(), roster=DictRoster("b", claims), admins=admins)
+    return a, b, claims
+
+
+def login(hub: Hub, name: str, fp: str | None = None) -> tuple[Member, Recorder]:
+    """What the transport does: claim, then join (or the refusal)."""
+    answer: list[str | None] = []
+    hub.claim(name, fp, answer.append)
+    if answer[0] is not None:
+        raise JoinRefused(answer[0])
+    return person(hub, name, fp)
+
+
+def test_every_kind_of_presence_event_survives_the_round_trip() -> None:
+    for event in (Arrived("n1", 3, "alice", "SHA256:x", "10.0.0.1", "#dev", ["#lobby", "#dev"], "lunch", 1.5, 2.5),
+                  Departed("n1", 3), Departed("n1", None), Kick("n1", "alice", "session:3", None, "bye"),
+                  Hello("n2")):
+        assert decode(encode(event)) == event
+
+
+def test_the_people_of_the_other_node_are_seen_here() -> None:
+    a, b, _ = cluster()
+    login(a, "alice")
+    bob, bob_sees = login(b, "bob")
+    b.handle_line(bob, "/names")
+    b.handle_line(bob, "/whois alice")
+    b.handle_line(bob, "/rooms")
+    assert "2 in #lobby: alice, bob" in bob_sees.notices
+    assert any(n.startswith("alice: no key (not registered)") and n.endswith("on another server of this chat")
+               for n in bob_sees.notices)
+    assert any("#lobby (2 online" in n for n in bob_sees.notices)
+    assert complete(b, bob, "al") == (0, ["alice: "])
+
+
+def test_a_name_held_on_the_other_node_is_refused_here() -> None:
+    a, b, claims = cluster()
+    login(a, "alice")
+    try:
+        login(b, "Alice")
+    except JoinRefused as e:
+        assert 'the name "Alice" is already in use' in str(e)
+    else:
+        raise AssertionError("a name held on node a was given on node b")
+    bob, _ = login(b, "bob")
+    a.leave(a.find("alice"))  # type: ignore[arg-type]
+    assert "alice" not in claims and b.find("alice") is None  # released, and gone from b's list
+    b.handle_line(bob, "/nick alice")
+    assert claims["alice"] == ("b", "") and a.find("alice") is not None  # claimed first, then seen on a
+    assert "bob" not in claims
+
+
+def test_msg_reply_and_kick_reach_the_other_node() -> None:
+    a, b, _ = cluster(admins=["SHA256:boss"])
+    alice, alice_sees = login(a, "alice")
+    bob, bob_sees = login(b, "bob", "SHA256:boss")
+    b.handle_line(bob, "/msg alice psst")
+    assert alice_sees.texts(Kind.PRIVATE) == ["psst"]
+    a.handle_line(alice, "/reply hi back")
+    assert bob_sees.texts(Kind.PRIVATE) == ["psst", "hi back"]
+    b.handle_line(bob, "/kick alice enough")
+    assert alice_sees.closed == "you were kicked by bob: enough"
+    assert a.find("alice") is None and b.find("alice") is None
+
+
+def test_the_same_key_on_the_other_node_replaces_the_old_session_quietly() -> None:
+    a, b, claims = cluster()
+    _, old_sees = login(a, "alice", "SHA256:a")
+    _, carol_sees = login(a, "carol")
+    login(b, "alice", "SHA256:a")
+    assert old_sees.closed == "you logged in from elsewhere"
+    assert claims["alice"] == ("b", "SHA256:a")
+    assert a.find("alice") is not None and a.find("alice").node == "b"  # type: ignore[union-attr]
+    assert not [t for t in carol_sees.texts() if t.startswith("alice")]  # neither left nor joined
+
+
+def test_a_node_that_stops_answering_takes_its_people_with_it() -> None:
+    a, b, _ = cluster()
+    login(a, "alice")
+    _, bob_sees = login(b, "bob")
+    b.node_gone("a")  # as the roster says when a's heartbeat expired
+    assert b.find("alice") is None and b.online() == 1
+    assert "alice left (their server stopped answering)" in bob_sees.texts(Kind.LEAVE)
