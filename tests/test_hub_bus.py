@@ -117,6 +117,19 @@ def test_a_private_message_never_reaches_whoever_took_the_name_meanwhile() -> No
     assert alice_sees.texts(Kind.PRIVATE) == ["are you there"]
 
 
+def test_a_private_message_reaches_its_people_who_renamed_before_the_commit() -> None:
+    store = HeldStore()
+    hub = Hub(store, chat_settings(), bus=LocalBus())
+    alice, alice_sees = person(hub, "alice")
+    bob, bob_sees = person(hub, "bob")
+    hub.handle_line(alice, "/msg bob are you there")
+    hub.handle_line(bob, "/nick robert")  # keyless: no registration to wait for
+    hub.handle_line(alice, "/nick alicia")
+    store.commit_all()
+    assert bob_sees.texts(Kind.PRIVATE) == ["are you there"]
+    assert alice_sees.texts(Kind.PRIVATE) == ["are you there"]
+
+
 def test_a_line_for_a_room_removed_meanwhile_reaches_nobody() -> None:
     a, wire_a, b, _ = two_nodes()
     alice, _ = person(a, "alice")

@@ -349,13 +349,8 @@ class Hub:
 
     def _private(self, event: Private) -> None:
         msg = event.msg
-        members = self._presence.members
-        sender = members.get(name_key(msg.sender))
-        if sender is not None and event.sender is not None and sender.person != event.sender:
-            sender = None  # the name changed hands meanwhile
-        target = members.get(name_key(msg.recipient)) if msg.recipient is not None else None
-        if target is not None and event.recipient is not None and target.person != event.recipient:
-            target = None
+        sender = self._session_here(msg.sender, event.sender)
+        target = self._session_here(msg.recipient, event.recipient) if msg.recipient is not None else None
         if target is not None and (event.sender is None or not target.prefs.ignoring(event.sender)):
             # ignored: silently not delivered
             if sender is not None:
@@ -367,6 +362,16 @@ class Hub:
             target.outlet.deliver(msg)
         if sender is not None and sender is not target:
             sender.outlet.deliver(msg)
+
+    def _session_here(self, name: str, person: str | None) -> Member | None:
+        """The session here that a private message's ``name`` meant: by that
+        name if it is still ``person``'s; if it changed hands or they renamed
+        before the commit, ``person``'s session (a keyless /nick must not lose
+        a stored message). Two lookups in dicts, whatever the number online."""
+        member = self._presence.members.get(name_key(name))
+        if person is None or (member is not None and member.person == person):
+            return member
+        return self._presence.find_person(person)
 
     # ------------------------------------------------------------ the cluster
 
