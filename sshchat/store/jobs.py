@@ -41,6 +41,7 @@ class Read:
 
     read: Callable[[], Any]
     done: Callable[[Any], None] | Future[Any]
+    empty: Callable[[], Any] = list  # what the caller hears if the read fails: an answer of its own type
 
 
 Write = Append | Save
@@ -83,10 +84,10 @@ def failure(job: Job, error: Exception) -> Any:
 
     A batch of messages with nothing to keep (notices) still goes out: it
     needs no disk. A blocked ``load`` gets the error itself; other reads an
-    empty answer.
+    empty answer of the type they expect (``Read.empty``).
     """
     if isinstance(job, Read):
-        return error if isinstance(job.done, Future) else []
+        return error if isinstance(job.done, Future) else job.empty()
     if isinstance(job, Append) and not any(d.keep for d in job.drafts):
         return [d.message(0) for d in job.drafts]
     refused = OSError(f"could not save: {error}")
