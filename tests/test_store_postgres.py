@@ -220,3 +220,28 @@ async def test_a_restarted_postgresql_is_reconnected_and_nothing_unsaved_is_acce
         assert texts[0] == "before" and "during" not in texts and texts[-1] == "after"
     finally:
         server.stop()
+
+
+async def test_after_a_postgresql_restart_the_first_message_is_kept_and_a_failed_sweep_knows_no_room() -> None:
+    """PostgreSQL stopped and started while the store was idle: its
+    connection looks open until used. The first message after the restart
+    used to be refused (the server was back); and a ``last_ids`` asked while
+    the server was down answered a list, which broke the bus's sweep."""
+    bin_dir = binaries()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL is not installed (no initdb/postgres binaries)")
+    server = PostgresServer(bin_dir)
+    try:
+        store = PostgresStore(server.new_database(), loop=asyncio.get_running_loop())
+        assert isinstance(await _commit(store, "before"), list)
+        server.halt()
+        server.start()
+        after = await _commit(store, "after")
+        assert isinstance(after, list), after
+        server.halt()
+        last: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        store.last_ids(last.set_result)
+        assert await asyncio.wait_for(last, 15) == {}
+        store.close()
+    finally:
+        server.stop()

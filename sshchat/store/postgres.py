@@ -244,37 +244,63 @@ class PostgresStore(BatchingStore):
     async def _write(self, jobs: list[Write]) -> list[Result]:
         conn = await self._connection()
         try:
-            return await self._write_on(conn, jobs)
+            try:
+                await conn.execute("BEGIN")
+            except _UNREACHABLE:
+                conn = await self._again()
+                await conn.execute("BEGIN")
+            try:
+                out = await self._write_on(conn, jobs)
+            except BaseException:
+                with contextlib.suppress(*_UNREACHABLE):
+                    await conn.execute("ROLLBACK")
+                raise
+            await conn.execute("COMMIT")
+            return out
         except _UNREACHABLE:
             # Whatever state the connection is left in (a rollback that could not be sent), the
             # next batch starts on a new one.
             self._drop()
             raise
 
+    async def _again(self) -> asyncpg.Connection:
+        """A new connection at once, after the old one failed before anything was sent on it.
+
+        This thread's loop runs only while it waits for a query, so a
+        connection the server ended while idle (PostgreSQL restarted since
+        its last use) looks open until it is used: without this, the first
+        message after a restart was refused though the server was back.
+        Nothing of the batch reached the server, so trying it once more on
+        a new connection cannot store it twice.
+        """
+        self._drop()
+        self._next_attempt = 0.0
+        return await self._connection()
+
     async def _write_on(self, conn: asyncpg.Connection, jobs: list[Write]) -> list[Result]:
-        async with conn.transaction():
-            next_id = await self._take_ids(conn, jobs)
-            out: list[Result] = []
-            rows: list[tuple[Any, ...]] = []
-            for job in jobs:
-                if isinstance(job, Save):
-                    if rows:  # messages before the change are written before it (a /rmroom drops them)
-                        await self._insert(conn, rows)
-                        rows = []
-                    await write(conn, job.change)
-                    out.append((job, None))
-                    continue
-                messages = []
-                for d in job.drafts:
-                    msg_id = 0  # not kept: no id (a notice shown once, in the room's order)
-                    if d.keep:
-                        msg_id = next_id[d.room]
-                        next_id[d.room] += 1
-                        rows.append((d.room, msg_id, d.kind.value, d.sender, d.sender_fp, d.recipient, d.text, d.time))
-                    messages.append(d.message(msg_id))
-                out.append((job, messages))
-            if rows:
-                await self._insert(conn, rows)
+        """The batch's statements, inside the transaction ``_write`` began."""
+        next_id = await self._take_ids(conn, jobs)
+        out: list[Result] = []
+        rows: list[tuple[Any, ...]] = []
+        for job in jobs:
+            if isinstance(job, Save):
+                if rows:  # messages before the change are written before it (a /rmroom drops them)
+                    await self._insert(conn, rows)
+                    rows = []
+                await write(conn, job.change)
+                out.append((job, None))
+                continue
+            messages = []
+            for d in job.drafts:
+                msg_id = 0  # not kept: no id (a notice shown once, in the room's order)
+                if d.keep:
+                    msg_id = next_id[d.room]
+                    next_id[d.room] += 1
+                    rows.append((d.room, msg_id, d.kind.value, d.sender, d.sender_fp, d.recipient, d.text, d.time))
+                messages.append(d.message(msg_id))
+            out.append((job, messages))
+        if rows:
+            await self._insert(conn, rows)
         return out
 
     @staticmethod
@@ -374,7 +400,10 @@ class PostgresStore(BatchingStore):
 
     async def _fetch(self, query: str, *args: Any) -> list[Any]:
         db = await self._connection()
-        rows: list[Any] = await db.fetch(query, *args)
+        try:
+            rows: list[Any] = await db.fetch(query, *args)
+        except _UNREACHABLE:  # ended while idle (see _again); a read is safe to ask again
+            rows = await (await self._again()).fetch(query, *args)
         return rows
 
 
