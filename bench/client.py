@@ -108,6 +108,7 @@ class Tally:
         self.latencies_us: array[int] = array("q")
         self.keyed = keyed
         self.keys: array[int] = array("q")  # parallel to latencies_us when keyed
+        self.cross_us: array[int] = array("q")  # several nodes: latencies of lines from another node
         self.notices: dict[bytes, int] = {}  # "-> ..." lines other than the welcome
 
 
@@ -127,8 +128,10 @@ class ChatUser(asyncssh.SSHClientSession[bytes]):
         timed: bool = True,
         echoes: bool = False,
         ack_every_read: bool = False,
+        nodes: int = 1,
     ) -> None:
         self.index = index
+        self._nodes = nodes  # user i is on node i % nodes (see WorkerSpec.ports)
         # Timed users parse every measured line (latency, gaps, order); the
         # others only count them, in C (bytes.count), so a generator at
         # 200k deliveries a second is not the bottleneck it measures.
@@ -188,8 +191,12 @@ class ChatUser(asyncssh.SSHClientSession[bytes]):
         append = self._tally.latencies_us.append
         key = self._tally.keys.append if self._tally.keyed else None
         nxt = self._next
+        cross = self._tally.cross_us.append if self._nodes > 1 else None
+        node = self.index % self._nodes
         for sender, seq, ts in found:
             append(now - int(ts))
+            if cross is not None and int(sender) % self._nodes != node:
+                cross(now - int(ts))
             q = int(seq)
             if key is not None:
                 key(int(sender) << 32 | q)
@@ -288,6 +295,7 @@ async def connect_user(
     echoes: bool = False,
     pty: bool = False,
     ack_every_read: bool = False,
+    nodes: int = 1,
 ) -> ChatUser:
     """Log ``name`` in from ``local_address``; ready once the server first writes.
 
@@ -303,7 +311,7 @@ async def connect_user(
         async with asyncio.timeout(timeout):
             conn = await _connect(host, port, options, name, local_address)
             _, user = await conn.create_session(
-                lambda: ChatUser(index, name, pattern, tally, timed, echoes, ack_every_read),
+                lambda: ChatUser(index, name, pattern, tally, timed, echoes, ack_every_read, nodes),
                 encoding=None,
                 **terminal,
             )

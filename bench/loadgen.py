@@ -25,6 +25,7 @@ import sys
 import time
 from array import array
 from collections import Counter
+from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any, cast
@@ -96,21 +97,23 @@ class Fleet:
             pipe.close()
 
 
-def settle(pid: int | None, timeout: float, quiet: float = 0.05, window: float = 0.5) -> float:
+def settle(cpu: Callable[[], float | None], timeout: float, quiet: float = 0.05, window: float = 0.5) -> float:
     """Wait until the server uses under ``quiet`` of a core; return seconds waited.
 
     After logins the server still fans join notices out to everyone (N^2/2
-    lines); "idle" must mean after that. Without a pid, wait a fixed 2 s.
+    lines); "idle" must mean after that. ``cpu``: the CPU seconds of all the
+    server's processes (a ``--workers`` parent does no chat work itself), or
+    None when unknown: then wait a fixed 2 s.
     """
     began = time.monotonic()
-    if pid is None or not procstats.alive(pid):
+    last = cpu()
+    if last is None:
         time.sleep(min(2.0, timeout))
         return time.monotonic() - began
-    last = procstats.cpu_seconds(pid)
     while time.monotonic() - began < timeout:
         time.sleep(window)
-        now = procstats.cpu_seconds(pid)
-        if (now - last) / window < quiet:
+        now = cpu()
+        if now is None or (now - last) / window < quiet:
             break
         last = now
     return time.monotonic() - began
@@ -143,13 +146,27 @@ class Run:
 
     # -- server measurements, None when the pid is unknown --------------------
 
-    def _cpu(self) -> float | None:
+    def _pids(self) -> list[int]:
+        """The server's pids: the spawned one, or every ``--server-pid`` (nodes of one cluster)."""
         s = self.server
-        return procstats.cpu_seconds(s.pid) if s and s.pid and procstats.alive(s.pid) else None
+        pids = list(self.args.server_pid) if s and not s.spawned else []
+        if s and s.pid and s.pid not in pids:
+            pids.insert(0, s.pid)
+        return [pid for pid in pids if procstats.alive(pid)]
+
+    def _cpu(self) -> float | None:
+        """CPU seconds of every server process (a ``--workers`` parent's workers included)."""
+        pids = self._pids()
+        return procstats.family_cpu_seconds(pids) if pids else None
 
     def _rss(self) -> int | None:
-        s = self.server
-        return procstats.rss_kib(s.pid) if s and s.pid and procstats.alive(s.pid) else None
+        pids = self._pids()
+        return procstats.family_rss_kib(pids) if pids else None
+
+    def _service_cpu(self) -> float | None:
+        """CPU seconds of the services (Redis, PostgreSQL and its backends), if their pids were given."""
+        pids = [pid for pid in self.args.service_pid if procstats.alive(pid)]
+        return procstats.family_cpu_seconds(pids) if pids else None
 
     # -------------------------------------------------------------------------
 
@@ -160,7 +177,8 @@ class Run:
         self.login_phase = login_phase
         return [
             WorkerSpec(
-                worker=w, host=a.host, port=port, users=tuple(range(w, a.users, P)), senders=a.senders,
+                worker=w, host=a.host, port=port, ports=tuple(a.ports), users=tuple(range(w, a.users, P)),
+                senders=a.senders,
                 name_prefix=a.name_prefix, token=self.token, rate=a.rate, size=a.size,
                 concurrency=max(1, math.ceil(a.concurrency / P)), login_timeout=a.login_timeout,
                 addresses=a.addresses, cipher=a.cipher, kex=a.kex, lifetime=lifetime, sample_every=a.sample_every,
@@ -176,11 +194,12 @@ class Run:
             extra = dict(item.split("=", 1) for item in a.server_env)
             self.server = ServerUnderTest.spawn(extra, a.server_src)
         else:
-            self.server = ServerUnderTest(a.host, a.port, a.server_pid)
+            self.server = ServerUnderTest(a.host, a.port, a.server_pid[0] if a.server_pid else None)
         server = self.server
         report = self.report
         report["mode"] = "logins" if a.logins_only or a.senders == 0 or a.duration == 0 else "messages"
-        report["server"] = {"target": f"{server.host}:{server.port}", "pid": server.pid, "spawned": server.spawned,
+        ports = ",".join(map(str, a.ports)) if a.ports else str(server.port)
+        report["server"] = {"target": f"{server.host}:{ports}", "pids": self._pids(), "spawned": server.spawned,
                             "src": a.server_src if a.spawn else None}
         report["params"] = {
             "users": a.users, "senders": a.senders if report["mode"] == "messages" else 0, "rate": a.rate,
@@ -202,7 +221,7 @@ class Run:
             rss["end"] = self._rss()
         fleet.send(("close", 30.0))
         fleet.gather("closed", 60)
-        settle(server.pid, a.settle_timeout)
+        settle(self._cpu, a.settle_timeout)
         rss["after_close"] = self._rss()
         self._generator_summary()
         return report
@@ -220,7 +239,7 @@ class Run:
             durations.extend(r["durations"])
             failures.update(r["failures"])
         host1, cpu_done = procstats.host_cpu(), self._cpu()  # logins done; join notices may still fan out
-        waited = settle(self.server.pid if self.server else None, a.settle_timeout)
+        waited = settle(self._cpu, a.settle_timeout)
         cpu1 = self._cpu()
         rss["idle"] = self._rss()
         self.login_replies = replies
@@ -256,6 +275,7 @@ class Run:
         fleet.send(("run", start, measure, end))
         time.sleep(max(0.0, measure - time.monotonic()))
         cpu0, t0, host0 = self._cpu(), time.monotonic(), procstats.host_cpu()
+        service0 = self._service_cpu()
         sent_replies = fleet.gather("sent", end - time.monotonic() + 60)
         host1, cpu_end = procstats.host_cpu(), self._cpu()
         sent: dict[int, int] = {}
@@ -267,15 +287,18 @@ class Run:
         fleet.send(("drain", per_receiver, time.monotonic() + a.grace))
         results = fleet.gather("result", a.grace + 60)
         cpu1, t1 = self._cpu(), max(r["drained"] for r in results)
+        service1 = self._service_cpu()
         self.results = results
 
         latencies = array("q")
         keys = array("q")
+        cross = array("q")
         notices: Counter[str] = Counter()
         reasons: Counter[str] = Counter()
         for r in results:
             latencies.extend(r["latencies_us"])
             keys.extend(r["latency_keys"])
+            cross.extend(r["cross_node_latencies_us"])
             notices.update(r["notices"])
             reasons.update(r["disconnect_reasons"])
         uncorrected = 0
@@ -301,6 +324,8 @@ class Run:
             "notices": dict(notices.most_common(10)),
             "deliveries_per_second": round(received / a.duration, 1) if a.duration else None,
             "latency_ms": scaled(percentiles(latencies), 0.001, 2),
+            # several nodes: deliveries whose sender was on another node than the receiver
+            "cross_node_latency_ms": scaled(percentiles(cross), 0.001, 2) if len(a.ports) > 1 else None,
             # Busy share of all cores while senders ran: near 100 % means the
             # machine (server + generator together) was the limit.
             "host_cpu_percent": round((host1[0] - host0[0]) / max(1e-9, host1[1] - host0[1]) * 100, 1),
@@ -327,6 +352,11 @@ class Run:
             report["server_cpu_us_per_delivery"] = round((cpu1 - cpu0) / received * 1e6, 2) if received else None
         else:
             report["server_cpu_seconds"] = report["server_cpu_percent"] = report["server_cpu_us_per_delivery"] = None
+        if service0 is not None and service1 is not None:
+            report["service_cpu_seconds"] = round(service1 - service0, 3)
+            report["service_cpu_us_per_delivery"] = (
+                round((service1 - service0) / received * 1e6, 2) if received else None
+            )
 
     def _generator_summary(self) -> None:
         workers = []

@@ -34,6 +34,16 @@ def _loopback(host: str) -> str:
     return host
 
 
+def _ports(text: str) -> list[int]:
+    try:
+        ports = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a port or ports as P1,P2") from None
+    if not all(0 < port < 65536 for port in ports):
+        raise argparse.ArgumentTypeError(f"{text!r}: ports are 1..65535")
+    return ports
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m bench.loadgen",
@@ -43,8 +53,14 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument("--spawn", action="store_true",
                        help="start `python -m sshchat serve` on 127.0.0.1:0 in a temp dir and stop it at the end")
     where.add_argument("--host", type=_loopback, default="127.0.0.1", help="server address (127.x only)")
-    where.add_argument("--port", type=int, help="port of an already running server")
-    where.add_argument("--server-pid", type=int, help="pid of the attached server, for CPU and RSS")
+    where.add_argument("--port", type=_ports, help="port of an already running server; several nodes of one "
+                       "cluster as P1,P2,...: user i connects to the (i mod count)th")
+    where.add_argument("--server-pid", type=int, action="append", default=[],
+                       help="pid of the attached server, for CPU and RSS (with its children: --workers); "
+                       "repeat for several nodes, the figures are their sum")
+    where.add_argument("--service-pid", type=int, action="append", default=[],
+                       help="pid of a service the server uses (redis-server, postgres), with its children: "
+                       "its CPU per delivery is reported apart")
     where.add_argument("--server-src", metavar="DIR",
                        help="with --spawn: run the server from this source tree (e.g. `git archive` of a commit)")
     where.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
@@ -157,6 +173,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             p.error(f"--server-env {item!r}: expected NAME=VALUE")
     if args.server_src is not None and not (args.spawn and os.path.isdir(os.path.join(args.server_src, "sshchat"))):
         p.error("--server-src needs --spawn and a directory that holds sshchat/")
-    if args.server_pid is not None and not procstats.alive(args.server_pid):
-        p.error(f"--server-pid {args.server_pid}: no such process")
+    for pid in args.server_pid + args.service_pid:
+        if not procstats.alive(pid):
+            p.error(f"pid {pid}: no such process")
+    args.ports = args.port or []
+    args.port = args.ports[0] if args.ports else None
     return args

@@ -7,6 +7,7 @@ and the same code measures a server written in another language.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 
@@ -45,6 +46,52 @@ def rss_kib(pid: int | str = "self") -> int:
     with open(f"/proc/{pid}/status", "rb") as f:
         m = _VMRSS.search(f.read())
     return int(m.group(1)) if m else 0
+
+
+def family(pids: list[int]) -> list[int]:
+    """``pids`` and all their living descendants (from each /proc/PID/stat's ppid).
+
+    A server with ``--workers N`` is a parent and N worker processes; its
+    CPU and memory are the whole family's. Read afresh each time, so a
+    restarted worker is counted too.
+    """
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(b")") + 2 :].split()[1])
+        parents.setdefault(ppid, []).append(int(entry))
+    found: list[int] = []
+    todo = [p for p in pids if alive(p)]
+    while todo:
+        pid = todo.pop()
+        if pid not in found:
+            found.append(pid)
+            todo.extend(parents.get(pid, []))
+    return found
+
+
+def family_cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of ``pids`` and their descendants (see :func:`family`)."""
+    total = 0.0
+    for pid in family(pids):
+        with contextlib.suppress(OSError):  # ended meanwhile
+            total += cpu_seconds(pid)
+    return total
+
+
+def family_rss_kib(pids: list[int]) -> int:
+    """Resident KiB of ``pids`` and their descendants, summed."""
+    total = 0
+    for pid in family(pids):
+        with contextlib.suppress(OSError):
+            total += rss_kib(pid)
+    return total
 
 
 def alive(pid: int) -> bool:

@@ -75,8 +75,9 @@ def _fmt(value: Any) -> str:
 def table(report: dict[str, Any]) -> str:
     """A short human summary: one figure per line, the ones people compare."""
     p = report["params"]
+    pids = " ".join(map(str, report["server"].get("pids") or []))
     rows: list[tuple[str, Any]] = [
-        ("server", f"{report['server']['target']} (pid {report['server'].get('pid') or '?'})"),
+        ("server", f"{report['server']['target']} (pid {pids or '?'})"),
         ("users / senders / rate", f"{p['users']} / {p['senders']} / {p['rate']:g} msg/s"),
         ("terminals", _terminals(p)),
         ("generator processes", p["processes"]),
@@ -96,6 +97,13 @@ def table(report: dict[str, Any]) -> str:
              f"{report['timed_receivers']:,} of {report['receivers']:,} / {report['timed_deliveries']:,}"),
             ("latency p50/p90/p99/max ms", f"{lat['p50']} / {lat['p90']} / {lat['p99']} / {lat['max']}"),
             ("server CPU us/delivery", report.get("server_cpu_us_per_delivery")),
+        ]
+        cross = report.get("cross_node_latency_ms")
+        if cross:
+            rows.append(("cross-node latency p50/p99 ms", f"{cross['p50']} / {cross['p99']}"))
+        if report.get("service_cpu_us_per_delivery") is not None:
+            rows.append(("Redis+PostgreSQL CPU us/delivery", report["service_cpu_us_per_delivery"]))
+        rows += [
             ("packets to the server/s", report.get("generator_packets_per_second")),
             ("server CPU % of a core", report.get("server_cpu_percent")),
             ("host CPU % (all cores)", report.get("host_cpu_percent")),

@@ -56,12 +56,15 @@ class ServerUnderTest:
         return self.tmp / "server.log" if self.tmp else None
 
     @classmethod
-    def spawn(cls, env_overrides: dict[str, str], src: str | None = None, timeout: float = 30.0) -> ServerUnderTest:
+    def spawn(cls, env_overrides: dict[str, str], src: str | None = None, timeout: float = 30.0,
+              db: str | None = None, extra_args: tuple[str, ...] = ()) -> ServerUnderTest:
         """Start ``python -m sshchat serve`` on 127.0.0.1:0 and find its port.
 
         ``src``: a source tree to run the server from (e.g. an exported
         commit), so a run measures a fixed revision while the working tree
         changes, or compares two. ``python -m`` puts its cwd first on the path.
+        ``db``: the store (default SQLite in the temp dir); ``extra_args``
+        more flags (``--bus URL``, ``--workers 2``: bench/cluster.py).
 
         The port comes from the "listening on" line when the server prints
         it, else from the process's listening socket in /proc (some
@@ -76,7 +79,7 @@ class ServerUnderTest:
         with open(tmp / "server.log", "wb") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "sshchat", "serve", "--host", "127.0.0.1", "--port", "0",
-                 "--host-key", str(tmp / "host"), "--db", str(tmp / "chat.db")],
+                 "--host-key", str(tmp / "host"), "--db", db or str(tmp / "chat.db"), *extra_args],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, cwd=src or None,
                 start_new_session=True,  # a Ctrl-C on the generator reaches us, not it; we stop it
             )

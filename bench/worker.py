@@ -49,6 +49,7 @@ class WorkerSpec:
     worker: int
     host: str
     port: int
+    ports: tuple[int, ...]  # several nodes: user i connects to ports[i % len]; empty: port
     users: tuple[int, ...]  # global user indices
     senders: int  # users with an index below this send
     name_prefix: str
@@ -151,11 +152,13 @@ class Worker:
             async with gate:
                 started = time.monotonic()
                 try:
+                    port = spec.ports[i % len(spec.ports)] if spec.ports else spec.port
                     self.users[i] = await connect_user(
-                        spec.host, spec.port, i, f"{spec.name_prefix}{i}",
+                        spec.host, port, i, f"{spec.name_prefix}{i}",
                         source_address(i % spec.addresses), options, self.pattern, self.tally,
                         spec.login_timeout, timed=i % spec.sample_every == 0, echoes=self.dialect.echoes,
                         pty=spec.has_pty(i), ack_every_read=spec.ack_every_read,
+                        nodes=len(spec.ports) or 1,
                     )
                 except (OSError, asyncssh.Error, TimeoutError) as e:  # a failed login is a result, not a crash
                     failures[f"{type(e).__name__}: {e}"[:160]] += 1
@@ -311,6 +314,7 @@ class Worker:
             "notices": {k.decode(errors="replace"): v for k, v in self.tally.notices.items()},
             "latencies_us": self.tally.latencies_us,
             "latency_keys": self.tally.keys,
+            "cross_node_latencies_us": self.tally.cross_us,
             "cpu": self.window.get("cpu1", 0.0) - self.window.get("cpu0", 0.0),
             "wall": self.window.get("t1", 0.0) - self.window.get("t0", 0.0),
             "send_lag": _stats(self.send_lag),

@@ -14,6 +14,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from tests.support.postgres import binaries
+from tests.support.redis import REDIS_SERVER
+
 REPO = Path(__file__).resolve().parent.parent
 
 KEYS = {
@@ -102,3 +107,25 @@ def test_store_commit_bench_smoke(pg_url: str) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "sqlite" in done.stdout and "postgresql" in done.stdout
+
+
+def test_cluster_bench_smoke(tmp_path: Path) -> None:
+    """bench.cluster starts its own Redis and PostgreSQL and two nodes, splits the users between them
+    (so lines cross nodes), loses nothing, and reports both nodes' CPU, the services' CPU, the
+    cross-node latency and each node's bus lag."""
+    if REDIS_SERVER is None or binaries() is None:
+        pytest.skip("redis-server or PostgreSQL is not installed")
+    out = tmp_path / "report.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.cluster", "--setup", "nodes", "--timeout", "100", "--users", "6",
+         "--senders", "2", "--rate", "5", "--duration", "1", "--warmup", "0.2", "--grace", "3", "--json", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    report = json.loads(out.read_text())
+    assert len(report["server"]["pids"]) == 2 and report["logins"]["ok"] == 6
+    assert report["received"] == report["expected"] == 2 * 5 * 6
+    assert report["lost"] == 0
+    assert report["cross_node_latency_ms"]["p50"] > 0
+    assert report["server_cpu_us_per_delivery"] > 0 and report["service_cpu_us_per_delivery"] is not None
+    assert done.stdout.count("bus lag (node on") == 2, done.stdout

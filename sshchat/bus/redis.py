@@ -166,6 +166,7 @@ class RedisBus:
         while (self._outbox or self._batch) and loop.time() < deadline and self._tasks:
             await asyncio.sleep(0.01)
         self._closing = True
+        self._log_lags()
         for task in self._tasks:
             task.cancel()
         if self._tasks:  # not awaited without a bound: a client library stuck in a read must not hold up a stop
@@ -174,6 +175,16 @@ class RedisBus:
         if self._buffer is not None:
             self._buffer.close()
         await self._disconnect()
+
+    def _log_lags(self) -> None:
+        """One line at stop: the bus lag of the last entries read (what the bench reports as bus lag)."""
+        if not self.lags:
+            return
+        ordered = sorted(self.lags)
+        n = len(ordered)
+        p50, p99 = (ordered[min(n - 1, max(0, -(-n * p // 100) - 1))] * 1000 for p in (50, 99))
+        log.info("bus lag over the last %d entries read: p50 %.2f ms, p99 %.2f ms, max %.2f ms; %d published",
+                 n, p50, p99, ordered[-1] * 1000, self.published)
 
     # ------------------------------------------------------------- inside
 
