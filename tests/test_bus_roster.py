@@ -104,3 +104,15 @@ def _holds(client: aioredis.Redis, key: str, value: bytes | None) -> Callable[[]
             return False
 
     return check
+
+
+async def test_a_burst_of_300_logins_claims_every_name(redis_server: RedisServer) -> None:
+    """300 people arriving at once: each claim is its own task, and all of them
+    must get an answer from Redis (a pool that fails past 100 connections
+    refused logins with "your name cannot be checked right now")."""
+    roster = await started(redis_server.url, "node-a", [])
+    try:
+        answers = await asyncio.gather(*(claim(roster, f"user{n}", None) for n in range(300)))
+        assert [a for a in answers if a is not CLAIMED] == []
+    finally:
+        await roster.close()

@@ -37,6 +37,8 @@ from sshchat.chat.names import name_key
 from sshchat.chat.roster import CLAIMED, Claim, ClaimThen, RosterListener
 
 log = logging.getLogger("sshchat")
+POOL_SIZE = 16  # connections to Redis for claims, releases and the heartbeat
+POOL_WAIT = 5.0  # seconds a claim may wait for one of them in a burst of logins
 
 NAME_PREFIX = "sshchat:name:"
 NODE_PREFIX = "sshchat:node:"
@@ -124,9 +126,14 @@ class RedisRoster:
 
     async def start(self) -> None:
         """Beat once (the bus has checked that Redis answers), then every second."""
-        self._client = aioredis.Redis.from_url(
-            self.url, socket_timeout=2.0, socket_connect_timeout=2.0, retry=Retry(NoBackoff(), 0),
+        # A blocking pool: each claim and release is a task of its own, and a
+        # burst of logins past the pool's size must wait for a connection, not
+        # fail with "Too many connections" (which refused those logins).
+        pool = aioredis.BlockingConnectionPool.from_url(
+            self.url, max_connections=POOL_SIZE, timeout=POOL_WAIT,
+            socket_timeout=2.0, socket_connect_timeout=2.0, retry=Retry(NoBackoff(), 0),
         )
+        self._client = aioredis.Redis.from_pool(pool)
         self._claim_script = self._client.register_script(_CLAIM)
         self._renew_script = self._client.register_script(_RENEW)
         self._release_script = self._client.register_script(_RELEASE)
