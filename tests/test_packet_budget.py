@@ -10,6 +10,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 import asyncssh
 import paramiko
@@ -18,6 +19,10 @@ from asyncssh.constants import MSG_IGNORE
 from asyncssh.packet import String
 
 from sshchat.ssh import patches
+from sshchat.ssh.input_budget import ServerTimeBudget
+from sshchat.ssh.input_turns import InputTurns
+from sshchat.ssh.patches import bounded_receive
+from tests.support.chat import Clock
 from tests.support.clients import Client
 from tests.support.server import Server
 from tests.support.waiting import eventually
@@ -163,3 +168,49 @@ async def test_with_the_patches_off_the_server_still_works_unbudgeted(start_serv
         monkeypatch.undo()
         with contextlib.suppress(Exception):
             patches.install()
+
+
+class _Transport:
+    def __init__(self) -> None:
+        self.paused = False
+
+    def pause_reading(self) -> None:
+        self.paused = True
+
+    def resume_reading(self) -> None:
+        self.paused = False
+
+
+class _Connection:
+    """What a Receiver reads of an asyncssh connection: a buffer of packets,
+    each handled (by ``_recv_handler``) by calling it."""
+
+    def __init__(self) -> None:
+        self._inpbuf: list[Callable[[], None]] = []
+        self._transport = _Transport()
+
+    def _reset_keepalive_timer(self) -> None:
+        pass
+
+    def _recv_handler(self) -> bool:
+        self._inpbuf.pop(0)()
+        return True
+
+
+async def test_a_slowdown_of_the_session_inside_a_packet_is_one_strike_not_two() -> None:
+    """Each packet's data takes the session over its own budget (the session
+    charges that, and is slowed); then the Receiver charges the packet's
+    handling. One slowdown is one strike: the session is cut off at the
+    third, as input_slowdowns=2 says, not at the second, and the Receiver
+    does not cut it off (and record its offence) a second time."""
+    budget = ServerTimeBudget(ms_per_second=10, burst_ms=10, max_slowdowns=2, clock=Clock())
+    conn = _Connection()
+    outcomes: list[float | None] = []
+    cut: list[str] = []
+    for _ in range(3):  # three packets, each its own Receiver slice
+        receiver = bounded_receive.Receiver(conn, budget, InputTurns(0.005), lambda: cut.append("cut off"))
+        conn._inpbuf.append(lambda: outcomes.append(budget.spent(0.05)))  # the session's charge for its input
+        receiver.receive()
+        receiver.close()
+    assert [p is None for p in outcomes] == [False, False, True]
+    assert cut == []

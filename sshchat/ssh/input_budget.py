@@ -102,7 +102,7 @@ class ServerTimeBudget:
     """A token bucket of server seconds for one connection's input, and
     (if given) its address's share of ``shared``."""
 
-    __slots__ = ("_keys", "_own", "_shared", "_strikes", "charged", "free", "max_slowdowns")
+    __slots__ = ("_keys", "_own", "_shared", "_strikes", "charged", "free", "max_slowdowns", "struck")
 
     def __init__(
         self,
@@ -118,6 +118,7 @@ class ServerTimeBudget:
         self._shared = shared
         self._keys = address_keys(address)
         self._strikes = 0
+        self.struck = 0  # strikes in all, forgiven or not: whoever charges can tell whether a strike came meanwhile
         self.charged = 0.0  # seconds charged in all: what others charged meanwhile is not counted twice
         # Seconds not taken from the buckets, for logging in (server.py): a
         # handshake costs what it costs, and the arrival limits bound how many
@@ -133,14 +134,18 @@ class ServerTimeBudget:
         own = self._own
         return own.refill() >= own.burst / 2 and (self._shared is None or self._shared.unspent(self._keys))
 
-    def spent(self, seconds: float, backlog: bool = False) -> float | None:
+    def spent(self, seconds: float, backlog: bool = False, strike: bool = True) -> float | None:
         """Charge ``seconds`` of server time. Returns how long to stop reading
         this connection (0.0: not at all), or None: cut it off.
 
         ``backlog``: more of its packets were waiting than one slice could
         handle (bounded_receive): it sends faster than it is served. Then a
         slowdown for its address's debt is a strike too: a person typing
-        behind a NAT never has a backlog of packets, the hogs there do."""
+        behind a NAT never has a backlog of packets, the hogs there do.
+
+        ``strike``: False when this charge belongs to a slowdown struck
+        already (bounded_receive charging a slice of packets whose handler
+        was slowed meanwhile): it still pauses, but is not a second strike."""
         self.charged += seconds
         if self.free > 0:
             free = min(self.free, seconds)
@@ -161,7 +166,10 @@ class ServerTimeBudget:
             return 0.0
         if own_pause <= 0 and not backlog:
             return pause  # only the address is in debt: slowed, but no strike (a neighbour may be the hog)
+        if not strike:
+            return pause
         self._strikes += 1
+        self.struck += 1
         if self._strikes > self.max_slowdowns:
             return None
         return pause

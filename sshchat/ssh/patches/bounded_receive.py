@@ -87,11 +87,17 @@ class Budget(Protocol):
         ...
 
     @property
+    def struck(self) -> int:
+        """Strikes (slowdowns counted towards a cut-off) so far, by anyone."""
+        ...
+
+    @property
     def unspent(self) -> bool: ...
 
-    def spent(self, seconds: float, backlog: bool = False) -> float | None:
+    def spent(self, seconds: float, backlog: bool = False, strike: bool = True) -> float | None:
         """Charge; how long to stop reading (0.0: not), or None: cut off.
-        ``backlog``: more was waiting than one slice handled."""
+        ``backlog``: more was waiting than one slice handled; ``strike``:
+        False if this slowdown was struck already (by the application)."""
         ...
 
 
@@ -139,7 +145,7 @@ class Receiver:
         if self._cut or conn._transport is None:
             return
         budget = self._budget
-        before = budget.charged
+        before, struck = budget.charged, budget.struck
         started = time.perf_counter()
         deadline = started + SLICE
         more = False
@@ -155,7 +161,11 @@ class Receiver:
         except Exception:
             conn.internal_error(None, None)
         seconds = time.perf_counter() - started - (budget.charged - before)
-        pause = budget.spent(max(seconds, 0.0), more)
+        # The application, slowed (or cut off) for its own share of this slice,
+        # has struck this slowdown already: one slowdown, one strike (a second
+        # would cut a flooder off after half its input_slowdowns, and record
+        # its offence twice).
+        pause = budget.spent(max(seconds, 0.0), more, strike=budget.struck == struck)
         if conn._transport is None or self._cut:
             return
         if pause is None:
