@@ -235,6 +235,28 @@ async def test_input_of_all_connections_takes_turns_a_bounded_amount_per_loop_tu
     assert ran == list(range(16)) and not turns.busy
 
 
+async def test_input_that_arrives_in_its_connection_s_turn_is_handled_in_that_turn() -> None:
+    """bounded_receive hands a connection's packets over in its turn; the
+    session's data they carry is handled then too, not queued a second time
+    behind every other connection's input."""
+    from sshchat.ssh.input_turns import InputTurns
+
+    turns = InputTurns(per_turn=0.005)
+    ran: list[str] = []
+
+    def session_data() -> None:  # what Session.data_received does with data
+        if turns.busy:
+            turns.later(lambda: ran.append("data"))
+        else:
+            ran.append("data")
+
+    turns.later(lambda: (ran.append("packets"), session_data()))  # the Receiver's turn
+    for n in range(3):
+        turns.later(lambda n=n: ran.append(f"other {n}"))
+    await eventually(lambda: len(ran) == 5, message="all served")
+    assert ran[:2] == ["packets", "data"]
+
+
 async def test_input_from_a_connection_that_spent_nothing_goes_before_the_flood() -> None:
     """A person's line does not wait behind every slice of those flooding:
     input from a connection whose budgets are (at least half) full goes first."""

@@ -47,11 +47,16 @@ class InputTurns:
         self.per_turn = per_turn
         self._waiting: deque[Turn] = deque()
         self._scheduled = False
+        self._serving = False  # a turn's callback runs now
 
     @property
     def busy(self) -> bool:
-        """Others are waiting: new input should queue behind them, not run at once."""
-        return bool(self._waiting)
+        """Others are waiting: new input should queue behind them, not run at
+        once. Not while a turn is served: what arrives then is that turn's
+        (the session's data from the packets bounded_receive handles in its
+        turn), and queueing it again would cost a second place in the queue,
+        a pause and a resume of the channel, for every such packet."""
+        return bool(self._waiting) and not self._serving
 
     def later(self, callback: Callable[[], None], first: bool = False) -> Turn:
         """Run ``callback`` in a coming loop turn, after those queued before
@@ -75,6 +80,7 @@ class InputTurns:
         started = time.perf_counter()
         deadline = started + self.per_turn
         rest = 0.0
+        self._serving = True
         try:
             for _ in range(len(waiting)):  # one queued again now waits for the next turn
                 callback = waiting.popleft().callback
@@ -84,6 +90,7 @@ class InputTurns:
                         rest = now - started  # as long again for everything else
                         break
         finally:
+            self._serving = False
             if waiting and not self._scheduled:
                 self._scheduled = True
                 asyncio.get_running_loop().call_later(rest, self._serve)
