@@ -14,10 +14,6 @@ from collections.abc import Callable
 from sshchat.chat.addresses import NETWORK_SHARE, address_keys
 from sshchat.chat.ratelimit import BucketsByKey
 
-# One mapping from an address to the keys it counts under, for every
-# per-address limit (arrivals here, open connections, offences, bans).
-arrival_keys = address_keys
-
 
 class ConnectionLimits:
     """Counts of open connections, by address, and of handshakes under way;
