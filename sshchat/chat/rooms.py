@@ -369,12 +369,15 @@ class Rooms:
 
     def remember_elsewhere(self, who: str, rooms: tuple[tuple[str, bool], ...]) -> None:
         """Someone's rooms as another node saved them: where their next login
-        here seats them (a session of theirs online here is not moved)."""
+        here seats them (a session of theirs online here is not moved).
+        Kept through ``_keep``, with the index by room, as this node's own
+        are: a room removed later is then taken out of them too, where a
+        login here would otherwise be seated in a room that is gone."""
         kept = [(k, cur) for k, cur in rooms if k in self.by_key]
         if kept:
-            self._memberships[who] = kept
+            self._keep(who, kept)
         else:
-            self._memberships.pop(who, None)
+            self._forget(who)
 
     def part(self, member: Member, room_name: str | None) -> None:
         """/part: leave a room (the current one by default)."""
