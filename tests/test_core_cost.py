@@ -100,3 +100,38 @@ def test_finding_a_person_by_key_does_not_ask_everyone_online(monkeypatch: pytes
     assert out.notices[-1] == f"banned {_key(497)}"
     assert hub.find("p497") is None and hub.find("p496") is not None
     assert asked < 20
+
+
+class _WatchedMembers(dict[str, Member]):
+    """A room's members that count the entries walked other than to deliver
+    (``values``, which a notice of the rename walks once, as any line does)."""
+
+    walked = 0
+
+    def items(self):  # type: ignore[no-untyped-def, override]
+        _WatchedMembers.walked += len(self)
+        return super().items()
+
+    def keys(self):  # type: ignore[no-untyped-def, override]
+        _WatchedMembers.walked += len(self)
+        return super().keys()
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        _WatchedMembers.walked += len(self)
+        return super().__iter__()
+
+
+def test_a_rename_does_not_copy_everyone_in_its_rooms() -> None:
+    hub = _hub()
+    for n in range(500):
+        person(hub, f"p{n}")
+    renamer, _ = person(hub, "renamer", _key(999), address="203.0.113.9")
+    lobby = hub.room("#lobby")
+    assert lobby is not None
+    lobby.members = _WatchedMembers(lobby.members)
+    _WatchedMembers.walked = 0
+    hub.handle_line(renamer, "/nick renamed")
+    assert hub.find("renamed") is renamer and hub.find("renamer") is None
+    assert [m.name for m in hub.people_in(lobby) if m is renamer] == ["renamed"]
+    assert lobby.members["renamed"] is renamer and "renamer" not in lobby.members
+    assert _WatchedMembers.walked < 50
