@@ -246,3 +246,15 @@ def test_a_room_in_use_on_another_node_is_not_expired_here() -> None:
         a.tick()
     assert a.room("#chat") is not None and b.room_of(anon).name == "#chat"
     assert not any(isinstance(c, DropRoom) for c in store.changes)
+
+
+def test_a_room_removed_while_its_member_is_offline_is_gone_from_their_rooms_on_every_node() -> None:
+    a, b, *_ = two_nodes()
+    admin, _ = person(a, "boss", ADMIN)
+    bob, _ = person(b, "bob", BOB)
+    b.handle_line(bob, "/join #dev")  # node a remembers bob's rooms as node b saved them
+    b.leave(bob)
+    a.handle_line(admin, "/rmroom #dev")
+    bob, _ = person(a, "bob", BOB)  # logs in again, on node a
+    assert a.room_of(bob).name == "#lobby"
+    assert bob.rooms == ["#lobby"]

@@ -100,3 +100,67 @@ def test_finding_a_person_by_key_does_not_ask_everyone_online(monkeypatch: pytes
     assert out.notices[-1] == f"banned {_key(497)}"
     assert hub.find("p497") is None and hub.find("p496") is not None
     assert asked < 20
+
+
+class _WatchedMembers(dict[str, Member]):
+    """A room's members that count the entries walked other than to deliver
+    (``values``, which a notice of the rename walks once, as any line does)."""
+
+    walked = 0
+
+    def items(self):  # type: ignore[no-untyped-def, override]
+        _WatchedMembers.walked += len(self)
+        return super().items()
+
+    def keys(self):  # type: ignore[no-untyped-def, override]
+        _WatchedMembers.walked += len(self)
+        return super().keys()
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        _WatchedMembers.walked += len(self)
+        return super().__iter__()
+
+
+def test_a_rename_does_not_copy_everyone_in_its_rooms() -> None:
+    hub = _hub()
+    for n in range(500):
+        person(hub, f"p{n}")
+    renamer, _ = person(hub, "renamer", _key(999), address="203.0.113.9")
+    lobby = hub.room("#lobby")
+    assert lobby is not None
+    lobby.members = _WatchedMembers(lobby.members)
+    _WatchedMembers.walked = 0
+    hub.handle_line(renamer, "/nick renamed")
+    assert hub.find("renamed") is renamer and hub.find("renamer") is None
+    assert [m.name for m in hub.people_in(lobby) if m is renamer] == ["renamed"]
+    assert lobby.members["renamed"] is renamer and "renamer" not in lobby.members
+    assert _WatchedMembers.walked < 50
+
+
+class _WatchedIndex(dict[str, set[str]]):
+    """Rooms' index of who remembers them, counting the entries touched."""
+
+    touched = 0
+
+    def setdefault(self, key, default=None):  # type: ignore[no-untyped-def, override]
+        _WatchedIndex.touched += 1
+        return super().setdefault(key, default)
+
+    def get(self, key, default=None):  # type: ignore[no-untyped-def, override]
+        _WatchedIndex.touched += 1
+        return super().get(key, default)
+
+
+def test_switching_rooms_does_not_reindex_every_room_one_belongs_to() -> None:
+    hub = _hub(max_rooms=5000, max_rooms_per_person=5000, max_keyed_rooms_per_address=5000)
+    member, _ = person(hub, "joiner", _key(1), address="203.0.113.1")
+    for n in range(300):
+        hub.handle_line(member, f"/join #r{n}")
+    rooms = hub._rooms  # the index is what is counted
+    rooms._remembered_in = _WatchedIndex(rooms._remembered_in)
+    _WatchedIndex.touched = 0
+    hub.handle_line(member, "/join #r7")
+    hub.handle_line(member, "/join #fresh")
+    hub.handle_line(member, "/part #r3")
+    assert [hub.room_of(member).name, len(member.rooms)] == ["#fresh", 301]
+    assert _WatchedIndex.touched < 20

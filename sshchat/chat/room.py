@@ -50,7 +50,7 @@ class Room:
         """``history_size``: messages kept for joins without a disk read
         (the ``history_in_memory`` setting)."""
         self.info = info
-        self.members: dict[str, Member] = {}  # online members, by name key, in join order
+        self.members: dict[str, Member] = {}  # online members, by name key
         self.listeners: list[Member] = []  # bots following the room (tail --follow), not members
         self.recent_notices: deque[float] = deque()  # times of recent joins/leaves
         self.pending_notices: dict[Kind, list[str]] = {}  # names waiting for a summary
@@ -77,8 +77,13 @@ class Room:
             del self.members[member.key]
 
     def rekey(self, old_key: str, member: Member) -> None:
-        """Keep a renamed member in place under their new name."""
-        self.members = {(member.key if k == old_key else k): m for k, m in self.members.items()}
+        """Keep a renamed member under their new name. Moved to the end, as
+        the hub's own map does: nothing reads the order of a room's members
+        but to sort them, and keeping their place cost a copy of the whole
+        room per /nick (~3 ms in a room of 10,000)."""
+        if self.members.get(old_key) is member:
+            del self.members[old_key]
+            self.members[member.key] = member
 
     def publish(self, msg: Message, keep: bool = True, sender: str | None = None) -> None:
         """Queue ``msg`` for the members looking at this room, in order.

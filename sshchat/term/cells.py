@@ -121,9 +121,14 @@ def marks_around(widths: bytes | bytearray, at: int, floor: int) -> int:
         run, k = run + 1, k - 1
     if k < floor:
         return MAX_COMBINING
-    k = at
-    while k < len(widths) and run <= MAX_COMBINING and widths[k] == 0:
-        run, k = run + 1, k + 1
+    return run + marks_after(widths, at, MAX_COMBINING + 1 - run)
+
+
+def marks_after(widths: bytes | bytearray, at: int, most: int = MAX_COMBINING + 1) -> int:
+    """Zero-width characters from index ``at`` on (``most`` at most are counted)."""
+    run = 0
+    while at < len(widths) and run < most and widths[at] == 0:
+        run, at = run + 1, at + 1
     return run
 
 

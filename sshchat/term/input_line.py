@@ -95,7 +95,7 @@ class InputLine:
             w = cells.char_width(ch)
             if w == 0:
                 if len(kept) > marks:  # on a letter of this chunk: the marks after the cursor add up
-                    around = marks + _marks_after(widths, at)
+                    around = marks + cells.marks_after(widths, at)
                 else:
                     around = marks + cells.marks_around(widths, at, self.prompt)
                 if around >= MAX_COMBINING:
@@ -121,10 +121,3 @@ class InputLine:
         """The text position one character right of ``at`` (the cursor)."""
         at = self.cursor if at is None else self.prompt + at
         return cells.next_boundary(self.widths, at) - self.prompt
-
-
-def _marks_after(widths: bytearray, at: int) -> int:
-    run = 0
-    while at < len(widths) and run <= MAX_COMBINING and widths[at] == 0:
-        run, at = run + 1, at + 1
-    return run
