@@ -23,7 +23,7 @@ import pytest
 
 from tests.support.clients import Client
 from tests.support.cluster import names_on, node_logs, start_node
-from tests.support.postgres import PostgresServer, binaries
+from tests.support.postgres import PostgresServer
 from tests.support.proxy import Relay
 from tests.support.redis import RedisServer
 from tests.support.server import ServerProcess, connect
@@ -184,17 +184,6 @@ async def test_redis_out_of_reach_for_10_s(
         print(f"{len(during)} lines said during the cut reached the other node {caught_up:.1f} s after it ended")
     finally:
         await relay.close()
-
-
-@pytest.fixture
-def own_postgres() -> AsyncIterator[PostgresServer]:  # type: ignore[misc]
-    """A PostgreSQL of this test's own: it is stopped and started, which the session's must not be."""
-    bin_dir = binaries()
-    if bin_dir is None:
-        pytest.skip("PostgreSQL is not installed (no initdb/postgres binaries)")
-    server = PostgresServer(bin_dir)
-    yield server
-    server.stop()
 
 
 async def test_a_postgresql_restart_refuses_what_it_cannot_keep_and_chat_goes_on(
