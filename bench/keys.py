@@ -76,17 +76,18 @@ def _editor(text: str) -> LineEditor:
     return ed
 
 
+def _seconds_per_key(make: Callable[[], LineEditor], keys: list[str]) -> float:
+    """Seconds per key of ``keys`` fed one at a time to a fresh editor from ``make``."""
+    feed = make().feed
+    t0 = time.perf_counter()
+    for key in keys:
+        feed(key)
+    return (time.perf_counter() - t0) / len(keys)
+
+
 def _per_key(make: Callable[[], LineEditor], keys: list[str], rounds: int = 3) -> float:
     """Best-of-``rounds`` microseconds per key, each key fed alone."""
-    best = float("inf")
-    for _ in range(rounds):
-        ed = make()
-        feed = ed.feed
-        t0 = time.perf_counter()
-        for key in keys:
-            feed(key)
-        best = min(best, (time.perf_counter() - t0) / len(keys))
-    return best * 1e6
+    return min(_seconds_per_key(make, keys) for _ in range(rounds)) * 1e6
 
 
 def _hub(people: int, rooms: int) -> tuple[Hub, Any]:
@@ -172,15 +173,7 @@ def _one_key(make: Callable[[], LineEditor], key: str, repeats: int) -> float:
 def _cycle(make: Callable[[], LineEditor], keys: list[str], rounds: int) -> float:
     """Median over ``rounds`` editors of microseconds per key of ``keys``,
     fed one at a time (a cycle that leaves the line as it was)."""
-    times = []
-    for _ in range(rounds):
-        ed = make()
-        feed = ed.feed
-        t0 = time.perf_counter()
-        for key in keys:
-            feed(key)
-        times.append((time.perf_counter() - t0) / len(keys))
-    times.sort()
+    times = sorted(_seconds_per_key(make, keys) for _ in range(rounds))
     return times[len(times) // 2] * 1e6
 
 

@@ -50,15 +50,25 @@ def keys() -> dict[str, asyncssh.SSHKey]:
     return {n: asyncssh.generate_private_key("ssh-ed25519") for n in ("alice", "bob", "carol", "mallory")}
 
 
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresServer]:
-    """A PostgreSQL server of the session's own (started at the first test that needs it)."""
+def _postgres() -> Iterator[PostgresServer]:
     bin_dir = binaries()
     if bin_dir is None:
         pytest.skip("PostgreSQL is not installed (no initdb/postgres binaries)")
     server = PostgresServer(bin_dir)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of the session's own (started at the first test that needs it)."""
+    yield from _postgres()
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL of this test's own: it is stopped and started, which the session's must not be."""
+    yield from _postgres()
 
 
 @pytest.fixture

@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.clients import Client
-from tests.support.postgres import PostgresServer, binaries
+from tests.support.cluster import names_on, node_logs, start_node
+from tests.support.postgres import PostgresServer
 from tests.support.proxy import Relay
 from tests.support.redis import RedisServer
 from tests.support.server import ServerProcess, connect
@@ -50,11 +51,8 @@ class Cluster:
         return self
 
     def _node(self, name: str) -> ServerProcess:
-        folder = self.folder / name
-        folder.mkdir()
         # scripted people say many lines a second: above the default burst of 10
-        return ServerProcess(folder, "--bus", self.redis_url, "--db", self.db_url, cwd=folder,
-                             env={"SSHCHAT_RATE_BURST": "1000"})
+        return start_node(self.folder / name, self.redis_url, self.db_url, rate_burst=1000)
 
     async def login(self, node: str, name: str) -> Client:
         client = await connect(self.nodes[node].port, name)
@@ -74,7 +72,7 @@ class Cluster:
         return text
 
     def logs(self) -> str:
-        return "\n".join(f"node {n}:\n{''.join(s.log)}" for n, s in self.nodes.items())
+        return node_logs(self.nodes)
 
     async def close(self) -> None:
         for client in self.clients:
@@ -96,25 +94,6 @@ async def all_see(clients: list[Client], accepted: list[str], timeout: float = W
     for order in orders:
         assert len(order) == len(set(order)), f"a line shown twice: {order}"
         assert order == orders[0], f"two orders: {order} != {orders[0]}"
-
-
-def names_line(client: Client) -> str:
-    lines = re.findall(r"(?m)^.*\d+ in #lobby: .*$", client.text)
-    return lines[-1] if lines else ""
-
-
-async def names_on(client: Client, *expected: str, absent: tuple[str, ...] = (), timeout: float = WAIT) -> None:
-    """Ask /names (every 0.2 s) until every one of ``expected`` is listed and none of ``absent``."""
-
-    async def listed_as_wanted() -> bool:
-        before = client.text.count(" in #lobby: ")
-        client.line("/names")
-        await client.wait_for(lambda c: c.text.count(" in #lobby: ") > before)
-        listed = set(re.split(r",\s*", names_line(client).split(": ", 1)[1]))
-        return all(n in listed for n in expected) and not any(n in listed for n in absent)
-
-    await eventually(listed_as_wanted, timeout=timeout, interval=0.2,
-                     message=lambda: f"/names shows {names_line(client)!r}; wanted {expected}, not {absent}")
 
 
 @pytest.fixture
@@ -199,23 +178,12 @@ async def test_redis_out_of_reach_for_10_s(
         accepted += during + await chat_round(c, ["alice", "bob", "dave"])
         await all_see([alice, bob, c.people["dave"]], accepted)
         erin = await c.login("a", "erin")  # names can be claimed again
-        await names_on(erin, "alice", "bob", "dave", "erin")
+        await names_on(erin, "alice", "bob", "dave", "erin", timeout=WAIT)
         for node in c.nodes.values():  # an outage is logged as warnings, not as faults of ours
             assert not [line for line in node.log if "Traceback" in line or "Unclosed" in line], c.logs()
         print(f"{len(during)} lines said during the cut reached the other node {caught_up:.1f} s after it ended")
     finally:
         await relay.close()
-
-
-@pytest.fixture
-def own_postgres() -> AsyncIterator[PostgresServer]:  # type: ignore[misc]
-    """A PostgreSQL of this test's own: it is stopped and started, which the session's must not be."""
-    bin_dir = binaries()
-    if bin_dir is None:
-        pytest.skip("PostgreSQL is not installed (no initdb/postgres binaries)")
-    server = PostgresServer(bin_dir)
-    yield server
-    server.stop()
 
 
 async def test_a_postgresql_restart_refuses_what_it_cannot_keep_and_chat_goes_on(
@@ -267,7 +235,7 @@ async def test_a_node_killed_with_sigkill(
     killed = time.monotonic()
     c.nodes["a"].stop(signal.SIGKILL)
     accepted += await chat_round(c, ["bob", "carol"])
-    await names_on(bob, "bob", "carol", absent=("alice",))
+    await names_on(bob, "bob", "carol", absent=("alice",), timeout=WAIT)
     vanished = time.monotonic() - killed
     accepted += await chat_round(c, ["carol", "bob"])
     await all_see([bob, carol], accepted)

@@ -19,10 +19,10 @@ import asyncssh
 import pytest
 
 from tests.support.clients import Client
+from tests.support.cluster import names_on, node_logs, start_node
 from tests.support.postgres import PostgresServer
 from tests.support.redis import REDIS_SERVER, RedisServer
 from tests.support.server import ServerProcess, connect
-from tests.support.waiting import eventually
 
 JOIN_WAIT = 10.0  # a login on a busy 2-core machine
 
@@ -35,11 +35,8 @@ class Nodes:
         self.clients: list[Client] = []
 
     def _node(self, name: str, redis_url: str, db_url: str, admins: Path) -> ServerProcess:
-        folder = self.folder / name
-        folder.mkdir()
         # /names asked every 0.2 s while waiting: above the default burst of 10
-        return ServerProcess(folder, "--bus", redis_url, "--db", db_url, "--admin-keys", str(admins), cwd=folder,
-                             env={"SSHCHAT_RATE_BURST": "100"})
+        return start_node(self.folder / name, redis_url, db_url, "--admin-keys", str(admins), rate_burst=100)
 
     async def login(self, node: ServerProcess, name: str, key: asyncssh.SSHKey | None = None) -> Client:
         client = await connect(node.port, name, key=key)
@@ -47,7 +44,7 @@ class Nodes:
         return client
 
     def logs(self) -> str:
-        return f"node a:\n{''.join(self.a.log)}\nnode b:\n{''.join(self.b.log)}"
+        return node_logs({"a": self.a, "b": self.b})
 
     async def close(self) -> None:
         for client in self.clients:
@@ -90,32 +87,12 @@ def shared(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer,
 
 @pytest.fixture
 async def nodes(shared: Nodes) -> Iterator[Nodes]:  # type: ignore[misc]
-    try:
-        yield shared
-    except AssertionError as e:
-        raise AssertionError(f"{e}\n{shared.logs()}") from None
-    finally:
-        await shared.close()
-
-
-def names_line(client: Client) -> str:
-    lines = re.findall(r"(?m)^.*\d+ in #lobby: .*$", client.text)
-    return lines[-1] if lines else ""
-
-
-async def names_on(client: Client, *expected: str, absent: tuple[str, ...] = (), timeout: float = 5.0) -> str:
-    """Ask /names (every 0.2 s) until every one of ``expected`` is listed and none of ``absent``."""
-
-    async def listed_as_wanted() -> bool:
-        before = client.text.count(" in #lobby: ")
-        client.line("/names")
-        await client.wait_for(lambda c: c.text.count(" in #lobby: ") > before)
-        listed = set(re.split(r",\s*", names_line(client).split(": ", 1)[1]))
-        return all(n in listed for n in expected) and not any(n in listed for n in absent)
-
-    await eventually(listed_as_wanted, timeout=timeout, interval=0.2,
-                     message=lambda: f"/names shows {names_line(client)!r}; wanted {expected}, not {absent}")
-    return names_line(client)
+    """The module's nodes; this test's people logged out at its end, and the
+    nodes' logs printed (pytest shows a teardown's output when the test failed:
+    it throws no failure into a fixture, so an ``except`` here would never run)."""
+    yield shared
+    await shared.close()
+    print(shared.logs())
 
 
 async def test_a_name_taken_on_one_node_is_refused_on_the_other(nodes: Nodes) -> None:

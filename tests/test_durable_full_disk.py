@@ -6,26 +6,15 @@ durable exists."""
 
 from __future__ import annotations
 
-import resource
 from pathlib import Path
 
 import asyncssh
 
-from tests.support.clients import Client
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, disk_full, login
 
 LOST = "SHA256:" + "L" * 43
 KEPT = "SHA256:" + "K" * 43
 NOT_SAVED = "was not saved (storage error); nothing changed"
-
-
-async def _admin(port: int, key: asyncssh.SSHKey, name: str = "dana") -> Client:
-    conn = await asyncssh.connect(
-        "127.0.0.1", port, username=name, known_hosts=None, client_keys=[key], agent_path=None,
-    )
-    client = Client(conn, await conn.create_process(encoding="utf-8"))
-    await client.wait_for("Welcome", timeout=10)
-    return client
 
 
 async def test_ban_and_topic_with_the_disk_full_are_refused_and_work_once_space_returns(tmp_path: Path) -> None:
@@ -35,14 +24,12 @@ async def test_ban_and_topic_with_the_disk_full_are_refused_and_work_once_space_
     args = ("--admin-keys", str(admins))
     server = ServerProcess(tmp_path, *args)
     try:
-        dana = await _admin(server.port, key)
-        _soft, hard = resource.prlimit(server.pid, resource.RLIMIT_FSIZE)
-        resource.prlimit(server.pid, resource.RLIMIT_FSIZE, (0, hard))
-        dana.line(f"/ban fingerprint:{LOST} lost")
-        await dana.wait_for(lambda c: c.text.count(NOT_SAVED) == 1, timeout=10)
-        dana.line("/topic the lost topic")
-        await dana.wait_for(lambda c: c.text.count(NOT_SAVED) == 2, timeout=10)
-        resource.prlimit(server.pid, resource.RLIMIT_FSIZE, (hard, hard))
+        dana = await login(server.port, "dana", key=key)
+        with disk_full(server.pid):
+            dana.line(f"/ban fingerprint:{LOST} lost")
+            await dana.wait_for(lambda c: c.text.count(NOT_SAVED) == 1, timeout=10)
+            dana.line("/topic the lost topic")
+            await dana.wait_for(lambda c: c.text.count(NOT_SAVED) == 2, timeout=10)
         dana.line(f"/ban fingerprint:{KEPT} kept")
         await dana.wait_for("banned", timeout=10)
         dana.line("/topic the kept topic")
@@ -53,7 +40,7 @@ async def test_ban_and_topic_with_the_disk_full_are_refused_and_work_once_space_
         assert server.stop() == 0, "".join(server.log)
     again = ServerProcess(tmp_path, *args)
     try:
-        dana = await _admin(again.port, key)
+        dana = await login(again.port, "dana", key=key)
         await dana.wait_for("the kept topic", timeout=10)
         dana.line("/banned")
         await dana.wait_for("1 bans:", timeout=10)
@@ -71,15 +58,15 @@ async def test_nick_and_mute_with_the_disk_full_are_refused_and_work_once_space_
     args = ("--admin-keys", str(admins))
     server = ServerProcess(tmp_path, *args)
     try:
-        dana = await _admin(server.port, key)
-        erin = await _admin(server.port, erin_key, "erin")
-        _soft, hard = resource.prlimit(server.pid, resource.RLIMIT_FSIZE)
-        resource.prlimit(server.pid, resource.RLIMIT_FSIZE, (0, hard))
-        dana.line("/nick lostname")
-        await dana.wait_for('the name "lostname" was not saved (storage error); nothing changed, you are still dana')
-        dana.line("/mute erin")
-        await dana.wait_for(f"the mute on erin {NOT_SAVED}", timeout=10)
-        resource.prlimit(server.pid, resource.RLIMIT_FSIZE, (hard, hard))
+        dana = await login(server.port, "dana", key=key)
+        erin = await login(server.port, "erin", key=erin_key)
+        with disk_full(server.pid):
+            dana.line("/nick lostname")
+            await dana.wait_for(
+                'the name "lostname" was not saved (storage error); nothing changed, you are still dana'
+            )
+            dana.line("/mute erin")
+            await dana.wait_for(f"the mute on erin {NOT_SAVED}", timeout=10)
         erin.line("still heard")  # (with the disk full, nobody's line is kept: nor heard)
         await dana.wait_for("erin: still heard", timeout=10)
         assert "you were muted" not in erin.text
@@ -94,10 +81,10 @@ async def test_nick_and_mute_with_the_disk_full_are_refused_and_work_once_space_
         assert server.stop() == 0, "".join(server.log)
     again = ServerProcess(tmp_path, *args)
     try:
-        other = await _admin(again.port, other_key, "lostname")  # never registered: free
+        other = await login(again.port, "lostname", key=other_key)  # never registered: free
         other.line("/nick keptname")  # registered to dana's key for good
         await other.wait_for('the name "keptname" is registered to another key', timeout=10)
-        erin = await _admin(again.port, erin_key, "erin")
+        erin = await login(again.port, "erin", key=erin_key)
         await erin.wait_for("you are muted", timeout=10)
         erin.line("not heard")
         other.line("heard")

@@ -13,23 +13,9 @@ from hypothesis import strategies as st
 
 from sshchat.chat.sanitize import MAX_COMBINING
 from sshchat.term import cells
-from tests.support.screen import Screen
+from tests.support.screen import Counting, Screen
 
 CJK = "漢"
-
-
-class Counting:
-    """Counts the editor's char_width calls while installed."""
-
-    def __init__(self, monkeypatch) -> None:
-        self.calls = 0
-        real = cells.char_width
-
-        def counting(ch: str) -> int:
-            self.calls += 1
-            return real(ch)
-
-        monkeypatch.setattr(cells, "char_width", counting)
 
 
 def _cost(monkeypatch, length: int, setup: str, keys: list[str]) -> tuple[int, int]:

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sshchat.term import cells
-from tests.support.screen import Screen
+from tests.support.screen import Counting, Screen
 
 LEFT, RIGHT, UP, DOWN = "\x1b[D", "\x1b[C", "\x1b[A", "\x1b[B"
 HOME, END, DELETE = "\x1b[H", "\x1b[F", "\x1b[3~"
@@ -134,20 +134,6 @@ def test_a_line_that_fits_looks_as_it_always_did(typed: str) -> None:
         tall.type(key)
         small.type(key)
         assert small.lines == tall.lines and small.cursor == tall.cursor
-
-
-class Counting:
-    """Counts characters measured (char_width) while installed."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.calls = 0
-        real = cells.char_width
-
-        def counting(ch: str) -> int:
-            self.calls += 1
-            return real(ch)
-
-        monkeypatch.setattr(cells, "char_width", counting)
 
 
 KEY_CLASSES = {

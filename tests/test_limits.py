@@ -358,29 +358,22 @@ async def test_resize_storm_counts_as_input(start_server) -> None:
 def test_editing_a_long_ascii_line_measures_no_characters(monkeypatch) -> None:
     """Each key lays the line out again: for ASCII that is arithmetic, not a
     wcwidth call per character (a 4000-character line once cost ~4 ms a key)."""
-    from sshchat.term import cells
     from sshchat.term.editor import LineEditor
+    from tests.support.screen import Counting
 
-    calls = [0]
-    real = cells.char_width
-
-    def counting(ch: str) -> int:
-        calls[0] += 1
-        return real(ch)
-
-    monkeypatch.setattr(cells, "char_width", counting)
+    count = Counting(monkeypatch)
     editor = LineEditor(80, max_chars=2048, max_submit=1024)
     editor.set_prompt("[x #lobby] ")
     editor.draw()
     editor.feed("y" * 2000)
-    calls[0] = 0
+    count.calls = 0
     for _ in range(50):
         editor.feed("\x02")  # Ctrl-B: one step left, a full redraw
-    assert calls[0] <= 50 * 2  # moving the cursor looks at a character or two, not the line
+    assert count.calls <= 50 * 2  # moving the cursor looks at a character or two, not the line
     editor.feed("\x01")  # Ctrl-A: to the start, so each edit lays out the whole line again
-    calls[0] = 0
+    count.calls = 0
     for _ in range(25):
         editor.feed("z")
         editor.feed("\x7f")
     assert editor.text == "y" * 2000
-    assert calls[0] <= 50 * 2  # each edit measures the key's character, not the 2000 after it
+    assert count.calls <= 50 * 2  # each edit measures the key's character, not the 2000 after it

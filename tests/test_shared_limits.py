@@ -22,6 +22,7 @@ from tests.support.settings import chat_settings
 
 OP = "SHA256:operator-key-000000000000000000000000000000"
 ALICE = "SHA256:alice-key-00000000000000000000000000000000"
+BOB = "SHA256:bob-key-0000000000000000000000000000000000"
 
 
 def _hub(clock: Clock | None = None, store: MemoryStore | None = None, **changes: object) -> Hub:
@@ -478,12 +479,11 @@ def test_reply_goes_to_the_person_who_wrote_not_whoever_took_their_name() -> Non
 
 def test_reply_finds_a_key_holder_who_came_back() -> None:
     hub = _hub()
-    bob_key = "SHA256:bob-key-0000000000000000000000000000000000"
     alice, _ = person(hub, "alice")
-    bob, _ = person(hub, "bob", bob_key)
+    bob, _ = person(hub, "bob", BOB)
     hub.handle_line(bob, "/msg alice hi")
     hub.leave(bob)
-    bob, bob_out = person(hub, "bob", bob_key)
+    bob, bob_out = person(hub, "bob", BOB)
     hub.handle_line(alice, "/reply hello again")
     assert "hello again" in bob_out.texts(Kind.PRIVATE)
 
@@ -510,12 +510,11 @@ def test_ignore_follows_the_person_through_a_rename_and_not_the_next_holder() ->
 
 def test_ignoring_a_key_holds_across_their_sessions() -> None:
     hub = _hub()
-    bob_key = "SHA256:bob-key-0000000000000000000000000000000000"
     alice, alice_out = person(hub, "alice", ALICE)
-    bob, _ = person(hub, "bob", bob_key)
+    bob, _ = person(hub, "bob", BOB)
     hub.handle_line(alice, "/ignore bob")
     hub.leave(bob)
-    bob, _ = person(hub, "bob", bob_key)
+    bob, _ = person(hub, "bob", BOB)
     hub.handle_line(bob, "back again")
     assert "back again" not in alice_out.texts()
     hub.leave(bob)
@@ -525,9 +524,8 @@ def test_ignoring_a_key_holds_across_their_sessions() -> None:
 
 def test_unignore_of_a_key_holder_online_under_their_registered_name() -> None:
     hub = _hub()
-    bob_key = "SHA256:bob-key-0000000000000000000000000000000000"
     alice, alice_out = person(hub, "alice", ALICE)
-    _bob, _ = person(hub, "bob", bob_key)
+    _bob, _ = person(hub, "bob", BOB)
     hub.handle_line(alice, "/ignore bob")
     hub.handle_line(alice, "/unignore bob")  # online, and his name's key: one person
     assert alice_out.notices[-1] == "no longer ignoring bob" and alice.prefs.ignores == ()

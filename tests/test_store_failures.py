@@ -9,14 +9,12 @@ record in a batch lost every message committed with it.
 from __future__ import annotations
 
 import asyncio
-import resource
 import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, get_args
 
-import asyncssh
 import pytest
 
 from sshchat.chat.hub import Hub
@@ -44,8 +42,8 @@ from sshchat.chat.store import (
 from sshchat.store import pg_writers, writers
 from sshchat.store.memory import MemoryStore
 from tests.support.chat import person
-from tests.support.clients import Client, KeylessClient
-from tests.support.server import ServerProcess
+from tests.support.clients import Client
+from tests.support.server import ServerProcess, disk_full, login
 from tests.support.settings import chat_settings
 from tests.support.stores import FULL, Backend
 from tests.support.waiting import eventually
@@ -234,16 +232,6 @@ async def test_a_ban_that_cannot_be_saved_does_not_stop_the_chat(backend: Backen
 # ------------------------------------------------------ a real full disk
 
 
-async def _client(port: int, name: str) -> Client:
-    conn = await asyncssh.connect(
-        "127.0.0.1", port, username=name, known_hosts=None, client_keys=None,
-        agent_path=None, client_factory=KeylessClient,
-    )
-    client = Client(conn, await conn.create_process(encoding="utf-8"))
-    await client.wait_for("Welcome", timeout=10)
-    return client
-
-
 async def test_with_the_disk_full_messages_are_refused_and_the_server_recovers(tmp_path: Path) -> None:
     """RLIMIT_FSIZE 0 on the server process: every write to a file fails
     (EFBIG; Python ignores SIGXFSZ), as with a full disk. Nothing is shown
@@ -254,17 +242,15 @@ async def test_with_the_disk_full_messages_are_refused_and_the_server_recovers(t
     )
     clients: list[Client] = []
     try:
-        alice = await _client(server.port, "alice")
-        bob = await _client(server.port, "bob")
+        alice = await login(server.port, "alice")
+        bob = await login(server.port, "bob")
         clients += [alice, bob]
         alice.line("before the disk filled")
         await bob.wait_for("alice: before the disk filled")
-        _soft, hard = resource.prlimit(server.pid, resource.RLIMIT_FSIZE)
-        resource.prlimit(server.pid, resource.RLIMIT_FSIZE, (0, hard))
-        for n in range(5):
-            alice.line(f"lost {n}")
-        await alice.wait_for(lambda c: c.text.count(NOT_SAVED) == 5, timeout=10)
-        resource.prlimit(server.pid, resource.RLIMIT_FSIZE, (hard, hard))
+        with disk_full(server.pid):
+            for n in range(5):
+                alice.line(f"lost {n}")
+            await alice.wait_for(lambda c: c.text.count(NOT_SAVED) == 5, timeout=10)
         alice.line("after space returned")
         await bob.wait_for("alice: after space returned", timeout=10)
         assert "lost" not in bob.text  # in commit order: had one been shown, it would be before this

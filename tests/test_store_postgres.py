@@ -20,7 +20,7 @@ from sshchat.chat.store import Draft, DropRoom
 from sshchat.store.errors import StoreError, StoreUnreachable
 from sshchat.store.pg_schema import MIGRATIONS
 from sshchat.store.postgres import PostgresStore
-from tests.support.postgres import PostgresServer, binaries, free_port
+from tests.support.postgres import PostgresServer, free_port
 from tests.support.waiting import eventually
 
 
@@ -190,58 +190,50 @@ async def _commit(store: PostgresStore, text: str) -> list[Message] | Exception:
     return await asyncio.wait_for(outcome, 15)
 
 
-async def test_a_restarted_postgresql_is_reconnected_and_nothing_unsaved_is_accepted() -> None:
+async def test_a_restarted_postgresql_is_reconnected_and_nothing_unsaved_is_accepted(
+    own_postgres: PostgresServer,
+) -> None:
     """A PostgreSQL of this test's own, stopped (connections cut) and started
     again: meanwhile messages are refused to their callers, never taken as
     saved; then the store reconnects by itself and goes on."""
-    bin_dir = binaries()
-    if bin_dir is None:
-        pytest.skip("PostgreSQL is not installed (no initdb/postgres binaries)")
-    server = PostgresServer(bin_dir)
-    try:
-        url = server.new_database()
-        store = PostgresStore(url, loop=asyncio.get_running_loop())
-        assert isinstance(await _commit(store, "before"), list)
-        server.halt()
-        refused = await _commit(store, "during")
-        assert isinstance(refused, OSError) and "could not save" in str(refused)
-        server.start()
-        after: list[object] = []
+    server = own_postgres
+    url = server.new_database()
+    store = PostgresStore(url, loop=asyncio.get_running_loop())
+    assert isinstance(await _commit(store, "before"), list)
+    server.halt()
+    refused = await _commit(store, "during")
+    assert isinstance(refused, OSError) and "could not save" in str(refused)
+    server.start()
+    after: list[object] = []
 
-        async def saved() -> bool:
-            after.append(await _commit(store, "after"))
-            return isinstance(after[-1], list)
+    async def saved() -> bool:
+        after.append(await _commit(store, "after"))
+        return isinstance(after[-1], list)
 
-        await eventually(saved, timeout=10)  # the store tries again at most once a second
-        store.close()
-        store = PostgresStore(url)
-        texts = [m.text for m in store.load(10).recent["#lobby"]]
-        store.close()
-        assert texts[0] == "before" and "during" not in texts and texts[-1] == "after"
-    finally:
-        server.stop()
+    await eventually(saved, timeout=10)  # the store tries again at most once a second
+    store.close()
+    store = PostgresStore(url)
+    texts = [m.text for m in store.load(10).recent["#lobby"]]
+    store.close()
+    assert texts[0] == "before" and "during" not in texts and texts[-1] == "after"
 
 
-async def test_after_a_postgresql_restart_the_first_message_is_kept_and_a_failed_sweep_knows_no_room() -> None:
+async def test_after_a_postgresql_restart_the_first_message_is_kept_and_a_failed_sweep_knows_no_room(
+    own_postgres: PostgresServer,
+) -> None:
     """PostgreSQL stopped and started while the store was idle: its
     connection looks open until used. The first message after the restart
     used to be refused (the server was back); and a ``last_ids`` asked while
     the server was down answered a list, which broke the bus's sweep."""
-    bin_dir = binaries()
-    if bin_dir is None:
-        pytest.skip("PostgreSQL is not installed (no initdb/postgres binaries)")
-    server = PostgresServer(bin_dir)
-    try:
-        store = PostgresStore(server.new_database(), loop=asyncio.get_running_loop())
-        assert isinstance(await _commit(store, "before"), list)
-        server.halt()
-        server.start()
-        after = await _commit(store, "after")
-        assert isinstance(after, list), after
-        server.halt()
-        last: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-        store.last_ids(last.set_result)
-        assert await asyncio.wait_for(last, 15) == {}
-        store.close()
-    finally:
-        server.stop()
+    server = own_postgres
+    store = PostgresStore(server.new_database(), loop=asyncio.get_running_loop())
+    assert isinstance(await _commit(store, "before"), list)
+    server.halt()
+    server.start()
+    after = await _commit(store, "after")
+    assert isinstance(after, list), after
+    server.halt()
+    last: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+    store.last_ids(last.set_result)
+    assert await asyncio.wait_for(last, 15) == {}
+    store.close()

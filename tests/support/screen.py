@@ -1,15 +1,17 @@
 """A line editor wired to a pyte screen: the input line as a person sees it.
 
-Shared by the editor's tests (test_editor.py, test_editor_cost.py), so no
-test module imports another.
+Shared by the editor's tests (test_editor.py, test_editor_cost.py,
+test_editor_window.py, test_limits.py), so no test module imports another.
 """
 
 from __future__ import annotations
 
 import pyte
+import pytest
 from wcwidth import wcwidth
 
 from sshchat.config import Config
+from sshchat.term import cells
 from sshchat.term.editor import LineEditor
 
 
@@ -86,3 +88,18 @@ class Screen:
     def char_at_cursor(self) -> str:
         y, x = self.cursor
         return self.screen.buffer[y][x].data
+
+
+class Counting:
+    """Counts the characters the editor measures (``cells.char_width`` calls)
+    while installed: a key's layout work, which must not grow with the line."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls = 0
+        real = cells.char_width
+
+        def counting(ch: str) -> int:
+            self.calls += 1
+            return real(ch)
+
+        monkeypatch.setattr(cells, "char_width", counting)

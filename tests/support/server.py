@@ -10,13 +10,16 @@ pipe's buffer is full, and a test would measure that instead of the server.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +81,18 @@ async def connect(
         except BaseException:
             await client.close()
             raise
+    return client
+
+
+async def login(port: int, name: str, *, key: asyncssh.SSHKey | None = None, timeout: float = 10.0) -> Client:
+    """A client welcomed as ``name`` within ``timeout`` s (a refusal fails the
+    test); for tests where logging in is a step, not what is tested."""
+    client = await connect(port, name, key=key, wait_joined=False)
+    try:
+        await client.wait_for("Welcome", timeout=timeout)
+    except BaseException:
+        await client.close()
+        raise
     return client
 
 
@@ -144,3 +159,16 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             return self.proc.wait()
+
+
+@contextlib.contextmanager
+def disk_full(pid: int) -> Iterator[None]:
+    """While inside, every write process ``pid`` makes to a file fails, as
+    with a full disk (RLIMIT_FSIZE 0: EFBIG; Python ignores SIGXFSZ); on the
+    way out, space returns."""
+    _soft, hard = resource.prlimit(pid, resource.RLIMIT_FSIZE)
+    resource.prlimit(pid, resource.RLIMIT_FSIZE, (0, hard))
+    try:
+        yield
+    finally:
+        resource.prlimit(pid, resource.RLIMIT_FSIZE, (hard, hard))
