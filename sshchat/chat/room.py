@@ -98,7 +98,9 @@ class Room:
         noise = msg.kind in _COMINGS_AND_GOINGS
         for member in self.members.values():
             prefs = member.prefs
-            if (sender is not None and prefs.ignoring(sender)) or (noise and prefs.quiet):
+            # ``in prefs.ignored``, not ``prefs.ignoring()``: a call per member per message
+            # cost ~120 ns of the ~290 ns a delivery took here
+            if (sender is not None and sender in prefs.ignored) or (noise and prefs.quiet):
                 continue
             if member.room == key:
                 member.outlet.deliver(msg)
