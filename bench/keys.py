@@ -39,7 +39,7 @@ from typing import Any
 
 from sshchat.chat.completion import complete
 from sshchat.chat.hub import Hub
-from sshchat.chat.message import Message
+from sshchat.chat.member import NOWHERE
 from sshchat.config import Config, chat_settings
 from sshchat.store.memory import MemoryStore
 from sshchat.term.editor import LineEditor
@@ -49,22 +49,6 @@ HEIGHT = 24
 CJK = "漢"
 LENGTHS = (64, 512, 2048)
 ROOMY = 4096  # the table's lines may grow past the chat's cap: inserts at 2048 must still insert
-
-
-class _Quiet:
-    """An outlet that drops what the hub sends: only the keys' cost counts."""
-
-    def deliver(self, msg: Message, elsewhere: bool = False) -> None:
-        pass
-
-    def notice(self, text: str) -> None:
-        pass
-
-    def prompt_changed(self) -> None:
-        pass
-
-    def close(self, reason: str) -> None:
-        pass
 
 
 def _editor(text: str) -> LineEditor:
@@ -92,9 +76,9 @@ def _per_key(make: Callable[[], LineEditor], keys: list[str], rounds: int = 3) -
 
 def _hub(people: int, rooms: int) -> tuple[Hub, Any]:
     hub = Hub(MemoryStore(), chat_settings(Config(max_per_address=people + 10)))
-    me = hub.join("alice", None, _Quiet())
+    me = hub.join("alice", None, NOWHERE)
     for i in range(people):
-        hub.join(f"user{i}", None, _Quiet())
+        hub.join(f"user{i}", None, NOWHERE)
     for i in range(rooms):  # only names matter to completion: no need to go through /join
         hub.rooms[f"#room{i}"] = SimpleNamespace(name=f"#room{i}")  # type: ignore[assignment]
     return hub, me

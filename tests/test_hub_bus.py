@@ -4,9 +4,13 @@ a second node is a second hub whose events this test carries across by hand."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 
+import pytest
+
 from sshchat.bus.local import LocalBus
+from sshchat.chat import names
 from sshchat.chat.bus import Blocked, Event, Private, Receive, RoomLine, StateChanged
 from sshchat.chat.hub import Hub
 from sshchat.chat.message import Kind
@@ -138,3 +142,27 @@ def test_a_line_for_a_room_removed_meanwhile_reaches_nobody() -> None:
     line = next(e for e in wire_a.sent if isinstance(e, RoomLine) and e.msg.text == "anyone?")
     b.receive(line)  # node b has no #gone: nothing happens, nothing breaks
     assert b.room("#gone") is None
+
+
+def test_a_message_on_the_in_process_bus_works_out_no_name_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A room's key and each person's are known already: working one out again
+    (NFKC, casefold: ~1 us) for every message cost as much as a delivery."""
+    hub = Hub(MemoryStore(), chat_settings(rate_burst=100), bus=LocalBus())
+    alice, _ = person(hub, "alice")
+    _, bob_sees = person(hub, "bob")
+    hub.handle_line(alice, "warm-up")  # the hub learns the lobby's key from its name once
+    worked_out = 0
+    real = names.name_key
+
+    def counting(name: str) -> str:
+        nonlocal worked_out
+        worked_out += 1
+        return real(name)
+
+    for module in list(sys.modules.values()):  # every module of ours that imported it by name
+        if module is not None and module.__name__.startswith("sshchat.") and getattr(module, "name_key", None) is real:
+            monkeypatch.setattr(module, "name_key", counting)
+    for n in range(10):
+        hub.handle_line(alice, f"hello {n}")
+    assert bob_sees.texts(Kind.CHAT)[-10:] == [f"hello {n}" for n in range(10)]
+    assert worked_out == 0

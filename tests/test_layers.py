@@ -12,9 +12,10 @@ import sshchat
 PACKAGE = Path(sshchat.__file__).parent
 CHAT = PACKAGE / "chat"
 
-# What chat/ may never import: other layers, and the libraries they wrap.
-_OUTSIDE_CHAT = ("sshchat.term", "sshchat.ssh", "sshchat.store", "sshchat.app", "sshchat.cli",
-                 "asyncssh", "sqlite3", "redis", "asyncpg")
+# What chat/ may never import: other layers (the bus's adapters too: chat/bus.py is the
+# core's side of the bus), and the libraries they wrap.
+_OUTSIDE_CHAT = ("sshchat.term", "sshchat.ssh", "sshchat.store", "sshchat.bus", "sshchat.workers",
+                 "sshchat.config", "sshchat.app", "sshchat.cli", "asyncssh", "sqlite3", "redis", "asyncpg")
 # The hub and its parts: commands go through commands/core.py's Core instead.
 _PARTS = ("sshchat.chat.hub", "sshchat.chat.pipeline", "sshchat.chat.presence", "sshchat.chat.rooms",
           "sshchat.chat.admission", "sshchat.chat.operations", "sshchat.chat.registry")

@@ -38,6 +38,27 @@ class Outlet(Protocol):
         """Tell the person ``reason`` and end their session."""
 
 
+class Nowhere:
+    """The outlet that reaches nobody: a person on another node of a
+    cluster (their node delivers what the bus brings it; chat/roster.py),
+    or a benchmark's crowd, whose deliveries are not what it measures."""
+
+    def deliver(self, msg: Message, elsewhere: bool = False) -> None:
+        pass
+
+    def notice(self, text: str) -> None:
+        pass
+
+    def prompt_changed(self) -> None:
+        pass
+
+    def close(self, reason: str) -> None:
+        pass
+
+
+NOWHERE = Nowhere()
+
+
 # Session numbers start at random: a keyless person is "session:N"
 # (Member.person), which must not be someone else's N on another node of a
 # cluster, nor a session of an earlier run that an ignore list still names.

@@ -27,8 +27,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from sshchat.chat.bus import Arrived
-from sshchat.chat.member import Member
-from sshchat.chat.message import Message
+from sshchat.chat.member import NOWHERE, Member
 from sshchat.chat.names import name_key
 from sshchat.chat.ratelimit import TokenBucket
 
@@ -110,24 +109,6 @@ class LocalRoster:
         """Nothing to renew, no other node to watch."""
 
 
-class Elsewhere:
-    """The outlet of a person on another node: nothing reaches them from
-    here (their node delivers what the bus brings it)."""
-
-    def deliver(self, msg: Message, elsewhere: bool = False) -> None:
-        pass
-
-    def notice(self, text: str) -> None:
-        pass
-
-    def prompt_changed(self) -> None:
-        pass
-
-    def close(self, reason: str) -> None:
-        pass
-
-
-ELSEWHERE = Elsewhere()
 _NO_RATE = TokenBucket(1, 1.0, lambda: 0.0)  # a remote person's rate is their node's to keep
 
 
@@ -159,7 +140,7 @@ class Mirror:
         """Someone on another node is here, in this state (new, renamed, moved)."""
         found = self._by_session.get((event.node, event.session))
         if found is None:
-            found = Member(event.name, event.fingerprint, ELSEWHERE, _NO_RATE, event.address,
+            found = Member(event.name, event.fingerprint, NOWHERE, _NO_RATE, event.address,
                            connected_at=event.connected_at, session=event.session)
             found.node = event.node
             self._by_session[(event.node, event.session)] = found
