@@ -1,15 +1,14 @@
 """How each kind of state change is written to PostgreSQL: one function per type.
 
-The twin of writers.py (SQLite), with the same rule: the table is keyed by
-the change's class, a change it lacks is a TypeError for that one change,
-and tests check it covers every member of ``sshchat.chat.store.Change``.
-SQLite's INSERT OR REPLACE is an upsert on the table's primary key here.
+The twin of writers.py (SQLite), registered the same way (dispatch.py): a
+table keyed by the change's class, which tests check covers every member of
+``sshchat.chat.store.Change``. SQLite's INSERT OR REPLACE is an upsert on the
+table's primary key here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Awaitable
 
 import asyncpg
 
@@ -33,31 +32,17 @@ from sshchat.chat.store import (
     Unbind,
     Unmute,
 )
+from sshchat.store.dispatch import WriterTable
 
-Writer = Callable[[asyncpg.Connection, Any], Awaitable[None]]
-WRITERS: dict[type[Any], Writer] = {}
-
-_C = TypeVar("_C")
-_WriterOf = Callable[[asyncpg.Connection, _C], Awaitable[None]]
+_TABLE: WriterTable[asyncpg.Connection, Awaitable[None]] = WriterTable()
+WRITERS = _TABLE.writers
+_writes = _TABLE.writes
 _NOW = "extract(epoch from now())"
-
-
-def _writes(kind: type[_C]) -> Callable[[_WriterOf[_C]], _WriterOf[_C]]:
-    """Register the function below as the writer of ``kind``."""
-
-    def register(fn: _WriterOf[_C]) -> _WriterOf[_C]:
-        WRITERS[kind] = fn
-        return fn
-
-    return register
 
 
 async def write(db: asyncpg.Connection, change: Change) -> None:
     """Write ``change`` inside the caller's transaction."""
-    writer = WRITERS.get(type(change))
-    if writer is None:
-        raise TypeError(f"the store cannot keep a {type(change).__name__}")
-    await writer(db, change)
+    await _TABLE.writer(change)(db, change)
 
 
 @_writes(Binding)
