@@ -109,14 +109,6 @@ class PostgresStore(BatchingStore):
             self._thread.join()
             raise
 
-    def close(self) -> None:
-        """Commit what is queued, stop the thread, close the connection."""
-        if self._closed:
-            return
-        self._closed = True
-        self._stop_serving()
-        self._thread.join()
-
     # ------------------------------------------------------------- thread
 
     def _thread_main(self, opened: Future[None], wait: float) -> None:

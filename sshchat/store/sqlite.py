@@ -97,13 +97,8 @@ class SQLiteStore(BatchingStore):
         self._thread = threading.Thread(target=self._serve_forever, name="sshchat-store", daemon=True)
         self._thread.start()
 
-    def close(self) -> None:
-        """Commit what is queued, stop the thread, close the file."""
-        if self._closed:
-            return
-        self._closed = True
-        self._stop_serving()
-        self._thread.join()
+    def _release(self) -> None:
+        """Close the file (close() calls it once the thread has committed all and returned)."""
         self._db.close()
         if self._hold is not None:  # only now: closing any descriptor of the file drops SQLite's locks on it
             os.close(self._hold)
