@@ -331,10 +331,11 @@ class PostgresStore(BatchingStore):
         db = await self._connection()
         snap = Snapshot()
         # Each room's newest messages, by the (room, id) key: rooms come from their counters.
+        # Not room "" (private messages are in no room's recent): it would read every one ever kept.
         rows = await db.fetch(
             f"SELECT m.{MESSAGE_COLUMNS.replace(', ', ', m.')} FROM room_seq r CROSS JOIN LATERAL"
             " (SELECT * FROM messages WHERE room = r.room AND recipient IS NULL ORDER BY id DESC LIMIT $1) m"
-            " ORDER BY m.room, m.id",
+            " WHERE r.room <> '' ORDER BY m.room, m.id",
             recent_per_room,
         )
         for row in rows:

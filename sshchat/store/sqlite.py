@@ -159,7 +159,9 @@ class SQLiteStore(BatchingStore):
         db = self._db
         snap = Snapshot()
         snap.last_ids = self._read_last_ids()
-        for room in snap.last_ids:
+        # Not room "": private messages are in no room's recent, and asking for its
+        # room messages would step through every private message ever kept.
+        for room in [r for r in snap.last_ids if r != ""]:
             rows = db.execute(
                 f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room = ? AND recipient IS NULL"
                 " ORDER BY id DESC LIMIT ?",
