@@ -26,6 +26,7 @@ import contextlib
 import functools
 import logging
 import queue
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
@@ -43,8 +44,11 @@ class BatchingStore:
     """The Store interface over a queue; a subclass writes and reads its database.
 
     A subclass provides ``_transaction`` (all of some writes, or raising,
-    none), the ``_read_*`` queries, and starts a thread on ``_serve_forever``.
+    none), the ``_read_*`` queries, and starts ``_thread`` on
+    ``_serve_forever``; ``_release`` lets go of what the thread leaves open.
     """
+
+    _thread: threading.Thread  # the store thread, started by the subclass
 
     # Errors that are the database's or the disk's, not a fault of ours: logged without a traceback.
     _expected_errors: tuple[type[BaseException], ...] = (OSError,)
@@ -82,9 +86,14 @@ class BatchingStore:
     def audit_log(self, limit: int, done: Callable[[list[AuditEntry]], None]) -> None:
         self._queue.put(Read(functools.partial(self._read_audit_log, limit), done))
 
-    def _stop_serving(self) -> None:
-        """Ask the thread to commit what is queued and return (close() waits for it)."""
+    def close(self) -> None:
+        """Commit what is queued, stop the thread, then release the database."""
+        if self._closed:
+            return
+        self._closed = True
         self._queue.put(_STOP)
+        self._thread.join()
+        self._release()
 
     # ----------------------------------------------- what a database provides
 
@@ -96,6 +105,9 @@ class BatchingStore:
         """Whether a batch that failed with ``error`` is tried again job by job
         (yes, unless the error says the database itself is out of reach)."""
         return True
+
+    def _release(self) -> None:
+        """Once the thread has returned: close what it leaves open (nothing, by default)."""
 
     def _read_load(self, recent_per_room: int) -> Snapshot:
         raise NotImplementedError

@@ -7,7 +7,6 @@ take a batch, commit it (or each job alone), answer every caller once.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -49,15 +48,11 @@ Job = Append | Save | Read
 Result = tuple[Job, Any]  # a job and what its caller is told
 
 
-def log_failures(
-    failed: list[tuple[Write, Exception]],
-    batch: int,
-    expected: tuple[type[BaseException], ...] = (sqlite3.Error, OSError),
-) -> None:
+def log_failures(failed: list[tuple[Write, Exception]], batch: int, expected: tuple[type[BaseException], ...]) -> None:
     """One line for the writes of a batch that were not saved (not one per
     write: with the disk full, that would be a line per message); a traceback
     for an error that is a fault of ours rather than of the disk (one not
-    in ``expected``: the database's own errors)."""
+    in ``expected``: the database's own errors, each store's ``_expected_errors``)."""
     if not failed:
         return
     kinds = sorted({type(j.change).__name__ if isinstance(j, Save) else "messages" for j, _ in failed})

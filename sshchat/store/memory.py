@@ -28,10 +28,7 @@ class MemoryStore:
         self._next_id = 1
 
     def load(self, recent_per_room: int) -> Snapshot:
-        snap = Snapshot()
-        for m in self.messages:
-            snap.last_ids[m.room] = max(m.id, snap.last_ids.get(m.room, 0))
-        return snap
+        return Snapshot(last_ids=self._last_ids())
 
     def append(self, drafts: list[Draft], done: Committed) -> None:
         if self.fail_next and any(d.keep for d in drafts):
@@ -80,10 +77,13 @@ class MemoryStore:
         done(found[:limit])
 
     def last_ids(self, done: Callable[[dict[str, int]], None]) -> None:
+        done(self._last_ids())
+
+    def _last_ids(self) -> dict[str, int]:
         last: dict[str, int] = {}
         for m in self.messages:
             last[m.room] = max(m.id, last.get(m.room, 0))
-        done(last)
+        return last
 
     def audit_log(self, limit: int, done: Callable[[list[AuditEntry]], None]) -> None:
         entries = [c for c in self.changes if isinstance(c, AuditEntry)]

@@ -1,15 +1,14 @@
 """How each kind of state change is written to PostgreSQL: one function per type.
 
-The twin of writers.py (SQLite), with the same rule: the table is keyed by
-the change's class, a change it lacks is a TypeError for that one change,
-and tests check it covers every member of ``sshchat.chat.store.Change``.
-SQLite's INSERT OR REPLACE is an upsert on the table's primary key here.
+The twin of writers.py (SQLite), registered the same way (dispatch.py): a
+table keyed by the change's class, which tests check covers every member of
+``sshchat.chat.store.Change``. SQLite's INSERT OR REPLACE is an upsert on the
+table's primary key here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Awaitable
 
 import asyncpg
 
@@ -33,40 +32,45 @@ from sshchat.chat.store import (
     Unbind,
     Unmute,
 )
+from sshchat.store.dispatch import WriterTable
 
-Writer = Callable[[asyncpg.Connection, Any], Awaitable[None]]
-WRITERS: dict[type[Any], Writer] = {}
-
-_C = TypeVar("_C")
-_WriterOf = Callable[[asyncpg.Connection, _C], Awaitable[None]]
+_TABLE: WriterTable[asyncpg.Connection, Awaitable[None]] = WriterTable()
+WRITERS = _TABLE.writers
+_writes = _TABLE.writes
 _NOW = "extract(epoch from now())"
 
 
-def _writes(kind: type[_C]) -> Callable[[_WriterOf[_C]], _WriterOf[_C]]:
-    """Register the function below as the writer of ``kind``."""
+def _upsert(table: str, key: str, columns: str, values: str = "") -> str:
+    """SQLite's INSERT OR REPLACE in PostgreSQL's words: on a clash of the
+    primary key ``key``, every other column of ``columns`` takes the new
+    value. Written out by hand, each statement listed those columns twice,
+    and one left out of the second list would keep its old value unnoticed.
+    ``values``: the VALUES list, if not $1, $2... in the order of ``columns``."""
+    names = [c.strip() for c in columns.split(",")]
+    keys = {k.strip() for k in key.split(",")}
+    values = values or ", ".join(f"${n}" for n in range(1, len(names) + 1))
+    update = ", ".join(f"{c} = EXCLUDED.{c}" for c in names if c not in keys)
+    return f"INSERT INTO {table} ({columns}) VALUES ({values}) ON CONFLICT ({key}) DO UPDATE SET {update}"
 
-    def register(fn: _WriterOf[_C]) -> _WriterOf[_C]:
-        WRITERS[kind] = fn
-        return fn
 
-    return register
+_BIND = _upsert("names", "name_key", "name_key, name, fingerprint, time")
+_OP = _upsert("operators", "fingerprint", "fingerprint, granted_by, time", f"$1, $2, {_NOW}")
+_BAN = _upsert("bans", "kind, value", "kind, value, until, reason, by, time")
+_MUTE = _upsert("mutes", "target", "target, until, reason, by, time")
+_ALLOW = _upsert("allowlist", "fingerprint", "fingerprint, added_by, time", f"$1, $2, {_NOW}")
+_MOTD = _upsert("settings", "key", "key, value", "'motd', $1")
+_ROOM = _upsert("rooms", "name_key", "name_key, name, topic, creator, creator_fp, created, made_from, made_from_site")
+_PREFS = _upsert("prefs", "fingerprint", "fingerprint, data")
 
 
 async def write(db: asyncpg.Connection, change: Change) -> None:
     """Write ``change`` inside the caller's transaction."""
-    writer = WRITERS.get(type(change))
-    if writer is None:
-        raise TypeError(f"the store cannot keep a {type(change).__name__}")
-    await writer(db, change)
+    await _TABLE.writer(change)(db, change)
 
 
 @_writes(Binding)
 async def _bind(db: asyncpg.Connection, b: Binding) -> None:
-    await db.execute(
-        "INSERT INTO names VALUES ($1, $2, $3, $4) ON CONFLICT (name_key) DO UPDATE"
-        " SET name = EXCLUDED.name, fingerprint = EXCLUDED.fingerprint, time = EXCLUDED.time",
-        name_key(b.name), b.name, b.fingerprint, b.time,
-    )
+    await db.execute(_BIND, name_key(b.name), b.name, b.fingerprint, b.time)
 
 
 @_writes(Unbind)
@@ -76,11 +80,7 @@ async def _unbind(db: asyncpg.Connection, u: Unbind) -> None:
 
 @_writes(Op)
 async def _op(db: asyncpg.Connection, o: Op) -> None:
-    await db.execute(
-        f"INSERT INTO operators VALUES ($1, $2, {_NOW}) ON CONFLICT (fingerprint) DO UPDATE"
-        " SET granted_by = EXCLUDED.granted_by, time = EXCLUDED.time",
-        o.fingerprint, o.by,
-    )
+    await db.execute(_OP, o.fingerprint, o.by)
 
 
 @_writes(Deop)
@@ -90,11 +90,7 @@ async def _deop(db: asyncpg.Connection, d: Deop) -> None:
 
 @_writes(Ban)
 async def _ban(db: asyncpg.Connection, b: Ban) -> None:
-    await db.execute(
-        "INSERT INTO bans VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (kind, value) DO UPDATE"
-        " SET until = EXCLUDED.until, reason = EXCLUDED.reason, by = EXCLUDED.by, time = EXCLUDED.time",
-        b.kind, b.value, b.until, b.reason, b.by, b.time,
-    )
+    await db.execute(_BAN, b.kind, b.value, b.until, b.reason, b.by, b.time)
 
 
 @_writes(Unban)
@@ -104,11 +100,7 @@ async def _unban(db: asyncpg.Connection, u: Unban) -> None:
 
 @_writes(Mute)
 async def _mute(db: asyncpg.Connection, m: Mute) -> None:
-    await db.execute(
-        "INSERT INTO mutes VALUES ($1, $2, $3, $4, $5) ON CONFLICT (target) DO UPDATE"
-        " SET until = EXCLUDED.until, reason = EXCLUDED.reason, by = EXCLUDED.by, time = EXCLUDED.time",
-        m.target, m.until, m.reason, m.by, m.time,
-    )
+    await db.execute(_MUTE, m.target, m.until, m.reason, m.by, m.time)
 
 
 @_writes(Unmute)
@@ -118,11 +110,7 @@ async def _unmute(db: asyncpg.Connection, u: Unmute) -> None:
 
 @_writes(Allow)
 async def _allow(db: asyncpg.Connection, a: Allow) -> None:
-    await db.execute(
-        f"INSERT INTO allowlist VALUES ($1, $2, {_NOW}) ON CONFLICT (fingerprint) DO UPDATE"
-        " SET added_by = EXCLUDED.added_by, time = EXCLUDED.time",
-        a.fingerprint, a.by,
-    )
+    await db.execute(_ALLOW, a.fingerprint, a.by)
 
 
 @_writes(Disallow)
@@ -135,21 +123,13 @@ async def _motd(db: asyncpg.Connection, m: SetMotd) -> None:
     if m.text is None:
         await db.execute("DELETE FROM settings WHERE key = 'motd'")
     else:
-        await db.execute(
-            "INSERT INTO settings VALUES ('motd', $1) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-            m.text,
-        )
+        await db.execute(_MOTD, m.text)
 
 
 @_writes(RoomInfo)
 async def _room(db: asyncpg.Connection, r: RoomInfo) -> None:
     await db.execute(
-        "INSERT INTO rooms (name_key, name, topic, creator, creator_fp, created, made_from, made_from_site)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (name_key) DO UPDATE"
-        " SET name = EXCLUDED.name, topic = EXCLUDED.topic, creator = EXCLUDED.creator,"
-        " creator_fp = EXCLUDED.creator_fp, created = EXCLUDED.created,"
-        " made_from = EXCLUDED.made_from, made_from_site = EXCLUDED.made_from_site",
-        r.key, r.name, r.topic, r.creator, r.creator_fp, r.created, r.made_from, r.made_from_site,
+        _ROOM, r.key, r.name, r.topic, r.creator, r.creator_fp, r.created, r.made_from, r.made_from_site
     )
 
 
@@ -176,10 +156,7 @@ async def _memberships(db: asyncpg.Connection, m: SetMemberships) -> None:
 
 @_writes(SetPrefs)
 async def _prefs(db: asyncpg.Connection, p: SetPrefs) -> None:
-    await db.execute(
-        "INSERT INTO prefs VALUES ($1, $2) ON CONFLICT (fingerprint) DO UPDATE SET data = EXCLUDED.data",
-        p.fingerprint, p.data,
-    )
+    await db.execute(_PREFS, p.fingerprint, p.data)
 
 
 @_writes(AuditEntry)

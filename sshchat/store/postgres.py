@@ -39,19 +39,18 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from sshchat.chat.message import Kind, Message
-from sshchat.chat.room import RoomInfo
-from sshchat.chat.store import AuditEntry, Ban, Binding, Mute, Snapshot
+from sshchat.chat.message import Message
+from sshchat.chat.store import AuditEntry, Snapshot
 from sshchat.store.batching import BatchingStore
 from sshchat.store.errors import StoreError, StoreUnreachable
 from sshchat.store.jobs import Result, Save, Write
 from sshchat.store.pg_schema import MIGRATION_LOCK, MIGRATIONS
 from sshchat.store.pg_writers import write
+from sshchat.store.reading import MESSAGE_COLUMNS, STATE_QUERIES, fill_state, message
 
 log = logging.getLogger("sshchat")
 
 _T = TypeVar("_T")
-_MESSAGE_COLUMNS = "id, room, kind, sender, text, time, recipient"
 _CONNECT_TIMEOUT = 2.0  # one attempt to open a connection
 _COMMAND_TIMEOUT = 10.0  # a statement the server does not answer: fail it (its callers are told)
 _RECONNECT_EVERY = 1.0  # while the server is down, one connection attempt a second, not one per batch
@@ -79,10 +78,6 @@ def redacted(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
-def _message(row: Any) -> Message:
-    return Message(row[0], row[1], Kind(row[2]), row[3], row[4], row[5], row[6])
-
-
 class PostgresStore(BatchingStore):
     """The Store interface on a PostgreSQL database, served by one thread."""
 
@@ -108,14 +103,6 @@ class PostgresStore(BatchingStore):
         except BaseException:
             self._thread.join()
             raise
-
-    def close(self) -> None:
-        """Commit what is queued, stop the thread, close the connection."""
-        if self._closed:
-            return
-        self._closed = True
-        self._stop_serving()
-        self._thread.join()
 
     # ------------------------------------------------------------- thread
 
@@ -344,48 +331,34 @@ class PostgresStore(BatchingStore):
         db = await self._connection()
         snap = Snapshot()
         # Each room's newest messages, by the (room, id) key: rooms come from their counters.
+        # Not room "" (private messages are in no room's recent): it would read every one ever kept.
         rows = await db.fetch(
-            f"SELECT m.{_MESSAGE_COLUMNS.replace(', ', ', m.')} FROM room_seq r CROSS JOIN LATERAL"
+            f"SELECT m.{MESSAGE_COLUMNS.replace(', ', ', m.')} FROM room_seq r CROSS JOIN LATERAL"
             " (SELECT * FROM messages WHERE room = r.room AND recipient IS NULL ORDER BY id DESC LIMIT $1) m"
-            " ORDER BY m.room, m.id",
+            " WHERE r.room <> '' ORDER BY m.room, m.id",
             recent_per_room,
         )
         for row in rows:
-            snap.recent.setdefault(row[1], []).append(_message(row))
-        for key, name, fp, t in await db.fetch("SELECT name_key, name, fingerprint, time FROM names"):
-            snap.bindings[key] = Binding(name, fp, t)
-        snap.operators = dict(await db.fetch("SELECT fingerprint, granted_by FROM operators"))
-        snap.bans = [Ban(*row) for row in await db.fetch("SELECT kind, value, until, reason, by, time FROM bans")]
-        snap.mutes = [Mute(*row) for row in await db.fetch("SELECT target, until, reason, by, time FROM mutes")]
-        snap.allowed = {fp for (fp,) in await db.fetch("SELECT fingerprint FROM allowlist")}
-        snap.motd = await db.fetchval("SELECT value FROM settings WHERE key = 'motd'")
+            snap.recent.setdefault(row[1], []).append(message(row))
+        fill_state(snap, {part: await db.fetch(sql) for part, sql in STATE_QUERIES.items()})
         # where each room's order starts for the bus (a dropped room's counter stays: ids never repeat)
         snap.last_ids = dict(await db.fetch("SELECT room, last FROM room_seq"))
-        snap.rooms = [
-            RoomInfo(*row)
-            for row in await db.fetch(
-                "SELECT name, topic, creator, creator_fp, created, made_from, made_from_site FROM rooms"
-            )
-        ]
-        for who, room, current in await db.fetch("SELECT who, room, current FROM memberships ORDER BY who, time"):
-            snap.memberships.setdefault(who, []).append((room, bool(current)))
-        snap.prefs = dict(await db.fetch("SELECT fingerprint, data FROM prefs"))
         return snap
 
     def _read_history(self, room: str, before_id: int | None, limit: int) -> list[Message]:
         rows = self._wait(self._fetch(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE room = $1 AND recipient IS NULL"
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room = $1 AND recipient IS NULL"
             " AND id < $2 ORDER BY id DESC LIMIT $3",
             room, before_id if before_id is not None else 2**62, limit,
         ))
-        return [_message(r) for r in reversed(rows)]
+        return [message(r) for r in reversed(rows)]
 
     def _read_after(self, room: str, after_id: int, limit: int) -> list[Message]:
         rows = self._wait(self._fetch(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE room = $1 AND id > $2 ORDER BY id LIMIT $3",
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room = $1 AND id > $2 ORDER BY id LIMIT $3",
             room, after_id, limit,
         ))
-        return [_message(r) for r in rows]
+        return [message(r) for r in rows]
 
     def _read_last_ids(self) -> dict[str, int]:
         # the counters, not MAX(id): one row per room, and a room's counter

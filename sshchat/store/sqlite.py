@@ -17,26 +17,19 @@ import os
 import sqlite3
 import threading
 import time
-from typing import Any
 
-from sshchat.chat.message import Kind, Message
-from sshchat.chat.room import RoomInfo
-from sshchat.chat.store import AuditEntry, Ban, Binding, Draft, Mute, Snapshot
+from sshchat.chat.message import Message
+from sshchat.chat.store import AuditEntry, Draft, Snapshot
 from sshchat.store.batching import BatchingStore
 from sshchat.store.errors import StoreError
 from sshchat.store.jobs import Result, Save, Write
+from sshchat.store.reading import MESSAGE_COLUMNS, STATE_QUERIES, fill_state, message
 from sshchat.store.schema import MIGRATIONS
 from sshchat.store.writers import write
 
 log = logging.getLogger("sshchat")
 
-_MESSAGE_COLUMNS = "id, room, kind, sender, text, time, recipient"
-
 __all__ = ["MIGRATIONS", "SQLiteStore", "StoreError"]
-
-
-def _message(row: tuple[Any, ...]) -> Message:
-    return Message(row[0], row[1], Kind(row[2]), row[3], row[4], row[5], row[6])
 
 
 def _hold(path: str, wait: float) -> int | None:
@@ -97,13 +90,8 @@ class SQLiteStore(BatchingStore):
         self._thread = threading.Thread(target=self._serve_forever, name="sshchat-store", daemon=True)
         self._thread.start()
 
-    def close(self) -> None:
-        """Commit what is queued, stop the thread, close the file."""
-        if self._closed:
-            return
-        self._closed = True
-        self._stop_serving()
-        self._thread.join()
+    def _release(self) -> None:
+        """Close the file (close() calls it once the thread has committed all and returned)."""
         self._db.close()
         if self._hold is not None:  # only now: closing any descriptor of the file drops SQLite's locks on it
             os.close(self._hold)
@@ -170,53 +158,48 @@ class SQLiteStore(BatchingStore):
     def _read_load(self, recent_per_room: int) -> Snapshot:
         db = self._db
         snap = Snapshot()
-        rooms = [r for (r,) in db.execute("SELECT DISTINCT room FROM messages")]
-        for room in rooms:
+        snap.last_ids = self._read_last_ids()
+        # Not room "": private messages are in no room's recent, and asking for its
+        # room messages would step through every private message ever kept.
+        for room in [r for r in snap.last_ids if r != ""]:
             rows = db.execute(
-                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE room = ? AND recipient IS NULL"
+                f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room = ? AND recipient IS NULL"
                 " ORDER BY id DESC LIMIT ?",
                 (room, recent_per_room),
             ).fetchall()
-            snap.recent[room] = [_message(r) for r in reversed(rows)]
-        for key, name, fp, t in db.execute("SELECT name_key, name, fingerprint, time FROM names"):
-            snap.bindings[key] = Binding(name, fp, t)
-        snap.operators = dict(db.execute("SELECT fingerprint, granted_by FROM operators"))
-        snap.bans = [Ban(*row) for row in db.execute(
-            "SELECT kind, value, until, reason, by, time FROM bans")]
-        snap.mutes = [Mute(*row) for row in db.execute(
-            "SELECT target, until, reason, by, time FROM mutes")]
-        snap.allowed = {fp for (fp,) in db.execute("SELECT fingerprint FROM allowlist")}
-        row = db.execute("SELECT value FROM settings WHERE key = 'motd'").fetchone()
-        snap.motd = row[0] if row else None
-        snap.rooms = [RoomInfo(*row) for row in db.execute(
-            "SELECT name, topic, creator, creator_fp, created, made_from, made_from_site FROM rooms")]
-        for who, room, current in db.execute(
-            "SELECT who, room, current FROM memberships ORDER BY who, time"
-        ):
-            snap.memberships.setdefault(who, []).append((room, bool(current)))
-        snap.prefs = dict(db.execute("SELECT fingerprint, data FROM prefs"))
-        snap.last_ids = self._read_last_ids()
+            snap.recent[room] = [message(r) for r in reversed(rows)]
+        fill_state(snap, {part: db.execute(sql).fetchall() for part, sql in STATE_QUERIES.items()})
         return snap
 
     def _read_last_ids(self) -> dict[str, int]:
-        return dict(self._db.execute("SELECT room, MAX(id) FROM messages GROUP BY room"))
+        """Each room's highest id, in two index lookups a room.
+
+        GROUP BY room (and SELECT DISTINCT room) read the whole index, every
+        message ever kept: 1.4 s at start for 2 million messages. Stepping from
+        each room to the next (MIN(room) > the last) reads a few index pages
+        per room, whatever the history's size (2 ms)."""
+        return dict(self._db.execute(
+            "WITH RECURSIVE r(room) AS (SELECT (SELECT MIN(room) FROM messages) UNION ALL"
+            " SELECT (SELECT MIN(room) FROM messages WHERE room > r.room) FROM r WHERE r.room IS NOT NULL)"
+            " SELECT room, (SELECT MAX(id) FROM messages WHERE room = r.room) FROM r WHERE room IS NOT NULL"
+        ))
 
     def _read_history(self, room: str, before_id: int | None, limit: int) -> list[Message]:
         rows = self._db.execute(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE room = ? AND recipient IS NULL"
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room = ? AND recipient IS NULL"
             " AND id < ? ORDER BY id DESC LIMIT ?",
             (room, before_id if before_id is not None else 2**62, limit),
         ).fetchall()
-        return [_message(r) for r in reversed(rows)]
+        return [message(r) for r in reversed(rows)]
 
     def _read_after(self, room: str, after_id: int, limit: int) -> list[Message]:
         private = "IS NOT NULL" if room == "" else "IS NULL"
         rows = self._db.execute(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE room = ? AND recipient {private}"
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room = ? AND recipient {private}"
             " AND id > ? ORDER BY id LIMIT ?",
             (room, after_id, limit),
         ).fetchall()
-        return [_message(r) for r in rows]
+        return [message(r) for r in rows]
 
     def _read_audit_log(self, limit: int) -> list[AuditEntry]:
         rows = self._db.execute(

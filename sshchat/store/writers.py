@@ -1,16 +1,13 @@
 """How each kind of state change is written to SQLite: one function per type.
 
-The table is keyed by the change's class, not by a string tag: a change the
-table lacks is a TypeError for that one change (logged, reported to whoever
-saved it), never a KeyError that takes the store thread down. Tests check the
-table covers every member of ``sshchat.chat.store.Change``.
+The functions register in a table keyed by the change's class (dispatch.py,
+shared with PostgreSQL's pg_writers.py); tests check it covers every member
+of ``sshchat.chat.store.Change``.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
-from typing import Any, TypeVar
 
 from sshchat.chat.names import name_key
 from sshchat.chat.room import RoomInfo
@@ -32,30 +29,16 @@ from sshchat.chat.store import (
     Unbind,
     Unmute,
 )
+from sshchat.store.dispatch import WriterTable
 
-Writer = Callable[[sqlite3.Connection, Any], None]
-WRITERS: dict[type[Any], Writer] = {}
-
-_C = TypeVar("_C")
-_WriterOf = Callable[[sqlite3.Connection, _C], None]
-
-
-def _writes(kind: type[_C]) -> Callable[[_WriterOf[_C]], _WriterOf[_C]]:
-    """Register the function below as the writer of ``kind``."""
-
-    def register(fn: _WriterOf[_C]) -> _WriterOf[_C]:
-        WRITERS[kind] = fn
-        return fn
-
-    return register
+_TABLE: WriterTable[sqlite3.Connection, None] = WriterTable()
+WRITERS = _TABLE.writers
+_writes = _TABLE.writes
 
 
 def write(db: sqlite3.Connection, change: Change) -> None:
     """Write ``change`` inside the caller's transaction."""
-    writer = WRITERS.get(type(change))
-    if writer is None:
-        raise TypeError(f"the store cannot keep a {type(change).__name__}")
-    writer(db, change)
+    _TABLE.writer(change)(db, change)
 
 
 @_writes(Binding)
