@@ -200,7 +200,11 @@ class App:
 def announce(addresses: list[tuple[str, int]]) -> None:
     """The readiness line, printed whatever the log level: scripts and tests wait for it."""
     for host, port in addresses:
-        print(f"sshchat: listening on {host}:{port}", file=sys.stderr, flush=True)
+        # One write per line: print() writes the text and its newline apart, and
+        # a worker's log line written between them (they share stderr) ran into
+        # the port ("34933" + "2026-12-02 ...": a reader took port 349332026).
+        sys.stderr.write(f"sshchat: listening on {host}:{port}\n")
+        sys.stderr.flush()
 
 
 async def run(config: Config, parent: ParentLink | None = None) -> None:
