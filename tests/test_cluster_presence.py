@@ -23,6 +23,7 @@ from tests.support.cluster import names_on, node_logs, start_node
 from tests.support.postgres import PostgresServer
 from tests.support.redis import REDIS_SERVER, RedisServer
 from tests.support.server import ServerProcess, connect
+from tests.support.waiting import eventually
 
 JOIN_WAIT = 10.0  # a login on a busy 2-core machine
 
@@ -113,6 +114,24 @@ async def test_names_whois_and_rooms_see_the_people_of_the_other_node(nodes: Nod
     await dora.wait_for(re.compile(r"cleo: no key \(not registered\)"))
     dora.line("/rooms")
     await dora.wait_for(re.compile(r"#lobby \([2-9] online"))
+
+
+async def test_a_join_counts_the_people_of_the_room_on_every_node(nodes: Nodes) -> None:
+    kai = await nodes.login(nodes.b, "kai")
+    kai.line("/join #both")
+    await kai.wait_for("now in #both (1 here)")
+    jo = await nodes.login(nodes.a, "jo")
+
+    async def kai_seen_in_both() -> bool:  # rooms travel with the node's next beat (1 s)
+        asked = jo.text.count("rooms (")
+        jo.line("/rooms")
+        await jo.wait_for(lambda c: c.text.count("rooms (") > asked)
+        return "#both (1 online" in jo.text.rsplit("rooms (", 1)[1]
+
+    await eventually(kai_seen_in_both, timeout=5.0, interval=0.2)
+    jo.line("/join #both")
+    await jo.wait_for("now in #both (2 here)")
+    await kai.wait_for("jo joined #both (2 here)")  # kai on the other node counts
 
 
 async def test_msg_and_reply_reach_a_person_on_the_other_node(nodes: Nodes) -> None:

@@ -87,7 +87,7 @@ class Hub:
         self._shown: dict[int, tuple[str, str, tuple[str, ...], str | None]] = {}  # session -> state published
         self._quiet: set[str] = set()  # name keys whose login replaces a session on another node
         self._pipeline = Pipeline(s, store, self.moderation, self.offences, clock, self.disconnect, publish)
-        self._rooms = Rooms(s, store, clock, self._pipeline, self.moderation, snapshot)
+        self._rooms = Rooms(s, store, clock, self._pipeline, self.moderation, snapshot, self.remote.count_in)
         self._presence = Presence(
             s, clock, store, self._rooms, self._pipeline, self.names, self.moderation, snapshot.prefs,
             roster, self.remote, self._changed,

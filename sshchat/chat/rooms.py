@@ -70,8 +70,12 @@ class Rooms:
         pipeline: Pipeline,
         moderation: Moderation,
         snapshot: Snapshot,
+        elsewhere_in: Callable[[str], int] = lambda room_key: 0,
     ) -> None:
+        """``elsewhere_in``: how many people of a room are on the other nodes
+        of a cluster (a join says how many are in the room, on every node)."""
         self._settings = settings
+        self._elsewhere_in = elsewhere_in
         self._store = store
         self._clock = clock
         self._pipeline = pipeline
@@ -188,7 +192,7 @@ class Rooms:
         self._look_at(member, room)
         if joined:
             self._pipeline.publish(
-                member, room, Kind.JOIN, f"{member.name} joined {room.name} ({len(room.members)} here)"
+                member, room, Kind.JOIN, f"{member.name} joined {room.name} ({self.count_in(room)} here)"
             )
 
     def _count(self, info: RoomInfo, step: int) -> None:
@@ -404,6 +408,10 @@ class Rooms:
         else:
             self._remember(member)
 
+    def count_in(self, room: Room) -> int:
+        """How many people are in ``room``: here, and on the other nodes."""
+        return len(room.members) + self._elsewhere_in(room.key)
+
     def _look_at(self, member: Member, room: Room) -> None:
         """Make ``room`` the one ``member`` sees and types into; catch them up."""
         member.room = room.key
@@ -411,7 +419,7 @@ class Rooms:
         member.outlet.prompt_changed()
         unread = member.unread.pop(room.key, 0)
         topic = f"; topic: {room.info.topic}" if room.info.topic else ""
-        member.outlet.notice(f"now in {room.name} ({len(room.members)} here{topic})")
+        member.outlet.notice(f"now in {room.name} ({self.count_in(room)} here{topic})")
         if unread:
             member.outlet.notice(f"{unread} new messages since you last looked")
         count = min(max(self._settings.history_on_join, unread), self._settings.history_per_call)

@@ -122,6 +122,9 @@ class Mirror:
     def __init__(self) -> None:
         self._by_session: dict[tuple[str, int], Member] = {}
         self.by_key: dict[str, Member] = {}  # name key -> remote person
+        # room key -> its remote people (a dict keeps their order): a join's
+        # "(N here)" and /names of one room cost that room, not everyone.
+        self._in_room: dict[str, dict[tuple[str, int], Member]] = {}
         self.version = 0  # changes whenever someone comes, goes or is renamed (Tab's index)
 
     def __len__(self) -> int:
@@ -150,14 +153,18 @@ class Mirror:
                 del self.by_key[found.key]
             found.rename(event.name)
             self.version += 1
+        self._leave_rooms(found)
         found.room, found.rooms, found.away = event.room, list(event.rooms), event.away
         found.last_active = event.last_active
+        for key in found.rooms:
+            self._in_room.setdefault(key, {})[(event.node, event.session)] = found
         self.by_key[found.key] = found
         return found
 
     def remove(self, node: str, session: int) -> Member | None:
         found = self._by_session.pop((node, session), None)
         if found is not None:
+            self._leave_rooms(found)
             if self.by_key.get(found.key) is found:
                 del self.by_key[found.key]
             self.version += 1
@@ -171,11 +178,20 @@ class Mirror:
         return gone
 
     def in_room(self, room_key: str) -> list[Member]:
-        return [m for m in self._by_session.values() if room_key in m.rooms]
+        return list(self._in_room.get(room_key, {}).values())
+
+    def count_in(self, room_key: str) -> int:
+        """How many people of the other nodes are in the room."""
+        return len(self._in_room.get(room_key, ()))
 
     def room_counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for member in self._by_session.values():
-            for key in member.rooms:
-                counts[key] = counts.get(key, 0) + 1
-        return counts
+        return {key: len(people) for key, people in self._in_room.items()}
+
+    def _leave_rooms(self, member: Member) -> None:
+        """Take ``member`` out of the room index (before their rooms change)."""
+        for key in member.rooms:
+            people = self._in_room.get(key)
+            if people is not None:
+                people.pop((member.node, member.session), None)
+                if not people:
+                    del self._in_room[key]
