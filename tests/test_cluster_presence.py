@@ -128,10 +128,10 @@ async def test_a_join_counts_the_people_of_the_room_on_every_node(nodes: Nodes) 
         await jo.wait_for(lambda c: c.text.count("rooms (") > asked)
         return "#both (1 online" in jo.text.rsplit("rooms (", 1)[1]
 
-    await eventually(kai_seen_in_both, timeout=5.0, interval=0.2)
+    await eventually(kai_seen_in_both, timeout=JOIN_WAIT, interval=0.2)
     jo.line("/join #both")
-    await jo.wait_for("now in #both (2 here)")
-    await kai.wait_for("jo joined #both (2 here)")  # kai on the other node counts
+    await jo.wait_for("now in #both (2 here)", timeout=JOIN_WAIT)
+    await kai.wait_for("jo joined #both (2 here)", timeout=JOIN_WAIT)  # kai on the other node counts
 
 
 async def test_msg_and_reply_reach_a_person_on_the_other_node(nodes: Nodes) -> None:

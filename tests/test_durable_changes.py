@@ -156,3 +156,49 @@ def test_unregister_not_saved_keeps_the_name_registered() -> None:
     assert chat.hub.names.binding("carol") is not None
     chat.hub.handle_line(chat.admin, "/unregister carol")
     assert chat.hub.names.binding("carol") is None
+
+
+class DeferringStore(RefusingStore):
+    """Saves a change only when the test says so, as a busy disk would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiting: list[tuple[Change, Saved | None]] = []
+
+    def save(self, change: Change, done: Saved | None = None) -> None:
+        self.waiting.append((change, done))
+
+    def settle(self) -> None:
+        waiting, self.waiting = self.waiting, []
+        for change, done in waiting:
+            super().save(change, done)
+
+
+def test_lines_typed_while_a_nick_is_saved_wait_for_it_and_are_bounded() -> None:
+    store = DeferringStore()
+    hub = Hub(store, chat_settings(rate_burst=1000), admins=set())
+    carol, carol_out = person(hub, "carol", CAROL, "192.0.2.3")
+    store.settle()
+    _, bob_out = person(hub, "bob", None, "192.0.2.2")
+    hub.handle_line(carol, "/nick caroline")
+    for n in range(101):
+        hub.handle_line(carol, f"line {n}")
+    assert [t for t in bob_out.texts() if t.startswith("line ")] == []
+    assert carol_out.notices[-1] == "your /nick is still being saved: this line was not sent; send it again"
+    store.settle()
+    said = [(m.sender, m.text) for m in bob_out.messages if m.text.startswith("line ")]
+    assert said == [("caroline", f"line {n}") for n in range(100)]
+
+
+def test_lines_typed_while_a_nick_fails_to_save_go_out_under_the_old_name() -> None:
+    store = DeferringStore()
+    hub = Hub(store, chat_settings(), admins=set())
+    carol, carol_out = person(hub, "carol", CAROL, "192.0.2.3")
+    store.settle()
+    _, bob_out = person(hub, "bob", None, "192.0.2.2")
+    hub.handle_line(carol, "/nick caroline")
+    hub.handle_line(carol, "still carol")
+    store.failing = True
+    store.settle()
+    assert NOT_SAVED in carol_out.notices[-1]
+    assert [(m.sender, m.text) for m in bob_out.messages if m.text == "still carol"] == [("carol", "still carol")]

@@ -254,3 +254,15 @@ async def test_slow_reader_is_cut_off_and_others_keep_up(start_server) -> None:
     assert len(server.app.ctx.connections) == 2
     latencies.sort()
     assert latencies[len(latencies) * 99 // 100] < 0.5, latencies[-5:]
+
+
+async def test_lines_pasted_after_a_nick_go_out_under_the_new_name(server: Server, keys) -> None:
+    """/nick is saved before it is taken; what was pasted with it waits for it."""
+    alice = await server.connect("alice", key=keys["alice"])
+    bob = await server.connect("bob")
+    await alice.wait_for("bob joined")
+    alice.send("/nick alicia\nsaid as alicia\n/nick alice2\nsaid as alice2\n")
+    await bob.wait_for("alice2: said as alice2")
+    lines = bob.text.splitlines()
+    assert "alicia: said as alicia" in lines, bob.text
+    assert not any(line.startswith("alice: said") for line in lines), bob.text

@@ -43,6 +43,10 @@ from sshchat.chat.store import Store
 
 __all__ = ["LOBBY", "LOBBY_KEY", "Hub", "JoinRefused"]
 
+# Lines kept while a person's /nick is being saved (a paste); more are refused
+# with a notice, so a client cannot grow the list without bound.
+HELD_LINES = 100
+
 
 class Hub:
     """Online members, the rooms, the rules, and the routing of input."""
@@ -90,7 +94,7 @@ class Hub:
         self._rooms = Rooms(s, store, clock, self._pipeline, self.moderation, snapshot, self.remote.count_in)
         self._presence = Presence(
             s, clock, store, self._rooms, self._pipeline, self.names, self.moderation, snapshot.prefs,
-            roster, self.remote, self._changed,
+            roster, self.remote, self._changed, self._settled,
         )
         self._admission = Admission(self.moderation, self.names, self._presence, self.offences)
         self._operations = Operations(
@@ -293,6 +297,12 @@ class Hub:
         """
         if not self._presence.is_here(member):
             return  # a replaced or departed session still draining input
+        if member.held is not None:  # their /nick is not settled yet: this line waits for it
+            if len(member.held) < HELD_LINES:
+                member.held.append(line)
+            else:
+                member.outlet.notice("your /nick is still being saved: this line was not sent; send it again")
+            return
         member.last_active = self.clock()
         if member.away == "idle":
             member.away = None
@@ -303,6 +313,17 @@ class Hub:
         if line.startswith("//"):
             line = line[1:]  # "//etc" says "/etc"
         self._pipeline.send(member, self.room_of(member), Kind.CHAT, line)
+
+    def _settled(self, member: Member) -> None:
+        """``member``'s /nick is done or refused: handle the lines they typed
+        meanwhile, in order (one of them may be another /nick: the rest then
+        waits for that one)."""
+        held, member.held = member.held or [], None
+        for index, line in enumerate(held):
+            if member.held is not None:
+                member.held.extend(held[index:])
+                return
+            self.handle_line(member, line)
 
     def post(self, member: Member, room_name: str, text: str, done: Then) -> None:
         """A bot's message to a room it is not in; ``done(refusal or None)``

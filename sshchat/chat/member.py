@@ -86,6 +86,10 @@ class Member:
     prefs: Prefs = field(default_factory=Prefs)
     session: int = field(default_factory=lambda: next(_sessions))  # unique in this server's run (and cluster)
     node: str = ""  # "": online here; else the cluster node they are on (chat/roster.py)
+    # While their /nick is being claimed and saved: the lines they typed after
+    # it, kept in order and handled once it is settled (a pasted "/nick x" and
+    # "hi" says hi as x). None: nothing pending.
+    held: list[str] | None = None
 
     key: str = field(init=False, default="")  # the name as compared; see rename()
 

@@ -48,10 +48,12 @@ class Presence:
         roster: Roster,
         remote: Mirror,
         renamed: Callable[[Member], None],
+        settled: Callable[[Member], None],
     ) -> None:
         """``roster``: claims names across a cluster's nodes; ``remote``: the
         people on the other nodes (they count as online); ``renamed``: told of
-        every rename done."""
+        every rename done; ``settled``: told when a /nick is done or refused
+        (the lines ``member.held`` meanwhile are handled then)."""
         self._settings = settings
         self._clock = clock
         self._store = store
@@ -63,6 +65,7 @@ class Presence:
         self._roster = roster
         self._remote = remote
         self._renamed = renamed
+        self._settled = settled
         self.members: dict[str, Member] = {}
         self._shapes: dict[str, Member] = {}  # skeleton -> online member
         # Member.person -> their sessions online, by session number, in the
@@ -246,12 +249,14 @@ class Presence:
                 member.outlet.notice(f'the name "{new_name}" cannot be registered to your key: {refusal}')
                 return
         old_name = member.name
+        member.held = []  # what they type next waits until the new name is theirs, or refused
 
         def claimed(claim: Claim) -> None:
             # Across a cluster the name is claimed first (in one process, at once).
             if self.members.get(member.key) is not member or member.name != old_name:
                 if not claim.refused:
                     self._roster.release(new_name, member.fingerprint)
+                self._settled(member)
                 return
             if claim.error is not None:
                 member.outlet.notice(f'the name "{new_name}" cannot be checked right now ({claim.error})')
@@ -259,34 +264,43 @@ class Presence:
                 member.outlet.notice(f'the name "{new_name}" is already in use')
             else:
                 self._register(member, old_name, new_name)
+                return
+            self._settled(member)
 
         self._roster.claim(new_name, member.fingerprint, False, claimed)
 
     def _register(self, member: Member, old_name: str, new_name: str) -> None:
         """The rest of /nick once the name is claimed: registered to the key
-        if it is to be, then taken."""
+        if it is to be, then taken; either way ``settled`` is told."""
 
         def saved(ok: bool) -> None:
-            # A name the key registers is taken (held tentatively by the
-            # registry meanwhile) only once durable; gone or renamed
-            # meanwhile, there is nothing left to do.
-            if self.members.get(member.key) is not member or member.name != old_name:
-                self._roster.release(new_name, member.fingerprint)
-                return
-            if not ok:
-                self._roster.release(new_name, member.fingerprint)
-                member.outlet.notice(
-                    f'the name "{new_name}" was not saved (storage error); nothing changed, you are still {old_name}'
-                )
-                return
-            other = self.find(new_name)
-            if other is not None and other is not member:  # the same key, logged in meanwhile
-                member.outlet.notice(f'the name "{other.name}" is already in use')
-                return
-            self._take_name(member, new_name)
+            try:
+                self._saved(member, old_name, new_name, ok)
+            finally:
+                self._settled(member)
 
         if not self._names.claim(new_name, member.fingerprint, saved, member.address):
             self._take_name(member, new_name)  # nothing to register: at once
+            self._settled(member)
+
+    def _saved(self, member: Member, old_name: str, new_name: str, ok: bool) -> None:
+        """A name the key registers is taken (held tentatively by the registry
+        meanwhile) only once durable; gone or renamed meanwhile, there is
+        nothing left to do."""
+        if self.members.get(member.key) is not member or member.name != old_name:
+            self._roster.release(new_name, member.fingerprint)
+            return
+        if not ok:
+            self._roster.release(new_name, member.fingerprint)
+            member.outlet.notice(
+                f'the name "{new_name}" was not saved (storage error); nothing changed, you are still {old_name}'
+            )
+            return
+        other = self.find(new_name)
+        if other is not None and other is not member:  # the same key, logged in meanwhile
+            member.outlet.notice(f'the name "{other.name}" is already in use')
+            return
+        self._take_name(member, new_name)
 
     def _take_name(self, member: Member, new_name: str) -> None:
         old_name, old_key = member.name, member.key
