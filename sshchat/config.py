@@ -116,6 +116,9 @@ class Config:
     notice_window: float = 2.0  # beyond that, summed up in one line a second
     max_rooms: int = 1000  # rooms in all (they are kept for good)
     max_rooms_per_person: int = 20  # rooms one key (or keyless name) may create
+    # Rooms one person may be in at once: a /nick is announced (and saved) in
+    # each, and their rooms travel with every presence update of a cluster.
+    max_rooms_joined: int = 50
     # Keyless people cost nothing to make anew, so what they make is bounded
     # by address and by time, and part of max_rooms is kept for people with a key.
     max_rooms_per_address: int = 5  # rooms keyless people from one address (IPv6: one /64) may have
@@ -170,6 +173,7 @@ def chat_settings(config: Config) -> ChatSettings:
         idle_kick=c.idle_kick,
         max_rooms=c.max_rooms,
         max_rooms_per_person=c.max_rooms_per_person,
+        max_rooms_joined=c.max_rooms_joined,
         max_rooms_per_address=c.max_rooms_per_address,
         keyless_room_share=c.keyless_room_share,
         keyless_room_ttl=c.keyless_room_ttl,
@@ -238,7 +242,7 @@ def _validate(config: Config) -> Config:
         "input_bytes_per_minute", "input_ms_per_second", "input_ms_burst", "input_slowdowns",
         "input_ms_per_address", "input_ms_burst_per_address",
         "max_connections", "max_per_address", "max_startups",
-        "new_connections_burst", "new_connections_per_minute", "workers",
+        "new_connections_burst", "new_connections_per_minute", "workers", "max_rooms_joined",
     ):
         if getattr(config, name) <= 0:
             raise ConfigError(f"{name} must be positive")

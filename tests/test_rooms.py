@@ -274,6 +274,24 @@ def test_room_creation_is_bounded() -> None:
     assert bob.room == "#a0"
 
 
+def test_rooms_one_person_is_in_are_bounded() -> None:
+    hub = Hub(MemoryStore(), chat_settings(max_rooms_joined=3, rate_burst=1000))
+    alice, _ = person(hub, "alice", ALICE)
+    bob, out = person(hub, "bob")
+    for n in range(2):
+        hub.handle_line(alice, f"/join #r{n}")
+        hub.handle_line(bob, f"/join #r{n}")
+    assert len(bob.rooms) == 3  # the lobby counts
+    hub.handle_line(bob, "/join #r2")
+    assert out.notices[-1] == "you are in 3 rooms, the most one person may be in; /part one of them first"
+    assert bob.room == "#r1" and "#r2" not in bob.rooms
+    hub.handle_line(bob, "/join #r0")  # switching between one's rooms is always fine
+    assert bob.room == "#r0"
+    hub.handle_line(bob, "/part #r1")
+    hub.handle_line(bob, "/join #r2")
+    assert bob.room == "#r2"
+
+
 def test_rooms_shows_yours_then_the_busiest_and_finds_the_rest() -> None:
     from sshchat.chat.commands import ROOMS_SHOWN
 

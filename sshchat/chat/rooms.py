@@ -168,6 +168,11 @@ class Rooms:
             member.outlet.notice(str(e))
             return
         key = name_key(room_name)
+        if key not in member.rooms and len(member.rooms) >= self._settings.max_rooms_joined:
+            member.outlet.notice(
+                f"you are in {len(member.rooms)} rooms, the most one person may be in; /part one of them first"
+            )
+            return
         room = self.by_key.get(key)
         if room is None:
             refusal = self._room_limit(member)

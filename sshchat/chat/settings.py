@@ -30,6 +30,7 @@ class ChatSettings:
     idle_kick: float  # 0: never
     max_rooms: int
     max_rooms_per_person: int
+    max_rooms_joined: int  # rooms one person may be in at once
     max_rooms_per_address: int  # rooms keyless people at one address (IPv6: one /64) may have made
     keyless_room_share: float  # keyless people may make rooms up to this share of max_rooms
     keyless_room_ttl: float  # a keyless person's room empty this long is removed
