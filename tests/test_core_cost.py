@@ -58,7 +58,7 @@ def test_a_login_looks_up_bans_without_parsing_each(monkeypatch: pytest.MonkeyPa
 
 def test_making_a_room_does_not_walk_every_room(monkeypatch: pytest.MonkeyPatch) -> None:
     hub = _hub(max_rooms=5000, max_rooms_per_person=5000, max_rooms_per_address=5000,
-               max_keyed_rooms_per_address=5000)
+               max_keyed_rooms_per_address=5000, max_rooms_joined=5000)
     maker, _ = person(hub, "maker", _key(1), address="203.0.113.1")
     anon, _ = person(hub, "anon", address="203.0.113.2")
     for n in range(1000):
@@ -152,7 +152,7 @@ class _WatchedIndex(dict[str, set[str]]):
 
 
 def test_switching_rooms_does_not_reindex_every_room_one_belongs_to() -> None:
-    hub = _hub(max_rooms=5000, max_rooms_per_person=5000, max_keyed_rooms_per_address=5000)
+    hub = _hub(max_rooms=5000, max_rooms_per_person=5000, max_keyed_rooms_per_address=5000, max_rooms_joined=5000)
     member, _ = person(hub, "joiner", _key(1), address="203.0.113.1")
     for n in range(300):
         hub.handle_line(member, f"/join #r{n}")
