@@ -118,7 +118,11 @@ class Pipeline:
         bucket is kept) said on another node: it leaves their bucket here
         that much emptier, so sessions on two nodes share one rate limit
         (within the bus's lag), never more than a node's own."""
-        who = sender if sender is not None and sender.startswith("fingerprint:") else f"name:{name_key(name)}"
+        self.charge(sender if sender is not None and sender.startswith("fingerprint:") else f"name:{name_key(name)}")
+
+    def charge(self, who: str) -> None:
+        """A token of ``who``'s bucket (``Member.identity``) spent on another
+        node (a line, or a command: ``Charged``): drained here, never into debt."""
         self._buckets.get(who).drain()
 
     def within_rate(self, member: Member, then: Then | None = None) -> bool:
