@@ -92,7 +92,10 @@ class Pipeline:
         cleaned = self.clean(member, text, then)
         if cleaned is None or self._muted(member, "", Kind.PRIVATE, cleaned, target.name, then):
             return
-        draft = Draft("", Kind.PRIVATE, member.name, cleaned, self._clock(), target.name, member.fingerprint)
+        draft = Draft(
+            "", Kind.PRIVATE, member.name, cleaned, self._clock(), target.name, member.fingerprint,
+            sender_session=member.session,
+        )
 
         def committed(result: list[Message] | Exception) -> None:
             if isinstance(result, Exception):
@@ -236,7 +239,7 @@ class Pipeline:
             if keep:
                 _refuse(member, f"{room.name} is being removed; your message was not sent", then)
             return  # (a join or leave notice there is no loss)
-        draft = Draft(room.name, kind, member.name, text, self._clock(), None, member.fingerprint, keep)
+        draft = Draft(room.name, kind, member.name, text, self._clock(), None, member.fingerprint, keep, member.session)
 
         def committed(result: list[Message] | Exception) -> None:
             if isinstance(result, Exception):
