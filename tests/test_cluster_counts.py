@@ -11,6 +11,7 @@ import pytest
 from sshchat.chat.admission import JoinRefused
 from sshchat.chat.bus import Charged
 from sshchat.chat.message import Kind
+from sshchat.ssh.limits import ConnectionLimits
 from tests.support.chat import Recorder, person
 from tests.support.nodes import Wire, nodes
 
@@ -125,3 +126,18 @@ def test_names_registered_per_address_count_on_every_node() -> None:
     _third, third_sees = person(a, "third", "SHA256:" + "3" * 43, "198.51.100.50")
     assert a.names.binding("third") is None and b.names.binding("third") is None
     assert any("was not registered to your key" in n for n in third_sees.notices)
+
+
+def test_connections_per_address_count_the_people_on_other_nodes() -> None:
+    """max_per_address is one count across the nodes: three people from one
+    address on node a leave it no place on node b (at most three), until one
+    of them goes. An IPv6 /64 counts as one address, as on one node."""
+    a, b = nodes()
+    limits = ConnectionLimits(100, 3, 100, new_connections_burst=100, new_connections_per_minute=100,
+                              elsewhere=b.people_elsewhere)
+    people = [person(a, f"p{n}", None, f"2001:db8:5:6::{n + 1}")[0] for n in range(3)]
+    refusal = limits.admit("2001:db8:5:6::ff")
+    assert refusal is not None and refusal.startswith("too many connections from your address")
+    assert limits.admit("2001:db8:5:7::1") is None  # another /64
+    a.leave(people[0])
+    assert limits.admit("2001:db8:5:6::ff") is None

@@ -154,6 +154,12 @@ class Hub:
         """Everyone in ``room``: here, and on the other nodes of a cluster."""
         return [*room.members.values(), *self.remote.in_room(room.key)] if self.remote else list(room.members.values())
 
+    def people_elsewhere(self, address_key: str) -> int:
+        """How many people from ``address_key`` (chat/addresses.py: an address,
+        an IPv6 /64 or /48) are online on the other nodes: a dict lookup, what
+        lets the transport count connections per address across the cluster."""
+        return self.remote.by_address.get(address_key, 0)
+
     def online(self) -> int:
         """How many people are online, on every node."""
         return len(self._presence.members) + len(self.remote)
