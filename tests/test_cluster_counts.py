@@ -12,7 +12,7 @@ from sshchat.chat.admission import JoinRefused
 from sshchat.chat.bus import Charged
 from sshchat.chat.message import Kind
 from sshchat.ssh.limits import ConnectionLimits
-from tests.support.chat import Recorder, person
+from tests.support.chat import Clock, Recorder, person
 from tests.support.nodes import Wire, nodes
 
 ADMIN = "SHA256:adminKeyFingerprint".ljust(50, "0")
@@ -141,3 +141,35 @@ def test_connections_per_address_count_the_people_on_other_nodes() -> None:
     assert limits.admit("2001:db8:5:7::1") is None  # another /64
     a.leave(people[0])
     assert limits.admit("2001:db8:5:6::ff") is None
+
+
+def test_logins_on_another_node_spend_the_addresss_arrivals_here() -> None:
+    """new_connections_burst is one across the nodes for people who log in:
+    two logins from an address on node a leave it none of its two here."""
+    clock = Clock()
+    a, b = nodes(clock=clock)
+    limits = ConnectionLimits(100, 100, 100, new_connections_burst=2, new_connections_per_minute=0.001,
+                              clock=clock)
+    b.on_arrival_elsewhere = limits.arrived_elsewhere
+    for n in range(2):
+        person(a, f"fresh{n}", None, "198.51.100.60")
+    refusal = limits.admit("198.51.100.60")
+    assert refusal is not None and refusal.startswith("too many new connections")
+    assert limits.admit("198.51.100.61") is None
+
+
+def test_a_node_told_of_people_who_came_long_ago_counts_no_arrivals() -> None:
+    """A node that says Hello is told of everyone on the others: old arrivals,
+    retold, spend nothing."""
+    clock = Clock()
+    a, b = nodes(clock=clock)
+    limits = ConnectionLimits(100, 100, 100, new_connections_burst=2, new_connections_per_minute=0.001,
+                              clock=clock)
+    for n in range(2):
+        person(a, f"settled{n}", None, "198.51.100.62")
+    clock.now += 60
+    b.remote.drop_node("a")  # as a node (re)started since would have it
+    b.on_arrival_elsewhere = limits.arrived_elsewhere
+    b.greet()
+    assert len(b.remote) == 2
+    assert limits.admit("198.51.100.62") is None

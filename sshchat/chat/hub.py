@@ -61,6 +61,11 @@ __all__ = ["LOBBY", "LOBBY_KEY", "Hub", "JoinRefused"]
 # with a notice, so a client cannot grow the list without bound.
 HELD_LINES = 100
 
+# A person another node tells of, connected less than this many seconds ago,
+# has just arrived (an arrival of their address); one connected earlier is an
+# old arrival retold (to a node that said Hello), not counted again.
+ARRIVAL_FRESH = 10.0
+
 
 class Hub:
     """Online members, the rooms, the rules, and the routing of input."""
@@ -110,6 +115,9 @@ class Hub:
         self.node = roster.node
         self._cluster = roster.cluster
         self.remote = Mirror()  # people on the other nodes
+        # Hears the address of each person who just logged in on another node
+        # (the transport spends one of that address's arrivals here too).
+        self.on_arrival_elsewhere: Callable[[str], None] | None = None
         self._shown: dict[int, tuple[str, str, tuple[str, ...], str | None]] = {}  # session -> state published
         self._quiet: set[str] = set()  # name keys whose login replaces a session on another node
         self._pipeline = Pipeline(s, store, self.moderation, self.offences, clock, self.disconnect, publish)
@@ -452,7 +460,13 @@ class Hub:
         elif mine:
             return  # this node's own word about itself
         elif type(event) is Arrived:
+            known = len(self.remote)
             self.remote.update(event)
+            if (
+                len(self.remote) > known and self.on_arrival_elsewhere is not None
+                and self.clock() - event.connected_at < ARRIVAL_FRESH
+            ):
+                self.on_arrival_elsewhere(event.address)
         elif type(event) is Departed:
             if event.session is None:
                 self.remote.drop_node(event.node)

@@ -79,6 +79,17 @@ class ConnectionLimits:
                 self.by_address[key] += 1
         return None
 
+    def arrived_elsewhere(self, address: str) -> None:
+        """Someone from ``address`` logged in on another node of the cluster
+        (``Hub.on_arrival_elsewhere``): one of its arrivals spent here too, so
+        the arrival rate of an address is one across the nodes for people
+        who log in (a connection refused or dropped there before its login
+        is that node's alone)."""
+        host, site = address_keys(address)
+        self._arrivals.get(host).drain()
+        if site is not None:
+            self._site_arrivals.get(site).drain()
+
     def _held(self, key: str) -> int:
         """Connections ``key`` holds here, and people from it on the other nodes
         (logged in: a connection still in its handshake there is not known
