@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 
 from sshchat.bus.redis import RedisBus
+from sshchat.chat.admission import JoinRefused
 from sshchat.chat.hub import Hub
 from sshchat.chat.message import Kind
 from sshchat.store import open_store
-from tests.support.chat import person
+from tests.support.chat import Recorder, person
 from tests.support.redis import RedisServer
 from tests.support.settings import chat_settings
 from tests.support.waiting import eventually, stays_false
@@ -34,10 +35,10 @@ class Nodes:
         self.redis_url, self.pg_url = redis_url, pg_url
         self.buses: dict[Hub, RedisBus] = {}
 
-    async def __call__(self, **settings: Any) -> Hub:
+    async def __call__(self, admins: frozenset[str] = frozenset(), **settings: Any) -> Hub:
         store = open_store(self.pg_url, asyncio.get_running_loop(), wait=5.0, connect_wait=5.0)
         bus = RedisBus(self.redis_url, store, stream_cap=10_000, gap_wait=0.2, start_wait=5.0)
-        hub = Hub(store, chat_settings(**settings), bus=bus)
+        hub = Hub(store, chat_settings(**settings), bus=bus, admins=admins)
         await bus.start()
         self.buses[hub] = bus
         return hub
@@ -99,3 +100,25 @@ async def test_an_ignored_persons_line_filled_in_from_the_database_stays_hidden(
     await eventually(lambda: carol_sees.texts(Kind.CHAT) == ["lost on the way", "and after it"])
     assert nodes.buses[b]._buffer is not None and nodes.buses[b]._buffer.counts.filled == 1
     assert bob_sees.texts(Kind.CHAT) == []
+
+
+async def test_offences_split_across_two_nodes_earn_the_block(nodes: Nodes) -> None:
+    """Two refused logins on each node, four in all: the threshold's four."""
+    a, b = await nodes(offence_threshold=4), await nodes(offence_threshold=4)
+    address = "198.51.100.67"
+    for node in (a, b, a, b):
+        with pytest.raises(JoinRefused):
+            node.join("not a name!", None, Recorder(), address)
+    await eventually(lambda: a.screen_address(address) is not None and b.screen_address(address) is not None)
+
+
+async def test_a_keyless_mute_holds_the_address_on_the_other_node(nodes: Nodes) -> None:
+    admin = "SHA256:adminKeyFingerprint".ljust(50, "0")
+    a, b = await nodes(admins=frozenset({admin})), await nodes()
+    boss, _ = person(a, "boss", admin, "192.0.2.1")
+    anon, _ = person(a, "anon", None, "198.51.100.68")
+    a.handle_line(boss, "/mute anon")
+    a.leave(anon)
+    await eventually(lambda: b.moderation.mute_of("address:198.51.100.68") is not None)
+    _, again_sees = person(b, "newname", None, "198.51.100.68")
+    assert any(n.startswith("you are muted") for n in again_sees.notices)
