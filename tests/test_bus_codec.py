@@ -9,7 +9,7 @@ from typing import Any, get_args
 import pytest
 
 from sshchat.bus.codec import CODECS, CodecError, decode, encode
-from sshchat.chat.bus import Blocked, Event, Private, RoomLine, StateChanged
+from sshchat.chat.bus import Blocked, Charged, Event, Offended, Private, Registered, RoomLine, StateChanged
 from sshchat.chat.message import Kind, Message
 from sshchat.chat.store import Change, SetMemberships
 
@@ -63,3 +63,8 @@ def test_an_unreadable_entry_is_one_error(data: bytes) -> None:
 def test_a_block_survives_the_round_trip() -> None:
     event = Blocked("2001:db8:1:2::/64", 1_700_000_000.25)
     assert decode(encode(event)) == event
+
+
+def test_the_counts_nodes_share_survive_the_round_trip() -> None:
+    for event in (Offended("2001:db8::1"), Charged("fingerprint:SHA256:x"), Registered("198.51.100.7")):
+        assert decode(encode(event)) == event

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from sshchat.chat.message import Kind, Message
-from sshchat.chat.store import Allow, Ban, Binding, Draft, Mute, Op, SetMotd
+from sshchat.chat.store import Allow, Ban, Binding, Draft, Mute, Op, Said, SetMotd
 from sshchat.store.memory import MemoryStore
 from sshchat.store.sqlite import MIGRATIONS, SQLiteStore, StoreError
 from tests.support.stores import FULL, Backend
@@ -158,13 +158,17 @@ def test_a_failed_write_reports_to_each_caller(backend: Backend) -> None:
     assert isinstance(results[1], list) and results[1][0].text == "joined"  # notices still go out
 
 
-def _after(store: Any, room: str, after_id: int, limit: int) -> list[Message]:
+def _said(store: Any, room: str, after_id: int, limit: int) -> list[Said]:
     """``store.after``'s answer (a blocking wait: the test has no event loop)."""
-    got: list[list[Message]] = []
+    got: list[list[Said]] = []
     done = threading.Event()
     store.after(room, after_id, limit, lambda found: (got.append(found), done.set()))
     assert done.wait(10)
     return got[0]
+
+
+def _after(store: Any, room: str, after_id: int, limit: int) -> list[Message]:
+    return [said.msg for said in _said(store, room, after_id, limit)]
 
 
 def test_after_is_a_rooms_messages_past_an_id_oldest_first(backend: Backend) -> None:
@@ -181,6 +185,20 @@ def test_after_is_a_rooms_messages_past_an_id_oldest_first(backend: Backend) -> 
     assert [m.text for m in _after(store, "#lobby", lobby[1].id, 3)] == ["m2", "m3", "m4"]
     assert _after(store, "#lobby", lobby[-1].id, 10) == []
     assert [m.text for m in _after(store, "", 0, 10)] == ["psst"]  # private messages: room ""
+    store.close()
+
+
+def test_after_says_who_said_each_line_as_ignore_names_them(backend: Backend) -> None:
+    """A line read back to fill a gap carries its sender as /ignore matches
+    them: their key, or a keyless person's session."""
+    store = backend.open()
+    store.append([draft("keyed", sender_fp="SHA256:k", sender_session=5)], lambda r: None)
+    store.append([draft("keyless", sender_session=77)], lambda r: None)
+    store.append([Draft("", Kind.PRIVATE, "bob", "psst", 1.0, recipient="alice", sender_session=78)], lambda r: None)
+    store.close()
+    store = backend.open()
+    assert [s.person for s in _said(store, "#lobby", 0, 10)] == ["fingerprint:SHA256:k", "session:77"]
+    assert [s.person for s in _said(store, "", 0, 10)] == ["session:78"]
     store.close()
 
 

@@ -13,7 +13,20 @@ import json
 from collections.abc import Callable
 from typing import Any, get_args
 
-from sshchat.chat.bus import Arrived, Blocked, Departed, Event, Hello, Kick, Private, RoomLine, StateChanged
+from sshchat.chat.bus import (
+    Arrived,
+    Blocked,
+    Charged,
+    Departed,
+    Event,
+    Hello,
+    Kick,
+    Offended,
+    Private,
+    Registered,
+    RoomLine,
+    StateChanged,
+)
 from sshchat.chat.message import Kind, Message
 from sshchat.chat.store import Change, SetMemberships
 
@@ -72,6 +85,21 @@ CODECS: dict[type[Any], tuple[str, Encoder, Decoder]] = {
         "blocked",
         lambda e: {"a": e.key, "u": e.until},
         lambda d: Blocked(str(d["a"]), float(d["u"])),
+    ),
+    Offended: (
+        "offence",
+        lambda e: {"a": e.address},
+        lambda d: Offended(str(d["a"])),
+    ),
+    Charged: (
+        "charged",
+        lambda e: {"w": e.who},
+        lambda d: Charged(str(d["w"])),
+    ),
+    Registered: (
+        "registered",
+        lambda e: {"a": e.address},
+        lambda d: Registered(str(d["a"])),
     ),
     Arrived: (
         "here",

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sshchat.chat.bus import Event, Private, Receive, RoomLine
-from sshchat.chat.message import Message
+from sshchat.chat.store import Said
 
 FILL_LIMIT = 500  # messages per read of a gap from the store; a longer gap takes several
 
@@ -43,9 +43,10 @@ FILL_LIMIT = 500  # messages per read of a gap from the store; a longer gap take
 class Backfill(Protocol):
     """What the buffer needs from the store (``Store.after``)."""
 
-    def after(self, room: str, after_id: int, limit: int, done: Callable[[list[Message]], None]) -> None:
+    def after(self, room: str, after_id: int, limit: int, done: Callable[[list[Said]], None]) -> None:
         """Messages of ``room`` with ids above ``after_id``, oldest first, at most
-        ``limit``, to ``done`` on the event loop ("" is the private messages)."""
+        ``limit``, each with who said it, to ``done`` on the event loop ("" is
+        the private messages)."""
 
     def last_ids(self, done: Callable[[dict[str, int]], None]) -> None:
         """Per room, the highest id committed, to ``done`` on the event loop."""
@@ -78,10 +79,14 @@ class Counts:
     filled: int = 0  # messages delivered from the store
 
 
-def _event_of(msg: Message) -> Event:
-    """An event for a message read back from the store: who sent it is not
-    known beyond its name (so a gap-filled line is not hidden by /ignore)."""
-    return Private(msg) if msg.recipient is not None else RoomLine(msg, True, None)
+def _event_of(said: Said) -> Event:
+    """An event for a message read back from the store, with who said it as
+    the store kept it (so /ignore hides a filled-in line as it hides one the
+    bus brought). A private message's recipient is meant by name: the name
+    did not change hands between its commit and this read, or the bus would
+    have brought it long before."""
+    msg = said.msg
+    return Private(msg, said.person) if msg.recipient is not None else RoomLine(msg, True, said.person)
 
 
 def _room_and_id(event: Event) -> tuple[str, int]:
@@ -208,17 +213,18 @@ class ReorderBuffer:
         limit = min(first - state.delivered - 1, FILL_LIMIT)
         self._backfill.after(room, state.delivered, limit, lambda found: self._filled(room, first, limit, found))
 
-    def _filled(self, room: str, first: int, limit: int, found: list[Message]) -> None:
+    def _filled(self, room: str, first: int, limit: int, found: list[Said]) -> None:
         state = self._rooms[room]
         state.filling = False
-        for msg in sorted(found, key=lambda m: m.id):
-            if msg.id <= state.delivered:
+        for said in sorted(found, key=lambda s: s.msg.id):
+            msg_id = said.msg.id
+            if msg_id <= state.delivered:
                 continue  # arrived by the bus meanwhile
-            event = state.waiting.pop(msg.id, None)
-            state.delivered = msg.id
+            event = state.waiting.pop(msg_id, None)
+            state.delivered = msg_id
             if event is None:
                 self.counts.filled += 1
-                event = _event_of(msg)
+                event = _event_of(said)
             self._deliver(event)
         if len(found) < limit:
             # All the store has below ``first``: the rest was removed, not lost.

@@ -27,10 +27,11 @@ sweep: every ``SWEEP_EVERY`` seconds the node asks the store for every
 room's last id (one query) and the reorder buffer reads what it lacks; at
 once, too, when the reader gets Redis back.
 
-A ``StateChanged`` or ``Blocked`` is not handed to this node's own buffer:
-the node that made the change applied it already (chat/state.py applies
-other nodes'). Every event from another node is shown to ``elsewhere`` as
-it is read (the hub charges its sender's rate limit here).
+What the node applied itself as it published it (``APPLIED_HERE``: state
+changes, blocks, offences, names counted, tokens spent) is not handed to its
+own buffer (chat/state.py applies other nodes' changes). Every event from
+another node is shown to ``elsewhere`` as it is read (the hub charges its
+sender's rate limit here, and counts its offences and names).
 
 Bus lag (the publisher's wall clock in the entry, to the reader's clock on
 arrival) is kept in ``lags`` for metrics and the bench.
@@ -55,7 +56,7 @@ from redis.exceptions import RedisError
 from sshchat.bus.codec import CodecError, decode, encode
 from sshchat.bus.order import Backfill, ReorderBuffer
 from sshchat.bus.url import check_url, where
-from sshchat.chat.bus import Blocked, BusError, Event, Receive, StateChanged
+from sshchat.chat.bus import APPLIED_HERE, BusError, Event, Receive
 
 log = logging.getLogger("sshchat")
 
@@ -68,8 +69,6 @@ BACKOFF_MIN = 0.05  # seconds before the first reconnection, doubling...
 BACKOFF_MAX = 1.0  # ...up to this
 CONNECT_TIMEOUT = 2.0
 LAG_SAMPLES = 10_000
-# Events the publishing node has applied itself: never handed back to it.
-_APPLIED_HERE = frozenset({StateChanged, Blocked})
 SWEEP_EVERY = 2.0  # seconds between two asks of the store for every room's last id
 
 
@@ -133,7 +132,7 @@ class RedisBus:
                             self.dropped)
         self._outbox.append((time.time(), event))
         self._wake.set()
-        if type(event) not in _APPLIED_HERE:
+        if type(event) not in APPLIED_HERE:
             self._buffer.push(event)  # this node's people: at once, in order (after the queue: a fault here is local)
 
     async def start(self) -> None:

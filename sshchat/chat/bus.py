@@ -85,6 +85,38 @@ class Blocked:
 
 
 @dataclass(slots=True)
+class Offended:
+    """One offence of ``address`` (a refused login, a flood) on another node.
+
+    Every node counts every node's offences (chat/ratelimit.py's Offences),
+    so ``offence_threshold`` offences earn the block wherever they were
+    made: a flooder who spreads them over two nodes needs no more. Offences
+    are rare (each one is a refusal), so one small event each costs nothing
+    worth a summary."""
+
+    address: str
+
+
+@dataclass(slots=True)
+class Charged:
+    """A command ``who`` (their rate limit's key: ``Member.identity``) gave
+    on another node: it costs them a token here too, as a line does (lines
+    charge through their own ``RoomLine``). Carries no text: the command
+    itself concerns only the node it was given on."""
+
+    who: str
+
+
+@dataclass(slots=True)
+class Registered:
+    """A name was registered to a key from ``address`` on another node: it
+    counts against the address's ``names_per_address_per_hour`` here too
+    (the ``Binding`` itself, a state change, says nothing of where from)."""
+
+    address: str
+
+
+@dataclass(slots=True)
 class Arrived:
     """A person is online on ``node``, in this state: sent when they come,
     and again whenever their name, rooms or away note changed (a rename is
@@ -142,9 +174,16 @@ class BusError(Exception):
 
 
 # Every kind of event a bus carries: one dataclass each, added here.
-Event: TypeAlias = RoomLine | Private | StateChanged | Blocked | Arrived | Departed | Kick | Hello
+Event: TypeAlias = (
+    RoomLine | Private | StateChanged | Blocked | Offended | Charged | Registered | Arrived | Departed | Kick | Hello
+)
 
 Receive = Callable[[Event], None]
+
+# What the node that publishes it has applied already (a change it saved, a
+# block, an offence or a name it counted, a token it spent): a bus never hands
+# these back to that node, only to the others.
+APPLIED_HERE: frozenset[type] = frozenset({StateChanged, Blocked, Offended, Charged, Registered})
 
 
 class Bus(Protocol):

@@ -23,7 +23,21 @@ import time
 from collections.abc import Callable, Iterable
 
 from sshchat.chat.admission import Admission, JoinRefused
-from sshchat.chat.bus import Arrived, Blocked, Bus, Departed, Event, Hello, Kick, Private, RoomLine, StateChanged
+from sshchat.chat.bus import (
+    Arrived,
+    Blocked,
+    Bus,
+    Charged,
+    Departed,
+    Event,
+    Hello,
+    Kick,
+    Offended,
+    Private,
+    Registered,
+    RoomLine,
+    StateChanged,
+)
 from sshchat.chat.commands import dispatch
 from sshchat.chat.member import Member, Outlet, identity
 from sshchat.chat.message import Kind, Message
@@ -46,6 +60,11 @@ __all__ = ["LOBBY", "LOBBY_KEY", "Hub", "JoinRefused"]
 # Lines kept while a person's /nick is being saved (a paste); more are refused
 # with a notice, so a client cannot grow the list without bound.
 HELD_LINES = 100
+
+# A person another node tells of, connected less than this many seconds ago,
+# has just arrived (an arrival of their address); one connected earlier is an
+# old arrival retold (to a node that said Hello), not counted again.
+ARRIVAL_FRESH = 10.0
 
 
 class Hub:
@@ -79,15 +98,26 @@ class Hub:
         self.names = NameRegistry(snapshot.bindings, store, clock, s.names_per_key, s.names_per_address_per_hour)
         self.moderation = Moderation(snapshot, store, clock, admins, allowlist, motd)
         self.offences = Offences(s.offence_threshold, s.offence_window, s.offence_block, clock)
-        if bus is not None and bus.crosses_processes:
-            publish_block = bus.publish
-            self.offences.on_block = lambda key, until: publish_block(Blocked(key, until))
+        # On a bus to other processes, what every node must count is told to
+        # the others (``elsewhere`` counts theirs here): blocks, offences,
+        # names registered per address, keyless mutes, commands' rate.
+        self._sharing = sharing = bus is not None and bus.crosses_processes
+        if sharing:
+            assert bus is not None
+            tell = bus.publish
+            self.offences.on_block = lambda key, until: tell(Blocked(key, until))
+            self.offences.on_offence = lambda address: tell(Offended(address))
+            self.names.on_register = lambda address: tell(Registered(address))
+            self.moderation.share = lambda change: tell(StateChanged(change))
         publish = self.receive if bus is None else bus.publish  # read after attach: the local bus's is receive
         self._publish = publish
         self.roster = roster = roster or LocalRoster()
         self.node = roster.node
         self._cluster = roster.cluster
         self.remote = Mirror()  # people on the other nodes
+        # Hears the address of each person who just logged in on another node
+        # (the transport spends one of that address's arrivals here too).
+        self.on_arrival_elsewhere: Callable[[str], None] | None = None
         self._shown: dict[int, tuple[str, str, tuple[str, ...], str | None]] = {}  # session -> state published
         self._quiet: set[str] = set()  # name keys whose login replaces a session on another node
         self._pipeline = Pipeline(s, store, self.moderation, self.offences, clock, self.disconnect, publish)
@@ -131,6 +161,12 @@ class Hub:
     def people_in(self, room: Room) -> list[Member]:
         """Everyone in ``room``: here, and on the other nodes of a cluster."""
         return [*room.members.values(), *self.remote.in_room(room.key)] if self.remote else list(room.members.values())
+
+    def people_elsewhere(self, address_key: str) -> int:
+        """How many people from ``address_key`` (chat/addresses.py: an address,
+        an IPv6 /64 or /48) are online on the other nodes: a dict lookup, what
+        lets the transport count connections per address across the cluster."""
+        return self.remote.by_address.get(address_key, 0)
 
     def online(self) -> int:
         """How many people are online, on every node."""
@@ -308,6 +344,8 @@ class Hub:
             member.away = None
         if line.startswith("/") and not line.startswith("//"):
             if self._pipeline.within_rate(member):
+                if self._sharing:  # its token, spent on the other nodes too (no text: it is this node's business)
+                    self._publish(Charged(member.identity))
                 dispatch(self._operations, member, line)
             return
         if line.startswith("//"):
@@ -360,13 +398,24 @@ class Hub:
             self._presence_event(event)
 
     def elsewhere(self, event: Event) -> None:
-        """An event another node published, as it arrives: a line said there
-        costs its sender here too (one rate limit across nodes)."""
+        """An event another node published, as it arrives: a line said or a
+        command given there costs its sender here too (one rate limit across
+        nodes), and an offence or a name registered there counts against its
+        address here (one count across nodes).
+
+        Each token is charged once: a typed line (kind CHAT, a person's or a
+        bot's) by its RoomLine; a command by its ``Charged``, which covers
+        what the command says as well (/me's EMOTE line, /msg's Private).
+        """
         if type(event) is RoomLine:
-            if event.keep and event.sender is not None:
+            if event.keep and event.sender is not None and event.msg.kind is Kind.CHAT:
                 self._pipeline.charge_elsewhere(event.sender, event.msg.sender)
-        elif type(event) is Private:
-            self._pipeline.charge_elsewhere(event.sender, event.msg.sender)
+        elif type(event) is Charged:
+            self._pipeline.charge(event.who)
+        elif type(event) is Offended:
+            self.offences.record_elsewhere(event.address)
+        elif type(event) is Registered:
+            self.names.count_elsewhere(event.address)
 
     def _private(self, event: Private) -> None:
         msg = event.msg
@@ -411,7 +460,13 @@ class Hub:
         elif mine:
             return  # this node's own word about itself
         elif type(event) is Arrived:
+            known = len(self.remote)
             self.remote.update(event)
+            if (
+                len(self.remote) > known and self.on_arrival_elsewhere is not None
+                and self.clock() - event.connected_at < ARRIVAL_FRESH
+            ):
+                self.on_arrival_elsewhere(event.address)
         elif type(event) is Departed:
             if event.session is None:
                 self.remote.drop_node(event.node)
@@ -419,6 +474,8 @@ class Hub:
                 self.remote.remove(event.node, event.session)
         else:  # Hello
             self.node_forgotten()
+            for mute in self.moderation.in_memory_mutes():  # no store has them to give it
+                self._publish(StateChanged(mute))
 
     def node_forgotten(self) -> None:
         """Tell the other nodes about everyone here (a node came, or may have

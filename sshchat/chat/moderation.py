@@ -131,6 +131,11 @@ class Moderation:
         self.allowlist_file = None if allowlist is None else frozenset(allowlist)
         self.allowed = set(snapshot.allowed)
         self.motd = clean_motd(snapshot.motd)
+        # Hears each mute or unmute kept in memory only (a keyless session's,
+        # the address it holds): never saved, so the store cannot share it;
+        # on a cluster's bus it is published as any saved change is, or a
+        # keyless person would shed their mute by reconnecting on another node.
+        self.share: Callable[[Change], None] | None = None
         if motd is not None and clean_motd(motd) != self.motd:
             # The file given at start wins, saved or not: it is read again
             # at every start.
@@ -260,10 +265,13 @@ class Moderation:
         comes back from there without a key, under any name, is muted too.
         """
         if mute.target.startswith("session:"):
-            self.mutes[mute.target] = mute
+            mutes = [mute]
             if address:
-                held = address_target(address)
-                self.mutes[held] = dataclasses.replace(mute, target=held)
+                mutes.append(dataclasses.replace(mute, target=address_target(address)))
+            for kept in mutes:
+                self.mutes[kept.target] = kept
+                if self.share is not None:
+                    self.share(kept)
             if then is not None:
                 then(True)
             return
@@ -278,10 +286,11 @@ class Moderation:
         mute = self.mutes.get(target) or (self.mutes.get(held) if held else None)
         if mute is None:
             return None
-        if held:
-            self.mutes.pop(held, None)
+        if held and self.mutes.pop(held, None) is not None and self.share is not None:
+            self.share(Unmute(held))
         if _in_memory_only(target):
-            self.mutes.pop(target, None)
+            if self.mutes.pop(target, None) is not None and self.share is not None:
+                self.share(Unmute(target))
             if then is not None:
                 then(True)
         else:
@@ -296,6 +305,12 @@ class Moderation:
                 self._store.save(Unmute(target))
             return None
         return mute
+
+    def in_memory_mutes(self) -> list[Mute]:
+        """The mutes in force that are kept in memory only (keyless sessions'
+        and the addresses they hold): what a node that (re)starts learns from
+        the others, since no store has them."""
+        return [m for m in list(self.mutes.values()) if _in_memory_only(m.target) and self.mute_of(m.target)]
 
     def mute_for(self, person: str, address: str) -> Mute | None:
         """The mute on ``person`` (Member.person); for a keyless person, also

@@ -92,7 +92,10 @@ class Pipeline:
         cleaned = self.clean(member, text, then)
         if cleaned is None or self._muted(member, "", Kind.PRIVATE, cleaned, target.name, then):
             return
-        draft = Draft("", Kind.PRIVATE, member.name, cleaned, self._clock(), target.name, member.fingerprint)
+        draft = Draft(
+            "", Kind.PRIVATE, member.name, cleaned, self._clock(), target.name, member.fingerprint,
+            sender_session=member.session,
+        )
 
         def committed(result: list[Message] | Exception) -> None:
             if isinstance(result, Exception):
@@ -118,7 +121,11 @@ class Pipeline:
         bucket is kept) said on another node: it leaves their bucket here
         that much emptier, so sessions on two nodes share one rate limit
         (within the bus's lag), never more than a node's own."""
-        who = sender if sender is not None and sender.startswith("fingerprint:") else f"name:{name_key(name)}"
+        self.charge(sender if sender is not None and sender.startswith("fingerprint:") else f"name:{name_key(name)}")
+
+    def charge(self, who: str) -> None:
+        """A token of ``who``'s bucket (``Member.identity``) spent on another
+        node (a line, or a command: ``Charged``): drained here, never into debt."""
         self._buckets.get(who).drain()
 
     def within_rate(self, member: Member, then: Then | None = None) -> bool:
@@ -232,7 +239,7 @@ class Pipeline:
             if keep:
                 _refuse(member, f"{room.name} is being removed; your message was not sent", then)
             return  # (a join or leave notice there is no loss)
-        draft = Draft(room.name, kind, member.name, text, self._clock(), None, member.fingerprint, keep)
+        draft = Draft(room.name, kind, member.name, text, self._clock(), None, member.fingerprint, keep, member.session)
 
         def committed(result: list[Message] | Exception) -> None:
             if isinstance(result, Exception):

@@ -114,18 +114,35 @@ class Offences:
         # Hears each block this node makes (key, until): on a cluster's bus,
         # published so the block holds on every node (see ``adopt``).
         self.on_block: Callable[[str, float], None] | None = None
+        # Hears each offence this node records (the address): on a cluster's
+        # bus, published so every node counts it (see ``record_elsewhere``).
+        self.on_offence: Callable[[str], None] | None = None
 
     def record(self, address: str) -> bool:
         """Count one offence; True if the address is now blocked."""
         if not address or self.threshold <= 0:
             return False
+        if self.on_offence is not None:
+            self.on_offence(address)
+        return self._record(address, True)
+
+    def record_elsewhere(self, address: str) -> None:
+        """Count an offence another node recorded (``Offended`` on the bus):
+        the threshold is one count across the nodes, so offences spread over
+        two of them earn the block as they would on one. A block it earns
+        here is not published again: the node that recorded the offence
+        counted it too, and publishes its own (``Blocked``)."""
+        if address and self.threshold > 0:
+            self._record(address, False)
+
+    def _record(self, address: str, mine: bool) -> bool:
         host, site = address_keys(address)
-        blocked = self._count(host, self.threshold)
+        blocked = self._count(host, self.threshold, mine)
         if site is not None:
-            blocked = self._count(site, self.threshold * NETWORK_SHARE) or blocked
+            blocked = self._count(site, self.threshold * NETWORK_SHARE, mine) or blocked
         return blocked
 
-    def _count(self, key: str, threshold: int) -> bool:
+    def _count(self, key: str, threshold: int, mine: bool) -> bool:
         now = self._clock()
         times = self._recent.pop(key, None) or deque()
         self._recent[key] = times  # re-inserted: newest last
@@ -138,7 +155,7 @@ class Offences:
             times.clear()
             until = now + self.block_for
             self._block(key, until, now)
-            if self.on_block is not None:
+            if mine and self.on_block is not None:
                 self.on_block(key, until)
             return True
         return False

@@ -47,6 +47,9 @@ class NameRegistry:
         self._shapes = {skeleton(b.name): b for b in bindings.values()}
         self._store = store
         self._clock = clock
+        # Hears the address of each name registered here: on a cluster's bus,
+        # published so every node counts it (see ``count_elsewhere``).
+        self.on_register: Callable[[str], None] | None = None
 
     def binding(self, name: str) -> Binding | None:
         return self._bindings.get(name_key(name))
@@ -142,11 +145,9 @@ class NameRegistry:
         if address is not None:
             if self.address_refusal(address) is not None:
                 return False
-            now = self._clock()
-            for where in address_keys(address):
-                if where is not None:
-                    self._registered_at.setdefault(where, deque()).append(now)
-                    self._registrations.append((now, where))
+            self._count(address)
+            if self.on_register is not None:
+                self.on_register(address)
         binding = Binding(name, fingerprint, self._clock())
         self._bind(binding)
 
@@ -158,6 +159,19 @@ class NameRegistry:
 
         self._store.save(binding, saved)
         return True
+
+    def count_elsewhere(self, address: str) -> None:
+        """A name registered from ``address`` on another node (``Registered``
+        on the bus): it counts here too, so the hourly cap of an address is
+        one across the nodes, not one on each."""
+        self._count(address)
+
+    def _count(self, address: str) -> None:
+        now = self._clock()
+        for where in address_keys(address):
+            if where is not None:
+                self._registered_at.setdefault(where, deque()).append(now)
+                self._registrations.append((now, where))
 
     def _bind(self, binding: Binding) -> None:
         self._bindings[name_key(binding.name)] = binding

@@ -22,10 +22,12 @@ expire on their own.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
+from sshchat.chat.addresses import address_keys
 from sshchat.chat.bus import Arrived
 from sshchat.chat.member import NOWHERE, Member
 from sshchat.chat.names import name_key
@@ -126,6 +128,9 @@ class Mirror:
         # "(N here)" and /names of one room cost that room, not everyone.
         self._in_room: dict[str, dict[tuple[str, int], Member]] = {}
         self.version = 0  # changes whenever someone comes, goes or is renamed (Tab's index)
+        # People by where they came from (chat/addresses.py's keys): the
+        # connections an address holds on the other nodes (ssh/limits.py).
+        self.by_address: Counter[str] = Counter()
 
     def __len__(self) -> int:
         return len(self._by_session)
@@ -148,6 +153,7 @@ class Mirror:
             found.node = event.node
             self._by_session[(event.node, event.session)] = found
             self.version += 1
+            self._count(found.address, 1)
         elif found.name != event.name:
             if self.by_key.get(found.key) is found:
                 del self.by_key[found.key]
@@ -168,7 +174,15 @@ class Mirror:
             if self.by_key.get(found.key) is found:
                 del self.by_key[found.key]
             self.version += 1
+            self._count(found.address, -1)
         return found
+
+    def _count(self, address: str, step: int) -> None:
+        for key in address_keys(address):
+            if key is not None:
+                self.by_address[key] += step
+                if self.by_address[key] <= 0:
+                    del self.by_address[key]
 
     def drop_node(self, node: str) -> list[Member]:
         """Everyone of ``node`` gone at once (it stopped, or stopped answering)."""

@@ -47,6 +47,7 @@ from sshchat.chat.store import (
     DropRoom,
     Mute,
     Op,
+    Said,
     Saved,
     SetMemberships,
     SetPrefs,
@@ -92,7 +93,7 @@ class SharingStore:
     ) -> None:
         self._store.history(room, before_id, limit, done)
 
-    def after(self, room: str, after_id: int, limit: int, done: Callable[[list[Message]], None]) -> None:
+    def after(self, room: str, after_id: int, limit: int, done: Callable[[list[Said]], None]) -> None:
         self._store.after(room, after_id, limit, done)
 
     def last_ids(self, done: Callable[[dict[str, int]], None]) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol, TypeAlias
+from typing import NamedTuple, Protocol, TypeAlias
 
 from sshchat.chat.message import Kind, Message
 from sshchat.chat.room import RoomInfo
@@ -40,10 +40,32 @@ class Draft:
     recipient: str | None = None
     sender_fp: str | None = None
     keep: bool = True
+    # The sender's session (Member.session): with ``sender_fp``, who said it
+    # (``speaker``), kept so a line read back from the store still carries
+    # what /ignore matches (a keyless person is ignored by session).
+    sender_session: int | None = None
 
     def message(self, msg_id: int) -> Message:
         """The message this draft becomes once numbered (0: not stored)."""
         return Message(msg_id, self.room, self.kind, self.sender, self.text, self.time, self.recipient)
+
+
+def speaker(fingerprint: str | None, session: int | None) -> str | None:
+    """Who said a stored line, as ``Member.person`` names them: their key,
+    or a keyless person's session; None if not known (kept by an older
+    version, or said by nobody in particular)."""
+    if fingerprint:
+        return f"fingerprint:{fingerprint}"
+    return f"session:{session}" if session else None
+
+
+class Said(NamedTuple):
+    """A message read back from the store with who said it (``speaker``):
+    what a cluster node fills a gap with (sshchat/bus/order.py), so that
+    /ignore hides it as it hides the same line brought by the bus."""
+
+    msg: Message
+    person: str | None
 
 
 @dataclass(frozen=True)
@@ -250,10 +272,11 @@ class Store(Protocol):
     ) -> None:
         """Room messages older than ``before_id`` (newest ``limit``), oldest first."""
 
-    def after(self, room: str, after_id: int, limit: int, done: Callable[[list[Message]], None]) -> None:
+    def after(self, room: str, after_id: int, limit: int, done: Callable[[list[Said]], None]) -> None:
         """Messages of ``room`` with ids above ``after_id`` (oldest first, at
-        most ``limit``); room "" gives the private messages. A cluster node
-        reads what the bus lost here (sshchat/bus/order.py)."""
+        most ``limit``), each with who said it; room "" gives the private
+        messages. A cluster node reads what the bus lost here
+        (sshchat/bus/order.py)."""
 
     def last_ids(self, done: Callable[[dict[str, int]], None]) -> None:
         """Per room, the highest message id committed ("" : the private

@@ -55,5 +55,7 @@ class ServerContext:
         self.limits = ConnectionLimits(
             c.max_connections, c.max_per_address, c.max_startups,
             new_connections_burst=c.new_connections_burst, new_connections_per_minute=c.new_connections_per_minute,
+            elsewhere=self.hub.people_elsewhere,
         )
+        self.hub.on_arrival_elsewhere = self.limits.arrived_elsewhere
         self.input_time = AddressBudgets(c.input_ms_per_address, c.input_ms_burst_per_address, time.monotonic)

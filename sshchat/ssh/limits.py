@@ -33,7 +33,12 @@ class ConnectionLimits:
         new_connections_burst: int,
         new_connections_per_minute: float,
         clock: Callable[[], float] = time.monotonic,
+        elsewhere: Callable[[str], int] | None = None,
     ) -> None:
+        """``elsewhere``: how many people from an address key are online on
+        the other nodes of a cluster (``Hub.people_elsewhere``), so that
+        ``max_per_address`` is one count across the nodes."""
+        self._elsewhere = elsewhere
         self.max_connections = max_connections
         self.max_per_address = max_per_address
         self.max_startups = max_startups
@@ -58,8 +63,8 @@ class ConnectionLimits:
         if self.total >= self.max_connections:
             return f"the server is full ({self.max_connections} connections); try again later"
         host, site = address_keys(address)
-        if self.by_address[host] >= self.max_per_address or (
-            site is not None and self.by_address[site] >= self.max_per_address * NETWORK_SHARE
+        if self._held(host) >= self.max_per_address or (
+            site is not None and self._held(site) >= self.max_per_address * NETWORK_SHARE
         ):
             return f"too many connections from your address (at most {self.max_per_address})"
         if not self._arrivals.take(host) or (site is not None and not self._site_arrivals.take(site)):
@@ -73,6 +78,24 @@ class ConnectionLimits:
             if key is not None:
                 self.by_address[key] += 1
         return None
+
+    def arrived_elsewhere(self, address: str) -> None:
+        """Someone from ``address`` logged in on another node of the cluster
+        (``Hub.on_arrival_elsewhere``): one of its arrivals spent here too, so
+        the arrival rate of an address is one across the nodes for people
+        who log in (a connection refused or dropped there before its login
+        is that node's alone)."""
+        host, site = address_keys(address)
+        self._arrivals.get(host).drain()
+        if site is not None:
+            self._site_arrivals.get(site).drain()
+
+    def _held(self, key: str) -> int:
+        """Connections ``key`` holds here, and people from it on the other nodes
+        (logged in: a connection still in its handshake there is not known
+        here, and is bounded by that node's own count and the login timeout)."""
+        here = self.by_address[key]
+        return here if self._elsewhere is None else here + self._elsewhere(key)
 
     def logged_in(self) -> None:
         """A counted connection finished its handshake."""

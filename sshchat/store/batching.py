@@ -32,7 +32,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from sshchat.chat.message import Message
-from sshchat.chat.store import AuditEntry, Change, Committed, Draft, Saved, Snapshot
+from sshchat.chat.store import AuditEntry, Change, Committed, Draft, Said, Saved, Snapshot
 from sshchat.store.jobs import Append, Job, Read, Result, Save, Write, failure, log_failures, run_callbacks
 
 log = logging.getLogger("sshchat")
@@ -77,7 +77,7 @@ class BatchingStore:
     ) -> None:
         self._queue.put(Read(functools.partial(self._read_history, room, before_id, limit), done))
 
-    def after(self, room: str, after_id: int, limit: int, done: Callable[[list[Message]], None]) -> None:
+    def after(self, room: str, after_id: int, limit: int, done: Callable[[list[Said]], None]) -> None:
         self._queue.put(Read(functools.partial(self._read_after, room, after_id, limit), done))
 
     def last_ids(self, done: Callable[[dict[str, int]], None]) -> None:
@@ -115,7 +115,7 @@ class BatchingStore:
     def _read_history(self, room: str, before_id: int | None, limit: int) -> list[Message]:
         raise NotImplementedError
 
-    def _read_after(self, room: str, after_id: int, limit: int) -> list[Message]:
+    def _read_after(self, room: str, after_id: int, limit: int) -> list[Said]:
         raise NotImplementedError
 
     def _read_last_ids(self) -> dict[str, int]:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import get_args
 
 from sshchat.chat.message import Message
-from sshchat.chat.store import AuditEntry, Change, Committed, Draft, Saved, Snapshot
+from sshchat.chat.store import AuditEntry, Change, Committed, Draft, Said, Saved, Snapshot, speaker
 
 log = logging.getLogger("sshchat")
 _KINDS = get_args(Change)
@@ -22,6 +22,7 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self.messages: list[Message] = []
+        self._speakers: dict[Message, str | None] = {}  # who said each kept message (Message hashes by identity)
         self.changes: list[Change] = []
         self.fail_next = False  # make the next append fail, as a full disk would
         self.fail_saves = False  # make every save fail, as a full disk would
@@ -43,6 +44,7 @@ class MemoryStore:
             msg = d.message(msg_id)
             if d.keep:
                 self.messages.append(msg)
+                self._speakers[msg] = speaker(d.sender_fp, d.sender_session)
             out.append(msg)
         done(out)
 
@@ -69,9 +71,9 @@ class MemoryStore:
         ]
         done(found[-limit:] if limit > 0 else [])
 
-    def after(self, room: str, after_id: int, limit: int, done: Callable[[list[Message]], None]) -> None:
+    def after(self, room: str, after_id: int, limit: int, done: Callable[[list[Said]], None]) -> None:
         found = [
-            m for m in self.messages
+            Said(m, self._speakers.get(m)) for m in self.messages
             if m.room == room and (m.recipient is not None) == (room == "") and m.id > after_id
         ]
         done(found[:limit])

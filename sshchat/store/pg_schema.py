@@ -104,4 +104,9 @@ MIGRATIONS: list[str] = [
         data TEXT NOT NULL
     );
     """,
+    # 2: the sender's session, so a line read back (the gap fill) carries
+    # who said it for /ignore even when they have no key.
+    """
+    ALTER TABLE messages ADD COLUMN sender_session BIGINT;
+    """,
 ]

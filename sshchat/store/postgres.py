@@ -40,13 +40,13 @@ from typing import Any, TypeVar
 import asyncpg
 
 from sshchat.chat.message import Message
-from sshchat.chat.store import AuditEntry, Snapshot
+from sshchat.chat.store import AuditEntry, Said, Snapshot
 from sshchat.store.batching import BatchingStore
 from sshchat.store.errors import StoreError, StoreUnreachable
 from sshchat.store.jobs import Result, Save, Write
 from sshchat.store.pg_schema import MIGRATION_LOCK, MIGRATIONS
 from sshchat.store.pg_writers import write
-from sshchat.store.reading import MESSAGE_COLUMNS, STATE_QUERIES, fill_state, message
+from sshchat.store.reading import MESSAGE_COLUMNS, SAID_COLUMNS, STATE_QUERIES, fill_state, message, said
 
 log = logging.getLogger("sshchat")
 
@@ -283,7 +283,8 @@ class PostgresStore(BatchingStore):
                 if d.keep:
                     msg_id = next_id[d.room]
                     next_id[d.room] += 1
-                    rows.append((d.room, msg_id, d.kind.value, d.sender, d.sender_fp, d.recipient, d.text, d.time))
+                    rows.append((d.room, msg_id, d.kind.value, d.sender, d.sender_fp, d.recipient, d.text, d.time,
+                                 d.sender_session))
                 messages.append(d.message(msg_id))
             out.append((job, messages))
         if rows:
@@ -316,9 +317,9 @@ class PostgresStore(BatchingStore):
         """All of a batch's messages in one statement, a column an array: one
         statement to plan and run, where executemany runs one per row."""
         await conn.execute(
-            "INSERT INTO messages (room, id, kind, sender, sender_fp, recipient, text, time)"
+            "INSERT INTO messages (room, id, kind, sender, sender_fp, recipient, text, time, sender_session)"
             " SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],"
-            " $7::text[], $8::float8[])",
+            " $7::text[], $8::float8[], $9::bigint[])",
             *map(list, zip(*rows, strict=True)),
         )
 
@@ -353,12 +354,12 @@ class PostgresStore(BatchingStore):
         ))
         return [message(r) for r in reversed(rows)]
 
-    def _read_after(self, room: str, after_id: int, limit: int) -> list[Message]:
+    def _read_after(self, room: str, after_id: int, limit: int) -> list[Said]:
         rows = self._wait(self._fetch(
-            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room = $1 AND id > $2 ORDER BY id LIMIT $3",
+            f"SELECT {SAID_COLUMNS} FROM messages WHERE room = $1 AND id > $2 ORDER BY id LIMIT $3",
             room, after_id, limit,
         ))
-        return [message(r) for r in rows]
+        return [said(r) for r in rows]
 
     def _read_last_ids(self) -> dict[str, int]:
         # the counters, not MAX(id): one row per room, and a room's counter

@@ -13,14 +13,20 @@ from typing import Any
 
 from sshchat.chat.message import Kind, Message
 from sshchat.chat.room import RoomInfo
-from sshchat.chat.store import Ban, Binding, Mute, Snapshot
+from sshchat.chat.store import Ban, Binding, Mute, Said, Snapshot, speaker
 
 MESSAGE_COLUMNS = "id, room, kind, sender, text, time, recipient"
+SAID_COLUMNS = MESSAGE_COLUMNS + ", sender_fp, sender_session"  # and who said it
 
 
 def message(row: Sequence[Any]) -> Message:
     """The Message of a row of ``MESSAGE_COLUMNS``."""
     return Message(row[0], row[1], Kind(row[2]), row[3], row[4], row[5], row[6])
+
+
+def said(row: Sequence[Any]) -> Said:
+    """The message of a row of ``SAID_COLUMNS``, with who said it."""
+    return Said(message(row), speaker(row[7], row[8]))
 
 
 # The small state loaded at start, one query a part; ``fill_state`` reads their rows.

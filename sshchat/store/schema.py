@@ -99,4 +99,9 @@ MIGRATIONS: list[str] = [
     ALTER TABLE rooms ADD COLUMN made_from TEXT NOT NULL DEFAULT '';
     ALTER TABLE rooms ADD COLUMN made_from_site TEXT;
     """,
+    # 5: the sender's session, so a line read back (a cluster's gap fill)
+    # carries who said it for /ignore even when they have no key.
+    """
+    ALTER TABLE messages ADD COLUMN sender_session INTEGER;
+    """,
 ]

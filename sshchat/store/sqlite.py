@@ -19,11 +19,11 @@ import threading
 import time
 
 from sshchat.chat.message import Message
-from sshchat.chat.store import AuditEntry, Draft, Snapshot
+from sshchat.chat.store import AuditEntry, Draft, Said, Snapshot
 from sshchat.store.batching import BatchingStore
 from sshchat.store.errors import StoreError
 from sshchat.store.jobs import Result, Save, Write
-from sshchat.store.reading import MESSAGE_COLUMNS, STATE_QUERIES, fill_state, message
+from sshchat.store.reading import MESSAGE_COLUMNS, SAID_COLUMNS, STATE_QUERIES, fill_state, message, said
 from sshchat.store.schema import MIGRATIONS
 from sshchat.store.writers import write
 
@@ -144,9 +144,9 @@ class SQLiteStore(BatchingStore):
             msg_id = 0  # not kept: no id (a notice shown once, in the room's order)
             if d.keep:
                 row_id = self._db.execute(
-                    "INSERT INTO messages (room, kind, sender, sender_fp, recipient, text, time)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (d.room, d.kind.value, d.sender, d.sender_fp, d.recipient, d.text, d.time),
+                    "INSERT INTO messages (room, kind, sender, sender_fp, recipient, text, time, sender_session)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (d.room, d.kind.value, d.sender, d.sender_fp, d.recipient, d.text, d.time, d.sender_session),
                 ).lastrowid
                 assert row_id is not None  # an INSERT into a rowid table always gives one
                 msg_id = row_id
@@ -192,14 +192,14 @@ class SQLiteStore(BatchingStore):
         ).fetchall()
         return [message(r) for r in reversed(rows)]
 
-    def _read_after(self, room: str, after_id: int, limit: int) -> list[Message]:
+    def _read_after(self, room: str, after_id: int, limit: int) -> list[Said]:
         private = "IS NOT NULL" if room == "" else "IS NULL"
         rows = self._db.execute(
-            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room = ? AND recipient {private}"
+            f"SELECT {SAID_COLUMNS} FROM messages WHERE room = ? AND recipient {private}"
             " AND id > ? ORDER BY id LIMIT ?",
             (room, after_id, limit),
         ).fetchall()
-        return [message(r) for r in rows]
+        return [said(r) for r in rows]
 
     def _read_audit_log(self, limit: int) -> list[AuditEntry]:
         rows = self._db.execute(

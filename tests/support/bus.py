@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from sshchat.chat.bus import Event, Private, RoomLine
 from sshchat.chat.message import Kind, Message
+from sshchat.chat.store import Said
 
 
 class SequencedStore:
@@ -31,9 +32,9 @@ class SequencedStore:
     def private(self, text: str, sender: str = "alice", recipient: str = "bob") -> Private:
         return Private(self.commit("", text, sender, recipient), None, None)
 
-    def after(self, room: str, after_id: int, limit: int, done: Callable[[list[Message]], None]) -> None:
+    def after(self, room: str, after_id: int, limit: int, done: Callable[[list[Said]], None]) -> None:
         self.reads.append((room, after_id, limit))
-        done([m for m in self.rooms.get(room, []) if m.id > after_id][:limit])
+        done([Said(m, None) for m in self.rooms.get(room, []) if m.id > after_id][:limit])
 
 
     def last_ids(self, done: Callable[[dict[str, int]], None]) -> None:
