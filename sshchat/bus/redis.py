@@ -23,9 +23,10 @@ room's, comes from the store's ids, not from the stream.
 
 A message committed whose event never reached the stream (its node died
 between the commit and the XADD, or the outbox overflowed) is found by a
-sweep: every ``SWEEP_EVERY`` seconds the node asks the store for every
-room's last id (one query) and the reorder buffer reads what it lacks; at
-once, too, when the reader gets Redis back.
+sweep: every ``SWEEP_EVERY`` seconds the node asks the store for the
+rooms' last ids (one query, of the rooms changed since the previous ask)
+and the reorder buffer reads what it lacks; at once, too, when the reader
+gets Redis back.
 
 A ``StateChanged`` or ``Blocked`` is not handed to this node's own buffer:
 the node that made the change applied it already (chat/state.py applies
@@ -263,7 +264,7 @@ class RedisBus:
                 self.sweep(at_once=True)
 
     def sweep(self, at_once: bool = False) -> None:
-        """Ask the store for every room's last id; the buffer reads what it lacks."""
+        """Ask the store for the rooms' last ids; the buffer reads what it lacks."""
         buffer = self._buffer
         if buffer is None or self._closing:
             return
