@@ -15,9 +15,9 @@ below the new value; the row stays locked until the commit, so one room's
 ids are contiguous and committed in id order across all nodes, and rooms
 never wait on each other. Rows are locked in room order, so two nodes
 committing to the same rooms cannot deadlock. A rolled-back transaction
-rolls its increment back: no holes.
-A batch of messages is one statement, one round trip
-(pg_commit.py): the counters are held only for its insert and its commit.
+rolls its increment back: no holes. A batch of messages is one statement,
+one round trip (pg_commit.py): the counters are held only for its insert
+and its commit.
 
 A connection lost while a commit's answer was on its way leaves the batch
 maybe committed: the store learns which on a new connection (``_settle``,
