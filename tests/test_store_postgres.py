@@ -21,6 +21,7 @@ from sshchat.store.errors import StoreError, StoreUnreachable
 from sshchat.store.pg_schema import MIGRATIONS
 from sshchat.store.postgres import PostgresStore
 from tests.support.postgres import PostgresServer, free_port
+from tests.support.proxy import Relay
 from tests.support.waiting import eventually
 
 
@@ -184,9 +185,9 @@ def test_serve_on_an_unreachable_database_says_so_in_one_line_and_exits_2(tmp_pa
     ]
 
 
-async def _commit(store: PostgresStore, text: str) -> list[Message] | Exception:
+async def _commit(store: PostgresStore, text: str, room: str = "#lobby") -> list[Message] | Exception:
     outcome: asyncio.Future[list[Message] | Exception] = asyncio.get_running_loop().create_future()
-    store.append([Draft("#lobby", Kind.CHAT, "alice", text, 1.0)], outcome.set_result)
+    store.append([Draft(room, Kind.CHAT, "alice", text, 1.0)], outcome.set_result)
     return await asyncio.wait_for(outcome, 15)
 
 
@@ -237,3 +238,111 @@ async def test_after_a_postgresql_restart_the_first_message_is_kept_and_a_failed
     store.last_ids(last.set_result)
     assert await asyncio.wait_for(last, 15) == {}
     store.close()
+
+
+async def _last_ids(store: PostgresStore) -> dict[str, int]:
+    found: asyncio.Future[dict[str, int]] = asyncio.get_running_loop().create_future()
+    store.last_ids(found.set_result)
+    return await asyncio.wait_for(found, 15)
+
+
+async def test_the_sweep_reads_only_the_rooms_changed_and_finds_a_commit_that_was_under_way(
+    postgres: PostgresServer, pg_url: str
+) -> None:
+    """The bus asks every 2 s; a cluster keeps every room ever made, so
+    ``last_ids`` gives only the rooms changed since it was last asked. A
+    commit of another node that took its place before one sweep and ended
+    after it is found by the next one all the same."""
+    loop = asyncio.get_running_loop()
+    node, other = PostgresStore(pg_url, loop=loop), PostgresStore(pg_url, loop=loop)
+    holder = await asyncpg.connect(pg_url)
+    try:
+        for room in ("#a", "#b", "#c"):
+            assert isinstance(await _commit(node, "hi", room), list)
+        assert await _last_ids(node) == {"#a": 1, "#b": 1, "#c": 1}  # the first time: every room
+        assert await _last_ids(node) == {}  # nothing changed since
+        async with holder.transaction():  # #a's counter held: the other node's commit waits in the middle
+            await holder.execute("SELECT * FROM room_seq WHERE room = '#a' FOR UPDATE")
+            late = asyncio.ensure_future(_commit(other, "late", "#a"))
+            await eventually(lambda: holder.fetchval("SELECT count(*) > 0 FROM pg_locks WHERE NOT granted"))
+            assert isinstance(await _commit(node, "meanwhile", "#b"), list)
+            assert await _last_ids(node) == {"#b": 2}
+        assert [m.id for m in await late] == [2]  # type: ignore[union-attr]
+        assert (await _last_ids(node))["#a"] == 2  # (with #b again: it changed while #a's commit ran)
+        assert await _last_ids(node) == {}
+    finally:
+        await holder.close()
+        node.close()
+        other.close()
+
+
+async def test_a_commit_whose_answer_is_lost_is_told_as_kept(postgres: PostgresServer, pg_url: str) -> None:
+    """The network drops while PostgreSQL commits a message: the commit
+    completes, its answer never arrives. The sender was told "not saved"
+    while every node could read the line; they are told it was kept."""
+    relay = await Relay(postgres.port).start()
+    db = _database(postgres, pg_url)
+    store = await _through(relay, pg_url)
+    try:
+        assert isinstance(await _commit(store, "first"), list)
+        # A commit that takes a moment: a deferred trigger sleeps as the transaction commits.
+        postgres.psql(db, """
+            CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS
+                $$ BEGIN PERFORM pg_sleep(0.5); RETURN NULL; END $$;
+            CREATE CONSTRAINT TRIGGER slow AFTER INSERT ON messages DEFERRABLE INITIALLY DEFERRED
+                FOR EACH ROW WHEN (NEW.text = 'slow') EXECUTE FUNCTION slow();
+        """)
+        told = asyncio.ensure_future(_commit(store, "slow"))
+        await eventually(lambda: _sleeping(postgres, db))
+        relay.cut()  # the commit is under way; its answer will find no one
+        relay.restore()
+        answer = await told
+    finally:
+        await asyncio.to_thread(store.close)  # (not on this loop: the relay runs on it)
+        await relay.close()
+    assert isinstance(answer, list) and [m.id for m in answer] == [2], answer
+    assert postgres.psql(db, "SELECT id FROM messages WHERE text = 'slow'").stdout.split() == ["2"]
+
+
+async def test_a_batch_cut_off_before_its_commit_is_kept_once(postgres: PostgresServer, pg_url: str) -> None:
+    """The connection drops while the batch waits (here in a trigger, as it
+    might for a lock): the server may still be working on it. It used to be
+    refused though the server was back at once; it is kept, and once: the
+    backend left working on it is ended before the batch is sent again."""
+    relay = await Relay(postgres.port).start()
+    db = _database(postgres, pg_url)
+    store = await _through(relay, pg_url)
+    try:
+        postgres.psql(db, """
+            CREATE TABLE stall (one INT);
+            INSERT INTO stall VALUES (1);
+            CREATE FUNCTION stall() RETURNS trigger LANGUAGE plpgsql AS
+                $$ BEGIN IF EXISTS (SELECT 1 FROM stall) THEN PERFORM pg_sleep(60); END IF; RETURN NEW; END $$;
+            CREATE TRIGGER stall BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION stall();
+        """)
+        told = asyncio.ensure_future(_commit(store, "stalled"))
+        await eventually(lambda: _sleeping(postgres, db))
+        relay.cut()
+        relay.restore()
+        postgres.psql(db, "DELETE FROM stall")  # the batch sent again will not stall
+        answer = await told
+    finally:
+        await asyncio.to_thread(store.close)  # (not on this loop: the relay runs on it)
+        await relay.close()
+    assert isinstance(answer, list) and [m.id for m in answer] == [1], answer
+    assert postgres.psql(db, "SELECT id FROM messages WHERE text = 'stalled'").stdout.split() == ["1"]
+
+
+async def _through(relay: Relay, url: str) -> PostgresStore:
+    """A store that reaches the database through ``relay`` (opened off this loop: the relay runs on it)."""
+    port = int(url.rpartition(":")[2].partition("/")[0])
+    return await asyncio.to_thread(
+        PostgresStore, url.replace(f":{port}/", f":{relay.port}/"), asyncio.get_running_loop()
+    )
+
+
+def _sleeping(postgres: PostgresServer, db: str) -> bool:
+    """A backend of the database is in pg_sleep (a trigger of the test's)."""
+    out = postgres.psql(db, "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep'"
+                                 " AND datname = current_database()").stdout
+    return out.strip() == "1"

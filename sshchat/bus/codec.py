@@ -39,9 +39,13 @@ def _message(m: Message) -> list[Any]:
     return [m.id, m.room, m.kind.value, m.sender, m.text, m.time, m.recipient]
 
 
+# Kind by its value: a dict lookup, where calling the Enum took longer than the rest of a message's fields.
+_KINDS: dict[str, Kind] = {kind.value: kind for kind in Kind}
+
+
 def _unmessage(data: list[Any]) -> Message:
     msg_id, room, kind, sender, text, time, recipient = data
-    return Message(int(msg_id), room, Kind(kind), sender, text, float(time), recipient)
+    return Message(int(msg_id), room, _KINDS[kind], sender, text, float(time), recipient)
 
 
 _CHANGES: dict[str, type[Any]] = {cls.__name__: cls for cls in get_args(Change)}
@@ -124,6 +128,8 @@ CODECS: dict[type[Any], tuple[str, Encoder, Decoder]] = {
     ),
 }
 _DECODERS: dict[str, Decoder] = {tag: decode for tag, _, decode in CODECS.values()}
+# One decoder, called on text: json.loads would, for every entry, sniff the bytes' encoding and build its call.
+_JSON = json.JSONDecoder()
 
 
 def encode(event: Event) -> bytes:
@@ -135,7 +141,7 @@ def encode(event: Event) -> bytes:
 def decode(data: bytes | str) -> Event:
     """The event ``encode`` made; CodecError for anything else."""
     try:
-        fields = json.loads(data)
+        fields = _JSON.decode(data.decode() if isinstance(data, bytes) else data)
         decoder = _DECODERS[fields["k"]]
         return decoder(fields)
     except CodecError:

@@ -19,6 +19,10 @@ last id it delivered:
   store for every room's last id every few seconds, and a room still behind
   an id it was already behind at the previous sweep is read from the store.
   Waiting one sweep leaves a message on its way through the bus to the bus.
+  A sweep may list only the rooms changed since the previous one (the
+  PostgreSQL store reads no more: a cluster keeps every room ever made);
+  a room this node was behind is checked again at each sweep until it
+  has caught up, listed or not.
 
 Events without an id (notices that are never kept, state changes) have no
 place in any order and pass straight through.
@@ -49,7 +53,9 @@ class Backfill(Protocol):
         the private messages)."""
 
     def last_ids(self, done: Callable[[dict[str, int]], None]) -> None:
-        """Per room, the highest id committed, to ``done`` on the event loop."""
+        """Per room, the highest id committed, to ``done`` on the event loop;
+        a room whose highest id has not changed since the previous call may
+        be left out."""
 
 
 class Timer(Protocol):
@@ -114,6 +120,7 @@ class ReorderBuffer:
         self._gap_wait = gap_wait
         self._rooms: dict[str, _Room] = {room: _Room(last) for room, last in (last_ids or {}).items()}
         self._call_later = call_later
+        self._behind: set[str] = set()  # rooms behind the store at the last sweep (``_Room.behind``)
         self.counts = Counts()
 
     def push(self, event: Event) -> None:
@@ -152,20 +159,27 @@ class ReorderBuffer:
         the bus has not brought it. ``at_once``: every room behind is read
         now (the reader is back from a lost connection: what the stream no
         longer holds will not come).
+
+        A room left out of ``last_ids`` has not changed since the previous
+        sweep: if this node was behind it then, its last id is the one seen.
         """
-        rooms = self._rooms
+        rooms, behind = self._rooms, self._behind
+        if behind:
+            last_ids = {**{room: rooms[room].behind for room in behind}, **last_ids}
         for room, last in last_ids.items():
             state = rooms.get(room)
             if state is None:
                 state = rooms[room] = _Room(0)
             if last <= state.delivered:
                 state.behind = 0
+                behind.discard(room)
                 continue
             if at_once or state.delivered < state.behind:
                 state.known = max(state.known, last if at_once else state.behind)
                 if state.timer is None:
                     self._fill(room)
             state.behind = last
+            behind.add(room)
 
     def close(self) -> None:
         for state in self._rooms.values():

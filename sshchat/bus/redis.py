@@ -23,9 +23,10 @@ room's, comes from the store's ids, not from the stream.
 
 A message committed whose event never reached the stream (its node died
 between the commit and the XADD, or the outbox overflowed) is found by a
-sweep: every ``SWEEP_EVERY`` seconds the node asks the store for every
-room's last id (one query) and the reorder buffer reads what it lacks; at
-once, too, when the reader gets Redis back.
+sweep: every ``SWEEP_EVERY`` seconds the node asks the store for the
+rooms' last ids (one query, of the rooms changed since the previous ask)
+and the reorder buffer reads what it lacks; at once, too, when the reader
+gets Redis back.
 
 What the node applied itself as it published it (``APPLIED_HERE``: state
 changes, blocks, offences, names counted, tokens spent) is not handed to its
@@ -139,6 +140,9 @@ class RedisBus:
         """Reach Redis (retrying for ``start_wait`` seconds), then read and write."""
         self._writer = self._client(socket_timeout=5.0)
         self._reader = self._client(socket_timeout=BLOCK_MS / 1000 + 5.0)
+        # The reply as Redis sent it: redis-py would make a tuple and a dict of every entry's fields, only
+        # for _read to take three values out of them.
+        self._reader.set_response_callback("XREAD", _as_sent)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._start_wait
         delay = BACKOFF_MIN
@@ -236,16 +240,23 @@ class RedisBus:
                 catching_up = True
             delay = BACKOFF_MIN
             read = 0
-            for _stream, entries in answer or ():
+            for _stream, entries in _streams(answer):
                 now = time.time()
                 read += len(entries)
-                for entry_id, fields in entries:
+                for entry_id, flat in entries:
                     self.last_id = entry_id
-                    if fields.get(b"n") == self._node_bytes:
+                    if not flat:
+                        continue  # no fields: nothing this version wrote
+                    if len(flat) == 6 and flat[0] == b"n" and flat[2] == b"t" and flat[4] == b"e":
+                        node, sent, data = flat[1], flat[3], flat[5]  # the fields as _drain writes them
+                    else:
+                        fields = dict(zip(flat[::2], flat[1::2], strict=False))
+                        node, sent, data = fields.get(b"n"), fields.get(b"t", b""), fields.get(b"e", b"")
+                    if node == self._node_bytes:
                         continue  # ours: delivered when published
                     try:
-                        event = decode(fields[b"e"])
-                        self.lags.append(now - float(fields[b"t"]))
+                        event = decode(data)
+                        self.lags.append(now - float(sent))
                     except (CodecError, KeyError, ValueError) as e:
                         log.error("bus: entry %s skipped: %s", entry_id.decode(), e)
                         continue
@@ -262,7 +273,7 @@ class RedisBus:
                 self.sweep(at_once=True)
 
     def sweep(self, at_once: bool = False) -> None:
-        """Ask the store for every room's last id; the buffer reads what it lacks."""
+        """Ask the store for the rooms' last ids; the buffer reads what it lacks."""
         buffer = self._buffer
         if buffer is None or self._closing:
             return
@@ -312,6 +323,19 @@ class RedisBus:
             self.published += len(batch)
             batch.clear()
             delay = BACKOFF_MIN
+
+
+def _as_sent(response: Any, **_options: Any) -> Any:
+    """XREAD's reply unparsed (see ``start``)."""
+    return response
+
+
+def _streams(answer: Any) -> Any:
+    """(stream, [(entry id, [field, value, ...]), ...]) pairs of an unparsed XREAD
+    reply: a list of pairs in RESP2, a map in RESP3, None when BLOCK ran out."""
+    if not answer:
+        return ()
+    return answer.items() if isinstance(answer, dict) else answer
 
 
 def _reason(e: BaseException) -> str:

@@ -283,7 +283,10 @@ class Store(Protocol):
         messages), to ``done`` on the event loop. One cheap query that a
         cluster node asks every few seconds: a message whose publisher died
         before the bus got it is found here, not only when the room's next
-        message arrives (sshchat/bus/order.py)."""
+        message arrives (sshchat/bus/order.py). A room whose highest id has
+        not changed since the previous call may be left out (the PostgreSQL
+        store reads only the rooms changed: a cluster keeps every room ever
+        made)."""
 
     def audit_log(self, limit: int, done: Callable[[list[AuditEntry]], None]) -> None:
         """The newest ``limit`` audit entries, oldest first."""

@@ -12,6 +12,18 @@ cluster needs:
   room's last id, incremented in the commit's transaction), so ``messages``
   is keyed by (room, id); private messages count in room "";
 * ``schema_version`` stands for SQLite's ``PRAGMA user_version``.
+
+Version 2 adds what only a cluster needs:
+
+* ``room_seq.changed``: the id of the transaction that last raised the
+  room's counter, indexed, so the bus's sweep reads only the rooms changed
+  since its previous one (postgres.py, ``_read_last_ids``), not every room
+  ever made;
+* ``store_writes``: per store (one a node), the number of its last batch
+  committed and the room counters it took, written in that batch's own
+  transaction. A node that lost its connection while a commit's answer was
+  on its way reads it to learn whether the batch was kept (postgres.py,
+  ``_settle``), so the sender is told the truth.
 """
 
 from __future__ import annotations
@@ -108,5 +120,18 @@ MIGRATIONS: list[str] = [
     # who said it for /ignore even when they have no key.
     """
     ALTER TABLE messages ADD COLUMN sender_session BIGINT;
+    """,
+    # 3: the sweep asks only for the rooms changed since it last asked; a
+    # commit whose answer was lost is read back from store_writes.
+    """
+    ALTER TABLE room_seq ADD COLUMN changed BIGINT NOT NULL DEFAULT 0;
+    CREATE INDEX room_seq_changed ON room_seq (changed);
+    CREATE TABLE store_writes (
+        writer TEXT PRIMARY KEY,
+        batch BIGINT NOT NULL,
+        rooms TEXT[] NOT NULL,
+        lasts BIGINT[] NOT NULL,
+        time DOUBLE PRECISION NOT NULL
+    );
     """,
 ]

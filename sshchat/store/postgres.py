@@ -15,7 +15,14 @@ below the new value; the row stays locked until the commit, so one room's
 ids are contiguous and committed in id order across all nodes, and rooms
 never wait on each other. Rows are locked in room order, so two nodes
 committing to the same rooms cannot deadlock. A rolled-back transaction
-rolls its increment back: no holes.
+rolls its increment back: no holes. A batch of messages is one statement,
+one round trip (pg_commit.py): the counters are held only for its insert
+and its commit.
+
+A connection lost while a commit's answer was on its way leaves the batch
+maybe committed: the store learns which on a new connection (``_settle``,
+from ``store_writes``) and tells the sender the truth; a batch known not to
+be committed is sent once more.
 
 The connection: opened at start with a bounded retry (``wait`` seconds),
 then an unreachable server is StoreUnreachable. Lost later (PostgreSQL
@@ -30,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import threading
 import time
 import urllib.parse
@@ -43,7 +51,8 @@ from sshchat.chat.message import Message
 from sshchat.chat.store import AuditEntry, Said, Snapshot
 from sshchat.store.batching import BatchingStore
 from sshchat.store.errors import StoreError, StoreUnreachable
-from sshchat.store.jobs import Result, Save, Write
+from sshchat.store.jobs import Append, Result, Save, Write
+from sshchat.store.pg_commit import COMMIT_MESSAGES, INSERT_NUMBERED, MARK, OUTCOME, TAKE_IDS, Plan, plan, results
 from sshchat.store.pg_schema import MIGRATION_LOCK, MIGRATIONS
 from sshchat.store.pg_writers import write
 from sshchat.store.reading import MESSAGE_COLUMNS, SAID_COLUMNS, STATE_QUERIES, fill_state, message, said
@@ -56,6 +65,20 @@ _COMMAND_TIMEOUT = 10.0  # a statement the server does not answer: fail it (its 
 _RECONNECT_EVERY = 1.0  # while the server is down, one connection attempt a second, not one per batch
 _MIGRATION_WAIT = 120.0  # for another node's schema upgrade to finish
 _TRANSIENT_TRIES = 3
+_SETTLE_GRACE = 1.0  # a commit in doubt: how long the old backend may take to end by itself...
+_SETTLE_WAIT = 3.0  # ...and to learn its outcome at all
+_SETTLE_POLL = 0.02
+_KEEP_WRITES = 7 * 86400.0  # seconds a stopped store's row of store_writes is kept (a crashed node's stays)
+
+# This store's old backend, still running (not the connection asking): $1 its pid, $2 our application_name.
+_BACKEND_RUNS = "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND application_name = $2" \
+    " AND pid <> pg_backend_pid()"
+_TERMINATE = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = $1 AND application_name = $2" \
+    " AND pid <> pg_backend_pid()"
+# The rooms whose counter changed in a transaction at or after $1, and the oldest transaction still running
+# (from the same snapshot): every transaction below it has ended, and what it changed is in this answer.
+_CHANGED_SINCE = "SELECT txid_snapshot_xmin(txid_current_snapshot()), array_agg(room), array_agg(last)" \
+    " FROM room_seq WHERE changed >= $1"
 _TRANSIENT = (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError)
 
 # The server out of reach (down, restarting, refusing connections): not the record's fault.
@@ -67,6 +90,10 @@ _UNREACHABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.OperatorInterventionError,  # shutting down, starting up
     asyncpg.exceptions.TooManyConnectionsError,
 )
+
+
+class InDoubt(ConnectionError):
+    """A batch whose commit's answer was lost, and its outcome could not be learned."""
 
 
 def redacted(url: str) -> str:
@@ -93,6 +120,11 @@ class PostgresStore(BatchingStore):
         self._io = asyncio.new_event_loop()  # run only on the store thread
         self._conn: asyncpg.Connection | None = None
         self._next_attempt = 0.0
+        # Who this store is in store_writes and pg_stat_activity (application_name: at most 63 bytes).
+        self._writer = os.urandom(8).hex()
+        self._name = f"sshchat {self._writer}"
+        self._batches = 0  # batches sent: the number of the last one is in store_writes once committed
+        self._swept = 0  # the oldest transaction running at the last read of last_ids (see _read_last_ids)
         opened: Future[None] = Future()
         self._thread = threading.Thread(
             target=self._thread_main, args=(opened, wait), name="sshchat-store-pg", daemon=True
@@ -118,6 +150,9 @@ class PostgresStore(BatchingStore):
             self._serve_forever()
         finally:
             if self._conn is not None:
+                with contextlib.suppress(Exception):
+                    # every batch of this store is answered: its row in store_writes has no more use
+                    self._wait(self._conn.execute("DELETE FROM store_writes WHERE writer = $1", self._writer))
                 with contextlib.suppress(Exception):
                     self._wait(self._conn.close(timeout=_CONNECT_TIMEOUT))
             self._io.close()
@@ -151,6 +186,10 @@ class PostgresStore(BatchingStore):
                 raise StoreError(f"cannot use database {self.where}: {_reason(e)}") from None
         try:
             await self._migrate(conn)
+            # the rows of stores long gone (a node killed cannot remove its own)
+            await conn.execute(
+                "DELETE FROM store_writes WHERE time < extract(epoch from now()) - $1", _KEEP_WRITES
+            )
         except BaseException:
             await conn.close(timeout=_CONNECT_TIMEOUT)
             raise
@@ -159,7 +198,7 @@ class PostgresStore(BatchingStore):
     async def _connect(self, timeout: float) -> asyncpg.Connection:
         return await asyncpg.connect(
             self.url, timeout=timeout, command_timeout=_COMMAND_TIMEOUT,
-            server_settings={"application_name": "sshchat"},
+            server_settings={"application_name": self._name},
         )
 
     async def _migrate(self, conn: asyncpg.Connection) -> None:
@@ -211,8 +250,7 @@ class PostgresStore(BatchingStore):
 
     def _retry_alone(self, error: Exception) -> bool:
         """Not when the server is out of reach: each job would fail the same
-        way, and a commit whose answer was lost may have been made after all
-        (retrying would store it twice)."""
+        way (a batch whose commit was in doubt was settled by ``_write``)."""
         return not isinstance(error, _UNREACHABLE)
 
     # ------------------------------------------------------------- writes
@@ -229,99 +267,148 @@ class PostgresStore(BatchingStore):
         return self._wait(self._write(jobs))
 
     async def _write(self, jobs: list[Write]) -> list[Result]:
-        conn = await self._connection()
+        """Commit the batch and answer with the truth, even when the connection
+        is lost while the commit's answer is on its way.
+
+        Then the batch may have been committed or not; saying "not saved"
+        when it was would show others a line its sender was told was lost.
+        ``_settle`` learns which on a new connection. Not committed, the
+        batch is tried once more on that connection (it cannot be stored
+        twice: it is known not to be); the first use of a connection the
+        server ended while idle (PostgreSQL restarted since) fails so, and
+        the message is kept, not refused, once the server is back.
+        """
+        work = plan(jobs)
+        if not work.counts and not work.changes:
+            return results(jobs, {})  # notices only: nothing to keep
+        lost: BaseException | None = None
+        for _ in range(2):
+            conn = await self._connection()
+            self._batches += 1
+            batch = self._batches
+            try:
+                if work.changes:
+                    lasts = await self._in_transaction(conn, jobs, work, batch)
+                else:
+                    lasts = await self._one_statement(conn, work, batch)
+                return results(jobs, work.firsts(lasts))
+            except _UNREACHABLE as e:
+                lost = e
+                pid = conn.get_server_pid()
+                self._drop()
+            settled = await self._settle(pid, batch, lost)
+            if settled is not None:
+                log.warning("database %s: the connection was lost as a batch committed; it was saved", self.where)
+                return results(jobs, work.firsts(settled))
+        assert lost is not None
+        raise lost
+
+    async def _one_statement(self, conn: asyncpg.Connection, work: Plan, batch: int) -> dict[str, int]:
+        """A batch of messages alone: one statement, one round trip (pg_commit.py)."""
+        rooms = work.rooms
+        rows = await conn.fetch(
+            COMMIT_MESSAGES, rooms, [work.counts[r] for r in rooms], *work.columns(), self._writer, batch
+        )
+        return {room: last for room, last in rows}
+
+    async def _in_transaction(
+        self, conn: asyncpg.Connection, jobs: list[Write], work: Plan, batch: int
+    ) -> dict[str, int]:
+        """A batch with state changes: one explicit transaction, the changes and
+        the messages in the batch's order (a /rmroom drops what was said before it)."""
+        await conn.execute("BEGIN")
         try:
-            try:
-                await conn.execute("BEGIN")
-            except _UNREACHABLE:
-                conn = await self._again()
-                await conn.execute("BEGIN")
-            try:
-                out = await self._write_on(conn, jobs)
-            except BaseException:
-                with contextlib.suppress(*_UNREACHABLE):
-                    await conn.execute("ROLLBACK")
-                raise
-            await conn.execute("COMMIT")
-            return out
-        except _UNREACHABLE:
-            # Whatever state the connection is left in (a rollback that could not be sent), the
-            # next batch starts on a new one.
-            self._drop()
+            lasts: dict[str, int] = {}
+            if work.counts:
+                rooms = work.rooms
+                lasts = {r: last for r, last in await conn.fetch(TAKE_IDS, rooms, [work.counts[r] for r in rooms])}
+            rows: list[tuple[Any, ...]] = []
+            for job, value in results(jobs, work.firsts(lasts)):
+                if isinstance(job, Save):
+                    if rows:  # messages before the change are written before it
+                        await self._insert(conn, rows)
+                        rows = []
+                    await write(conn, job.change)
+                    continue
+                assert isinstance(job, Append)
+                for d, m in zip(job.drafts, value, strict=True):
+                    if d.keep:
+                        rows.append((d.room, m.id, d.kind.value, d.sender, d.sender_fp, d.recipient, d.text, d.time,
+                                     d.sender_session))
+            if rows:
+                await self._insert(conn, rows)
+            await conn.execute(MARK, self._writer, batch, list(lasts), list(lasts.values()))
+        except BaseException:
+            with contextlib.suppress(*_UNREACHABLE):
+                await conn.execute("ROLLBACK")
             raise
+        await conn.execute("COMMIT")
+        return lasts
+
+    @staticmethod
+    async def _insert(conn: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> None:
+        """Numbered messages in one statement, a column an array: one statement
+        to plan and run, where executemany runs one per row."""
+        await conn.execute(INSERT_NUMBERED, *map(list, zip(*rows, strict=True)))
 
     async def _again(self) -> asyncpg.Connection:
-        """A new connection at once, after the old one failed before anything was sent on it.
+        """A new connection at once, after the old one failed a read.
 
         This thread's loop runs only while it waits for a query, so a
         connection the server ended while idle (PostgreSQL restarted since
-        its last use) looks open until it is used: without this, the first
-        message after a restart was refused though the server was back.
-        Nothing of the batch reached the server, so trying it once more on
-        a new connection cannot store it twice.
+        its last use) looks open until it is used. A read is safe to ask
+        again.
         """
         self._drop()
         self._next_attempt = 0.0
         return await self._connection()
 
-    async def _write_on(self, conn: asyncpg.Connection, jobs: list[Write]) -> list[Result]:
-        """The batch's statements, inside the transaction ``_write`` began."""
-        next_id = await self._take_ids(conn, jobs)
-        out: list[Result] = []
-        rows: list[tuple[Any, ...]] = []
-        for job in jobs:
-            if isinstance(job, Save):
-                if rows:  # messages before the change are written before it (a /rmroom drops them)
-                    await self._insert(conn, rows)
-                    rows = []
-                await write(conn, job.change)
-                out.append((job, None))
-                continue
-            messages = []
-            for d in job.drafts:
-                msg_id = 0  # not kept: no id (a notice shown once, in the room's order)
-                if d.keep:
-                    msg_id = next_id[d.room]
-                    next_id[d.room] += 1
-                    rows.append((d.room, msg_id, d.kind.value, d.sender, d.sender_fp, d.recipient, d.text, d.time,
-                                 d.sender_session))
-                messages.append(d.message(msg_id))
-            out.append((job, messages))
-        if rows:
-            await self._insert(conn, rows)
-        return out
+    async def _settle(self, pid: int, batch: int, lost: BaseException) -> dict[str, int] | None:
+        """Whether ``batch``, sent on the connection to backend ``pid`` just
+        lost, was committed: its room counters if so, None if not.
 
-    @staticmethod
-    async def _take_ids(conn: asyncpg.Connection, jobs: list[Write]) -> dict[str, int]:
-        """Each room's first id for this transaction: its counter raised by
-        the number of its messages here, the row locked until the commit."""
-        counts: dict[str, int] = {}
-        for job in jobs:
-            if not isinstance(job, Save):
-                for d in job.drafts:
-                    if d.keep:
-                        counts[d.room] = counts.get(d.room, 0) + 1
-        if not counts:
-            return {}
-        rooms = sorted(counts)  # one locking order for every node: no deadlock
-        rows = await conn.fetch(
-            "INSERT INTO room_seq AS s (room, last)"
-            " SELECT * FROM unnest($1::text[], $2::bigint[]) ORDER BY 1"
-            " ON CONFLICT (room) DO UPDATE SET last = s.last + EXCLUDED.last RETURNING room, last",
-            rooms, [counts[r] for r in rooms],
-        )
-        return {room: last - counts[room] + 1 for room, last in rows}
-
-    @staticmethod
-    async def _insert(conn: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> None:
-        """All of a batch's messages in one statement, a column an array: one
-        statement to plan and run, where executemany runs one per row."""
-        await conn.execute(
-            "INSERT INTO messages (room, id, kind, sender, sender_fp, recipient, text, time, sender_session)"
-            " SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],"
-            " $7::text[], $8::float8[], $9::bigint[])",
-            *map(list, zip(*rows, strict=True)),
-        )
+        Asked on a new connection (kept for what follows). The old backend may
+        still be running the batch (waiting for a lock, or for its commit to
+        reach the disk), and could commit it after any answer read now; so
+        first it must be gone: given ``_SETTLE_GRACE`` to end by itself (a
+        backend that has begun its commit completes it), then terminated
+        (one that has not is rolled back). Then ``store_writes``, written in
+        the batch's own transaction, holds the truth. If the server cannot
+        be asked within ``_SETTLE_WAIT``, InDoubt: the sender hears that
+        whether it was kept is unknown, not that it was lost.
+        """
+        deadline = time.monotonic() + _SETTLE_WAIT
+        grace = time.monotonic() + _SETTLE_GRACE
+        while True:
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await self._connect(max(0.1, min(_CONNECT_TIMEOUT, deadline - time.monotonic())))
+                while await conn.fetchval(_BACKEND_RUNS, pid, self._name):
+                    if time.monotonic() >= deadline:
+                        break
+                    if time.monotonic() >= grace:
+                        with contextlib.suppress(asyncpg.PostgresError):
+                            await conn.fetchval(_TERMINATE, pid, self._name)
+                    await asyncio.sleep(_SETTLE_POLL)
+                else:
+                    row = await conn.fetchrow(OUTCOME, self._writer)
+                    self._conn, self._next_attempt = conn, 0.0
+                    break
+                conn.terminate()  # the old backend outlived the deadline
+            except _UNREACHABLE:
+                if conn is not None:
+                    conn.terminate()
+                if time.monotonic() + _SETTLE_POLL * 10 < deadline:
+                    await asyncio.sleep(_SETTLE_POLL * 10)
+                    continue
+            self._next_attempt = time.monotonic() + _RECONNECT_EVERY
+            raise InDoubt(
+                f"the connection to database {self.where} was lost as it committed ({_reason(lost)}),"
+                " and whether it was kept could not be learned"
+            ) from lost
+        if row is None or row["batch"] != batch:
+            return None
+        return dict(zip(row["rooms"], row["lasts"], strict=True))
 
     # -------------------------------------------------------------- reads
 
@@ -343,7 +430,7 @@ class PostgresStore(BatchingStore):
             snap.recent.setdefault(row[1], []).append(message(row))
         fill_state(snap, {part: await db.fetch(sql) for part, sql in STATE_QUERIES.items()})
         # where each room's order starts for the bus (a dropped room's counter stays: ids never repeat)
-        snap.last_ids = dict(await db.fetch("SELECT room, last FROM room_seq"))
+        snap.last_ids = await self._changed_since(db, 0)
         return snap
 
     def _read_history(self, room: str, before_id: int | None, limit: int) -> list[Message]:
@@ -362,9 +449,32 @@ class PostgresStore(BatchingStore):
         return [said(r) for r in rows]
 
     def _read_last_ids(self) -> dict[str, int]:
-        # the counters, not MAX(id): one row per room, and a room's counter
-        # moves only when its transaction commits
-        return dict(self._wait(self._fetch("SELECT room, last FROM room_seq")))
+        """The rooms whose counter changed since the previous call (or ``load``).
+
+        The bus's sweep asks every 2 s; reading every room's counter made its
+        cost grow with the rooms ever made, most of them long silent. Each
+        counter raise records its transaction's id (``changed``, indexed);
+        each read keeps the oldest transaction then still running, and the
+        next read takes every row changed by it or later. A transaction that
+        took its id before a read but committed after it is therefore still
+        found (a timestamp or a sequence, taken before the commit, would miss
+        it). The counters, not MAX(id): a room's counter moves only when its
+        transaction commits.
+        """
+        return self._wait(self._changed_since_now())
+
+    async def _changed_since_now(self) -> dict[str, int]:
+        db = await self._connection()
+        try:
+            return await self._changed_since(db, self._swept)
+        except _UNREACHABLE:  # ended while idle (see _again); a read is safe to ask again
+            return await self._changed_since(await self._again(), self._swept)
+
+    async def _changed_since(self, db: asyncpg.Connection, since: int) -> dict[str, int]:
+        """Rooms' last ids changed at or after transaction ``since``; moves the mark on."""
+        horizon, rooms, lasts = await db.fetchrow(_CHANGED_SINCE, since)
+        self._swept = max(self._swept, horizon)
+        return dict(zip(rooms, lasts, strict=True)) if rooms is not None else {}
 
     def _read_audit_log(self, limit: int) -> list[AuditEntry]:
         rows = self._wait(self._fetch(
