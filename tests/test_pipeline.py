@@ -239,3 +239,19 @@ def test_a_line_far_over_the_limit_is_refused_before_it_is_cleaned(clock: Clock,
     hub.handle_line(alice, "/join #lobby")
     hub.handle_line(alice, "hi" + "\x1b[0m" * 9)  # 38: within four times the limit, cleaned, and short enough
     assert reader.texts(Kind.CHAT) == ["hi"] and cleaned == [38]
+
+
+def test_a_commit_whose_outcome_is_unknown_is_not_called_lost() -> None:
+    """The database lost touch as it committed (PostgreSQL: the answer lost,
+    and asking again failed): the line may be kept, and shown later to all."""
+    from sshchat.chat.store import Committed, Draft, OutcomeUnknown
+
+    class LosingAnswers(MemoryStore):
+        def append(self, drafts: list[Draft], done: Committed) -> None:
+            done(OutcomeUnknown("the connection was lost as it committed"))
+
+    hub = Hub(LosingAnswers(), chat_settings())
+    alice, a = person(hub, "alice")
+    hub.handle_line(alice, "maybe kept")
+    assert a.notices[-1].startswith("the database stopped answering as your message was saved: if it was kept")
+    assert "nobody got it" not in a.notices[-1]

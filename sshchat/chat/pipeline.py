@@ -31,12 +31,16 @@ from sshchat.chat.ratelimit import BucketsByKey, Offences, TokenBucket
 from sshchat.chat.room import Room
 from sshchat.chat.sanitize import clean
 from sshchat.chat.settings import ChatSettings
-from sshchat.chat.store import Draft, Store
+from sshchat.chat.store import Draft, OutcomeUnknown, Store
 
 # Hears the outcome of one message: None once delivered, else the refusal.
 Then = Callable[[str | None], None]
 
 NOT_SAVED = "your message could not be saved (storage error), so nobody got it; please try again"
+MAYBE_SAVED = (
+    "the database stopped answering as your message was saved: if it was kept, everyone sees it "
+    "within seconds; if you do not see it, send it again"
+)
 NOTHING_TO_SAY = "nothing to say"
 MUTED_REMINDER_EVERY = 60.0  # seconds between "you are muted" reminders to a person
 # Cleaning looks at every character, so a line longer than this many times
@@ -99,7 +103,7 @@ class Pipeline:
 
         def committed(result: list[Message] | Exception) -> None:
             if isinstance(result, Exception):
-                _refuse(member, NOT_SAVED, then)
+                _refuse(member, MAYBE_SAVED if isinstance(result, OutcomeUnknown) else NOT_SAVED, then)
                 return
             self._publish(Private(result[0], member.person, target.person))
             if target is not member and target.away:
@@ -243,7 +247,7 @@ class Pipeline:
 
         def committed(result: list[Message] | Exception) -> None:
             if isinstance(result, Exception):
-                _refuse(member, NOT_SAVED, then)
+                _refuse(member, MAYBE_SAVED if isinstance(result, OutcomeUnknown) else NOT_SAVED, then)
                 return
             sender = member.person
             for msg in result:

@@ -24,6 +24,12 @@ from sshchat.chat.message import Kind, Message
 from sshchat.chat.room import RoomInfo
 
 
+class OutcomeUnknown(ConnectionError):
+    """The database lost touch as it committed, and whether the write was
+    kept could not be learned: its sender must not be told it was lost (if
+    it was kept, everyone sees it once a node reads it back)."""
+
+
 @dataclass(frozen=True)
 class Draft:
     """A message the room has accepted but the store has not yet numbered.

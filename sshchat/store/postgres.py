@@ -48,7 +48,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from sshchat.chat.message import Message
-from sshchat.chat.store import AuditEntry, Said, Snapshot
+from sshchat.chat.store import AuditEntry, OutcomeUnknown, Said, Snapshot
 from sshchat.store.batching import BatchingStore
 from sshchat.store.errors import StoreError, StoreUnreachable
 from sshchat.store.jobs import Append, Result, Save, Write
@@ -92,7 +92,7 @@ _UNREACHABLE: tuple[type[BaseException], ...] = (
 )
 
 
-class InDoubt(ConnectionError):
+class InDoubt(OutcomeUnknown):
     """A batch whose commit's answer was lost, and its outcome could not be learned."""
 
 
