@@ -246,6 +246,8 @@ class RedisRoster:
         self._spawn(self._release(name, fingerprint))
 
     def record(self, event: Arrived | Departed) -> None:
+        if self._dirty:
+            return  # the next beat that reaches Redis writes this node's people whole
         self._pending.append(event)
         if self._client is not None and (self._writer is None or self._writer.done()):
             self._writer = asyncio.get_running_loop().create_task(self._write())
