@@ -9,7 +9,9 @@ them again."""
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -20,7 +22,10 @@ from sshchat.chat.member import Member
 from sshchat.store.memory import MemoryStore
 from tests.support.bus import LossyNet
 from tests.support.chat import Recorder, person
+from tests.support.cluster import names_on, node_logs, start_node
+from tests.support.proxy import Relay
 from tests.support.redis import RedisServer
+from tests.support.server import ServerProcess, connect
 from tests.support.settings import chat_settings
 from tests.support.waiting import eventually
 
@@ -102,3 +107,43 @@ async def test_a_node_that_missed_an_arrival_and_a_departure_catches_up(pair: Pa
     del pair.net.lose[pair.b.receive]
     await login(pair.a, "fred")
     await eventually(lambda: names(pair.b, bob, bob_sees) == "3 in #lobby: bob, erin, fred", timeout=5)
+
+
+async def test_a_departure_trimmed_from_the_stream_while_a_node_was_cut_off(
+    tmp_path: Path, redis_server: RedisServer, pg_url: str
+) -> None:
+    """Two real nodes; b reaches Redis through a relay that is cut. While it
+    is cut, quinn leaves a and sam says 300 lines: the stream (capped at 10,
+    so trimmed by whole blocks of 100 entries) no longer holds quinn's
+    departure when b reads on. b's /names must still lose quinn."""
+    relay = await Relay(redis_server.port).start()
+    settings = {"SSHCHAT_BUS_STREAM_CAP": "10"}
+    nodes: dict[str, ServerProcess] = {}
+    clients = []
+    try:
+        # In threads: the relay on this test's loop must relay while b starts.
+        # sam says 300 lines at once: above the default burst of 10.
+        nodes["a"], nodes["b"] = await asyncio.gather(
+            asyncio.to_thread(start_node, tmp_path / "a", redis_server.url, pg_url, rate_burst=1000, env=settings),
+            asyncio.to_thread(start_node, tmp_path / "b", relay.url(), pg_url, rate_burst=1000, env=settings),
+        )
+        quinn = await connect(nodes["a"].port, "quinn")
+        sam = await connect(nodes["a"].port, "sam")
+        rita = await connect(nodes["b"].port, "rita")
+        clients += [quinn, sam, rita]
+        await names_on(rita, "quinn", "rita", "sam", timeout=10)
+        relay.cut()
+        await quinn.close()
+        await sam.wait_for("quinn left", timeout=10)
+        for n in range(300):
+            sam.line(f"line {n}")
+        await sam.wait_for("sam: line 299\n", timeout=30)
+        relay.restore()
+        await names_on(rita, "rita", "sam", absent=("quinn",), timeout=15)
+    except AssertionError as e:
+        raise AssertionError(f"{e}\n{node_logs(nodes)}") from None
+    finally:
+        for client in clients:
+            await client.close()
+        await asyncio.gather(*(asyncio.to_thread(s.stop, signal.SIGTERM) for s in nodes.values()))
+        await relay.close()
