@@ -161,3 +161,25 @@ async def test_names_live_with_their_node_and_are_never_renewed(redis_server: Re
         await b.close()
         await a.close()
         await client.aclose()
+
+
+async def test_a_claim_whose_person_has_not_joined_yet_survives_a_lost_heartbeat(redis_server: RedisServer) -> None:
+    """Between a login's claim and its join the name is not among the hub's
+    held names; a node that finds its heartbeat lost just then claims its
+    names again and lets go of the rest, but not of that one."""
+    url = redis_server.url
+    a = await started(url, "a", [])
+    b = await started(url, "b", [])
+    client = aioredis.Redis.from_url(url)
+    try:
+        assert await claim(a, "zoe", None) == CLAIMED  # not joined yet: held_names() lacks it
+        assert await claim(a, "yan", None) == CLAIMED
+        a.release("yan", None)
+        await client.delete(NODE_PREFIX + "a")  # as if a was cut off longer than its heartbeat lasts
+        await eventually(lambda: client.exists(NODE_PREFIX + "a"), timeout=5)  # a's beat claimed again
+        assert await claim(b, "zoe", None) == Claim(taken=True)
+        assert await claim(b, "yan", None) == CLAIMED
+    finally:
+        await b.close()
+        await a.close()
+        await client.aclose()

@@ -64,6 +64,7 @@ PEOPLE_PREFIX = "sshchat:people:"
 NODES = "sshchat:nodes"
 TTL = 3.0  # seconds a heartbeat lasts unless renewed
 EVERY = 1.0  # seconds between beats (and looks at the other nodes)
+FRESH = 10.0  # seconds a claim is kept by _reclaim before its person joined (see RedisRoster._fresh)
 
 # The scripts build the keys of other nodes from their names (a claim learns
 # its holder by reading it): fine on one Redis, which is what a cluster of
@@ -233,6 +234,10 @@ class RedisRoster:
         self._suspect: dict[str, int] = {}  # node -> its count seen ahead of the mirror at the last beat
         self._reading: set[str] = set()  # nodes whose people are being read (reconcile)
         self._forgetting: set[str] = set()
+        # Names claimed in the last FRESH seconds (key -> name, fingerprint,
+        # when): a login between its claim and its join is not yet among the
+        # hub's held names, and _reclaim must not let go of its claim.
+        self._fresh: dict[str, tuple[str, str | None, float]] = {}
 
     # ---------------------------------------------------------- the Roster
 
@@ -243,6 +248,9 @@ class RedisRoster:
         self._spawn(self._claim(name, fingerprint, take_over, then))
 
     def release(self, name: str, fingerprint: str | None) -> None:
+        fresh = self._fresh.get(name_key(name))
+        if fresh is not None and fresh[1] == fingerprint:
+            del self._fresh[name_key(name)]
         self._spawn(self._release(name, fingerprint))
 
     def record(self, event: Arrived | Departed) -> None:
@@ -318,8 +326,22 @@ class RedisRoster:
             answer = Claim(error="the cluster's Redis cannot be reached")
         else:
             holder = holder.decode() if isinstance(holder, bytes) else str(holder)
+            if ok:
+                self._note_fresh(key, name, fingerprint)
             answer = CLAIMED if ok and not holder else Claim(displaced=holder) if ok else Claim(taken=True)
         then(answer)
+
+    def _note_fresh(self, key: str, name: str, fingerprint: str | None) -> None:
+        """Note a claim just made; forget those older than FRESH (oldest
+        first: the dict is in the order they were noted)."""
+        fresh, now = self._fresh, asyncio.get_running_loop().time()
+        fresh.pop(key, None)
+        fresh[key] = (name, fingerprint, now)
+        while fresh:
+            oldest = next(iter(fresh))
+            if now - fresh[oldest][2] <= FRESH:
+                break
+            del fresh[oldest]
 
     async def _release(self, name: str, fingerprint: str | None) -> None:
         if self._client is None:
@@ -414,6 +436,13 @@ class RedisRoster:
             seq, people = listener.people()
             held = listener.held_names()
             keys = [name_key(name) for name, _ in held]
+            now, known = asyncio.get_running_loop().time(), set(keys)
+            for key, (name, fingerprint, when) in list(self._fresh.items()):
+                if now - when > FRESH:
+                    del self._fresh[key]
+                elif key not in known:
+                    held.append((name, fingerprint))
+                    keys.append(key)
             args: list[Any] = [self.node, self._ttl_ms, NODE_PREFIX, NODES, NAME_PREFIX, seq, len(people)]
             for event in people:
                 args += [str(event.session), encode(event)]
