@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 
 from sshchat.bus.codec import decode, encode
-from sshchat.chat.bus import Blocked, Event, Private, Receive, RoomLine, StateChanged
+from sshchat.chat.bus import APPLIED_HERE, Event, Private, Receive, RoomLine
 from sshchat.chat.message import Kind, Message
 from sshchat.chat.store import Said
 
@@ -88,7 +88,7 @@ class LossyPort:
 
     def publish(self, event: Event) -> None:
         for receive in list(self.net.hubs):
-            if receive is self.receive and isinstance(event, (StateChanged, Blocked)):
+            if receive is self.receive and type(event) in APPLIED_HERE:
                 continue  # applied here already: as the Redis bus, never handed back
             lose = self.net.lose.get(receive)
             if lose is not None and lose(event):
