@@ -10,7 +10,8 @@ from collections.abc import Awaitable, Callable, Iterable
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from sshchat.bus.roster import NAME_PREFIX, RedisRoster
+from sshchat.bus.roster import NAME_PREFIX, NODE_PREFIX, RedisRoster
+from sshchat.chat.bus import Arrived
 from sshchat.chat.roster import CLAIMED, Claim
 from tests.support.redis import RedisServer
 from tests.support.waiting import eventually, stays_false
@@ -46,6 +47,15 @@ class Listener:
     def name_lost(self, name: str, fingerprint: str | None) -> None:
         self.lost.append(name)
 
+    def people(self) -> tuple[int, list[Arrived]]:
+        return 0, []
+
+    def mirror_seq(self, node: str) -> int:
+        return 0
+
+    def reconcile(self, node: str, people: list[Arrived], seq: int) -> None:
+        pass
+
 
 async def started(url: str, node: str, held: list[tuple[str, str | None]], others: Iterable[str] = (),
                   gone: list[str] | None = None) -> RedisRoster:
@@ -80,10 +90,15 @@ async def test_claims_renewals_and_a_silent_node(redis_server: RedisServer) -> N
         held_b.append(("alice", "K"))
         await stays_false(_holds(client, "alice", b"a\nK"), for_=TTL * 2, interval=0.05)  # a does not take it back
         assert not gone
-        # a was cut off longer than a claim lasts, and someone on b took a name of a's meanwhile:
+        # a was cut off longer than its heartbeat lasts (it expired), and
+        # someone on b took a name of a's meanwhile: a's claim died with it
         assert await claim(a, "zed", None) == CLAIMED
         held_a.append(("zed", None))
-        await client.set(NAME_PREFIX + "zed", b"b\nSHA256:other", px=5000)
+        assert await claim(b, "zed", "SHA256:other") == Claim(taken=True)
+        async with client.pipeline(transaction=True) as pipe:  # at once, before a's next beat
+            pipe.delete(NODE_PREFIX + "a")
+            pipe.set(NAME_PREFIX + "zed", b"b\nSHA256:other")
+            await pipe.execute()
         lost = a._listener.lost  # type: ignore[union-attr]
         await eventually(lambda: lost == ["zed"])  # a's hub is told, and its person gives the name up
         await a.close()  # its heartbeat goes: b reports it gone
@@ -116,3 +131,55 @@ async def test_a_burst_of_300_logins_claims_every_name(redis_server: RedisServer
         assert [a for a in answers if a is not CLAIMED] == []
     finally:
         await roster.close()
+
+
+async def test_names_live_with_their_node_and_are_never_renewed(redis_server: RedisServer) -> None:
+    """A beat renews one key per node, whatever its people: no name has a
+    TTL to renew, and none is touched by the beats. A node that stops
+    beating (killed) loses every name at once when its heartbeat expires."""
+    url = redis_server.url
+    held_a = [(f"user{n}", None) for n in range(200)]
+    a = await started(url, "a", [])
+    gone: list[str] = []
+    b = await started(url, "b", [], others=["a"], gone=gone)
+    client = aioredis.Redis.from_url(url)
+    try:
+        assert await asyncio.gather(*(claim(a, name, fp) for name, fp in held_a)) == [CLAIMED] * 200
+        a._listener.held = held_a  # type: ignore[union-attr]
+        await asyncio.sleep(2.2)  # 20 beats
+        assert await client.pttl(NAME_PREFIX + "user7") == -1  # no TTL: nothing to renew
+        assert await client.object("idletime", NAME_PREFIX + "user7") >= 2  # untouched since claimed
+        assert await claim(b, "user7", None) == Claim(taken=True)
+        assert a._loop_task is not None
+        a._loop_task.cancel()  # a stops beating, as if killed
+        await eventually(lambda: gone == ["a"], timeout=5)
+        assert await claim(b, "user7", None) == CLAIMED
+        assert await claim(b, "user8", "SHA256:other") == CLAIMED
+        # a's claims are cleaned up once by whoever saw it gone
+        await eventually(_holds(client, "user9", None), timeout=5)
+    finally:
+        await b.close()
+        await a.close()
+        await client.aclose()
+
+
+async def test_a_claim_whose_person_has_not_joined_yet_survives_a_lost_heartbeat(redis_server: RedisServer) -> None:
+    """Between a login's claim and its join the name is not among the hub's
+    held names; a node that finds its heartbeat lost just then claims its
+    names again and lets go of the rest, but not of that one."""
+    url = redis_server.url
+    a = await started(url, "a", [])
+    b = await started(url, "b", [])
+    client = aioredis.Redis.from_url(url)
+    try:
+        assert await claim(a, "zoe", None) == CLAIMED  # not joined yet: held_names() lacks it
+        assert await claim(a, "yan", None) == CLAIMED
+        a.release("yan", None)
+        await client.delete(NODE_PREFIX + "a")  # as if a was cut off longer than its heartbeat lasts
+        await eventually(lambda: client.exists(NODE_PREFIX + "a"), timeout=5)  # a's beat claimed again
+        assert await claim(b, "zoe", None) == Claim(taken=True)
+        assert await claim(b, "yan", None) == CLAIMED
+    finally:
+        await b.close()
+        await a.close()
+        await client.aclose()

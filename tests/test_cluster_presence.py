@@ -111,7 +111,7 @@ async def test_names_whois_and_rooms_see_the_people_of_the_other_node(nodes: Nod
     dora = await nodes.login(nodes.b, "dora")
     await names_on(dora, "cleo", "dora")
     dora.line("/whois cleo")
-    await dora.wait_for(re.compile(r"cleo: no key \(not registered\)"))
+    await dora.wait_for(re.compile(r"cleo: no key \(not registered\).*; idle \d+s \(within 30s\), on another server"))
     dora.line("/rooms")
     await dora.wait_for(re.compile(r"#lobby \([2-9] online"))
 
@@ -133,6 +133,15 @@ async def test_a_join_counts_the_people_of_the_room_on_every_node(nodes: Nodes) 
     jo.line("/join #both")
     await jo.wait_for("now in #both (2 here)", timeout=JOIN_WAIT)
     await kai.wait_for("jo joined #both (2 here)", timeout=JOIN_WAIT)  # kai on the other node counts
+
+
+async def test_a_name_that_looks_like_someone_on_the_other_node_is_refused(nodes: Nodes) -> None:
+    await nodes.login(nodes.a, "olga")
+    pia = await nodes.login(nodes.b, "pia")
+    await names_on(pia, "olga")  # node b knows her
+    lookalike = await nodes.login(nodes.b, "o1ga")
+    assert await lookalike.exit_status() == 1
+    assert 'the name "o1ga" looks too much like "olga"' in lookalike.stderr
 
 
 async def test_msg_and_reply_reach_a_person_on_the_other_node(nodes: Nodes) -> None:

@@ -18,7 +18,7 @@ from sshchat.chat.message import Kind
 from sshchat.chat.names import name_key
 from sshchat.chat.roster import CLAIMED, Claim, ClaimThen, RosterListener
 from sshchat.store.memory import MemoryStore
-from tests.support.chat import Recorder, person
+from tests.support.chat import Clock, Recorder, person
 from tests.support.settings import chat_settings
 
 
@@ -86,6 +86,9 @@ class DictRoster:
 
     def attach(self, listener: RosterListener) -> None:
         self.hub = listener
+
+    def record(self, event: Arrived | Departed) -> None:
+        """Nothing to keep: this bus loses no event."""
 
 
 def cluster(admins: Iterable[str] = ()) -> tuple[Hub, Hub, dict[str, tuple[str, str]]]:
@@ -174,3 +177,37 @@ def test_a_node_that_stops_answering_takes_its_people_with_it() -> None:
     b.node_gone("a")  # as the roster says when a's heartbeat expired
     assert b.find("alice") is None and b.online() == 1
     assert "alice left (their server stopped answering)" in bob_sees.texts(Kind.LEAVE)
+
+
+def test_a_name_that_looks_like_someone_on_the_other_node_is_refused() -> None:
+    a, b, _ = cluster()
+    login(a, "alice")
+    try:
+        login(b, "aIice")
+    except JoinRefused as e:
+        assert 'the name "aIice" looks too much like "alice"' in str(e)
+    else:
+        raise AssertionError("a look-alike of a name online on node a was given on node b")
+    bob, bob_sees = login(b, "bob")
+    b.handle_line(bob, "/nick a1ice")
+    assert 'the name "a1ice" looks too much like "alice"; please pick another' in bob_sees.notices
+    a.leave(a.find("alice"))  # type: ignore[arg-type]
+    b.handle_line(bob, "/nick a1ice")  # alice is gone: the shape is free again
+    assert b.find("a1ice") is bob
+
+
+def test_whois_shows_the_idle_time_of_a_person_on_the_other_node() -> None:
+    clock = Clock()
+    store, net, claims = MemoryStore(), Net(), {}
+    a = Hub(store, chat_settings(), clock, bus=net.bus(), roster=DictRoster("a", claims))
+    b = Hub(store, chat_settings(), clock, bus=net.bus(), roster=DictRoster("b", claims))
+    alice, _ = login(a, "alice")
+    bob, bob_sees = login(b, "bob")
+    clock.now += 300
+    a.tick()
+    b.handle_line(bob, "/whois alice")
+    assert "idle 5m (within 30s), on another server of this chat" in bob_sees.notices[-1]
+    a.handle_line(alice, "hello")  # she is back: her node says so at its next tick
+    a.tick()
+    b.handle_line(bob, "/whois alice")
+    assert "idle 0s (within 30s), on another server of this chat" in bob_sees.notices[-1]

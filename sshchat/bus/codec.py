@@ -108,13 +108,13 @@ CODECS: dict[type[Any], tuple[str, Encoder, Decoder]] = {
     Arrived: (
         "here",
         lambda e: {"a": [e.node, e.session, e.name, e.fingerprint, e.address, e.room, e.rooms, e.away,
-                         e.connected_at, e.last_active]},
+                         e.connected_at, e.last_active, e.seq]},
         lambda d: Arrived(*d["a"]),
     ),
     Departed: (
         "gone",
-        lambda e: {"node": e.node, "s": e.session},
-        lambda d: Departed(d["node"], d["s"]),
+        lambda e: {"node": e.node, "s": e.session, "q": e.seq},
+        lambda d: Departed(d["node"], d["s"], int(d.get("q", 0))),
     ),
     Kick: (
         "kick",

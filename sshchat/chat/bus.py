@@ -125,6 +125,10 @@ class Arrived:
 
     ``session``: their session number on ``node`` (with ``node``, who they
     are in the cluster); ``rooms``: room keys, ``room`` the one they look at.
+    ``last_active``: when they last typed, as of the last Arrived (their node
+    sends one when it moved on by IDLE_STEP or more, so /whois elsewhere shows
+    an idle time that is at most that much short). ``seq``: this node's
+    presence counter after this change (see Departed).
     """
 
     node: str
@@ -137,15 +141,24 @@ class Arrived:
     away: str | None
     connected_at: float
     last_active: float
+    seq: int = 0
 
 
 @dataclass(slots=True)
 class Departed:
     """A person left ``node`` (``session``), or None: every one of its
-    people at once (the node stops)."""
+    people at once (the node stops).
+
+    ``seq``: each node counts its presence changes (Arrived, Departed) and
+    keeps the count with its people in Redis; a node whose mirror is behind
+    that count for more than a beat missed an event (the stream was trimmed
+    while it was away, Redis restarted empty) and reads the node's people
+    from Redis instead (sshchat/bus/roster.py), so no ghost stays.
+    """
 
     node: str
     session: int | None = None
+    seq: int = 0
 
 
 @dataclass(slots=True)

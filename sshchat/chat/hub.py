@@ -50,7 +50,7 @@ from sshchat.chat.ratelimit import Offences
 from sshchat.chat.registry import NameRegistry
 from sshchat.chat.room import Room
 from sshchat.chat.rooms import LOBBY, LOBBY_KEY, Rooms
-from sshchat.chat.roster import Claim, LocalRoster, Mirror, Roster
+from sshchat.chat.roster import IDLE_STEP, Claim, LocalRoster, Mirror, Roster
 from sshchat.chat.settings import ChatSettings
 from sshchat.chat.state import SharingStore, StateApplier
 from sshchat.chat.store import Store
@@ -118,7 +118,10 @@ class Hub:
         # Hears the address of each person who just logged in on another node
         # (the transport spends one of that address's arrivals here too).
         self.on_arrival_elsewhere: Callable[[str], None] | None = None
-        self._shown: dict[int, tuple[str, str, tuple[str, ...], str | None]] = {}  # session -> state published
+        # session -> (state published, last_active published): tick() tells
+        # the other nodes what changed since
+        self._shown: dict[int, tuple[tuple[str, str, tuple[str, ...], str | None], float]] = {}
+        self._seq = 0  # this node's presence changes published (Arrived and Departed carry it)
         self._quiet: set[str] = set()  # name keys whose login replaces a session on another node
         self._pipeline = Pipeline(s, store, self.moderation, self.offences, clock, self.disconnect, publish)
         self._rooms = Rooms(s, store, clock, self._pipeline, self.moderation, snapshot, self.remote.count_in)
@@ -460,17 +463,18 @@ class Hub:
         elif mine:
             return  # this node's own word about itself
         elif type(event) is Arrived:
-            known = len(self.remote)
-            self.remote.update(event)
-            if (
-                len(self.remote) > known and self.on_arrival_elsewhere is not None
-                and self.clock() - event.connected_at < ARRIVAL_FRESH
-            ):
-                self.on_arrival_elsewhere(event.address)
+            if not self.remote.stale(event.node, event.seq):
+                known = len(self.remote)
+                self.remote.update(event)
+                if (
+                    len(self.remote) > known and self.on_arrival_elsewhere is not None
+                    and self.clock() - event.connected_at < ARRIVAL_FRESH
+                ):
+                    self.on_arrival_elsewhere(event.address)
         elif type(event) is Departed:
             if event.session is None:
                 self.remote.drop_node(event.node)
-            else:
+            elif not self.remote.stale(event.node, event.seq):
                 self.remote.remove(event.node, event.session)
         else:  # Hello
             self.node_forgotten()
@@ -486,13 +490,20 @@ class Hub:
     def _person_state(self, member: Member) -> tuple[str, str, tuple[str, ...], str | None]:
         return (member.name, member.room, tuple(member.rooms), member.away)
 
-    def _tell(self, member: Member) -> None:
-        """Tell the other nodes ``member`` is here, as they are now."""
-        self._shown[member.session] = self._person_state(member)
-        self._publish(Arrived(
+    def _arrived(self, member: Member) -> Arrived:
+        return Arrived(
             self.node, member.session, member.name, member.fingerprint, member.address, member.room,
-            list(member.rooms), member.away, member.connected_at, member.last_active,
-        ))
+            list(member.rooms), member.away, member.connected_at, member.last_active, self._seq,
+        )
+
+    def _tell(self, member: Member) -> None:
+        """Tell the other nodes ``member`` is here, as they are now (and
+        keep it where they can check their mirrors against it)."""
+        self._shown[member.session] = (self._person_state(member), member.last_active)
+        self._seq += 1
+        event = self._arrived(member)
+        self.roster.record(event)
+        self._publish(event)
 
     def _changed(self, member: Member) -> None:
         """Presence's word: ``member`` was renamed (the other nodes hear it at once)."""
@@ -506,7 +517,10 @@ class Hub:
         self._shown.pop(member.session, None)
         if release:
             self.roster.release(member.name, member.fingerprint)
-        self._publish(Departed(self.node, member.session))
+        self._seq += 1
+        event = Departed(self.node, member.session, self._seq)
+        self.roster.record(event)
+        self._publish(event)
 
     def _kicked(self, event: Kick) -> None:
         """Another node's /kick of someone here, or a login of their key there."""
@@ -542,13 +556,32 @@ class Hub:
     def node_gone(self, node: str) -> None:
         """``node`` stopped answering (killed, or cut off): its people leave
         every list here, and the rooms here hear it."""
+        self._gone_elsewhere(self.remote.drop_node(node), " (their server stopped answering)")
+
+    def _gone_elsewhere(self, people: list[Member], why: str) -> None:
+        """The rooms here hear that these people of another node left."""
         now = self.clock()
-        for person in self.remote.drop_node(node):
+        for person in people:
             for key in person.rooms:
                 room = self._by_key.get(key)
                 if room is not None:
-                    text = f"{person.name} left (their server stopped answering)"
+                    text = f"{person.name} left{why}"
                     room.publish(Message(0, room.name, Kind.LEAVE, person.name, text, now), False)
+
+    def people(self) -> tuple[int, list[Arrived]]:
+        """This node's presence count and its people (the roster writes them
+        to Redis again when Redis lost them)."""
+        return self._seq, [self._arrived(m) for m in self._presence.members.values()]
+
+    def mirror_seq(self, node: str) -> int:
+        """How far the mirror of ``node`` is whole (see Mirror.behind)."""
+        return self.remote.behind(node)
+
+    def reconcile(self, node: str, people: list[Arrived], seq: int) -> None:
+        """The mirror of ``node`` was behind its people in Redis (an event
+        missed): it becomes them; a ghost it held leaves every list, and the
+        rooms here hear it, late as it is."""
+        self._gone_elsewhere(self.remote.replace(node, people, seq), "")
 
     # ------------------------------------------------------------ clockwork
 
@@ -559,7 +592,9 @@ class Hub:
         if self._cluster:
             shown = self._shown
             for member in list(self._presence.members.values()):
-                if shown.get(member.session) != self._person_state(member):
+                told = shown.get(member.session)
+                if (told is None or told[0] != self._person_state(member)
+                        or member.last_active - told[1] >= IDLE_STEP):
                     self._tell(member)
 
     def sweep_idle(self) -> None:

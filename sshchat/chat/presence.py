@@ -107,7 +107,12 @@ class Presence:
 
     def lookalike(self, name: str, me: Member | None = None) -> str | None:
         """Refusal for a name that looks like someone else's online name."""
-        other = self._shapes.get(skeleton(name))
+        shape = skeleton(name)
+        # Here, or on another node (the mirror's index by skeleton: one
+        # lookup, whatever the number online). Two nodes admitting two
+        # look-alikes at the same instant both pass: the claim in Redis is
+        # per name, not per shape.
+        other = self._shapes.get(shape) or self._remote.shapes.get(shape)
         if other is None or other is me or other.key == name_key(name):
             return None
         return f'the name "{name}" looks too much like "{other.name}"; please pick another'

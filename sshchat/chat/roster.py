@@ -16,8 +16,13 @@ Two things a single process gets for free and a cluster does not:
   private message) travels on the bus to their node, which does it.
 
 A node that dies stops renewing its heartbeat; the roster notices and the
-hub drops that node's people (``Mirror.drop_node``), and its name claims
-expire on their own.
+hub drops that node's people (``Mirror.drop_node``); its name claims are
+valid only while its heartbeat lives, so they are free at once.
+
+Each node also keeps its people where every node can read them (in Redis),
+with a count of its presence changes (``seq`` of Arrived and Departed); a
+node whose mirror of another is behind that count reads them from there
+(``Mirror.replace``): an event it missed leaves no ghost.
 """
 
 from __future__ import annotations
@@ -28,9 +33,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from sshchat.chat.addresses import address_keys
-from sshchat.chat.bus import Arrived
+from sshchat.chat.bus import Arrived, Departed
 from sshchat.chat.member import NOWHERE, Member
-from sshchat.chat.names import name_key
+from sshchat.chat.names import name_key, skeleton
 from sshchat.chat.ratelimit import TokenBucket
 
 
@@ -50,6 +55,11 @@ class Claim:
 
 
 CLAIMED = Claim()
+
+# A node tells the others a person's last activity again once it moved on by
+# this much (at most one Arrived per person per IDLE_STEP, not one per line):
+# /whois on another node shows an idle time at most this much too long.
+IDLE_STEP = 30.0
 
 ClaimThen = Callable[[Claim], None]
 
@@ -73,7 +83,20 @@ class RosterListener(Protocol):
 
     def name_lost(self, name: str, fingerprint: str | None) -> None:
         """Someone on another node holds ``name`` now (this node was cut off
-        longer than a claim lasts): whoever holds it here must give it up."""
+        longer than its heartbeat lasts): whoever holds it here must give it up."""
+
+    def people(self) -> tuple[int, list[Arrived]]:
+        """This node's presence count and everyone here, as Arrived (the
+        roster writes them again where Redis lost them)."""
+        ...
+
+    def mirror_seq(self, node: str) -> int:
+        """The last presence count of ``node`` applied to the mirror (0: none)."""
+        ...
+
+    def reconcile(self, node: str, people: list[Arrived], seq: int) -> None:
+        """``node``'s people are these, as of its count ``seq`` (read from
+        Redis because the mirror was behind): the mirror becomes them."""
 
 
 class Roster(Protocol):
@@ -94,6 +117,10 @@ class Roster(Protocol):
     def attach(self, listener: RosterListener) -> None:
         """The hub to ask and to tell (see RosterListener)."""
 
+    def record(self, event: Arrived | Departed) -> None:
+        """Keep what this node just published about one of its people where
+        the other nodes can check their mirrors against it (never waits)."""
+
 
 class LocalRoster:
     """One process: the hub's own checks are the whole claim."""
@@ -109,6 +136,9 @@ class LocalRoster:
 
     def attach(self, listener: RosterListener) -> None:
         """Nothing to renew, no other node to watch."""
+
+    def record(self, event: Arrived | Departed) -> None:
+        """No other node reads it."""
 
 
 _NO_RATE = TokenBucket(1, 1.0, lambda: 0.0)  # a remote person's rate is their node's to keep
@@ -127,6 +157,11 @@ class Mirror:
         # room key -> its remote people (a dict keeps their order): a join's
         # "(N here)" and /names of one room cost that room, not everyone.
         self._in_room: dict[str, dict[tuple[str, int], Member]] = {}
+        # skeleton -> remote person: a login's look-alike check is one lookup
+        # here, not a walk of everyone on the other nodes (chat/presence.py).
+        self.shapes: dict[str, Member] = {}
+        self.seqs: dict[str, int] = {}  # node -> its last presence count applied here
+        self.gaps: set[str] = set()  # nodes whose counts skipped one: an event was missed
         self.version = 0  # changes whenever someone comes, goes or is renamed (Tab's index)
         # People by where they came from (chat/addresses.py's keys): the
         # connections an address holds on the other nodes (ssh/limits.py).
@@ -144,6 +179,28 @@ class Mirror:
     def nodes(self) -> set[str]:
         return {node for node, _ in self._by_session}
 
+    def stale(self, node: str, seq: int) -> bool:
+        """Is an event of ``node`` with count ``seq`` older than what the
+        mirror has (read from Redis meanwhile)? Else the count is noted, and
+        a count that skips one (an event missed: the stream was trimmed
+        while this node was away, Redis restarted empty) marks ``node`` for
+        reading again (``behind``). A count of 0 is an older version's
+        event: always applied."""
+        if not seq:
+            return False
+        last = self.seqs.get(node, 0)
+        if seq <= last:
+            return True
+        if seq != last + 1:
+            self.gaps.add(node)
+        self.seqs[node] = seq
+        return False
+
+    def behind(self, node: str) -> int:
+        """The count of ``node`` up to which the mirror is whole (0 after a
+        gap: anything newer in Redis is worth reading)."""
+        return 0 if node in self.gaps else self.seqs.get(node, 0)
+
     def update(self, event: Arrived) -> Member:
         """Someone on another node is here, in this state (new, renamed, moved)."""
         found = self._by_session.get((event.node, event.session))
@@ -155,8 +212,7 @@ class Mirror:
             self.version += 1
             self._count(found.address, 1)
         elif found.name != event.name:
-            if self.by_key.get(found.key) is found:
-                del self.by_key[found.key]
+            self._unindex(found)
             found.rename(event.name)
             self.version += 1
         self._leave_rooms(found)
@@ -165,14 +221,21 @@ class Mirror:
         for key in found.rooms:
             self._in_room.setdefault(key, {})[(event.node, event.session)] = found
         self.by_key[found.key] = found
+        self.shapes[skeleton(found.name)] = found
         return found
+
+    def _unindex(self, member: Member) -> None:
+        if self.by_key.get(member.key) is member:
+            del self.by_key[member.key]
+        shape = skeleton(member.name)
+        if self.shapes.get(shape) is member:
+            del self.shapes[shape]
 
     def remove(self, node: str, session: int) -> Member | None:
         found = self._by_session.pop((node, session), None)
         if found is not None:
             self._leave_rooms(found)
-            if self.by_key.get(found.key) is found:
-                del self.by_key[found.key]
+            self._unindex(found)
             self.version += 1
             self._count(found.address, -1)
         return found
@@ -184,11 +247,30 @@ class Mirror:
                 if self.by_address[key] <= 0:
                     del self.by_address[key]
 
+    def replace(self, node: str, people: list[Arrived], seq: int) -> list[Member]:
+        """``node``'s people are exactly ``people`` (as of its count ``seq``):
+        those the mirror has and ``people`` lacks are removed and returned.
+        Older than what the mirror has (events came while Redis was read):
+        nothing changes, and the next look reads it again."""
+        if seq < self.seqs.get(node, 0):
+            return []
+        here = {event.session for event in people}
+        gone = [m for (n, s), m in list(self._by_session.items()) if n == node and s not in here]
+        for member in gone:
+            self.remove(node, member.session)
+        for event in people:
+            self.update(event)
+        self.seqs[node] = seq
+        self.gaps.discard(node)
+        return gone
+
     def drop_node(self, node: str) -> list[Member]:
         """Everyone of ``node`` gone at once (it stopped, or stopped answering)."""
         gone = [m for (n, _), m in self._by_session.items() if n == node]
         for member in gone:
             self.remove(node, member.session)
+        self.seqs.pop(node, None)
+        self.gaps.discard(node)
         return gone
 
     def in_room(self, room_key: str) -> list[Member]:

@@ -1,13 +1,14 @@
 """Stand-ins for the bus tests: a store that numbers each room's messages
 1, 2, 3... as the cluster's store does (cluster.md), and a node's receiver
-that records what it was given."""
+that records what it was given; a cluster's bus that loses events on cue."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
-from sshchat.chat.bus import Event, Private, RoomLine
+from sshchat.bus.codec import decode, encode
+from sshchat.chat.bus import APPLIED_HERE, Event, Private, Receive, RoomLine
 from sshchat.chat.message import Kind, Message
 from sshchat.chat.store import Said
 
@@ -56,3 +57,46 @@ class Received:
 
     def texts(self, room: str) -> list[str]:
         return [e.msg.text for e in self.events if isinstance(e, (RoomLine, Private)) and e.msg.room == room]
+
+
+class LossyNet:
+    """An in-process cluster bus that every node's hub is attached to, which
+    a test can make lose events on their way to one node (a trimmed stream,
+    a reconnect gap): ``lose[receive] = predicate``. Events are encoded and
+    decoded on the way, as the Redis bus carries them."""
+
+    def __init__(self) -> None:
+        self.hubs: list[Receive] = []
+        self.lose: dict[Receive, Callable[[Event], bool]] = {}
+
+    def bus(self) -> LossyPort:
+        return LossyPort(self)
+
+
+class LossyPort:
+    """One node's end of a ``LossyNet`` (the Bus protocol)."""
+
+    crosses_processes = True
+
+    def __init__(self, net: LossyNet) -> None:
+        self.net = net
+        self.receive: Receive | None = None
+
+    def attach(self, receive: Receive, last_ids: Mapping[str, int], elsewhere: Receive | None = None) -> None:
+        self.receive = receive
+        self.net.hubs.append(receive)
+
+    def publish(self, event: Event) -> None:
+        for receive in list(self.net.hubs):
+            if receive is self.receive and type(event) in APPLIED_HERE:
+                continue  # applied here already: as the Redis bus, never handed back
+            lose = self.net.lose.get(receive)
+            if lose is not None and lose(event):
+                continue
+            receive(decode(encode(event)))
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass

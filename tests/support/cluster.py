@@ -17,13 +17,15 @@ from tests.support.server import ServerProcess
 from tests.support.waiting import eventually
 
 
-def start_node(folder: Path, redis_url: str, db_url: str, *args: str, rate_burst: int) -> ServerProcess:
+def start_node(folder: Path, redis_url: str, db_url: str, *args: str, rate_burst: int,
+               env: dict[str, str] | None = None) -> ServerProcess:
     """A node in ``folder`` (made here: its host key and log live there) on
     the given bus and database, with ``args`` added and the burst of lines
-    one person may send (SSHCHAT_RATE_BURST) set by the caller, who says why."""
+    one person may send (SSHCHAT_RATE_BURST) set by the caller, who says why;
+    ``env``: more settings (SSHCHAT_...)."""
     folder.mkdir()
     return ServerProcess(folder, "--bus", redis_url, "--db", db_url, *args, cwd=folder,
-                         env={"SSHCHAT_RATE_BURST": str(rate_burst)})
+                         env={"SSHCHAT_RATE_BURST": str(rate_burst), **(env or {})})
 
 
 def node_logs(nodes: dict[str, ServerProcess]) -> str:

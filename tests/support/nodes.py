@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from sshchat.bus.codec import decode, encode
-from sshchat.chat.bus import APPLIED_HERE, Event, Receive
+from sshchat.chat.bus import APPLIED_HERE, Arrived, Departed, Event, Receive
 from sshchat.chat.hub import Hub
 from sshchat.chat.roster import CLAIMED, ClaimThen, RosterListener
 from sshchat.store.memory import MemoryStore
@@ -81,6 +81,9 @@ class OpenRoster:
 
     def attach(self, listener: RosterListener) -> None:
         pass
+
+    def record(self, event: Arrived | Departed) -> None:
+        """Nothing to keep: the wire loses no event."""
 
 
 def nodes(

@@ -8,6 +8,7 @@ from sshchat.chat.member import Member
 from sshchat.chat.moderation import when
 from sshchat.chat.names import NAME_RE
 from sshchat.chat.prefs import MAX_IGNORES
+from sshchat.chat.roster import IDLE_STEP
 
 
 def whois(core: Core, member: Member, args: list[str], rest: str) -> None:
@@ -26,9 +27,12 @@ def whois(core: Core, member: Member, args: list[str], rest: str) -> None:
         standing += ", operator"
     if target.away:
         standing += f", away: {target.away}"
-    # Someone on another node of a cluster: how long they have been idle is
-    # their node's to know (it is not sent at every keystroke).
-    idle = "on another server of this chat" if target.node else f"idle {ago(now - target.last_active)}"
+    # Someone on another node of a cluster: their node tells their last
+    # activity again only once it moved on by IDLE_STEP (not at every line),
+    # so the idle time shown here may be that much too long.
+    idle = f"idle {ago(now - target.last_active)}"
+    if target.node:
+        idle += f" (within {int(IDLE_STEP)}s), on another server of this chat"
     member.outlet.notice(
         f"{target.name}: {key} ({standing}); connected since {when(target.connected_at)} "
         f"({ago(now - target.connected_at)} ago); {idle}"
