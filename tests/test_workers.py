@@ -25,7 +25,7 @@ import pytest
 
 from sshchat.config import ConfigError, UsageError, load
 from tests.support.clients import Client
-from tests.support.redis import RedisServer
+from tests.support.redis import RedisServer, free_port
 from tests.support.server import ServerProcess, connect
 from tests.support.waiting import eventually
 
@@ -252,6 +252,21 @@ def test_workers_without_a_bus_is_one_line_and_status_2(tmp_path: Path) -> None:
         "sshchat: --workers 2 needs --bus: without one, each worker would be a separate chat"
     ]
     assert not (tmp_path / "k").exists()  # refused before anything was made
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_an_unreachable_redis_is_one_line_and_status_2_with_workers_or_without(
+    tmp_path: Path, pg_url: str, workers: str
+) -> None:
+    port = free_port()  # nothing listens there
+    r = sshchat(
+        "serve", "--workers", workers, "--host", "127.0.0.1", "--port", "0", "--host-key", "k",
+        "--bus", f"redis://127.0.0.1:{port}/0", "--db", pg_url, "--log-level", "warning", cwd=tmp_path,
+        env={"SSHCHAT_BUS_START_WAIT": "0.3"},
+    )
+    assert r.returncode == 2, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert r.stderr.startswith(f"sshchat: cannot reach Redis at 127.0.0.1:{port}: "), r.stderr
 
 
 def test_a_setting_no_worker_can_start_with_is_told_once(tmp_path: Path, cluster: tuple[str, ...]) -> None:

@@ -165,13 +165,21 @@ class Supervisor:
         return None
 
     def _start_failed(self, worker: Worker) -> int:
-        """A worker that could not start: one line, unless it said why itself."""
+        """A worker that could not start: the exit status of the whole node.
+
+        A worker that said why itself (the command line's one-line errors,
+        status 1, or 2 for a Redis or PostgreSQL that does not answer) gives
+        its status as it is, so that ``--workers N`` fails as one process
+        does; anything else is one line here and status 1.
+        """
         if self._stopping.is_set():
             return 0
         status = worker.process.returncode if worker.process else None
+        if status in (1, 2):  # the worker's own one-line error is on stderr already
+            return status
         if status is None:  # not even started: _start logged why
             print(f"sshchat: worker {worker.index} could not be started", file=sys.stderr)
-        elif status != 1:  # 1: the worker's own one-line error is on stderr already
+        else:
             print(f"sshchat: worker {worker.index} did not start: it {describe_exit(status)}", file=sys.stderr)
         return 1
 
