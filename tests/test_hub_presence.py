@@ -211,3 +211,17 @@ def test_whois_shows_the_idle_time_of_a_person_on_the_other_node() -> None:
     a.tick()
     b.handle_line(bob, "/whois alice")
     assert "idle 0s (within 30s), on another server of this chat" in bob_sees.notices[-1]
+
+
+def test_a_node_that_stops_answering_with_many_people_is_one_line_per_room() -> None:
+    """A node with a crowd goes: its leaves are summed up, as a storm of leaves
+    is, not one line per person to everyone here (a crowd times everyone)."""
+    a, b, _ = cluster()
+    for n in range(40):
+        login(a, f"guest{n}")
+    _, bob_sees = login(b, "bob")
+    b.node_gone("a")
+    assert b.online() == 1
+    assert bob_sees.texts(Kind.LEAVE) == [
+        "guest0, guest1, guest2, guest3, guest4 and 35 others left (their server stopped answering)"
+    ]

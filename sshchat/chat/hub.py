@@ -45,7 +45,7 @@ from sshchat.chat.moderation import Moderation, until_text
 from sshchat.chat.names import name_key
 from sshchat.chat.operations import Operations
 from sshchat.chat.pipeline import Pipeline, Then
-from sshchat.chat.presence import Presence
+from sshchat.chat.presence import SUMMARY_NAMES, Presence
 from sshchat.chat.ratelimit import Offences
 from sshchat.chat.registry import NameRegistry
 from sshchat.chat.room import Room
@@ -559,14 +559,27 @@ class Hub:
         self._gone_elsewhere(self.remote.drop_node(node), " (their server stopped answering)")
 
     def _gone_elsewhere(self, people: list[Member], why: str) -> None:
-        """The rooms here hear that these people of another node left."""
+        """The rooms here hear that these people of another node left: one
+        line a person while they are few in a room (``notice_burst``), else
+        one line that sums them up, as a storm of leaves is. Each node tells
+        only its own rooms (each sees it for itself): nothing goes on the bus."""
         now = self.clock()
+        gone: dict[str, list[str]] = {}
         for person in people:
             for key in person.rooms:
-                room = self._by_key.get(key)
-                if room is not None:
-                    text = f"{person.name} left{why}"
-                    room.publish(Message(0, room.name, Kind.LEAVE, person.name, text, now), False)
+                gone.setdefault(key, []).append(person.name)
+        for key, names in gone.items():
+            room = self._by_key.get(key)
+            if room is None:
+                continue
+            if len(names) <= self.settings.notice_burst:
+                lines = [(name, f"{name} left{why}") for name in names]
+            else:
+                shown = ", ".join(names[:SUMMARY_NAMES])
+                more = f" and {len(names) - SUMMARY_NAMES} others" if len(names) > SUMMARY_NAMES else ""
+                lines = [("", f"{shown}{more} left{why}")]
+            for sender, text in lines:
+                room.publish(Message(0, room.name, Kind.LEAVE, sender, text, now), False)
 
     def people(self) -> tuple[int, list[Arrived]]:
         """This node's presence count and its people (the roster writes them
