@@ -4,6 +4,7 @@ kind of state change an event can carry, comes back as it went."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any, get_args
 
 import pytest
@@ -23,6 +24,8 @@ def sample(cls: type[Any]) -> Any:
         kind = str(f.type)
         if cls is SetMemberships and f.name == "rooms":
             values[f.name] = (("#a", True), ("#b", False))
+        elif kind == "bool":
+            values[f.name] = SAMPLES[bool]
         elif "float" in kind:
             values[f.name] = SAMPLES[float]
         elif "int" in kind:
@@ -68,3 +71,33 @@ def test_a_block_survives_the_round_trip() -> None:
 def test_the_counts_nodes_share_survive_the_round_trip() -> None:
     for event in (Offended("2001:db8::1"), Charged("fingerprint:SHA256:x"), Registered("198.51.100.7")):
         assert decode(encode(event)) == event
+
+
+LINE = {"k": "line", "m": [7, "#lobby", "chat", "alice", "hi", 1.5, None], "keep": True, "s": "session:1"}
+
+
+def entry(base: dict[str, Any], **changes: Any) -> bytes:
+    return json.dumps({**base, **changes}).encode()
+
+
+@pytest.mark.parametrize("data", [
+    entry(LINE, m=[7, "#lobby", "chat", "alice", ["not", "text"], 1.5, None]),  # a text that is a list
+    entry(LINE, m=[7, 12, "chat", "alice", "hi", 1.5, None]),  # a room that is a number
+    entry(LINE, m=[7, "#lobby", "chat", {"a": 1}, "hi", 1.5, None]),  # a sender that is a mapping
+    entry(LINE, s=["session:1"]),
+    entry({"k": "pm", "m": LINE["m"], "s": None, "r": 5}),
+    entry({"k": "here", "a": ["n1", "3", "alice", None, "10.0.0.1", "#lobby", ["#lobby"], None, 1.5, 2.5]}),
+    entry({"k": "here", "a": ["n1", 3, "alice", None, "10.0.0.1", "#lobby", [1, 2], None, 1.5, 2.5]}),
+    entry({"k": "here", "a": ["n1", 3, "alice", None, "10.0.0.1", "#lobby", "#lobby", None, 1.5, 2.5]}),
+    entry({"k": "gone", "node": "n1", "s": True}),
+    entry({"k": "kick", "a": ["n1", "alice", "session:3", None, 0]}),
+    entry({"k": "state", "c": {"type": "Ban", "kind": "name", "value": "x", "until": "forever", "reason": "",
+                               "by": "op", "time": 1.5}}),
+    entry({"k": "state", "c": {"type": "DropRoom", "name_key": "#a", "name": "#a", "expired": "yes"}}),
+    entry({"k": "state", "c": {"type": "SetMemberships", "identity": "x", "rooms": [[1, True]]}}),
+])
+def test_an_entry_whose_fields_are_not_of_their_types_is_one_error(data: bytes) -> None:
+    """What comes off Redis is not trusted to be what this version wrote:
+    a field of another type is refused whole, not acted on half-way."""
+    with pytest.raises(CodecError, match="is not of its type"):
+        decode(data)

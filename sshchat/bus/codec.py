@@ -4,14 +4,21 @@ One table, ``CODECS``: each event class with its tag, its encoder and its
 decoder. A new kind of event is one entry here; a test checks that every
 member of ``sshchat.chat.bus.Event`` (and of the store's ``Change``, which
 ``StateChanged`` carries) survives the round trip.
+
+What comes off the bus is checked against the types its fields declare
+before anyone acts on it: an entry of another version, damaged, or written
+into Redis by someone else is one ``CodecError`` (the reader skips it with
+one line), never a half-applied event, a traceback per entry, or a text
+that is not text kept in a room's history for every later join to trip on.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import types
 from collections.abc import Callable
-from typing import Any, get_args
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from sshchat.chat.bus import (
     Arrived,
@@ -132,6 +139,54 @@ _DECODERS: dict[str, Decoder] = {tag: decode for tag, _, decode in CODECS.values
 _JSON = json.JSONDecoder()
 
 
+Check = Callable[[Any], bool]
+
+
+def _check(hint: Any) -> Check:
+    """A test of a decoded value against a field's declared type: the types
+    JSON brings (text, numbers, true/false, null, lists) and the records
+    and enums built from them."""
+    origin, args = get_origin(hint), get_args(hint)
+    if (origin is Union or origin is types.UnionType) and len(args) == 2 and type(None) in args:
+        given = _check(args[0] if args[1] is type(None) else args[1])
+        return lambda v: v is None or given(v)
+    if origin is Union or origin is types.UnionType:
+        either = [_check(a) for a in args]
+        return lambda v: any([c(v) for c in either])
+    if origin is list:
+        item = _check(args[0])
+        return lambda v: type(v) is list and all(map(item, v))
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        each = _check(args[0])
+        return lambda v: type(v) is tuple and all(map(each, v))
+    if origin is tuple:
+        items = [_check(a) for a in args]
+        return lambda v: type(v) is tuple and len(v) == len(items) and all(c(x) for c, x in zip(items, v, strict=True))
+    if hint is float:
+        return lambda v: type(v) is float or type(v) is int
+    if dataclasses.is_dataclass(hint):
+        return lambda v: type(v) is hint and _wrong_field(v) is None
+    if hint is type(None):
+        return lambda v: v is None
+    return lambda v: type(v) is hint  # str, int (never a bool), bool, an enum
+
+
+_FIELD_CHECKS: dict[type[Any], list[tuple[str, Check]]] = {}
+
+
+def _wrong_field(record: Any) -> str | None:
+    """The name of ``record``'s first field whose value is not of its type, if any."""
+    cls = type(record)
+    checks = _FIELD_CHECKS.get(cls)
+    if checks is None:
+        hints = get_type_hints(cls)
+        checks = _FIELD_CHECKS[cls] = [(f.name, _check(hints[f.name])) for f in dataclasses.fields(cls)]
+    for name, check in checks:
+        if not check(getattr(record, name)):
+            return f"{cls.__name__}.{name}"
+    return None
+
+
 def encode(event: Event) -> bytes:
     """``event`` as compact JSON (UTF-8)."""
     tag, encoder, _ = CODECS[type(event)]
@@ -143,8 +198,12 @@ def decode(data: bytes | str) -> Event:
     try:
         fields = _JSON.decode(data.decode() if isinstance(data, bytes) else data)
         decoder = _DECODERS[fields["k"]]
-        return decoder(fields)
+        event = decoder(fields)
     except CodecError:
         raise
     except (ValueError, KeyError, TypeError) as e:
         raise CodecError(f"unreadable bus entry: {e!r}") from None
+    wrong = _wrong_field(event)
+    if wrong is not None:
+        raise CodecError(f"unreadable bus entry: {wrong} is not of its type")
+    return event
