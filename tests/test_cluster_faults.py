@@ -46,8 +46,12 @@ class Cluster:
 
     async def start(self) -> Cluster:
         # In a thread: a relay on this test's loop must go on relaying while a node starts.
-        a, b = await asyncio.gather(asyncio.to_thread(self._node, "a"), asyncio.to_thread(self._node, "b"))
-        self.nodes = {"a": a, "b": b}
+        # One that fails to start must not leave the other running: close() stops what started.
+        started = await asyncio.gather(*(asyncio.to_thread(self._node, name) for name in "ab"), return_exceptions=True)
+        self.nodes = {name: s for name, s in zip("ab", started, strict=True) if isinstance(s, ServerProcess)}
+        for result in started:
+            if isinstance(result, BaseException):
+                raise result
         return self
 
     def _node(self, name: str) -> ServerProcess:

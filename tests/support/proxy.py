@@ -51,6 +51,10 @@ class Relay:
         except OSError:
             writer.transport.abort()
             return
+        if not self.open:  # cut while connecting upstream: this connection must not outlive the cut
+            writer.transport.abort()
+            up_writer.transport.abort()
+            return
         self._writers.update((writer, up_writer))
         await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
 
