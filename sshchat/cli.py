@@ -104,7 +104,7 @@ def _work(index: int) -> int:
 
 
 def _loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop's faster transport where installed (pip install 'sshchat[fast]')."""
+    """uvloop's faster transport where installed (pip install '.[fast]' in sshchat's folder)."""
     if choice == "asyncio":
         return None
     try:

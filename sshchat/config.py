@@ -71,7 +71,7 @@ class Config:
     port: int = 2222
     host_key: str = "keys/host"
     # A SQLite file, or postgresql://USER@HOST:PORT/NAME (also postgres://): a database
-    # shared by the nodes of a cluster (pip install 'sshchat[cluster]')
+    # shared by the nodes of a cluster (asyncpg: pip install '.[cluster]' in sshchat's folder)
     db: str = "sshchat.db"
     db_connect_wait: float = 5.0  # seconds a starting server retries an unreachable PostgreSQL
     # Fan-out between processes: "" = in-process (one server alone); redis://HOST:PORT/DB

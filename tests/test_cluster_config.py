@@ -13,6 +13,7 @@ import pytest
 from sshchat.app import App, StartError
 from sshchat.bus.redis import RedisBus
 from sshchat.config import CLUSTER_NEEDS_SHARED_DB, ConfigError, UsageError, load
+from sshchat.store import StoreError, open_store
 from tests.support.redis import RedisServer, free_port
 from tests.support.server import Server, make_config
 from tests.support.waiting import eventually
@@ -84,3 +85,13 @@ async def test_a_server_on_a_redis_bus_delivers_through_it(tmp_path: Path, redis
         for client in server.clients:
             await client.close()
         await app.stop()
+
+
+def test_a_postgresql_database_without_asyncpg_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The one line names a package that exists: asyncpg (there is no
+    'sshchat' to install from an index: sshchat installs from its folder)."""
+    monkeypatch.setitem(sys.modules, "asyncpg", None)  # import asyncpg: ImportError
+    monkeypatch.delitem(sys.modules, "sshchat.store.postgres", raising=False)
+    with pytest.raises(StoreError) as refused:
+        open_store("postgresql://chat@127.0.0.1:5432/chat", None, wait=0.0, connect_wait=0.0)
+    assert str(refused.value).endswith(": pip install asyncpg"), refused.value

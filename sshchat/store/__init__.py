@@ -32,5 +32,5 @@ def open_store(db: str, loop: asyncio.AbstractEventLoop | None, wait: float, con
     try:
         from sshchat.store.postgres import PostgresStore
     except ImportError as e:
-        raise StoreError(f"a postgresql:// database needs asyncpg ({e}): pip install 'sshchat[cluster]'") from None
+        raise StoreError(f"a postgresql:// database needs asyncpg ({e}): pip install asyncpg") from None
     return PostgresStore(db, loop, wait=connect_wait)
