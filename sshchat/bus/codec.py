@@ -147,6 +147,8 @@ def _check(hint: Any) -> Check:
     JSON brings (text, numbers, true/false, null, lists) and the records
     and enums built from them."""
     origin, args = get_origin(hint), get_args(hint)
+    if hint is Any:
+        return lambda v: True
     if (origin is Union or origin is types.UnionType) and len(args) == 2 and type(None) in args:
         given = _check(args[0] if args[1] is type(None) else args[1])
         return lambda v: v is None or given(v)
@@ -159,6 +161,9 @@ def _check(hint: Any) -> Check:
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
         each = _check(args[0])
         return lambda v: type(v) is tuple and all(map(each, v))
+    if origin is dict:
+        key, value = (_check(a) for a in args)
+        return lambda v: type(v) is dict and all(key(k) and value(x) for k, x in v.items())
     if origin is tuple:
         items = [_check(a) for a in args]
         return lambda v: type(v) is tuple and len(v) == len(items) and all(c(x) for c, x in zip(items, v, strict=True))
@@ -168,6 +173,8 @@ def _check(hint: Any) -> Check:
         return lambda v: type(v) is hint and _wrong_field(v) is None
     if hint is type(None):
         return lambda v: v is None
+    if origin is not None:  # another generic: its container's type at least
+        return lambda v: isinstance(v, origin)
     return lambda v: type(v) is hint  # str, int (never a bool), bool, an enum
 
 
