@@ -161,7 +161,12 @@ class App:
             raise StartError(str(e), status=2) from None
 
     async def _every_second(self) -> None:
-        """The chat's clockwork: summed-up join/leave notices, idle marks."""
+        """The chat's clockwork: summed-up join/leave notices, idle marks, and
+        in a cluster this node's people's changes told to the others.
+
+        A fault of ours in one turn is logged and the next turn comes: if it
+        ended the task, all of that would stop for good, unseen (a task's
+        error shows only once it is collected, at the stop)."""
         limits = [t for t in (self.config.idle_away, self.config.idle_kick) if t > 0]
         interval = min([1.0, *(max(0.05, t / 4) for t in limits)])
         idle_every = min(5.0, max(0.05, min(limits) / 4)) if limits else 0.0
@@ -169,10 +174,13 @@ class App:
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(interval)
-            self.hub.tick()
-            if idle_every and loop.time() - last_idle >= idle_every:
-                last_idle = loop.time()
-                self.hub.sweep_idle()
+            try:
+                self.hub.tick()
+                if idle_every and loop.time() - last_idle >= idle_every:
+                    last_idle = loop.time()
+                    self.hub.sweep_idle()
+            except Exception:
+                log.exception("the clockwork's turn failed; the next one comes as usual")
 
     async def stop(self, reason: str = SHUTDOWN_REASON) -> None:
         """Stop accepting, tell everyone why, let goodbyes arrive, commit all."""

@@ -9,6 +9,7 @@ import asyncio
 import os
 import socket
 import time
+from typing import Any
 
 import asyncssh
 import pytest
@@ -377,3 +378,21 @@ def test_editing_a_long_ascii_line_measures_no_characters(monkeypatch) -> None:
         editor.feed("\x7f")
     assert editor.text == "y" * 2000
     assert count.calls <= 50 * 2  # each edit measures the key's character, not the 2000 after it
+
+
+async def test_the_clockwork_goes_on_after_a_turn_that_failed(start_server: Any, caplog: Any) -> None:
+    """One fault in a turn (a bug of ours, met once) must not stop the
+    summaries, idle marks and cluster updates for good."""
+    server: Server = await start_server(idle_away=0.2)
+    hub, turns = server.app.hub, []
+    tick = hub.tick
+
+    def failing_once() -> None:
+        turns.append(1)
+        if len(turns) == 1:
+            raise RuntimeError("a fault of ours")
+        tick()
+
+    hub.tick = failing_once  # type: ignore[method-assign]
+    await eventually(lambda: len(turns) >= 3, timeout=5)
+    assert "the clockwork's turn failed" in caplog.text
