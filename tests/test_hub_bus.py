@@ -86,11 +86,13 @@ def test_ignore_holds_for_lines_from_another_node() -> None:
     a, wire_a, b, _ = two_nodes()
     alice, _ = person(a, "alice", "SHA256:alice")
     bob, bob_sees = person(b, "bob", "SHA256:bob")
+    _, carol_sees = person(b, "carol", "SHA256:carol")
     # /ignore of someone on another node comes with cluster-wide presence; what it keeps is the person:
     bob.prefs.ignore(alice.person)
     a.handle_line(alice, "can you hear me")
     for event in wire_a.sent:
         b.receive(event)
+    assert "can you hear me" in carol_sees.texts(Kind.CHAT)  # it did reach node b's room
     assert "can you hear me" not in bob_sees.texts(Kind.CHAT)
 
 
