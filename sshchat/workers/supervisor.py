@@ -200,11 +200,21 @@ class Supervisor:
             process.terminate()
         assert process.stdin is not None and process.stdout is not None
         process.stdin.write(self._line)  # and never closed: see link.py
-        addresses = parse_ready(await process.stdout.readline())
+        line = await process.stdout.readline()
+        addresses = parse_ready(line)
         if addresses is None:  # it ended (or, against link.py, said something else)
+            if line:  # something else, and running: it is no worker of ours
+                process.kill()
+            # Its stdout closed: it is ending, and its exit status says why (1 or 2:
+            # it said so itself). Not killed: a kill polls the process first, and
+            # that poll could reap it before asyncio's watcher, which then reports
+            # status 255 ("Unknown child process") and the reason is lost.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.config.shutdown_grace + STOP_MARGIN):
+                    await process.wait()
             if process.returncode is None:
                 process.kill()
-            await process.wait()
+                await process.wait()
             return None
         log.info("worker %d listening (pid %d)", worker.index, process.pid)
         return addresses
