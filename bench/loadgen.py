@@ -137,8 +137,12 @@ def _other_load(host0: tuple[float, float], host1: tuple[float, float], server0:
 class Run:
     """One benchmark run: the timeline, the measurements, the report."""
 
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(self, args: argparse.Namespace, marks: Callable[[str], None] | None = None) -> None:
+        """``marks``: told "measure" as the window starts and "drained" once
+        every measured line was read (bench.cluster asks the servers for
+        their bus lag at each)."""
         self.args = args
+        self._marks = marks
         self.server: ServerUnderTest | None = None
         self.fleet: Fleet | None = None
         self.token = secrets.token_hex(3)
@@ -274,6 +278,8 @@ class Run:
         end = measure + a.duration
         fleet.send(("run", start, measure, end))
         time.sleep(max(0.0, measure - time.monotonic()))
+        if self._marks is not None:
+            self._marks("measure")
         cpu0, t0, host0 = self._cpu(), time.monotonic(), procstats.host_cpu()
         service0 = self._service_cpu()
         sent_replies = fleet.gather("sent", end - time.monotonic() + 60)
@@ -288,6 +294,8 @@ class Run:
         results = fleet.gather("result", a.grace + 60)
         cpu1, t1 = self._cpu(), max(r["drained"] for r in results)
         service1 = self._service_cpu()
+        if self._marks is not None:
+            self._marks("drained")
         self.results = results
 
         latencies = array("q")
@@ -394,9 +402,10 @@ class Run:
             self.server.cleanup()
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, marks: Callable[[str], None] | None = None) -> int:
+    """``marks``: see Run."""
     args = parse_args(argv)
-    run = Run(args)
+    run = Run(args, marks)
     status = 0
     try:
         run.execute()

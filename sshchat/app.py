@@ -121,6 +121,14 @@ class App:
         self._sweeper = asyncio.create_task(self._every_second())
         return [s.getsockname()[:2] for s in self._listener.sockets]
 
+    def report(self) -> None:
+        """SIGUSR1: log the bus lag of the entries read since the last report
+        (a cluster node's; the in-process bus has none), e.g. for a chosen
+        stretch of time, as the bench does for its measured window."""
+        report_lags = getattr(self._bus, "report_lags", None)  # RedisBus only
+        if report_lags is not None:
+            report_lags()
+
     async def _let_go(self) -> None:
         """Start failed after the bus and roster ran: stop them (their tasks
         would keep the process alive), then close the store."""
@@ -230,6 +238,7 @@ async def run(config: Config, parent: ParentLink | None = None) -> None:
     if parent is not None:
         parent.watch_parent(loop, stop.set)
     app = App(config, worker=parent is not None)
+    loop.add_signal_handler(signal.SIGUSR1, app.report)  # SIGUSR1's default would end the process
     addresses = await app.start()
     if parent is None:
         announce(addresses)

@@ -112,7 +112,7 @@ def test_store_commit_bench_smoke(pg_url: str) -> None:
 def test_cluster_bench_smoke(tmp_path: Path) -> None:
     """bench.cluster starts its own Redis and PostgreSQL and two nodes, splits the users between them
     (so lines cross nodes), loses nothing, and reports both nodes' CPU, the services' CPU, the
-    cross-node latency and each node's bus lag."""
+    cross-node latency and each node's bus lag, over the measured window and the whole run."""
     if REDIS_SERVER is None or binaries() is None:
         pytest.skip("redis-server or PostgreSQL is not installed")
     out = tmp_path / "report.json"
@@ -128,4 +128,7 @@ def test_cluster_bench_smoke(tmp_path: Path) -> None:
     assert report["lost"] == 0
     assert report["cross_node_latency_ms"]["p50"] > 0
     assert report["server_cpu_us_per_delivery"] > 0 and report["service_cpu_us_per_delivery"] is not None
-    assert done.stdout.count("bus lag (node on") == 2, done.stdout
+    assert done.stdout.count("bus lag, whole run (node on") == 2, done.stdout
+    # each node's lag over the measured window alone (its second SIGUSR1 report), in the JSON too
+    assert done.stdout.count("bus lag, measured window (node on") == 2, done.stdout
+    assert len(report["bus_lag_window"]) == 2 and all(w["entries"] > 0 for w in report["bus_lag_window"])

@@ -5,6 +5,7 @@ a Redis restart or a node cut off from it loses nothing and doubles nothing."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -225,3 +226,26 @@ async def test_a_node_back_on_a_restarted_empty_redis_reads_what_it_missed_at_on
         await eventually(in_order(got_b, "#a", 31), timeout=3)
     finally:
         await relay.close()
+
+
+async def test_a_lag_report_covers_the_entries_read_since_the_last_one(
+    redis_server: RedisServer, nodes: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    store = SequencedStore()
+    (a, _), (b, got_b) = await nodes(redis_server.url, store), await nodes(redis_server.url, store)
+    caplog.set_level(logging.INFO, logger="sshchat")
+    for n in range(5):  # a burst, like the logins before a bench measures
+        a.publish(store.line("#a", f"m{n}"))
+    await eventually(lambda: len(got_b.events) == 5)
+    b.report_lags()
+    for n in range(3):  # the stretch an operator (or the bench) asks about
+        a.publish(store.line("#a", f"w{n}"))
+    await eventually(lambda: len(got_b.events) == 8)
+    b.report_lags()
+    b.report_lags()
+    reports = [r.getMessage() for r in caplog.records if r.getMessage().startswith("bus lag report")]
+    assert [r.split(": p50")[0] for r in reports] == [
+        "bus lag report 1: over 5 entries read since the last",
+        "bus lag report 2: over 3 entries read since the last",
+        "bus lag report 3: no entries read since the last",
+    ]

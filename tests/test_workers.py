@@ -307,3 +307,32 @@ def test_workers_auto_is_one_per_core() -> None:
     if (os.cpu_count() or 1) > 1:
         with pytest.raises(UsageError, match="needs --bus"):
             load(None, {}, {"workers": "auto"})
+
+
+def test_sigusr1_to_the_parent_has_every_worker_log_its_bus_lag_since_the_last(
+    tmp_path: Path, cluster: tuple[str, ...]
+) -> None:
+    server = start(tmp_path, cluster)
+    pids = worker_pids(server)
+
+    def reports(number: int) -> list[str]:
+        return re.findall(rf"bus lag report {number}: (?:over \d+ entries read|no entries read) since the last",
+                          "".join(server.log))
+
+    async def chat_and_ask() -> None:
+        async with on_two_workers(server) as (alice, bob):
+            alice.line("hello from alice")
+            await bob.wait_for("alice: hello from alice")
+            server.proc.send_signal(signal.SIGUSR1)
+            await eventually(lambda: len(reports(1)) == 2, timeout=10)
+            server.proc.send_signal(signal.SIGUSR1)
+            await eventually(lambda: len(reports(2)) == 2, timeout=10)
+            bob.line("still here")  # both workers still serve their people
+            await alice.wait_for(re.compile(r"bob\d+: still here"))
+
+    try:
+        asyncio.run(chat_and_ask())
+        assert worker_pids(server) == pids and running(server.pid)
+    finally:
+        assert server.stop() == 0, "".join(server.log)
+    assert "Traceback" not in "".join(server.log)

@@ -35,18 +35,23 @@ another node is shown to ``elsewhere`` as it is read (the hub charges its
 sender's rate limit here, and counts its offences and names).
 
 Bus lag (the publisher's wall clock in the entry, to the reader's clock on
-arrival) is kept in ``lags`` for metrics and the bench.
+arrival) is kept in ``lags`` for metrics and the bench. It is logged at stop
+(the last ``LAG_SAMPLES`` entries) and on demand by ``report_lags`` (SIGUSR1
+to the server: the entries read since the previous report), so that an
+operator, or the bench, can see the lag of a chosen stretch of time rather
+than of a whole run with its login burst.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import socket
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -109,6 +114,8 @@ class RedisBus:
         self._tasks: list[asyncio.Task[None]] = []
         self.last_id: bytes = b"0-0"  # the last entry read
         self.lags: deque[float] = deque(maxlen=LAG_SAMPLES)  # seconds, publish to receive, newest last
+        self.lags_taken = 0  # entries whose lag was taken, ever (``lags`` keeps the newest)
+        self._reported = (0, 0)  # (reports made, lags_taken at the last report)
         self.published = 0  # entries written
         self.dropped = 0  # events that could not be kept while Redis was away
         self.connected = False  # the reader's connection, as last seen
@@ -180,14 +187,29 @@ class RedisBus:
         await self._disconnect()
 
     def _log_lags(self) -> None:
-        """One line at stop: the bus lag of the last entries read (what the bench reports as bus lag)."""
+        """One line at stop: the bus lag of the last entries read."""
         if not self.lags:
             return
-        ordered = sorted(self.lags)
-        n = len(ordered)
-        p50, p99 = (ordered[min(n - 1, max(0, -(-n * p // 100) - 1))] * 1000 for p in (50, 99))
-        log.info("bus lag over the last %d entries read: p50 %.2f ms, p99 %.2f ms, max %.2f ms; %d published",
-                 n, p50, p99, ordered[-1] * 1000, self.published)
+        n = len(self.lags)
+        log.info("bus lag over the last %d entries read: %s; %d published", n, _lag_figures(self.lags), self.published)
+
+    def report_lags(self) -> None:
+        """One line now: the bus lag of the entries read since the previous
+        report (or since start; at most the newest ``LAG_SAMPLES``). The
+        server calls it on SIGUSR1; the bench sends one as it starts
+        measuring and one once everything sent was read, so its figure is
+        the measured window's, without the login burst before it."""
+        number, taken_then = self._reported
+        number += 1
+        since = self.lags_taken - taken_then
+        self._reported = (number, self.lags_taken)
+        kept = min(since, len(self.lags))
+        if kept == 0:
+            log.info("bus lag report %d: no entries read since the last", number)
+            return
+        recent = list(itertools.islice(self.lags, len(self.lags) - kept, None))
+        log.info("bus lag report %d: over %d entries read since the last%s: %s", number, kept,
+                 f" (the newest of {since})" if kept < since else "", _lag_figures(recent))
 
     # ------------------------------------------------------------- inside
 
@@ -257,6 +279,7 @@ class RedisBus:
                     try:
                         event = decode(data)
                         self.lags.append(now - float(sent))
+                        self.lags_taken += 1
                     except (CodecError, KeyError, ValueError) as e:
                         log.error("bus: entry %s skipped: %s", entry_id.decode(), e)
                         continue
@@ -323,6 +346,14 @@ class RedisBus:
             self.published += len(batch)
             batch.clear()
             delay = BACKOFF_MIN
+
+
+def _lag_figures(lags: Iterable[float]) -> str:
+    """p50, p99 and max of lags (seconds, not empty), as the log lines say them, in ms."""
+    ordered = sorted(lags)
+    n = len(ordered)
+    p50, p99 = (ordered[min(n - 1, max(0, -(-n * p // 100) - 1))] * 1000 for p in (50, 99))
+    return f"p50 {p50:.2f} ms, p99 {p99:.2f} ms, max {ordered[-1] * 1000:.2f} ms"
 
 
 def _as_sent(response: Any, **_options: Any) -> Any:

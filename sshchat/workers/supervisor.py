@@ -90,6 +90,7 @@ class Worker:
     process: asyncio.subprocess.Process | None = None
     started: float = 0.0
     delay: float = 0.0  # the wait before its last restart
+    listening: bool = False  # its process said it listens: it handles SIGUSR1 by then
 
     @property
     def pid(self) -> int:
@@ -110,6 +111,7 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._stop)
+        loop.add_signal_handler(signal.SIGUSR1, self._report)
         load_or_create(self.config.host_key)
         with reserve_port(self.config.host, self.config.port) as sock:
             port = sock.getsockname()[1]
@@ -135,6 +137,14 @@ class Supervisor:
             if worker.process is not None and worker.process.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
                     worker.process.terminate()
+
+    def _report(self) -> None:
+        """SIGUSR1 to every listening worker: each logs its bus lag since its
+        last report (a worker still starting could die of it: not yet)."""
+        for worker in self.workers:
+            if worker.listening and worker.process is not None and worker.process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    worker.process.send_signal(signal.SIGUSR1)
 
     async def _wait_all(self) -> None:
         """Wait for the workers to end; SIGKILL to any still there after the grace."""
@@ -186,6 +196,7 @@ class Supervisor:
     async def _start(self, worker: Worker) -> list[Address] | None:
         """Start ``worker``'s process; its addresses once it listens, None if it ended first."""
         worker.started = asyncio.get_running_loop().time()
+        worker.listening = False
         try:
             process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "sshchat", "serve", "--worker", str(worker.index),
@@ -216,6 +227,7 @@ class Supervisor:
                 process.kill()
                 await process.wait()
             return None
+        worker.listening = True
         log.info("worker %d listening (pid %d)", worker.index, process.pid)
         return addresses
 
