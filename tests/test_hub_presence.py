@@ -211,3 +211,43 @@ def test_whois_shows_the_idle_time_of_a_person_on_the_other_node() -> None:
     a.tick()
     b.handle_line(bob, "/whois alice")
     assert "idle 0s (within 30s), on another server of this chat" in bob_sees.notices[-1]
+
+
+
+class LateRoster(DictRoster):
+    """Claims answered when the test says (Redis answers on a later turn)."""
+
+    def __init__(self, node: str, claims: dict[str, tuple[str, str]]) -> None:
+        super().__init__(node, claims)
+        self.waiting: list[tuple[str, str | None, bool, ClaimThen]] = []
+
+    def claim(self, name: str, fingerprint: str | None, take_over: bool, then: ClaimThen) -> None:
+        self.waiting.append((name, fingerprint, take_over, then))
+
+    def answer(self, index: int = 0) -> None:
+        """A claim waiting is answered (the oldest, unless told which)."""
+        super().claim(*self.waiting.pop(index))
+
+
+def test_a_nick_and_a_login_of_one_name_on_one_node_leave_one_holder() -> None:
+    """Redis answers "yes" to a claim this same node holds (the node keeps its
+    own people's names apart): carol's /nick bob and a login as bob, both sent
+    before either answer came, once gave both the name (the login's session
+    lost from the list of people), and carol's refusal let go of the claim."""
+    claims: dict[str, tuple[str, str]] = {}
+    roster = LateRoster("a", claims)
+    hub = Hub(MemoryStore(), chat_settings(), bus=Net().bus(), roster=roster)
+    hub.claim("carol", None, lambda refusal: None)
+    roster.answer()
+    carol, carol_sees = person(hub, "carol")
+    hub.handle_line(carol, "/nick bob")  # claimed in Redis; the answer comes later
+    refusals: list[str | None] = []
+    hub.claim("bob", None, refusals.append)  # a login as bob meanwhile, answered first
+    roster.answer(1)
+    assert refusals == [None]
+    bob, bob_sees = person(hub, "bob")
+    roster.answer()  # carol's answer, once bob is here
+    assert carol.name == "carol" and carol_sees.notices[-1] == 'the name "bob" is already in use'
+    hub.handle_line(bob, "/names")
+    assert "2 in #lobby: bob, carol" in bob_sees.notices
+    assert name_key("bob") in claims  # still held for bob: carol's refusal let go of nothing
