@@ -251,3 +251,26 @@ def test_a_nick_and_a_login_of_one_name_on_one_node_leave_one_holder() -> None:
     hub.handle_line(bob, "/names")
     assert "2 in #lobby: bob, carol" in bob_sees.notices
     assert name_key("bob") in claims  # still held for bob: carol's refusal let go of nothing
+
+
+def test_a_login_refused_here_for_a_name_held_here_leaves_its_claim_in_place() -> None:
+    """A keyless bob is on node a; another keyless bob tries node a and is
+    refused. Both claims are "a, no key" in Redis: the refused login's
+    release let go of the real bob's, and node b then gave bob away."""
+    a, b, _ = cluster()
+    login(a, "bob")
+    refusals: list[str | None] = []
+    a.claim("bob", None, refusals.append)
+    assert refusals == [None]  # Redis: the name is this node's already
+    try:
+        person(a, "bob")
+    except JoinRefused:
+        a.unclaim("bob", None)  # what the transport does with a refused login
+    else:
+        raise AssertionError("a second keyless bob joined node a")
+    try:
+        login(b, "bob")
+    except JoinRefused as e:
+        assert 'the name "bob" is already in use' in str(e)
+    else:
+        raise AssertionError("node b gave away the name bob holds on node a")

@@ -260,7 +260,7 @@ class Presence:
             # Across a cluster the name is claimed first (in one process, at once).
             if self.members.get(member.key) is not member or member.name != old_name:
                 if not claim.refused:
-                    self._let_go(new_name, member)
+                    self.let_go(new_name, member.fingerprint)
                 self._settled(member)
                 return
             # Redis says yes to a name this node holds already (its people's
@@ -278,12 +278,13 @@ class Presence:
 
         self._roster.claim(new_name, member.fingerprint, False, claimed)
 
-    def _let_go(self, name: str, member: Member) -> None:
-        """``member``'s claim of ``name`` is not used: released, unless someone
-        here holds ``name`` now (a claim is the node's: keyless, theirs and
-        ``member``'s are one and the same in Redis)."""
+    def let_go(self, name: str, fingerprint: str | None) -> None:
+        """A claim of ``name`` that is not used (a /nick refused, a login
+        refused or gone): released, unless someone here holds ``name`` (a
+        claim is the node's: two keyless people's are one value in Redis, so
+        a refused login's release would free the name of the one online)."""
         if self.find(name) is None:
-            self._roster.release(name, member.fingerprint)
+            self._roster.release(name, fingerprint)
 
     def _register(self, member: Member, old_name: str, new_name: str) -> None:
         """The rest of /nick once the name is claimed: registered to the key
@@ -304,10 +305,10 @@ class Presence:
         meanwhile) only once durable; gone or renamed meanwhile, there is
         nothing left to do."""
         if self.members.get(member.key) is not member or member.name != old_name:
-            self._let_go(new_name, member)
+            self.let_go(new_name, member.fingerprint)
             return
         if not ok:
-            self._let_go(new_name, member)
+            self.let_go(new_name, member.fingerprint)
             member.outlet.notice(
                 f'the name "{new_name}" was not saved (storage error); nothing changed, you are still {old_name}'
             )
