@@ -7,10 +7,10 @@ claimed before it is taken."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 from sshchat.bus.codec import decode, encode
-from sshchat.chat.bus import Arrived, Blocked, Departed, Event, Hello, Kick, Receive, StateChanged
+from sshchat.chat.bus import Arrived, Departed, Hello, Kick
 from sshchat.chat.completion import complete
 from sshchat.chat.hub import Hub, JoinRefused
 from sshchat.chat.member import Member
@@ -18,44 +18,9 @@ from sshchat.chat.message import Kind
 from sshchat.chat.names import name_key
 from sshchat.chat.roster import CLAIMED, Claim, ClaimThen, RosterListener
 from sshchat.store.memory import MemoryStore
+from tests.support.bus import LossyNet
 from tests.support.chat import Clock, Recorder, person
 from tests.support.settings import chat_settings
-
-
-class Net:
-    """The bus of a cluster: every event reaches every node, the sender's too."""
-
-    def __init__(self) -> None:
-        self.hubs: list[Receive] = []
-        self.sent: list[Event] = []
-
-    def bus(self) -> _Port:
-        return _Port(self)
-
-
-class _Port:
-    crosses_processes = True
-
-    def __init__(self, net: Net) -> None:
-        self.net = net
-        self.receive: Receive | None = None
-
-    def attach(self, receive: Receive, last_ids: Mapping[str, int], elsewhere: Receive | None = None) -> None:
-        self.receive = receive
-        self.net.hubs.append(receive)
-
-    def publish(self, event: Event) -> None:
-        self.net.sent.append(decode(encode(event)))  # as a remote bus carries it
-        for receive in list(self.net.hubs):
-            if receive is self.receive and isinstance(event, (StateChanged, Blocked)):
-                continue  # applied here already: as the Redis bus, never handed back
-            receive(decode(encode(event)))
-
-    async def start(self) -> None:
-        pass
-
-    async def close(self) -> None:
-        pass
 
 
 class DictRoster:
@@ -92,7 +57,7 @@ class DictRoster:
 
 
 def cluster(admins: Iterable[str] = ()) -> tuple[Hub, Hub, dict[str, tuple[str, str]]]:
-    store, net = MemoryStore(), Net()
+    store, net = MemoryStore(), LossyNet()
     claims: dict[str, tuple[str, str]] = {}
     a = Hub(store, chat_settings(), bus=net.bus(), roster=DictRoster("a", claims), admins=admins)
     b = Hub(store, chat_settings(), bus=net.bus(), roster=DictRoster("b", claims), admins=admins)
@@ -198,7 +163,7 @@ def test_a_name_that_looks_like_someone_on_the_other_node_is_refused() -> None:
 
 def test_whois_shows_the_idle_time_of_a_person_on_the_other_node() -> None:
     clock = Clock()
-    store, net, claims = MemoryStore(), Net(), {}
+    store, net, claims = MemoryStore(), LossyNet(), {}
     a = Hub(store, chat_settings(), clock, bus=net.bus(), roster=DictRoster("a", claims))
     b = Hub(store, chat_settings(), clock, bus=net.bus(), roster=DictRoster("b", claims))
     alice, _ = login(a, "alice")
@@ -236,7 +201,7 @@ def test_a_nick_and_a_login_of_one_name_on_one_node_leave_one_holder() -> None:
     lost from the list of people), and carol's refusal let go of the claim."""
     claims: dict[str, tuple[str, str]] = {}
     roster = LateRoster("a", claims)
-    hub = Hub(MemoryStore(), chat_settings(), bus=Net().bus(), roster=roster)
+    hub = Hub(MemoryStore(), chat_settings(), bus=LossyNet().bus(), roster=roster)
     hub.claim("carol", None, lambda refusal: None)
     roster.answer()
     carol, carol_sees = person(hub, "carol")
