@@ -178,7 +178,6 @@ def test_whois_shows_the_idle_time_of_a_person_on_the_other_node() -> None:
     assert "idle 0s (within 30s), on another server of this chat" in bob_sees.notices[-1]
 
 
-
 class LateRoster(DictRoster):
     """Claims answered when the test says (Redis answers on a later turn)."""
 
