@@ -146,5 +146,5 @@ def decode(data: bytes | str) -> Event:
         return decoder(fields)
     except CodecError:
         raise
-    except (ValueError, KeyError, TypeError) as e:
+    except (ValueError, KeyError, TypeError, RecursionError) as e:  # (nested too deep: not one of ours)
         raise CodecError(f"unreadable bus entry: {e!r}") from None
