@@ -58,7 +58,8 @@ def test_messages_survive_the_round_trip() -> None:
 
 
 @pytest.mark.parametrize("data", [b"", b"{}", b'{"k":"nope"}', b'{"k":"line","m":[1]}', b"\xff",
-                                  b'{"k":"state","c":{"type":"Nope"}}'])
+                                  b'{"k":"state","c":{"type":"Nope"}}',
+                                  b"[" * 100_000])  # nested past the decoder's depth: RecursionError escaped the reader
 def test_an_unreadable_entry_is_one_error(data: bytes) -> None:
     with pytest.raises(CodecError):
         decode(data)

@@ -2,32 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sshchat.chat import completion
 from sshchat.chat.completion import complete
 from sshchat.chat.hub import Hub
 from sshchat.store.memory import MemoryStore
 from tests.support.chat import Clock, person
+from tests.support.counting import CountingDict
 from tests.support.settings import chat_settings
-
-
-class CountingDict(dict[str, Any]):
-    """A dict that counts the walks over it (iteration, values, items)."""
-
-    walks = 0
-
-    def __iter__(self):  # type: ignore[no-untyped-def]
-        CountingDict.walks += 1
-        return super().__iter__()
-
-    def values(self):  # type: ignore[no-untyped-def]
-        CountingDict.walks += 1
-        return super().values()
-
-    def items(self):  # type: ignore[no-untyped-def]
-        CountingDict.walks += 1
-        return super().items()
 
 
 def test_tab_presses_do_not_walk_everyone_online_or_every_room() -> None:

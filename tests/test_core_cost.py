@@ -22,6 +22,7 @@ from sshchat.chat.rooms import Rooms
 from sshchat.chat.store import Ban
 from sshchat.store.memory import MemoryStore
 from tests.support.chat import Clock, person
+from tests.support.counting import CountingDict
 from tests.support.settings import chat_settings
 
 ADMIN = "SHA256:adminKeyFingerprint".ljust(50, "0")
@@ -164,3 +165,21 @@ def test_switching_rooms_does_not_reindex_every_room_one_belongs_to() -> None:
     hub.handle_line(member, "/part #r3")
     assert [hub.room_of(member).name, len(member.rooms)] == ["#fresh", 301]
     assert _WatchedIndex.touched < 20
+
+
+def test_the_heartbeats_look_at_the_other_nodes_does_not_walk_their_people() -> None:
+    """Every second the roster asks which nodes are mirrored here (to watch
+    their heartbeats): it walked every person of every other node."""
+    from sshchat.chat.bus import Arrived, Departed
+
+    hub = _hub()
+    hub.remote._by_session = CountingDict()  # type: ignore[assignment]
+    for n in range(2000):
+        node = "b" if n % 2 else "c"
+        hub.receive(Arrived(node, n, f"p{n}", None, "10.0.0.1", "#lobby", ["#lobby"], None, 1.0, 1.0, n // 2 + 1))
+    hub.receive(Departed("c", 0, 1001))
+    CountingDict.walks = 0
+    assert hub.mirrored_nodes() == {"b", "c"}
+    assert CountingDict.walks == 0
+    hub.receive(Departed("b", None))
+    assert hub.mirrored_nodes() == {"c"}

@@ -7,10 +7,10 @@ claimed before it is taken."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 from sshchat.bus.codec import decode, encode
-from sshchat.chat.bus import Arrived, Blocked, Departed, Event, Hello, Kick, Receive, StateChanged
+from sshchat.chat.bus import Arrived, Departed, Hello, Kick
 from sshchat.chat.completion import complete
 from sshchat.chat.hub import Hub, JoinRefused
 from sshchat.chat.member import Member
@@ -18,44 +18,9 @@ from sshchat.chat.message import Kind
 from sshchat.chat.names import name_key
 from sshchat.chat.roster import CLAIMED, Claim, ClaimThen, RosterListener
 from sshchat.store.memory import MemoryStore
+from tests.support.bus import LossyNet
 from tests.support.chat import Clock, Recorder, person
 from tests.support.settings import chat_settings
-
-
-class Net:
-    """The bus of a cluster: every event reaches every node, the sender's too."""
-
-    def __init__(self) -> None:
-        self.hubs: list[Receive] = []
-        self.sent: list[Event] = []
-
-    def bus(self) -> _Port:
-        return _Port(self)
-
-
-class _Port:
-    crosses_processes = True
-
-    def __init__(self, net: Net) -> None:
-        self.net = net
-        self.receive: Receive | None = None
-
-    def attach(self, receive: Receive, last_ids: Mapping[str, int], elsewhere: Receive | None = None) -> None:
-        self.receive = receive
-        self.net.hubs.append(receive)
-
-    def publish(self, event: Event) -> None:
-        self.net.sent.append(decode(encode(event)))  # as a remote bus carries it
-        for receive in list(self.net.hubs):
-            if receive is self.receive and isinstance(event, (StateChanged, Blocked)):
-                continue  # applied here already: as the Redis bus, never handed back
-            receive(decode(encode(event)))
-
-    async def start(self) -> None:
-        pass
-
-    async def close(self) -> None:
-        pass
 
 
 class DictRoster:
@@ -92,7 +57,7 @@ class DictRoster:
 
 
 def cluster(admins: Iterable[str] = ()) -> tuple[Hub, Hub, dict[str, tuple[str, str]]]:
-    store, net = MemoryStore(), Net()
+    store, net = MemoryStore(), LossyNet()
     claims: dict[str, tuple[str, str]] = {}
     a = Hub(store, chat_settings(), bus=net.bus(), roster=DictRoster("a", claims), admins=admins)
     b = Hub(store, chat_settings(), bus=net.bus(), roster=DictRoster("b", claims), admins=admins)
@@ -198,7 +163,7 @@ def test_a_name_that_looks_like_someone_on_the_other_node_is_refused() -> None:
 
 def test_whois_shows_the_idle_time_of_a_person_on_the_other_node() -> None:
     clock = Clock()
-    store, net, claims = MemoryStore(), Net(), {}
+    store, net, claims = MemoryStore(), LossyNet(), {}
     a = Hub(store, chat_settings(), clock, bus=net.bus(), roster=DictRoster("a", claims))
     b = Hub(store, chat_settings(), clock, bus=net.bus(), roster=DictRoster("b", claims))
     alice, _ = login(a, "alice")
@@ -225,3 +190,65 @@ def test_a_node_that_stops_answering_with_many_people_is_one_line_per_room() -> 
     assert bob_sees.texts(Kind.LEAVE) == [
         "guest0, guest1, guest2, guest3, guest4 and 35 others left (their server stopped answering)"
     ]
+
+
+class LateRoster(DictRoster):
+    """Claims answered when the test says (Redis answers on a later turn)."""
+
+    def __init__(self, node: str, claims: dict[str, tuple[str, str]]) -> None:
+        super().__init__(node, claims)
+        self.waiting: list[tuple[str, str | None, bool, ClaimThen]] = []
+
+    def claim(self, name: str, fingerprint: str | None, take_over: bool, then: ClaimThen) -> None:
+        self.waiting.append((name, fingerprint, take_over, then))
+
+    def answer(self, index: int = 0) -> None:
+        """A claim waiting is answered (the oldest, unless told which)."""
+        super().claim(*self.waiting.pop(index))
+
+
+def test_a_nick_and_a_login_of_one_name_on_one_node_leave_one_holder() -> None:
+    """Redis answers "yes" to a claim this same node holds (the node keeps its
+    own people's names apart): carol's /nick bob and a login as bob, both sent
+    before either answer came, once gave both the name (the login's session
+    lost from the list of people), and carol's refusal let go of the claim."""
+    claims: dict[str, tuple[str, str]] = {}
+    roster = LateRoster("a", claims)
+    hub = Hub(MemoryStore(), chat_settings(), bus=LossyNet().bus(), roster=roster)
+    hub.claim("carol", None, lambda refusal: None)
+    roster.answer()
+    carol, carol_sees = person(hub, "carol")
+    hub.handle_line(carol, "/nick bob")  # claimed in Redis; the answer comes later
+    refusals: list[str | None] = []
+    hub.claim("bob", None, refusals.append)  # a login as bob meanwhile, answered first
+    roster.answer(1)
+    assert refusals == [None]
+    bob, bob_sees = person(hub, "bob")
+    roster.answer()  # carol's answer, once bob is here
+    assert carol.name == "carol" and carol_sees.notices[-1] == 'the name "bob" is already in use'
+    hub.handle_line(bob, "/names")
+    assert "2 in #lobby: bob, carol" in bob_sees.notices
+    assert name_key("bob") in claims  # still held for bob: carol's refusal let go of nothing
+
+
+def test_a_login_refused_here_for_a_name_held_here_leaves_its_claim_in_place() -> None:
+    """A keyless bob is on node a; another keyless bob tries node a and is
+    refused. Both claims are "a, no key" in Redis: the refused login's
+    release let go of the real bob's, and node b then gave bob away."""
+    a, b, _ = cluster()
+    login(a, "bob")
+    refusals: list[str | None] = []
+    a.claim("bob", None, refusals.append)
+    assert refusals == [None]  # Redis: the name is this node's already
+    try:
+        person(a, "bob")
+    except JoinRefused:
+        a.unclaim("bob", None)  # what the transport does with a refused login
+    else:
+        raise AssertionError("a second keyless bob joined node a")
+    try:
+        login(b, "bob")
+    except JoinRefused as e:
+        assert 'the name "bob" is already in use' in str(e)
+    else:
+        raise AssertionError("node b gave away the name bob holds on node a")

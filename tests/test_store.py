@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from sshchat.chat.message import Kind, Message
-from sshchat.chat.store import Allow, Ban, Binding, Draft, Mute, Op, Said, SetMotd
+from sshchat.chat.store import Allow, Ban, Binding, Draft, Mute, Op, OutcomeUnknown, Said, SetMotd
 from sshchat.store.memory import MemoryStore
 from sshchat.store.sqlite import MIGRATIONS, SQLiteStore, StoreError
 from tests.support.stores import FULL, Backend
@@ -155,6 +155,24 @@ def test_a_failed_write_reports_to_each_caller(backend: Backend) -> None:
     store.append([draft("joined", kind=Kind.JOIN, keep=False)], results.append)
     store.close()
     assert isinstance(results[0], OSError) and FULL in str(results[0])
+    assert isinstance(results[1], list) and results[1][0].text == "joined"  # notices still go out
+
+
+def test_a_write_whose_outcome_is_unknown_is_told_so_not_lost(tmp_path: Path) -> None:
+    """The database lost touch as it committed (PostgreSQL's InDoubt): each
+    caller must hear OutcomeUnknown, so its sender reads "if it was kept,
+    everyone sees it", not "nobody got it" (the line may well be shown)."""
+
+    class InDoubtStore(SQLiteStore):
+        def _transaction(self, jobs: list[Any]) -> list[Any]:
+            raise OutcomeUnknown("the connection was lost as it committed")
+
+    store = InDoubtStore(str(tmp_path / "c.db"))
+    results: list[object] = []
+    store.append([draft("maybe")], results.append)
+    store.append([draft("joined", kind=Kind.JOIN, keep=False)], results.append)
+    store.close()
+    assert isinstance(results[0], OutcomeUnknown), results[0]
     assert isinstance(results[1], list) and results[1][0].text == "joined"  # notices still go out
 
 

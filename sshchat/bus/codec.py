@@ -208,7 +208,7 @@ def decode(data: bytes | str) -> Event:
         event = decoder(fields)
     except CodecError:
         raise
-    except (ValueError, KeyError, TypeError) as e:
+    except (ValueError, KeyError, TypeError, RecursionError) as e:  # (nested too deep: not one of ours)
         raise CodecError(f"unreadable bus entry: {e!r}") from None
     wrong = _wrong_field(event)
     if wrong is not None:

@@ -234,7 +234,7 @@ class Hub:
     def unclaim(self, name: str, fingerprint: str | None) -> None:
         """A claimed name that ``join`` refused after all, or that nobody came for."""
         self._quiet.discard(name_key(name))
-        self.roster.release(name, fingerprint)
+        self._presence.let_go(name, fingerprint)
 
     def join(self, name: str, fingerprint: str | None, outlet: Outlet, address: str = "") -> Member:
         """Admit a person, or raise JoinRefused with the reason to show them.

@@ -260,12 +260,16 @@ class Presence:
             # Across a cluster the name is claimed first (in one process, at once).
             if self.members.get(member.key) is not member or member.name != old_name:
                 if not claim.refused:
-                    self._roster.release(new_name, member.fingerprint)
+                    self.let_go(new_name, member.fingerprint)
                 self._settled(member)
                 return
+            # Redis says yes to a name this node holds already (its people's
+            # names are this node's to keep apart): someone here may have
+            # taken it while the claim was on its way (a login as that name).
+            taken = self.find(new_name)
             if claim.error is not None:
                 member.outlet.notice(f'the name "{new_name}" cannot be checked right now ({claim.error})')
-            elif claim.refused:
+            elif claim.refused or (taken is not None and taken is not member):
                 member.outlet.notice(f'the name "{new_name}" is already in use')
             else:
                 self._register(member, old_name, new_name)
@@ -273,6 +277,14 @@ class Presence:
             self._settled(member)
 
         self._roster.claim(new_name, member.fingerprint, False, claimed)
+
+    def let_go(self, name: str, fingerprint: str | None) -> None:
+        """A claim of ``name`` that is not used (a /nick refused, a login
+        refused or gone): released, unless someone here holds ``name`` (a
+        claim is the node's: two keyless people's are one value in Redis, so
+        a refused login's release would free the name of the one online)."""
+        if self.find(name) is None:
+            self._roster.release(name, fingerprint)
 
     def _register(self, member: Member, old_name: str, new_name: str) -> None:
         """The rest of /nick once the name is claimed: registered to the key
@@ -293,10 +305,10 @@ class Presence:
         meanwhile) only once durable; gone or renamed meanwhile, there is
         nothing left to do."""
         if self.members.get(member.key) is not member or member.name != old_name:
-            self._roster.release(new_name, member.fingerprint)
+            self.let_go(new_name, member.fingerprint)
             return
         if not ok:
-            self._roster.release(new_name, member.fingerprint)
+            self.let_go(new_name, member.fingerprint)
             member.outlet.notice(
                 f'the name "{new_name}" was not saved (storage error); nothing changed, you are still {old_name}'
             )

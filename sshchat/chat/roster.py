@@ -166,6 +166,9 @@ class Mirror:
         # People by where they came from (chat/addresses.py's keys): the
         # connections an address holds on the other nodes (ssh/limits.py).
         self.by_address: Counter[str] = Counter()
+        # node -> how many of its people are here: the roster's every beat
+        # asks which nodes are mirrored, at the cost of the nodes, not the people.
+        self._per_node: Counter[str] = Counter()
 
     def __len__(self) -> int:
         return len(self._by_session)
@@ -177,7 +180,7 @@ class Mirror:
         return self.by_key.get(name_key(name))
 
     def nodes(self) -> set[str]:
-        return {node for node, _ in self._by_session}
+        return set(self._per_node)
 
     def stale(self, node: str, seq: int) -> bool:
         """Is an event of ``node`` with count ``seq`` older than what the
@@ -211,6 +214,7 @@ class Mirror:
             self._by_session[(event.node, event.session)] = found
             self.version += 1
             self._count(found.address, 1)
+            self._per_node[event.node] += 1
         elif found.name != event.name:
             self._unindex(found)
             found.rename(event.name)
@@ -238,6 +242,9 @@ class Mirror:
             self._unindex(found)
             self.version += 1
             self._count(found.address, -1)
+            self._per_node[node] -= 1
+            if self._per_node[node] <= 0:
+                del self._per_node[node]
         return found
 
     def _count(self, address: str, step: int) -> None:

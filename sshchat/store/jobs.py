@@ -12,7 +12,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from sshchat.chat.store import Change, Committed, Draft, Saved
+from sshchat.chat.store import Change, Committed, Draft, OutcomeUnknown, Saved
 
 log = logging.getLogger("sshchat")
 
@@ -85,6 +85,8 @@ def failure(job: Job, error: Exception) -> Any:
         return error if isinstance(job.done, Future) else job.empty()
     if isinstance(job, Append) and not any(d.keep for d in job.drafts):
         return [d.message(0) for d in job.drafts]
-    refused = OSError(f"could not save: {error}")
+    # A write whose outcome is unknown stays one (OutcomeUnknown): its sender
+    # must not be told it was lost, since it may be kept and shown to all.
+    refused = (OutcomeUnknown if isinstance(error, OutcomeUnknown) else OSError)(f"could not save: {error}")
     refused.__cause__ = error
     return refused
