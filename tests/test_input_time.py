@@ -194,10 +194,15 @@ async def test_hogs_behind_one_address_are_cut_off_and_their_quiet_neighbours_ar
         hog.send("漢" * 1500)
 
     async def flood() -> None:
+        # Faster than they are served (20 packets per hog per 10 ms): the
+        # packets pile up while the address is in debt, which marks a flood.
+        # At one packet per 10 ms the hogs were only slowed where a packet
+        # is cheap, and cut off only where it is dear (a slower machine).
         while True:
             for hog in hogs:
                 if not hog.conn.is_closed():
-                    hog.send("\x01" + "漢" + "\x05" + "\x7f" * 2)  # Home, type, End, delete: a redraw each
+                    for _ in range(20):
+                        hog.send("\x01" + "漢" + "\x05" + "\x7f" * 2)  # Home, type, End, delete: a redraw each
             await asyncio.sleep(0.01)  # pacing of the flood, not a wait of the test
 
     flooding = asyncio.create_task(flood())
