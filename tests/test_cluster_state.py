@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from sshchat.bus.codec import decode, encode
-from sshchat.chat.bus import Blocked, Event, Receive, StateChanged
+from sshchat.chat.bus import APPLIED_HERE, Event, Receive, StateChanged
 from sshchat.chat.hub import Hub
 from sshchat.chat.message import Kind
 from sshchat.chat.store import Ban, DropRoom
@@ -42,7 +42,7 @@ class Link:
     def publish(self, event: Event) -> None:
         self.sent.append(event)
         assert self.receive is not None and self.other is not None and self.other.receive is not None
-        if not isinstance(event, (StateChanged, Blocked)):
+        if type(event) not in APPLIED_HERE:  # as Redis: never handed back to the node that applied it
             self.receive(event)
         carried = decode(encode(event))  # as Redis carries it to the other node: what the codec refuses never arrives
         if self.other.elsewhere is not None:

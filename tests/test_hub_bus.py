@@ -11,7 +11,7 @@ import pytest
 
 from sshchat.bus.local import LocalBus
 from sshchat.chat import names
-from sshchat.chat.bus import Blocked, Event, Private, Receive, RoomLine, StateChanged
+from sshchat.chat.bus import APPLIED_HERE, Event, Private, Receive, RoomLine
 from sshchat.chat.hub import Hub
 from sshchat.chat.message import Kind
 from sshchat.chat.store import Committed, Draft
@@ -35,7 +35,7 @@ class Wire:
     def publish(self, event: Event) -> None:
         self.sent.append(event)
         assert self.receive is not None
-        if not isinstance(event, (StateChanged, Blocked)):  # (applied already by the node that made it)
+        if type(event) not in APPLIED_HERE:  # (applied already by the node that made it, as Redis never hands back)
             self.receive(event)
 
     async def start(self) -> None:
