@@ -18,7 +18,7 @@ from sshchat.store import open_store
 from tests.support.clients import Client
 from tests.support.cluster import node_logs, start_node
 from tests.support.redis import RedisServer
-from tests.support.server import ServerProcess, connect, login
+from tests.support.server import ServerProcess, admin_keys_file, connect, login
 
 
 class Pair:
@@ -88,8 +88,7 @@ async def test_a_ban_and_a_topic_made_on_one_node_hold_on_the_other(
     tmp_path: Path, redis_server: RedisServer, pg_url: str
 ) -> None:
     admin_key, bob_key = asyncssh.generate_private_key("ssh-ed25519"), asyncssh.generate_private_key("ssh-ed25519")
-    admins = tmp_path / "admins"
-    admins.write_text(admin_key.export_public_key().decode())
+    admins = admin_keys_file(tmp_path, admin_key)
     async with two_nodes(tmp_path, redis_server.url, pg_url, "--admin-keys", str(admins)) as pair:
         boss = await pair.connect(pair.a, "boss", admin_key)
         bob = await pair.connect(pair.b, "bob", bob_key)  # his name's binding (to his key) reaches node a

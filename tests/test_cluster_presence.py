@@ -22,7 +22,7 @@ from tests.support.clients import Client
 from tests.support.cluster import names_on, node_logs, start_node
 from tests.support.postgres import PostgresServer
 from tests.support.redis import REDIS_SERVER, RedisServer
-from tests.support.server import ServerProcess, connect
+from tests.support.server import ServerProcess, admin_keys_file, connect
 from tests.support.waiting import eventually
 
 JOIN_WAIT = 10.0  # a login on a busy 2-core machine
@@ -67,8 +67,7 @@ def _cluster(tmp: Path, postgres: PostgresServer, admin_key: asyncssh.SSHKey) ->
         pytest.skip("redis-server is not installed (apt-get install redis-server)")
     (tmp / "redis").mkdir()
     redis = RedisServer(tmp / "redis")
-    admins = tmp / "admins"
-    admins.write_text(admin_key.export_public_key().decode())
+    admins = admin_keys_file(tmp, admin_key)
     try:
         nodes = Nodes(tmp, redis.url, postgres.new_database(), admins)
         try:

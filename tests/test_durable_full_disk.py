@@ -10,7 +10,7 @@ from pathlib import Path
 
 import asyncssh
 
-from tests.support.server import ServerProcess, disk_full, login
+from tests.support.server import ServerProcess, admin_keys_file, disk_full, login
 
 LOST = "SHA256:" + "L" * 43
 KEPT = "SHA256:" + "K" * 43
@@ -19,9 +19,7 @@ NOT_SAVED = "was not saved (storage error); nothing changed"
 
 async def test_ban_and_topic_with_the_disk_full_are_refused_and_work_once_space_returns(tmp_path: Path) -> None:
     key = asyncssh.generate_private_key("ssh-ed25519")
-    admins = tmp_path / "admins"
-    admins.write_text(key.export_public_key().decode())
-    args = ("--admin-keys", str(admins))
+    args = ("--admin-keys", str(admin_keys_file(tmp_path, key)))
     server = ServerProcess(tmp_path, *args)
     try:
         dana = await login(server.port, "dana", key=key)
@@ -53,9 +51,7 @@ async def test_ban_and_topic_with_the_disk_full_are_refused_and_work_once_space_
 
 async def test_nick_and_mute_with_the_disk_full_are_refused_and_work_once_space_returns(tmp_path: Path) -> None:
     key, erin_key, other_key = (asyncssh.generate_private_key("ssh-ed25519") for _ in range(3))
-    admins = tmp_path / "admins"
-    admins.write_text(key.export_public_key().decode())
-    args = ("--admin-keys", str(admins))
+    args = ("--admin-keys", str(admin_keys_file(tmp_path, key)))
     server = ServerProcess(tmp_path, *args)
     try:
         dana = await login(server.port, "dana", key=key)

@@ -172,3 +172,11 @@ def disk_full(pid: int) -> Iterator[None]:
         yield
     finally:
         resource.prlimit(pid, resource.RLIMIT_FSIZE, (hard, hard))
+
+
+def admin_keys_file(folder: Path, *keys: asyncssh.SSHKey) -> Path:
+    """An authorized_keys-format file (``folder``/admins) naming ``keys`` as
+    the server's admins, for ``--admin-keys``: written one way for every test."""
+    admins = folder / "admins"
+    admins.write_text("".join(key.export_public_key().decode() for key in keys))
+    return admins
