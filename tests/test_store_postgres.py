@@ -6,11 +6,13 @@ database it cannot use."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -280,10 +282,7 @@ async def test_a_commit_whose_answer_is_lost_is_told_as_kept(postgres: PostgresS
     """The network drops while PostgreSQL commits a message: the commit
     completes, its answer never arrives. The sender was told "not saved"
     while every node could read the line; they are told it was kept."""
-    relay = await Relay(postgres.port).start()
-    db = _database(postgres, pg_url)
-    store = await _through(relay, pg_url)
-    try:
+    async with _relayed(postgres, pg_url) as (relay, db, store):
         assert isinstance(await _commit(store, "first"), list)
         # A commit that takes a moment: a deferred trigger sleeps as the transaction commits.
         postgres.psql(db, """
@@ -293,13 +292,8 @@ async def test_a_commit_whose_answer_is_lost_is_told_as_kept(postgres: PostgresS
                 FOR EACH ROW WHEN (NEW.text = 'slow') EXECUTE FUNCTION slow();
         """)
         told = asyncio.ensure_future(_commit(store, "slow"))
-        await eventually(lambda: _sleeping(postgres, db))
-        relay.cut()  # the commit is under way; its answer will find no one
-        relay.restore()
+        await _cut_while_sleeping(postgres, db, relay)  # the commit is under way; its answer will find no one
         answer = await told
-    finally:
-        await asyncio.to_thread(store.close)  # (not on this loop: the relay runs on it)
-        await relay.close()
     assert isinstance(answer, list) and [m.id for m in answer] == [2], answer
     assert postgres.psql(db, "SELECT id FROM messages WHERE text = 'slow'").stdout.split() == ["2"]
 
@@ -309,10 +303,7 @@ async def test_a_batch_cut_off_before_its_commit_is_kept_once(postgres: Postgres
     might for a lock): the server may still be working on it. It used to be
     refused though the server was back at once; it is kept, and once: the
     backend left working on it is ended before the batch is sent again."""
-    relay = await Relay(postgres.port).start()
-    db = _database(postgres, pg_url)
-    store = await _through(relay, pg_url)
-    try:
+    async with _relayed(postgres, pg_url) as (relay, db, store):
         postgres.psql(db, """
             CREATE TABLE stall (one INT);
             INSERT INTO stall VALUES (1);
@@ -321,16 +312,34 @@ async def test_a_batch_cut_off_before_its_commit_is_kept_once(postgres: Postgres
             CREATE TRIGGER stall BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION stall();
         """)
         told = asyncio.ensure_future(_commit(store, "stalled"))
-        await eventually(lambda: _sleeping(postgres, db))
-        relay.cut()
-        relay.restore()
+        await _cut_while_sleeping(postgres, db, relay)
         postgres.psql(db, "DELETE FROM stall")  # the batch sent again will not stall
         answer = await told
-    finally:
-        await asyncio.to_thread(store.close)  # (not on this loop: the relay runs on it)
-        await relay.close()
     assert isinstance(answer, list) and [m.id for m in answer] == [1], answer
     assert postgres.psql(db, "SELECT id FROM messages WHERE text = 'stalled'").stdout.split() == ["1"]
+
+
+@contextlib.asynccontextmanager
+async def _relayed(postgres: PostgresServer, url: str) -> AsyncIterator[tuple[Relay, str, PostgresStore]]:
+    """A relay the test can cut, the database's name, and a store that
+    reaches it through the relay; the store and the relay closed after."""
+    relay = await Relay(postgres.port).start()
+    try:
+        store = await _through(relay, url)
+        try:
+            yield relay, _database(postgres, url), store
+        finally:
+            await asyncio.to_thread(store.close)  # (not on this loop: the relay runs on it)
+    finally:
+        await relay.close()
+
+
+async def _cut_while_sleeping(postgres: PostgresServer, db: str, relay: Relay) -> None:
+    """Once a backend of ``db`` sleeps in the test's trigger, the connection
+    drops (its answer will find no one), and the way is open again at once."""
+    await eventually(lambda: _sleeping(postgres, db))
+    relay.cut()
+    relay.restore()
 
 
 async def _through(relay: Relay, url: str) -> PostgresStore:
