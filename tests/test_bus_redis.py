@@ -54,6 +54,20 @@ async def publish(node: RedisBus, event: Event, pause: float = 0.0) -> None:
     await asyncio.sleep(pause)
 
 
+async def _lost_with_redis(
+    a: RedisBus, b: RedisBus, store: SequencedStore, relay: Relay, redis_server: RedisServer
+) -> None:
+    """While B is cut off (by ``relay``) after the room's first line, A
+    publishes lines 2..31; Redis then restarts empty, so they are nowhere
+    but in the store, and B is let back in and reconnects."""
+    for n in range(30):
+        await publish(a, store.line("#a", f"lost {n}"))
+    await eventually(lambda: a.published == 31)
+    await asyncio.to_thread(redis_server.restart)
+    relay.restore()
+    await eventually(lambda: b.connected, timeout=10)
+
+
 async def test_what_either_node_publishes_reaches_both_in_each_rooms_order(
     redis_server: RedisServer, nodes: Callable[..., Any]
 ) -> None:
@@ -143,12 +157,7 @@ async def test_what_a_restarted_empty_redis_lost_is_read_from_the_store(
         await publish(a, store.line("#a", "first"))
         await eventually(in_order(got_b, "#a", 1))
         relay.cut()
-        for n in range(30):
-            await publish(a, store.line("#a", f"lost {n}"))
-        await eventually(lambda: a.published == 31)
-        await asyncio.to_thread(redis_server.restart)
-        relay.restore()
-        await eventually(lambda: b.connected, timeout=10)
+        await _lost_with_redis(a, b, store, relay, redis_server)
         for n in range(5):
             await publish(a, store.line("#a", f"after {n}"))
         await eventually(in_order(got_b, "#a", 36), timeout=10)
@@ -217,12 +226,7 @@ async def test_a_node_back_on_a_restarted_empty_redis_reads_what_it_missed_at_on
         await eventually(in_order(got_b, "#a", 1))
         relay.cut()
         await eventually(lambda: not b.connected)
-        for n in range(30):
-            await publish(a, store.line("#a", f"lost {n}"))
-        await eventually(lambda: a.published == 31)
-        await asyncio.to_thread(redis_server.restart)
-        relay.restore()
-        await eventually(lambda: b.connected, timeout=10)
+        await _lost_with_redis(a, b, store, relay, redis_server)
         await eventually(in_order(got_b, "#a", 31), timeout=3)
     finally:
         await relay.close()
