@@ -87,7 +87,8 @@ class Plan:
     """A batch's messages to keep, counted per room, before they have ids."""
 
     counts: dict[str, int] = field(default_factory=dict)  # messages kept per room
-    rows: list[tuple[Any, ...]] = field(default_factory=list)  # (room, back, kind, sender, ...) in batch order
+    # (room, back, kind, sender, ...) in batch order; left empty when ``changes``
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
     changes: bool = False  # a state change is in the batch: an explicit transaction
 
     @property
@@ -115,6 +116,8 @@ def plan(jobs: list[Write]) -> Plan:
         for d in job.drafts:
             if d.keep:
                 counts[d.room] = counts.get(d.room, 0) + 1
+    if out.changes:
+        return out  # the transaction numbers the rows itself (postgres.py, _in_transaction): no ``rows``
     seen: dict[str, int] = {}
     for job in jobs:
         if isinstance(job, Save):
