@@ -432,7 +432,7 @@ class PostgresStore(BatchingStore):
             snap.recent.setdefault(row[1], []).append(message(row))
         fill_state(snap, {part: await db.fetch(sql) for part, sql in STATE_QUERIES.items()})
         # where each room's order starts for the bus (a dropped room's counter stays: ids never repeat)
-        snap.last_ids = await self._changed_since(db, 0)
+        snap.last_ids = await self._changed_since(0)
         return snap
 
     def _read_history(self, room: str, before_id: int | None, limit: int) -> list[Message]:
@@ -463,18 +463,11 @@ class PostgresStore(BatchingStore):
         it). The counters, not MAX(id): a room's counter moves only when its
         transaction commits.
         """
-        return self._wait(self._changed_since_now())
+        return self._wait(self._changed_since(self._swept))
 
-    async def _changed_since_now(self) -> dict[str, int]:
-        db = await self._connection()
-        try:
-            return await self._changed_since(db, self._swept)
-        except _UNREACHABLE:  # ended while idle (see _again); a read is safe to ask again
-            return await self._changed_since(await self._again(), self._swept)
-
-    async def _changed_since(self, db: asyncpg.Connection, since: int) -> dict[str, int]:
+    async def _changed_since(self, since: int) -> dict[str, int]:
         """Rooms' last ids changed at or after transaction ``since``; moves the mark on."""
-        horizon, rooms, lasts = await db.fetchrow(_CHANGED_SINCE, since)
+        ((horizon, rooms, lasts),) = await self._fetch(_CHANGED_SINCE, since)  # (an aggregate: one row)
         self._swept = max(self._swept, horizon)
         return dict(zip(rooms, lasts, strict=True)) if rooms is not None else {}
 
