@@ -35,15 +35,24 @@ from sshchat.store.jobs import Result, Save, Write
 _COLUMNS = "kind, sender, sender_fp, recipient, text, time, sender_session"
 _TYPES = "$5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::float8[], $11::bigint[]"
 
+# $1 rooms (sorted), $2 their counts: each room's counter raised, locked in room order; answers each room's
+# new last id. In an explicit transaction alone, and the ``seq`` part of COMMIT_MESSAGES: one text for both,
+# so the locking order and the ``changed`` mark the sweep reads cannot differ between the two ways to commit.
+TAKE_IDS = """
+INSERT INTO room_seq AS s (room, last, changed)
+SELECT r.room, r.n, txid_current() FROM unnest($1::text[], $2::bigint[]) AS r(room, n) ORDER BY 1
+ON CONFLICT (room) DO UPDATE SET last = s.last + EXCLUDED.last, changed = EXCLUDED.changed
+RETURNING room, last
+"""
+
+# How a batch's row of store_writes replaces the writer's previous one (MARK, and the ``mark`` part below).
+_MARK_UPSERT = """ON CONFLICT (writer) DO UPDATE
+SET batch = EXCLUDED.batch, rooms = EXCLUDED.rooms, lasts = EXCLUDED.lasts, time = EXCLUDED.time"""
+
 # $1 rooms (sorted), $2 their counts; $3 each message's room, $4 its ``back``, $5..$11 the columns;
 # $12 the writer (this store), $13 its batch number. Answers each room's new last id.
 COMMIT_MESSAGES = f"""
-WITH seq AS (
-    INSERT INTO room_seq AS s (room, last, changed)
-    SELECT r.room, r.n, txid_current() FROM unnest($1::text[], $2::bigint[]) AS r(room, n) ORDER BY 1
-    ON CONFLICT (room) DO UPDATE SET last = s.last + EXCLUDED.last, changed = EXCLUDED.changed
-    RETURNING room, last
-), kept AS (
+WITH seq AS ({TAKE_IDS}), kept AS (
     INSERT INTO messages (room, id, {_COLUMNS})
     SELECT m.room, seq.last - m.back, {', '.join(f'm.{c.strip()}' for c in _COLUMNS.split(','))}
     FROM unnest($3::text[], $4::bigint[], {_TYPES}) AS m(room, back, {_COLUMNS})
@@ -51,18 +60,9 @@ WITH seq AS (
 ), mark AS (
     INSERT INTO store_writes (writer, batch, rooms, lasts, time)
     SELECT $12, $13, array_agg(room), array_agg(last), extract(epoch from now()) FROM seq
-    ON CONFLICT (writer) DO UPDATE
-    SET batch = EXCLUDED.batch, rooms = EXCLUDED.rooms, lasts = EXCLUDED.lasts, time = EXCLUDED.time
+    {_MARK_UPSERT}
 )
 SELECT room, last FROM seq
-"""
-
-# Inside an explicit transaction: $1 rooms (sorted), $2 their counts; answers each room's new last id.
-TAKE_IDS = """
-INSERT INTO room_seq AS s (room, last, changed)
-SELECT r.room, r.n, txid_current() FROM unnest($1::text[], $2::bigint[]) AS r(room, n) ORDER BY 1
-ON CONFLICT (room) DO UPDATE SET last = s.last + EXCLUDED.last, changed = EXCLUDED.changed
-RETURNING room, last
 """
 
 # Inside an explicit transaction: messages already numbered, a column an array.
@@ -73,10 +73,9 @@ SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[
 """
 
 # The explicit transaction's last statement: $1 writer, $2 batch, $3 rooms, $4 their new last ids.
-MARK = """
+MARK = f"""
 INSERT INTO store_writes (writer, batch, rooms, lasts, time) VALUES ($1, $2, $3, $4, extract(epoch from now()))
-ON CONFLICT (writer) DO UPDATE
-SET batch = EXCLUDED.batch, rooms = EXCLUDED.rooms, lasts = EXCLUDED.lasts, time = EXCLUDED.time
+{_MARK_UPSERT}
 """
 
 # After a lost connection: this store's last batch committed, and the counters it took.
@@ -88,7 +87,8 @@ class Plan:
     """A batch's messages to keep, counted per room, before they have ids."""
 
     counts: dict[str, int] = field(default_factory=dict)  # messages kept per room
-    rows: list[tuple[Any, ...]] = field(default_factory=list)  # (room, back, kind, sender, ...) in batch order
+    # (room, back, kind, sender, ...) in batch order; left empty when ``changes``
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
     changes: bool = False  # a state change is in the batch: an explicit transaction
 
     @property
@@ -116,6 +116,8 @@ def plan(jobs: list[Write]) -> Plan:
         for d in job.drafts:
             if d.keep:
                 counts[d.room] = counts.get(d.room, 0) + 1
+    if out.changes:
+        return out  # the transaction numbers the rows itself (postgres.py, _in_transaction): no ``rows``
     seen: dict[str, int] = {}
     for job in jobs:
         if isinstance(job, Save):

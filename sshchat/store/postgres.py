@@ -288,10 +288,8 @@ class PostgresStore(BatchingStore):
             batch = self._batches
             try:
                 if work.changes:
-                    lasts = await self._in_transaction(conn, jobs, work, batch)
-                else:
-                    lasts = await self._one_statement(conn, work, batch)
-                return results(jobs, work.firsts(lasts))
+                    return await self._in_transaction(conn, jobs, work, batch)
+                return results(jobs, work.firsts(await self._one_statement(conn, work, batch)))
             except _UNREACHABLE as e:
                 lost = e
                 pid = conn.get_server_pid()
@@ -313,9 +311,12 @@ class PostgresStore(BatchingStore):
 
     async def _in_transaction(
         self, conn: asyncpg.Connection, jobs: list[Write], work: Plan, batch: int
-    ) -> dict[str, int]:
+    ) -> list[Result]:
         """A batch with state changes: one explicit transaction, the changes and
-        the messages in the batch's order (a /rmroom drops what was said before it)."""
+        the messages in the batch's order (a /rmroom drops what was said before it).
+        Answers what each job's caller hears: the messages numbered here, not
+        built a second time by the caller (a join's SetMemberships puts many
+        a busy batch on this path)."""
         await conn.execute("BEGIN")
         try:
             lasts: dict[str, int] = {}
@@ -323,7 +324,8 @@ class PostgresStore(BatchingStore):
                 rooms = work.rooms
                 lasts = {r: last for r, last in await conn.fetch(TAKE_IDS, rooms, [work.counts[r] for r in rooms])}
             rows: list[tuple[Any, ...]] = []
-            for job, value in results(jobs, work.firsts(lasts)):
+            out = results(jobs, work.firsts(lasts))
+            for job, value in out:
                 if isinstance(job, Save):
                     if rows:  # messages before the change are written before it
                         await self._insert(conn, rows)
@@ -343,7 +345,7 @@ class PostgresStore(BatchingStore):
                 await conn.execute("ROLLBACK")
             raise
         await conn.execute("COMMIT")
-        return lasts
+        return out
 
     @staticmethod
     async def _insert(conn: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> None:
@@ -430,7 +432,7 @@ class PostgresStore(BatchingStore):
             snap.recent.setdefault(row[1], []).append(message(row))
         fill_state(snap, {part: await db.fetch(sql) for part, sql in STATE_QUERIES.items()})
         # where each room's order starts for the bus (a dropped room's counter stays: ids never repeat)
-        snap.last_ids = await self._changed_since(db, 0)
+        snap.last_ids = await self._changed_since(0)
         return snap
 
     def _read_history(self, room: str, before_id: int | None, limit: int) -> list[Message]:
@@ -461,18 +463,11 @@ class PostgresStore(BatchingStore):
         it). The counters, not MAX(id): a room's counter moves only when its
         transaction commits.
         """
-        return self._wait(self._changed_since_now())
+        return self._wait(self._changed_since(self._swept))
 
-    async def _changed_since_now(self) -> dict[str, int]:
-        db = await self._connection()
-        try:
-            return await self._changed_since(db, self._swept)
-        except _UNREACHABLE:  # ended while idle (see _again); a read is safe to ask again
-            return await self._changed_since(await self._again(), self._swept)
-
-    async def _changed_since(self, db: asyncpg.Connection, since: int) -> dict[str, int]:
+    async def _changed_since(self, since: int) -> dict[str, int]:
         """Rooms' last ids changed at or after transaction ``since``; moves the mark on."""
-        horizon, rooms, lasts = await db.fetchrow(_CHANGED_SINCE, since)
+        ((horizon, rooms, lasts),) = await self._fetch(_CHANGED_SINCE, since)  # (an aggregate: one row)
         self._swept = max(self._swept, horizon)
         return dict(zip(rooms, lasts, strict=True)) if rooms is not None else {}
 
