@@ -249,7 +249,6 @@ class Hub:
         if old is not None:
             self._presence.depart(old, None, quietly=True)
             old.outlet.close("you logged in from elsewhere")
-        if old is not None:
             self._departed(old, release=False)
         member = self._new_member(name, fingerprint, outlet, address)
         self._presence.arrive(member)
