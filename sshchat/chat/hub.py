@@ -45,7 +45,7 @@ from sshchat.chat.moderation import Moderation, until_text
 from sshchat.chat.names import name_key
 from sshchat.chat.operations import Operations
 from sshchat.chat.pipeline import Pipeline, Then
-from sshchat.chat.presence import SUMMARY_NAMES, Presence
+from sshchat.chat.presence import Presence, summed_up
 from sshchat.chat.ratelimit import Offences
 from sshchat.chat.registry import NameRegistry
 from sshchat.chat.room import Room
@@ -249,7 +249,6 @@ class Hub:
         if old is not None:
             self._presence.depart(old, None, quietly=True)
             old.outlet.close("you logged in from elsewhere")
-        if old is not None:
             self._departed(old, release=False)
         member = self._new_member(name, fingerprint, outlet, address)
         self._presence.arrive(member)
@@ -575,9 +574,7 @@ class Hub:
             if len(names) <= self.settings.notice_burst:
                 lines = [(name, f"{name} left{why}") for name in names]
             else:
-                shown = ", ".join(names[:SUMMARY_NAMES])
-                more = f" and {len(names) - SUMMARY_NAMES} others" if len(names) > SUMMARY_NAMES else ""
-                lines = [("", f"{shown}{more} left{why}")]
+                lines = [("", f"{summed_up(names)} left{why}")]
             for sender, text in lines:
                 room.publish(Message(0, room.name, Kind.LEAVE, sender, text, now), False)
 

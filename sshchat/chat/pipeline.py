@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sshchat.chat.bus import Private, Receive, RoomLine
-from sshchat.chat.member import Member
+from sshchat.chat.member import Member, identity
 from sshchat.chat.message import SPOKEN, Kind, Message
 from sshchat.chat.moderation import Moderation, until_text
 from sshchat.chat.names import name_key
@@ -125,7 +125,10 @@ class Pipeline:
         bucket is kept) said on another node: it leaves their bucket here
         that much emptier, so sessions on two nodes share one rate limit
         (within the bus's lag), never more than a node's own."""
-        self.charge(sender if sender is not None and sender.startswith("fingerprint:") else f"name:{name_key(name)}")
+        if sender is not None and sender.startswith("fingerprint:"):  # a key's person is its identity
+            self.charge(sender)
+        else:
+            self.charge(identity(None, name_key(name)))
 
     def charge(self, who: str) -> None:
         """A token of ``who``'s bucket (``Member.identity``) spent on another

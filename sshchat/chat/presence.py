@@ -25,11 +25,20 @@ from sshchat.chat.settings import ChatSettings
 from sshchat.chat.store import SetPrefs, Store
 
 SUMMARY_NAMES = 5  # names a storm's summary lists before "and N others"
+
 # Where people who left came from, for /ban NAME of someone just gone (their
 # address is banned with their key): this many people, for this long, in
 # memory only (never stored).
 LAST_ADDRESSES = 10_000
 LAST_ADDRESS_FOR = 86_400.0
+
+
+def summed_up(names: list[str]) -> str:
+    """The first SUMMARY_NAMES of ``names``, "and N others" for the rest:
+    how a storm's summary names people (here, and the hub's for another
+    node's people gone), written once so both read alike."""
+    shown = ", ".join(names[:SUMMARY_NAMES])
+    return f"{shown} and {len(names) - SUMMARY_NAMES} others" if len(names) > SUMMARY_NAMES else shown
 
 
 class Presence:
@@ -389,7 +398,5 @@ class Presence:
             pending, room.pending_notices = room.pending_notices, {}
             for kind, names in pending.items():
                 verb = "joined" if kind is Kind.JOIN else "left"
-                shown = ", ".join(names[:SUMMARY_NAMES])
-                more = f" and {len(names) - SUMMARY_NAMES} others" if len(names) > SUMMARY_NAMES else ""
                 online = len(self.members) + len(self._remote)
-                self._pipeline.announce(room, kind, f"{shown}{more} {verb} ({online} online)")
+                self._pipeline.announce(room, kind, f"{summed_up(names)} {verb} ({online} online)")
