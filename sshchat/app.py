@@ -10,14 +10,15 @@ import logging
 import os
 import signal
 import socket
-import sys
 from typing import TYPE_CHECKING
 
 import asyncssh
 
+from sshchat import logs
 from sshchat.bus.local import LocalBus
 from sshchat.chat.bus import Bus, BusError
 from sshchat.chat.hub import Hub
+from sshchat.chat.logged import event
 from sshchat.chat.sanitize import clean
 from sshchat.chat.store import Store
 from sshchat.config import Config, chat_settings
@@ -216,11 +217,10 @@ class App:
 def announce(addresses: list[tuple[str, int]]) -> None:
     """The readiness line, printed whatever the log level: scripts and tests wait for it."""
     for host, port in addresses:
-        # One write per line: print() writes the text and its newline apart, and
-        # a worker's log line written between them (they share stderr) ran into
+        # One write per line (logs.console): print() writes the text and its newline apart,
+        # and a worker's log line written between them (they share stderr) ran into
         # the port ("34933" + "2026-12-02 ...": a reader took port 349332026).
-        sys.stderr.write(f"sshchat: listening on {host}:{port}\n")
-        sys.stderr.flush()
+        logs.console(f"sshchat: listening on {host}:{port}", "listening", host=host, port=port)
 
 
 async def run(config: Config, parent: ParentLink | None = None) -> None:
@@ -244,8 +244,8 @@ async def run(config: Config, parent: ParentLink | None = None) -> None:
         announce(addresses)
     else:
         parent.ready(addresses)
-    log.info("event loop: %s; %s", type(loop).__module__.split(".")[0], patches.describe())
+    event(logging.INFO, "started", f"event loop: {type(loop).__module__.split('.')[0]}; {patches.describe()}")
     await stop.wait()
-    log.info("shutting down")
+    event(logging.INFO, "shutting_down", "shutting down")
     await app.stop()
-    log.info("stopped")
+    event(logging.INFO, "stopped", "stopped")

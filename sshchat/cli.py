@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from sshchat import __version__
+from sshchat import __version__, logs
 from sshchat.app import StartError, run
 from sshchat.config import ConfigError, UsageError, load
 from sshchat.ssh.hostkey import HostKeyError, fingerprint, generate
@@ -45,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--motd", help="file with the message of the day")
     serve.add_argument("--config", help="TOML file of settings (also $SSHCHAT_CONFIG)")
     serve.add_argument("--log-level", help="debug, info, warning or error (default info)")
+    serve.add_argument("--log-format", help="human (default) or json: one object per line, for log collectors")
     serve.add_argument("--event-loop", help="auto (uvloop if installed), uvloop or asyncio")
     serve.add_argument("--workers", help="processes accepting on the port, or auto (one per core); needs a bus")
     # A worker of --workers: its settings come from the supervisor, on stdin.
@@ -54,18 +55,6 @@ def _parser() -> argparse.ArgumentParser:
     keygen.add_argument("path", nargs="?", default="keys/host", help="default keys/host")
     keygen.add_argument("--force", action="store_true", help="replace an existing key")
     return parser
-
-
-def _setup_logging(level: str, worker: int | None = None) -> None:
-    """``worker``: its lines say which worker wrote them (they share the parent's stderr)."""
-    who = f"worker {worker}: " if worker else ""
-    logging.basicConfig(
-        level=level.upper(),
-        format=f"%(asctime)s %(levelname)s {who}%(message)s",
-        stream=sys.stderr,
-    )
-    # asyncssh logs every connection and channel at INFO: noise, and CPU.
-    logging.getLogger("asyncssh").setLevel(logging.WARNING)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -78,6 +67,7 @@ def _serve(args: argparse.Namespace) -> int:
         "db": args.db,
         "bus": args.bus,
         "log_level": args.log_level,
+        "log_format": args.log_format,
         "admin_keys": args.admin_keys,
         "allowlist": args.allowlist,
         "motd": args.motd,
@@ -85,7 +75,7 @@ def _serve(args: argparse.Namespace) -> int:
         "workers": args.workers,
     }
     config = load(args.config, os.environ, flags)
-    _setup_logging(config.log_level)
+    logs.setup(config.log_level, config.log_format)
     if config.workers > 1:
         with asyncio.Runner() as runner:  # the supervisor: no chat work, no need for uvloop
             return runner.run(supervise(config))
@@ -97,7 +87,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _work(index: int) -> int:
     """One worker of ``--workers``: the single-process server on a shared port."""
     parent = ParentLink.from_stdin()
-    _setup_logging(parent.config.log_level, worker=index)
+    logs.setup(parent.config.log_level, parent.config.log_format, worker=index)
     with asyncio.Runner(loop_factory=_loop_factory(parent.config.event_loop)) as runner:
         runner.run(run(parent.config, parent))
     return 0
@@ -122,6 +112,11 @@ def _keygen(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fatal(error: Exception) -> None:
+    """The one line a failure to serve ends with (JSON too, once the log is set up as JSON)."""
+    logs.console(f"sshchat: {error}", "start_failed", logging.ERROR, error=str(error))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``sshchat`` script; returns the exit status."""
     args = _parser().parse_args(argv)
@@ -131,13 +126,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _serve(args) if args.command == "serve" else _keygen(args)
     except (UsageError, StoreUnreachable) as e:  # a wrong setting, or a cluster's database down or misnamed
-        print(f"sshchat: {e}", file=sys.stderr)
+        _fatal(e)
         return 2
     except StartError as e:
-        print(f"sshchat: {e}", file=sys.stderr)
+        _fatal(e)
         return e.status
     except (ConfigError, HostKeyError, KeyFileError, StoreError) as e:
-        print(f"sshchat: {e}", file=sys.stderr)
+        _fatal(e)
         return 1
     except KeyboardInterrupt:  # Ctrl-C before the signal handlers were set
         return 130

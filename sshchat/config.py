@@ -84,6 +84,7 @@ class Config:
     # by the parent; "auto": one per core. More than 1 needs a bus.
     workers: int = 1
     log_level: str = "info"
+    log_format: str = "human"  # human, or json: one object per line, for log collectors (README "Logs")
     event_loop: str = "auto"  # auto (uvloop if installed), uvloop, asyncio
     fast_path: bool = True  # ssh/patches/: trims of asyncssh's per-packet and per-login work
     # Comma-separated SSH ciphers and MACs to offer (see DEFAULT_CIPHERS);
@@ -188,6 +189,7 @@ def chat_settings(config: Config) -> ChatSettings:
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 _LOG_LEVELS = ("debug", "info", "warning", "error")
+_LOG_FORMATS = ("human", "json")  # as sshchat/logs.py's FORMATS (config imports no logging code)
 
 
 def _convert(name: str, value: Any, origin: str) -> Any:
@@ -237,6 +239,8 @@ def _validate(config: Config) -> Config:
         raise ConfigError("event_loop must be auto, uvloop or asyncio")
     if config.log_level.lower() not in _LOG_LEVELS:
         raise ConfigError(f"log_level must be one of {', '.join(_LOG_LEVELS)}")
+    if config.log_format not in _LOG_FORMATS:
+        raise ConfigError(f"log_format must be human or json, not {config.log_format!r}")
     for name in (
         "max_message_chars", "max_line_chars", "outbox_limit", "rate_burst", "rate_per_second",
         "input_bytes_per_minute", "input_ms_per_second", "input_ms_burst", "input_slowdowns",

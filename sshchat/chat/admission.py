@@ -13,11 +13,17 @@ from sshchat.chat.moderation import Moderation, until_text
 from sshchat.chat.names import InvalidName, check_name
 from sshchat.chat.presence import Presence
 from sshchat.chat.ratelimit import Offences
+from sshchat.chat.refusals import Reason, Refusal, reason_code
 from sshchat.chat.registry import NameRegistry
 
 
 class JoinRefused(Exception):
-    """A login that may not join; ``str()`` is the reason to show the client."""
+    """A login that may not join; ``str()`` is the reason to show the client,
+    ``code`` (chat/refusals.py) the reason for a log or a count."""
+
+    @property
+    def code(self) -> Refusal:
+        return reason_code(self)
 
 
 class Admission:
@@ -33,7 +39,9 @@ class Admission:
         """Why a connection from ``address`` is turned away at once, if it is."""
         until = self.offences.blocked_until(address)
         if until is not None:
-            return f"too many refused logins or floods from your address; try again{until_text(until)}"
+            return Reason(
+                Refusal.BLOCKED, f"too many refused logins or floods from your address; try again{until_text(until)}"
+            )
         return None  # address bans wait for the key: admins pass them
 
     def person(self, name: str, fingerprint: str | None, address: str) -> Member | None:
@@ -47,9 +55,10 @@ class Admission:
             self._check(name, fingerprint, address)
             old = self._presence.find(name)
             if old is not None and (fingerprint is None or old.fingerprint != fingerprint):
-                raise JoinRefused(
-                    f'the name "{old.name}" is already in use; connect with another name: ssh OTHERNAME@host'
-                )
+                raise JoinRefused(Reason(
+                    Refusal.NAME_TAKEN,
+                    f'the name "{old.name}" is already in use; connect with another name: ssh OTHERNAME@host',
+                ))
         except JoinRefused:
             self.offences.record(address)
             raise
@@ -62,7 +71,7 @@ class Admission:
             self._check(name, fingerprint, address)
             online = self._presence.find(name)
             if online is not None and (fingerprint is None or online.fingerprint != fingerprint):
-                raise JoinRefused(f'the name "{online.name}" is in use by someone online')
+                raise JoinRefused(Reason(Refusal.NAME_TAKEN, f'the name "{online.name}" is in use by someone online'))
         except JoinRefused:
             self.offences.record(address)
             raise
@@ -74,13 +83,18 @@ class Admission:
         try:
             check_name(name)
         except InvalidName as e:
-            raise JoinRefused(str(e)) from None
+            raise JoinRefused(Reason(Refusal.INVALID_NAME, str(e))) from None
         ban = self._moderation.ban_for(fingerprint, address)
         if ban is not None and fingerprint not in self._moderation.admins:
-            raise JoinRefused(f"you are banned{until_text(ban.until)}: {ban.reason or 'no reason given'}")
+            raise JoinRefused(Reason(
+                Refusal.BANNED, f"you are banned{until_text(ban.until)}: {ban.reason or 'no reason given'}"
+            ))
         if not self._moderation.admits(fingerprint):
             yours = f"your key is {fingerprint}" if fingerprint else "you connected without a key"
-            raise JoinRefused(f"this server admits only keys on its allowlist; {yours}")
-        refusal = self._names.refusal(name, fingerprint) or self._presence.lookalike(name)
+            raise JoinRefused(Reason(Refusal.ALLOWLIST, f"this server admits only keys on its allowlist; {yours}"))
+        refusal = self._names.refusal(name, fingerprint)
         if refusal:
-            raise JoinRefused(refusal)
+            raise JoinRefused(Reason(Refusal.NAME_REGISTERED, refusal))
+        refusal = self._presence.lookalike(name)
+        if refusal:
+            raise JoinRefused(Reason(Refusal.LOOK_ALIKE, refusal))

@@ -18,12 +18,14 @@ line, finish with a status, and the plain text of a message).
 from __future__ import annotations
 
 import json
+import logging
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sshchat.chat.hub import LOBBY, Hub, JoinRefused
+from sshchat.chat.logged import event
 from sshchat.chat.member import Member
 from sshchat.chat.message import Kind, Message
 from sshchat.chat.room import Room
@@ -157,9 +159,18 @@ class BotSession:
         try:
             self.visitor = self.hub.visitor(name, fingerprint, self, address)
         except JoinRefused as e:
+            event(
+                logging.INFO, "login_refused", f"refused bot {name} from {address}: {e}",
+                name=name, fingerprint=fingerprint, address=address, kind="bot", code=e.code, reason=str(e),
+            )
             self.finish(1, str(e))
             return
         room = self.hub.room(self.cmd.room)
+        event(  # the room as typed is not logged: it may be anything
+            logging.INFO, "login", f"bot {name} from {address} ({fingerprint or 'no key'}): {self.cmd.verb}",
+            name=name, fingerprint=fingerprint, address=address, kind="bot", room=room.name if room else None,
+            command=self.cmd.verb,
+        )
         if room is None:
             self.finish(1, f"no room called {self.cmd.room[:32]}")
             return

@@ -19,6 +19,7 @@ The parts, each in its module:
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable
 
@@ -39,6 +40,7 @@ from sshchat.chat.bus import (
     StateChanged,
 )
 from sshchat.chat.commands import dispatch
+from sshchat.chat.logged import event as log_event
 from sshchat.chat.member import Member, Outlet, identity
 from sshchat.chat.message import Kind, Message
 from sshchat.chat.moderation import Moderation, until_text
@@ -47,6 +49,7 @@ from sshchat.chat.operations import Operations
 from sshchat.chat.pipeline import Pipeline, Then
 from sshchat.chat.presence import Presence, summed_up
 from sshchat.chat.ratelimit import Offences
+from sshchat.chat.refusals import Reason, Refusal
 from sshchat.chat.registry import NameRegistry
 from sshchat.chat.room import Room
 from sshchat.chat.rooms import LOBBY, LOBBY_KEY, Rooms
@@ -60,6 +63,9 @@ __all__ = ["LOBBY", "LOBBY_KEY", "Hub", "JoinRefused"]
 # Lines kept while a person's /nick is being saved (a paste); more are refused
 # with a notice, so a client cannot grow the list without bound.
 HELD_LINES = 100
+
+# The logout reason of a session replaced by a new login of the same name and key.
+REPLACED = "logged in from elsewhere"
 
 # A person another node tells of, connected less than this many seconds ago,
 # has just arrived (an arrival of their address); one connected earlier is an
@@ -214,10 +220,12 @@ class Hub:
 
         def claimed(claim: Claim) -> None:
             if claim.error is not None:
-                then(f"your name cannot be checked right now ({claim.error}); try again shortly")
+                why = f"your name cannot be checked right now ({claim.error}); try again shortly"
+                then(Reason(Refusal.UNAVAILABLE, why))
                 return
             if claim.taken:
-                then(f'the name "{name}" is already in use; connect with another name: ssh OTHERNAME@host')
+                taken = f'the name "{name}" is already in use; connect with another name: ssh OTHERNAME@host'
+                then(Reason(Refusal.NAME_TAKEN, taken))
                 return
             if claim.displaced is not None:
                 key = name_key(name)
@@ -244,10 +252,11 @@ class Hub:
         count as offences of the address: many in a row earn it a block.
         """
         if self.closing:
-            raise JoinRefused("the server is shutting down; try again shortly")
+            raise JoinRefused(Reason(Refusal.SHUTTING_DOWN, "the server is shutting down; try again shortly"))
         old = self._admission.person(name, fingerprint, address)
         if old is not None:
             self._presence.depart(old, None, quietly=True)
+            self._logged_out(old, REPLACED)
             old.outlet.close("you logged in from elsewhere")
             self._departed(old, release=False)
         member = self._new_member(name, fingerprint, outlet, address)
@@ -299,7 +308,7 @@ class Hub:
         elsewhere = self.remote.find(name)
         if elsewhere is not None and (fingerprint is None or elsewhere.fingerprint != fingerprint):
             self.offences.record(address)
-            raise JoinRefused(f'the name "{elsewhere.name}" is in use by someone online')
+            raise JoinRefused(Reason(Refusal.NAME_TAKEN, f'the name "{elsewhere.name}" is in use by someone online'))
         visitor = self._new_member(name, fingerprint, outlet, address)
         self._presence.claim_name(visitor, visitor=True)  # a name not kept is told, as to people
         return visitor
@@ -307,7 +316,17 @@ class Hub:
     def leave(self, member: Member, reason: str | None = None) -> None:
         """Remove a member (safe to call twice, or for a replaced session)."""
         if self._presence.depart(member, reason, quietly=self.closing):
+            self._logged_out(member, reason)
             self._departed(member)
+
+    def _logged_out(self, member: Member, reason: str | None) -> None:
+        """The server log's line for a person gone (event ``logout``)."""
+        why = reason or "quit"
+        log_event(
+            logging.INFO, "logout", f"{member.name} left from {member.address or '-'} ({why})",
+            name=member.name, fingerprint=member.fingerprint, address=member.address or None, reason=why,
+            seconds=round(self.clock() - member.connected_at, 3),
+        )
 
     def disconnect(self, member: Member, reason: str, goodbye: str) -> None:
         """Send someone away: the room hears ``reason``, they read ``goodbye``.
@@ -528,6 +547,7 @@ class Hub:
             return  # gone, or the name changed hands meanwhile
         if event.reason is None:  # replaced: the name is the other node's now
             self._presence.depart(target, None, quietly=True)
+            self._logged_out(target, REPLACED)
             self._departed(target, release=False)
             target.outlet.close(event.goodbye)
         else:

@@ -17,11 +17,13 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from sshchat.chat.addresses import address_keys
 from sshchat.chat.addresses import address_network as address_network
 from sshchat.chat.addresses import normalise_address as normalise_address
 from sshchat.chat.addresses import parse_network as parse_network
+from sshchat.chat.logged import event
 from sshchat.chat.sanitize import clean
 from sshchat.chat.store import (
     Allow,
@@ -385,9 +387,15 @@ class Moderation:
 
     # ------------------------------------------------------------ audit log
 
-    def audit(self, actor: str, actor_fp: str | None, action: str, target: str, detail: str = "") -> None:
-        """Keep a moderation action in the audit log (and the server log)."""
-        log.info("audit: %s %s %s %s", actor, action, target, detail)
+    def audit(
+        self, actor: str, actor_fp: str | None, action: str, target: str, detail: str = "", **fields: Any
+    ) -> None:
+        """Keep a moderation action in the audit log (and the server log, as
+        event ``moderation``: ``fields`` such as room, reason, until, duration)."""
+        event(
+            logging.INFO, "moderation", f"audit: {actor} {action} {target} {detail}",
+            action=action, actor=actor, actor_fingerprint=actor_fp, target=target, detail=detail or None, **fields,
+        )
         self._store.save(AuditEntry(self._clock(), actor, actor_fp, action, target, detail))
 
     # ----------------------------------------------------------------- motd

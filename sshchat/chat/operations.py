@@ -8,6 +8,7 @@ the part that owns the state, and nothing else reaches across.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from sshchat.chat.member import Member
 from sshchat.chat.message import Kind, Message
@@ -147,15 +148,15 @@ class Operations:
 
     # ---------------------------------------------------------- moderation
 
-    def audit(self, member: Member, action: str, target: str, detail: str = "") -> None:
-        self._moderation.audit(member.name, member.fingerprint, action, target, detail)
+    def audit(self, member: Member, action: str, target: str, detail: str = "", **fields: Any) -> None:
+        self._moderation.audit(member.name, member.fingerprint, action, target, detail, **fields)
 
     def kick(self, member: Member, target: Member, reason: str) -> None:
         checked = self._pipeline.on_behalf(member, reason, "give a reason for a kick")
         if checked is None:
             return
         reason = checked
-        self.audit(member, "kick", target.name, reason)
+        self.audit(member, "kick", target.name, reason, reason=reason or None, target_fingerprint=target.fingerprint)
         because = f": {reason}" if reason else ""
         self._disconnect(target, f"kicked by {member.name}{because}", f"you were kicked by {member.name}{because}")
 

@@ -32,6 +32,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 
 from sshchat.chat.addresses import NETWORK_SHARE, address_keys
+from sshchat.chat.logged import event
 from sshchat.chat.member import Member, identity
 from sshchat.chat.message import Kind
 from sshchat.chat.moderation import Moderation
@@ -40,8 +41,6 @@ from sshchat.chat.pipeline import Pipeline
 from sshchat.chat.room import Room, RoomInfo
 from sshchat.chat.settings import ChatSettings
 from sshchat.chat.store import DropRoom, SetMemberships, Snapshot, Store
-
-log = logging.getLogger("sshchat")
 
 LOBBY = "#lobby"
 LOBBY_KEY = name_key(LOBBY)
@@ -184,7 +183,8 @@ class Rooms:
             room = self.by_key[key] = Room(info, self._settings.history_in_memory)
             self._count(info, 1)
             self._store.save(info)
-            log.info("%s created %s", member.name, room_name)
+            event(logging.INFO, "room_created", f"{member.name} created {room_name}",
+                  name=member.name, fingerprint=member.fingerprint, address=member.address or None, room=room_name)
         if self.closed_to(member, room):
             return
         if key == member.room:
@@ -340,7 +340,8 @@ class Rooms:
                 continue
             since = self._empty_since.setdefault(room.key, now)
             if now - since >= ttl:
-                log.info("%s expired: made without a key, empty for %.0f s", room.name, now - since)
+                empty = f"{room.name} expired: made without a key, empty for {now - since:.0f} s"
+                event(logging.INFO, "room_expired", empty, room=room.name)
                 # Empty and nobody's doing: gone now, the store told behind.
                 room.closing = True
                 self._drop(room, f"{room.name} was removed")
@@ -529,7 +530,10 @@ class Rooms:
         if checked is None:
             return
         reason = checked
-        self._moderation.audit(member.name, member.fingerprint, "kick", f"{target.name} from {room.name}", reason)
+        self._moderation.audit(
+            member.name, member.fingerprint, "kick", f"{target.name} from {room.name}", reason,
+            room=room.name, reason=reason or None, target_fingerprint=target.fingerprint,
+        )
         suffix = f": {reason}" if reason else ""
         self._drop_from(target, room, f"{target.name} was removed from {room.name} by {member.name}{suffix}")
         target.outlet.notice(f"you were removed from {room.name} by {member.name}{suffix}")

@@ -20,6 +20,7 @@ import asyncssh
 
 from sshchat.chat.completion import complete
 from sshchat.chat.hub import JoinRefused
+from sshchat.chat.logged import event
 from sshchat.chat.member import Member
 from sshchat.chat.message import Message
 from sshchat.ssh.context import Peer, ServerContext
@@ -27,8 +28,6 @@ from sshchat.ssh.outbox import Outbox
 from sshchat.term.batch import BELL, Elsewhere, Pending, screen_rows, script_text
 from sshchat.term.editor import LineEditor
 from sshchat.term.render import PLAIN, Look, Style, render_notice, render_prompt, style_for_term
-
-log = logging.getLogger("sshchat")
 
 BRACKETED_PASTE_ON = "\x1b[?2004h"
 BRACKETED_PASTE_OFF = "\x1b[?2004l"
@@ -63,6 +62,7 @@ class ChatSession(Outbox[Pending]):
             self._editor = LineEditor.for_messages(width, ctx.config.max_message_chars, _height(chan))
         self._look = PLAIN  # until the person's settings are known (see _prompt)
         self._member: Member | None = None
+        self._term = term
         self._claiming = False  # the name is being claimed across a cluster: input waits in _early
         self._early: list[str] = []  # input that came meanwhile (bounded by the session's input budget)
         self._early_eof = False
@@ -77,6 +77,11 @@ class ChatSession(Outbox[Pending]):
         peer = self._peer
         self._claiming = True
         self._ctx.hub.claim(peer.username, peer.fingerprint, self._claimed)
+
+    @property
+    def _kind(self) -> str:
+        """"pty" (a person at a terminal) or "line" (a script, ssh -T), as the log says it."""
+        return "line" if self._editor is None else "pty"
 
     def _claimed(self, refusal: str | None) -> None:
         peer = self._peer
@@ -94,11 +99,20 @@ class ChatSession(Outbox[Pending]):
                 self._ctx.hub.unclaim(peer.username, peer.fingerprint)
                 raise
         except JoinRefused as e:
-            log.info("refused %s from %s: %s", peer.username, peer.address, e)
+            event(
+                logging.INFO, "login_refused", f"refused {peer.username} from {peer.address}: {e}",
+                name=peer.username, fingerprint=peer.fingerprint, address=peer.address, kind=self._kind,
+                code=e.code, reason=str(e),
+            )
             self._closing = True
             self._out.exit(1, err=f"sshchat: {e}" + ("\r\n" if self._editor else "\n"))
             return
-        log.info("%s joined from %s (%s)", peer.username, peer.address, peer.fingerprint or "no key")
+        room = self._ctx.hub.room_of(self._member).name
+        event(
+            logging.INFO, "login", f"{peer.username} joined from {peer.address} ({peer.fingerprint or 'no key'})",
+            name=self._member.name, fingerprint=peer.fingerprint, address=peer.address, kind=self._kind, room=room,
+            term=self._term[:64] if self._term else None,  # as the client sent it: bounded
+        )
         if self._editor is not None:
             member = self._member
             hub = self._ctx.hub
@@ -131,7 +145,10 @@ class ChatSession(Outbox[Pending]):
             else:
                 self._piped(data)
         except Exception:  # one broken session must never take others down
-            log.exception("error handling input from %s", self._username)
+            event(
+                logging.ERROR, "session_error", f"error handling input from {self._username}", exc_info=True,
+                name=self._username, address=self._peer.address,
+            )
             self.close("internal error; sorry")
 
     def _typed(self, data: str) -> None:
@@ -178,7 +195,11 @@ class ChatSession(Outbox[Pending]):
         """More input (keys, pastes, resizes) than a person makes, or input
         that took more server time than the budget: disconnect."""
         limit = self._ctx.config.input_bytes_per_minute
-        log.warning("cutting off %s from %s: input flood", self._username, self._peer.address)
+        event(
+            logging.WARNING, "flood_cut_off", f"cutting off {self._username} from {self._peer.address}: input flood",
+            name=self._username, fingerprint=self._peer.fingerprint, address=self._peer.address, kind=self._kind,
+            reason=why or f"more than {limit} bytes in a minute",
+        )
         self._ctx.hub.offences.record(self._peer.address)
         if self._member is not None:
             self._ctx.hub.leave(self._member, "sent too much")

@@ -12,7 +12,7 @@ import asyncio
 import logging
 from typing import Protocol
 
-log = logging.getLogger("sshchat")
+from sshchat.chat.logged import event
 
 
 class Flushable(Protocol):
@@ -42,8 +42,8 @@ class Flusher:
             try:
                 session.flush()
             except Exception:  # one session's failure must not cost the others their output
-                log.exception("error flushing a session; ending it")
+                event(logging.ERROR, "session_error", "error flushing a session; ending it", exc_info=True)
                 try:  # a session that cannot show anything is no use to its person
                     session.close("internal error; sorry")
                 except Exception:
-                    log.exception("error ending a session that failed to flush")
+                    event(logging.ERROR, "session_error", "error ending a session that failed to flush", exc_info=True)

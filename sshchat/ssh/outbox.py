@@ -18,11 +18,10 @@ from typing import Generic, TypeVar
 
 import asyncssh
 
+from sshchat.chat.logged import event
 from sshchat.ssh.context import Peer, ServerContext
 from sshchat.ssh.lines import LineBuffer
 from sshchat.ssh.writer import Writer
-
-log = logging.getLogger("sshchat")
 
 Item = TypeVar("Item")
 
@@ -87,8 +86,11 @@ class Outbox(Generic[Item]):
 
     def _cut_off(self, backlog: int) -> None:
         """The Writer gave up on a client that is not reading: queue nothing more."""
-        log.warning(
-            "cutting off %s from %s (%s): %d bytes unsent", self._username, self._peer.address, self.KIND, backlog
+        peer = self._peer
+        event(
+            logging.WARNING, "slow_reader_cut_off",
+            f"cutting off {self._username} from {peer.address} ({self.KIND}): {backlog} bytes unsent",
+            name=self._username, fingerprint=peer.fingerprint, address=peer.address, kind=self.KIND, backlog=backlog,
         )
         self._closing = True
         self._pending.clear()

@@ -15,13 +15,13 @@ import time
 
 import asyncssh
 
+from sshchat.chat.logged import event
 from sshchat.chat.moderation import normalise_address
+from sshchat.chat.refusals import Refusal, reason_code
 from sshchat.ssh.context import Peer, ServerContext
 from sshchat.ssh.input_budget import ServerTimeBudget
 from sshchat.ssh.patches import bounded_receive
 from sshchat.ssh.session import Session, connection_budget, over_budget_reason
-
-log = logging.getLogger("sshchat")
 
 # Server seconds of a connection's packets not charged to its time budget
 # until its session starts: the key exchange, authentication and the start
@@ -71,7 +71,10 @@ class ChatServer(asyncssh.SSHServer):
                 self._ctx.config.login_timeout, self._login_expired
             )
         if refusal is not None:
-            log.info("refused a connection from %s: %s", self._address, refusal)
+            event(
+                logging.INFO, "connection_refused", f"refused a connection from {self._address}: {refusal}",
+                address=self._address, code=reason_code(refusal), reason=refusal,
+            )
             # Soon, not now: asyncssh must first send its version line, and
             # then OpenSSH shows the reason ("Received disconnect ...").
             asyncio.get_running_loop().call_soon(
@@ -86,7 +89,10 @@ class ChatServer(asyncssh.SSHServer):
             return
         reason = over_budget_reason(self._ctx)
         if self._session is None or not self._session.cut_off():  # the session tells its client and records it
-            log.warning("cutting off a connection from %s: packet flood", self._address)
+            event(
+                logging.WARNING, "flood_cut_off", f"cutting off a connection from {self._address}: packet flood",
+                address=self._address, kind="connection", reason=reason,
+            )
             self._ctx.hub.offences.record(self._address)
         conn.disconnect(asyncssh.DISC_BY_APPLICATION, reason)
 
@@ -94,7 +100,11 @@ class ChatServer(asyncssh.SSHServer):
         self._login_timer = None
         if self._conn is None:  # gone already; a started session has cancelled this timer
             return
-        log.info("closed a connection from %s: no chat session within login_timeout", self._address)
+        event(
+            logging.INFO, "login_timeout",
+            f"closed a connection from {self._address}: no chat session within login_timeout",
+            address=self._address,
+        )
         self._conn.disconnect(
             asyncssh.DISC_BY_APPLICATION,
             f"no chat session within {self._ctx.config.login_timeout:g} seconds of connecting",
@@ -144,7 +154,10 @@ class ChatServer(asyncssh.SSHServer):
         for keys in self._ctx.key_files:
             refusal = keys.refusal(fingerprint, self._address, time.time())
             if refusal is not None:
-                log.info("key %s refused from %s: %s", fingerprint, self._address, refusal)
+                event(
+                    logging.INFO, "key_refused", f"key {fingerprint} refused from {self._address}: {refusal}",
+                    fingerprint=fingerprint, address=self._address, code=Refusal.KEY_RESTRICTED, reason=refusal,
+                )
                 return False
         self._key = key
         return True

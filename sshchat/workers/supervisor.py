@@ -38,7 +38,9 @@ import signal
 import socket
 import sys
 
+from sshchat import logs
 from sshchat.app import StartError, announce
+from sshchat.chat.logged import event
 from sshchat.config import Config
 from sshchat.ssh.hostkey import load_or_create
 from sshchat.workers.link import Address, config_line, parse_ready
@@ -125,13 +127,13 @@ class Supervisor:
             await self._stopping.wait()
             await self._wait_all()
             await asyncio.gather(*keepers)
-        log.info("stopped")
+        event(logging.INFO, "stopped", "stopped")
         return 0
 
     def _stop(self, quiet: bool = False) -> None:
         """SIGTERM to every worker, even one still starting: each tells its people."""
         if not self._stopping.is_set() and not quiet:
-            log.info("shutting down %d workers", len(self.workers))
+            event(logging.INFO, "shutting_down", f"shutting down {len(self.workers)} workers")
         self._stopping.set()
         for worker in self.workers:
             if worker.process is not None and worker.process.returncode is None:
@@ -188,9 +190,11 @@ class Supervisor:
         if status in (1, 2):  # the worker's own one-line error is on stderr already
             return status
         if status is None:  # not even started: _start logged why
-            print(f"sshchat: worker {worker.index} could not be started", file=sys.stderr)
+            logs.console(f"sshchat: worker {worker.index} could not be started", "start_failed", logging.ERROR,
+                         index=worker.index)
         else:
-            print(f"sshchat: worker {worker.index} did not start: it {describe_exit(status)}", file=sys.stderr)
+            logs.console(f"sshchat: worker {worker.index} did not start: it {describe_exit(status)}", "start_failed",
+                         logging.ERROR, index=worker.index, status=describe_exit(status))
         return 1
 
     async def _start(self, worker: Worker) -> list[Address] | None:
@@ -203,7 +207,8 @@ class Supervisor:
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, process_group=0,
             )
         except OSError as e:  # no process at all (fork refused): _keep retries with back-off
-            log.error("cannot start worker %d: %s", worker.index, e.strerror or e)
+            event(logging.ERROR, "worker_start_failed", f"cannot start worker {worker.index}: {e.strerror or e}",
+                  index=worker.index, error=str(e.strerror or e))
             worker.process = None
             return None
         worker.process = process
@@ -228,7 +233,8 @@ class Supervisor:
                 await process.wait()
             return None
         worker.listening = True
-        log.info("worker %d listening (pid %d)", worker.index, process.pid)
+        event(logging.INFO, "worker_started", f"worker {worker.index} listening (pid {process.pid})",
+              index=worker.index, pid=process.pid)
         return addresses
 
     async def _keep(self, worker: Worker) -> None:
@@ -241,9 +247,11 @@ class Supervisor:
             ran = loop.time() - worker.started
             worker.delay = 0.0 if ran >= STABLE else min(MAX_DELAY, max(FIRST_DELAY, 2 * worker.delay))
             how = "could not be started" if status is None else describe_exit(status)
-            log.warning(
-                "worker %d (pid %d) %s after %.1f s; restarting it in %.1f s",
-                worker.index, worker.pid, how, ran, worker.delay,
+            event(
+                logging.WARNING, "worker_exited",
+                f"worker {worker.index} (pid {worker.pid}) {how} after {ran:.1f} s; "
+                f"restarting it in {worker.delay:.1f} s",
+                index=worker.index, pid=worker.pid, status=how, seconds=round(ran, 3), restart_in=worker.delay,
             )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), worker.delay)

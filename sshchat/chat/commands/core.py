@@ -10,7 +10,7 @@ command. ``sshchat.chat.operations.Operations`` is the implementation.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
 from sshchat.chat.member import Member
 from sshchat.chat.message import Kind, Message
@@ -130,7 +130,10 @@ class Core(Protocol):
 
     # ---------------------------------------------------------- moderation
 
-    def audit(self, member: Member, action: str, target: str, detail: str = "") -> None: ...
+    def audit(self, member: Member, action: str, target: str, detail: str = "", **fields: Any) -> None:
+        """Keep an operator's action in the audit log and the server log;
+        ``fields`` (room, reason, until, duration) go to the log's JSON as they are."""
+        ...
 
     def kick(self, member: Member, target: Member, reason: str) -> None:
         """Disconnect ``target``, telling them and the rooms who did it and

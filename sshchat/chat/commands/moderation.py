@@ -21,6 +21,7 @@ from sshchat.chat.commands.common import (
     resolve_key,
 )
 from sshchat.chat.commands.core import Core
+from sshchat.chat.logged import iso_time
 from sshchat.chat.member import Member, identity
 from sshchat.chat.moderation import address_network, address_target, parse_network, until_text, when
 from sshchat.chat.names import NAME_RE, name_key
@@ -127,7 +128,10 @@ def ban(core: Core, member: Member, args: list[str], rest: str) -> None:
             return
         for banned_one, ok in zip(made, kept, strict=True):
             if ok:
-                core.audit(member, "ban", f"{banned_one.kind}:{banned_one.value}", detail)
+                core.audit(
+                    member, "ban", f"{banned_one.kind}:{banned_one.value}", detail,
+                    reason=reason or None, until=iso_time(banned_one.until), duration=args[1] if until else None,
+                )
         if all(kept):
             member.outlet.notice(f"banned {label}{until_text(made[0].until)}")
             return
@@ -234,7 +238,10 @@ def mute(core: Core, member: Member, args: list[str], rest: str) -> None:
             not_saved(member, f"the mute on {label}")
             return
         audited = target if fp else f"{label} ({target}, no key)"
-        core.audit(member, "mute", audited, reason + (f" for {args[1]}" if until else ""))
+        core.audit(
+            member, "mute", audited, reason + (f" for {args[1]}" if until else ""),
+            reason=reason or None, until=iso_time(muted.until), duration=args[1] if until else None,
+        )
         member.outlet.notice(f"muted {label}{until_text(muted.until)}")
         if online is not None:
             online.muted_reminded = now  # told now; no reminder on their next line

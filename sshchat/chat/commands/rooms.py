@@ -92,7 +92,7 @@ def rmroom(core: Core, member: Member, args: list[str], rest: str) -> None:
         if not ok:
             not_saved(member, f"removing {name}")
             return
-        core.audit(member, "rmroom", name, reason)
+        core.audit(member, "rmroom", name, reason, room=name, reason=reason or None)
         member.outlet.notice(f"removed {name} and its history; {people} people moved to #lobby")
 
     core.remove_room(room, f"{name} was removed by {member.name}{suffix}; you are in #lobby", saved)
