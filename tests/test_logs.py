@@ -1,0 +1,234 @@
+"""The server's log: ``--log-format json`` for collectors, the human format
+as ever; every login, refusal, moderation action and error one line.
+
+The end-to-end tests read a real ``sshchat serve`` process's stderr, as a
+collector would: every line must parse, and the events must carry their
+fields, not only words.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+import pytest
+
+from sshchat.chat.logged import event
+from sshchat.chat.refusals import Refusal
+from sshchat.logs import HumanFormatter, JsonFormatter
+from tests.support.server import ServerProcess, admin_keys_file, connect
+from tests.support.waiting import eventually
+
+ISO_MS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+HOSTILE = 'spam\n{"time": "x", "level": "INFO", "event": "login", "name": "root"}\x1b[2J\x1b]0;owned\x07\u2028end'
+
+
+def parsed(log: list[str]) -> list[dict[str, Any]]:
+    """Every line of a JSON log as an object (a line that does not parse fails the test)."""
+    lines = []
+    for line in "".join(log).splitlines():
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            raise AssertionError(f"not a JSON line: {line!r}\n" + "".join(log)) from None
+        assert isinstance(obj, dict), line
+        assert ISO_MS.fullmatch(obj["time"]) and obj["level"] and obj["event"] and "message" in obj, line
+        assert None not in obj.values(), line  # None values are left out
+        lines.append(obj)
+    return lines
+
+
+def events(log: list[str], event_name: str, /, **fields: Any) -> list[dict[str, Any]]:
+    """The lines of event ``event_name`` whose fields include ``fields``."""
+    return [e for e in parsed(log) if e["event"] == event_name and all(e.get(k) == v for k, v in fields.items())]
+
+
+def test_a_json_log_has_one_object_per_line_for_logins_refusals_and_moderation(
+    tmp_path: Path, keys: dict[str, asyncssh.SSHKey]
+) -> None:
+    boss_key = keys["carol"]
+    boss_fp = boss_key.get_fingerprint("sha256")
+    server = ServerProcess(tmp_path, "--log-format", "json", "--admin-keys", str(admin_keys_file(tmp_path, boss_key)))
+    try:
+
+        async def use() -> None:
+            alice = await connect(server.port, "alice")
+            taken = await connect(server.port, "alice")
+            assert await taken.exit_status() == 1
+            boss = await connect(server.port, "boss", key=boss_key)
+            bob = await connect(server.port, "bob", local_addr=("127.0.0.2", 0))
+            bot = await connect(server.port, "alice", command="say hello")  # a bot may not take a person's name
+            assert await bot.exit_status() == 1
+            boss.line("/kick alice " + HOSTILE)
+            assert await alice.exit_status() == 0
+            boss.line("/ban bob 1h spamming")
+            assert await bob.exit_status() == 0
+            await eventually(lambda: bool(events(server.log, "moderation", action="ban")), timeout=10)
+            for client in (alice, taken, boss, bob, bot):
+                await client.close()
+
+        asyncio.run(use())
+    finally:
+        assert server.stop() == 0, "".join(server.log)
+
+    log = server.log
+    assert events(log, "listening", host="127.0.0.1", port=server.port)
+    [login] = events(log, "login", name="alice")
+    assert login["kind"] == "line" and login["address"] == "127.0.0.1" and login["room"] == "#lobby"
+    assert "fingerprint" not in login  # keyless: None is left out
+    assert events(log, "login", name="boss", fingerprint=boss_fp, kind="line")
+    [refused] = events(log, "login_refused", name="alice", kind="line")
+    assert refused["code"] == "name_taken" and "already in use" in refused["reason"]
+    assert events(log, "login_refused", name="alice", kind="bot", code="name_taken")
+    [kick] = events(log, "moderation", action="kick")
+    assert kick["actor"] == "boss" and kick["actor_fingerprint"] == boss_fp and kick["target"] == "alice"
+    assert kick["reason"].startswith("spam") and "\x1b" not in kick["reason"]  # cleaned, as the room read it
+    assert events(log, "logout", name="alice", reason="kicked by boss: " + kick["reason"])
+    bans = events(log, "moderation", action="ban", reason="spamming", duration="1h")
+    assert [b["target"] for b in bans] == ["ip:127.0.0.2/32"] and ISO_MS.fullmatch(bans[0]["until"])
+    assert events(log, "logout", name="bob", address="127.0.0.2", reason="banned by boss: spamming")
+    assert events(log, "stopped")
+    assert not [e for e in parsed(log) if e["event"] == "login" and e.get("name") == "root"]  # nothing forged
+
+
+def record(message: str, exc_info: bool = False, **fields: Any) -> logging.LogRecord:
+    """The record ``event`` logs, as a handler gets it."""
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    logger = logging.getLogger("sshchat")
+    keep, level = Keep(), logger.level
+    logger.addHandler(keep)
+    logger.setLevel(logging.INFO)
+    try:
+        event(logging.WARNING, "flood_cut_off", message, exc_info=exc_info, **fields)
+    finally:
+        logger.removeHandler(keep)
+        logger.setLevel(level)
+    [kept] = records
+    return kept
+
+
+def test_hostile_words_cannot_forge_a_json_line_or_reach_a_terminal() -> None:
+    line = JsonFormatter(worker=2).format(record(f"cutting off: {HOSTILE}", reason=HOSTILE, name="x%sy", room=None))
+    assert "\n" not in line and "\x1b" not in line and "\x07" not in line and "\u2028" not in line
+    obj = json.loads(line)
+    assert obj["reason"] == HOSTILE and obj["message"] == f"cutting off: {HOSTILE}"  # kept whole, just escaped
+    assert obj["event"] == "flood_cut_off" and obj["level"] == "WARNING" and obj["worker"] == 2
+    assert obj["name"] == "x%sy" and "room" not in obj
+    assert list(obj)[:4] == ["time", "level", "event", "message"]
+
+
+def test_hostile_words_cannot_forge_a_human_line_or_reach_a_terminal() -> None:
+    line = HumanFormatter(worker=3).format(record(f"refused {HOSTILE} from 127.0.0.1"))
+    assert "\n" not in line and "\x1b" not in line and "\x07" not in line and "\u2028" not in line
+    assert line.endswith(
+        'WARNING worker 3: refused spam\\n{"time": "x", "level": "INFO", "event": "login", "name": "root"}'
+        "\\x1b[2J\\x1b]0;owned\\x07\\u2028end from 127.0.0.1"
+    )
+
+
+def test_an_error_in_json_is_one_line_with_its_traceback_as_a_field() -> None:
+    try:
+        raise ValueError("bad\nthing")
+    except ValueError:
+        rec = record("error handling input", exc_info=True, name="alice")
+    obj = json.loads(JsonFormatter().format(rec))
+    assert obj["error"] == "ValueError: bad\nthing" and "Traceback (most recent call last)" in obj["traceback"]
+    human = HumanFormatter().format(rec)
+    assert human.splitlines()[0].endswith("error handling input") and "Traceback" in human  # as before
+
+
+def sshchat(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "sshchat", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=30)
+
+
+def test_a_bad_log_format_is_one_line(tmp_path: Path) -> None:
+    r = sshchat("serve", "--log-format", "xml", "--host", "127.0.0.1", "--port", "0", cwd=tmp_path)
+    assert r.returncode == 1 and r.stderr == "sshchat: log_format must be human or json, not 'xml'\n"
+    (tmp_path / "c.toml").write_text('log_format = "yaml"\n')
+    r = sshchat("serve", "--config", "c.toml", cwd=tmp_path)
+    assert r.returncode == 1 and r.stderr == "sshchat: log_format must be human or json, not 'yaml'\n"
+
+
+def test_the_log_format_comes_from_the_environment_too(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path, env={"SSHCHAT_LOG_FORMAT": "json"})
+    try:
+        assert events(server.log, "listening", port=server.port)
+    finally:
+        assert server.stop() == 0
+    assert events(server.log, "stopped")
+
+
+def test_the_human_log_reads_as_before_and_says_who_left(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path)
+    try:
+
+        async def use() -> None:
+            alice = await connect(server.port, "alice")
+            await alice.close()
+
+        asyncio.run(use())
+        await_logout = re.compile(r"^\S+ \S+ INFO alice left from 127\.0\.0\.1 \(quit\)$", re.M)
+        asyncio.run(eventually(lambda: bool(await_logout.search("".join(server.log))), timeout=10))
+    finally:
+        assert server.stop() == 0
+    log = "".join(server.log)
+    assert "sshchat: listening on 127.0.0.1:" in log and "{" not in log
+    assert re.search(r"^\S+ \S+ INFO alice joined from 127\.0\.0\.1 \(no key\)$", log, re.M), log
+
+
+async def test_each_refusal_is_logged_with_its_code(start_server, caplog: pytest.LogCaptureFixture) -> None:
+    """A collector (or a counter) counts refusals by a code that never changes, not by their words."""
+    server = await start_server(max_per_address=1, admin_keys="")
+    caplog.set_level(logging.INFO, "sshchat")
+    await server.connect("alice")
+    for name in ("bad name!", "alice"):  # an invalid name; a taken one (both from 127.0.0.2)
+        client = await server.connect(name, local_addr=("127.0.0.2", 0))
+        assert await client.exit_status() == 1
+        await client.close()
+    await eventually(lambda: len(codes(caplog, "login_refused")) == 2)
+    assert codes(caplog, "login_refused") == [Refusal.INVALID_NAME, Refusal.NAME_TAKEN]
+    with pytest.raises(asyncssh.DisconnectError):  # alice holds 127.0.0.1's only place
+        await connect(server.port, "three")
+    assert codes(caplog, "connection_refused") == [Refusal.PER_ADDRESS]
+    [line] = [r for r in caplog.records if getattr(r, "event", None) == "connection_refused"]
+    assert line.getMessage().startswith("refused a connection from 127.0.0.1: too many connections")
+
+
+def codes(caplog: pytest.LogCaptureFixture, name: str) -> list[str]:
+    return [r.fields["code"] for r in caplog.records if getattr(r, "event", None) == name]  # type: ignore[attr-defined]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers share a port with SO_REUSEPORT")
+def test_with_workers_every_line_of_the_parent_and_the_workers_is_json(
+    tmp_path: Path, redis_server: Any, pg_url: str
+) -> None:
+    cluster = ("--bus", redis_server.url, "--db", pg_url)
+    server = ServerProcess(tmp_path, "--workers", "2", *cluster, "--log-format", "json")
+    try:
+
+        async def use() -> None:
+            alice = await connect(server.port, "alice")
+            await eventually(lambda: bool(events(server.log, "login", name="alice")), timeout=10)
+            await alice.close()
+
+        asyncio.run(use())
+    finally:
+        assert server.stop() == 0, "".join(server.log)
+    started = events(server.log, "worker_started")
+    assert sorted(e["index"] for e in started) == [1, 2] and not any("worker" in e for e in started)  # the parent's
+    [login] = events(server.log, "login", name="alice")
+    assert login["worker"] in (1, 2)
+    assert {e.get("worker") for e in events(server.log, "stopped")} == {None, 1, 2}  # the parent's, each worker's
