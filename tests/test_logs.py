@@ -20,7 +20,7 @@ from typing import Any
 import asyncssh
 import pytest
 
-from sshchat.chat.logged import event
+from sshchat.chat.logged import Throttle, event
 from sshchat.chat.refusals import Refusal
 from sshchat.logs import HumanFormatter, JsonFormatter
 from tests.support.server import ServerProcess, admin_keys_file, connect
@@ -200,9 +200,10 @@ async def test_each_refusal_is_logged_with_its_code(start_server, caplog: pytest
         await client.close()
     await eventually(lambda: len(codes(caplog, "login_refused")) == 2)
     assert codes(caplog, "login_refused") == [Refusal.INVALID_NAME, Refusal.NAME_TAKEN]
-    with pytest.raises(asyncssh.DisconnectError):  # alice holds 127.0.0.1's only place
-        await connect(server.port, "three")
-    assert codes(caplog, "connection_refused") == [Refusal.PER_ADDRESS]
+    for _ in range(5):
+        with pytest.raises(asyncssh.DisconnectError):  # alice holds 127.0.0.1's only place
+            await connect(server.port, "three")
+    assert codes(caplog, "connection_refused") == [Refusal.PER_ADDRESS]  # once a minute, not once a connection
     [line] = [r for r in caplog.records if getattr(r, "event", None) == "connection_refused"]
     assert line.getMessage().startswith("refused a connection from 127.0.0.1: too many connections")
 
@@ -232,3 +233,19 @@ def test_with_workers_every_line_of_the_parent_and_the_workers_is_json(
     [login] = events(server.log, "login", name="alice")
     assert login["worker"] in (1, 2)
     assert {e.get("worker") for e in events(server.log, "stopped")} == {None, 1, 2}  # the parent's, each worker's
+
+
+def test_a_throttled_line_says_how_many_were_left_out() -> None:
+    now = [0.0]
+    throttle = Throttle(window=60, size=2, clock=lambda: now[0])
+    a, b, c = (("10.0.0.1", "rate"), ("10.0.0.2", "rate"), ("10.0.0.3", "blocked"))
+    assert throttle.admit(a) == 0
+    assert [throttle.admit(a) for _ in range(3)] == [None] * 3
+    now[0] = 30.0
+    assert throttle.admit(b) == 0  # another key has its own line
+    assert throttle.admit(b) is None
+    now[0] = 60.0
+    assert throttle.admit(a) == 3  # a minute on: logged again, saying how many were not
+    assert throttle.admit(c) == 0  # only the last two keys are kept: b, the oldest, is forgotten...
+    now[0] = 61.0
+    assert throttle.admit(b) == 0  # ...so its line comes within its minute (the memory stays bounded)

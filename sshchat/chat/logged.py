@@ -15,6 +15,9 @@ by the connection limits) and operators' actions.
 from __future__ import annotations
 
 import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,3 +39,32 @@ def iso_time(t: float | None) -> str | None:
     if t is None:
         return None
     return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Throttle:
+    """At most one line per key (an address and a reason, say) per ``window``
+    seconds, for lines a flood could repeat: a refused connection costs its
+    sender little, and must not cost the server a log line each. The next
+    line logged for a key says how many were left out (``suppressed``).
+    Keys are kept for the last ``size`` of them only (the oldest forgotten).
+    """
+
+    def __init__(self, window: float = 60.0, size: int = 4096, clock: Callable[[], float] = time.monotonic) -> None:
+        self._window = window
+        self._size = size
+        self._clock = clock
+        self._seen: OrderedDict[Hashable, list[float]] = OrderedDict()  # key -> [last logged, left out since]
+
+    def admit(self, key: Hashable) -> int | None:
+        """None: leave this line out; else log it, with this many left out before it."""
+        now = self._clock()
+        seen = self._seen.get(key)
+        if seen is not None and now - seen[0] < self._window:
+            seen[1] += 1
+            return None
+        left_out = int(seen[1]) if seen is not None else 0
+        self._seen[key] = [now, 0]
+        self._seen.move_to_end(key)
+        if len(self._seen) > self._size:
+            self._seen.popitem(last=False)
+        return left_out

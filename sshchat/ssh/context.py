@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 import asyncssh
 
 from sshchat.chat.hub import Hub
+from sshchat.chat.logged import Throttle
 from sshchat.config import Config
 from sshchat.ssh.flusher import Flusher
 from sshchat.ssh.input_budget import AddressBudgets
@@ -41,6 +42,8 @@ class ServerContext:
     # Input slices of all connections take turns, a bounded amount per event-loop turn (input_turns.py).
     input_turns: InputTurns = field(default_factory=lambda: InputTurns(INPUT_PER_TURN))
     flusher: Flusher = field(default_factory=Flusher)
+    # Lines of refused connections: one per address and reason a minute (a flood of them is not a flood of lines).
+    refusals_logged: Throttle = field(default_factory=Throttle)
     # --admin-keys and --allowlist: their from=/expiry-time= are checked at each login.
     key_files: list[KeyFile] = field(default_factory=list)
 

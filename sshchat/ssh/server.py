@@ -71,10 +71,14 @@ class ChatServer(asyncssh.SSHServer):
                 self._ctx.config.login_timeout, self._login_expired
             )
         if refusal is not None:
-            event(
-                logging.INFO, "connection_refused", f"refused a connection from {self._address}: {refusal}",
-                address=self._address, code=reason_code(refusal), reason=refusal,
-            )
+            code = reason_code(refusal)
+            left_out = self._ctx.refusals_logged.admit((self._address, code))
+            if left_out is not None:  # a flood of refused connections is not a flood of lines
+                more = f" ({left_out} more since its last line)" if left_out else ""
+                event(
+                    logging.INFO, "connection_refused", f"refused a connection from {self._address}: {refusal}{more}",
+                    address=self._address, code=code, reason=refusal, suppressed=left_out or None,
+                )
             # Soon, not now: asyncssh must first send its version line, and
             # then OpenSSH shows the reason ("Received disconnect ...").
             asyncio.get_running_loop().call_soon(
