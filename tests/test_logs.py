@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -160,6 +161,20 @@ def test_a_bad_log_format_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "c.toml").write_text('log_format = "yaml"\n')
     r = sshchat("serve", "--config", "c.toml", cwd=tmp_path)
     assert r.returncode == 1 and r.stderr == "sshchat: log_format must be human or json, not 'yaml'\n"
+
+
+def test_a_failure_to_start_is_one_json_line_too(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = sshchat("serve", "--log-format", "json", "--host", "127.0.0.1", "--port", str(port), "--host-key", "k",
+                    cwd=tmp_path)
+    assert r.returncode == 1
+    *_, last = parsed([r.stderr])
+    assert last["event"] == "start_failed" and last["level"] == "ERROR"
+    assert last["message"].startswith(f"sshchat: cannot listen on 127.0.0.1:{port}: ")
+    assert last["message"].lower().endswith("address already in use") and last["error"] in last["message"]
 
 
 def test_the_log_format_comes_from_the_environment_too(tmp_path: Path) -> None:
