@@ -18,9 +18,12 @@ import asyncssh
 from sshchat.bus.local import LocalBus
 from sshchat.chat.bus import Bus, BusError
 from sshchat.chat.hub import Hub
+from sshchat.chat.plugin_host import PluginHost
+from sshchat.chat.plugins import PluginError
 from sshchat.chat.sanitize import clean
 from sshchat.chat.store import Store
 from sshchat.config import Config, chat_settings
+from sshchat.plugins.loader import load as load_plugins
 from sshchat.ssh import patches
 from sshchat.ssh.context import ServerContext
 from sshchat.ssh.hostkey import load_or_create
@@ -58,6 +61,15 @@ def read_motd(path: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
+def start_plugins(config: Config) -> PluginHost | None:
+    """The enabled plugins, loaded and checked; StartError (status 2) with
+    the one line that says what is wrong with one."""
+    try:
+        return load_plugins(config.plugins, config.plugin, config.plugin_timeout, config.plugin_task_timeout)
+    except PluginError as e:
+        raise StartError(str(e), status=2) from None
+
+
 class App:
     """One running sshchat server."""
 
@@ -72,6 +84,8 @@ class App:
         self.node = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"  # in a cluster
         self._listener: asyncssh.SSHAcceptor | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        # The enabled plugins (None: none); ``plugins.on_hook`` hears each hook's time and outcome.
+        self.plugins: PluginHost | None = None
 
     @property
     def ctx(self) -> ServerContext:
@@ -95,6 +109,7 @@ class App:
         admins = admin_file.fingerprints() if admin_file else set()
         allowlist = allow_file.fingerprints() if allow_file else None
         motd = read_motd(config.motd) if config.motd else None
+        self.plugins = plugins = start_plugins(config)
         # a restart: the old server may take its shutdown grace to let go of a SQLite file
         self._store = open_store(
             config.db, asyncio.get_running_loop(), wait=config.shutdown_grace + 5.0, connect_wait=config.db_connect_wait
@@ -102,7 +117,8 @@ class App:
         self._bus = bus = self._make_bus(self._store)
         self._roster = roster = self._make_roster()
         hub = Hub(
-            self._store, chat_settings(config), admins=admins, allowlist=allowlist, motd=motd, bus=bus, roster=roster
+            self._store, chat_settings(config), admins=admins, allowlist=allowlist, motd=motd, bus=bus, roster=roster,
+            plugins=plugins,
         )
         await self._start_bus(bus)
         if roster is not None:
@@ -119,6 +135,8 @@ class App:
             await self._let_go()
             raise StartError(f"invalid setting: {e}") from None
         self._sweeper = asyncio.create_task(self._every_second())
+        if plugins is not None:
+            plugins.start()
         return [s.getsockname()[:2] for s in self._listener.sockets]
 
     def report(self) -> None:
@@ -194,6 +212,8 @@ class App:
         """Stop accepting, tell everyone why, let goodbyes arrive, commit all."""
         if self._sweeper is not None:
             self._sweeper.cancel()
+        if self.plugins is not None:
+            self.plugins.close()
         if self._listener is not None:
             self._listener.close()
         if self._ctx is not None:
