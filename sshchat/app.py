@@ -99,6 +99,7 @@ class App:
     async def start(self) -> list[tuple[str, int]]:
         """Open the store, listen; return the (host, port) pairs bound."""
         config = self.config
+        self.plugins = plugins = start_plugins(config)  # first: a plugin that cannot be used leaves nothing made
         # A worker never makes a key: the supervisor made it, and a worker
         # with a key of its own would show 1 in N clients another host.
         key = load_or_create(config.host_key, create=not self.worker)
@@ -109,7 +110,6 @@ class App:
         admins = admin_file.fingerprints() if admin_file else set()
         allowlist = allow_file.fingerprints() if allow_file else None
         motd = read_motd(config.motd) if config.motd else None
-        self.plugins = plugins = start_plugins(config)
         # a restart: the old server may take its shutdown grace to let go of a SQLite file
         self._store = open_store(
             config.db, asyncio.get_running_loop(), wait=config.shutdown_grace + 5.0, connect_wait=config.db_connect_wait

@@ -164,7 +164,8 @@ class PluginHost:
     # --------------------------------------------------------------- set-up
 
     def _bot_name(self, plugin: Plugin) -> str:
-        name = plugin.bot_name or f"{plugin.name}-bot"
+        short = plugin.name.rpartition(":")[2].rpartition(".")[2].lower()  # module:Attr -> attr
+        name = plugin.bot_name or f"{short}-bot"
         try:
             check_name(name)
         except InvalidName as e:

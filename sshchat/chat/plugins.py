@@ -168,7 +168,7 @@ class Plugin:
     name: str = ""
     # The name the plugin speaks under: must end in "-bot" and follow the
     # rule for names; nobody may log in under it (or one looking like it).
-    # None: "<name>-bot".
+    # None: "<name>-bot" ("attr-bot" for a plugin enabled as module:Attr).
     bot_name: str | None = None
 
     def configure(self, settings: Mapping[str, Any]) -> None:
