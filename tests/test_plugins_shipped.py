@@ -228,3 +228,34 @@ async def test_a_roll_over_ssh_is_seen_by_both(start_server: Any, tmp_path: Path
     await alice.wait_for("hello-bot: hello bob")
     refused = await server.connect("dice-bot")
     await refused.wait_for(lambda c: "bot" in c.stderr + c.text)
+
+
+# ------------------------------------------------- the README's example plugin
+
+
+def readme_example(folder: Path) -> None:
+    """The README's example plugin, written out as the package ``greet``."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    start = readme.index("    # greet/__init__.py")
+    end = readme.index("and its `pyproject.toml`", start)
+    code = "\n".join(line[4:] for line in readme[start:end].splitlines())
+    (folder / "greet").mkdir()
+    (folder / "greet" / "__init__.py").write_text(code)
+
+
+async def test_the_readme_example_plugin_works(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    readme_example(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    hub = hub_of(["greet:Greet"], {"greet:Greet": {"greeting": "hi there"}})
+    alice, a = person(hub, "alice")
+    _bob, b = person(hub, "bob")
+    await eventually(lambda: b.texts(Kind.PRIVATE) == ["hi there, bob!"])
+    hub.handle_line(alice, "/hug bob")
+    await eventually(lambda: b.texts(Kind.CHAT, "greet-bot") == ["alice hugs bob"])
+    hub.handle_line(alice, "HELLO EVERYONE")
+    hub.handle_line(alice, "!secret 1234")
+    await eventually(lambda: "Hello everyone" in b.texts(Kind.CHAT, "alice"))
+    await eventually(lambda: "keep that to yourself" in a.notices)
+    assert not any("1234" in m.text for m in b.messages)
+    hub.handle_line(alice, "/help")
+    assert any(n.startswith("plugins:") and "/hug" in n for n in a.notices)
