@@ -46,3 +46,14 @@ class Passing(Plugin):
 
     async def on_message(self, said: Said) -> Verdict:
         return PASS
+
+
+class Slow(Plugin):
+    """A message hook that takes 0.15 s, under the default limit of 0.2 s:
+    never skipped, so every message waits for it. What it shows: a message
+    is late by the hook's time, not by the time of everyone's hooks before
+    it (each sender waits only for their own)."""
+
+    async def on_message(self, said: Said) -> Verdict:
+        await asyncio.sleep(0.15)
+        return PASS

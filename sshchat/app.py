@@ -265,6 +265,8 @@ async def run(config: Config, parent: ParentLink | None = None) -> None:
     else:
         parent.ready(addresses)
     log.info("event loop: %s; %s", type(loop).__module__.split(".")[0], patches.describe())
+    if app.plugins is not None:
+        log.info("plugins: %s", ", ".join(p.name for p in app.plugins.plugins))
     await stop.wait()
     log.info("shutting down")
     await app.stop()

@@ -262,16 +262,19 @@ class PluginHost:
         try:
             while waiting.lines:
                 entry = waiting.lines.popleft()
-                if callable(entry):  # a whole line typed meanwhile: handled now, what it says goes next
-                    waiting.replaying = True
-                    try:
-                        entry()
-                    finally:
-                        waiting.replaying = False
-                    waiting.lines.extendleft(reversed(waiting.fresh))
-                    waiting.fresh.clear()
-                    continue
-                await self._screen_one(*entry)
+                try:
+                    if callable(entry):  # a whole line typed meanwhile: handled now, what it says goes next
+                        waiting.replaying = True
+                        try:
+                            entry()
+                        finally:
+                            waiting.replaying = False
+                        waiting.lines.extendleft(reversed(waiting.fresh))
+                        waiting.fresh.clear()
+                    else:
+                        await self._screen_one(*entry)
+                except Exception:  # a fault of ours must not lose the lines after it
+                    log.exception("a line waiting for the plugins failed; the next ones go on")
         finally:
             if self._waiting.get(session) is waiting:
                 del self._waiting[session]
