@@ -28,6 +28,7 @@ from sshchat.chat.plugins import (
     Said,
     Verdict,
 )
+from sshchat.chat.store import Binding, Snapshot
 from sshchat.store.memory import MemoryStore
 from tests.support.chat import Recorder, person
 from tests.support.settings import chat_settings
@@ -382,3 +383,18 @@ async def test_join_and_leave_hooks() -> None:
     await eventually(lambda: "welcome bob" in a.texts(Kind.CHAT, "greeter-bot"))
     hub.leave(bob)
     await eventually(lambda: "bye bob" in a.texts(Kind.CHAT, "greeter-bot"))
+
+
+def test_a_registered_name_that_became_a_bots_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="sshchat")
+
+    class Kept(MemoryStore):
+        """A store that kept someone's registration of "echo-bot"."""
+
+        def load(self, recent_per_room: int) -> Snapshot:
+            return Snapshot(bindings={"echo-bot": Binding("echo-bot", "SHA256:someone", 0.0)})
+
+    hub = Hub(Kept(), chat_settings(), plugins=PluginHost([Echo()], 0.2, 0.5))
+    assert any('"echo-bot" (registered to a key) is taken by a plugin' in r.getMessage() for r in caplog.records)
+    with pytest.raises(JoinRefused, match="bot"):
+        hub.join("echo-bot", "SHA256:someone", Recorder())

@@ -19,6 +19,7 @@ The parts, each in its module:
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable
 
@@ -57,6 +58,8 @@ from sshchat.chat.state import SharingStore, StateApplier
 from sshchat.chat.store import Store
 
 __all__ = ["LOBBY", "LOBBY_KEY", "Hub", "JoinRefused"]
+
+log = logging.getLogger("sshchat")
 
 # Lines kept while a person's /nick is being saved (a paste); more are refused
 # with a notice, so a client cannot grow the list without bound.
@@ -142,6 +145,11 @@ class Hub:
         self._operations.commands = self.commands
         if plugins is not None:
             plugins.attach(self._pipeline, self.find, self.room, self._presence.bots)
+            for bot in plugins.bot_names.values():  # a person's registered name is now a bot's: say so once
+                owned = self.names.binding(bot) or self.names.lookalike(bot)
+                if owned is not None:
+                    log.warning('the name "%s" (registered to a key) is taken by a plugin\'s bot: '
+                                "its owner can no longer log in under it", owned.name)
         self._state = StateApplier(clock, self.moderation, self.names, self._rooms, self._presence, self._operations)
         self.closing = False
         self._room_keys: dict[str, str] = {}  # room name -> its key: NFKC once per name, not per message
