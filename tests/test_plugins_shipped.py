@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pyte
 import pytest
 
 from sshchat.chat.hub import Hub
@@ -259,3 +260,24 @@ async def test_the_readme_example_plugin_works(tmp_path: Path, monkeypatch: pyte
     assert not any("1234" in m.text for m in b.messages)
     hub.handle_line(alice, "/help")
     assert any(n.startswith("plugins:") and "/hug" in n for n in a.notices)
+
+
+async def test_tab_completes_a_plugin_command_on_a_terminal(start_server: Any) -> None:
+    server = await start_server(plugins=("dice",))
+    alice = await server.connect("alice", pty=True, term="xterm-256color", width=60)
+    screen = pyte.Screen(60, 24)
+    stream = pyte.Stream(screen)
+
+    fed = 0
+
+    def lines() -> list[str]:
+        nonlocal fed
+        stream.feed(alice.output[fed:])
+        fed = len(alice.output)
+        return [line.rstrip() for line in screen.display]
+
+    await alice.wait_for(lambda c: any(line.startswith("[alice #lobby]") for line in lines()))
+    alice.send("/rol\t")
+    await alice.wait_for(lambda c: "[alice #lobby] /roll" in lines())
+    alice.send("2d6\r")
+    await alice.wait_for(lambda c: any(line.startswith("dice-bot: alice rolls 2d6: ") for line in lines()))
