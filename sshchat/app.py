@@ -19,9 +19,12 @@ from sshchat.bus.local import LocalBus
 from sshchat.chat.bus import Bus, BusError
 from sshchat.chat.hub import Hub
 from sshchat.chat.logged import event
+from sshchat.chat.plugin_host import PluginHost
+from sshchat.chat.plugins import PluginError
 from sshchat.chat.sanitize import clean
 from sshchat.chat.store import Store
 from sshchat.config import Config, chat_settings
+from sshchat.plugins.loader import load as load_plugins
 from sshchat.ssh import patches
 from sshchat.ssh.context import ServerContext
 from sshchat.ssh.hostkey import load_or_create
@@ -59,6 +62,15 @@ def read_motd(path: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
+def start_plugins(config: Config) -> PluginHost | None:
+    """The enabled plugins, loaded and checked; StartError (status 2) with
+    the one line that says what is wrong with one."""
+    try:
+        return load_plugins(config.plugins, config.plugin, config.plugin_timeout, config.plugin_task_timeout)
+    except PluginError as e:
+        raise StartError(str(e), status=2) from None
+
+
 class App:
     """One running sshchat server."""
 
@@ -73,6 +85,8 @@ class App:
         self.node = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"  # in a cluster
         self._listener: asyncssh.SSHAcceptor | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        # The enabled plugins (None: none); ``plugins.on_hook`` hears each hook's time and outcome.
+        self.plugins: PluginHost | None = None
 
     @property
     def ctx(self) -> ServerContext:
@@ -86,6 +100,7 @@ class App:
     async def start(self) -> list[tuple[str, int]]:
         """Open the store, listen; return the (host, port) pairs bound."""
         config = self.config
+        self.plugins = plugins = start_plugins(config)  # first: a plugin that cannot be used leaves nothing made
         # A worker never makes a key: the supervisor made it, and a worker
         # with a key of its own would show 1 in N clients another host.
         key = load_or_create(config.host_key, create=not self.worker)
@@ -103,7 +118,8 @@ class App:
         self._bus = bus = self._make_bus(self._store)
         self._roster = roster = self._make_roster()
         hub = Hub(
-            self._store, chat_settings(config), admins=admins, allowlist=allowlist, motd=motd, bus=bus, roster=roster
+            self._store, chat_settings(config), admins=admins, allowlist=allowlist, motd=motd, bus=bus, roster=roster,
+            plugins=plugins,
         )
         await self._start_bus(bus)
         if roster is not None:
@@ -120,6 +136,8 @@ class App:
             await self._let_go()
             raise StartError(f"invalid setting: {e}") from None
         self._sweeper = asyncio.create_task(self._every_second())
+        if plugins is not None:
+            plugins.start()
         return [s.getsockname()[:2] for s in self._listener.sockets]
 
     def report(self) -> None:
@@ -195,6 +213,8 @@ class App:
         """Stop accepting, tell everyone why, let goodbyes arrive, commit all."""
         if self._sweeper is not None:
             self._sweeper.cancel()
+        if self.plugins is not None:
+            self.plugins.close()
         if self._listener is not None:
             self._listener.close()
         if self._ctx is not None:
@@ -245,6 +265,9 @@ async def run(config: Config, parent: ParentLink | None = None) -> None:
     else:
         parent.ready(addresses)
     event(logging.INFO, "started", f"event loop: {type(loop).__module__.split('.')[0]}; {patches.describe()}")
+    if app.plugins is not None:
+        names = [p.name for p in app.plugins.plugins]
+        event(logging.INFO, "plugins", f"plugins: {', '.join(names)}", plugins=names)
     await stop.wait()
     event(logging.INFO, "shutting_down", "shutting down")
     await app.stop()

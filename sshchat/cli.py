@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 
 from sshchat import __version__, logs
-from sshchat.app import StartError, run
+from sshchat.app import StartError, run, start_plugins
 from sshchat.config import ConfigError, UsageError, load
 from sshchat.ssh.hostkey import HostKeyError, fingerprint, generate
 from sshchat.ssh.keyfiles import KeyFileError
@@ -48,6 +48,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-format", help="human (default) or json: one object per line, for log collectors")
     serve.add_argument("--event-loop", help="auto (uvloop if installed), uvloop or asyncio")
     serve.add_argument("--workers", help="processes accepting on the port, or auto (one per core); needs a bus")
+    serve.add_argument(
+        "--plugin", action="append", metavar="NAME",
+        help="enable a plugin: an installed one's name (dice, wordfilter) or module:attr; repeatable",
+    )
     # A worker of --workers: its settings come from the supervisor, on stdin.
     serve.add_argument("--worker", type=int, help=argparse.SUPPRESS)
 
@@ -73,10 +77,12 @@ def _serve(args: argparse.Namespace) -> int:
         "motd": args.motd,
         "event_loop": args.event_loop,
         "workers": args.workers,
+        "plugins": args.plugin,  # given: these, instead of the config file's list
     }
     config = load(args.config, os.environ, flags)
     logs.setup(config.log_level, config.log_format)
     if config.workers > 1:
+        start_plugins(config)  # a plugin that cannot be used stops the start here, not in each worker
         with asyncio.Runner() as runner:  # the supervisor: no chat work, no need for uvloop
             return runner.run(supervise(config))
     with asyncio.Runner(loop_factory=_loop_factory(config.event_loop)) as runner:

@@ -149,6 +149,14 @@ class Config:
     keepalive_interval: float = 30.0
     keepalive_count_max: int = 3
     shutdown_grace: float = 3.0  # seconds to let goodbyes reach clients
+    # Plugins (README "Plugins"): entry-point names (group sshchat.plugins) or
+    # module:attr, each with its settings in a TOML table [plugin.NAME].
+    plugins: tuple[str, ...] = ()
+    plugin: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    # Seconds a plugin's message hook may take (the sender's next lines wait
+    # for it, nobody else's do); past it the message goes on as it was.
+    plugin_timeout: float = 0.2
+    plugin_task_timeout: float = 5.0  # seconds a join, leave or command hook may take (in the background)
 
 
 def chat_settings(config: Config) -> ChatSettings:
@@ -198,6 +206,15 @@ def _convert(name: str, value: Any, origin: str) -> Any:
     if name == "workers" and isinstance(value, str) and value.strip().lower() == "auto":
         return os.cpu_count() or 1
     try:
+        if kind == "tuple[str, ...]":  # a TOML list, or "a,b" from the environment
+            items = value.split(",") if isinstance(value, str) else value
+            if not isinstance(items, (list, tuple)) or not all(isinstance(v, str) for v in items):
+                raise ValueError
+            return tuple(v.strip() for v in items if v.strip())
+        if kind == "dict[str, dict[str, Any]]":  # TOML tables: [plugin.NAME]
+            if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+                raise ValueError
+            return {str(k): dict(v) for k, v in value.items()}
         if kind == "int":
             if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                 raise ValueError
@@ -223,7 +240,10 @@ def _convert(name: str, value: Any, origin: str) -> Any:
 
 
 def _describe(kind: object) -> str:
-    return {"int": "a whole number", "float": "a number", "bool": "true or false"}.get(
+    return {
+        "int": "a whole number", "float": "a number", "bool": "true or false",
+        "tuple[str, ...]": "a list of names", "dict[str, dict[str, Any]]": "tables such as [plugin.NAME]",
+    }.get(
         str(kind), "text"
     )
 
@@ -247,6 +267,7 @@ def _validate(config: Config) -> Config:
         "input_ms_per_address", "input_ms_burst_per_address",
         "max_connections", "max_per_address", "max_startups",
         "new_connections_burst", "new_connections_per_minute", "workers", "max_rooms_joined",
+        "plugin_timeout", "plugin_task_timeout",
     ):
         if getattr(config, name) <= 0:
             raise ConfigError(f"{name} must be positive")

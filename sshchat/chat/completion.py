@@ -45,8 +45,6 @@ _ROOM_ARG_RE = re.compile(  # the commands whose first parameter is a #ROOM (the
 REFRESH = 1.0  # seconds an index may be kept while the counts are unchanged
 MAX_CANDIDATES = 50  # cycled through by Tab; more is not a completion anyone reads
 MAX_SCAN = 1000  # people matching a prefix looked at for the most recent (in name order)
-_ALL_COMMANDS = sorted({f"/{c.name} " for c in COMMANDS.values()})
-_USER_COMMANDS = sorted({f"/{c.name} " for c in COMMANDS.values() if not c.op_only})
 _END = "\U0010ffff"  # sorts after every character a key may hold
 
 
@@ -98,7 +96,8 @@ def complete(hub: Hub, member: Member, before: str) -> tuple[int, list[str]]:
     start = max(before.rfind(" "), before.rfind("\t")) + 1
     word = before[start:].casefold()
     if start == 0 and word.startswith("/"):
-        names = _ALL_COMMANDS if hub.is_op(member) else _USER_COMMANDS
+        table = hub.commands  # the hub's own: its plugins' commands too
+        names = table.all_names if hub.is_op(member) else table.user_names
         return 0, [n for n in names if n.startswith(word)]
     m = _ROOM_ARG_RE.match(before)
     if m:

@@ -39,7 +39,7 @@ from sshchat.chat.bus import (
     RoomLine,
     StateChanged,
 )
-from sshchat.chat.commands import dispatch
+from sshchat.chat.commands import BUILT_IN, CommandTable, dispatch
 from sshchat.chat.logged import event as log_event
 from sshchat.chat.member import Member, Outlet, identity
 from sshchat.chat.message import Kind, Message
@@ -47,6 +47,7 @@ from sshchat.chat.moderation import Moderation, until_text
 from sshchat.chat.names import name_key
 from sshchat.chat.operations import Operations
 from sshchat.chat.pipeline import Pipeline, Then
+from sshchat.chat.plugin_host import PluginHost
 from sshchat.chat.presence import Presence, summed_up
 from sshchat.chat.ratelimit import Offences
 from sshchat.chat.refusals import Reason, Refusal
@@ -59,6 +60,8 @@ from sshchat.chat.state import SharingStore, StateApplier
 from sshchat.chat.store import Store
 
 __all__ = ["LOBBY", "LOBBY_KEY", "Hub", "JoinRefused"]
+
+log = logging.getLogger("sshchat")
 
 # Lines kept while a person's /nick is being saved (a paste); more are refused
 # with a notice, so a client cannot grow the list without bound.
@@ -87,12 +90,14 @@ class Hub:
         motd: str | None = None,
         bus: Bus | None = None,
         roster: Roster | None = None,
+        plugins: PluginHost | None = None,
     ) -> None:
         """``bus``: how committed messages reach ``receive`` (None: directly,
         as the in-process bus does). On a bus to other processes, every
         change saved is published once durable (chat/state.py). ``roster``:
         names and people across the nodes of a cluster (None: this process
-        is the whole chat)."""
+        is the whole chat). ``plugins``: the enabled plugins (None: none; then
+        nothing of the plugin host is on any path)."""
         self.settings = s = settings
         self.clock = clock
         if bus is not None and bus.crosses_processes:
@@ -140,6 +145,16 @@ class Hub:
             s, clock, store, self._pipeline, self._rooms, self._presence, self.names, self.moderation, self.disconnect,
             self.remote,
         )
+        self.plugins = plugins
+        self.commands: CommandTable = BUILT_IN if plugins is None else plugins.commands
+        self._operations.commands = self.commands
+        if plugins is not None:
+            plugins.attach(self._pipeline, self.find, self.room, self._presence.bots)
+            for bot in plugins.bot_names.values():  # a person's registered name is now a bot's: say so once
+                owned = self.names.binding(bot) or self.names.lookalike(bot)
+                if owned is not None:
+                    log.warning('the name "%s" (registered to a key) is taken by a plugin\'s bot: '
+                                "its owner can no longer log in under it", owned.name)
         self._state = StateApplier(clock, self.moderation, self.names, self._rooms, self._presence, self._operations)
         self.closing = False
         self._room_keys: dict[str, str] = {}  # room name -> its key: NFKC once per name, not per message
@@ -269,6 +284,8 @@ class Hub:
             self._presence.announce_arrival(member)
         if self._cluster:
             self._tell(member)
+        if self.plugins is not None:
+            self.plugins.joined(member, self.room_of(member).name)
         return member
 
     def _new_member(self, name: str, fingerprint: str | None, outlet: Outlet, address: str) -> Member:
@@ -315,9 +332,12 @@ class Hub:
 
     def leave(self, member: Member, reason: str | None = None) -> None:
         """Remove a member (safe to call twice, or for a replaced session)."""
+        room = self._by_key.get(member.room) if self.plugins is not None else None
         if self._presence.depart(member, reason, quietly=self.closing):
             self._logged_out(member, reason)
             self._departed(member)
+            if self.plugins is not None and not self.closing:
+                self.plugins.left(member, room.name if room is not None else "")
 
     def _logged_out(self, member: Member, reason: str | None) -> None:
         """The server log's line for a person gone (event ``logout``)."""
@@ -360,6 +380,8 @@ class Hub:
             else:
                 member.outlet.notice("your /nick is still being saved: this line was not sent; send it again")
             return
+        if self.plugins is not None and self.plugins.defer(member, line, self.handle_line):
+            return  # an earlier line of theirs is with the plugins: this one waits its turn
         member.last_active = self.clock()
         if member.away == "idle":
             member.away = None
@@ -367,7 +389,7 @@ class Hub:
             if self._pipeline.within_rate(member):
                 if self._sharing:  # its token, spent on the other nodes too (no text: it is this node's business)
                     self._publish(Charged(member.identity))
-                dispatch(self._operations, member, line)
+                dispatch(self._operations, member, line, self.commands)
             return
         if line.startswith("//"):
             line = line[1:]  # "//etc" says "/etc"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from sshchat.chat.commands.table import BUILT_IN, CommandTable
 from sshchat.chat.member import Member
 from sshchat.chat.message import Kind, Message
 from sshchat.chat.moderation import Moderation, Then, until_text
@@ -49,6 +50,7 @@ class Operations:
         self._moderation = moderation
         self._disconnect = disconnect
         self._remote = remote  # people on the other nodes of a cluster
+        self.commands: CommandTable = BUILT_IN  # the hub's, plugins' commands included
 
     @property
     def settings(self) -> ChatSettings:

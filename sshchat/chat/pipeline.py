@@ -1,7 +1,13 @@
 """The one path of every message, whoever sends it: a person's line, a bot's
-``say``, and later a plugin's post.
+``say``, and a plugin's post.
 
-    rate limit -> cleaning -> length -> mute -> commit -> publish (bus)
+    rate limit -> cleaning -> length -> mute -> [plugins] -> commit -> publish (bus)
+
+``[plugins]``: when a plugin with a message hook is enabled, ``screen`` is
+set (chat/plugin_host.py) and a room's message goes through it: it comes
+back through ``screened`` (a rewrite is cleaned and length-checked again).
+Without one, ``screen`` is None and the path is what it always was: one
+attribute read more, no task, nothing waited for.
 
 The bus carries what the store committed to ``Hub.receive``, which delivers
 it: at once in one process, on every node in a cluster.
@@ -35,6 +41,9 @@ from sshchat.chat.store import Draft, OutcomeUnknown, Store
 
 # Hears the outcome of one message: None once delivered, else the refusal.
 Then = Callable[[str | None], None]
+# Takes a room's message (checked, cleaned, not muted) before it is committed
+# and later hands it (or its rewrite) to ``Pipeline.screened``, or drops it.
+Screen = Callable[[Member, Room, Kind, str, "Then | None"], None]
 
 NOT_SAVED = "your message could not be saved (storage error), so nobody got it; please try again"
 MAYBE_SAVED = (
@@ -72,6 +81,7 @@ class Pipeline:
         self._disconnect = disconnect  # (member, what the room hears, what they read)
         self._publish = publish
         self._buckets = BucketsByKey(settings.rate_burst, settings.rate_per_second, clock)
+        self.screen: Screen | None = None  # plugins' message hooks (chat/plugin_host.py), if any
 
     # ----------------------------------------------------------- the path
 
@@ -89,7 +99,29 @@ class Pipeline:
         cleaned = self.clean(member, text, then)
         if cleaned is None or self._muted(member, room.name, kind, cleaned, None, then):
             return
-        self.publish(member, room, kind, cleaned, then)
+        if self.screen is None:
+            self.publish(member, room, kind, cleaned, then)
+        else:
+            self.screen(member, room, kind, cleaned, then)
+
+    def screened(self, member: Member, room: Room, kind: Kind, text: str, then: Then | None, rewritten: bool) -> None:
+        """A message the plugins let through: ``rewritten``, it is cleaned and
+        length-checked again (a plugin's words meet the rules people's do)."""
+        if rewritten:
+            cleaned = self.clean(member, text, then)
+            if cleaned is None:
+                return
+            text = cleaned
+        self.publish(member, room, kind, text, then)
+
+    def speak(self, member: Member, room: Room, text: str, then: Then | None = None) -> None:
+        """A plugin's bot says ``text`` in ``room``: cleaned, length-checked,
+        committed and delivered as anyone's line. Its rate was paid by the
+        command or event that caused it; plugins' message hooks do not see
+        it (a plugin answering messages would otherwise answer itself)."""
+        cleaned = self.clean(member, text, then)
+        if cleaned is not None:
+            self.publish(member, room, Kind.CHAT, cleaned, then)
 
     def private(self, member: Member, target: Member, text: str, then: Then | None = None) -> None:
         """A message only ``member`` and ``target`` see, wherever they are."""

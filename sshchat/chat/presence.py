@@ -77,6 +77,7 @@ class Presence:
         self._settled = settled
         self.members: dict[str, Member] = {}
         self._shapes: dict[str, Member] = {}  # skeleton -> online member
+        self.bots: dict[str, str] = {}  # skeleton -> name of a plugin's bot (chat/plugin_host.py)
         # Member.person -> their sessions online, by session number, in the
         # order they came: /ban, /mute, /ignore and /reply look people up by
         # key or session, and must not scan everyone online to do it.
@@ -117,6 +118,9 @@ class Presence:
     def lookalike(self, name: str, me: Member | None = None) -> str | None:
         """Refusal for a name that looks like someone else's online name."""
         shape = skeleton(name)
+        bot = self.bots.get(shape)
+        if bot is not None:  # a plugin's bot: nobody may speak under its name, or one like it
+            return f'the name "{name}" is taken by the bot "{bot}" (a plugin); please pick another'
         # Here, or on another node (the mirror's index by skeleton: one
         # lookup, whatever the number online). Two nodes admitting two
         # look-alikes at the same instant both pass: the claim in Redis is

@@ -9,6 +9,6 @@
 
 from sshchat.chat.commands.core import Core
 from sshchat.chat.commands.rooms import ROOMS_SHOWN
-from sshchat.chat.commands.table import COMMANDS, TABLE, Command, dispatch
+from sshchat.chat.commands.table import BUILT_IN, COMMANDS, TABLE, Command, CommandTable, dispatch
 
-__all__ = ["COMMANDS", "ROOMS_SHOWN", "TABLE", "Command", "Core", "dispatch"]
+__all__ = ["BUILT_IN", "COMMANDS", "ROOMS_SHOWN", "TABLE", "Command", "CommandTable", "Core", "dispatch"]

@@ -10,7 +10,7 @@ command. ``sshchat.chat.operations.Operations`` is the implementation.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sshchat.chat.member import Member
 from sshchat.chat.message import Kind, Message
@@ -19,6 +19,9 @@ from sshchat.chat.room import Room
 from sshchat.chat.settings import ChatSettings
 from sshchat.chat.store import AuditEntry, Ban, Binding, Mute
 
+if TYPE_CHECKING:
+    from sshchat.chat.commands.table import CommandTable
+
 
 class Core(Protocol):
     """The operations of the chat that commands use. ``member`` is always
@@ -26,6 +29,11 @@ class Core(Protocol):
 
     @property
     def settings(self) -> ChatSettings: ...
+
+    @property
+    def commands(self) -> CommandTable:
+        """This chat's commands: the built-in ones and its plugins' (for /help)."""
+        ...
 
     # ------------------------------------------------------------- lookups
 

@@ -36,10 +36,11 @@ class Command:
         return f"/{self.name} {self.params}".rstrip()
 
 
-def dispatch(core: Core, member: Member, line: str) -> None:
-    """Run the command on ``line`` (which starts with "/") for ``member``."""
+def dispatch(core: Core, member: Member, line: str, table: CommandTable | None = None) -> None:
+    """Run the command on ``line`` (which starts with "/") for ``member``,
+    from ``table`` (default: the built-in commands)."""
     word, _, rest = line[1:].partition(" ")
-    command = COMMANDS.get(word.lower())
+    command = (table or BUILT_IN).get(word.lower())
     if command is None or (command.op_only and not core.is_op(member)):
         typed = echo(word, empty="")
         if command is not None:
@@ -55,13 +56,17 @@ def dispatch(core: Core, member: Member, line: str) -> None:
     command.handler(core, member, args, rest)
 
 
-_GROUPS = (("talk", "talking"), ("rooms", "rooms"), ("people", "people"), ("view", "your view"), ("ops", "operators"))
+_GROUPS = (
+    ("talk", "talking"), ("rooms", "rooms"), ("people", "people"), ("view", "your view"), ("ops", "operators"),
+    ("plugins", "plugins"),
+)
 
 
 def help_(core: Core, member: Member, args: list[str], rest: str) -> None:
     is_op = core.is_op(member)
+    table = core.commands
     if args:
-        command = COMMANDS.get(args[0].lstrip("/").lower())
+        command = table.get(args[0].lstrip("/").lower())
         if command is None or (command.op_only and not is_op):
             member.outlet.notice(f"no command /{echo(args[0].lstrip('/'), empty='')}; type /help")
             return
@@ -72,7 +77,7 @@ def help_(core: Core, member: Member, args: list[str], rest: str) -> None:
             member.outlet.notice(f"example: {command.example}")
         return
     for group, title in _GROUPS:
-        names = [f"/{c.name}" for c in TABLE if c.group == group and (is_op or not c.op_only)]
+        names = [f"/{c.name}" for c in table.commands if c.group == group and (is_op or not c.op_only)]
         if names:
             member.outlet.notice(f"{title + ':':11} {' '.join(names)}")
     member.outlet.notice("/help COMMAND explains one. Tab completes. Ctrl-C or Ctrl-D on an empty line leaves.")
@@ -136,3 +141,38 @@ TABLE = (
 
 COMMANDS: dict[str, Command] = {name: c for c in TABLE for name in (c.name, *c.aliases)}
 """Every command by each of its names (aliases included)."""
+
+
+class CommandTable:
+    """The commands of one chat: the built-in ones, and those its plugins add.
+
+    One per hub (not a module-level list that plugins would change): /help,
+    dispatch and Tab completion of a hub read its own, and two hubs in one
+    process (tests) never see each other's plugins.
+    """
+
+    def __init__(self, commands: tuple[Command, ...]) -> None:
+        self.commands = commands
+        self.by_name: dict[str, Command] = {name: c for c in commands for name in (c.name, *c.aliases)}
+        # Tab completion's candidates, sorted once: everyone's, and operators'
+        self.user_names = sorted({f"/{c.name} " for c in commands if not c.op_only})
+        self.all_names = sorted({f"/{c.name} " for c in commands})
+
+    def get(self, name: str) -> Command | None:
+        return self.by_name.get(name)
+
+    def extended(self, extra: list[Command]) -> CommandTable:
+        """This table with ``extra`` added; ValueError (saying which) if one
+        would take the name of a command already there: a plugin never
+        replaces a built-in command, nor another plugin's."""
+        taken = dict(self.by_name)
+        for command in extra:
+            for name in (command.name, *command.aliases):
+                if name.lower() in taken:
+                    raise ValueError(f"/{name} is already a command")
+                taken[name.lower()] = command
+        return CommandTable((*self.commands, *extra))
+
+
+BUILT_IN = CommandTable(TABLE)
+"""The built-in commands alone (a chat without plugins)."""
