@@ -246,8 +246,22 @@ def test_names_ops_and_bans_tables(backend: Backend, capsys: pytest.CaptureFixtu
     assert "\x1b" not in out and "flood" in out
     code, out, err = run(capsys, "--db", backend.db, "unban", "203.0.113.9/24")
     assert code == 0 and out.strip() == "lifted the ban on ip:203.0.113.0/24"
+    assert err == ""  # no server runs on it: nothing to wait for
     code, out, _ = run(capsys, "--db", backend.db, "bans", "--json")
     assert out == ""
+
+
+def test_unban_beside_a_running_server_says_it_waits_for_its_restart(
+    backend: Backend, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fill(backend, [], Ban("fingerprint", FP_B, None, "spam", "boss", T0))
+    node = backend.open()  # a server's store: SQLite holds the file, PostgreSQL a connection
+    try:
+        code, out, err = run(capsys, "--db", backend.db, "unban", f"fingerprint:{FP_B}")
+    finally:
+        node.close()
+    assert code == 0 and out.strip() == f"lifted the ban on fingerprint:{FP_B}"
+    assert err.startswith("note: a server is running on this database") and "until it restarts" in err
 
 
 @pytest.mark.parametrize(

@@ -166,8 +166,6 @@ def _unban(db: Database, args: argparse.Namespace, config: Config) -> int:
     print(f"lifted the ban on {' and '.join(f'{b.kind}:{clean(b.value)}' for b in lifted)}")
     if db.server_running:
         print(LIVE_NOTE, file=sys.stderr)
-    elif db.server_running is None:
-        print(LIVE_NOTE.replace("a server is running", "if servers are running"), file=sys.stderr)
     return 0
 
 

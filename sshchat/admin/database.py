@@ -46,8 +46,9 @@ class Database:
                 from sshchat.store.postgres import PostgresStore
             except ImportError as e:
                 raise StoreError(f"a postgresql:// database needs asyncpg ({e}): pip install asyncpg") from None
-            self.store = PostgresStore(db, None, wait=connect_wait)
-            self.server_running: bool | None = None  # not known: nodes may be running
+            pg = PostgresStore(db, None, wait=connect_wait)
+            self.store = pg
+            self.server_running = pg.others_connected() > 0
         else:
             if not create and db != ":memory:" and not os.path.exists(db):
                 raise StoreError(f"cannot use database {db}: no such file (give --db as to sshchat serve)")
