@@ -207,7 +207,8 @@ def test_import_refuses_bad_lines_by_number_and_cleans_what_it_keeps(
         f"line {n}" for n in (2, 3, 4, 5, 6, 7, 9, 10, 11)
     ]
     assert "text missing or not a string" in refused[1] and "not a room name" in refused[2]
-    assert "kind must be one of" in refused[3] and "too long" in refused[5]
+    assert "kind must be one of" in refused[3] and "text too long" in refused[5]
+    assert refused[6] == "line 9: line too long (over 65536 bytes)"
     code, out, _ = run(capsys, "--db", db, "export", "#ops")
     kept = [json.loads(line) for line in out.splitlines()]
     assert [(m["sender"], m["text"]) for m in kept] == [("eve", "hi there red bell"), ("eve", "second")]

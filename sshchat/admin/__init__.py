@@ -199,9 +199,11 @@ def _import(db: Database, args: argparse.Namespace, config: Config) -> int:
     batch: list[Draft] = []
     with _opened(args.file) as source:
         for number, line in _lines(source):
-            if not line.strip():
+            if line is not None and not line.strip():
                 continue
             try:
+                if line is None:
+                    raise Refused(f"line too long (over {MAX_LINE} bytes)")
                 draft = parse(line, config.max_message_chars)
             except Refused as e:
                 refused += 1
@@ -263,9 +265,9 @@ class _opened:
             self.file.close()
 
 
-def _lines(source: IO[bytes]) -> Iterator[tuple[int, str]]:
+def _lines(source: IO[bytes]) -> Iterator[tuple[int, str | None]]:
     """(number, text) of each line, one at a time; a line over MAX_LINE bytes
-    comes as a line that cannot parse (its rest skipped), never read whole."""
+    comes as None (its rest skipped), never read whole."""
     number = 0
     while True:
         raw = source.readline(MAX_LINE + 1)
@@ -275,7 +277,7 @@ def _lines(source: IO[bytes]) -> Iterator[tuple[int, str]]:
         if len(raw) > MAX_LINE and not raw.endswith(b"\n"):
             while raw and not raw.endswith(b"\n"):  # skip the rest of it
                 raw = source.readline(MAX_LINE)
-            yield number, "\x00 line too long"
+            yield number, None
             continue
         yield number, raw.decode("utf-8", errors="replace")
 

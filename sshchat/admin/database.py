@@ -48,7 +48,11 @@ class Database:
                 raise StoreError(f"a postgresql:// database needs asyncpg ({e}): pip install asyncpg") from None
             pg = PostgresStore(db, None, wait=connect_wait)
             self.store = pg
-            self.server_running = pg.others_connected() > 0
+            try:
+                self.server_running = pg.others_connected() > 0
+            except BaseException:
+                pg.close()
+                raise
         else:
             if not create and db != ":memory:" and not os.path.exists(db):
                 raise StoreError(f"cannot use database {db}: no such file (give --db as to sshchat serve)")
