@@ -44,6 +44,20 @@ LIVE_NOTE = (
 )
 
 
+class _Strict(argparse.ArgumentParser):
+    """An action's parser that refuses what it does not know itself, so the
+    usage shown is the action's (argparse leaves it to the top parser, whose
+    usage says nothing of the action)."""
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Any = None, namespace: Any = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
+
 def add_parser(sub: Any) -> None:
     """``sshchat admin`` and its actions, on the command line's subparsers."""
     common = argparse.ArgumentParser(add_help=False)
@@ -57,7 +71,7 @@ def add_parser(sub: Any) -> None:
     )
     admin.add_argument("--db", help="SQLite file or postgresql:// URL, as for serve (default: serve's)")
     admin.add_argument("--config", help="TOML file of settings, as for serve (also $SSHCHAT_CONFIG)")
-    actions = admin.add_subparsers(dest="action", metavar="ACTION", required=True)
+    actions = admin.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=_Strict)
     for name, text in (("bans", "the bans kept"), ("ops", "the operators made with /op"),
                        ("names", "registered names and their keys")):
         action = actions.add_parser(name, parents=[common], help=text, description=text)
