@@ -347,3 +347,17 @@ def test_an_older_schema_beside_a_running_server_is_left_to_the_server(
     code, _, err = run(capsys, "--db", str(db), "bans")  # no server: upgraded as serve would
     assert code == 0, err
     assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == 5
+
+
+def test_on_a_stopped_server_s_file_it_leaves_no_wal_files_behind(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Files the tool left would be its user's (root, say), and the server's
+    user might then not open its own database."""
+    db = tmp_path / "c.db"
+    SQLiteStore(str(db)).close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.db"]
+    for args in (["bans"], ["names", "--json"], ["backup", str(tmp_path / "copy.db")]):
+        code, _, err = run(capsys, "--db", str(db), *args)
+        assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.db", "copy.db"]

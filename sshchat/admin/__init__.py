@@ -10,7 +10,8 @@ start, and writes its own changes behind. What the tool writes is in the
 database at once, and each server reads it at its next start: an ``unban``
 while a server runs lets the person in after that server restarts (to lift
 a ban at once, an operator uses /unban in the chat). The tool says so when
-it finds a server running on a SQLite file. Imported lines are in
+it finds a server running (holding the SQLite file, or connected to the
+PostgreSQL database). Imported lines are in
 /history at once, and in a room's recent lines from the next start.
 """
 
@@ -313,7 +314,10 @@ def _backup(db: str, path: str) -> int:
         print(f"sshchat admin: cannot write {path}: {e.strerror}", file=sys.stderr)
         return 1
     os.close(fd)
-    source = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    # Not read-only: a read-only connection to a WAL file no server has open leaves
+    # -wal and -shm files behind, owned by whoever ran this (root, say), which the
+    # server's user then may not open. A connection that may write removes them as it closes.
+    source = sqlite3.connect(db)
     target = sqlite3.connect(path)
     try:
         source.backup(target)
