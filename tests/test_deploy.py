@@ -108,6 +108,11 @@ def test_the_container_runs_serve_as_a_user_with_its_state_on_the_volume() -> No
     assert Path(config.host_key).parent == Path(volumes[0]) and Path(config.db).parent == Path(volumes[0])
     assert first["EXPOSE"] == str(config.port)
     assert json.loads(first["ENTRYPOINT"]) == ["sshchat"]
+    # The build context is sshchat's folder: a developer's venv, databases and host key stay out of the image.
+    lines = (DEPLOY.parent / ".dockerignore").read_text().splitlines()
+    ignored = {line.strip() for line in lines if line.strip() and not line.startswith("#")}
+    assert {".venv", ".git", "*.db", "keys"} <= ignored
+    assert not {"sshchat", "README.md", "pyproject.toml"} & ignored  # what pip install needs
 
 
 def _health_check(port: int) -> list[str]:
