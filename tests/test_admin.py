@@ -243,7 +243,7 @@ def test_names_ops_and_bans_tables(backend: Backend, capsys: pytest.CaptureFixtu
     assert out.splitlines()[1].split() == [FP_A, "alice", "Ally", "root"]
     assert "--admin-keys" in err
     code, out, _ = run(capsys, "--db", backend.db, "bans")
-    assert out.splitlines()[1].split()[:4] == ["ip", "203.0.113.0/24", "lifted", "by"]
+    assert out.splitlines()[1].split()[:5] == ["ip", "203.0.113.0/24", "until", "lifted", "boss"]
     assert "\x1b" not in out and "flood" in out
     code, out, err = run(capsys, "--db", backend.db, "unban", "203.0.113.9/24")
     assert code == 0 and out.strip() == "lifted the ban on ip:203.0.113.0/24"

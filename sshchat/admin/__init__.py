@@ -131,7 +131,7 @@ def _bans(db: Database, args: argparse.Namespace, config: Config) -> int:
     bans = sorted(db.state().bans, key=lambda b: b.time)
     items: list[dict[str, Any]] = [
         {"kind": b.kind, "value": b.value,
-         "until": ("expired" if b.until <= now else _when(b.until)) if b.until is not None else "lifted by hand",
+         "until": ("expired" if b.until <= now else _when(b.until)) if b.until is not None else "until lifted",
          "by": b.by, "since": _when(b.time), "reason": b.reason}
         for b in bans
     ]
