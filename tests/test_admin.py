@@ -361,3 +361,22 @@ def test_on_a_stopped_server_s_file_it_leaves_no_wal_files_behind(
         code, _, err = run(capsys, "--db", str(db), *args)
         assert code == 0, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.db", "copy.db"]
+
+
+def test_an_older_postgres_schema_with_nodes_connected_is_left_to_them(
+    postgres, pg_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sshchat.store.pg_schema import MIGRATIONS
+    from sshchat.store.postgres import PostgresStore
+
+    node = PostgresStore(pg_url)  # a running node, of an older sshchat (as the version says)
+    try:
+        postgres.psql(pg_url.rpartition("/")[2], f"UPDATE schema_version SET version = {len(MIGRATIONS) - 1}")
+        code, _, err = run(capsys, "--db", pg_url, "bans")
+    finally:
+        node.close()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "older than this sshchat's" in err and "nodes are connected to it" in err
+    version = postgres.psql(pg_url.rpartition("/")[2], "SELECT version FROM schema_version").stdout.split()
+    assert version == [str(len(MIGRATIONS) - 1)]  # not touched
+

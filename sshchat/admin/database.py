@@ -46,7 +46,7 @@ class Database:
                 from sshchat.store.postgres import PostgresStore
             except ImportError as e:
                 raise StoreError(f"a postgresql:// database needs asyncpg ({e}): pip install asyncpg") from None
-            pg = PostgresStore(db, None, wait=connect_wait)
+            pg = PostgresStore(db, None, wait=connect_wait, beside=True)
             self.store = pg
             try:
                 self.server_running = pg.others_connected() > 0

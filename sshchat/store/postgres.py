@@ -113,11 +113,17 @@ class PostgresStore(BatchingStore):
 
     _expected_errors = (asyncpg.PostgresError, *_UNREACHABLE)
 
-    def __init__(self, url: str, loop: asyncio.AbstractEventLoop | None = None, wait: float = 5.0) -> None:
+    def __init__(
+        self, url: str, loop: asyncio.AbstractEventLoop | None = None, wait: float = 5.0, *, beside: bool = False
+    ) -> None:
         """Connect (retrying for ``wait`` seconds), bring the schema up to date,
         and serve. Blocks until then: a server must not start on a database it
-        cannot use."""
+        cannot use.
+
+        ``beside``: opened by ``sshchat admin``, which must not upgrade the
+        schema under running nodes (an upgrade is theirs to make as they start)."""
         super().__init__(loop)
+        self._beside = beside
         self.url = url
         self.where = redacted(url)
         self._io = asyncio.new_event_loop()  # run only on the store thread
@@ -217,6 +223,12 @@ class PostgresStore(BatchingStore):
                 if version is None:
                     version = 0
                     await conn.execute("INSERT INTO schema_version VALUES (0)")
+                if self._beside and version < len(MIGRATIONS) and await conn.fetchval(_OTHERS):
+                    raise StoreError(
+                        f"cannot use database {self.where}: schema version {version} is older than this"
+                        f" sshchat's ({len(MIGRATIONS)}), and sshchat nodes are connected to it: stop them"
+                        " (the newer sshchat serve upgrades it as it starts), then try again"
+                    )
                 if version > len(MIGRATIONS):
                     raise StoreError(
                         f"cannot use database {self.where}: schema version {version} is newer than this"
