@@ -1,4 +1,4 @@
-"""The command line: ``sshchat serve`` and ``sshchat keygen``.
+"""The command line: ``sshchat serve``, ``sshchat keygen`` and ``sshchat admin``.
 
 Every failure a person can cause (bad option, unreadable key, busy port)
 ends in one line on stderr and a non-zero exit, never a traceback.
@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from sshchat import __version__, logs
+from sshchat import __version__, admin, logs
 from sshchat.app import StartError, run, start_plugins
 from sshchat.config import ConfigError, UsageError, load
 from sshchat.ssh.hostkey import HostKeyError, fingerprint, generate
@@ -58,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     keygen = sub.add_parser("keygen", help="write a new ed25519 host key")
     keygen.add_argument("path", nargs="?", default="keys/host", help="default keys/host")
     keygen.add_argument("--force", action="store_true", help="replace an existing key")
+    admin.add_parser(sub)
     return parser
 
 
@@ -129,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         _parser().print_help(sys.stderr)
         return 2
+    if args.command == "admin":
+        return _admin(args)
     try:
         return _serve(args) if args.command == "serve" else _keygen(args)
     except (UsageError, StoreUnreachable) as e:  # a wrong setting, or a cluster's database down or misnamed
@@ -141,4 +144,17 @@ def main(argv: list[str] | None = None) -> int:
         _fatal(e)
         return 1
     except KeyboardInterrupt:  # Ctrl-C before the signal handlers were set
+        return 130
+
+
+def _admin(args: argparse.Namespace) -> int:
+    """``sshchat admin``: a database that cannot be used is a setting to fix (exit 2, one line)."""
+    try:
+        return admin.run(args)
+    except (ConfigError, StoreError) as e:
+        print(f"sshchat admin: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # export | head
+        return 0
+    except KeyboardInterrupt:
         return 130

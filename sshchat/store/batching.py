@@ -86,6 +86,15 @@ class BatchingStore:
     def audit_log(self, limit: int, done: Callable[[list[AuditEntry]], None]) -> None:
         self._queue.put(Read(functools.partial(self._read_audit_log, limit), done))
 
+    def messages_after(self, room: str, after_id: int, limit: int) -> list[Said]:
+        """``after`` for a caller without an event loop (``sshchat admin
+        export``): blocks, and raises what the read raised, where ``after``
+        would answer an empty list: an export must not end short in silence."""
+        future: Future[Any] = Future()
+        self._queue.put(Read(functools.partial(self._read_after, room, after_id, limit), future))
+        result: list[Said] = future.result()
+        return result
+
     def close(self) -> None:
         """Commit what is queued, stop the thread, then release the database."""
         if self._closed:

@@ -51,7 +51,7 @@ from sshchat.chat.message import Message
 from sshchat.chat.store import AuditEntry, OutcomeUnknown, Said, Snapshot
 from sshchat.store.batching import BatchingStore
 from sshchat.store.errors import StoreError, StoreUnreachable
-from sshchat.store.jobs import Append, Result, Save, Write
+from sshchat.store.jobs import Append, Read, Result, Save, Write
 from sshchat.store.pg_commit import COMMIT_MESSAGES, INSERT_NUMBERED, MARK, OUTCOME, TAKE_IDS, Plan, plan, results
 from sshchat.store.pg_schema import MIGRATION_LOCK, MIGRATIONS
 from sshchat.store.pg_writers import write
@@ -79,6 +79,9 @@ _TERMINATE = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid =
 # (from the same snapshot): every transaction below it has ended, and what it changed is in this answer.
 _CHANGED_SINCE = "SELECT txid_snapshot_xmin(txid_current_snapshot()), array_agg(room), array_agg(last)" \
     " FROM room_seq WHERE changed >= $1"
+# Other sshchat stores (nodes, or another sshchat admin) connected to this database now.
+_OTHERS = "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'sshchat %'" \
+    " AND pid <> pg_backend_pid()"
 _TRANSIENT = (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError)
 
 # The server out of reach (down, restarting, refusing connections): not the record's fault.
@@ -110,11 +113,17 @@ class PostgresStore(BatchingStore):
 
     _expected_errors = (asyncpg.PostgresError, *_UNREACHABLE)
 
-    def __init__(self, url: str, loop: asyncio.AbstractEventLoop | None = None, wait: float = 5.0) -> None:
+    def __init__(
+        self, url: str, loop: asyncio.AbstractEventLoop | None = None, wait: float = 5.0, *, beside: bool = False
+    ) -> None:
         """Connect (retrying for ``wait`` seconds), bring the schema up to date,
         and serve. Blocks until then: a server must not start on a database it
-        cannot use."""
+        cannot use.
+
+        ``beside``: opened by ``sshchat admin``, which must not upgrade the
+        schema under running nodes (an upgrade is theirs to make as they start)."""
         super().__init__(loop)
+        self._beside = beside
         self.url = url
         self.where = redacted(url)
         self._io = asyncio.new_event_loop()  # run only on the store thread
@@ -214,6 +223,12 @@ class PostgresStore(BatchingStore):
                 if version is None:
                     version = 0
                     await conn.execute("INSERT INTO schema_version VALUES (0)")
+                if self._beside and version < len(MIGRATIONS) and await conn.fetchval(_OTHERS):
+                    raise StoreError(
+                        f"cannot use database {self.where}: schema version {version} is older than this"
+                        f" sshchat's ({len(MIGRATIONS)}), and sshchat nodes are connected to it: stop them"
+                        " (the newer sshchat serve upgrades it as it starts), then try again"
+                    )
                 if version > len(MIGRATIONS):
                     raise StoreError(
                         f"cannot use database {self.where}: schema version {version} is newer than this"
@@ -476,6 +491,15 @@ class PostgresStore(BatchingStore):
             "SELECT time, actor, actor_fp, action, target, detail FROM audit ORDER BY id DESC LIMIT $1", limit
         ))
         return [AuditEntry(*r) for r in reversed(rows)]
+
+    def others_connected(self) -> int:
+        """How many other sshchat stores are connected to the database now
+        (blocks): ``sshchat admin`` tells whether nodes are running, whose
+        memory its changes reach only at their restart."""
+        future: Future[Any] = Future()
+        self._queue.put(Read(lambda: self._wait(self._fetch(_OTHERS))[0][0], future))
+        count: int = future.result()
+        return count
 
     async def _fetch(self, query: str, *args: Any) -> list[Any]:
         db = await self._connection()

@@ -32,14 +32,15 @@ log = logging.getLogger("sshchat")
 __all__ = ["MIGRATIONS", "SQLiteStore", "StoreError"]
 
 
-def _hold(path: str, wait: float) -> int | None:
+def _hold(path: str, wait: float, busy_ok: bool = False) -> int | None:
     """One server per database file: an flock on it for the server's life.
 
     Two servers on one file would each keep their own rooms, names and
     limits in memory and write beside each other. flock does not touch the
     POSIX locks SQLite takes, so readers (the sqlite3 shell, a hot backup)
     still work while the server runs. Returns the descriptor that holds it
-    (None for an in-memory database).
+    (None for an in-memory database, or, with ``busy_ok``, when another
+    process holds it).
     """
     if path in ("", ":memory:") or path.startswith("file:"):
         return None
@@ -55,6 +56,8 @@ def _hold(path: str, wait: float) -> int | None:
         except BlockingIOError:
             if time.monotonic() >= deadline:
                 os.close(fd)
+                if busy_ok:
+                    return None
                 raise StoreError(
                     f"cannot use database {path}: another process holds it (another sshchat server?)"
                 ) from None
@@ -69,18 +72,34 @@ class SQLiteStore(BatchingStore):
 
     _expected_errors = (sqlite3.Error, OSError)
 
-    def __init__(self, path: str, loop: asyncio.AbstractEventLoop | None = None, wait: float = 5.0) -> None:
+    def __init__(
+        self, path: str, loop: asyncio.AbstractEventLoop | None = None, wait: float = 5.0, *, beside: bool = False
+    ) -> None:
         """Open (or create) the file for this server alone: ``wait`` seconds
-        for another server to let go of it (a restart), then refuse."""
+        for another server to let go of it (a restart), then refuse.
+
+        ``beside``: opened by ``sshchat admin``, which works beside a running
+        server. It holds the file only while it brings the schema up to date
+        (when no server holds it), then lets go, so a server may start while
+        it works; ``server_running`` says whether one held the file. Beside a
+        running server, the schema must already be this sshchat's: an upgrade
+        is the server's to make, at its start."""
         super().__init__(loop)
         self.path = path
-        self._hold = _hold(path, wait)
+        self.server_running = False
+        if beside:
+            self._hold = _hold(path, 0.0, busy_ok=True)
+            self.server_running = self._hold is None and path not in ("", ":memory:")
+        else:
+            self._hold = _hold(path, wait)
         try:
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=5000")
-            self._migrate()
+            self._migrate(upgrade=not self.server_running)
+            if beside and self._hold is not None:
+                fcntl.flock(self._hold, fcntl.LOCK_UN)  # let a server start; the descriptor closes after the connection
         except sqlite3.Error as e:
             if getattr(self, "_db", None) is not None:
                 self._db.close()
@@ -98,11 +117,16 @@ class SQLiteStore(BatchingStore):
 
     # ------------------------------------------------------------- schema
 
-    def _migrate(self) -> None:
+    def _migrate(self, upgrade: bool = True) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         if version > len(MIGRATIONS):
             raise sqlite3.DatabaseError(
                 f"schema version {version} is newer than this sshchat knows ({len(MIGRATIONS)})"
+            )
+        if not upgrade and version < len(MIGRATIONS):
+            raise sqlite3.DatabaseError(
+                f"schema version {version} is older than this sshchat's ({len(MIGRATIONS)}), and a server is"
+                " running on it: stop it (the newer sshchat serve upgrades the file as it starts), then try again"
             )
         for number in range(version, len(MIGRATIONS)):
             self._db.execute("BEGIN")
