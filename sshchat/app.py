@@ -31,6 +31,7 @@ from sshchat.workers.link import ParentLink
 
 if TYPE_CHECKING:
     from sshchat.bus.roster import RedisRoster
+    from sshchat.metrics import Metrics
 
 log = logging.getLogger("sshchat")
 
@@ -72,6 +73,9 @@ class App:
         self.node = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"  # in a cluster
         self._listener: asyncssh.SSHAcceptor | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        # --metrics: the registry and its HTTP server (plugin hooks report to metrics.on_hook)
+        self.metrics: Metrics | None = None
+        self.metrics_port = 0  # the port /metrics is served on (--metrics with port 0: the one picked)
 
     @property
     def ctx(self) -> ServerContext:
@@ -109,6 +113,12 @@ class App:
             await roster.start()
         hub.greet()  # the other nodes say who they have
         self._ctx = ServerContext(hub, config, key_files=key_files)
+        if config.metrics:
+            try:
+                self._serve_metrics()
+            except StartError:
+                await self._let_go()
+                raise
         try:
             self._listener = await listen(self._ctx, key, reuse_port=self.worker)
         except OSError as e:
@@ -121,6 +131,21 @@ class App:
         self._sweeper = asyncio.create_task(self._every_second())
         return [s.getsockname()[:2] for s in self._listener.sockets]
 
+    def _serve_metrics(self) -> None:
+        """--metrics: one registry over this server's counts, served on its own thread."""
+        from sshchat.config import metrics_address
+        from sshchat.metrics import Metrics  # prometheus-client only when metrics are asked for
+
+        host, port = metrics_address(self.config.metrics)
+        self.metrics = Metrics(self.hub.counts, self.ctx.stats, self._store, self._bus)
+        try:
+            self.metrics_port = self.metrics.serve(host, port)
+        except OSError as e:
+            self.metrics = None
+            raise StartError(f"cannot serve metrics on {self.config.metrics}: {e.strerror or e}") from None
+        shown = f"[{host}]" if ":" in host else host
+        log.info("metrics at http://%s:%d/metrics", shown, self.metrics_port)
+
     def report(self) -> None:
         """SIGUSR1: log the bus lag of the entries read since the last report
         (a cluster node's; the in-process bus has none), e.g. for a chosen
@@ -132,6 +157,9 @@ class App:
     async def _let_go(self) -> None:
         """Start failed after the bus and roster ran: stop them (their tasks
         would keep the process alive), then close the store."""
+        if self.metrics is not None:
+            self.metrics.close()
+            self.metrics = None
         if self._roster is not None:
             await self._roster.close()
         if self._bus is not None:
@@ -211,6 +239,8 @@ class App:
             await self._roster.close()  # the other nodes drop this one's people
         if self._store is not None:
             self._store.close()  # everything accepted is committed before we exit
+        if self.metrics is not None:
+            self.metrics.close()
 
 
 def announce(addresses: list[tuple[str, int]]) -> None:

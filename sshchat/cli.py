@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import sys
@@ -15,7 +16,7 @@ from collections.abc import Callable
 
 from sshchat import __version__
 from sshchat.app import StartError, run
-from sshchat.config import ConfigError, UsageError, load
+from sshchat.config import ConfigError, UsageError, load, metrics_address_of_worker
 from sshchat.ssh.hostkey import HostKeyError, fingerprint, generate
 from sshchat.ssh.keyfiles import KeyFileError
 from sshchat.store import StoreError, StoreUnreachable
@@ -46,6 +47,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", help="TOML file of settings (also $SSHCHAT_CONFIG)")
     serve.add_argument("--log-level", help="debug, info, warning or error (default info)")
     serve.add_argument("--event-loop", help="auto (uvloop if installed), uvloop or asyncio")
+    serve.add_argument(
+        "--metrics", metavar="HOST:PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (with --workers N: worker k on PORT+k-1)",
+    )
     serve.add_argument("--workers", help="processes accepting on the port, or auto (one per core); needs a bus")
     # A worker of --workers: its settings come from the supervisor, on stdin.
     serve.add_argument("--worker", type=int, help=argparse.SUPPRESS)
@@ -83,6 +88,7 @@ def _serve(args: argparse.Namespace) -> int:
         "motd": args.motd,
         "event_loop": args.event_loop,
         "workers": args.workers,
+        "metrics": args.metrics,
     }
     config = load(args.config, os.environ, flags)
     _setup_logging(config.log_level)
@@ -97,9 +103,12 @@ def _serve(args: argparse.Namespace) -> int:
 def _work(index: int) -> int:
     """One worker of ``--workers``: the single-process server on a shared port."""
     parent = ParentLink.from_stdin()
-    _setup_logging(parent.config.log_level, worker=index)
-    with asyncio.Runner(loop_factory=_loop_factory(parent.config.event_loop)) as runner:
-        runner.run(run(parent.config, parent))
+    config = parent.config
+    _setup_logging(config.log_level, worker=index)
+    if config.metrics:  # one port each: worker k on PORT+k-1
+        config = dataclasses.replace(config, metrics=metrics_address_of_worker(config.metrics, index))
+    with asyncio.Runner(loop_factory=_loop_factory(config.event_loop)) as runner:
+        runner.run(run(config, parent))
     return 0
 
 

@@ -14,26 +14,42 @@ from sshchat.chat.names import InvalidName, check_name
 from sshchat.chat.presence import Presence
 from sshchat.chat.ratelimit import Offences
 from sshchat.chat.registry import NameRegistry
+from sshchat.chat.telemetry import (
+    ALLOWLIST,
+    BANNED,
+    BLOCKED,
+    INVALID_NAME,
+    NAME_TAKEN,
+    ChatCounts,
+    Refusal,
+)
 
 
 class JoinRefused(Exception):
-    """A login that may not join; ``str()`` is the reason to show the client."""
+    """A login that may not join; ``str()`` is the reason to show the client
+    (made from a ``Refusal``, it carries the code it is counted by)."""
 
 
 class Admission:
     """The checks at the door; it lets nobody in itself (the hub does)."""
 
-    def __init__(self, moderation: Moderation, names: NameRegistry, presence: Presence, offences: Offences) -> None:
+    def __init__(
+        self, moderation: Moderation, names: NameRegistry, presence: Presence, offences: Offences,
+        counts: ChatCounts | None = None,
+    ) -> None:
         self._moderation = moderation
         self._names = names
         self._presence = presence
         self.offences = offences
+        self.counts = counts or ChatCounts()  # refusals, by reason code (for --metrics)
 
     def screen_address(self, address: str) -> str | None:
         """Why a connection from ``address`` is turned away at once, if it is."""
         until = self.offences.blocked_until(address)
         if until is not None:
-            return f"too many refused logins or floods from your address; try again{until_text(until)}"
+            return Refusal(
+                f"too many refused logins or floods from your address; try again{until_text(until)}", BLOCKED
+            )
         return None  # address bans wait for the key: admins pass them
 
     def person(self, name: str, fingerprint: str | None, address: str) -> Member | None:
@@ -47,11 +63,13 @@ class Admission:
             self._check(name, fingerprint, address)
             old = self._presence.find(name)
             if old is not None and (fingerprint is None or old.fingerprint != fingerprint):
-                raise JoinRefused(
-                    f'the name "{old.name}" is already in use; connect with another name: ssh OTHERNAME@host'
-                )
-        except JoinRefused:
+                raise JoinRefused(Refusal(
+                    f'the name "{old.name}" is already in use; connect with another name: ssh OTHERNAME@host',
+                    NAME_TAKEN,
+                ))
+        except JoinRefused as e:
             self.offences.record(address)
+            self.counts.refuse(e)
             raise
         return old
 
@@ -62,9 +80,10 @@ class Admission:
             self._check(name, fingerprint, address)
             online = self._presence.find(name)
             if online is not None and (fingerprint is None or online.fingerprint != fingerprint):
-                raise JoinRefused(f'the name "{online.name}" is in use by someone online')
-        except JoinRefused:
+                raise JoinRefused(Refusal(f'the name "{online.name}" is in use by someone online', NAME_TAKEN))
+        except JoinRefused as e:
             self.offences.record(address)
+            self.counts.refuse(e)
             raise
 
     def _check(self, name: str, fingerprint: str | None, address: str) -> None:
@@ -74,13 +93,14 @@ class Admission:
         try:
             check_name(name)
         except InvalidName as e:
-            raise JoinRefused(str(e)) from None
+            raise JoinRefused(Refusal(str(e), INVALID_NAME)) from None
         ban = self._moderation.ban_for(fingerprint, address)
         if ban is not None and fingerprint not in self._moderation.admins:
-            raise JoinRefused(f"you are banned{until_text(ban.until)}: {ban.reason or 'no reason given'}")
+            why = ban.reason or "no reason given"
+            raise JoinRefused(Refusal(f"you are banned{until_text(ban.until)}: {why}", BANNED))
         if not self._moderation.admits(fingerprint):
             yours = f"your key is {fingerprint}" if fingerprint else "you connected without a key"
-            raise JoinRefused(f"this server admits only keys on its allowlist; {yours}")
+            raise JoinRefused(Refusal(f"this server admits only keys on its allowlist; {yours}", ALLOWLIST))
         refusal = self._names.refusal(name, fingerprint) or self._presence.lookalike(name)
         if refusal:
             raise JoinRefused(refusal)

@@ -23,6 +23,7 @@ from sshchat.chat.rooms import Rooms
 from sshchat.chat.roster import Claim, Mirror, Roster
 from sshchat.chat.settings import ChatSettings
 from sshchat.chat.store import SetPrefs, Store
+from sshchat.chat.telemetry import LOOKALIKE, Refusal
 
 SUMMARY_NAMES = 5  # names a storm's summary lists before "and N others"
 
@@ -124,7 +125,7 @@ class Presence:
         other = self._shapes.get(shape) or self._remote.shapes.get(shape)
         if other is None or other is me or other.key == name_key(name):
             return None
-        return f'the name "{name}" looks too much like "{other.name}"; please pick another'
+        return Refusal(f'the name "{name}" looks too much like "{other.name}"; please pick another', LOOKALIKE)
 
     # ------------------------------------------------- arriving and leaving
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from sshchat.chat.addresses import NETWORK_SHARE, address_keys
 from sshchat.chat.names import name_key, skeleton
 from sshchat.chat.store import Binding, Store, Unbind
+from sshchat.chat.telemetry import LOOKALIKE, NAME_OWNED, Refusal
 
 
 class NameRegistry:
@@ -63,16 +64,16 @@ class NameRegistry:
         """Why ``fingerprint`` may not use ``name``, or None if it may."""
         twin = self.lookalike(name)
         if twin is not None and twin.fingerprint != fingerprint:
-            return f'the name "{name}" looks too much like "{twin.name}"; please pick another'
+            return Refusal(f'the name "{name}" looks too much like "{twin.name}"; please pick another', LOOKALIKE)
         owned = self.binding(name)
         if owned is None and fingerprint is not None and len(self._held.get(fingerprint, ())) >= self._per_key:
-            return self._full(fingerprint)
+            return Refusal(self._full(fingerprint), NAME_OWNED)
         if owned is None or owned.fingerprint == fingerprint:
             return None
         whose = "another key" if fingerprint else "a key"
-        return (
-            f'the name "{owned.name}" is registered to {whose}; '
-            f"connect with that key, or pick another name"
+        return Refusal(
+            f'the name "{owned.name}" is registered to {whose}; connect with that key, or pick another name',
+            NAME_OWNED,
         )
 
     def names_of(self, fingerprint: str) -> list[str]:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from sshchat.chat.addresses import NETWORK_SHARE, address_keys
 from sshchat.chat.ratelimit import BucketsByKey
+from sshchat.chat.telemetry import BUSY, FULL, PER_ADDRESS, RATE, Refusal
 
 
 class ConnectionLimits:
@@ -59,18 +60,19 @@ class ConnectionLimits:
     def admit(self, address: str) -> str | None:
         """Count a new connection, or return why it is refused (not counted)."""
         if self.handshaking >= self.max_startups:
-            return "the server is busy with other logins; try again in a few seconds"
+            return Refusal("the server is busy with other logins; try again in a few seconds", BUSY)
         if self.total >= self.max_connections:
-            return f"the server is full ({self.max_connections} connections); try again later"
+            return Refusal(f"the server is full ({self.max_connections} connections); try again later", FULL)
         host, site = address_keys(address)
         if self._held(host) >= self.max_per_address or (
             site is not None and self._held(site) >= self.max_per_address * NETWORK_SHARE
         ):
-            return f"too many connections from your address (at most {self.max_per_address})"
+            return Refusal(f"too many connections from your address (at most {self.max_per_address})", PER_ADDRESS)
         if not self._arrivals.take(host) or (site is not None and not self._site_arrivals.take(site)):
-            return (
+            return Refusal(
                 f"too many new connections from your address (at most {self.new_connections_burst} at once, "
-                f"then {self.new_connections_per_minute:g} a minute); try again in a moment"
+                f"then {self.new_connections_per_minute:g} a minute); try again in a moment",
+                RATE,
             )
         self.total += 1
         self.handshaking += 1

@@ -71,6 +71,7 @@ class ChatServer(asyncssh.SSHServer):
                 self._ctx.config.login_timeout, self._login_expired
             )
         if refusal is not None:
+            self._ctx.hub.counts.refuse(refusal)
             log.info("refused a connection from %s: %s", self._address, refusal)
             # Soon, not now: asyncssh must first send its version line, and
             # then OpenSSH shows the reason ("Received disconnect ...").
