@@ -113,12 +113,6 @@ class App:
             await roster.start()
         hub.greet()  # the other nodes say who they have
         self._ctx = ServerContext(hub, config, key_files=key_files)
-        if config.metrics:
-            try:
-                self._serve_metrics()
-            except StartError:
-                await self._let_go()
-                raise
         try:
             self._listener = await listen(self._ctx, key, reuse_port=self.worker)
         except OSError as e:
@@ -128,6 +122,13 @@ class App:
         except ValueError as e:  # asyncssh's word on a setting, e.g. an unknown cipher
             await self._let_go()
             raise StartError(f"invalid setting: {e}") from None
+        if config.metrics:  # after the SSH port: a script that looks for the process's first port finds that one
+            try:
+                self._serve_metrics()
+            except StartError:
+                self._listener.close()
+                await self._let_go()
+                raise
         self._sweeper = asyncio.create_task(self._every_second())
         return [s.getsockname()[:2] for s in self._listener.sockets]
 

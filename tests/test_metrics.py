@@ -20,7 +20,8 @@ from sshchat.cli import main
 from sshchat.config import UsageError, load, metrics_address, metrics_address_of_worker
 from sshchat.metrics import Metrics
 from sshchat.ssh.stats import SessionStats
-from tests.support.server import Server, ServerProcess
+from tests.support.clients import Client
+from tests.support.server import Server, ServerProcess, connect
 from tests.support.waiting import eventually
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -259,3 +260,55 @@ def test_a_server_process_logs_where_metrics_are(tmp_path: Path) -> None:
         assert value(samples, "sshchat_sessions", kind="pty") == 0
     finally:
         assert server.stop() == 0
+
+
+def _free_pair() -> int:
+    """A port P with P+1 free too (both checked by binding them)."""
+    import socket
+
+    for _ in range(50):
+        with socket.socket() as a, socket.socket() as b:
+            a.bind(("127.0.0.1", 0))
+            port = a.getsockname()[1]
+            try:
+                b.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+            return int(port)
+    raise AssertionError("no two free ports in a row")
+
+
+async def test_each_worker_serves_its_own_figures_on_the_next_port(tmp_path: Path, redis_server, pg_url) -> None:
+    """--workers 2 --metrics HOST:P: worker 1 on P, worker 2 on P+1, each its
+    own sessions; on a bus, the bus's figures too."""
+    port = _free_pair()
+    server = ServerProcess(
+        tmp_path, "--workers", "2", "--bus", redis_server.url, "--db", pg_url, "--metrics", f"127.0.0.1:{port}"
+    )
+    clients: list[Client] = []
+    try:
+        await eventually(lambda: "".join(server.log).count("metrics at http://127.0.0.1:") == 2, timeout=10)
+        log = "".join(server.log)
+        assert f"worker 1: metrics at http://127.0.0.1:{port}/metrics" in log
+        assert f"worker 2: metrics at http://127.0.0.1:{port + 1}/metrics" in log
+        for n in range(4):  # the kernel spreads them over the two workers
+            clients.append(await connect(server.port, f"u{n}"))
+
+        async def sessions() -> list[float]:
+            return [value(await scrape(p), "sshchat_sessions", kind="line") for p in (port, port + 1)]
+
+        await eventually(lambda: _summed(sessions, 4), timeout=10, message="four sessions over the two workers")
+        clients[0].line("hello from u0")
+        for client in clients:
+            await client.wait_for("u0: hello from u0", timeout=10)
+        both = [await scrape(p) for p in (port, port + 1)]
+        assert all(("sshchat_bus_lag_seconds_count", ()) in s for s in both)
+        assert sum(value(s, "sshchat_messages_total", kind="chat") for s in both) == 1
+    finally:
+        for client in clients:
+            await client.close()
+        assert server.stop() == 0
+
+
+async def _summed(get, total: float) -> bool:
+    return sum(await get()) == total
