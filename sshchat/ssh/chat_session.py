@@ -67,6 +67,7 @@ class ChatSession(Outbox[Pending]):
         self._early: list[str] = []  # input that came meanwhile (bounded by the session's input budget)
         self._early_eof = False
         self._notices = 0  # notices queued since the last write
+        self._stats = ctx.stats
 
     def start(self) -> None:
         """Claim the name, then join the chat (or say why not, on stderr, and exit 1).
@@ -242,8 +243,8 @@ class ChatSession(Outbox[Pending]):
     # ----------------------------------------------------------------- output
 
     def write_batch(self, items: list[Pending]) -> None:
-        """Everything pending in one write, with one redraw; then counted
-        (once per write: deliveries, and with --metrics their latency)."""
+        """Everything pending in one write, with one redraw; then, with
+        --metrics, counted and timed (once per write, see SessionStats.wrote)."""
         editor = self._editor
         if editor is None:  # scripts: plain lines, nothing else, each encoded once for all
             self._out.write_encoded(script_text(items))
@@ -253,8 +254,10 @@ class ChatSession(Outbox[Pending]):
             rows, ring = screen_rows(items, self._look, editor.width, self._username, key, bell)
             out = editor.above("\r\n".join(rows))
             self._out.write(out + BELL if ring else out)
-        notices, self._notices = self._notices, 0
-        self._ctx.stats.wrote(items, notices)
+        stats = self._stats
+        if stats.latency is not None:  # --metrics: deliveries counted and timed (nothing without it)
+            stats.wrote(items, self._notices)
+        self._notices = 0
 
     def _cut_off(self, backlog: int) -> None:
         """The Writer gave up on a client that is not reading: leave, queue nothing more."""
