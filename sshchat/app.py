@@ -139,6 +139,7 @@ class App:
 
         host, port = metrics_address(self.config.metrics)
         self.metrics = Metrics(self.hub.counts, self.ctx.stats, self._store, self._bus)
+        self.ctx.flusher.after_turn = self.ctx.stats.settle  # the turn's writes timed together
         try:
             self.metrics_port = self.metrics.serve(host, port)
         except OSError as e:
