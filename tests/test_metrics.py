@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from sshchat.chat.telemetry import ChatCounts
+from sshchat.chat.telemetry import REASONS, ChatCounts
 from sshchat.cli import main
 from sshchat.config import UsageError, load, metrics_address, metrics_address_of_worker
 from sshchat.metrics import Metrics
@@ -96,6 +96,20 @@ async def test_sessions_by_kind_and_a_refused_name(start_server) -> None:
     await eventually(counted, message="refusals by reason, and alice's session gone")
     samples = await scrape(port)
     assert value(samples, "sshchat_logins_refused_total", reason="other") == 0
+
+
+async def test_refusals_never_label_by_what_a_client_sent(start_server) -> None:
+    """Names a client makes up are refused under the fixed codes: the series do not grow with them."""
+    server = await metered(start_server)
+    for name in ("bad name one", "bad/name", "x" * 200):
+        client = await server.connect(name)
+        assert await client.exit_status() == 1
+    samples = await scrape(server.app.metrics_port)
+    refused = {
+        dict(labels)["reason"]: v for (name, labels), v in samples.items() if name == "sshchat_logins_refused_total"
+    }
+    assert set(refused) == set(REASONS)
+    assert refused["invalid_name"] == 3
 
 
 async def test_connections_refused_by_the_limits_are_counted_by_reason(start_server) -> None:
