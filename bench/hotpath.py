@@ -1,6 +1,6 @@
 """The server's own cost per delivery, without the kernel and the clients.
 
-``python -m bench.hotpath [--users N] [--pty] [--messages M] [--rounds R] [--batch B] [--without PATCH]``
+``python -m bench.hotpath [--users N] [--pty] [--messages M] [--rounds R] [--batch B] [--without PATCH] [--metrics]``
 
 A real server (in this process, 127.0.0.1, port 0) and N real SSH
 sessions (asyncssh clients, also in this process) are set up; then every
@@ -57,13 +57,15 @@ class _NullTransport:
 
 
 async def _measure(
-    users: int, messages: int, rounds: int, batch: int, pty: bool, ciphers: str, gap: float, without: list[str]
+    users: int, messages: int, rounds: int, batch: int, pty: bool, ciphers: str, gap: float, without: list[str],
+    metrics: bool = False,
 ) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="sshchat-hotpath-") as tmp:
         config = Config(
             host="127.0.0.1", port=0, host_key=os.path.join(tmp, "host"), db=os.path.join(tmp, "chat.db"),
             log_level="warning", rate_burst=10**6, max_per_address=users + 10, max_startups=users + 10,
             new_connections_burst=users + 10, notice_burst=10**6, ciphers=ciphers,
+            metrics="127.0.0.1:0" if metrics else "",
         )
         app = App(config)
         (_, port), *_ = await app.start()
@@ -132,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gap", type=float, default=0.0,
                    help="seconds idle after each turn (0.01: 100 users at 0.8 msg/s, where the core idles between "
                         "messages and every one finds it cold)")
+    p.add_argument("--metrics", action="store_true", help="with --metrics (on a free port): what its counting costs")
     names = [patches.name(patch) for patch in patches.ALL]
     p.add_argument("--without", action="append", default=[], choices=names, metavar="PATCH",
                    help="take this asyncssh patch out (repeatable; without ignore_only_for_cbc, direct_write "
@@ -143,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
             or not 1 <= args.batch <= args.messages or not 0 <= args.gap <= 1):
         p.error("--users 1..1000, --messages 1..100000, --rounds 1..100, --batch 1..--messages, --gap 0..1")
     result = asyncio.run(_measure(
-        args.users, args.messages, args.rounds, args.batch, args.pty, args.ciphers, args.gap, args.without
+        args.users, args.messages, args.rounds, args.batch, args.pty, args.ciphers, args.gap, args.without,
+        args.metrics,
     ))
     for key, value in result.items():
         print(f"{key:24s} {value:,.2f}" if isinstance(value, float) else f"{key:24s} {value:,}")

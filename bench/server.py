@@ -92,7 +92,9 @@ class ServerUnderTest:
                 raise ServerError(f"server exited with status {proc.returncode}:\n{tail}")
             m = _LISTENING.search(server.log_text())
             ports = [p for a, p in listening_ports(proc.pid) if a == "127.0.0.1"]
-            if m or ports:
+            # the process's port, for a server that prints no such line; only while it has one
+            # (sshchat --metrics opens a second, for HTTP, after its SSH port)
+            if m or len(ports) == 1:
                 server.port = int(m.group(1)) if m else ports[0]
                 return server
             time.sleep(0.05)

@@ -35,6 +35,7 @@ from sshchat.workers.link import ParentLink
 
 if TYPE_CHECKING:
     from sshchat.bus.roster import RedisRoster
+    from sshchat.metrics import Metrics
 
 log = logging.getLogger("sshchat")
 
@@ -87,6 +88,9 @@ class App:
         self._sweeper: asyncio.Task[None] | None = None
         # The enabled plugins (None: none); ``plugins.on_hook`` hears each hook's time and outcome.
         self.plugins: PluginHost | None = None
+        # --metrics: the registry and its HTTP server (plugin hooks report to metrics.on_hook)
+        self.metrics: Metrics | None = None
+        self.metrics_port = 0  # the port /metrics is served on (--metrics with port 0: the one picked)
 
     @property
     def ctx(self) -> ServerContext:
@@ -135,10 +139,35 @@ class App:
         except ValueError as e:  # asyncssh's word on a setting, e.g. an unknown cipher
             await self._let_go()
             raise StartError(f"invalid setting: {e}") from None
+        if config.metrics:  # after the SSH port: a script that looks for the process's first port finds that one
+            try:
+                self._serve_metrics()
+            except StartError:
+                self._listener.close()
+                await self._let_go()
+                raise
         self._sweeper = asyncio.create_task(self._every_second())
         if plugins is not None:
             plugins.start()
         return [s.getsockname()[:2] for s in self._listener.sockets]
+
+    def _serve_metrics(self) -> None:
+        """--metrics: one registry over this server's counts, served on its own thread."""
+        from sshchat.config import metrics_address
+        from sshchat.metrics import Metrics  # prometheus-client only when metrics are asked for
+
+        host, port = metrics_address(self.config.metrics)
+        self.metrics = Metrics(self.hub.counts, self.ctx.stats, self._store, self._bus)
+        self.ctx.flusher.after_turn = self.ctx.stats.settle  # the turn's writes timed together
+        try:
+            self.metrics_port = self.metrics.serve(host, port)
+            if self.plugins is not None:  # each hook's time and outcome: sshchat_plugin_hook_*
+                self.plugins.on_hook = self.metrics.on_hook
+        except OSError as e:
+            self.metrics = None
+            raise StartError(f"cannot serve metrics on {self.config.metrics}: {e.strerror or e}") from None
+        shown = f"[{host}]" if ":" in host else host
+        event(logging.INFO, "metrics", f"metrics at http://{shown}:{self.metrics_port}/metrics", port=self.metrics_port)
 
     def report(self) -> None:
         """SIGUSR1: log the bus lag of the entries read since the last report
@@ -151,6 +180,9 @@ class App:
     async def _let_go(self) -> None:
         """Start failed after the bus and roster ran: stop them (their tasks
         would keep the process alive), then close the store."""
+        if self.metrics is not None:
+            self.metrics.close()
+            self.metrics = None
         if self._roster is not None:
             await self._roster.close()
         if self._bus is not None:
@@ -232,6 +264,8 @@ class App:
             await self._roster.close()  # the other nodes drop this one's people
         if self._store is not None:
             self._store.close()  # everything accepted is committed before we exit
+        if self.metrics is not None:
+            self.metrics.close()
 
 
 def announce(addresses: list[tuple[str, int]]) -> None:

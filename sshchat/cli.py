@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import sys
@@ -15,7 +16,7 @@ from collections.abc import Callable
 
 from sshchat import __version__, admin, logs
 from sshchat.app import StartError, run, start_plugins
-from sshchat.config import ConfigError, UsageError, load
+from sshchat.config import ConfigError, UsageError, load, metrics_address_of_worker
 from sshchat.ssh.hostkey import HostKeyError, fingerprint, generate
 from sshchat.ssh.keyfiles import KeyFileError
 from sshchat.store import StoreError, StoreUnreachable
@@ -47,6 +48,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", help="debug, info, warning or error (default info)")
     serve.add_argument("--log-format", help="human (default) or json: one object per line, for log collectors")
     serve.add_argument("--event-loop", help="auto (uvloop if installed), uvloop or asyncio")
+    serve.add_argument(
+        "--metrics", metavar="HOST:PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (with --workers N: worker k on PORT+k-1)",
+    )
     serve.add_argument("--workers", help="processes accepting on the port, or auto (one per core); needs a bus")
     serve.add_argument(
         "--plugin", action="append", metavar="NAME",
@@ -79,6 +84,7 @@ def _serve(args: argparse.Namespace) -> int:
         "event_loop": args.event_loop,
         "workers": args.workers,
         "plugins": args.plugin,  # given: these, instead of the config file's list
+        "metrics": args.metrics,
     }
     config = load(args.config, os.environ, flags)
     logs.setup(config.log_level, config.log_format)
@@ -94,9 +100,12 @@ def _serve(args: argparse.Namespace) -> int:
 def _work(index: int) -> int:
     """One worker of ``--workers``: the single-process server on a shared port."""
     parent = ParentLink.from_stdin()
-    logs.setup(parent.config.log_level, parent.config.log_format, worker=index)
-    with asyncio.Runner(loop_factory=_loop_factory(parent.config.event_loop)) as runner:
-        runner.run(run(parent.config, parent))
+    config = parent.config
+    logs.setup(config.log_level, config.log_format, worker=index)
+    if config.metrics:  # one port each: worker k on PORT+k-1
+        config = dataclasses.replace(config, metrics=metrics_address_of_worker(config.metrics, index))
+    with asyncio.Runner(loop_factory=_loop_factory(config.event_loop)) as runner:
+        runner.run(run(config, parent))
     return 0
 
 

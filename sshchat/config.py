@@ -85,6 +85,9 @@ class Config:
     workers: int = 1
     log_level: str = "info"
     log_format: str = "human"  # human, or json: one object per line, for log collectors (README "Logs")
+    # HOST:PORT to serve Prometheus metrics on at /metrics ("" = off; port 0 = a free one, logged).
+    # With --workers N, worker k serves on PORT+k-1 (metrics_address_of_worker).
+    metrics: str = ""
     event_loop: str = "auto"  # auto (uvloop if installed), uvloop, asyncio
     fast_path: bool = True  # ssh/patches/: trims of asyncssh's per-packet and per-login work
     # Comma-separated SSH ciphers and MACs to offer (see DEFAULT_CIPHERS);
@@ -277,6 +280,8 @@ def _validate(config: Config) -> Config:
     for name in ("keyless_room_share", "room_reserve"):
         if not 0 <= getattr(config, name) <= 1:
             raise ConfigError(f"{name} is a share of max_rooms: from 0 to 1")
+    if config.metrics:
+        metrics_address(config.metrics)
     if config.bus:
         try:
             check_url(config.bus)
@@ -288,6 +293,32 @@ def _validate(config: Config) -> Config:
             if getattr(config, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
     return config
+
+
+def metrics_address(text: str) -> tuple[str, int]:
+    """``metrics``' (host, port): HOST:PORT, [IPv6]:PORT; a UsageError says
+    what is wrong (exit 2, as with any unusable flag)."""
+    host, sep, port_text = text.strip().rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        port = int(port_text)
+    except ValueError:
+        port = -1
+    if not sep or not host or not 0 <= port <= 65535:
+        raise UsageError(f"metrics must be HOST:PORT (e.g. 127.0.0.1:9100; port 0 picks a free one), not {text!r}")
+    return host, port
+
+
+def metrics_address_of_worker(text: str, index: int) -> str:
+    """Worker ``index`` (from 1) of ``--workers``: processes cannot share the
+    metrics port (each has its own numbers), so worker k serves on PORT+k-1;
+    port 0 stays 0 (each picks a free one and logs it)."""
+    host, port = metrics_address(text)
+    if port:
+        port += index - 1
+        if port > 65535:
+            raise UsageError(f"metrics: worker {index} would serve on port {port}, past 65535")
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _retired(name: str, where: str) -> bool:

@@ -15,7 +15,8 @@ CHAT = PACKAGE / "chat"
 # What chat/ may never import: other layers (the bus's adapters too: chat/bus.py is the
 # core's side of the bus), and the libraries they wrap.
 _OUTSIDE_CHAT = ("sshchat.term", "sshchat.ssh", "sshchat.store", "sshchat.bus", "sshchat.workers",
-                 "sshchat.config", "sshchat.app", "sshchat.cli", "asyncssh", "sqlite3", "redis", "asyncpg")
+                 "sshchat.config", "sshchat.app", "sshchat.cli", "sshchat.metrics",
+                 "asyncssh", "sqlite3", "redis", "asyncpg", "prometheus_client")
 # The hub and its parts: commands go through commands/core.py's Core instead.
 _PARTS = ("sshchat.chat.hub", "sshchat.chat.pipeline", "sshchat.chat.presence", "sshchat.chat.rooms",
           "sshchat.chat.admission", "sshchat.chat.operations", "sshchat.chat.registry")

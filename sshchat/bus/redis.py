@@ -63,6 +63,7 @@ from sshchat.bus.codec import CodecError, decode, encode
 from sshchat.bus.order import Backfill, ReorderBuffer
 from sshchat.bus.url import check_url, where
 from sshchat.chat.bus import APPLIED_HERE, BusError, Event, Receive
+from sshchat.chat.telemetry import Buckets
 
 log = logging.getLogger("sshchat")
 
@@ -115,6 +116,7 @@ class RedisBus:
         self.last_id: bytes = b"0-0"  # the last entry read
         self.lags: deque[float] = deque(maxlen=LAG_SAMPLES)  # seconds, publish to receive, newest last
         self.lags_taken = 0  # entries whose lag was taken, ever (``lags`` keeps the newest)
+        self.lag_buckets: Buckets | None = None  # with --metrics: every entry's lag, as a histogram
         self._reported = (0, 0)  # (reports made, lags_taken at the last report)
         self.published = 0  # entries written
         self.dropped = 0  # events that could not be kept while Redis was away
@@ -278,8 +280,11 @@ class RedisBus:
                         continue  # ours: delivered when published
                     try:
                         event = decode(data)
-                        self.lags.append(now - float(sent))
+                        lag = now - float(sent)
+                        self.lags.append(lag)
                         self.lags_taken += 1
+                        if self.lag_buckets is not None:
+                            self.lag_buckets.observe(lag)
                     except (CodecError, KeyError, ValueError) as e:
                         log.error("bus: entry %s skipped: %s", entry_id.decode(), e)
                         continue

@@ -15,6 +15,7 @@ from sshchat.chat.presence import Presence
 from sshchat.chat.ratelimit import Offences
 from sshchat.chat.refusals import Reason, Refusal, reason_code
 from sshchat.chat.registry import NameRegistry
+from sshchat.chat.telemetry import ChatCounts
 
 
 class JoinRefused(Exception):
@@ -29,11 +30,15 @@ class JoinRefused(Exception):
 class Admission:
     """The checks at the door; it lets nobody in itself (the hub does)."""
 
-    def __init__(self, moderation: Moderation, names: NameRegistry, presence: Presence, offences: Offences) -> None:
+    def __init__(
+        self, moderation: Moderation, names: NameRegistry, presence: Presence, offences: Offences,
+        counts: ChatCounts | None = None,
+    ) -> None:
         self._moderation = moderation
         self._names = names
         self._presence = presence
         self.offences = offences
+        self.counts = counts or ChatCounts()  # refusals, by reason code (for --metrics)
 
     def screen_address(self, address: str) -> str | None:
         """Why a connection from ``address`` is turned away at once, if it is."""
@@ -59,8 +64,9 @@ class Admission:
                     Refusal.NAME_TAKEN,
                     f'the name "{old.name}" is already in use; connect with another name: ssh OTHERNAME@host',
                 ))
-        except JoinRefused:
+        except JoinRefused as e:
             self.offences.record(address)
+            self.counts.refuse(e)
             raise
         return old
 
@@ -72,8 +78,9 @@ class Admission:
             online = self._presence.find(name)
             if online is not None and (fingerprint is None or online.fingerprint != fingerprint):
                 raise JoinRefused(Reason(Refusal.NAME_TAKEN, f'the name "{online.name}" is in use by someone online'))
-        except JoinRefused:
+        except JoinRefused as e:
             self.offences.record(address)
+            self.counts.refuse(e)
             raise
 
     def _check(self, name: str, fingerprint: str | None, address: str) -> None:

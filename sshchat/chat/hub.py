@@ -58,6 +58,7 @@ from sshchat.chat.roster import IDLE_STEP, Claim, LocalRoster, Mirror, Roster
 from sshchat.chat.settings import ChatSettings
 from sshchat.chat.state import SharingStore, StateApplier
 from sshchat.chat.store import Store
+from sshchat.chat.telemetry import ChatCounts
 
 __all__ = ["LOBBY", "LOBBY_KEY", "Hub", "JoinRefused"]
 
@@ -134,13 +135,17 @@ class Hub:
         self._shown: dict[int, tuple[tuple[str, str, tuple[str, ...], str | None], float]] = {}
         self._seq = 0  # this node's presence changes published (Arrived and Departed carry it)
         self._quiet: set[str] = set()  # name keys whose login replaces a session on another node
-        self._pipeline = Pipeline(s, store, self.moderation, self.offences, clock, self.disconnect, publish)
+        # what --metrics reads: messages accepted, logins refused (plain ints, see telemetry.py)
+        self.counts = ChatCounts()
+        self._pipeline = Pipeline(
+            s, store, self.moderation, self.offences, clock, self.disconnect, publish, counts=self.counts
+        )
         self._rooms = Rooms(s, store, clock, self._pipeline, self.moderation, snapshot, self.remote.count_in)
         self._presence = Presence(
             s, clock, store, self._rooms, self._pipeline, self.names, self.moderation, snapshot.prefs,
             roster, self.remote, self._changed, self._settled,
         )
-        self._admission = Admission(self.moderation, self.names, self._presence, self.offences)
+        self._admission = Admission(self.moderation, self.names, self._presence, self.offences, self.counts)
         self._operations = Operations(
             s, clock, store, self._pipeline, self._rooms, self._presence, self.names, self.moderation, self.disconnect,
             self.remote,
@@ -234,13 +239,19 @@ class Hub:
             return
 
         def claimed(claim: Claim) -> None:
+            refusal: Reason | None = None
             if claim.error is not None:
-                why = f"your name cannot be checked right now ({claim.error}); try again shortly"
-                then(Reason(Refusal.UNAVAILABLE, why))
-                return
-            if claim.taken:
-                taken = f'the name "{name}" is already in use; connect with another name: ssh OTHERNAME@host'
-                then(Reason(Refusal.NAME_TAKEN, taken))
+                refusal = Reason(
+                    Refusal.UNAVAILABLE, f"your name cannot be checked right now ({claim.error}); try again shortly"
+                )
+            elif claim.taken:
+                refusal = Reason(
+                    Refusal.NAME_TAKEN,
+                    f'the name "{name}" is already in use; connect with another name: ssh OTHERNAME@host',
+                )
+            if refusal is not None:
+                self.counts.refuse(refusal)
+                then(refusal)
                 return
             if claim.displaced is not None:
                 key = name_key(name)
@@ -267,7 +278,9 @@ class Hub:
         count as offences of the address: many in a row earn it a block.
         """
         if self.closing:
-            raise JoinRefused(Reason(Refusal.SHUTTING_DOWN, "the server is shutting down; try again shortly"))
+            refusal = Reason(Refusal.SHUTTING_DOWN, "the server is shutting down; try again shortly")
+            self.counts.refuse(refusal)
+            raise JoinRefused(refusal)
         old = self._admission.person(name, fingerprint, address)
         if old is not None:
             self._presence.depart(old, None, quietly=True)
@@ -325,7 +338,9 @@ class Hub:
         elsewhere = self.remote.find(name)
         if elsewhere is not None and (fingerprint is None or elsewhere.fingerprint != fingerprint):
             self.offences.record(address)
-            raise JoinRefused(Reason(Refusal.NAME_TAKEN, f'the name "{elsewhere.name}" is in use by someone online'))
+            refusal = Reason(Refusal.NAME_TAKEN, f'the name "{elsewhere.name}" is in use by someone online')
+            self.counts.refuse(refusal)
+            raise JoinRefused(refusal)
         visitor = self._new_member(name, fingerprint, outlet, address)
         self._presence.claim_name(visitor, visitor=True)  # a name not kept is told, as to people
         return visitor

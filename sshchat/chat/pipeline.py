@@ -38,6 +38,7 @@ from sshchat.chat.room import Room
 from sshchat.chat.sanitize import clean
 from sshchat.chat.settings import ChatSettings
 from sshchat.chat.store import Draft, OutcomeUnknown, Store
+from sshchat.chat.telemetry import ChatCounts
 
 # Hears the outcome of one message: None once delivered, else the refusal.
 Then = Callable[[str | None], None]
@@ -71,8 +72,11 @@ class Pipeline:
         clock: Callable[[], float],
         disconnect: Callable[[Member, str, str], None],
         publish: Receive,
+        counts: ChatCounts | None = None,
     ) -> None:
-        """``publish``: the bus's (for the in-process bus, ``Hub.receive`` itself)."""
+        """``publish``: the bus's (for the in-process bus, ``Hub.receive`` itself);
+        ``counts``: where the messages this node accepts are counted (--metrics)."""
+        self._counts = (counts or ChatCounts()).messages
         self._settings = settings
         self._store = store
         self._moderation = moderation
@@ -137,6 +141,7 @@ class Pipeline:
             if isinstance(result, Exception):
                 _refuse(member, MAYBE_SAVED if isinstance(result, OutcomeUnknown) else NOT_SAVED, then)
                 return
+            self._counts[Kind.PRIVATE] += 1
             self._publish(Private(result[0], member.person, target.person))
             if target is not member and target.away:
                 member.outlet.notice(f"{target.name} is away: {target.away}")
@@ -285,7 +290,9 @@ class Pipeline:
                 _refuse(member, MAYBE_SAVED if isinstance(result, OutcomeUnknown) else NOT_SAVED, then)
                 return
             sender = member.person
+            counts = self._counts
             for msg in result:
+                counts[msg.kind] += 1
                 self._publish(RoomLine(msg, keep, sender))
             if then is not None:
                 then(None)
@@ -301,6 +308,7 @@ class Pipeline:
         def committed(result: list[Message] | Exception) -> None:
             if not isinstance(result, Exception):
                 for msg in result:
+                    self._counts[msg.kind] += 1
                     self._publish(RoomLine(msg, False))
 
         self._store.append([Draft(room.name, kind, "", text, self._clock(), keep=False)], committed)

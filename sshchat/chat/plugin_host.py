@@ -41,6 +41,7 @@ from functools import partial
 from typing import Any
 
 from sshchat.chat.commands import BUILT_IN, Command, CommandTable, Core
+from sshchat.chat.logged import event
 from sshchat.chat.member import NOWHERE, Member
 from sshchat.chat.message import Kind
 from sshchat.chat.names import InvalidName, check_name, skeleton
@@ -242,7 +243,7 @@ class PluginHost:
         for name, until in list(self._open_until.items()):
             if now >= until:
                 del self._open_until[name]
-                log.info("plugin %s: message hook tried again", name)
+                event(logging.INFO, "plugin_resumed", f"plugin {name}: message hook tried again", plugin=name)
         return [p for p in self._screeners if p.name not in self._open_until]
 
     def defer(self, member: Member, line: str, handle: Callable[[Member, str], None]) -> bool:
@@ -393,8 +394,11 @@ class PluginHost:
             self._ended(plugin, hook, start, "timeout", None)
             if hook == "on_message":
                 self._open_until[plugin] = self._clock() + BREAKER_SECONDS
-                log.warning("plugin %s: message hook took over %g s: skipped for %g s", plugin, timeout,
-                            BREAKER_SECONDS)
+                event(
+                    logging.WARNING, "plugin_skipped",
+                    f"plugin {plugin}: message hook took over {timeout:g} s: skipped for {BREAKER_SECONDS:g} s",
+                    plugin=plugin, hook=hook, seconds=BREAKER_SECONDS,
+                )
             return False, None
         error = task.exception() if not task.cancelled() else asyncio.CancelledError()
         if error is not None:
@@ -434,7 +438,10 @@ class PluginHost:
             return
         self._logged[key] = (now, 0)
         more = f" ({untold} more like it since the last line)" if untold else ""
-        log.warning("plugin %s: %s %s: %s%s", plugin, hook, outcome, detail[:300], more)
+        event(
+            logging.WARNING, "plugin_failed", f"plugin {plugin}: {hook} {outcome}: {detail[:300]}{more}",
+            plugin=plugin, hook=hook, outcome=outcome, suppressed=untold or None,
+        )
 
 
 def _said(text: str) -> str:

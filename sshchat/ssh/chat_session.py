@@ -66,6 +66,8 @@ class ChatSession(Outbox[Pending]):
         self._claiming = False  # the name is being claimed across a cluster: input waits in _early
         self._early: list[str] = []  # input that came meanwhile (bounded by the session's input budget)
         self._early_eof = False
+        self._notices = 0  # notices queued since the last write
+        self._stats = ctx.stats
 
     def start(self) -> None:
         """Claim the name, then join the chat (or say why not, on stderr, and exit 1).
@@ -225,6 +227,7 @@ class ChatSession(Outbox[Pending]):
             self._ctx.flusher.mark(self)
 
     def notice(self, text: str) -> None:
+        self._notices += 1  # what is not a message in this turn's batch (SessionStats.wrote)
         self._queue(text)
 
     def prompt_changed(self) -> None:
@@ -261,16 +264,21 @@ class ChatSession(Outbox[Pending]):
     # ----------------------------------------------------------------- output
 
     def write_batch(self, items: list[Pending]) -> None:
-        """Everything pending in one write, with one redraw."""
+        """Everything pending in one write, with one redraw; then, with
+        --metrics, counted and timed (once per write, see SessionStats.wrote)."""
         editor = self._editor
         if editor is None:  # scripts: plain lines, nothing else, each encoded once for all
             self._out.write_encoded(script_text(items))
-            return
-        member = self._member
-        key, bell = (member.key, member.prefs.bell) if member is not None else ("", "off")
-        rows, ring = screen_rows(items, self._look, editor.width, self._username, key, bell)
-        out = editor.above("\r\n".join(rows))
-        self._out.write(out + BELL if ring else out)
+        else:
+            member = self._member
+            key, bell = (member.key, member.prefs.bell) if member is not None else ("", "off")
+            rows, ring = screen_rows(items, self._look, editor.width, self._username, key, bell)
+            out = editor.above("\r\n".join(rows))
+            self._out.write(out + BELL if ring else out)
+        stats = self._stats
+        if stats.latency is not None:  # --metrics: deliveries counted and timed (nothing without it)
+            stats.wrote(items, self._notices)
+        self._notices = 0
 
     def _cut_off(self, backlog: int) -> None:
         """The Writer gave up on a client that is not reading: leave, queue nothing more."""

@@ -16,6 +16,7 @@ from sshchat.ssh.input_budget import AddressBudgets
 from sshchat.ssh.input_turns import INPUT_PER_TURN, InputTurns
 from sshchat.ssh.keyfiles import KeyFile
 from sshchat.ssh.limits import ConnectionLimits
+from sshchat.ssh.stats import SessionStats
 
 
 class Peer(NamedTuple):
@@ -46,6 +47,8 @@ class ServerContext:
     refusals_logged: Throttle = field(default_factory=Throttle)
     # --admin-keys and --allowlist: their from=/expiry-time= are checked at each login.
     key_files: list[KeyFile] = field(default_factory=list)
+    # What --metrics reads about sessions (counted whether or not it is on: ints, where things happen).
+    stats: SessionStats = field(default_factory=SessionStats)
 
     def key_admitted_until(self, fingerprint: str, address: str, now: float) -> float | None:
         """When the key files stop admitting ``fingerprint`` from ``address``

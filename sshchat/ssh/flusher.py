@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Protocol
 
 from sshchat.chat.logged import event
@@ -27,6 +28,8 @@ class Flusher:
     def __init__(self) -> None:
         self._due: list[Flushable] = []
         self._scheduled = False
+        # Told after each turn's flushes (--metrics: SessionStats.settle times the turn's writes)
+        self.after_turn: Callable[[], None] | None = None
 
     def mark(self, session: Flushable) -> None:
         """``session`` has output queued (call once until it is flushed)."""
@@ -47,3 +50,5 @@ class Flusher:
                     session.close("internal error; sorry")
                 except Exception:
                     event(logging.ERROR, "session_error", "error ending a session that failed to flush", exc_info=True)
+        if self.after_turn is not None:
+            self.after_turn()

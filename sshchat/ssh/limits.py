@@ -73,7 +73,7 @@ class ConnectionLimits:
             return Reason(
                 Refusal.RATE,
                 f"too many new connections from your address (at most {self.new_connections_burst} at once, "
-                f"then {self.new_connections_per_minute:g} a minute); try again in a moment"
+                f"then {self.new_connections_per_minute:g} a minute); try again in a moment",
             )
         self.total += 1
         self.handshaking += 1

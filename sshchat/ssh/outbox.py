@@ -94,6 +94,7 @@ class Outbox(Generic[Item]):
         )
         self._closing = True
         self._pending.clear()
+        self._ctx.stats.slow_cut += 1
 
     def _detach(self) -> None:
         """The connection is gone: write nothing more, drop what waits."""

@@ -71,6 +71,7 @@ class ChatServer(asyncssh.SSHServer):
                 self._ctx.config.login_timeout, self._login_expired
             )
         if refusal is not None:
+            self._ctx.hub.counts.refuse(refusal)
             code = reason_code(refusal)
             left_out = self._ctx.refusals_logged.admit((self._address, code))
             if left_out is not None:  # a flood of refused connections is not a flood of lines

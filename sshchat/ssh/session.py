@@ -109,6 +109,7 @@ class Session(asyncssh.SSHServerSession[str]):
         self._eof_pending = False
         self._paused = False
         self._expiry: asyncio.TimerHandle | None = None  # the end of the key's expiry-time, if it has one
+        self._kind: str | None = None  # once started: pty, line or bot (counted open in ctx.stats.sessions)
 
     # --------------------------------------------------------------- requests
 
@@ -136,6 +137,8 @@ class Session(asyncssh.SSHServerSession[str]):
         if self._started is not None:
             self._started()
         handler: Handler
+        self._kind = "bot" if self._command is not None else "pty" if self._term is not None else "line"
+        self._ctx.stats.sessions[self._kind] += 1
         if self._command is not None:
             handler = BotCommandSession(
                 self._ctx, chan, self._peer, self._command
@@ -267,6 +270,9 @@ class Session(asyncssh.SSHServerSession[str]):
             self._resume.cancel()
         if self._expiry is not None:
             self._expiry.cancel()
+        if self._kind is not None:
+            self._ctx.stats.sessions[self._kind] -= 1
+            self._kind = None
         if self.handler is not None:
             self.handler.lost(exc)
         self._chan = None

@@ -27,12 +27,14 @@ import functools
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
 from sshchat.chat.message import Message
 from sshchat.chat.store import AuditEntry, Change, Committed, Draft, Said, Saved, Snapshot
+from sshchat.chat.telemetry import Buckets
 from sshchat.store.jobs import Append, Job, Read, Result, Save, Write, failure, log_failures, run_callbacks
 
 log = logging.getLogger("sshchat")
@@ -57,6 +59,8 @@ class BatchingStore:
         self._loop = loop
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._closed = False
+        # With --metrics: seconds each batch's transaction took (written by the store thread only).
+        self.commit_seconds: Buckets | None = None
 
     # ----------------------------------------------------------- interface
 
@@ -187,8 +191,12 @@ class BatchingStore:
         """
         if not jobs:
             return
+        timing = self.commit_seconds
+        started = time.perf_counter()
         try:
             results.extend(self._transaction(jobs))
+            if timing is not None:
+                timing.observe(time.perf_counter() - started)
             return
         except Exception as e:
             if len(jobs) == 1 or not self._retry_alone(e):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sshchat.chat.plugins import CommandCall, CommandSpec, Plugin
+from sshchat.chat.plugins import CommandCall, CommandSpec, Plugin, Said, Verdict
 
 
 class Hello(Plugin):
@@ -13,3 +13,10 @@ class Hello(Plugin):
 
     async def hello(self, call: CommandCall) -> None:
         call.chat.say(call.room, f"hello {call.sender}")
+
+
+class Grumpy(Plugin):
+    """Its message hook fails on every line (the server logs it, counts it, and lets the line through)."""
+
+    async def on_message(self, said: Said) -> Verdict:
+        raise RuntimeError("grumpy")
