@@ -195,20 +195,23 @@ def test_import_refuses_bad_lines_by_number_and_cleans_what_it_keeps(
         json.dumps([1, 2]),
         json.dumps({**good, "text": "\x1b[31m\x1b[0m"}),  # nothing left once cleaned
         json.dumps({**good, "text": "second", "time": 1764669601.5}),
+        json.dumps({**good, "kind": "join", "text": "eve joined"}),  # never kept by a server: not history
+        json.dumps({**good, "kind": "leave", "text": "eve left"}),
     ]
     source = tmp_path / "in.jsonl"
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
     db = str(tmp_path / "new.db")
     code, out, err = run(capsys, "--db", db, "import", str(source))
     assert code == 1
-    assert out.strip() == "imported 2 lines, refused 9"
+    assert out.strip() == "imported 2 lines, refused 11"
     refused = err.splitlines()
     assert [line.split(":")[0] for line in refused] == [
-        f"line {n}" for n in (2, 3, 4, 5, 6, 7, 9, 10, 11)
+        f"line {n}" for n in (2, 3, 4, 5, 6, 7, 9, 10, 11, 13, 14)
     ]
     assert "text missing or not a string" in refused[1] and "not a room name" in refused[2]
     assert "kind must be one of" in refused[3] and "text too long" in refused[5]
     assert refused[6] == "line 9: line too long (over 65536 bytes)"
+    assert "kind must be one of chat, emote, system" in refused[9] and "kind must be one of" in refused[10]
     code, out, _ = run(capsys, "--db", db, "export", "#ops")
     kept = [json.loads(line) for line in out.splitlines()]
     assert [(m["sender"], m["text"]) for m in kept] == [("eve", "hi there red bell"), ("eve", "second")]

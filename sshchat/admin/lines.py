@@ -21,8 +21,10 @@ from sshchat.chat.store import Draft
 
 MAX_SENDER = 64  # characters of a sender, cleaned (names are 16; system lines may say more)
 MAX_LINE = 64 * 1024  # bytes of one input line, read at most: a line without an end costs no more
-# What a room's history keeps; private messages are never exported, join and leave are never kept.
-KINDS = {k.value: k for k in Kind if k is not Kind.PRIVATE}
+# What a room's history keeps: private messages are never exported, and the
+# server never stores a join or a leave (Draft.keep), so an import must not
+# put into history lines a server would never have written there.
+KINDS = {k.value: k for k in Kind if k not in (Kind.PRIVATE, Kind.JOIN, Kind.LEAVE)}
 
 
 class Refused(ValueError):
