@@ -151,9 +151,23 @@ def compose() -> dict[str, Any]:
     return loaded
 
 
+PASSWORDS = {"SSHCHAT_PG_PASSWORD": "pg0secret", "SSHCHAT_REDIS_PASSWORD": "redis0secret"}
+
+
 def _interpolate(value: str) -> str:
-    """Compose's ${VAR:-default}, with every variable unset."""
+    """Compose's ${VAR:-default} and ${VAR:?error}, with only the two passwords set."""
+    value = re.sub(r"\$\{(\w+):\?[^}]*\}", lambda m: PASSWORDS[m.group(1)], value)
     return re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", value)
+
+
+def test_compose_refuses_to_start_without_the_passwords() -> None:
+    """A default password would be one anyone can read in this file (and
+    PostgreSQL keeps the password of its first start, so one set later is
+    not the one in force): compose must stop when a password is not given."""
+    text = (DEPLOY / "compose.yaml").read_text()
+    uses = re.findall(r"\$\{(\w*PASSWORD\w*)([^}]*)\}", text)
+    assert {name for name, _ in uses} == set(PASSWORDS)
+    assert all(rest.startswith(":?") for _, rest in uses), uses
 
 
 def test_compose_runs_two_nodes_on_postgres_and_redis_with_one_host_key() -> None:
@@ -184,6 +198,8 @@ def test_compose_runs_two_nodes_on_postgres_and_redis_with_one_host_key() -> Non
     assert "healthcheck" in services["postgres"] and "healthcheck" in services["redis"]
     published = [p.split(":")[0] for n in nodes.values() for p in n["ports"]]
     assert len(set(published)) == 2
+    assert config.bus == f"redis://:{PASSWORDS['SSHCHAT_REDIS_PASSWORD']}@redis:6379/0"
+    assert not {"ports", "network_mode"} & (set(services["postgres"]) | set(services["redis"]))  # not published
 
 
 def test_compose_makes_the_host_key_once(tmp_path: Path) -> None:
