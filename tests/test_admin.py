@@ -383,3 +383,34 @@ def test_an_older_postgres_schema_with_nodes_connected_is_left_to_them(
     version = postgres.psql(pg_url.rpartition("/")[2], "SELECT version FROM schema_version").stdout.split()
     assert version == [str(len(MIGRATIONS) - 1)]  # not touched
 
+
+
+def test_import_into_a_room_running_cluster_nodes_know_is_refused(
+    pg_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Running nodes read from the database the lines they did not get
+    through the bus, and show them to everyone in the room as just said: an
+    import beside them would pour a whole history onto the people there."""
+    from sshchat.store.postgres import PostgresStore
+
+    def lines(room: str, count: int) -> Path:
+        path = tmp_path / f"{room[1:]}.jsonl"
+        path.write_text("".join(json.dumps({"room": room, "time": T0 + n, "sender": "old", "kind": "chat",
+                                            "text": f"old {n}"}) + "\n" for n in range(count)))
+        return path
+
+    code, out, err = run(capsys, "--db", pg_url, "import", str(lines("#busy", 3)))  # no node yet: kept
+    assert (code, out.strip()) == (0, "imported 3 lines, refused 0"), err
+    node = PostgresStore(pg_url)  # a running node
+    try:
+        code, out, err = run(capsys, "--db", pg_url, "import", "--append", str(lines("#busy", 2)))
+        assert (code, out.strip()) == (1, "imported 0 lines, refused 2")
+        assert "line 1: room #busy exists and sshchat nodes are running" in err.splitlines()[0]
+        code, out, err = run(capsys, "--db", pg_url, "import", str(lines("#fresh", 2)))  # a new room: safe
+        assert (code, out.strip(), err) == (0, "imported 2 lines, refused 0", "")
+    finally:
+        node.close()
+    code, out, _ = run(capsys, "--db", pg_url, "import", "--append", str(lines("#busy", 2)))  # nodes stopped
+    assert (code, out.strip()) == (0, "imported 2 lines, refused 0")
+    code, out, _ = run(capsys, "--db", pg_url, "export", "#busy")
+    assert [json.loads(line)["text"] for line in out.splitlines()] == ["old 0", "old 1", "old 2", "old 0", "old 1"]

@@ -209,6 +209,10 @@ def _import(db: Database, args: argparse.Namespace, config: Config) -> int:
     known = _known_rooms(state)  # room key -> its name as kept
     # Rooms with history are left alone unless --append: a file imported twice is not doubled by mistake.
     closed = set() if args.append else {name_key(n) for n in state.last_ids if n}
+    # Nodes of a running cluster read lines they did not get through the bus from
+    # the database (bus/order.py, sweep) and show them to everyone in the room as
+    # just said: a whole history, at once. Only a room they cannot have yet is safe.
+    served = set(known) if db.postgres and db.server_running else set()
     imported = refused = 0
     new_rooms: list[RoomInfo] = []
     batch: list[Draft] = []
@@ -228,6 +232,12 @@ def _import(db: Database, args: argparse.Namespace, config: Config) -> int:
             if key in closed:
                 refused += 1
                 print(f"line {number}: room {draft.room} already has history (--append to add to it)", file=sys.stderr)
+                continue
+            if key in served:
+                refused += 1
+                print(f"line {number}: room {draft.room} exists and sshchat nodes are running: they would show"
+                      " these lines to everyone in it as just said (stop them, or import into a new room)",
+                      file=sys.stderr)
                 continue
             if key not in known:
                 known[key] = draft.room
