@@ -99,7 +99,8 @@ def test_the_container_runs_serve_as_a_user_with_its_state_on_the_volume() -> No
 
     steps = containerfile()
     first = dict(steps)
-    assert first["FROM"] == "python:3.11-slim"
+    # A tag naming the Debian release (or a digest): a rebuild must not switch distributions unannounced.
+    assert re.fullmatch(r"python:3\.11(\.\d+)?-slim-(bookworm|trixie)(@sha256:[0-9a-f]{64})?", first["FROM"])
     users = [arg for word, arg in steps if word == "USER"]
     assert users and users[-1] not in ("root", "0")
     env = dict(re.findall(r"(\w+)=(\S+)", first["ENV"]))
