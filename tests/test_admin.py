@@ -327,6 +327,12 @@ def test_a_database_it_cannot_use_is_one_line_and_exit_2(tmp_path: Path, capsys:
     assert code == 2 and len(err.splitlines()) == 1 and "newer than this sshchat knows" in err
     code, _, err = run(capsys, "--db", "postgresql://u@127.0.0.1:1/x", "backup", str(tmp_path / "b"))
     assert code == 2 and "pg_dump" in err
+    wrong = tmp_path / "notes.txt"
+    wrong.write_text("not a database\n" * 100)
+    for args in (["bans"], ["backup", str(tmp_path / "b")]):  # --db naming some other file: as every action says
+        code, _, err = run(capsys, "--db", str(wrong), *args)
+        assert (code, err) == (2, f"sshchat admin: cannot use database {wrong}: file is not a database\n"), args
+    assert not (tmp_path / "b").exists()
 
 
 def test_an_older_schema_beside_a_running_server_is_left_to_the_server(

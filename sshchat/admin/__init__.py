@@ -334,6 +334,9 @@ def _backup(db: str, path: str) -> int:
     except sqlite3.Error as e:
         target.close()
         os.unlink(path)
+        if getattr(e, "sqlite_errorname", "") in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):  # the --db, not the copy
+            print(f"sshchat admin: cannot use database {db}: {e}", file=sys.stderr)
+            return 2
         print(f"sshchat admin: backup failed: {e}", file=sys.stderr)
         return 1
     finally:
