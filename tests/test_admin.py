@@ -420,3 +420,31 @@ def test_import_into_a_room_running_cluster_nodes_know_is_refused(
     assert (code, out.strip()) == (0, "imported 2 lines, refused 0")
     code, out, _ = run(capsys, "--db", pg_url, "export", "#busy")
     assert [json.loads(line)["text"] for line in out.splitlines()] == ["old 0", "old 1", "old 2", "old 0", "old 1"]
+
+
+def test_an_import_that_fails_midway_says_what_was_kept_and_where_to_resume(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Lines are committed a page at a time: a failure after the first page
+    leaves those kept, and an import run again would refuse the room (it has
+    history now). The operator is told where to start again from."""
+    db = tmp_path / "c.db"
+    SQLiteStore(str(db)).close()
+    raw = sqlite3.connect(db)  # the database refusing one line, as a full disk or a broken file would
+    raw.execute("CREATE TRIGGER poison BEFORE INSERT ON messages WHEN NEW.text = 'poison'"
+                " BEGIN SELECT RAISE(ABORT, 'no room left on the device'); END")
+    raw.close()
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(
+        json.dumps({"room": "#big", "time": T0 + n, "sender": "a", "kind": "chat",
+                    "text": "poison" if n == 700 else f"line {n + 1}"}) + "\n"
+        for n in range(1200)
+    ))
+    code, out, err = run(capsys, "--db", str(db), "import", str(source))
+    assert (code, out) == (1, "")
+    assert err.startswith("sshchat admin: not saved: ") and "no room left on the device" in err
+    assert err.rstrip().endswith(
+        "the 500 lines imported from lines 1-500 are kept: import the lines after line 500 with --append"
+    )
+    code, out, _ = run(capsys, "--db", str(db), "export", "#big")
+    assert [json.loads(line)["text"] for line in out.splitlines()] == [f"line {n}" for n in range(1, 501)]

@@ -214,8 +214,24 @@ def _import(db: Database, args: argparse.Namespace, config: Config) -> int:
     # just said: a whole history, at once. Only a room they cannot have yet is safe.
     served = set(known) if db.postgres and db.server_running else set()
     imported = refused = 0
+    kept_through = 0  # the file's line up to which every line is committed or refused
     new_rooms: list[RoomInfo] = []
     batch: list[Draft] = []
+
+    def flush(through: int) -> None:
+        nonlocal imported, kept_through
+        try:
+            imported += _flush(db, new_rooms, batch)
+        except AdminError as e:
+            # What is kept stays kept, and a second run without --append would refuse
+            # the room: say where to start again from.
+            if not kept_through:
+                raise
+            raise AdminError(f"{e}; the {imported} lines imported from lines 1-{kept_through} are kept:"
+                             f" import the lines after line {kept_through} with --append") from None
+        kept_through = through
+
+    number = 0
     with _opened(args.file) as source:
         for number, line in _lines(source):
             if line is not None and not line.strip():
@@ -244,8 +260,8 @@ def _import(db: Database, args: argparse.Namespace, config: Config) -> int:
                 new_rooms.append(RoomInfo(draft.room, created=time.time()))
             batch.append(Draft(known[key], draft.kind, draft.sender, draft.text, draft.time))
             if len(batch) >= PAGE:
-                imported += _flush(db, new_rooms, batch)
-        imported += _flush(db, new_rooms, batch)
+                flush(number)
+        flush(number)
     print(f"imported {imported} lines, refused {refused}")
     return 1 if refused else 0
 
