@@ -223,6 +223,31 @@ async def test_each_refusal_is_logged_with_its_code(start_server, caplog: pytest
     assert line.getMessage().startswith("refused a connection from 127.0.0.1: too many connections")
 
 
+async def test_a_key_offered_again_and_again_is_one_line_and_counted_each_time(
+    start_server, tmp_path: Path, keys: dict[str, asyncssh.SSHKey], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A key whose admin line has a from= this address does not meet is
+    refused at each offer; a client may offer it (anyone's public key, no
+    private key needed to offer) hundreds of times a connection: one line a
+    minute per address, and /metrics counts every refusal."""
+    from tests.test_metrics import scrape, value
+
+    key = keys["mallory"]
+    admins = tmp_path / "restricted"
+    admins.write_text(f'from="10.0.0.1" {key.export_public_key().decode()}')
+    server = await start_server(admin_keys=str(admins), metrics="127.0.0.1:0", shutdown_grace=0.5)
+    caplog.set_level(logging.INFO, "sshchat")
+    with pytest.raises(asyncssh.PermissionDenied):
+        await asyncssh.connect(
+            "127.0.0.1", server.port, username="mallory", known_hosts=None, client_keys=[key] * 30,
+            preferred_auth="publickey",
+        )
+    [line] = [r for r in caplog.records if getattr(r, "event", None) == "key_refused"]
+    assert line.fields["code"] == Refusal.KEY_RESTRICTED  # type: ignore[attr-defined]
+    samples = await scrape(server.app.metrics_port)
+    assert value(samples, "sshchat_logins_refused_total", reason="key_restricted") == 30
+
+
 def codes(caplog: pytest.LogCaptureFixture, name: str) -> list[str]:
     return [r.fields["code"] for r in caplog.records if getattr(r, "event", None) == name]  # type: ignore[attr-defined]
 
