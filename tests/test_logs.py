@@ -186,6 +186,28 @@ def test_the_log_format_comes_from_the_environment_too(tmp_path: Path) -> None:
     assert events(server.log, "stopped")
 
 
+def test_everyone_online_when_the_server_stops_has_one_logout_line(tmp_path: Path) -> None:
+    """A collector pairs each login with its logout (session lengths): a
+    stop must not leave the people then online logged in for ever."""
+    server = ServerProcess(tmp_path, "--log-format", "json", env={"SSHCHAT_SHUTDOWN_GRACE": "0.5"})
+    try:
+
+        async def use() -> None:
+            alice = await connect(server.port, "alice")
+            bob = await connect(server.port, "bob", pty=True)
+            await eventually(lambda: len(events(server.log, "login")) == 2, timeout=10)
+            server.stop()
+            for client in (alice, bob):
+                await client.close()
+
+        asyncio.run(use())
+    finally:
+        assert server.stop() == 0, "".join(server.log)
+    gone = events(server.log, "logout")
+    assert sorted(e["name"] for e in gone) == ["alice", "bob"], gone
+    assert all(e["reason"] == "server shutting down" and e["seconds"] >= 0 for e in gone)
+
+
 def test_the_human_log_reads_as_before_and_says_who_left(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path)
     try:
