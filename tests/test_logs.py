@@ -270,6 +270,26 @@ async def test_a_key_offered_again_and_again_is_one_line_and_counted_each_time(
     assert value(samples, "sshchat_logins_refused_total", reason="key_restricted") == 30
 
 
+async def test_a_nick_is_logged_so_the_logout_can_be_traced_to_its_login(
+    start_server, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = await start_server(shutdown_grace=0.5)
+    caplog.set_level(logging.INFO, "sshchat")
+    alice = await server.connect("alice")
+    alice.line("/nick alice2")
+    await alice.wait_for("alice is now known as alice2")
+    await alice.close()
+
+    def fields(name: str) -> list[dict[str, Any]]:
+        return [r.fields for r in caplog.records if getattr(r, "event", None) == name]  # type: ignore[attr-defined]
+
+    await eventually(lambda: bool(fields("logout")))
+    assert [f["name"] for f in fields("login")] == ["alice"]
+    [rename] = fields("rename")
+    assert rename["old_name"] == "alice" and rename["name"] == "alice2" and rename["address"] == "127.0.0.1"
+    assert [f["name"] for f in fields("logout")] == ["alice2"]
+
+
 def codes(caplog: pytest.LogCaptureFixture, name: str) -> list[str]:
     return [r.fields["code"] for r in caplog.records if getattr(r, "event", None) == name]  # type: ignore[attr-defined]
 
