@@ -290,6 +290,26 @@ async def test_a_nick_is_logged_so_the_logout_can_be_traced_to_its_login(
     assert [f["name"] for f in fields("logout")] == ["alice2"]
 
 
+async def test_a_topic_set_is_a_moderation_line_and_in_the_audit(
+    start_server, tmp_path: Path, keys: dict[str, asyncssh.SSHKey], caplog: pytest.LogCaptureFixture
+) -> None:
+    """An operator may set the topic of any room, a room's creator that of
+    theirs: either way it is the room's management, logged (and kept in
+    /audit) as a kick from a room is."""
+    boss_key = keys["carol"]
+    server = await start_server(admin_keys=str(admin_keys_file(tmp_path, boss_key)), shutdown_grace=0.5)
+    caplog.set_level(logging.INFO, "sshchat")
+    boss = await server.connect("boss", key=boss_key)
+    boss.line("/topic welcome \x1b[2J all")
+    await boss.wait_for("boss set the topic: welcome")
+    [line] = [r for r in caplog.records if getattr(r, "event", None) == "moderation"]
+    fields = line.fields  # type: ignore[attr-defined]
+    assert fields["action"] == "topic" and fields["actor"] == "boss" and fields["room"] == "#lobby"
+    assert fields["target"] == "#lobby" and "\x1b" not in fields["detail"] and fields["detail"].startswith("welcome")
+    boss.line("/audit")
+    await boss.wait_for("boss topic #lobby: welcome")
+
+
 def codes(caplog: pytest.LogCaptureFixture, name: str) -> list[str]:
     return [r.fields["code"] for r in caplog.records if getattr(r, "event", None) == name]  # type: ignore[attr-defined]
 
