@@ -89,6 +89,8 @@ def _serve(args: argparse.Namespace) -> int:
     config = load(args.config, os.environ, flags)
     logs.setup(config.log_level, config.log_format)
     if config.workers > 1:
+        if config.metrics:  # the last worker's port: past 65535 is said here, once, before any worker starts
+            metrics_address_of_worker(config.metrics, config.workers)
         start_plugins(config)  # a plugin that cannot be used stops the start here, not in each worker
         with asyncio.Runner() as runner:  # the supervisor: no chat work, no need for uvloop
             return runner.run(supervise(config))

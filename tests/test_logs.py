@@ -186,6 +186,28 @@ def test_the_log_format_comes_from_the_environment_too(tmp_path: Path) -> None:
     assert events(server.log, "stopped")
 
 
+def test_everyone_online_when_the_server_stops_has_one_logout_line(tmp_path: Path) -> None:
+    """A collector pairs each login with its logout (session lengths): a
+    stop must not leave the people then online logged in for ever."""
+    server = ServerProcess(tmp_path, "--log-format", "json", env={"SSHCHAT_SHUTDOWN_GRACE": "0.5"})
+    try:
+
+        async def use() -> None:
+            alice = await connect(server.port, "alice")
+            bob = await connect(server.port, "bob", pty=True)
+            await eventually(lambda: len(events(server.log, "login")) == 2, timeout=10)
+            server.stop()
+            for client in (alice, bob):
+                await client.close()
+
+        asyncio.run(use())
+    finally:
+        assert server.stop() == 0, "".join(server.log)
+    gone = events(server.log, "logout")
+    assert sorted(e["name"] for e in gone) == ["alice", "bob"], gone
+    assert all(e["reason"] == "server shutting down" and e["seconds"] >= 0 for e in gone)
+
+
 def test_the_human_log_reads_as_before_and_says_who_left(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path)
     try:
@@ -221,6 +243,71 @@ async def test_each_refusal_is_logged_with_its_code(start_server, caplog: pytest
     assert codes(caplog, "connection_refused") == [Refusal.PER_ADDRESS]  # once a minute, not once a connection
     [line] = [r for r in caplog.records if getattr(r, "event", None) == "connection_refused"]
     assert line.getMessage().startswith("refused a connection from 127.0.0.1: too many connections")
+
+
+async def test_a_key_offered_again_and_again_is_one_line_and_counted_each_time(
+    start_server, tmp_path: Path, keys: dict[str, asyncssh.SSHKey], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A key whose admin line has a from= this address does not meet is
+    refused at each offer; a client may offer it (anyone's public key, no
+    private key needed to offer) hundreds of times a connection: one line a
+    minute per address, and /metrics counts every refusal."""
+    from tests.test_metrics import scrape, value
+
+    key = keys["mallory"]
+    admins = tmp_path / "restricted"
+    admins.write_text(f'from="10.0.0.1" {key.export_public_key().decode()}')
+    server = await start_server(admin_keys=str(admins), metrics="127.0.0.1:0", shutdown_grace=0.5)
+    caplog.set_level(logging.INFO, "sshchat")
+    with pytest.raises(asyncssh.PermissionDenied):
+        await asyncssh.connect(
+            "127.0.0.1", server.port, username="mallory", known_hosts=None, client_keys=[key] * 30,
+            preferred_auth="publickey",
+        )
+    [line] = [r for r in caplog.records if getattr(r, "event", None) == "key_refused"]
+    assert line.fields["code"] == Refusal.KEY_RESTRICTED  # type: ignore[attr-defined]
+    samples = await scrape(server.app.metrics_port)
+    assert value(samples, "sshchat_logins_refused_total", reason="key_restricted") == 30
+
+
+async def test_a_nick_is_logged_so_the_logout_can_be_traced_to_its_login(
+    start_server, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = await start_server(shutdown_grace=0.5)
+    caplog.set_level(logging.INFO, "sshchat")
+    alice = await server.connect("alice")
+    alice.line("/nick alice2")
+    await alice.wait_for("alice is now known as alice2")
+    await alice.close()
+
+    def fields(name: str) -> list[dict[str, Any]]:
+        return [r.fields for r in caplog.records if getattr(r, "event", None) == name]  # type: ignore[attr-defined]
+
+    await eventually(lambda: bool(fields("logout")))
+    assert [f["name"] for f in fields("login")] == ["alice"]
+    [rename] = fields("rename")
+    assert rename["old_name"] == "alice" and rename["name"] == "alice2" and rename["address"] == "127.0.0.1"
+    assert [f["name"] for f in fields("logout")] == ["alice2"]
+
+
+async def test_a_topic_set_is_a_moderation_line_and_in_the_audit(
+    start_server, tmp_path: Path, keys: dict[str, asyncssh.SSHKey], caplog: pytest.LogCaptureFixture
+) -> None:
+    """An operator may set the topic of any room, a room's creator that of
+    theirs: either way it is the room's management, logged (and kept in
+    /audit) as a kick from a room is."""
+    boss_key = keys["carol"]
+    server = await start_server(admin_keys=str(admin_keys_file(tmp_path, boss_key)), shutdown_grace=0.5)
+    caplog.set_level(logging.INFO, "sshchat")
+    boss = await server.connect("boss", key=boss_key)
+    boss.line("/topic welcome \x1b[2J all")
+    await boss.wait_for("boss set the topic: welcome")
+    [line] = [r for r in caplog.records if getattr(r, "event", None) == "moderation"]
+    fields = line.fields  # type: ignore[attr-defined]
+    assert fields["action"] == "topic" and fields["actor"] == "boss" and fields["room"] == "#lobby"
+    assert fields["target"] == "#lobby" and "\x1b" not in fields["detail"] and fields["detail"].startswith("welcome")
+    boss.line("/audit")
+    await boss.wait_for("boss topic #lobby: welcome")
 
 
 def codes(caplog: pytest.LogCaptureFixture, name: str) -> list[str]:

@@ -242,6 +242,18 @@ def test_workers_serve_on_consecutive_ports() -> None:
         metrics_address_of_worker("127.0.0.1:65535", 2)
 
 
+def test_workers_past_the_last_port_are_one_line_before_any_starts(tmp_path: Path, capsys) -> None:
+    """Worker k serves on PORT+k-1: a port range past 65535 is refused at
+    once by the supervisor (status 2, one line), not by its last worker."""
+    status = main([
+        "serve", "--workers", "3", "--bus", "redis://127.0.0.1:1", "--db", "postgresql://sshchat@127.0.0.1:1/chat",
+        "--metrics", "127.0.0.1:65534", "--host-key", str(tmp_path / "k"),
+    ])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err == "sshchat: metrics: worker 3 would serve on port 65536, past 65535\n"
+
+
 async def test_without_metrics_nothing_is_served_or_timed(start_server) -> None:
     server: Server = await start_server(shutdown_grace=0.5)
     assert server.app.metrics is None and server.app.metrics_port == 0

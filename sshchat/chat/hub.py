@@ -70,6 +70,8 @@ HELD_LINES = 100
 
 # The logout reason of a session replaced by a new login of the same name and key.
 REPLACED = "logged in from elsewhere"
+# ...and of everyone online when the server stops.
+SHUT_DOWN = "server shutting down"
 
 # A person another node tells of, connected less than this many seconds ago,
 # has just arrived (an arrival of their address); one connected earlier is an
@@ -681,5 +683,6 @@ class Hub:
             for member in self._presence.members.values():
                 self.roster.release(member.name, member.fingerprint)
         for member in self._presence.clear():
+            self._logged_out(member, SHUT_DOWN)  # their sessions' own ends find them gone: one line each
             member.outlet.close(reason)
         self._rooms.close_followers(reason)

@@ -8,9 +8,11 @@ up in one line a second instead of one line per person.
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
+from sshchat.chat.logged import event
 from sshchat.chat.member import Member
 from sshchat.chat.message import Kind
 from sshchat.chat.moderation import Moderation
@@ -343,6 +345,10 @@ class Presence:
         if old_key != member.key:  # (a change of case keeps the same claim)
             self._roster.release(old_name, member.fingerprint)
         self._renamed(member)
+        event(  # the log follows a person from login to logout under both names
+            logging.INFO, "rename", f"{old_name} is now {new_name} ({member.address or '-'})",
+            name=new_name, old_name=old_name, fingerprint=member.fingerprint, address=member.address or None,
+        )
         member.outlet.prompt_changed()
         for key in member.rooms:
             self._pipeline.publish(

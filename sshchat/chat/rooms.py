@@ -515,6 +515,8 @@ class Rooms:
                 member.outlet.notice("the topic was not saved (storage error); nothing changed")
             elif self.by_key.get(room.key) is room:
                 room.info.topic = topic
+                # the room's management (an operator's, or its creator's), logged and kept as a kick from it is
+                self._moderation.audit(member.name, member.fingerprint, "topic", room.name, topic, room=room.name)
                 self._pipeline.publish(member, room, Kind.SYSTEM, f"{member.name} set the topic: {topic}")
 
         self._store.save(dataclasses.replace(room.info, topic=topic), saved)

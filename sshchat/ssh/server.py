@@ -17,7 +17,7 @@ import asyncssh
 
 from sshchat.chat.logged import event
 from sshchat.chat.moderation import normalise_address
-from sshchat.chat.refusals import Refusal, reason_code
+from sshchat.chat.refusals import Reason, Refusal, reason_code
 from sshchat.ssh.context import Peer, ServerContext
 from sshchat.ssh.input_budget import ServerTimeBudget
 from sshchat.ssh.patches import bounded_receive
@@ -159,13 +159,26 @@ class ChatServer(asyncssh.SSHServer):
         for keys in self._ctx.key_files:
             refusal = keys.refusal(fingerprint, self._address, time.time())
             if refusal is not None:
-                event(
-                    logging.INFO, "key_refused", f"key {fingerprint} refused from {self._address}: {refusal}",
-                    fingerprint=fingerprint, address=self._address, code=Refusal.KEY_RESTRICTED, reason=refusal,
-                )
+                self._refuse_key(fingerprint, refusal)
                 return False
         self._key = key
         return True
+
+    def _refuse_key(self, fingerprint: str, refusal: str) -> None:
+        """Count a key refused by its from=/expiry-time=, and log it, at most
+        once a minute per address: a client may offer the same public key
+        (anyone's, no private key needed for the offer) hundreds of times in
+        one connection, and each offer must not cost a log line."""
+        self._ctx.hub.counts.refuse(Reason(Refusal.KEY_RESTRICTED, refusal))
+        left_out = self._ctx.refusals_logged.admit((self._address, Refusal.KEY_RESTRICTED))
+        if left_out is None:
+            return
+        more = f" ({left_out} more since its last line)" if left_out else ""
+        event(
+            logging.INFO, "key_refused", f"key {fingerprint} refused from {self._address}: {refusal}{more}",
+            fingerprint=fingerprint, address=self._address, code=Refusal.KEY_RESTRICTED, reason=refusal,
+            suppressed=left_out or None,
+        )
 
     def kbdint_auth_supported(self) -> bool:
         return True
