@@ -15,6 +15,7 @@ import time
 
 import asyncssh
 
+from sshchat.chat.addresses import address_keys
 from sshchat.chat.logged import event
 from sshchat.chat.moderation import normalise_address
 from sshchat.chat.refusals import Reason, Refusal, reason_code
@@ -73,7 +74,7 @@ class ChatServer(asyncssh.SSHServer):
         if refusal is not None:
             self._ctx.hub.counts.refuse(refusal)
             code = reason_code(refusal)
-            left_out = self._ctx.refusals_logged.admit((self._address, code))
+            left_out = self._ctx.refusals_logged.admit((address_keys(self._address)[0], code))
             if left_out is not None:  # a flood of refused connections is not a flood of lines
                 more = f" ({left_out} more since its last line)" if left_out else ""
                 event(
@@ -170,7 +171,7 @@ class ChatServer(asyncssh.SSHServer):
         (anyone's, no private key needed for the offer) hundreds of times in
         one connection, and each offer must not cost a log line."""
         self._ctx.hub.counts.refuse(Reason(Refusal.KEY_RESTRICTED, refusal))
-        left_out = self._ctx.refusals_logged.admit((self._address, Refusal.KEY_RESTRICTED))
+        left_out = self._ctx.refusals_logged.admit((address_keys(self._address)[0], Refusal.KEY_RESTRICTED))
         if left_out is None:
             return
         more = f" ({left_out} more since its last line)" if left_out else ""

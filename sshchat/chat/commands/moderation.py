@@ -239,7 +239,7 @@ def mute(core: Core, member: Member, args: list[str], rest: str) -> None:
             return
         audited = target if fp else f"{label} ({target}, no key)"
         core.audit(
-            member, "mute", audited, reason + (f" for {args[1]}" if until else ""),
+            member, "mute", audited, " ".join(w for w in (reason, f"for {args[1]}" if until else "") if w),
             reason=reason or None, until=iso_time(muted.until), duration=args[1] if until else None,
         )
         member.outlet.notice(f"muted {label}{until_text(muted.until)}")
