@@ -6,13 +6,12 @@ exits: 0 done, 1 refused (nothing to unban, no such room, lines an import
 refused), 2 a usage error or a database that cannot be used.
 
 A running server keeps bans, operators and names in memory, loaded at its
-start, and writes its own changes behind. What the tool writes is in the
-database at once, and each server reads it at its next start: an ``unban``
-while a server runs lets the person in after that server restarts (to lift
-a ban at once, an operator uses /unban in the chat). The tool says so when
-it finds a server running (holding the SQLite file, or connected to the
-PostgreSQL database). Imported lines are in
-/history at once, and in a room's recent lines from the next start.
+start, and writes its own changes behind. After an ``unban`` the tool also
+raises a counter in the database (``ChangedOutside``, saved after the unban
+itself); every running server polls it each second and reads the bans again
+when it moved (chat/outside.py), so the person is let in within about two
+seconds, on every node of a cluster. Imported lines are in /history at
+once, and in a room's recent lines from the next start.
 """
 
 from __future__ import annotations
@@ -34,15 +33,12 @@ from sshchat.chat.bots import message_json
 from sshchat.chat.names import name_key
 from sshchat.chat.room import RoomInfo
 from sshchat.chat.sanitize import clean
-from sshchat.chat.store import AuditEntry, Change, Draft, Snapshot, Unban
+from sshchat.chat.store import AuditEntry, Change, ChangedOutside, Draft, Snapshot, Unban
 from sshchat.config import Config, load
 from sshchat.store import is_postgres_url
 
 ACTOR = "sshchat-admin"  # who the audit log says acted (shown by /audit)
-LIVE_NOTE = (
-    "note: a server is running on this database; it keeps bans in memory and turns this one away"
-    " until it restarts (to lift a ban at once, use /unban in the chat)"
-)
+LIVE_NOTE = "note: a server is running on this database; it lets them in within about 2 seconds"
 
 
 class _Strict(argparse.ArgumentParser):
@@ -177,7 +173,8 @@ def _unban(db: Database, args: argparse.Namespace, config: Config) -> int:
     changes: list[Change] = []
     for b in lifted:
         changes += [Unban(b.kind, b.value), AuditEntry(now, ACTOR, None, "unban", f"{b.kind}:{b.value}")]
-    db.save(changes)
+    # Last, so that a server that sees the counter move finds the unban kept (chat/outside.py).
+    db.save([*changes, ChangedOutside(now)])
     print(f"lifted the ban on {' and '.join(f'{b.kind}:{clean(b.value)}' for b in lifted)}")
     if db.server_running:
         print(LIVE_NOTE, file=sys.stderr)

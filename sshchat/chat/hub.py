@@ -46,6 +46,7 @@ from sshchat.chat.message import Kind, Message
 from sshchat.chat.moderation import Moderation, until_text
 from sshchat.chat.names import name_key
 from sshchat.chat.operations import Operations
+from sshchat.chat.outside import OutsideChanges
 from sshchat.chat.pipeline import Pipeline, Then
 from sshchat.chat.plugin_host import PluginHost
 from sshchat.chat.presence import Presence, summed_up
@@ -163,6 +164,8 @@ class Hub:
                     log.warning('the name "%s" (registered to a key) is taken by a plugin\'s bot: '
                                 "its owner can no longer log in under it", owned.name)
         self._state = StateApplier(clock, self.moderation, self.names, self._rooms, self._presence, self._operations)
+        # what sshchat admin changed in the store beside this server, polled on the clockwork
+        self._outside = OutsideChanges(store, self.moderation, self._state.apply, clock, snapshot.outside_serial)
         self.closing = False
         self._room_keys: dict[str, str] = {}  # room name -> its key: NFKC once per name, not per message
         self._by_key = self._rooms.by_key  # (the one dict, changed in place: an attribute less per message)
@@ -656,8 +659,10 @@ class Hub:
 
     def tick(self) -> None:
         """Publish the summed-up comings and goings (called every second or so);
-        in a cluster, tell the other nodes whose rooms or away note changed."""
+        in a cluster, tell the other nodes whose rooms or away note changed;
+        ask the store whether ``sshchat admin`` changed the bans (chat/outside.py)."""
         self._presence.tick()
+        self._outside.tick()
         if self._cluster:
             shown = self._shown
             for member in list(self._presence.members.values()):

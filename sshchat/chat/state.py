@@ -102,6 +102,12 @@ class SharingStore:
     def audit_log(self, limit: int, done: Callable[[list[AuditEntry]], None]) -> None:
         self._store.audit_log(limit, done)
 
+    def outside_serial(self, done: Callable[[int | None], None]) -> None:
+        self._store.outside_serial(done)
+
+    def bans(self, done: Callable[[list[Ban] | None], None]) -> None:
+        self._store.bans(done)
+
     def close(self) -> None:
         self._store.close()
 

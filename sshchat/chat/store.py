@@ -142,6 +142,8 @@ class Snapshot:
     # room -> the highest message id kept ("" : private messages): where a
     # cluster bus starts each room's order (a room not here has none yet)
     last_ids: dict[str, int] = field(default_factory=dict)
+    # the count of ChangedOutside kept: where the poll of chat/outside.py starts
+    outside_serial: int = 0
 
 
 # ------------------------------------------------------------ state changes
@@ -234,6 +236,16 @@ class DropRoom:
 
 
 @dataclass(frozen=True)
+class ChangedOutside:
+    """The kept state was changed from outside the running servers
+    (``sshchat admin unban``): a counter every server polls goes up by one,
+    and a server that sees it move reads the bans again (chat/outside.py).
+    Saved after the changes it covers, so once it is seen they are kept."""
+
+    time: float
+
+
+@dataclass(frozen=True)
 class SetPrefs:
     """The view settings of a key, as Prefs JSON."""
 
@@ -245,7 +257,7 @@ class SetPrefs:
 # member of this union; tests check that none is missing.
 Change: TypeAlias = (
     Binding | Unbind | Op | Deop | Ban | Unban | Mute | Unmute | Allow | Disallow
-    | SetMotd | AuditEntry | RoomInfo | DropRoom | SetMemberships | SetPrefs
+    | SetMotd | AuditEntry | RoomInfo | DropRoom | SetMemberships | SetPrefs | ChangedOutside
 )
 
 # A state change's outcome: None once it is durable, or the error that kept it out.
@@ -296,6 +308,15 @@ class Store(Protocol):
 
     def audit_log(self, limit: int, done: Callable[[list[AuditEntry]], None]) -> None:
         """The newest ``limit`` audit entries, oldest first."""
+
+    def outside_serial(self, done: Callable[[int | None], None]) -> None:
+        """How many ``ChangedOutside`` were kept (None: the read failed), to
+        ``done`` on the event loop: one primary-key read that every server
+        asks every second or so (chat/outside.py)."""
+
+    def bans(self, done: Callable[[list[Ban] | None], None]) -> None:
+        """Every ban kept, to ``done`` on the event loop; None if the read
+        failed (never an empty list then: that would lift every ban)."""
 
     def close(self) -> None:
         """Commit everything accepted so far, then release the database."""

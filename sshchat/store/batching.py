@@ -33,7 +33,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from sshchat.chat.message import Message
-from sshchat.chat.store import AuditEntry, Change, Committed, Draft, Said, Saved, Snapshot
+from sshchat.chat.store import AuditEntry, Ban, Change, Committed, Draft, Said, Saved, Snapshot
 from sshchat.chat.telemetry import Buckets
 from sshchat.store.jobs import Append, Job, Read, Result, Save, Write, failure, log_failures, run_callbacks
 
@@ -90,6 +90,12 @@ class BatchingStore:
     def audit_log(self, limit: int, done: Callable[[list[AuditEntry]], None]) -> None:
         self._queue.put(Read(functools.partial(self._read_audit_log, limit), done))
 
+    def outside_serial(self, done: Callable[[int | None], None]) -> None:
+        self._queue.put(Read(self._read_outside_serial, done, _none))  # failed: None, the poll asks again
+
+    def bans(self, done: Callable[[list[Ban] | None], None]) -> None:
+        self._queue.put(Read(self._read_bans, done, _none))  # failed: None, never "no bans"
+
     def messages_after(self, room: str, after_id: int, limit: int) -> list[Said]:
         """``after`` for a caller without an event loop (``sshchat admin
         export``): blocks, and raises what the read raised, where ``after``
@@ -135,6 +141,12 @@ class BatchingStore:
         raise NotImplementedError
 
     def _read_audit_log(self, limit: int) -> list[AuditEntry]:
+        raise NotImplementedError
+
+    def _read_outside_serial(self) -> int:
+        raise NotImplementedError
+
+    def _read_bans(self) -> list[Ban]:
         raise NotImplementedError
 
     # ------------------------------------------------------------- thread
@@ -232,3 +244,7 @@ class BatchingStore:
         with contextlib.suppress(RuntimeError):  # the loop is gone: shutting down
             loop.call_soon_threadsafe(run_callbacks, callbacks)
 
+
+def _none() -> None:
+    """What a read that failed answers when its caller must tell a failure from an answer."""
+    return None

@@ -11,7 +11,19 @@ from collections.abc import Callable
 from typing import get_args
 
 from sshchat.chat.message import Message
-from sshchat.chat.store import AuditEntry, Change, Committed, Draft, Said, Saved, Snapshot, speaker
+from sshchat.chat.store import (
+    AuditEntry,
+    Ban,
+    Change,
+    ChangedOutside,
+    Committed,
+    Draft,
+    Said,
+    Saved,
+    Snapshot,
+    Unban,
+    speaker,
+)
 
 log = logging.getLogger("sshchat")
 _KINDS = get_args(Change)
@@ -29,7 +41,7 @@ class MemoryStore:
         self._next_id = 1
 
     def load(self, recent_per_room: int) -> Snapshot:
-        return Snapshot(last_ids=self._last_ids())
+        return Snapshot(last_ids=self._last_ids(), outside_serial=self._outside_serial())
 
     def append(self, drafts: list[Draft], done: Committed) -> None:
         if self.fail_next and any(d.keep for d in drafts):
@@ -90,6 +102,22 @@ class MemoryStore:
     def audit_log(self, limit: int, done: Callable[[list[AuditEntry]], None]) -> None:
         entries = [c for c in self.changes if isinstance(c, AuditEntry)]
         done(entries[-limit:])
+
+    def outside_serial(self, done: Callable[[int | None], None]) -> None:
+        done(self._outside_serial())
+
+    def _outside_serial(self) -> int:
+        return sum(isinstance(c, ChangedOutside) for c in self.changes)
+
+    def bans(self, done: Callable[[list[Ban] | None], None]) -> None:
+        """The bans the saved changes leave (this store keeps changes, not tables)."""
+        kept: dict[tuple[str, str], Ban] = {}
+        for c in self.changes:
+            if isinstance(c, Ban):
+                kept[(c.kind, c.value)] = c
+            elif isinstance(c, Unban):
+                kept.pop((c.kind, c.value), None)
+        done(list(kept.values()))
 
     def close(self) -> None:
         pass

@@ -13,6 +13,12 @@ cluster needs:
   is keyed by (room, id); private messages count in room "";
 * ``schema_version`` stands for SQLite's ``PRAGMA user_version``.
 
+Version 4 adds ``outside_changes``, one row whose counter ``sshchat admin``
+raises after an unban; each node polls it (chat/outside.py). A counter row,
+not the newest audit id: a BIGSERIAL is taken before its commit, so a poll
+could see a later id committed first and never look back, where the row's
+update waits for the lock and shows up in commit order.
+
 Version 2 adds what only a cluster needs:
 
 * ``room_seq.changed``: the id of the transaction that last raised the
@@ -133,5 +139,15 @@ MIGRATIONS: list[str] = [
         lasts BIGINT[] NOT NULL,
         time DOUBLE PRECISION NOT NULL
     );
+    """,
+    # 4: a counter sshchat admin raises after changing what the nodes keep in
+    # memory (bans); every node polls it and reads the bans again.
+    """
+    CREATE TABLE outside_changes (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        serial BIGINT NOT NULL,
+        time DOUBLE PRECISION NOT NULL
+    );
+    INSERT INTO outside_changes VALUES (1, 0, 0);
     """,
 ]

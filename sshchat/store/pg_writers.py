@@ -20,6 +20,7 @@ from sshchat.chat.store import (
     Ban,
     Binding,
     Change,
+    ChangedOutside,
     Deop,
     Disallow,
     DropRoom,
@@ -165,3 +166,8 @@ async def _audit(db: asyncpg.Connection, a: AuditEntry) -> None:
         "INSERT INTO audit (time, actor, actor_fp, action, target, detail) VALUES ($1, $2, $3, $4, $5, $6)",
         a.time, a.actor, a.actor_fp, a.action, a.target, a.detail,
     )
+
+
+@_writes(ChangedOutside)
+async def _changed_outside(db: asyncpg.Connection, c: ChangedOutside) -> None:
+    await db.execute("UPDATE outside_changes SET serial = serial + 1, time = $1 WHERE id = 1", c.time)

@@ -48,14 +48,22 @@ from typing import Any, TypeVar
 import asyncpg
 
 from sshchat.chat.message import Message
-from sshchat.chat.store import AuditEntry, OutcomeUnknown, Said, Snapshot
+from sshchat.chat.store import AuditEntry, Ban, OutcomeUnknown, Said, Snapshot
 from sshchat.store.batching import BatchingStore
 from sshchat.store.errors import StoreError, StoreUnreachable
 from sshchat.store.jobs import Append, Read, Result, Save, Write
 from sshchat.store.pg_commit import COMMIT_MESSAGES, INSERT_NUMBERED, MARK, OUTCOME, TAKE_IDS, Plan, plan, results
 from sshchat.store.pg_schema import MIGRATION_LOCK, MIGRATIONS
 from sshchat.store.pg_writers import write
-from sshchat.store.reading import MESSAGE_COLUMNS, SAID_COLUMNS, STATE_QUERIES, fill_state, message, said
+from sshchat.store.reading import (
+    MESSAGE_COLUMNS,
+    OUTSIDE_SERIAL,
+    SAID_COLUMNS,
+    STATE_QUERIES,
+    fill_state,
+    message,
+    said,
+)
 
 log = logging.getLogger("sshchat")
 
@@ -445,6 +453,8 @@ class PostgresStore(BatchingStore):
         )
         for row in rows:
             snap.recent.setdefault(row[1], []).append(message(row))
+        # the counter first: a ban lifted after it is read is found by the next poll (chat/outside.py)
+        snap.outside_serial = int(await db.fetchval(OUTSIDE_SERIAL) or 0)
         fill_state(snap, {part: await db.fetch(sql) for part, sql in STATE_QUERIES.items()})
         # where each room's order starts for the bus (a dropped room's counter stays: ids never repeat)
         snap.last_ids = await self._changed_since(0)
@@ -491,6 +501,13 @@ class PostgresStore(BatchingStore):
             "SELECT time, actor, actor_fp, action, target, detail FROM audit ORDER BY id DESC LIMIT $1", limit
         ))
         return [AuditEntry(*r) for r in reversed(rows)]
+
+    def _read_outside_serial(self) -> int:
+        rows = self._wait(self._fetch(OUTSIDE_SERIAL))
+        return int(rows[0][0]) if rows else 0
+
+    def _read_bans(self) -> list[Ban]:
+        return [Ban(*row) for row in self._wait(self._fetch(STATE_QUERIES["bans"]))]
 
     def others_connected(self) -> int:
         """How many other sshchat stores are connected to the database now

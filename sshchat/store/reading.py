@@ -43,6 +43,10 @@ STATE_QUERIES: dict[str, str] = {
 }
 
 
+# The counter ``sshchat admin`` raises (chat/store.py, ChangedOutside): one primary-key read.
+OUTSIDE_SERIAL = "SELECT serial FROM outside_changes WHERE id = 1"
+
+
 def fill_state(snap: Snapshot, rows: Mapping[str, Sequence[Sequence[Any]]]) -> None:
     """Put into ``snap`` the rows of each of ``STATE_QUERIES`` (by its key)."""
     for key, name, fp, t in rows["names"]:

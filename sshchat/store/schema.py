@@ -104,4 +104,14 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE messages ADD COLUMN sender_session INTEGER;
     """,
+    # 6: a counter sshchat admin raises after changing what running servers
+    # keep in memory (bans); each server polls it and reads the bans again.
+    """
+    CREATE TABLE outside_changes (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        serial INTEGER NOT NULL,
+        time REAL NOT NULL
+    );
+    INSERT INTO outside_changes VALUES (1, 0, 0);
+    """,
 ]

@@ -19,11 +19,19 @@ import threading
 import time
 
 from sshchat.chat.message import Message
-from sshchat.chat.store import AuditEntry, Draft, Said, Snapshot
+from sshchat.chat.store import AuditEntry, Ban, Draft, Said, Snapshot
 from sshchat.store.batching import BatchingStore
 from sshchat.store.errors import StoreError
 from sshchat.store.jobs import Result, Save, Write
-from sshchat.store.reading import MESSAGE_COLUMNS, SAID_COLUMNS, STATE_QUERIES, fill_state, message, said
+from sshchat.store.reading import (
+    MESSAGE_COLUMNS,
+    OUTSIDE_SERIAL,
+    SAID_COLUMNS,
+    STATE_QUERIES,
+    fill_state,
+    message,
+    said,
+)
 from sshchat.store.schema import MIGRATIONS
 from sshchat.store.writers import write
 
@@ -192,6 +200,8 @@ class SQLiteStore(BatchingStore):
                 (room, recent_per_room),
             ).fetchall()
             snap.recent[room] = [message(r) for r in reversed(rows)]
+        # the counter first: a ban lifted after it is read is found by the next poll (chat/outside.py)
+        snap.outside_serial = self._read_outside_serial()
         fill_state(snap, {part: db.execute(sql).fetchall() for part, sql in STATE_QUERIES.items()})
         return snap
 
@@ -232,3 +242,10 @@ class SQLiteStore(BatchingStore):
             (limit,),
         ).fetchall()
         return [AuditEntry(*r) for r in reversed(rows)]
+
+    def _read_outside_serial(self) -> int:
+        row = self._db.execute(OUTSIDE_SERIAL).fetchone()
+        return int(row[0]) if row else 0
+
+    def _read_bans(self) -> list[Ban]:
+        return [Ban(*row) for row in self._db.execute(STATE_QUERIES["bans"])]

@@ -17,6 +17,7 @@ from sshchat.chat.store import (
     Ban,
     Binding,
     Change,
+    ChangedOutside,
     Deop,
     Disallow,
     DropRoom,
@@ -140,3 +141,8 @@ def _audit(db: sqlite3.Connection, a: AuditEntry) -> None:
         "INSERT INTO audit (time, actor, actor_fp, action, target, detail) VALUES (?, ?, ?, ?, ?, ?)",
         (a.time, a.actor, a.actor_fp, a.action, a.target, a.detail),
     )
+
+
+@_writes(ChangedOutside)
+def _changed_outside(db: sqlite3.Connection, c: ChangedOutside) -> None:
+    db.execute("UPDATE outside_changes SET serial = serial + 1, time = ? WHERE id = 1", (c.time,))
