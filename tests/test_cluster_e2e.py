@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
+import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,6 +20,7 @@ from tests.support.clients import Client
 from tests.support.cluster import node_logs, start_node
 from tests.support.redis import RedisServer
 from tests.support.server import ServerProcess, admin_keys_file, connect, login
+from tests.support.waiting import eventually
 
 
 class Pair:
@@ -42,14 +44,16 @@ class Pair:
 
 
 @asynccontextmanager
-async def two_nodes(tmp: Path, redis_url: str, db_url: str, *args: str) -> AsyncIterator[Pair]:
-    """Nodes a and b on one Redis and one database; on the way out their
-    people leave and each node stops with status 0; a failure's message
-    carries both nodes' logs."""
+async def two_nodes(
+    tmp: Path, redis_url: str, db_url: str, *args: str, env: dict[str, str] | None = None
+) -> AsyncIterator[Pair]:
+    """Nodes a and b on one Redis and one database (``env``: more settings);
+    on the way out their people leave and each node stops with status 0; a
+    failure's message carries both nodes' logs."""
     # 21 lines from one person in a second: above the default burst of 10
-    a = start_node(tmp / "a", redis_url, db_url, *args, rate_burst=100)
+    a = start_node(tmp / "a", redis_url, db_url, *args, rate_burst=100, env=env)
     try:
-        b = start_node(tmp / "b", redis_url, db_url, *args, rate_burst=100)
+        b = start_node(tmp / "b", redis_url, db_url, *args, rate_burst=100, env=env)
     except BaseException:
         a.stop(signal.SIGTERM)
         raise
@@ -102,6 +106,42 @@ async def test_a_ban_and_a_topic_made_on_one_node_hold_on_the_other(
         assert await bob.exit_status(timeout=10) is not None
         again = await pair.connect(pair.b, "bob", bob_key)
         await again.wait_for(lambda c: "you are banned: spamming" in c.stderr, timeout=10)
+
+
+async def test_sshchat_admin_unban_lets_the_person_in_on_every_running_node(
+    tmp_path: Path, redis_server: RedisServer, pg_url: str
+) -> None:
+    """The tool writes only the database; each node polls it and lets bob
+    in within seconds, on the node where he was banned and on the other."""
+    admin_key, bob_key = asyncssh.generate_private_key("ssh-ed25519"), asyncssh.generate_private_key("ssh-ed25519")
+    admins = admin_keys_file(tmp_path, admin_key)
+    # Bob knocks until he is let in: each refusal is an offence, and the default 10 would block his address.
+    async with two_nodes(tmp_path, redis_server.url, pg_url, "--admin-keys", str(admins),
+                         env={"SSHCHAT_OFFENCE_THRESHOLD": "1000"}) as pair:
+        boss = await pair.connect(pair.a, "boss", admin_key)
+        bob = await pair.connect(pair.b, "bob", bob_key)
+        await boss.wait_for("bob joined", timeout=10)  # node a knows him
+        boss.line("/ban bob spamming")
+        await bob.wait_for("you were banned by boss", timeout=10)
+        refused = await pair.connect(pair.a, "bob", bob_key)
+        assert "you are banned: spamming" in refused.stderr
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "sshchat", "admin", "--db", pg_url, "unban", "bob",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await asyncio.wait_for(proc.communicate(), 30)
+        lifted = time.monotonic()
+        assert proc.returncode == 0, err
+        assert b"it lets them in within about 2 seconds" in err
+        for node in (pair.b, pair.a):
+
+            async def lets_bob_in(node: ServerProcess = node) -> bool:
+                client = await pair.connect(node, "bob", bob_key)
+                return "Welcome" in client.text
+
+            await eventually(lets_bob_in, timeout=3.0, interval=0.2, message=f"bob let in on node {node.port}")
+            assert time.monotonic() - lifted < 3.0
+        await boss.wait_for(lambda c: c.text.count("bob joined") >= 2, timeout=5)  # back, as everyone sees
 
 
 async def test_a_message_committed_but_never_published_reaches_both_nodes(
