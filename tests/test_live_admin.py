@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import pytest
 
+from sshchat.chat.bus import StateChanged
 from sshchat.chat.hub import Hub, JoinRefused
 from sshchat.chat.moderation import Moderation
 from sshchat.chat.outside import merge
@@ -132,6 +133,26 @@ def test_a_ban_made_while_the_bans_are_read_again_stays(hub: Hub, store: HeldSto
     assert lets_in(hub, "bob", BOB, "198.51.100.7")
     assert not lets_in(hub, "carol", CAROL, "198.51.100.8")  # her fresh ban stays
     assert lets_in(hub, "dave", DAVE, "198.51.100.9")  # his fresh unban stays too
+
+
+def test_a_ban_another_node_made_while_the_bans_are_read_again_stays(
+    hub: Hub, store: HeldStore, clock: Clock
+) -> None:
+    """In a cluster: node A's /ban reaches this node on the bus while this
+    node's read of the shared database (asked before A committed) is open."""
+    boss = hub.join("boss", ADMIN, Recorder(), "192.0.2.1")
+    ban(hub, boss, "bob", BOB, "198.51.100.7")
+    admin_unban(store, "fingerprint", BOB, clock.now)
+    clock.now += 1
+    hub.tick()
+    answer_then = store.kept_now()
+    carol = Recorder()
+    hub.join("carol", CAROL, carol, "198.51.100.8")
+    hub.receive(StateChanged(Ban("fingerprint", CAROL, None, "spam", "boss", clock.now)))  # node A's, on the bus
+    assert carol.closed is not None
+    store.held.pop(0)(answer_then)
+    assert lets_in(hub, "bob", BOB, "203.0.113.1")
+    assert not lets_in(hub, "carol", CAROL, "198.51.100.8")
 
 
 def test_a_failed_read_lifts_nothing_and_is_asked_again(hub: Hub, store: HeldStore, clock: Clock) -> None:
