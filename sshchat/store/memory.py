@@ -39,9 +39,10 @@ class MemoryStore:
         self.fail_next = False  # make the next append fail, as a full disk would
         self.fail_saves = False  # make every save fail, as a full disk would
         self._next_id = 1
+        self._outside = 0  # ChangedOutside kept: counted as saved, not searched for at every poll
 
     def load(self, recent_per_room: int) -> Snapshot:
-        return Snapshot(last_ids=self._last_ids(), outside_serial=self._outside_serial())
+        return Snapshot(last_ids=self._last_ids(), outside_serial=self._outside)
 
     def append(self, drafts: list[Draft], done: Committed) -> None:
         if self.fail_next and any(d.keep for d in drafts):
@@ -70,6 +71,7 @@ class MemoryStore:
             error = OSError("could not save: database or disk is full")
         else:
             self.changes.append(change)
+            self._outside += isinstance(change, ChangedOutside)
         if done is not None:
             done(error)
 
@@ -104,10 +106,7 @@ class MemoryStore:
         done(entries[-limit:])
 
     def outside_serial(self, done: Callable[[int | None], None]) -> None:
-        done(self._outside_serial())
-
-    def _outside_serial(self) -> int:
-        return sum(isinstance(c, ChangedOutside) for c in self.changes)
+        done(self._outside)
 
     def bans(self, done: Callable[[list[Ban] | None], None]) -> None:
         """The bans the saved changes leave (this store keeps changes, not tables)."""
