@@ -15,9 +15,10 @@ from sshchat.chat.admission import JoinRefused
 from sshchat.chat.completion import complete
 from sshchat.chat.hub import Hub
 from sshchat.chat.message import Kind
-from sshchat.chat.plugin_host import PluginHost
+from sshchat.chat.plugin_host import RUN_LINES, PluginHost
 from sshchat.chat.plugins import (
     PASS,
+    Chat,
     CommandCall,
     CommandSpec,
     Drop,
@@ -398,3 +399,34 @@ def test_a_registered_name_that_became_a_bots_is_logged(caplog: pytest.LogCaptur
     assert any('"echo-bot" (registered to a key) is taken by a plugin' in r.getMessage() for r in caplog.records)
     with pytest.raises(JoinRefused, match="bot"):
         hub.join("echo-bot", "SHA256:someone", Recorder())
+
+
+async def test_a_plugin_looping_on_say_cannot_flood_a_room() -> None:
+    class Looper(Plugin):
+        """/flood: the bot says 1000 lines; its own timer would say 1000 more."""
+
+        name = "looper"
+        kept: Chat | None = None
+
+        def commands(self) -> list[CommandSpec]:
+            return [CommandSpec("flood", "", "flood the room", self.flood)]
+
+        async def flood(self, call: CommandCall) -> None:
+            for n in range(1000):
+                call.chat.say(call.room, f"from a command {n}")
+
+        def start(self, chat: Chat) -> None:
+            self.kept = chat
+
+    looper = Looper()
+    host = PluginHost([looper], 0.2, 0.5)
+    hub = Hub(MemoryStore(), chat_settings(rate_burst=10, rate_per_second=0.001), plugins=host)
+    host.start()
+    alice, a = person(hub, "alice")
+    hub.handle_line(alice, "/flood")
+    await eventually(lambda: len(a.texts(Kind.CHAT, "looper-bot")) == RUN_LINES)
+    assert looper.kept is not None
+    for n in range(1000):
+        looper.kept.say("#lobby", f"from a timer {n}")
+    await eventually(lambda: len(a.texts(Kind.CHAT, "looper-bot")) == RUN_LINES + 10)
+    await stays_false(lambda: len(a.texts(Kind.CHAT, "looper-bot")) > RUN_LINES + 10, for_=0.1)

@@ -154,7 +154,7 @@ class Hub:
         self.commands: CommandTable = BUILT_IN if plugins is None else plugins.commands
         self._operations.commands = self.commands
         if plugins is not None:
-            plugins.attach(self._pipeline, self.find, self.room, self._presence.bots)
+            plugins.attach(self._pipeline, self.find, self.room, self._presence.bots, settings)
             for bot in plugins.bot_names.values():  # a person's registered name is now a bot's: say so once
                 owned = self.names.binding(bot) or self.names.lookalike(bot)
                 if owned is not None:

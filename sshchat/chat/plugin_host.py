@@ -21,6 +21,12 @@ hold up, break or paint on anyone's chat.
   cleaned as people's words are; bot posts take the Pipeline like anyone's.
   A hook abandoned at its time limit is cut off: its ``Chat`` and ``reply``
   do nothing afterwards.
+- A bot's posts (``say`` and ``tell``) are bounded, so a plugin in a loop
+  cannot flood a room: a command, join or leave hook's ``Chat`` posts at
+  most ``RUN_LINES`` (the command's rate token paid for them), and the
+  ``Chat`` a plugin keeps from ``start`` pays the bot's own token bucket,
+  a person's rate (``rate_burst``, ``rate_per_second``). Past either, the
+  post is refused and logged (rate-limited like every plugin failure).
 
 ``on_hook(plugin, hook, seconds, outcome)`` (outcome: ok, error, timeout)
 hears every hook run; a no-op by default, for metrics.
@@ -62,6 +68,7 @@ from sshchat.chat.plugins import (
 from sshchat.chat.ratelimit import TokenBucket
 from sshchat.chat.room import Room
 from sshchat.chat.sanitize import clean
+from sshchat.chat.settings import ChatSettings
 
 log = logging.getLogger("sshchat.plugins")
 
@@ -69,6 +76,7 @@ BREAKER_SECONDS = 30.0  # a message hook that timed out is skipped this long
 LOG_EVERY = 60.0  # seconds between log lines about one plugin's one hook failing
 REPLY_MOST = 1024  # characters of one reply or notice from a plugin
 WAITING_MOST = 100  # lines one sender may have waiting behind a message being screened
+RUN_LINES = 5  # posts (say, tell) one command, join or leave hook run may make
 
 OnHook = Callable[[str, str, float, str], None]
 
@@ -95,25 +103,43 @@ class _Waiting:
 
 class _BotChat:
     """A plugin's ``Chat``: its bot speaks through the Pipeline. ``open``
-    turns False when the hook it was lent to was abandoned."""
+    turns False when the hook it was lent to was abandoned. ``left``: the
+    posts this hook run may still make (None: the plugin's own ``Chat``,
+    from ``start``, which pays the bot's token bucket instead)."""
 
-    def __init__(self, host: PluginHost, bot: Member, plugin: str) -> None:
+    def __init__(self, host: PluginHost, bot: Member, plugin: str, left: int | None = None) -> None:
         self._host = host
         self._bot = bot
         self._plugin = plugin
         self.open = True
+        self.left = left
 
     def scoped(self) -> _BotChat:
         """The same bot, for one hook run (closed if the run is abandoned)."""
-        return _BotChat(self._host, self._bot, self._plugin)
+        return _BotChat(self._host, self._bot, self._plugin, RUN_LINES)
 
     def say(self, room: str, text: str) -> None:
-        if self.open:
+        if self.open and self._spend("say"):
             self._host.bot_say(self._plugin, self._bot, room, text)
 
     def tell(self, name: str, text: str) -> None:
-        if self.open:
+        if self.open and self._spend("tell"):
             self._host.bot_tell(self._plugin, self._bot, name, text)
+
+    def _spend(self, what: str) -> bool:
+        """One post's worth of this run's lines, or of the bot's bucket; a
+        post past them is refused (logged): a looping plugin floods nobody."""
+        if self.left is None:
+            if self._bot.bucket.take():
+                return True
+            limit = f"over its rate ({self._bot.bucket.burst:g} at once, then {self._bot.bucket.rate:g} a second)"
+        elif self.left > 0:
+            self.left -= 1
+            return True
+        else:
+            limit = f"more than {RUN_LINES} posts from one hook run"
+        self._host._report(self._plugin, what, "refused", f"{limit}: not posted")
+        return False
 
 
 class PluginHost:
@@ -195,16 +221,19 @@ class PluginHost:
         find: Callable[[str], Member | None],
         room: Callable[[str], Room | None],
         bots: dict[str, str],
+        settings: ChatSettings,
     ) -> None:
         """The hub's side: its pipeline, people and rooms; ``bots`` (skeleton
-        -> bot name) is where the hub refuses logins under a bot's name."""
+        -> bot name) is where the hub refuses logins under a bot's name;
+        ``settings``: the rate a bot's own posts are held to, a person's."""
         self._pipeline = pipeline
         self._find = find
         self._room = room
         for plugin in self.plugins:
             name = self.bot_names[plugin.name]
             bots[skeleton(name)] = name
-            bot = Member(name, None, NOWHERE, TokenBucket(1, 1.0, self._clock))
+            bucket = TokenBucket(settings.rate_burst, settings.rate_per_second, self._clock)
+            bot = Member(name, None, NOWHERE, bucket)
             self._chats[plugin.name] = _BotChat(self, bot, plugin.name)
         if self._screeners:
             pipeline.screen = self.screen
