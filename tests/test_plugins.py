@@ -430,3 +430,38 @@ async def test_a_plugin_looping_on_say_cannot_flood_a_room() -> None:
         looper.kept.say("#lobby", f"from a timer {n}")
     await eventually(lambda: len(a.texts(Kind.CHAT, "looper-bot")) == RUN_LINES + 10)
     await stays_false(lambda: len(a.texts(Kind.CHAT, "looper-bot")) > RUN_LINES + 10, for_=0.1)
+
+
+class Passing(Plugin):
+    """A message hook that lets everything through, after a moment."""
+
+    name = "passing"
+
+    async def on_message(self, said: Said) -> Verdict:
+        await asyncio.sleep(0.02)
+        return PASS
+
+
+async def test_a_script_whose_input_ends_while_its_lines_wait_still_says_them() -> None:
+    # printf 'one\ntwo\n...' | ssh -T alice@host: the session ends right after its last line
+    hub = hub_with(Passing())
+    alice, _a = person(hub, "alice")
+    _bob, b = person(hub, "bob")
+    for line in ("one", "two", "/nick alicia", "//three"):
+        hub.handle_line(alice, line)
+    hub.leave(alice)
+    await eventually(lambda: b.texts(Kind.CHAT, "alice") == ["one", "two", "/three"])
+    await stays_false(lambda: len(b.texts(Kind.CHAT)) > 3, for_=0.1)
+
+
+async def test_lines_waiting_when_their_sender_is_kicked_go_nowhere() -> None:
+    hub = Hub(MemoryStore(), chat_settings(rate_burst=1000), admins=["SHA256:op"],
+              plugins=PluginHost([Passing()], 0.2, 0.5))
+    op, _o = person(hub, "oper", "SHA256:op")
+    alice, _a = person(hub, "alice")
+    _bob, b = person(hub, "bob")
+    for n in range(3):
+        hub.handle_line(alice, f"spam {n}")
+    hub.handle_line(op, "/kick alice")
+    await eventually(lambda: any("kicked" in t for t in b.texts(Kind.LEAVE)))
+    await stays_false(lambda: bool(b.texts(Kind.CHAT, "alice")), for_=0.2)

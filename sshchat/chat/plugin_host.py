@@ -93,12 +93,13 @@ class _Waiting:
     message being screened, then messages and whole lines (commands too:
     a /roll typed after a line must not overtake it) typed since."""
 
-    __slots__ = ("fresh", "lines", "replaying")
+    __slots__ = ("dropped", "fresh", "lines", "replaying")
 
     def __init__(self) -> None:
         self.lines: deque[_Message | Callable[[], None]] = deque()
         self.fresh: list[_Message] = []  # what a line being replayed now said: it goes next
         self.replaying = False
+        self.dropped = False  # the sender was sent away: nothing of theirs goes on
 
 
 class _BotChat:
@@ -275,6 +276,15 @@ class PluginHost:
                 event(logging.INFO, "plugin_resumed", f"plugin {name}: message hook tried again", plugin=name)
         return [p for p in self._screeners if p.name not in self._open_until]
 
+    def drop(self, member: Member) -> None:
+        """``member`` was sent away (kicked, banned): the lines they have
+        waiting go nowhere, the one with the plugins now included."""
+        waiting = self._waiting.get(member.session)
+        if waiting is not None:
+            waiting.dropped = True
+            waiting.lines.clear()
+            waiting.fresh.clear()
+
     def defer(self, member: Member, line: str, handle: Callable[[Member, str], None]) -> bool:
         """If ``member`` has a message with the plugins, keep ``line`` (typed
         after it) to be handled in its turn and return True; else False."""
@@ -302,16 +312,20 @@ class PluginHost:
                         waiting.lines.extendleft(reversed(waiting.fresh))
                         waiting.fresh.clear()
                     else:
-                        await self._screen_one(*entry)
+                        await self._screen_one(waiting, *entry)
                 except Exception:  # a fault of ours must not lose the lines after it
                     log.exception("a line waiting for the plugins failed; the next ones go on")
         finally:
             if self._waiting.get(session) is waiting:
                 del self._waiting[session]
 
-    async def _screen_one(self, member: Member, room: Room, kind: Kind, text: str, then: Then | None) -> None:
+    async def _screen_one(
+        self, waiting: _Waiting, member: Member, room: Room, kind: Kind, text: str, then: Then | None
+    ) -> None:
         original = text
         for plugin in self._active():
+            if waiting.dropped:
+                return
             said = Said(member.name, room.name, kind.value, text)
             ok, verdict = await self._run(plugin.name, "on_message", partial(plugin.on_message, said),
                                           self.message_timeout)
@@ -328,6 +342,8 @@ class PluginHost:
                 return
             else:
                 self._report(plugin.name, "on_message", "error", f"answered {type(verdict).__name__}, not a verdict")
+        if waiting.dropped:
+            return
         assert self._pipeline is not None
         self._pipeline.screened(member, room, kind, text, then, text is not original)
 
