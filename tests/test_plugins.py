@@ -15,7 +15,7 @@ from sshchat.chat.admission import JoinRefused
 from sshchat.chat.completion import complete
 from sshchat.chat.hub import Hub
 from sshchat.chat.message import Kind
-from sshchat.chat.plugin_host import RUN_LINES, PluginHost
+from sshchat.chat.plugin_host import ABANDONED_MOST, RUN_LINES, PluginHost
 from sshchat.chat.plugins import (
     PASS,
     Chat,
@@ -465,3 +465,30 @@ async def test_lines_waiting_when_their_sender_is_kicked_go_nowhere() -> None:
     hub.handle_line(op, "/kick alice")
     await eventually(lambda: any("kicked" in t for t in b.texts(Kind.LEAVE)))
     await stays_false(lambda: bool(b.texts(Kind.CHAT, "alice")), for_=0.2)
+
+
+async def test_a_plugin_whose_hooks_never_end_holds_a_bounded_number_of_them() -> None:
+    class Stubborn(Plugin):
+        """Its join hook ignores being cancelled and never ends (within the test)."""
+
+        name = "stubborn"
+
+        def __init__(self) -> None:
+            self.started = 0
+
+        async def on_join(self, event: Presence) -> None:
+            self.started += 1
+            await _sleep_through(10)
+
+    stubborn = Stubborn()
+    host = PluginHost([stubborn], 0.2, 0.05)
+    timeouts: list[str] = []
+    host.on_hook = lambda plugin, hook, seconds, outcome: timeouts.append(hook) if outcome == "timeout" else None
+    hub = Hub(MemoryStore(), chat_settings(rate_burst=1000), plugins=host)
+    for n in range(ABANDONED_MOST):
+        person(hub, f"p{n}")
+    await eventually(lambda: len(timeouts) == ABANDONED_MOST, timeout=3)
+    for n in range(20):  # each login would otherwise leave one more task running forever
+        person(hub, f"q{n}")
+    await stays_false(lambda: stubborn.started > ABANDONED_MOST, for_=0.2)
+    STOP_SLEEPING.set()

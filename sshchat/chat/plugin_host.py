@@ -20,7 +20,10 @@ hold up, break or paint on anyone's chat.
 - What a plugin says (its bot's posts, its replies, a drop's notice) is
   cleaned as people's words are; bot posts take the Pipeline like anyone's.
   A hook abandoned at its time limit is cut off: its ``Chat`` and ``reply``
-  do nothing afterwards.
+  do nothing afterwards. One that ignores its cancellation runs on as a
+  task: while a plugin has ``ABANDONED_MOST`` of those, its hooks are not
+  started (logged), so a plugin that never ends its hooks costs a bounded
+  amount of memory, not a task per login, command or message forever.
 - A bot's posts (``say`` and ``tell``) are bounded, so a plugin in a loop
   cannot flood a room: a command, join or leave hook's ``Chat`` posts at
   most ``RUN_LINES`` (the command's rate token paid for them), and the
@@ -77,6 +80,7 @@ LOG_EVERY = 60.0  # seconds between log lines about one plugin's one hook failin
 REPLY_MOST = 1024  # characters of one reply or notice from a plugin
 WAITING_MOST = 100  # lines one sender may have waiting behind a message being screened
 RUN_LINES = 5  # posts (say, tell) one command, join or leave hook run may make
+ABANDONED_MOST = 100  # a plugin's hooks abandoned but still running; past it, its hooks are skipped
 
 OnHook = Callable[[str, str, float, str], None]
 
@@ -178,6 +182,7 @@ class PluginHost:
         self._open_until: dict[str, float] = {}  # plugin -> when its message hook is tried again
         self._logged: dict[tuple[str, str, str], tuple[float, int]] = {}  # -> (last line, untold since)
         self._waiting: dict[int, _Waiting] = {}  # sender's session -> their lines waiting
+        self._abandoned: dict[str, int] = {}  # plugin -> its hooks abandoned and not yet ended
         self._tasks: set[asyncio.Task[Any]] = set()
         self._pipeline: Pipeline | None = None
         self._find: Callable[[str], Member | None] = lambda name: None
@@ -427,6 +432,10 @@ class PluginHost:
         """Run one hook for at most ``timeout`` s: (True, its result), or
         (False, None) if it raised or was abandoned (logged, timed)."""
         start = time.perf_counter()
+        abandoned = self._abandoned.get(plugin, 0)
+        if abandoned >= ABANDONED_MOST:  # not started: what it would hold, it would never let go
+            self._report(plugin, hook, "skipped", f"{abandoned} of its hooks past their time limit still run")
+            return False, None
         try:
             task = asyncio.get_running_loop().create_task(make())
         except Exception as e:  # raised before its first await (or not a coroutine)
@@ -434,8 +443,9 @@ class PluginHost:
             return False, None
         done, _ = await asyncio.wait({task}, timeout=timeout)
         if not done:
-            task.cancel()  # and not awaited: a hook that ignores it holds nothing
-            task.add_done_callback(_forget)
+            task.cancel()  # and not awaited: a hook that ignores it holds up nothing
+            self._abandoned[plugin] = self._abandoned.get(plugin, 0) + 1
+            task.add_done_callback(partial(self._forget, plugin))
             self._ended(plugin, hook, start, "timeout", None)
             if hook == "on_message":
                 self._open_until[plugin] = self._clock() + BREAKER_SECONDS
@@ -451,6 +461,17 @@ class PluginHost:
             return False, None
         self._ended(plugin, hook, start, "ok", None)
         return True, task.result()
+
+    def _forget(self, plugin: str, task: asyncio.Task[Any]) -> None:
+        """An abandoned hook's end: counted off, and its outcome collected so
+        asyncio does not warn of it."""
+        left = self._abandoned.get(plugin, 0) - 1
+        if left > 0:
+            self._abandoned[plugin] = left
+        else:
+            self._abandoned.pop(plugin, None)
+        if not task.cancelled():
+            task.exception()
 
     def _guard(self, plugin: str, hook: str, call: Callable[[], object]) -> None:
         """A plain call into a plugin (``start``), its error caught and logged."""
@@ -494,7 +515,3 @@ def _said(text: str) -> str:
     return clean(str(text)[: REPLY_MOST * 4])[:REPLY_MOST]
 
 
-def _forget(task: asyncio.Task[Any]) -> None:
-    """An abandoned hook's end, collected so asyncio does not warn of it."""
-    if not task.cancelled():
-        task.exception()
