@@ -15,7 +15,7 @@ from sshchat.chat.admission import JoinRefused
 from sshchat.chat.completion import complete
 from sshchat.chat.hub import Hub
 from sshchat.chat.message import Kind
-from sshchat.chat.plugin_host import ABANDONED_MOST, RUN_LINES, PluginHost
+from sshchat.chat.plugin_host import ABANDONED_MOST, RUN_LINES, WAITING_MOST, PluginHost
 from sshchat.chat.plugins import (
     PASS,
     Chat,
@@ -438,7 +438,7 @@ class Passing(Plugin):
     name = "passing"
 
     async def on_message(self, said: Said) -> Verdict:
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.005)
         return PASS
 
 
@@ -492,3 +492,14 @@ async def test_a_plugin_whose_hooks_never_end_holds_a_bounded_number_of_them() -
         person(hub, f"q{n}")
     await stays_false(lambda: stubborn.started > ABANDONED_MOST, for_=0.2)
     STOP_SLEEPING.set()
+
+
+async def test_a_long_paste_behind_a_message_hook_is_told_once_what_was_not_sent() -> None:
+    hub = hub_with(Passing())
+    alice, a = person(hub, "alice")
+    _bob, b = person(hub, "bob")
+    for n in range(WAITING_MOST + 50):
+        hub.handle_line(alice, f"line {n}")
+    await eventually(lambda: len(b.texts(Kind.CHAT, 'alice')) == WAITING_MOST, timeout=5)
+    assert b.texts(Kind.CHAT, "alice") == [f"line {n}" for n in range(WAITING_MOST)]
+    assert len([n for n in a.notices if "not sent" in n]) == 1

@@ -97,13 +97,14 @@ class _Waiting:
     message being screened, then messages and whole lines (commands too:
     a /roll typed after a line must not overtake it) typed since."""
 
-    __slots__ = ("dropped", "fresh", "lines", "replaying")
+    __slots__ = ("dropped", "fresh", "lines", "replaying", "told")
 
     def __init__(self) -> None:
         self.lines: deque[_Message | Callable[[], None]] = deque()
         self.fresh: list[_Message] = []  # what a line being replayed now said: it goes next
         self.replaying = False
         self.dropped = False  # the sender was sent away: nothing of theirs goes on
+        self.told = False  # that a line past WAITING_MOST was not sent (once: a paste is many lines)
 
 
 class _BotChat:
@@ -297,7 +298,12 @@ class PluginHost:
         if waiting is None or waiting.replaying:
             return False
         if len(waiting.lines) >= WAITING_MOST:
-            member.outlet.notice("your earlier lines are still being checked: this one was not sent; send it again")
+            if not waiting.told:  # once, not once per line of a long paste
+                waiting.told = True
+                member.outlet.notice(
+                    f"your earlier lines are still being checked: lines past {WAITING_MOST} were not sent; "
+                    "send them again"
+                )
         else:
             waiting.lines.append(partial(handle, member, line))
         return True
