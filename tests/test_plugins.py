@@ -503,3 +503,28 @@ async def test_a_long_paste_behind_a_message_hook_is_told_once_what_was_not_sent
     await eventually(lambda: len(b.texts(Kind.CHAT, 'alice')) == WAITING_MOST, timeout=5)
     assert b.texts(Kind.CHAT, "alice") == [f"line {n}" for n in range(WAITING_MOST)]
     assert len([n for n in a.notices if "not sent" in n]) == 1
+
+
+@pytest.mark.parametrize("name", ["", "roll dice", "\x1b[2Jx", "9lives", "x" * 33])
+def test_a_plugin_command_name_must_be_one_that_can_be_typed(name: str) -> None:
+    class Odd(Plugin):
+        name = "odd"
+
+        def commands(self) -> list[CommandSpec]:
+            return [CommandSpec(name, "", "odd", Echo().echo)]
+
+    with pytest.raises(PluginError, match="command name"):
+        PluginHost([Odd()], 0.2, 0.5)
+
+
+def test_what_help_shows_of_a_plugin_command_is_cleaned() -> None:
+    class Loud(Plugin):
+        name = "loud"
+
+        def commands(self) -> list[CommandSpec]:
+            return [CommandSpec("loud", "\x1b[31mTEXT", "\x1b]0;owned\x07says it", Echo().echo)]
+
+    hub = hub_with(Loud())
+    alice, a = person(hub, "alice")
+    hub.handle_line(alice, "/help loud")
+    assert "/loud TEXT: says it" in a.notices

@@ -43,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import re
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
@@ -83,6 +84,8 @@ RUN_LINES = 5  # posts (say, tell) one command, join or leave hook run may make
 ABANDONED_MOST = 100  # a plugin's hooks abandoned but still running; past it, its hooks are skipped
 
 OnHook = Callable[[str, str, float, str], None]
+# A plugin command's name: typed after "/", listed in /help, a metrics label ("/NAME").
+_COMMAND_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 
 
 def _nothing(plugin: str, hook: str, seconds: float, outcome: str) -> None:
@@ -211,15 +214,20 @@ class PluginHost:
         return name
 
     def _command(self, plugin: Plugin, spec: CommandSpec) -> Command:
+        if not isinstance(spec.name, str) or _COMMAND_NAME.fullmatch(spec.name.lower()) is None:
+            raise PluginError(
+                f"plugin {plugin.name}: command name {_said(str(spec.name))[:40]!r}: "
+                "1-32 letters, digits, - or _, starting with a letter"
+            )
         if not inspect.iscoroutinefunction(spec.handler):
             raise PluginError(f"plugin {plugin.name}: the handler of /{spec.name} must be an async def")
 
         def handler(core: Core, member: Member, args: list[str], rest: str) -> None:
             self.run_command(plugin, spec, core, member, args, rest)
 
-        return Command(
-            spec.name.lower(), spec.params, spec.summary, handler, spec.min_args, spec.op_only,
-            group="plugins", example=spec.example,
+        return Command(  # what /help shows of it is cleaned as anything a plugin says
+            spec.name.lower(), _said(spec.params), _said(spec.summary), handler, spec.min_args, spec.op_only,
+            group="plugins", example=_said(spec.example),
         )
 
     def attach(
