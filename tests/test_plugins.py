@@ -15,9 +15,10 @@ from sshchat.chat.admission import JoinRefused
 from sshchat.chat.completion import complete
 from sshchat.chat.hub import Hub
 from sshchat.chat.message import Kind
-from sshchat.chat.plugin_host import PluginHost
+from sshchat.chat.plugin_host import ABANDONED_MOST, RUN_LINES, WAITING_MOST, PluginHost
 from sshchat.chat.plugins import (
     PASS,
+    Chat,
     CommandCall,
     CommandSpec,
     Drop,
@@ -398,3 +399,132 @@ def test_a_registered_name_that_became_a_bots_is_logged(caplog: pytest.LogCaptur
     assert any('"echo-bot" (registered to a key) is taken by a plugin' in r.getMessage() for r in caplog.records)
     with pytest.raises(JoinRefused, match="bot"):
         hub.join("echo-bot", "SHA256:someone", Recorder())
+
+
+async def test_a_plugin_looping_on_say_cannot_flood_a_room() -> None:
+    class Looper(Plugin):
+        """/flood: the bot says 1000 lines; its own timer would say 1000 more."""
+
+        name = "looper"
+        kept: Chat | None = None
+
+        def commands(self) -> list[CommandSpec]:
+            return [CommandSpec("flood", "", "flood the room", self.flood)]
+
+        async def flood(self, call: CommandCall) -> None:
+            for n in range(1000):
+                call.chat.say(call.room, f"from a command {n}")
+
+        def start(self, chat: Chat) -> None:
+            self.kept = chat
+
+    looper = Looper()
+    host = PluginHost([looper], 0.2, 0.5)
+    hub = Hub(MemoryStore(), chat_settings(rate_burst=10, rate_per_second=0.001), plugins=host)
+    host.start()
+    alice, a = person(hub, "alice")
+    hub.handle_line(alice, "/flood")
+    await eventually(lambda: len(a.texts(Kind.CHAT, "looper-bot")) == RUN_LINES)
+    assert looper.kept is not None
+    for n in range(1000):
+        looper.kept.say("#lobby", f"from a timer {n}")
+    await eventually(lambda: len(a.texts(Kind.CHAT, "looper-bot")) == RUN_LINES + 10)
+    await stays_false(lambda: len(a.texts(Kind.CHAT, "looper-bot")) > RUN_LINES + 10, for_=0.1)
+
+
+class Passing(Plugin):
+    """A message hook that lets everything through, after a moment."""
+
+    name = "passing"
+
+    async def on_message(self, said: Said) -> Verdict:
+        await asyncio.sleep(0.005)
+        return PASS
+
+
+async def test_a_script_whose_input_ends_while_its_lines_wait_still_says_them() -> None:
+    # printf 'one\ntwo\n...' | ssh -T alice@host: the session ends right after its last line
+    hub = hub_with(Passing())
+    alice, _a = person(hub, "alice")
+    _bob, b = person(hub, "bob")
+    for line in ("one", "two", "/nick alicia", "//three"):
+        hub.handle_line(alice, line)
+    hub.leave(alice)
+    await eventually(lambda: b.texts(Kind.CHAT, "alice") == ["one", "two", "/three"])
+    await stays_false(lambda: len(b.texts(Kind.CHAT)) > 3, for_=0.1)
+
+
+async def test_lines_waiting_when_their_sender_is_kicked_go_nowhere() -> None:
+    hub = Hub(MemoryStore(), chat_settings(rate_burst=1000), admins=["SHA256:op"],
+              plugins=PluginHost([Passing()], 0.2, 0.5))
+    op, _o = person(hub, "oper", "SHA256:op")
+    alice, _a = person(hub, "alice")
+    _bob, b = person(hub, "bob")
+    for n in range(3):
+        hub.handle_line(alice, f"spam {n}")
+    hub.handle_line(op, "/kick alice")
+    await eventually(lambda: any("kicked" in t for t in b.texts(Kind.LEAVE)))
+    await stays_false(lambda: bool(b.texts(Kind.CHAT, "alice")), for_=0.2)
+
+
+async def test_a_plugin_whose_hooks_never_end_holds_a_bounded_number_of_them() -> None:
+    class Stubborn(Plugin):
+        """Its join hook ignores being cancelled and never ends (within the test)."""
+
+        name = "stubborn"
+
+        def __init__(self) -> None:
+            self.started = 0
+
+        async def on_join(self, event: Presence) -> None:
+            self.started += 1
+            await _sleep_through(10)
+
+    stubborn = Stubborn()
+    host = PluginHost([stubborn], 0.2, 0.05)
+    timeouts: list[str] = []
+    host.on_hook = lambda plugin, hook, seconds, outcome: timeouts.append(hook) if outcome == "timeout" else None
+    hub = Hub(MemoryStore(), chat_settings(rate_burst=1000), plugins=host)
+    for n in range(ABANDONED_MOST):
+        person(hub, f"p{n}")
+    await eventually(lambda: len(timeouts) == ABANDONED_MOST, timeout=3)
+    for n in range(20):  # each login would otherwise leave one more task running forever
+        person(hub, f"q{n}")
+    await stays_false(lambda: stubborn.started > ABANDONED_MOST, for_=0.2)
+    STOP_SLEEPING.set()
+
+
+async def test_a_long_paste_behind_a_message_hook_is_told_once_what_was_not_sent() -> None:
+    hub = hub_with(Passing())
+    alice, a = person(hub, "alice")
+    _bob, b = person(hub, "bob")
+    for n in range(WAITING_MOST + 50):
+        hub.handle_line(alice, f"line {n}")
+    await eventually(lambda: len(b.texts(Kind.CHAT, 'alice')) == WAITING_MOST, timeout=5)
+    assert b.texts(Kind.CHAT, "alice") == [f"line {n}" for n in range(WAITING_MOST)]
+    assert len([n for n in a.notices if "not sent" in n]) == 1
+
+
+@pytest.mark.parametrize("name", ["", "roll dice", "\x1b[2Jx", "9lives", "x" * 33])
+def test_a_plugin_command_name_must_be_one_that_can_be_typed(name: str) -> None:
+    class Odd(Plugin):
+        name = "odd"
+
+        def commands(self) -> list[CommandSpec]:
+            return [CommandSpec(name, "", "odd", Echo().echo)]
+
+    with pytest.raises(PluginError, match="command name"):
+        PluginHost([Odd()], 0.2, 0.5)
+
+
+def test_what_help_shows_of_a_plugin_command_is_cleaned() -> None:
+    class Loud(Plugin):
+        name = "loud"
+
+        def commands(self) -> list[CommandSpec]:
+            return [CommandSpec("loud", "\x1b[31mTEXT", "\x1b]0;owned\x07says it", Echo().echo)]
+
+    hub = hub_with(Loud())
+    alice, a = person(hub, "alice")
+    hub.handle_line(alice, "/help loud")
+    assert "/loud TEXT: says it" in a.notices

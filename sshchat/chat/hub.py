@@ -157,7 +157,7 @@ class Hub:
         self.commands: CommandTable = BUILT_IN if plugins is None else plugins.commands
         self._operations.commands = self.commands
         if plugins is not None:
-            plugins.attach(self._pipeline, self.find, self.room, self._presence.bots)
+            plugins.attach(self._pipeline, self.find, self.room, self._presence.bots, settings)
             for bot in plugins.bot_names.values():  # a person's registered name is now a bot's: say so once
                 owned = self.names.binding(bot) or self.names.lookalike(bot)
                 if owned is not None:
@@ -374,6 +374,8 @@ class Hub:
         if member.node:
             self._publish(Kick(member.node, member.key, member.person, reason, goodbye))
             return
+        if self.plugins is not None:  # what they typed before being sent away goes nowhere
+            self.plugins.drop(member)
         self.leave(member, reason)
         member.outlet.close(goodbye)
 
@@ -400,7 +402,7 @@ class Hub:
             else:
                 member.outlet.notice("your /nick is still being saved: this line was not sent; send it again")
             return
-        if self.plugins is not None and self.plugins.defer(member, line, self.handle_line):
+        if self.plugins is not None and self.plugins.defer(member, line, self._waited):
             return  # an earlier line of theirs is with the plugins: this one waits its turn
         member.last_active = self.clock()
         if member.away == "idle":
@@ -414,6 +416,20 @@ class Hub:
         if line.startswith("//"):
             line = line[1:]  # "//etc" says "/etc"
         self._pipeline.send(member, self.room_of(member), Kind.CHAT, line)
+
+    def _waited(self, member: Member, line: str) -> None:
+        """A line typed while an earlier one was with the plugins, in its
+        turn. If the session ended meanwhile (a script's input ran out, the
+        connection dropped), a message typed before the end is still said,
+        as it would have been without plugins; a command cannot act for
+        someone gone and is dropped (someone sent away has nothing left
+        waiting: ``disconnect`` dropped it)."""
+        if self._presence.is_here(member) or (line.startswith("/") and not line.startswith("//")):
+            self.handle_line(member, line)
+            return
+        room = self._by_key.get(member.room)
+        if room is not None:
+            self._pipeline.send(member, room, Kind.CHAT, line[1:] if line.startswith("//") else line)
 
     def _settled(self, member: Member) -> None:
         """``member``'s /nick is done or refused: handle the lines they typed

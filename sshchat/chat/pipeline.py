@@ -120,9 +120,10 @@ class Pipeline:
 
     def speak(self, member: Member, room: Room, text: str, then: Then | None = None) -> None:
         """A plugin's bot says ``text`` in ``room``: cleaned, length-checked,
-        committed and delivered as anyone's line. Its rate was paid by the
-        command or event that caused it; plugins' message hooks do not see
-        it (a plugin answering messages would otherwise answer itself)."""
+        committed and delivered as anyone's line. Its rate is the plugin
+        host's to bound (a few posts per hook run, a person's rate for the
+        plugin's own timers); plugins' message hooks do not see it (a plugin
+        answering messages would otherwise answer itself)."""
         cleaned = self.clean(member, text, then)
         if cleaned is not None:
             self.publish(member, room, Kind.CHAT, cleaned, then)

@@ -20,7 +20,16 @@ hold up, break or paint on anyone's chat.
 - What a plugin says (its bot's posts, its replies, a drop's notice) is
   cleaned as people's words are; bot posts take the Pipeline like anyone's.
   A hook abandoned at its time limit is cut off: its ``Chat`` and ``reply``
-  do nothing afterwards.
+  do nothing afterwards. One that ignores its cancellation runs on as a
+  task: while a plugin has ``ABANDONED_MOST`` of those, its hooks are not
+  started (logged), so a plugin that never ends its hooks costs a bounded
+  amount of memory, not a task per login, command or message forever.
+- A bot's posts (``say`` and ``tell``) are bounded, so a plugin in a loop
+  cannot flood a room: a command, join or leave hook's ``Chat`` posts at
+  most ``RUN_LINES`` (the command's rate token paid for them), and the
+  ``Chat`` a plugin keeps from ``start`` pays the bot's own token bucket,
+  a person's rate (``rate_burst``, ``rate_per_second``). Past either, the
+  post is refused and logged (rate-limited like every plugin failure).
 
 ``on_hook(plugin, hook, seconds, outcome)`` (outcome: ok, error, timeout)
 hears every hook run; a no-op by default, for metrics.
@@ -34,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import re
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
@@ -62,6 +72,7 @@ from sshchat.chat.plugins import (
 from sshchat.chat.ratelimit import TokenBucket
 from sshchat.chat.room import Room
 from sshchat.chat.sanitize import clean
+from sshchat.chat.settings import ChatSettings
 
 log = logging.getLogger("sshchat.plugins")
 
@@ -69,8 +80,12 @@ BREAKER_SECONDS = 30.0  # a message hook that timed out is skipped this long
 LOG_EVERY = 60.0  # seconds between log lines about one plugin's one hook failing
 REPLY_MOST = 1024  # characters of one reply or notice from a plugin
 WAITING_MOST = 100  # lines one sender may have waiting behind a message being screened
+RUN_LINES = 5  # posts (say, tell) one command, join or leave hook run may make
+ABANDONED_MOST = 100  # a plugin's hooks abandoned but still running; past it, its hooks are skipped
 
 OnHook = Callable[[str, str, float, str], None]
+# A plugin command's name: typed after "/", listed in /help, a metrics label ("/NAME").
+_COMMAND_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 
 
 def _nothing(plugin: str, hook: str, seconds: float, outcome: str) -> None:
@@ -85,35 +100,55 @@ class _Waiting:
     message being screened, then messages and whole lines (commands too:
     a /roll typed after a line must not overtake it) typed since."""
 
-    __slots__ = ("fresh", "lines", "replaying")
+    __slots__ = ("dropped", "fresh", "lines", "replaying", "told")
 
     def __init__(self) -> None:
         self.lines: deque[_Message | Callable[[], None]] = deque()
         self.fresh: list[_Message] = []  # what a line being replayed now said: it goes next
         self.replaying = False
+        self.dropped = False  # the sender was sent away: nothing of theirs goes on
+        self.told = False  # that a line past WAITING_MOST was not sent (once: a paste is many lines)
 
 
 class _BotChat:
     """A plugin's ``Chat``: its bot speaks through the Pipeline. ``open``
-    turns False when the hook it was lent to was abandoned."""
+    turns False when the hook it was lent to was abandoned. ``left``: the
+    posts this hook run may still make (None: the plugin's own ``Chat``,
+    from ``start``, which pays the bot's token bucket instead)."""
 
-    def __init__(self, host: PluginHost, bot: Member, plugin: str) -> None:
+    def __init__(self, host: PluginHost, bot: Member, plugin: str, left: int | None = None) -> None:
         self._host = host
         self._bot = bot
         self._plugin = plugin
         self.open = True
+        self.left = left
 
     def scoped(self) -> _BotChat:
         """The same bot, for one hook run (closed if the run is abandoned)."""
-        return _BotChat(self._host, self._bot, self._plugin)
+        return _BotChat(self._host, self._bot, self._plugin, RUN_LINES)
 
     def say(self, room: str, text: str) -> None:
-        if self.open:
+        if self.open and self._spend("say"):
             self._host.bot_say(self._plugin, self._bot, room, text)
 
     def tell(self, name: str, text: str) -> None:
-        if self.open:
+        if self.open and self._spend("tell"):
             self._host.bot_tell(self._plugin, self._bot, name, text)
+
+    def _spend(self, what: str) -> bool:
+        """One post's worth of this run's lines, or of the bot's bucket; a
+        post past them is refused (logged): a looping plugin floods nobody."""
+        if self.left is None:
+            if self._bot.bucket.take():
+                return True
+            limit = f"over its rate ({self._bot.bucket.burst:g} at once, then {self._bot.bucket.rate:g} a second)"
+        elif self.left > 0:
+            self.left -= 1
+            return True
+        else:
+            limit = f"more than {RUN_LINES} posts from one hook run"
+        self._host._report(self._plugin, what, "refused", f"{limit}: not posted")
+        return False
 
 
 class PluginHost:
@@ -151,6 +186,7 @@ class PluginHost:
         self._open_until: dict[str, float] = {}  # plugin -> when its message hook is tried again
         self._logged: dict[tuple[str, str, str], tuple[float, int]] = {}  # -> (last line, untold since)
         self._waiting: dict[int, _Waiting] = {}  # sender's session -> their lines waiting
+        self._abandoned: dict[str, int] = {}  # plugin -> its hooks abandoned and not yet ended
         self._tasks: set[asyncio.Task[Any]] = set()
         self._pipeline: Pipeline | None = None
         self._find: Callable[[str], Member | None] = lambda name: None
@@ -178,15 +214,20 @@ class PluginHost:
         return name
 
     def _command(self, plugin: Plugin, spec: CommandSpec) -> Command:
+        if not isinstance(spec.name, str) or _COMMAND_NAME.fullmatch(spec.name.lower()) is None:
+            raise PluginError(
+                f"plugin {plugin.name}: command name {_said(str(spec.name))[:40]!r}: "
+                "1-32 letters, digits, - or _, starting with a letter"
+            )
         if not inspect.iscoroutinefunction(spec.handler):
             raise PluginError(f"plugin {plugin.name}: the handler of /{spec.name} must be an async def")
 
         def handler(core: Core, member: Member, args: list[str], rest: str) -> None:
             self.run_command(plugin, spec, core, member, args, rest)
 
-        return Command(
-            spec.name.lower(), spec.params, spec.summary, handler, spec.min_args, spec.op_only,
-            group="plugins", example=spec.example,
+        return Command(  # what /help shows of it is cleaned as anything a plugin says
+            spec.name.lower(), _said(spec.params), _said(spec.summary), handler, spec.min_args, spec.op_only,
+            group="plugins", example=_said(spec.example),
         )
 
     def attach(
@@ -195,16 +236,19 @@ class PluginHost:
         find: Callable[[str], Member | None],
         room: Callable[[str], Room | None],
         bots: dict[str, str],
+        settings: ChatSettings,
     ) -> None:
         """The hub's side: its pipeline, people and rooms; ``bots`` (skeleton
-        -> bot name) is where the hub refuses logins under a bot's name."""
+        -> bot name) is where the hub refuses logins under a bot's name;
+        ``settings``: the rate a bot's own posts are held to, a person's."""
         self._pipeline = pipeline
         self._find = find
         self._room = room
         for plugin in self.plugins:
             name = self.bot_names[plugin.name]
             bots[skeleton(name)] = name
-            bot = Member(name, None, NOWHERE, TokenBucket(1, 1.0, self._clock))
+            bucket = TokenBucket(settings.rate_burst, settings.rate_per_second, self._clock)
+            bot = Member(name, None, NOWHERE, bucket)
             self._chats[plugin.name] = _BotChat(self, bot, plugin.name)
         if self._screeners:
             pipeline.screen = self.screen
@@ -246,6 +290,15 @@ class PluginHost:
                 event(logging.INFO, "plugin_resumed", f"plugin {name}: message hook tried again", plugin=name)
         return [p for p in self._screeners if p.name not in self._open_until]
 
+    def drop(self, member: Member) -> None:
+        """``member`` was sent away (kicked, banned): the lines they have
+        waiting go nowhere, the one with the plugins now included."""
+        waiting = self._waiting.get(member.session)
+        if waiting is not None:
+            waiting.dropped = True
+            waiting.lines.clear()
+            waiting.fresh.clear()
+
     def defer(self, member: Member, line: str, handle: Callable[[Member, str], None]) -> bool:
         """If ``member`` has a message with the plugins, keep ``line`` (typed
         after it) to be handled in its turn and return True; else False."""
@@ -253,7 +306,12 @@ class PluginHost:
         if waiting is None or waiting.replaying:
             return False
         if len(waiting.lines) >= WAITING_MOST:
-            member.outlet.notice("your earlier lines are still being checked: this one was not sent; send it again")
+            if not waiting.told:  # once, not once per line of a long paste
+                waiting.told = True
+                member.outlet.notice(
+                    f"your earlier lines are still being checked: lines past {WAITING_MOST} were not sent; "
+                    "send them again"
+                )
         else:
             waiting.lines.append(partial(handle, member, line))
         return True
@@ -273,16 +331,20 @@ class PluginHost:
                         waiting.lines.extendleft(reversed(waiting.fresh))
                         waiting.fresh.clear()
                     else:
-                        await self._screen_one(*entry)
+                        await self._screen_one(waiting, *entry)
                 except Exception:  # a fault of ours must not lose the lines after it
                     log.exception("a line waiting for the plugins failed; the next ones go on")
         finally:
             if self._waiting.get(session) is waiting:
                 del self._waiting[session]
 
-    async def _screen_one(self, member: Member, room: Room, kind: Kind, text: str, then: Then | None) -> None:
+    async def _screen_one(
+        self, waiting: _Waiting, member: Member, room: Room, kind: Kind, text: str, then: Then | None
+    ) -> None:
         original = text
         for plugin in self._active():
+            if waiting.dropped:
+                return
             said = Said(member.name, room.name, kind.value, text)
             ok, verdict = await self._run(plugin.name, "on_message", partial(plugin.on_message, said),
                                           self.message_timeout)
@@ -299,6 +361,8 @@ class PluginHost:
                 return
             else:
                 self._report(plugin.name, "on_message", "error", f"answered {type(verdict).__name__}, not a verdict")
+        if waiting.dropped:
+            return
         assert self._pipeline is not None
         self._pipeline.screened(member, room, kind, text, then, text is not original)
 
@@ -382,6 +446,10 @@ class PluginHost:
         """Run one hook for at most ``timeout`` s: (True, its result), or
         (False, None) if it raised or was abandoned (logged, timed)."""
         start = time.perf_counter()
+        abandoned = self._abandoned.get(plugin, 0)
+        if abandoned >= ABANDONED_MOST:  # not started: what it would hold, it would never let go
+            self._report(plugin, hook, "skipped", f"{abandoned} of its hooks past their time limit still run")
+            return False, None
         try:
             task = asyncio.get_running_loop().create_task(make())
         except Exception as e:  # raised before its first await (or not a coroutine)
@@ -389,8 +457,9 @@ class PluginHost:
             return False, None
         done, _ = await asyncio.wait({task}, timeout=timeout)
         if not done:
-            task.cancel()  # and not awaited: a hook that ignores it holds nothing
-            task.add_done_callback(_forget)
+            task.cancel()  # and not awaited: a hook that ignores it holds up nothing
+            self._abandoned[plugin] = self._abandoned.get(plugin, 0) + 1
+            task.add_done_callback(partial(self._forget, plugin))
             self._ended(plugin, hook, start, "timeout", None)
             if hook == "on_message":
                 self._open_until[plugin] = self._clock() + BREAKER_SECONDS
@@ -406,6 +475,17 @@ class PluginHost:
             return False, None
         self._ended(plugin, hook, start, "ok", None)
         return True, task.result()
+
+    def _forget(self, plugin: str, task: asyncio.Task[Any]) -> None:
+        """An abandoned hook's end: counted off, and its outcome collected so
+        asyncio does not warn of it."""
+        left = self._abandoned.get(plugin, 0) - 1
+        if left > 0:
+            self._abandoned[plugin] = left
+        else:
+            self._abandoned.pop(plugin, None)
+        if not task.cancelled():
+            task.exception()
 
     def _guard(self, plugin: str, hook: str, call: Callable[[], object]) -> None:
         """A plain call into a plugin (``start``), its error caught and logged."""
@@ -449,7 +529,3 @@ def _said(text: str) -> str:
     return clean(str(text)[: REPLY_MOST * 4])[:REPLY_MOST]
 
 
-def _forget(task: asyncio.Task[Any]) -> None:
-    """An abandoned hook's end, collected so asyncio does not warn of it."""
-    if not task.cancelled():
-        task.exception()
